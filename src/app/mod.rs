@@ -1,0 +1,3 @@
+//! Application state: one place where state changes, driven by actions and source events.
+
+pub mod action;

@@ -1,0 +1,5 @@
+//! lbtop: a terminal dashboard for Linux IPVS/LVS clusters.
+
+pub mod app;
+pub mod model;
+pub mod source;

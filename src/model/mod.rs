@@ -1,0 +1,3 @@
+//! The data model: raw samples, derived snapshots, alerts and history.
+
+pub mod sample;

@@ -1,0 +1,509 @@
+//! Raw samples: what a source read, exactly as the kernel reported it.
+//!
+//! Counters here are cumulative. Nothing in this module computes a rate or a percentage; that is
+//! `snapshot`'s job, so live and replay share one derivation.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Wall-clock time of a sample, in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from_system(SystemTime::now())
+    }
+
+    pub fn from_system(t: SystemTime) -> Self {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(e) => Self(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+
+    pub fn to_system(self) -> SystemTime {
+        if self.0 >= 0 {
+            UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
+        } else {
+            UNIX_EPOCH - Duration::from_millis(self.0.unsigned_abs())
+        }
+    }
+
+    /// Seconds from `earlier` to `self`; negative when the clock went backwards.
+    pub fn seconds_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1000.0
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    /// RFC 3339 in UTC with millisecond precision, as the JSON output uses.
+    pub fn rfc3339(self) -> String {
+        humantime::format_rfc3339_millis(self.to_system()).to_string()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+// ───────────────────────────── node ─────────────────────────────
+
+/// Jiffies a CPU spent in each state, one line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CpuTimes {
+    pub user: u64,
+    pub nice: u64,
+    pub system: u64,
+    pub idle: u64,
+    pub iowait: u64,
+    pub irq: u64,
+    pub softirq: u64,
+    pub steal: u64,
+    /// Already included in `user` by the kernel; kept for completeness, never added twice.
+    pub guest: u64,
+    /// Already included in `nice` by the kernel.
+    pub guest_nice: u64,
+}
+
+impl CpuTimes {
+    /// All jiffies of the line, without double-counting guest time.
+    pub fn total(&self) -> u64 {
+        self.user
+            .wrapping_add(self.nice)
+            .wrapping_add(self.system)
+            .wrapping_add(self.idle)
+            .wrapping_add(self.iowait)
+            .wrapping_add(self.irq)
+            .wrapping_add(self.softirq)
+            .wrapping_add(self.steal)
+    }
+}
+
+/// `/proc/stat`: the aggregate `cpu` line and one `cpuN` line per online core.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProcStat {
+    pub total: CpuTimes,
+    /// Indexed by position in the file; `cpu_ids` gives the kernel's core number.
+    pub cpus: Vec<CpuTimes>,
+    pub cpu_ids: Vec<u32>,
+    pub context_switches: Option<u64>,
+    pub boot_time: Option<u64>,
+    pub processes: Option<u64>,
+    pub procs_running: Option<u64>,
+    pub procs_blocked: Option<u64>,
+}
+
+/// `/proc/loadavg`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LoadAvg {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+    pub runnable: u32,
+    pub entities: u32,
+    pub last_pid: u32,
+}
+
+/// The parts of `/proc/meminfo` lbtop shows, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemInfo {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    /// `MemAvailable`; absent on kernels before 3.14, then estimated by the parser.
+    pub available_bytes: u64,
+    pub buffers_bytes: u64,
+    pub cached_bytes: u64,
+    pub swap_total_bytes: u64,
+    pub swap_free_bytes: u64,
+}
+
+/// `/proc/uptime`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Uptime {
+    pub uptime_s: f64,
+    pub idle_s: f64,
+}
+
+/// Facts about a host that do not change between polls.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub hostname: Option<String>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+}
+
+/// One poll of a node.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NodeSample {
+    pub time: Timestamp,
+    pub stat: ProcStat,
+    pub load: LoadAvg,
+    pub memory: MemInfo,
+    pub uptime: Uptime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<HostFacts>,
+}
+
+impl NodeSample {
+    /// Online cores: the per-core lines of `/proc/stat`.
+    pub fn cores(&self) -> usize {
+        self.stat.cpus.len().max(1)
+    }
+}
+
+// ───────────────────────────── IPVS ─────────────────────────────
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Sctp => "sctp",
+        }
+    }
+
+    /// The kernel's IPPROTO_* number.
+    pub fn ipproto(self) -> u16 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+            Self::Sctp => 132,
+        }
+    }
+
+    pub fn from_ipproto(n: u16) -> Option<Self> {
+        match n {
+            6 => Some(Self::Tcp),
+            17 => Some(Self::Udp),
+            132 => Some(Self::Sctp),
+            _ => None,
+        }
+    }
+
+    /// As `/proc/net/ip_vs` and `ipvsadm` print it: `TCP`, `UDP`, `SCTP`.
+    pub fn from_upper(s: &str) -> Option<Self> {
+        match s {
+            "TCP" => Some(Self::Tcp),
+            "UDP" => Some(Self::Udp),
+            "SCTP" => Some(Self::Sctp),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AddressFamily {
+    Inet,
+    Inet6,
+}
+
+/// What identifies a virtual service to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ServiceKey {
+    Addr {
+        protocol: Protocol,
+        address: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+        family: AddressFamily,
+    },
+}
+
+impl ServiceKey {
+    pub fn protocol(&self) -> Option<Protocol> {
+        match self {
+            Self::Addr { protocol, .. } => Some(*protocol),
+            Self::Fwmark { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    /// The stable id: `tcp:192.0.2.10:80`, `tcp:[2001:db8::10]:443`, `fwm:42`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Addr {
+                protocol,
+                address,
+                port,
+            } => write!(f, "{}:{}", protocol.as_str(), SocketText(*address, *port)),
+            Self::Fwmark { mark, .. } => write!(f, "fwm:{mark}"),
+        }
+    }
+}
+
+/// `addr:port`, with IPv6 bracketed.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketText(pub IpAddr, pub u16);
+
+impl fmt::Display for SocketText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
+/// How the router forwards packets to a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// Direct routing (`-g`, "Route").
+    Route,
+    /// NAT (`-m`, "Masq").
+    Masq,
+    /// IP-in-IP tunnelling (`-i`, "Tunnel").
+    Tunnel,
+    /// The router itself serves ("Local").
+    Local,
+}
+
+impl Forward {
+    /// As `/proc/net/ip_vs` and `ipvsadm -L` print it.
+    pub fn from_proc(s: &str) -> Option<Self> {
+        match s {
+            "Route" => Some(Self::Route),
+            "Masq" => Some(Self::Masq),
+            "Tunnel" => Some(Self::Tunnel),
+            "Local" => Some(Self::Local),
+            _ => None,
+        }
+    }
+
+    pub fn as_proc(self) -> &'static str {
+        match self {
+            Self::Route => "Route",
+            Self::Masq => "Masq",
+            Self::Tunnel => "Tunnel",
+            Self::Local => "Local",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Route => "route",
+            Self::Masq => "masq",
+            Self::Tunnel => "tunnel",
+            Self::Local => "local",
+        }
+    }
+
+    /// The kernel's IP_VS_CONN_F_* forwarding value.
+    pub fn from_conn_flags(flags: u32) -> Option<Self> {
+        match flags & 0x0007 {
+            0 => Some(Self::Masq),
+            1 => Some(Self::Local),
+            2 => Some(Self::Tunnel),
+            3 => Some(Self::Route),
+            _ => None,
+        }
+    }
+
+    pub fn conn_flags(self) -> u32 {
+        match self {
+            Self::Masq => 0,
+            Self::Local => 1,
+            Self::Tunnel => 2,
+            Self::Route => 3,
+        }
+    }
+}
+
+/// Cumulative IPVS counters, as `ipvsadm --stats` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IpvsCounters {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+}
+
+/// Per-second rates. The kernel's own estimates (`ipvsadm --rate`) use this type, and so do rates
+/// lbtop derives from counter deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct IpvsRates {
+    pub cps: f64,
+    pub in_pps: f64,
+    pub out_pps: f64,
+    pub in_bps: f64,
+    pub out_bps: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Persistence {
+    pub timeout_s: u32,
+    /// `255.255.255.255` for IPv4, a prefix length such as `128` for IPv6.
+    pub netmask: String,
+}
+
+/// A real server as the router reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealServerSample {
+    pub address: IpAddr,
+    pub port: u16,
+    pub forward: Forward,
+    pub weight: i32,
+    #[serde(default)]
+    pub upper_threshold: u32,
+    #[serde(default)]
+    pub lower_threshold: u32,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    /// Known from netlink and `ipvsadm --persistent-conn`; `/proc/net/ip_vs` lacks it.
+    #[serde(default)]
+    pub persistent_conns: Option<u32>,
+    #[serde(default)]
+    pub totals: Option<IpvsCounters>,
+    #[serde(default)]
+    pub rates: Option<IpvsRates>,
+}
+
+impl RealServerSample {
+    pub fn id(&self) -> String {
+        SocketText(self.address, self.port).to_string()
+    }
+}
+
+/// A virtual service and its real servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServiceSample {
+    pub key: ServiceKey,
+    pub scheduler: String,
+    #[serde(default)]
+    pub persistent: Option<Persistence>,
+    /// One-packet scheduling (UDP).
+    #[serde(default)]
+    pub ops: bool,
+    #[serde(default)]
+    pub totals: Option<IpvsCounters>,
+    #[serde(default)]
+    pub rates: Option<IpvsRates>,
+    pub reals: Vec<RealServerSample>,
+}
+
+/// `/proc/net/ip_vs_conn` summed up; the table itself can hold millions of rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ConnSummary {
+    pub total: u64,
+    pub by_state: BTreeMap<String, u64>,
+    /// Keyed by real server `addr:port` (IPv6 bracketed), then state.
+    pub by_real_state: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Clients with the most entries, most first.
+    pub top_clients: Vec<(IpAddr, u64)>,
+}
+
+/// Router-wide counters and rates, from `/proc/net/ip_vs_stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct IpvsGlobalStats {
+    pub totals: IpvsCounters,
+    pub rates: IpvsRates,
+}
+
+/// Where the router data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterSourceKind {
+    Netlink,
+    Proc,
+    Ssh,
+}
+
+impl RouterSourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Netlink => "netlink",
+            Self::Proc => "proc",
+            Self::Ssh => "ssh",
+        }
+    }
+}
+
+/// One poll of the router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouterSample {
+    pub time: Timestamp,
+    pub source: RouterSourceKind,
+    pub services: Vec<VirtualServiceSample>,
+    #[serde(default)]
+    pub global: Option<IpvsGlobalStats>,
+    #[serde(default)]
+    pub connections: Option<ConnSummary>,
+    /// Things the operator should know about this sample, such as a fallback that was taken.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+// ───────────────────────────── source events ─────────────────────────────
+
+/// A host's connection state as the operator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostStatus {
+    Connecting,
+    Ok,
+    Unreachable,
+    AuthFailed,
+    HostKeyUnknown,
+    HostKeyChanged,
+    Error,
+}
+
+impl HostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Ok => "ok",
+            Self::Unreachable => "unreachable",
+            Self::AuthFailed => "auth-failed",
+            Self::HostKeyUnknown => "host-key-unknown",
+            Self::HostKeyChanged => "host-key-changed",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What one source reports: a sample, or a change of its status (with a message on failure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Report<S> {
+    Sample(S),
+    Status {
+        time: Timestamp,
+        status: HostStatus,
+        message: Option<String>,
+    },
+}
+
+/// Everything the sources send to the state; the recorder stores exactly these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SourceEvent {
+    Router {
+        host: String,
+        report: Report<RouterSample>,
+    },
+    Node {
+        name: String,
+        host: String,
+        report: Report<NodeSample>,
+    },
+}

@@ -1,0 +1,42 @@
+//! Pure text parsers for what the kernel and ipvsadm print. They never panic: bad input gives a
+//! `ParseError` naming the file and the line.
+
+use std::fmt;
+
+mod conn;
+mod ipvs;
+mod ipvsadm;
+mod proc;
+
+pub use conn::{ConnSummer, sum_ip_vs_conn};
+pub use ipvs::{ip_vs, ip_vs_stats};
+pub use ipvsadm::{IpvsadmListing, IpvsadmView, ipvsadm_list, merge_ipvsadm};
+pub use proc::{loadavg, meminfo, proc_stat, uptime};
+
+/// A parse failure: which input, which line (1-based; 0 when the input as a whole is wrong), what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ParseError {
+    pub input: &'static str,
+    pub line: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    pub fn new(input: &'static str, line: usize, message: impl Into<String>) -> Self {
+        Self {
+            input,
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.input, self.message)
+        } else {
+            write!(f, "{} line {}: {}", self.input, self.line, self.message)
+        }
+    }
+}
