@@ -1,1 +1,99 @@
-fn main(){}
+//! The lbtop binary: parse the command line, set up file logging, run. `anyhow` lives only here.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use lbtop::app::State;
+use lbtop::cli::Cli;
+use lbtop::config::{Config, Overrides};
+use lbtop::runtime::{self, RunError};
+
+/// Exit status for bad input: an invalid config, an unusable option.
+const EXIT_USAGE: u8 = 2;
+
+fn log_path(cli: &Cli) -> Option<PathBuf> {
+    if let Some(p) = &cli.log_file {
+        return Some(p.clone());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "lbtop")?;
+    let dir = dirs
+        .state_dir()
+        .map_or_else(|| dirs.data_local_dir().to_path_buf(), PathBuf::from);
+    Some(dir.join("lbtop.log"))
+}
+
+/// Logs go to a file, never to the terminal. A log that cannot be opened is not fatal.
+fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let path = log_path(cli)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).ok()?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LBTOP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _guard = init_logging(&cli);
+    let overrides = Overrides {
+        interval: cli.sources.interval,
+        theme: cli.theme.clone(),
+        no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lbtop: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if config.interval.is_zero() && !cli.once {
+        eprintln!("lbtop: --interval 0s is only for --once; the live view needs an interval > 0");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    match run(&cli, &config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("lbtop: {e:#}");
+            match e.downcast_ref::<RunError>() {
+                Some(RunError::Unsupported(_)) => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+    let sources = runtime::sources(&cli.sources)?;
+    let state = State::new(runtime::state_options(config, cli.read_only));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    if cli.once {
+        let snapshot = rt.block_on(runtime::once(sources, state, config.interval));
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &snapshot).context("writing JSON")?;
+        writeln!(out).context("writing JSON")?;
+        return Ok(());
+    }
+    rt.block_on(runtime::run_tui(sources, state, config))?;
+    Ok(())
+}

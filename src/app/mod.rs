@@ -1,3 +1,9 @@
 //! Application state: one place where state changes, driven by actions and source events.
 
 pub mod action;
+pub mod mode;
+pub mod state;
+
+pub use action::Action;
+pub use mode::Mode;
+pub use state::{Command, State, StateOptions};

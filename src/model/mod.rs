@@ -1,3 +1,6 @@
 //! The data model: raw samples, derived snapshots, alerts and history.
 
+pub mod alert;
+pub mod history;
 pub mod sample;
+pub mod snapshot;

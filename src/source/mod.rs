@@ -1,3 +1,22 @@
 //! Sources: tasks that read the router and the nodes and send raw samples. They know nothing of the UI.
 
+use std::path::PathBuf;
+
+pub mod local;
 pub mod parse;
+pub mod poller;
+pub mod scripted;
+
+/// Why a source could not produce a sample. Each message names the place.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] parse::ParseError),
+    #[error("IPVS not loaded on this host (modprobe ip_vs)")]
+    IpvsAbsent,
+}

@@ -17,7 +17,11 @@ impl ConnSummer {
     /// `line_no` is 1-based and only used in errors.
     pub fn feed_line(&mut self, line_no: usize, _line: &str) -> Result<(), ParseError> {
         let _ = self.top_n;
-        Err(ParseError::new("/proc/net/ip_vs_conn", line_no, "not implemented"))
+        Err(ParseError::new(
+            "/proc/net/ip_vs_conn",
+            line_no,
+            "not implemented",
+        ))
     }
 
     pub fn finish(self) -> ConnSummary {
@@ -26,5 +30,9 @@ impl ConnSummer {
 }
 
 pub fn sum_ip_vs_conn(_text: &str, _top_n: usize) -> Result<ConnSummary, ParseError> {
-    Err(ParseError::new("/proc/net/ip_vs_conn", 0, "not implemented"))
+    Err(ParseError::new(
+        "/proc/net/ip_vs_conn",
+        0,
+        "not implemented",
+    ))
 }

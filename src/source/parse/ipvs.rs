@@ -8,5 +8,9 @@ pub fn ip_vs(_text: &str) -> Result<Vec<VirtualServiceSample>, ParseError> {
 }
 
 pub fn ip_vs_stats(_text: &str) -> Result<IpvsGlobalStats, ParseError> {
-    Err(ParseError::new("/proc/net/ip_vs_stats", 0, "not implemented"))
+    Err(ParseError::new(
+        "/proc/net/ip_vs_stats",
+        0,
+        "not implemented",
+    ))
 }

@@ -1,0 +1,841 @@
+//! The application state, and the one place it changes: `ingest` for source events, `tick` for the
+//! passing of time, `update` for operator actions. Pure and synchronous; side effects leave as
+//! `Command`s for the runtime to carry out.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::model::alert::{AlertBook, AlertEvent, AlertKind, AlertRules, Severity};
+use crate::model::history::Ring;
+use crate::model::sample::{
+    HostStatus, NodeSample, Report, RouterSample, ServiceKey, SourceEvent, Timestamp,
+};
+use crate::model::snapshot::{NodeStats, RouterStats, derive_node, derive_router};
+
+use super::action::Action;
+use super::mode::Mode;
+
+/// What the state asks the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Poll every source now.
+    Refresh,
+    ToggleRecord,
+}
+
+/// Settings the state needs, resolved from config and command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateOptions {
+    pub interval: Duration,
+    pub rules: AlertRules,
+    pub history_len: usize,
+    pub read_only: bool,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            rules: AlertRules::default(),
+            history_len: 300,
+            read_only: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Services,
+    Nodes,
+    Alerts,
+}
+
+impl Pane {
+    const ORDER: [Pane; 3] = [Pane::Services, Pane::Nodes, Pane::Alerts];
+
+    fn step(self, forward: bool) -> Pane {
+        let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0);
+        let n = Self::ORDER.len();
+        Self::ORDER[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSort {
+    Id,
+    Connections,
+    Cps,
+    Traffic,
+    Weight,
+}
+
+impl ServiceSort {
+    const ORDER: [ServiceSort; 5] = [
+        ServiceSort::Id,
+        ServiceSort::Connections,
+        ServiceSort::Cps,
+        ServiceSort::Traffic,
+        ServiceSort::Weight,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Id => "service",
+            Self::Connections => "connections",
+            Self::Cps => "cps",
+            Self::Traffic => "bytes/s",
+            Self::Weight => "weight",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeSort {
+    Name,
+    LoadPerCore,
+    Cpu,
+    Memory,
+}
+
+impl NodeSort {
+    const ORDER: [NodeSort; 4] = [
+        NodeSort::Name,
+        NodeSort::LoadPerCore,
+        NodeSort::Cpu,
+        NodeSort::Memory,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::LoadPerCore => "load/core",
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+        }
+    }
+}
+
+fn cycle<T: Copy + PartialEq>(order: &[T], cur: T) -> T {
+    let i = order.iter().position(|x| *x == cur).unwrap_or(0);
+    order[(i + 1) % order.len()]
+}
+
+/// The router as the state knows it.
+#[derive(Debug, Clone)]
+pub struct RouterEntry {
+    pub host: String,
+    pub status: HostStatus,
+    pub message: Option<String>,
+    pub prev: Option<RouterSample>,
+    pub cur: Option<RouterSample>,
+    pub stats: RouterStats,
+    /// Connections per second per service, for sparklines.
+    pub cps_history: HashMap<ServiceKey, Ring<f64>>,
+}
+
+impl RouterEntry {
+    fn new(host: &str) -> Self {
+        Self {
+            host: host.to_string(),
+            status: HostStatus::Connecting,
+            message: None,
+            prev: None,
+            cur: None,
+            stats: RouterStats::default(),
+            cps_history: HashMap::new(),
+        }
+    }
+
+    pub fn last_sample(&self) -> Option<Timestamp> {
+        self.cur.as_ref().map(|s| s.time)
+    }
+}
+
+/// A node as the state knows it.
+#[derive(Debug, Clone)]
+pub struct NodeEntry {
+    pub name: String,
+    pub host: String,
+    pub status: HostStatus,
+    pub message: Option<String>,
+    pub prev: Option<NodeSample>,
+    pub cur: Option<NodeSample>,
+    pub stats: Option<NodeStats>,
+    pub load_history: Ring<f64>,
+    pub cpu_history: Ring<f64>,
+    pub level: Option<Severity>,
+}
+
+impl NodeEntry {
+    fn new(name: &str, host: &str, history: usize) -> Self {
+        Self {
+            name: name.to_string(),
+            host: host.to_string(),
+            status: HostStatus::Connecting,
+            message: None,
+            prev: None,
+            cur: None,
+            stats: None,
+            load_history: Ring::new(history),
+            cpu_history: Ring::new(history),
+            level: None,
+        }
+    }
+
+    pub fn last_sample(&self) -> Option<Timestamp> {
+        self.cur.as_ref().map(|s| s.time)
+    }
+
+    /// The real server addresses this node answers to.
+    pub fn matches_address(&self, addr: IpAddr) -> bool {
+        self.host.parse::<IpAddr>().is_ok_and(|a| a == addr)
+            || self.name.parse::<IpAddr>().is_ok_and(|a| a == addr)
+    }
+}
+
+/// A row of the services tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRow {
+    Service(usize),
+    Real(usize, usize),
+}
+
+/// What the services selection points at, kept by identity so that it survives re-sorting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSelection {
+    Service(ServiceKey),
+    Real(ServiceKey, IpAddr, u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Popup {
+    Help,
+    NodeDetail(String),
+    /// A one-line message for the operator, such as why an action is unavailable.
+    Message(String),
+}
+
+/// View state: what is focused, selected, sorted, filtered, open.
+#[derive(Debug, Clone)]
+pub struct UiState {
+    pub focus: Pane,
+    pub service_sel: Option<ServiceSelection>,
+    pub node_sel: Option<String>,
+    pub alert_sel: usize,
+    pub service_sort: ServiceSort,
+    pub node_sort: NodeSort,
+    pub reverse: bool,
+    pub filter: String,
+    pub filter_editing: bool,
+    pub collapsed: HashSet<ServiceKey>,
+    pub popup: Option<Popup>,
+    pub page: usize,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        Self {
+            focus: Pane::Services,
+            service_sel: None,
+            node_sel: None,
+            alert_sel: 0,
+            service_sort: ServiceSort::Id,
+            node_sort: NodeSort::Name,
+            reverse: false,
+            filter: String::new(),
+            filter_editing: false,
+            collapsed: HashSet::new(),
+            popup: None,
+            page: 10,
+        }
+    }
+}
+
+/// Everything lbtop knows and shows.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub options: StateOptions,
+    pub mode: Mode,
+    pub now: Timestamp,
+    pub router: Option<RouterEntry>,
+    pub nodes: Vec<NodeEntry>,
+    node_index: HashMap<String, usize>,
+    pub alerts: AlertBook,
+    pub ui: UiState,
+    /// Events that arrived while the live view was paused; applied on resume.
+    held: Vec<SourceEvent>,
+    /// Bumped on every change that needs a redraw.
+    generation: u64,
+}
+
+/// Events held while paused, at most; older ones are dropped (their samples are superseded).
+const HELD_LIMIT: usize = 100_000;
+
+impl State {
+    pub fn new(options: StateOptions) -> Self {
+        Self {
+            options,
+            mode: Mode::Live,
+            now: Timestamp::now(),
+            router: None,
+            nodes: Vec::new(),
+            node_index: HashMap::new(),
+            alerts: AlertBook::new(1000),
+            ui: UiState::default(),
+            held: Vec::new(),
+            generation: 0,
+        }
+    }
+
+    /// Declares the router before its first report, so it shows as connecting.
+    pub fn add_router(&mut self, host: &str) {
+        self.router = Some(RouterEntry::new(host));
+        self.touch();
+    }
+
+    /// Declares a node before its first report, so it shows as connecting.
+    pub fn add_node(&mut self, name: &str, host: &str) {
+        if !self.node_index.contains_key(name) {
+            self.node_index.insert(name.to_string(), self.nodes.len());
+            self.nodes
+                .push(NodeEntry::new(name, host, self.options.history_len));
+            self.touch();
+        }
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeEntry> {
+        self.node_index.get(name).and_then(|&i| self.nodes.get(i))
+    }
+
+    /// A change counter: the view needs redrawing when it differs from the last one drawn.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn touch(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Takes in what a source reported. Returns the alert events it caused.
+    pub fn ingest(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
+        if self.mode == Mode::Paused {
+            if self.held.len() >= HELD_LIMIT {
+                self.held.remove(0);
+            }
+            self.held.push(event);
+            return Vec::new();
+        }
+        self.apply(event)
+    }
+
+    fn apply(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
+        self.touch();
+        match event {
+            SourceEvent::Router { host, report } => self.apply_router(&host, report),
+            SourceEvent::Node { name, host, report } => self.apply_node(&name, &host, report),
+        }
+    }
+
+    fn apply_router(&mut self, host: &str, report: Report<RouterSample>) -> Vec<AlertEvent> {
+        let history_len = self.options.history_len;
+        let router = self.router.get_or_insert_with(|| RouterEntry::new(host));
+        router.host = host.to_string();
+        match report {
+            Report::Sample(sample) => {
+                let time = sample.time;
+                if self.now < time {
+                    self.now = time;
+                }
+                router.stats = derive_router(router.cur.as_ref(), &sample);
+                for (svc, st) in sample.services.iter().zip(&router.stats.services) {
+                    if let Some(r) = st.rates {
+                        router
+                            .cps_history
+                            .entry(svc.key)
+                            .or_insert_with(|| Ring::new(history_len))
+                            .push(r.cps);
+                    }
+                }
+                router.status = HostStatus::Ok;
+                router.message = sample.notes.first().cloned();
+                router.prev = router.cur.replace(sample);
+                let mut events = Vec::new();
+                events.extend(self.alerts.set(time, "router", AlertKind::Stale, None));
+                events.extend(
+                    self.alerts
+                        .set(time, "router", AlertKind::Unreachable, None),
+                );
+                events
+            }
+            Report::Status {
+                time,
+                status,
+                message,
+            } => {
+                router.status = status;
+                router.message = message.clone();
+                let level = unreachable_level(status, message.as_deref());
+                self.alerts
+                    .set(time, "router", AlertKind::Unreachable, level)
+                    .into_iter()
+                    .collect()
+            }
+        }
+    }
+
+    fn apply_node(
+        &mut self,
+        name: &str,
+        host: &str,
+        report: Report<NodeSample>,
+    ) -> Vec<AlertEvent> {
+        self.add_node(name, host);
+        let Some(&i) = self.node_index.get(name) else {
+            return Vec::new();
+        };
+        let rules = self.options.rules;
+        let node = &mut self.nodes[i];
+        let mut events = Vec::new();
+        match report {
+            Report::Sample(sample) => {
+                let time = sample.time;
+                if self.now < time {
+                    self.now = time;
+                }
+                let stats = derive_node(node.cur.as_ref(), &sample);
+                node.load_history.push(stats.load[0]);
+                if let Some(c) = stats.cpu_total {
+                    node.cpu_history.push(c.busy());
+                }
+                node.level = rules.load_level(stats.load[0], stats.cores, node.level);
+                let level = node.level.map(|sev| {
+                    (
+                        sev,
+                        format!(
+                            "load {:.2} on {} cores ({:.2} per core)",
+                            stats.load[0], stats.cores, stats.load_per_core
+                        ),
+                    )
+                });
+                node.stats = Some(stats);
+                node.status = HostStatus::Ok;
+                node.message = None;
+                node.prev = node.cur.replace(sample);
+                events.extend(self.alerts.set(time, name, AlertKind::Load, level));
+                events.extend(self.alerts.set(time, name, AlertKind::Unreachable, None));
+            }
+            Report::Status {
+                time,
+                status,
+                message,
+            } => {
+                node.status = status;
+                node.message = message.clone();
+                let level = unreachable_level(status, message.as_deref());
+                events.extend(self.alerts.set(time, name, AlertKind::Unreachable, level));
+            }
+        }
+        events
+    }
+
+    /// The passing of time: ages grow, and stale data becomes an alert.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<AlertEvent> {
+        if self.mode == Mode::Paused {
+            return Vec::new();
+        }
+        self.now = now;
+        self.touch();
+        let limit = self.options.interval.as_secs_f64()
+            * f64::from(self.options.rules.stale_intervals.max(1));
+        let mut events = Vec::new();
+        if let Some(last) = self.router.as_ref().and_then(RouterEntry::last_sample) {
+            let age = now.seconds_since(last);
+            let level = (age > limit).then(|| {
+                (
+                    Severity::Warning,
+                    format!("router data is {age:.0}s old (limit {limit:.0}s)"),
+                )
+            });
+            events.extend(self.alerts.set(now, "router", AlertKind::Stale, level));
+        }
+        events
+    }
+
+    /// Acts on an operator action. Returns what the runtime must do, if anything.
+    pub fn update(&mut self, action: Action) -> Option<Command> {
+        self.touch();
+        if let Some(popup) = &self.ui.popup {
+            let closes = matches!(action, Action::Back | Action::Quit)
+                || (matches!(popup, Popup::Help) && action == Action::Help)
+                || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle)
+                || matches!(popup, Popup::Message(_));
+            if closes {
+                self.ui.popup = None;
+                return None;
+            }
+        }
+        match action {
+            Action::Quit => return Some(Command::Quit),
+            Action::Help => self.ui.popup = Some(Popup::Help),
+            Action::Back => {
+                self.ui.filter.clear();
+                self.ui.filter_editing = false;
+            }
+            Action::NextPane => self.ui.focus = self.ui.focus.step(true),
+            Action::PrevPane => self.ui.focus = self.ui.focus.step(false),
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-(self.ui.page as isize)),
+            Action::PageDown => self.move_selection(self.ui.page as isize),
+            Action::Top => self.move_selection(isize::MIN / 2),
+            Action::Bottom => self.move_selection(isize::MAX / 2),
+            Action::Toggle => self.toggle(),
+            Action::ExpandAll => self.ui.collapsed.clear(),
+            Action::CollapseAll => {
+                if let Some(r) = &self.router
+                    && let Some(cur) = &r.cur
+                {
+                    self.ui.collapsed = cur.services.iter().map(|s| s.key).collect();
+                }
+                if let Some(ServiceSelection::Real(k, ..)) = self.ui.service_sel {
+                    self.ui.service_sel = Some(ServiceSelection::Service(k));
+                }
+            }
+            Action::SortNext => match self.ui.focus {
+                Pane::Nodes => self.ui.node_sort = cycle(&NodeSort::ORDER, self.ui.node_sort),
+                _ => self.ui.service_sort = cycle(&ServiceSort::ORDER, self.ui.service_sort),
+            },
+            Action::SortReverse => self.ui.reverse = !self.ui.reverse,
+            Action::Filter => self.ui.filter_editing = true,
+            Action::Pause => self.toggle_pause(),
+            Action::Refresh => return Some(Command::Refresh),
+            Action::ToggleRecord => return Some(Command::ToggleRecord),
+            Action::Drain | Action::Reweight | Action::Restore => {
+                self.ui.popup = Some(Popup::Message(if self.options.read_only {
+                    "read-only mode: actions are disabled".into()
+                } else {
+                    "weight changes are not available in this build".into()
+                }));
+            }
+            Action::StepForward
+            | Action::StepBack
+            | Action::SeekForward
+            | Action::SeekBack
+            | Action::SeekForwardLong
+            | Action::SeekBackLong
+            | Action::GoToTime
+            | Action::SpeedUp
+            | Action::SpeedDown => {
+                self.ui.popup = Some(Popup::Message(
+                    "seek, step and speed work in replay mode".into(),
+                ));
+            }
+        }
+        None
+    }
+
+    /// Text typed into the filter prompt. Returns `true` when the key was taken.
+    pub fn filter_input(&mut self, input: FilterInput) {
+        self.touch();
+        match input {
+            FilterInput::Char(c) => self.ui.filter.push(c),
+            FilterInput::Backspace => {
+                self.ui.filter.pop();
+            }
+            FilterInput::Accept => self.ui.filter_editing = false,
+            FilterInput::Cancel => {
+                self.ui.filter.clear();
+                self.ui.filter_editing = false;
+            }
+        }
+    }
+
+    fn toggle_pause(&mut self) {
+        match self.mode {
+            Mode::Live => self.mode = Mode::Paused,
+            Mode::Paused => {
+                self.mode = Mode::Live;
+                for event in std::mem::take(&mut self.held) {
+                    self.apply(event);
+                }
+            }
+        }
+    }
+
+    fn toggle(&mut self) {
+        match self.ui.focus {
+            Pane::Services => {
+                let key = match self.ui.service_sel {
+                    Some(ServiceSelection::Service(k)) => Some(k),
+                    Some(ServiceSelection::Real(k, ..)) => {
+                        self.ui.service_sel = Some(ServiceSelection::Service(k));
+                        Some(k)
+                    }
+                    None => None,
+                };
+                if let Some(k) = key
+                    && !self.ui.collapsed.remove(&k)
+                {
+                    self.ui.collapsed.insert(k);
+                }
+            }
+            Pane::Nodes => {
+                if let Some(name) = self.selected_node_name() {
+                    self.ui.popup = Some(Popup::NodeDetail(name));
+                }
+            }
+            Pane::Alerts => {}
+        }
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let step = |cur: Option<usize>, len: usize| -> Option<usize> {
+            if len == 0 {
+                return None;
+            }
+            let base = cur.map_or(if delta >= 0 { -1 } else { len as isize }, |c| c as isize);
+            Some(base.saturating_add(delta).clamp(0, len as isize - 1) as usize)
+        };
+        match self.ui.focus {
+            Pane::Services => {
+                let rows = self.service_rows();
+                let cur = self.selected_service_row(&rows);
+                if let Some(i) = step(cur, rows.len()) {
+                    self.ui.service_sel = self.row_identity(rows[i]);
+                }
+            }
+            Pane::Nodes => {
+                let rows = self.node_rows();
+                let cur = self.selected_node_row(&rows);
+                if let Some(i) = step(cur, rows.len()) {
+                    self.ui.node_sel = Some(self.nodes[rows[i]].name.clone());
+                }
+            }
+            Pane::Alerts => {
+                let len = self.alerts.log().len();
+                self.ui.alert_sel = step(Some(self.ui.alert_sel), len).unwrap_or(0);
+            }
+        }
+    }
+
+    fn row_identity(&self, row: ServiceRow) -> Option<ServiceSelection> {
+        let cur = self.router.as_ref()?.cur.as_ref()?;
+        Some(match row {
+            ServiceRow::Service(s) => ServiceSelection::Service(cur.services.get(s)?.key),
+            ServiceRow::Real(s, r) => {
+                let svc = cur.services.get(s)?;
+                let real = svc.reals.get(r)?;
+                ServiceSelection::Real(svc.key, real.address, real.port)
+            }
+        })
+    }
+
+    /// The index into `rows` of the selected services row.
+    pub fn selected_service_row(&self, rows: &[ServiceRow]) -> Option<usize> {
+        let sel = self.ui.service_sel?;
+        rows.iter().position(|&r| self.row_identity(r) == Some(sel))
+    }
+
+    /// The index into `rows` of the selected node.
+    pub fn selected_node_row(&self, rows: &[usize]) -> Option<usize> {
+        let sel = self.ui.node_sel.as_deref()?;
+        rows.iter().position(|&i| self.nodes[i].name == sel)
+    }
+
+    fn selected_node_name(&self) -> Option<String> {
+        let rows = self.node_rows();
+        let i = self
+            .selected_node_row(&rows)
+            .or((!rows.is_empty()).then_some(0))?;
+        Some(self.nodes[rows[i]].name.clone())
+    }
+
+    fn filter_matches(&self, text: &str) -> bool {
+        self.ui.filter.is_empty() || text.to_lowercase().contains(&self.ui.filter.to_lowercase())
+    }
+
+    /// The services tree as shown: filtered, sorted, with collapsed services' reals hidden.
+    pub fn service_rows(&self) -> Vec<ServiceRow> {
+        let Some(cur) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
+            return Vec::new();
+        };
+        let stats = &self.router.as_ref().map(|r| &r.stats);
+        let svc_stat = |i: usize| stats.and_then(|s| s.services.get(i));
+        let mut order: Vec<usize> = (0..cur.services.len()).collect();
+        let sort = self.ui.service_sort;
+        let service_value = |i: usize| -> f64 {
+            let st = svc_stat(i);
+            match sort {
+                ServiceSort::Id => 0.0,
+                ServiceSort::Connections => {
+                    st.map_or(0.0, |s| (s.active_conns + s.inactive_conns) as f64)
+                }
+                ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),
+                ServiceSort::Traffic => st
+                    .and_then(|s| s.rates)
+                    .map_or(0.0, |r| r.in_bps + r.out_bps),
+                ServiceSort::Weight => st.map_or(0.0, |s| s.total_weight as f64),
+            }
+        };
+        order.sort_by(|&a, &b| {
+            let o = if sort == ServiceSort::Id {
+                cur.services[a].key.cmp(&cur.services[b].key)
+            } else {
+                // Biggest first, then by id for a stable order.
+                service_value(b)
+                    .total_cmp(&service_value(a))
+                    .then(cur.services[a].key.cmp(&cur.services[b].key))
+            };
+            if self.ui.reverse { o.reverse() } else { o }
+        });
+        let mut rows = Vec::new();
+        for s in order {
+            let svc = &cur.services[s];
+            let svc_text = format!("{} {}", svc.key, svc.scheduler);
+            let svc_match = self.filter_matches(&svc_text);
+            let reals: Vec<usize> = (0..svc.reals.len())
+                .filter(|&r| svc_match || self.filter_matches(&svc.reals[r].id()))
+                .collect();
+            if !svc_match && reals.is_empty() {
+                continue;
+            }
+            rows.push(ServiceRow::Service(s));
+            if self.ui.collapsed.contains(&svc.key) {
+                continue;
+            }
+            let mut reals = reals;
+            let real_stats = svc_stat(s);
+            let real_value = |r: usize| -> f64 {
+                let real = &svc.reals[r];
+                let st = real_stats.and_then(|st| st.reals.get(r));
+                match sort {
+                    ServiceSort::Id => 0.0,
+                    ServiceSort::Connections => {
+                        f64::from(real.active_conns) + f64::from(real.inactive_conns)
+                    }
+                    ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),
+                    ServiceSort::Traffic => st
+                        .and_then(|s| s.rates)
+                        .map_or(0.0, |r| r.in_bps + r.out_bps),
+                    ServiceSort::Weight => f64::from(real.weight),
+                }
+            };
+            reals.sort_by(|&a, &b| {
+                let ka = (svc.reals[a].address, svc.reals[a].port);
+                let kb = (svc.reals[b].address, svc.reals[b].port);
+                let o = if sort == ServiceSort::Id {
+                    ka.cmp(&kb)
+                } else {
+                    real_value(b).total_cmp(&real_value(a)).then(ka.cmp(&kb))
+                };
+                if self.ui.reverse { o.reverse() } else { o }
+            });
+            rows.extend(reals.into_iter().map(|r| ServiceRow::Real(s, r)));
+        }
+        rows
+    }
+
+    /// Indices into `nodes`, filtered and sorted as shown.
+    pub fn node_rows(&self) -> Vec<usize> {
+        let mut rows: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| {
+                let n = &self.nodes[i];
+                self.filter_matches(&n.name) || self.filter_matches(&n.host)
+            })
+            .collect();
+        let value = |i: usize| -> f64 {
+            let st = self.nodes[i].stats.as_ref();
+            match self.ui.node_sort {
+                NodeSort::Name => 0.0,
+                NodeSort::LoadPerCore => st.map_or(-1.0, |s| s.load_per_core),
+                NodeSort::Cpu => st.and_then(|s| s.cpu_total).map_or(-1.0, |c| c.busy()),
+                NodeSort::Memory => st.and_then(NodeStats::memory_used_fraction).unwrap_or(-1.0),
+            }
+        };
+        rows.sort_by(|&a, &b| {
+            let o = if self.ui.node_sort == NodeSort::Name {
+                natural_cmp(&self.nodes[a].name, &self.nodes[b].name)
+            } else {
+                value(b)
+                    .total_cmp(&value(a))
+                    .then_with(|| natural_cmp(&self.nodes[a].name, &self.nodes[b].name))
+            };
+            if self.ui.reverse { o.reverse() } else { o }
+        });
+        rows
+    }
+
+    /// The node whose address is this real server's, if one is watched.
+    pub fn node_for_real(&self, addr: IpAddr) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|n| n.matches_address(addr))
+    }
+
+    /// How old a source's newest data is, in seconds.
+    pub fn age_of(&self, last: Option<Timestamp>) -> Option<f64> {
+        last.map(|t| self.now.seconds_since(t).max(0.0))
+    }
+}
+
+/// Keys typed while the filter prompt is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterInput {
+    Char(char),
+    Backspace,
+    Accept,
+    Cancel,
+}
+
+fn unreachable_level(status: HostStatus, message: Option<&str>) -> Option<(Severity, String)> {
+    match status {
+        HostStatus::Ok | HostStatus::Connecting => None,
+        other => Some((
+            Severity::Critical,
+            match message {
+                Some(m) => format!("{}: {m}", other.as_str()),
+                None => other.as_str().to_string(),
+            },
+        )),
+    }
+}
+
+/// Orders `web2` before `web10`: digit runs compare as numbers.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
+                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
+                let na = std::str::from_utf8(&a[..da])
+                    .unwrap_or("0")
+                    .trim_start_matches('0');
+                let nb = std::str::from_utf8(&b[..db])
+                    .unwrap_or("0")
+                    .trim_start_matches('0');
+                let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                a = &a[da..];
+                b = &b[db..];
+            }
+            (Some(x), Some(y)) => {
+                let o = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                a = &a[1..];
+                b = &b[1..];
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The command line (clap derive). Values are parsed into types here, at the edge.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+
+/// Which router to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterSpec {
+    Local,
+    None,
+    /// `[user@]host[:port]`, reached over SSH.
+    Remote(String),
+}
+
+impl FromStr for RouterSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            "" => Err("empty router; use local, none or [user@]host[:port]".into()),
+            other => Ok(Self::Remote(other.to_string())),
+        }
+    }
+}
+
+/// Which nodes to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodesSpec {
+    Local,
+    None,
+    /// A comma list of `[user@]host[:port]`, reached over SSH.
+    List(Vec<String>),
+}
+
+impl FromStr for NodesSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            "" => Err("empty node list; use local, none or a comma list of hosts".into()),
+            list => Ok(Self::List(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )),
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 1s, 2m)"))
+}
+
+/// The sources to watch, shared by live mode and later by recording.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// The IPVS router: `local`, `none`, or `[user@]host[:port]`
+    #[arg(long, default_value = "local", env = "LBTOP_ROUTER")]
+    pub router: RouterSpec,
+    /// The nodes: `local`, `none`, or a comma list of `[user@]host[:port]`
+    #[arg(long, default_value = "local", env = "LBTOP_NODES")]
+    pub nodes: NodesSpec,
+    /// Time between polls [default: 1s, or the config file's `interval`]
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Read the local /proc files from DIR instead of /proc (a captured snapshot); never netlink
+    #[arg(long, value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
+}
+
+/// lbtop: watch an IPVS/LVS router and its nodes on one screen.
+#[derive(Debug, Parser)]
+#[command(name = "lbtop", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub sources: SourceArgs,
+    /// Theme: a built-in name (default, light, high-contrast, monochrome) or a file path
+    #[arg(long, env = "LBTOP_THEME")]
+    pub theme: Option<String>,
+    /// Config file [default: $XDG_CONFIG_HOME/lbtop/config.toml when it exists]
+    #[arg(long, value_name = "FILE", env = "LBTOP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Never change anything on the router: action keys are disabled
+    #[arg(long)]
+    pub read_only: bool,
+    /// Take one snapshot (two samples --interval apart), print it and exit
+    #[arg(long, requires = "json")]
+    pub once: bool,
+    /// With --once: print the snapshot as JSON (schema in docs/json.md)
+    #[arg(long, requires = "once")]
+    pub json: bool,
+    /// Log file [default: $XDG_STATE_HOME/lbtop/lbtop.log]; level from LBTOP_LOG (e.g. debug)
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_split_on_commas_and_keep_ipv6_brackets() {
+        assert_eq!(
+            "web1, [2001:db8::1]:2222,root@web3".parse::<NodesSpec>(),
+            Ok(NodesSpec::List(vec![
+                "web1".into(),
+                "[2001:db8::1]:2222".into(),
+                "root@web3".into()
+            ]))
+        );
+        assert_eq!("local".parse::<NodesSpec>(), Ok(NodesSpec::Local));
+    }
+
+    #[test]
+    fn once_requires_json_and_json_requires_once() {
+        assert!(Cli::try_parse_from(["lbtop", "--once"]).is_err());
+        assert!(Cli::try_parse_from(["lbtop", "--json"]).is_err());
+        assert!(Cli::try_parse_from(["lbtop", "--once", "--json", "--interval", "0s"]).is_ok());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,242 @@
+//! The JSON snapshot (`--once --json`, replay export): schema 1, documented in `docs/json.md`.
+//! Field names are a public contract; add fields, never rename them.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::app::State;
+use crate::model::alert::Severity;
+use crate::model::sample::{
+    IpvsCounters, IpvsRates, Persistence, RealServerSample, ServiceKey, VirtualServiceSample,
+};
+use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub schema: u32,
+    pub time: String,
+    pub router: Option<Router>,
+    pub nodes: Vec<Node>,
+    pub alerts: Vec<Alert>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Router {
+    pub host: String,
+    pub source: Option<&'static str>,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub services: Vec<Service>,
+    pub connections: Option<Connections>,
+    /// Router-wide counters and rates from `/proc/net/ip_vs_stats`, when read.
+    pub totals: Option<IpvsCounters>,
+    pub rates: Option<IpvsRates>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Service {
+    pub id: String,
+    pub protocol: Option<&'static str>,
+    pub address: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub fwmark: Option<u32>,
+    pub scheduler: String,
+    pub persistent: Option<Persistence>,
+    pub ops: bool,
+    pub totals: Option<IpvsCounters>,
+    pub rates: Option<IpvsRates>,
+    pub reals: Vec<Real>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Real {
+    pub id: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub forward: &'static str,
+    pub weight: i32,
+    pub upper_threshold: u32,
+    pub lower_threshold: u32,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persistent_conns: Option<u32>,
+    pub totals: Option<IpvsCounters>,
+    pub rates: Option<IpvsRates>,
+    pub conn_states: Option<BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Connections {
+    pub total: u64,
+    pub by_state: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Memory {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub host: String,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub cores: Option<usize>,
+    pub load: Option<[f64; 3]>,
+    pub cpu_total_percent: Option<f64>,
+    pub cpus: Option<Vec<Option<CpuPercent>>>,
+    pub memory: Option<Memory>,
+    pub uptime_s: Option<f64>,
+    pub alert: Option<Severity>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Alert {
+    pub time: String,
+    pub severity: Severity,
+    pub subject: String,
+    pub message: String,
+}
+
+fn service(
+    svc: &VirtualServiceSample,
+    st: Option<&ServiceStats>,
+    conns: Option<&crate::model::sample::ConnSummary>,
+) -> Service {
+    let (protocol, address, port, fwmark) = match svc.key {
+        ServiceKey::Addr {
+            protocol,
+            address,
+            port,
+        } => (Some(protocol.as_str()), Some(address), Some(port), None),
+        ServiceKey::Fwmark { mark, .. } => (None, None, None, Some(mark)),
+    };
+    Service {
+        id: svc.key.to_string(),
+        protocol,
+        address,
+        port,
+        fwmark,
+        scheduler: svc.scheduler.clone(),
+        persistent: svc.persistent.clone(),
+        ops: svc.ops,
+        totals: svc.totals,
+        rates: st.and_then(|s| s.rates),
+        reals: svc
+            .reals
+            .iter()
+            .enumerate()
+            .map(|(i, r)| real(r, st.and_then(|s| s.reals.get(i)), conns))
+            .collect(),
+    }
+}
+
+fn real(
+    r: &RealServerSample,
+    st: Option<&RealStats>,
+    conns: Option<&crate::model::sample::ConnSummary>,
+) -> Real {
+    let id = r.id();
+    Real {
+        conn_states: conns.map(|c| c.by_real_state.get(&id).cloned().unwrap_or_default()),
+        id,
+        address: r.address,
+        port: r.port,
+        forward: r.forward.as_str(),
+        weight: r.weight,
+        upper_threshold: r.upper_threshold,
+        lower_threshold: r.lower_threshold,
+        active_conns: r.active_conns,
+        inactive_conns: r.inactive_conns,
+        persistent_conns: r.persistent_conns,
+        totals: r.totals,
+        rates: st.and_then(|s| s.rates),
+    }
+}
+
+/// The state as a schema-1 snapshot.
+pub fn snapshot(state: &State) -> Snapshot {
+    let router = state.router.as_ref().map(|r| {
+        let cur = r.cur.as_ref();
+        let conns = cur.and_then(|c| c.connections.as_ref());
+        Router {
+            host: r.host.clone(),
+            source: cur.map(|c| c.source.as_str()),
+            status: if r.status == crate::model::sample::HostStatus::Ok {
+                "ok"
+            } else {
+                "error"
+            },
+            error: r
+                .message
+                .clone()
+                .filter(|_| r.status != crate::model::sample::HostStatus::Ok),
+            services: cur
+                .map(|c| {
+                    c.services
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| service(s, r.stats.services.get(i), conns))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            connections: conns.map(|c| Connections {
+                total: c.total,
+                by_state: c.by_state.clone(),
+            }),
+            totals: cur.and_then(|c| c.global.map(|g| g.totals)),
+            rates: r.stats.global_rates,
+            notes: cur.map(|c| c.notes.clone()).unwrap_or_default(),
+        }
+    });
+    let nodes = state
+        .nodes
+        .iter()
+        .map(|n| {
+            let st = n.stats.as_ref();
+            Node {
+                name: n.name.clone(),
+                host: n.host.clone(),
+                status: n.status.as_str(),
+                error: n.message.clone(),
+                cores: st.map(|s| s.cores),
+                load: st.map(|s| s.load),
+                cpu_total_percent: st.and_then(|s| s.cpu_total).map(|c| c.busy()),
+                cpus: st
+                    .filter(|s| s.cpus.iter().any(Option::is_some))
+                    .map(|s| s.cpus.clone()),
+                memory: st.map(|s| Memory {
+                    total_bytes: s.memory_total_bytes,
+                    available_bytes: s.memory_available_bytes,
+                }),
+                uptime_s: st.map(|s| s.uptime_s),
+                alert: state.alerts.worst(&n.name),
+            }
+        })
+        .collect();
+    let mut alerts: Vec<Alert> = state
+        .alerts
+        .active()
+        .map(|(subject, _, a)| Alert {
+            time: a.since.rfc3339(),
+            severity: a.severity,
+            subject: subject.to_string(),
+            message: a.message.clone(),
+        })
+        .collect();
+    alerts.sort_by(|a, b| b.time.cmp(&a.time));
+    Snapshot {
+        schema: SCHEMA,
+        time: state.now.rfc3339(),
+        router,
+        nodes,
+        alerts,
+    }
+}

@@ -1,0 +1,227 @@
+//! The runtime: starts the sources, runs the select loop over keys, source events, tick and render
+//! timers, and carries out the state's commands. The terminal is restored on every way out.
+
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use crate::app::state::FilterInput;
+use crate::app::{Action, Command, State, StateOptions};
+use crate::cli::{NodesSpec, RouterSpec, SourceArgs};
+use crate::config::{Config, Keymap};
+use crate::model::alert::AlertEvent;
+use crate::model::sample::{SourceEvent, Timestamp};
+use crate::report;
+use crate::source::local::{LocalNode, LocalRouter};
+use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
+
+/// Why lbtop could not run. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// The sources named on the command line, ready to poll.
+pub struct SourceSet {
+    pub router: Option<(String, Box<dyn Poll>)>,
+    pub nodes: Vec<(String, String, Box<dyn Poll>)>,
+}
+
+impl Poll for Box<dyn Poll> {
+    fn poll(&mut self) -> SourceEvent {
+        (**self).poll()
+    }
+}
+
+/// Builds the sources for `args`. SSH hosts come with a later version.
+pub fn sources(args: &SourceArgs) -> Result<SourceSet, RunError> {
+    let router: Option<(String, Box<dyn Poll>)> = match &args.router {
+        RouterSpec::Local => Some((
+            "local".into(),
+            Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
+        )),
+        RouterSpec::None => None,
+        RouterSpec::Remote(host) => {
+            return Err(RunError::Unsupported(format!(
+                "--router {host}: watching a router over SSH is not built yet; use --router local or none"
+            )));
+        }
+    };
+    let nodes: Vec<(String, String, Box<dyn Poll>)> = match &args.nodes {
+        NodesSpec::Local => {
+            let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
+            vec![(p.name.clone(), "local".into(), Box::new(p))]
+        }
+        NodesSpec::None => Vec::new(),
+        NodesSpec::List(hosts) => {
+            return Err(RunError::Unsupported(format!(
+                "--nodes {}: watching nodes over SSH is not built yet; use --nodes local or none",
+                hosts.join(",")
+            )));
+        }
+    };
+    Ok(SourceSet { router, nodes })
+}
+
+/// The state's settings from the resolved config and the command line.
+pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
+    StateOptions {
+        interval: config.interval,
+        rules: crate::model::alert::AlertRules {
+            warning_margin: config.thresholds.warning_margin,
+            hysteresis: config.thresholds.hysteresis,
+            stale_intervals: config.thresholds.stale_intervals,
+        },
+        history_len: config.history_len,
+        read_only,
+    }
+}
+
+fn declare(state: &mut State, set: &SourceSet) {
+    if let Some((host, _)) = &set.router {
+        state.add_router(host);
+    }
+    for (name, host, _) in &set.nodes {
+        state.add_node(name, host);
+    }
+}
+
+/// `--once`: one sample, or two `interval` apart so rates and CPU percentages are real.
+pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> report::Snapshot {
+    declare(&mut state, &set);
+    let rounds = if interval.is_zero() { 1 } else { 2 };
+    for round in 0..rounds {
+        if round > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        if let Some((_, p)) = &mut set.router {
+            state.ingest(p.poll());
+        }
+        for (_, _, p) in &mut set.nodes {
+            state.ingest(p.poll());
+        }
+    }
+    report::snapshot(&state)
+}
+
+/// Maps a key to what it does: filter text while the prompt is open, else the keymap.
+pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<Command> {
+    if state.ui.filter_editing {
+        let input = match key.code {
+            KeyCode::Enter => Some(FilterInput::Accept),
+            KeyCode::Esc => Some(FilterInput::Cancel),
+            KeyCode::Backspace => Some(FilterInput::Backspace),
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Some(Command::Quit);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                Some(FilterInput::Char(c))
+            }
+            _ => None,
+        };
+        if let Some(i) = input {
+            state.filter_input(i);
+        }
+        return None;
+    }
+    keymap.action_for(&key).and_then(|a| state.update(a))
+}
+
+fn log_alerts(events: &[AlertEvent]) {
+    for e in events {
+        if e.raised {
+            tracing::warn!(subject = %e.subject, severity = e.severity.as_str(), "{}", e.message);
+        } else {
+            tracing::info!(subject = %e.subject, "{}", e.message);
+        }
+    }
+}
+
+/// Runs the live TUI until the operator quits.
+pub async fn run_tui(set: SourceSet, mut state: State, config: &Config) -> Result<(), RunError> {
+    declare(&mut state, &set);
+    let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
+    let mut handles: Vec<PollHandle> = Vec::new();
+    if let Some((_, p)) = set.router {
+        handles.push(poller::spawn(p, config.interval, tx.clone()));
+    }
+    for (_, _, p) in set.nodes {
+        handles.push(poller::spawn(p, config.interval, tx.clone()));
+    }
+    drop(tx);
+
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, &mut rx, &handles, &mut state, config).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    rx: &mut mpsc::Receiver<SourceEvent>,
+    handles: &[PollHandle],
+    state: &mut State,
+    config: &Config,
+) -> Result<(), RunError> {
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut render = tokio::time::interval(Duration::from_millis(33));
+    render.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut drawn: Option<u64> = None;
+    loop {
+        let command = tokio::select! {
+            ev = keys.next() => match ev {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    handle_key(state, &config.keymap, key)
+                }
+                Some(Ok(Event::Resize(..))) => {
+                    drawn = None;
+                    None
+                }
+                Some(Ok(_)) => None,
+                Some(Err(e)) => return Err(RunError::Terminal(e)),
+                None => Some(Command::Quit),
+            },
+            Some(ev) = rx.recv() => {
+                log_alerts(&state.ingest(ev));
+                while let Ok(ev) = rx.try_recv() {
+                    log_alerts(&state.ingest(ev));
+                }
+                None
+            }
+            _ = tick.tick() => {
+                log_alerts(&state.tick(Timestamp::now()));
+                None
+            }
+            _ = render.tick() => {
+                if drawn != Some(state.generation()) {
+                    terminal.draw(|f| crate::ui::draw(f, state, &config.theme, &config.keymap))?;
+                    drawn = Some(state.generation());
+                }
+                None
+            }
+        };
+        match command {
+            Some(Command::Quit) => return Ok(()),
+            Some(Command::Refresh) => handles.iter().for_each(PollHandle::refresh),
+            Some(Command::ToggleRecord) => {
+                state.ui.popup = Some(crate::app::state::Popup::Message(
+                    "recording is not available in this build".into(),
+                ));
+            }
+            None => {}
+        }
+    }
+}
+
+/// Quit is always reachable, whatever the keymap says.
+pub fn quit_action() -> Action {
+    Action::Quit
+}

@@ -1,0 +1,253 @@
+//! This machine as a node and as a router: `/proc` read through the same parsers remote hosts use,
+//! with sysinfo for host facts and as the fallback where `/proc` is absent.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::model::sample::{
+    CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample, RouterSourceKind,
+    Timestamp, Uptime,
+};
+
+use super::SourceError;
+use super::parse::{self, ConnSummer};
+
+/// How many top clients of the connection table are kept.
+pub const TOP_CLIENTS: usize = 10;
+
+fn read(root: &Path, rel: &str) -> Result<String, SourceError> {
+    let path = root.join(rel);
+    std::fs::read_to_string(&path).map_err(|source| SourceError::Io { path, source })
+}
+
+/// This machine as a node.
+pub struct LocalNode {
+    proc_root: PathBuf,
+    facts: HostFacts,
+    fallback: Option<SysinfoFallback>,
+}
+
+impl LocalNode {
+    /// Reads `/proc`, or `proc_root` when given (a captured snapshot; then the host facts come from
+    /// its `sys/kernel` files, not from this machine).
+    pub fn new(proc_root: Option<PathBuf>) -> Self {
+        let explicit = proc_root.is_some();
+        let proc_root = proc_root.unwrap_or_else(|| PathBuf::from("/proc"));
+        let facts = if explicit {
+            HostFacts {
+                hostname: read(&proc_root, "sys/kernel/hostname")
+                    .ok()
+                    .map(|s| s.trim().to_string()),
+                os: None,
+                kernel: read(&proc_root, "sys/kernel/osrelease")
+                    .ok()
+                    .map(|s| s.trim().to_string()),
+            }
+        } else {
+            host_facts()
+        };
+        let fallback = if !explicit && !proc_root.join("stat").exists() {
+            SysinfoFallback::new()
+        } else {
+            None
+        };
+        Self {
+            proc_root,
+            facts,
+            fallback,
+        }
+    }
+
+    pub fn facts(&self) -> &HostFacts {
+        &self.facts
+    }
+
+    /// The hostname to show for this node.
+    pub fn name(&self) -> String {
+        self.facts
+            .hostname
+            .clone()
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+
+    pub fn sample(&mut self) -> Result<NodeSample, SourceError> {
+        let time = Timestamp::now();
+        if let Some(fb) = &mut self.fallback {
+            let mut s = fb.sample(time);
+            s.facts = Some(self.facts.clone());
+            return Ok(s);
+        }
+        let root = &self.proc_root;
+        Ok(NodeSample {
+            time,
+            stat: parse::proc_stat(&read(root, "stat")?)?,
+            load: parse::loadavg(&read(root, "loadavg")?)?,
+            memory: parse::meminfo(&read(root, "meminfo")?)?,
+            uptime: parse::uptime(&read(root, "uptime")?)?,
+            facts: Some(self.facts.clone()),
+        })
+    }
+}
+
+fn host_facts() -> HostFacts {
+    HostFacts {
+        hostname: sysinfo::System::host_name().ok(),
+        os: sysinfo::System::long_os_version().ok(),
+        kernel: sysinfo::System::kernel_version().ok(),
+    }
+}
+
+/// Where `/proc` is absent: sysinfo's CPU usage turned into cumulative counters, so the derivation
+/// downstream is the same as for `/proc/stat`.
+struct SysinfoFallback {
+    sys: sysinfo::System,
+    last: Instant,
+    total: CpuTimes,
+    cpus: Vec<CpuTimes>,
+}
+
+impl SysinfoFallback {
+    fn new() -> Option<Self> {
+        let mut sys = sysinfo::System::new().ok()?;
+        sys.refresh_cpu_usage();
+        sys.refresh_memory();
+        Some(Self {
+            sys,
+            last: Instant::now(),
+            total: CpuTimes::default(),
+            cpus: Vec::new(),
+        })
+    }
+
+    fn sample(&mut self, time: Timestamp) -> NodeSample {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        let elapsed_cs = (self.last.elapsed().as_millis() / 10) as u64; // centiseconds, like jiffies
+        self.last = Instant::now();
+        let add = |t: &mut CpuTimes, usage: f32| {
+            let busy = (f64::from(usage.clamp(0.0, 100.0)) / 100.0 * elapsed_cs as f64) as u64;
+            t.user += busy;
+            t.idle += elapsed_cs.saturating_sub(busy);
+        };
+        let cpus = self.sys.cpus();
+        self.cpus.resize(cpus.len(), CpuTimes::default());
+        for (acc, cpu) in self.cpus.iter_mut().zip(cpus) {
+            add(acc, cpu.usage());
+        }
+        add(&mut self.total, self.sys.global_cpu_usage());
+        let load = sysinfo::System::load_average().unwrap_or(sysinfo::LoadAvg {
+            one: 0.0,
+            five: 0.0,
+            fifteen: 0.0,
+        });
+        NodeSample {
+            time,
+            stat: ProcStat {
+                total: self.total,
+                cpus: self.cpus.clone(),
+                cpu_ids: (0..self.cpus.len() as u32).collect(),
+                ..ProcStat::default()
+            },
+            load: LoadAvg {
+                one: load.one,
+                five: load.five,
+                fifteen: load.fifteen,
+                ..LoadAvg::default()
+            },
+            memory: MemInfo {
+                total_bytes: self.sys.total_memory(),
+                free_bytes: self.sys.free_memory(),
+                available_bytes: self.sys.available_memory(),
+                swap_total_bytes: self.sys.total_swap(),
+                swap_free_bytes: self.sys.free_swap(),
+                ..MemInfo::default()
+            },
+            uptime: Uptime {
+                uptime_s: sysinfo::System::uptime().unwrap_or(0) as f64,
+                idle_s: 0.0,
+            },
+            facts: None,
+        }
+    }
+}
+
+/// This machine as the IPVS router, read from `/proc/net/ip_vs*` (world-readable).
+pub struct LocalRouter {
+    proc_root: PathBuf,
+}
+
+impl LocalRouter {
+    pub fn new(proc_root: Option<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.unwrap_or_else(|| PathBuf::from("/proc")),
+        }
+    }
+
+    pub fn sample(&mut self) -> Result<RouterSample, SourceError> {
+        let time = Timestamp::now();
+        let root = &self.proc_root;
+        let text = match std::fs::read_to_string(root.join("net/ip_vs")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SourceError::IpvsAbsent);
+            }
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: root.join("net/ip_vs"),
+                    source,
+                });
+            }
+        };
+        let services = parse::ip_vs(&text)?;
+        let global = match read(root, "net/ip_vs_stats") {
+            Ok(t) => Some(parse::ip_vs_stats(&t)?),
+            Err(_) => None,
+        };
+        let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
+        Ok(RouterSample {
+            time,
+            source: RouterSourceKind::Proc,
+            services,
+            global,
+            connections,
+            notes: Vec::new(),
+        })
+    }
+}
+
+/// Streams the connection table, which can hold millions of rows, into counts.
+pub fn sum_conn_file(
+    path: &Path,
+) -> Result<Option<crate::model::sample::ConnSummary>, SourceError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut summer = ConnSummer::new(TOP_CLIENTS);
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let got = reader
+            .read_line(&mut line)
+            .map_err(|source| SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        summer.feed_line(n, line.trim_end_matches('\n'))?;
+    }
+    Ok(Some(summer.finish()))
+}

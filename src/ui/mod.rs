@@ -1,0 +1,299 @@
+//! Drawing: functions of `(&State, &Theme, &Keymap)` into a frame. Layout is decided here, in one
+//! place; each pane draws itself into the area it is given. Nothing here knows tokio or the sources.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph, Row, Wrap};
+
+use crate::app::Action;
+use crate::app::state::{Pane, Popup, State};
+use crate::config::{Keymap, Theme};
+
+mod nodes;
+mod services;
+pub mod widgets;
+
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    let area = frame.area();
+    frame.render_widget(Paragraph::new("").style(theme.base), area);
+    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+
+    let node_count = state.nodes.len() as u16;
+    let service_rows = state.service_rows().len() as u16;
+    let alerts_height = if main.height >= 30 { 8 } else { 4 };
+    let wide = main.width >= 140;
+    let (top, bottom) = if state.router.is_none() {
+        (Rect::default(), main)
+    } else if state.nodes.is_empty() {
+        (main, Rect::default())
+    } else {
+        // Services get what their rows need, up to about half; nodes the rest.
+        let rest = main
+            .height
+            .saturating_sub(if wide { 0 } else { alerts_height });
+        let want_nodes = (node_count + 3).min(rest / 2).max(5.min(rest));
+        let want_services = (service_rows + 3).max(5);
+        let services_h = want_services
+            .min(rest.saturating_sub(want_nodes))
+            .max(3.min(rest));
+        let [t, b] =
+            Layout::vertical([Constraint::Length(services_h), Constraint::Min(0)]).areas(main);
+        (t, b)
+    };
+    if top.height > 0 {
+        services::draw(frame, top, state, theme);
+    }
+    let (nodes_area, alerts_area) = if wide {
+        let [n, a] =
+            Layout::horizontal([Constraint::Min(60), Constraint::Length(48)]).areas(bottom);
+        (n, a)
+    } else {
+        let [n, a] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(alerts_height)]).areas(bottom);
+        (n, a)
+    };
+    if nodes_area.height > 0 && !state.nodes.is_empty() {
+        nodes::draw(frame, nodes_area, state, theme);
+    } else if nodes_area.height > 0 && state.router.is_none() {
+        nodes::draw(frame, nodes_area, state, theme);
+    }
+    draw_alerts(frame, alerts_area, state, theme);
+    draw_status(frame, status, state, theme, keymap);
+
+    match &state.ui.popup {
+        Some(Popup::Help) => draw_help(frame, area, state, theme, keymap),
+        Some(Popup::NodeDetail(name)) => {
+            let r = centered(area, 90, 80);
+            nodes::draw_detail(frame, r, state, theme, name);
+        }
+        Some(Popup::Message(text)) => {
+            let r = centered_lines(area, 60, 3);
+            frame.render_widget(Clear, r);
+            let block = widgets::pane(theme, Line::from(" lbtop "), true).style(theme.popup);
+            frame.render_widget(
+                Paragraph::new(text.as_str())
+                    .style(theme.popup)
+                    .wrap(Wrap { trim: true })
+                    .block(block),
+                r,
+            );
+        }
+        None => {}
+    }
+}
+
+fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let focused = state.ui.focus == Pane::Alerts;
+    let active = state.alerts.active_count();
+    let title = Line::from(vec![
+        Span::styled(" Alerts ", theme.title),
+        Span::styled(
+            format!("{active} active "),
+            if active > 0 { theme.warning } else { theme.dim },
+        ),
+    ]);
+    let block = widgets::pane(theme, title, focused);
+    let log = state.alerts.log();
+    if log.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no alerts: every node is below its core count")
+                .style(theme.dim)
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let items: Vec<ListItem> = log
+        .iter()
+        .rev()
+        .map(|e| {
+            let time = e.time.rfc3339();
+            let clock = time.get(11..19).unwrap_or(&time).to_string();
+            let (tag, style) = match (e.raised, e.severity) {
+                (false, _) => ("ok  ", theme.dim),
+                (true, crate::model::alert::Severity::Critical) => ("CRIT", theme.critical),
+                (true, crate::model::alert::Severity::Warning) => ("WARN", theme.warning),
+            };
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{clock} "), theme.dim),
+                Span::styled(format!("{tag} "), style),
+                Span::styled(format!("{} ", e.subject), theme.title),
+                Span::styled(
+                    e.message.clone(),
+                    if e.raised { theme.base } else { theme.dim },
+                ),
+            ]))
+        })
+        .collect();
+    let mut list_state = ListState::default().with_selected(focused.then_some(state.ui.alert_sel));
+    frame.render_stateful_widget(
+        List::new(items)
+            .block(block)
+            .highlight_style(theme.selected),
+        area,
+        &mut list_state,
+    );
+}
+
+fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
+    if state.ui.filter_editing {
+        let line = Line::from(vec![
+            Span::styled(" filter: ", theme.key_hint),
+            Span::styled(format!("{}▏", state.ui.filter), theme.input),
+            Span::styled("  enter keep · esc clear", theme.dim),
+        ]);
+        frame.render_widget(Paragraph::new(line).style(theme.status_bar), area);
+        return;
+    }
+    let mode_style = match state.mode {
+        crate::app::Mode::Live => theme.ok,
+        crate::app::Mode::Paused => theme.warning,
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {} ", state.mode.label()), mode_style),
+        Span::styled(
+            format!(
+                "every {} ",
+                humantime::format_duration(state.options.interval)
+            ),
+            theme.status_bar,
+        ),
+    ];
+    if let Some(r) = &state.router {
+        let src = r.cur.as_ref().map_or("-", |c| c.source.as_str());
+        spans.push(Span::styled(
+            format!(
+                "│ router {} {} ",
+                src,
+                widgets::age(state.age_of(r.last_sample()))
+            ),
+            theme.status_bar,
+        ));
+    }
+    if !state.nodes.is_empty() {
+        let ok = state
+            .nodes
+            .iter()
+            .filter(|n| n.status == crate::model::sample::HostStatus::Ok)
+            .count();
+        let oldest = state
+            .nodes
+            .iter()
+            .filter_map(|n| state.age_of(n.last_sample()))
+            .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+        spans.push(Span::styled(
+            format!(
+                "│ nodes {ok}/{} ok {} ",
+                state.nodes.len(),
+                widgets::age(oldest)
+            ),
+            if ok == state.nodes.len() {
+                theme.status_bar
+            } else {
+                theme.warning
+            },
+        ));
+    }
+    if !state.ui.filter.is_empty() {
+        spans.push(Span::styled(
+            format!("│ filter \"{}\" ", state.ui.filter),
+            theme.warning,
+        ));
+    }
+    if state.options.read_only {
+        spans.push(Span::styled("│ read-only ", theme.dim));
+    }
+    spans.push(Span::styled("│ ", theme.status_bar));
+    for action in [
+        Action::Help,
+        Action::NextPane,
+        Action::Filter,
+        Action::SortNext,
+        Action::Pause,
+        Action::Quit,
+    ] {
+        if let Some(key) = keymap.hint(action) {
+            spans.push(Span::styled(key, theme.key_hint));
+            spans.push(Span::styled(
+                format!(":{} ", hint_word(action)),
+                theme.status_bar,
+            ));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.status_bar),
+        area,
+    );
+}
+
+fn hint_word(action: Action) -> &'static str {
+    match action {
+        Action::Help => "help",
+        Action::NextPane => "pane",
+        Action::Filter => "filter",
+        Action::SortNext => "sort",
+        Action::Pause => "pause",
+        Action::Quit => "quit",
+        _ => "",
+    }
+}
+
+/// Actions that change the router, shown as disabled in read-only mode.
+fn is_router_action(action: Action) -> bool {
+    matches!(action, Action::Drain | Action::Reweight | Action::Restore)
+}
+
+fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
+    let bindings = keymap.bindings();
+    let height = (bindings.len() as u16 + 4).min(area.height);
+    let r = centered_lines(area, 64, height);
+    frame.render_widget(Clear, r);
+    let block =
+        widgets::pane(theme, Line::from(" Keys — ? or esc to close "), true).style(theme.popup);
+    let rows: Vec<Row> = bindings
+        .iter()
+        .map(|b| {
+            let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
+            let disabled = state.options.read_only && is_router_action(b.action);
+            let style = if disabled { theme.dim } else { theme.popup };
+            let desc = if disabled {
+                format!("{} (disabled: read-only)", b.description)
+            } else {
+                b.description.clone()
+            };
+            Row::new(vec![
+                widgets::cell(keys.join(" "), false, theme.key_hint),
+                widgets::cell(desc, false, style),
+            ])
+        })
+        .collect();
+    let table = ratatui::widgets::Table::new(rows, [Constraint::Length(16), Constraint::Min(10)])
+        .block(block)
+        .style(theme.popup);
+    frame.render_widget(table, r);
+}
+
+fn centered(area: Rect, pct_x: u16, pct_y: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Percentage(pct_y)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Percentage(pct_x)])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}
+
+fn centered_lines(area: Rect, width: u16, height: u16) -> Rect {
+    let [v] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [h] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(v);
+    h
+}

@@ -1,0 +1,300 @@
+//! Small drawing pieces shared by the panes: number formats, CPU bars, load gauges, sparklines, and
+//! the one table component every pane uses.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Cell, Row, Table, TableState};
+
+use crate::config::Theme;
+use crate::model::alert::Severity;
+use crate::model::snapshot::CpuPercent;
+
+/// `1234567` → `1.2M`: at most 5 characters, SI steps of 1000.
+pub fn si(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let units = ["", "K", "M", "G", "T", "P"];
+    let mut v = v.abs();
+    let mut u = 0;
+    while v >= 999.5 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        if v.fract() == 0.0 || v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    } else if v < 10.0 {
+        format!("{v:.1}{}", units[u])
+    } else {
+        format!("{v:.0}{}", units[u])
+    }
+}
+
+/// Bytes in binary units: `1.5G`, `512M`.
+pub fn bytes(v: u64) -> String {
+    let units = ["B", "K", "M", "G", "T", "P"];
+    let mut x = v as f64;
+    let mut u = 0;
+    while x >= 1023.5 && u + 1 < units.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 || x >= 10.0 {
+        format!("{x:.0}{}", units[u])
+    } else {
+        format!("{x:.1}{}", units[u])
+    }
+}
+
+/// `3d04h`, `5h12m`, `42m`, `12s`.
+pub fn uptime(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A data age for the status line: `0.4s`, `12s`, `3m`.
+pub fn age(seconds: Option<f64>) -> String {
+    match seconds {
+        None => "-".into(),
+        Some(s) if s < 10.0 => format!("{s:.1}s"),
+        Some(s) if s < 120.0 => format!("{s:.0}s"),
+        Some(s) => format!("{:.0}m", s / 60.0),
+    }
+}
+
+pub fn severity_style(theme: &Theme, level: Option<Severity>) -> Style {
+    match level {
+        Some(Severity::Critical) => theme.critical,
+        Some(Severity::Warning) => theme.warning,
+        None => theme.ok,
+    }
+}
+
+/// The CPU states in drawing order, with their theme style.
+fn cpu_parts(theme: &Theme, c: &CpuPercent) -> [(f64, Style); 7] {
+    [
+        (c.nice, theme.cpu_nice),
+        (c.user, theme.cpu_user),
+        (c.system, theme.cpu_system),
+        (c.irq, theme.cpu_irq),
+        (c.softirq, theme.cpu_softirq),
+        (c.steal, theme.cpu_steal),
+        (c.iowait, theme.cpu_iowait),
+    ]
+}
+
+/// A horizontal CPU bar `width` cells wide, coloured by state (iowait last, like htop).
+pub fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> Vec<Span<'static>> {
+    let Some(c) = cpu else {
+        return vec![Span::styled("·".repeat(width), theme.gauge_empty)];
+    };
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    let mut acc = 0.0;
+    for (pct, style) in cpu_parts(theme, c) {
+        acc += pct;
+        let upto = ((acc / 100.0) * width as f64)
+            .round()
+            .clamp(0.0, width as f64) as usize;
+        if upto > used {
+            spans.push(Span::styled("|".repeat(upto - used), style));
+            used = upto;
+        }
+    }
+    if used < width {
+        spans.push(Span::styled(" ".repeat(width - used), theme.gauge_empty));
+    }
+    spans
+}
+
+/// One glyph per core (or per group of cores when they do not fit), its height the busiest core of
+/// the group and its colour the state that dominates it.
+pub fn core_strip(theme: &Theme, cpus: &[Option<CpuPercent>], width: usize) -> Vec<Span<'static>> {
+    const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if cpus.is_empty() || width == 0 {
+        return Vec::new();
+    }
+    let cells = cpus.len().min(width);
+    let per = cpus.len().div_ceil(cells);
+    cpus.chunks(per)
+        .map(|group| {
+            let busiest = group
+                .iter()
+                .flatten()
+                .max_by(|a, b| a.busy().total_cmp(&b.busy()));
+            match busiest {
+                None => Span::styled("·", theme.gauge_empty),
+                Some(c) => {
+                    let level = ((c.busy() / 100.0) * 8.0).round().clamp(0.0, 8.0) as usize;
+                    let style = cpu_parts(theme, c)
+                        .into_iter()
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .map_or(theme.cpu_user, |(_, s)| s);
+                    let glyph = if level == 0 { '▁' } else { LEVELS[level] };
+                    Span::styled(
+                        glyph.to_string(),
+                        if level == 0 { theme.gauge_empty } else { style },
+                    )
+                }
+            }
+        })
+        .collect()
+}
+
+/// A load gauge: filled up to the 1-minute load, on a scale of 1.25 × cores, with a mark at the
+/// core count (the critical threshold).
+pub fn load_gauge(
+    theme: &Theme,
+    load1: f64,
+    cores: usize,
+    level: Option<Severity>,
+    width: usize,
+) -> Vec<Span<'static>> {
+    if width < 3 || cores == 0 {
+        return Vec::new();
+    }
+    let scale = cores as f64 * 1.25;
+    let filled = ((load1 / scale) * width as f64)
+        .round()
+        .clamp(0.0, width as f64) as usize;
+    let mark = ((cores as f64 / scale) * width as f64).round() as usize;
+    let mark = mark.min(width - 1);
+    let fill_style = severity_style(theme, level);
+    (0..width)
+        .map(|i| {
+            if i == mark {
+                Span::styled(
+                    "┃",
+                    if i < filled {
+                        fill_style
+                    } else {
+                        theme.threshold_mark
+                    },
+                )
+            } else if i < filled {
+                Span::styled("■", fill_style)
+            } else {
+                Span::styled("·", theme.gauge_empty)
+            }
+        })
+        .collect()
+}
+
+/// A text sparkline of the newest values, scaled to `max` (or to the largest value).
+pub fn sparkline(values: impl Iterator<Item = f64>, max: Option<f64>, width: usize) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let vals: Vec<f64> = values.collect();
+    let vals = &vals[vals.len().saturating_sub(width)..];
+    let top = max
+        .unwrap_or_else(|| vals.iter().copied().fold(0.0, f64::max))
+        .max(f64::MIN_POSITIVE);
+    vals.iter()
+        .map(|v| LEVELS[((v / top) * 7.0).round().clamp(0.0, 7.0) as usize])
+        .collect()
+}
+
+/// A bordered block, its border brighter when focused.
+pub fn pane<'a>(theme: &Theme, title: Line<'a>, focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
+        .border_style(if focused {
+            theme.border_focused
+        } else {
+            theme.border
+        })
+        .title(title)
+        .title_style(theme.title)
+}
+
+/// A column of a table: header, width, and how readily it is dropped when space is short (higher
+/// priority survives longer).
+pub struct Column {
+    pub header: &'static str,
+    pub width: u16,
+    pub priority: u8,
+    pub right: bool,
+}
+
+/// Which columns fit in `width`, keeping those of highest priority, in their original order.
+pub fn fit_columns(columns: &[Column], width: u16) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(columns[i].priority));
+    let mut used = 0u16;
+    let mut keep = Vec::new();
+    for i in order {
+        let w = columns[i].width + 1;
+        if used + w <= width {
+            used += w;
+            keep.push(i);
+        }
+    }
+    keep.sort_unstable();
+    keep
+}
+
+/// The shared table: header, rows of cells (already cut to the kept columns), selection that
+/// scrolls into view.
+pub fn draw_table(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    theme: &Theme,
+    columns: &[&Column],
+    rows: Vec<Row>,
+    selected: Option<usize>,
+    focused: bool,
+) {
+    let header = Row::new(columns.iter().map(|c| {
+        let text = if c.right {
+            Line::from(c.header).right_aligned()
+        } else {
+            Line::from(c.header)
+        };
+        Cell::from(text)
+    }))
+    .style(theme.header);
+    let widths: Vec<Constraint> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i + 1 == columns.len() {
+                Constraint::Min(c.width)
+            } else {
+                Constraint::Length(c.width)
+            }
+        })
+        .collect();
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .row_highlight_style(if focused { theme.selected } else { theme.dim });
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// Text aligned in a cell.
+pub fn cell(text: impl Into<String>, right: bool, style: Style) -> Cell<'static> {
+    let line = Line::from(Span::styled(text.into(), style));
+    Cell::from(if right { line.right_aligned() } else { line })
+}
