@@ -1,10 +1,11 @@
 //! lbtop: a terminal dashboard for Linux IPVS/LVS clusters.
 //!
 //! Data flows one way: sources produce raw samples, `app::State` derives and keeps what is shown,
-//! `ui` draws it. See ARCHITECTURE in the repository's shared docs.
+//! `ui` draws it.
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod model;
 pub mod report;
 pub mod runtime;
