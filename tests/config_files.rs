@@ -148,3 +148,27 @@ fn errors_in_text_name_the_origin_and_column() {
         "{error}"
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_text_never_panics_and_errors_are_located(text in "\\PC{0,80}") {
+        if let Err(error) = Config::from_toml_str(&text, Path::new("fuzz.toml"), &Overrides::default()) {
+            let shown = error.to_string();
+            proptest::prop_assert!(shown.starts_with("fuzz.toml:"), "{}", shown);
+        }
+    }
+
+    #[test]
+    fn config_shaped_text_never_panics(
+        key in "(interval|theme|history|thresholds\\.warning-margin|thresholds\\.hysteresis|thresholds\\.stale-intervals)",
+        value in "(\"[a-z0-9 ]{0,6}\"|-?[0-9]{1,20}(\\.[0-9]+)?|nan|inf|-inf|true|\\[\\])",
+    ) {
+        let text = match key.split_once('.') {
+            Some((table, key)) => format!("[{table}]\n{key} = {value}\n"),
+            None => format!("{key} = {value}\n"),
+        };
+        if let Err(error) = Config::from_toml_str(&text, Path::new("fuzz.toml"), &Overrides::default()) {
+            proptest::prop_assert!(error.to_string().starts_with("fuzz.toml:"), "{}", error);
+        }
+    }
+}

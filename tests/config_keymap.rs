@@ -361,3 +361,23 @@ fn bad_key_names_are_errors_not_panics() {
     // A single non-ASCII character is a fine key.
     assert_eq!(key("é").code, KeyCode::Char('é'));
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_key_name_parses_or_errors_and_parsed_keys_round_trip(text in "\\PC{0,12}") {
+        if let Ok(spec) = text.parse::<KeySpec>() {
+            proptest::prop_assert_eq!(spec.to_string().parse::<KeySpec>(), Ok(spec));
+        }
+    }
+
+    #[test]
+    fn modifier_prefixed_names_round_trip(
+        prefix in "(ctrl-|alt-|shift-|ctrl-alt-|)",
+        name in "([a-zA-Z0-9]|[-+/?\\[\\]{}.,;:!@#$%^&*()=_]|enter|esc|tab|up|down|pgup|pgdn|home|end|f[1-9]|space)",
+    ) {
+        let text = format!("{prefix}{name}");
+        if let Ok(spec) = text.parse::<KeySpec>() {
+            proptest::prop_assert_eq!(spec.to_string().parse::<KeySpec>(), Ok(spec));
+        }
+    }
+}

@@ -293,9 +293,9 @@ impl Keymap {
 
     /// The embedded default keymap.
     pub fn defaults() -> Keymap {
-        parse_keymap_file(DEFAULT_KEYMAP)
-            .and_then(Keymap::new)
-            .expect("the embedded keymap-default.toml is valid (tested)")
+        let bindings = parse_keymap_file(DEFAULT_KEYMAP)
+            .expect("the embedded keymap-default.toml parses (tested)");
+        Keymap::new(bindings).expect("the embedded keymap-default.toml has no duplicates (tested)")
     }
 
     /// The defaults with the user's bindings applied: a user binding for an action replaces that
@@ -372,15 +372,13 @@ struct KeymapFile {
     keys: Vec<KeyBindingFile>,
 }
 
-fn parse_keymap_file(text: &str) -> Result<Vec<Binding>, KeymapError> {
-    let file: KeymapFile = toml::from_str(text).map_err(|e| KeymapError::BadKey {
-        text: "keymap-default.toml".to_string(),
-        reason: e.to_string(),
-    })?;
+/// Parses the embedded default keymap (errors are for its test, as text).
+fn parse_keymap_file(text: &str) -> Result<Vec<Binding>, String> {
+    let file: KeymapFile = toml::from_str(text).map_err(|e| e.to_string())?;
     file.keys
         .into_iter()
         .map(|entry| {
-            let action = parse_action(entry.action.get_ref())?;
+            let action = parse_action(entry.action.get_ref()).map_err(|e| e.to_string())?;
             Ok(Binding {
                 keys: entry
                     .keys
