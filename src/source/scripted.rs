@@ -113,7 +113,7 @@ impl ScriptedCluster {
             let system = b / 4;
             let softirq = b / 20;
             let iowait = self.rng.below(3).min(tick - b);
-            let steal = u64::from(i % 11 == 0) * 2;
+            let steal = u64::from(i.is_multiple_of(11)) * 2;
             let user = b.saturating_sub(system + softirq + steal);
             core.user += user;
             core.system += system;

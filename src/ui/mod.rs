@@ -54,9 +54,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             Layout::vertical([Constraint::Min(3), Constraint::Length(alerts_height)]).areas(bottom);
         (n, a)
     };
-    if nodes_area.height > 0 && !state.nodes.is_empty() {
-        nodes::draw(frame, nodes_area, state, theme);
-    } else if nodes_area.height > 0 && state.router.is_none() {
+    if nodes_area.height > 0 && (!state.nodes.is_empty() || state.router.is_none()) {
         nodes::draw(frame, nodes_area, state, theme);
     }
     draw_alerts(frame, alerts_area, state, theme);

@@ -11,7 +11,8 @@ use crate::config::Theme;
 use crate::model::sample::HostStatus;
 
 use super::widgets::{
-    self, Column, age, bytes, cell, core_strip, cpu_bar, draw_table, fit_columns, load_gauge, pane,
+    self, Column, TableView, age, bytes, cell, core_strip, cpu_bar, draw_table, fit_columns,
+    load_gauge, pane,
 };
 
 const COLUMNS: [Column; 9] = [
@@ -194,7 +195,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         })
         .collect();
     let selected = state.selected_node_row(&rows_model);
-    draw_table(frame, area, block, theme, &cols, rows, selected, focused);
+    draw_table(
+        frame,
+        area,
+        block,
+        theme,
+        TableView {
+            columns: cols,
+            rows,
+            selected,
+            focused,
+        },
+    );
 }
 
 /// The detail view of one node: a full bar per core, as htop draws them.

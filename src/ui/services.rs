@@ -11,7 +11,7 @@ use crate::config::Theme;
 use crate::model::sample::{HostStatus, ServiceKey, VirtualServiceSample};
 use crate::model::snapshot::RealStats;
 
-use super::widgets::{self, Column, cell, draw_table, fit_columns, pane, si};
+use super::widgets::{self, Column, TableView, cell, draw_table, fit_columns, pane, si};
 
 const COLUMNS: [Column; 14] = [
     Column {
@@ -209,7 +209,18 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             Row::new(keep.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>()).style(row_style)
         })
         .collect();
-    draw_table(frame, area, block, theme, &cols, rows, selected, focused);
+    draw_table(
+        frame,
+        area,
+        block,
+        theme,
+        TableView {
+            columns: cols,
+            rows,
+            selected,
+            focused,
+        },
+    );
 }
 
 fn rates_cells(

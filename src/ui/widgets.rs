@@ -252,18 +252,22 @@ pub fn fit_columns(columns: &[Column], width: u16) -> Vec<usize> {
     keep
 }
 
-/// The shared table: header, rows of cells (already cut to the kept columns), selection that
-/// scrolls into view.
-pub fn draw_table(
-    frame: &mut Frame,
-    area: Rect,
-    block: Block,
-    theme: &Theme,
-    columns: &[&Column],
-    rows: Vec<Row>,
-    selected: Option<usize>,
-    focused: bool,
-) {
+/// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row.
+pub struct TableView<'a> {
+    pub columns: Vec<&'a Column>,
+    pub rows: Vec<Row<'a>>,
+    pub selected: Option<usize>,
+    pub focused: bool,
+}
+
+/// The shared table: header, rows, and a selection that scrolls into view.
+pub fn draw_table(frame: &mut Frame, area: Rect, block: Block, theme: &Theme, view: TableView) {
+    let TableView {
+        columns,
+        rows,
+        selected,
+        focused,
+    } = view;
     let header = Row::new(columns.iter().map(|c| {
         let text = if c.right {
             Line::from(c.header).right_aligned()
