@@ -700,7 +700,14 @@ impl State {
             let svc_text = format!("{} {}", svc.key, svc.scheduler);
             let svc_match = self.filter_matches(&svc_text);
             let reals: Vec<usize> = (0..svc.reals.len())
-                .filter(|&r| svc_match || self.filter_matches(&svc.reals[r].id()))
+                .filter(|&r| {
+                    let real = &svc.reals[r];
+                    svc_match
+                        || self.filter_matches(&real.id())
+                        || self
+                            .node_for_real(real.address)
+                            .is_some_and(|n| self.filter_matches(&n.name))
+                })
                 .collect();
             if !svc_match && reals.is_empty() {
                 continue;

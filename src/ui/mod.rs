@@ -249,7 +249,13 @@ fn is_router_action(action: Action) -> bool {
 fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
     let bindings = keymap.bindings();
     let height = (bindings.len() as u16 + 4).min(area.height);
-    let r = centered_lines(area, 64, height);
+    // Wide enough for the longest description, with room for the read-only note.
+    let longest = bindings
+        .iter()
+        .map(|b| b.description.chars().count())
+        .max()
+        .unwrap_or(0) as u16;
+    let r = centered_lines(area, longest + 16 + 25, height);
     frame.render_widget(Clear, r);
     let block =
         widgets::pane(theme, Line::from(" Keys — ? or esc to close "), true).style(theme.popup);

@@ -262,7 +262,7 @@ fn service_cells(state: &State, theme: &Theme, s: usize) -> Vec<ratatui::widgets
             false,
             theme.title,
         ),
-        cell(format!("{}", svc.reals.len()), false, theme.dim),
+        cell(format!("{} rs", svc.reals.len()), false, theme.dim),
         cell(
             st.map_or("-".into(), |s| s.total_weight.to_string()),
             true,
