@@ -1,1 +1,165 @@
-fn main() {}
+//! Criterion benchmarks for lbtop's hot paths, each next to a named alternative measured in the same
+//! run. Results and ratios go to BENCHMARKS.md.
+//!
+//! - conn_table: summing a 1,000,000-row IPv4 `/proc/net/ip_vs_conn` vs `awk` counting the same
+//!   file (same counts: per state, per real server, per client).
+//! - derive: one poll's derivation (CPU %, rates, alerts, history) for 200 nodes × 32 cores plus
+//!   100 services × 10 real servers, vs only cloning the same raw samples (the floor).
+//! - draw: one full 250×70 frame of that cluster vs ratatui drawing a same-size Paragraph of text.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use lbtop::app::{State, StateOptions};
+use lbtop::config::{Keymap, Theme};
+use lbtop::model::sample::SourceEvent;
+use lbtop::source::parse::sum_ip_vs_conn;
+use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::widgets::Paragraph;
+
+const CONN_ROWS: usize = 1_000_000;
+
+/// A connection table in the kernel's exact row format, `%-3s %08X %04X %08X %04X %08X %04X
+/// %-11s %7u`, with a realistic mix of states, 50 real servers and ~60,000 clients.
+fn conn_table(rows: usize) -> String {
+    const STATES: [&str; 6] = [
+        "ESTABLISHED",
+        "FIN_WAIT",
+        "TIME_WAIT",
+        "SYN_RECV",
+        "CLOSE_WAIT",
+        "NONE",
+    ];
+    let mut out = String::with_capacity(rows * 70 + 100);
+    out.push_str(
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n",
+    );
+    let mut x: u64 = 0x1234_5678;
+    for _ in 0..rows {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let client = 0xC633_6400u32 + (x % 60_000) as u32;
+        let cport = 1024 + (x >> 20) as u16 % 60_000;
+        let real = 0x0A00_0002u32 + ((x >> 40) % 50) as u32;
+        let state = STATES[((x >> 8) % 100).min(99) as usize % STATES.len()];
+        let expires = (x >> 32) % 900;
+        out.push_str(&format!(
+            "TCP {client:08X} {cport:04X} C000020A 0050 {real:08X} 0050 {state:<11} {expires:>7}\n"
+        ));
+    }
+    out
+}
+
+fn bench_conn_table(c: &mut Criterion) {
+    let text = conn_table(CONN_ROWS);
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(text.as_bytes()).expect("write table");
+    let path = file.path().to_path_buf();
+    let mut g = c.benchmark_group("conn_table_1M");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("lbtop_sum_ip_vs_conn", |b| {
+        b.iter(|| black_box(sum_ip_vs_conn(black_box(&text), 10)));
+    });
+    g.bench_function("awk_count_same_file", |b| {
+        b.iter(|| {
+            let out = Command::new("awk")
+                .arg(
+                    "NR>1 { s[$8]++; d[$6\":\"$7\" \"$8]++; c[$2]++ } \
+                     END { for (k in s) print k, s[k]; for (k in d) n++; for (k in c) m++; print n, m }",
+                )
+                .arg(&path)
+                .output()
+                .expect("awk runs");
+            black_box(out.stdout.len())
+        });
+    });
+    g.finish();
+}
+
+fn big_cluster() -> (ScriptedCluster, Vec<SourceEvent>) {
+    let mut cluster = ScriptedCluster::new(
+        ClusterShape {
+            nodes: 200,
+            cores: 32,
+            services: 100,
+            reals_per_service: 10,
+        },
+        42,
+    );
+    let _ = cluster.step();
+    let events = cluster.step();
+    (cluster, events)
+}
+
+fn bench_derive(c: &mut Criterion) {
+    let (mut cluster, _) = big_cluster();
+    let mut state = State::new(StateOptions::default());
+    for e in cluster.step() {
+        state.ingest(e);
+    }
+    let next = cluster.step();
+    let mut g = c.benchmark_group("derive_200x32_100x10");
+    g.bench_function("lbtop_ingest_one_poll", |b| {
+        b.iter_batched(
+            || (state.clone(), next.clone()),
+            |(mut s, events)| {
+                for e in events {
+                    black_box(s.ingest(e));
+                }
+                s
+            },
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    g.bench_function("clone_raw_samples_only", |b| {
+        b.iter_batched(
+            || next.clone(),
+            |events| black_box(events.clone()),
+            criterion::BatchSize::LargeInput,
+        );
+    });
+    g.finish();
+}
+
+fn bench_draw(c: &mut Criterion) {
+    let (mut cluster, _) = big_cluster();
+    let mut state = State::new(StateOptions::default());
+    for _ in 0..3 {
+        for e in cluster.step() {
+            state.ingest(e);
+        }
+    }
+    state.tick(cluster.time());
+    let theme = Theme::default();
+    let keymap = Keymap::defaults();
+    let mut terminal = Terminal::new(TestBackend::new(250, 70)).expect("backend");
+    let text: String = (0..70)
+        .map(|i| format!("{i:>3} {}\n", "lorem ipsum dolor sit amet ".repeat(9)))
+        .collect();
+    let mut g = c.benchmark_group("draw_250x70");
+    g.bench_function("lbtop_full_frame", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| lbtop::ui::draw(f, &state, &theme, &keymap))
+                .expect("draw");
+        });
+    });
+    g.bench_function("ratatui_paragraph_same_size", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| f.render_widget(Paragraph::new(text.as_str()), f.area()))
+                .expect("draw");
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_conn_table, bench_derive, bench_draw);
+criterion_main!(benches);

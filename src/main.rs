@@ -51,21 +51,22 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _guard = init_logging(&cli);
+    // `--once --interval 0s` takes a single sample; the config layer only knows live intervals.
+    let single_sample = cli.once && cli.sources.interval.is_some_and(|d| d.is_zero());
     let overrides = Overrides {
-        interval: cli.sources.interval,
+        interval: cli.sources.interval.filter(|_| !single_sample),
         theme: cli.theme.clone(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     };
-    let config = match Config::load(cli.config.as_deref(), &overrides) {
+    let mut config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("lbtop: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    if config.interval.is_zero() && !cli.once {
-        eprintln!("lbtop: --interval 0s is only for --once; the live view needs an interval > 0");
-        return ExitCode::from(EXIT_USAGE);
+    if single_sample {
+        config.interval = std::time::Duration::ZERO;
     }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,

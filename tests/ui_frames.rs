@@ -49,7 +49,11 @@ fn key(c: char) -> KeyEvent {
 }
 
 fn press(state: &mut State, code: KeyCode) -> Option<Command> {
-    handle_key(state, &Keymap::defaults(), KeyEvent::new(code, KeyModifiers::NONE))
+    handle_key(
+        state,
+        &Keymap::defaults(),
+        KeyEvent::new(code, KeyModifiers::NONE),
+    )
 }
 
 #[test]

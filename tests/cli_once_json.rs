@@ -1,0 +1,141 @@
+//! `lbtop --once --json` against this machine: the schema-1 names, real derived values, failed
+//! sources reported rather than fatal, and bad config rejected with exit status 2.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn lbtop(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("temp home");
+    Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .expect("run lbtop")
+}
+
+fn once(args: &[&str]) -> Value {
+    let mut all = vec!["--once", "--json"];
+    all.extend_from_slice(args);
+    let out = lbtop(&all);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn snapshot_has_the_schema_1_names_and_real_cpu_percentages() {
+    let v = once(&["--interval", "300ms"]);
+    assert_eq!(v["schema"], 1);
+    assert!(
+        humantime::parse_rfc3339(v["time"].as_str().expect("time")).is_ok(),
+        "time is RFC 3339: {}",
+        v["time"]
+    );
+    assert_eq!(keys(&v), ["alerts", "nodes", "router", "schema", "time"]);
+    let node = &v["nodes"][0];
+    for k in [
+        "name",
+        "host",
+        "status",
+        "error",
+        "cores",
+        "load",
+        "cpu_total_percent",
+        "cpus",
+        "memory",
+        "uptime_s",
+        "alert",
+    ] {
+        assert!(node.get(k).is_some(), "node lacks {k}: {node}");
+    }
+    assert_eq!(node["status"], "ok", "{node}");
+    let cores = node["cores"].as_u64().expect("cores");
+    assert!(cores >= 1);
+    let cpus = node["cpus"]
+        .as_array()
+        .expect("cpus derived from two samples");
+    assert_eq!(cpus.len() as u64, cores);
+    assert_eq!(
+        keys(&cpus[0]),
+        [
+            "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"
+        ]
+    );
+    let total = node["cpu_total_percent"].as_f64().expect("cpu total");
+    assert!((0.0..=100.0).contains(&total));
+    assert_eq!(node["load"].as_array().map(Vec::len), Some(3));
+    assert!(node["memory"]["total_bytes"].as_u64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn a_failed_router_is_reported_in_the_json_and_the_exit_status_is_still_0() {
+    let v = once(&["--interval", "0s", "--nodes", "none"]);
+    let router = &v["router"];
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        assert_eq!(router["status"], "ok");
+    } else {
+        assert_eq!(router["status"], "error", "{router}");
+        assert_eq!(
+            router["error"],
+            "IPVS not loaded on this host (modprobe ip_vs)"
+        );
+        assert_eq!(router["services"], Value::Array(vec![]));
+    }
+    assert_eq!(v["nodes"], Value::Array(vec![]));
+}
+
+#[test]
+fn interval_zero_takes_one_sample_and_derived_values_are_null() {
+    let v = once(&["--interval", "0s", "--router", "none"]);
+    let node = &v["nodes"][0];
+    assert!(node["cpu_total_percent"].is_null(), "{node}");
+    assert!(node["cpus"].is_null(), "{node}");
+    assert!(
+        node["load"].is_array(),
+        "raw values are still there: {node}"
+    );
+    assert!(v["router"].is_null());
+}
+
+#[test]
+fn an_unknown_config_key_exits_2_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "interval = \"2s\"\nno-such-key = 1\n").expect("write");
+    let out = lbtop(&[
+        "--config",
+        path.to_str().expect("utf-8 path"),
+        "--once",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains(":2"), "names line 2: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn ssh_hosts_are_refused_clearly_until_supported() {
+    let out = lbtop(&["--nodes", "web1,web2", "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+}
