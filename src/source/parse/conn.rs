@@ -116,12 +116,12 @@ impl ConnSummer {
         {
             return None;
         }
-        let client = hex8(sub8(b, 4));
-        let cport = hex4(sub4(b, 13));
-        let vaddr = hex8(sub8(b, 18));
-        let vport = hex4(sub4(b, 27));
-        let daddr = hex8(sub8(b, 32));
-        let dport = hex4(sub4(b, 41));
+        let client = hex8(chunk(b, 4));
+        let cport = hex4(chunk(b, 13));
+        let vaddr = hex8(chunk(b, 18));
+        let vport = hex4(chunk(b, 27));
+        let daddr = hex8(chunk(b, 32));
+        let dport = hex4(chunk(b, 41));
         let (Some(client), Some(_), Some(_), Some(_), Some(daddr), Some(dport)) =
             (client, cport, vaddr, vport, daddr, dport)
         else {
@@ -283,7 +283,7 @@ impl ConnSummer {
         i
     }
 
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, real: usize, state: usize) {
         self.rows += 1;
         let Some(tally) = self.reals.get_mut(real) else {
@@ -312,13 +312,7 @@ impl ConnSummer {
             return;
         }
         radix_sort(&mut self.pending_v4);
-        let mut runs: Vec<(u32, u64)> = Vec::new();
-        for &a in &self.pending_v4 {
-            match runs.last_mut() {
-                Some((last, n)) if *last == a => *n += 1,
-                _ => runs.push((a, 1)),
-            }
-        }
+        let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
         self.pending_v4.clear();
         if self.clients_v4.is_empty() {
             self.clients_v4 = runs;
@@ -350,7 +344,18 @@ impl ConnSummer {
     }
 
     pub fn finish(mut self) -> ConnSummary {
-        self.fold_pending_clients();
+        let top_clients = if self.clients_v4.is_empty() {
+            // Everything is still pending: count straight from the sorted batch.
+            radix_sort(&mut self.pending_v4);
+            top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
+        } else {
+            self.fold_pending_clients();
+            top_clients(
+                self.top_n,
+                self.clients_v4.iter().copied(),
+                &self.clients_v6,
+            )
+        };
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let names: Vec<String> = self
@@ -374,23 +379,33 @@ impl ConnSummer {
             total: self.rows,
             by_state,
             by_real_state,
-            top_clients: top_clients(self.top_n, &self.clients_v4, &self.clients_v6),
+            top_clients,
         }
     }
 }
 
 /// The `n` clients with the most entries, most first, ties broken by address.
-fn top_clients(n: usize, v4: &[(u32, u64)], v6: &HashMap<Ipv6Addr, u64>) -> Vec<(IpAddr, u64)> {
+fn top_clients(
+    n: usize,
+    v4: impl Iterator<Item = (u32, u64)>,
+    v6: &HashMap<Ipv6Addr, u64>,
+) -> Vec<(IpAddr, u64)> {
     if n == 0 {
         return Vec::new();
     }
     // A min-heap of the best so far: the weakest (fewest entries, then highest address) on top.
     let mut heap: BinaryHeap<Reverse<(u64, Reverse<IpAddr>)>> = BinaryHeap::with_capacity(n + 1);
     let all = v4
-        .iter()
-        .map(|&(a, c)| (IpAddr::V4(Ipv4Addr::from(a)), c))
+        .map(|(a, c)| (IpAddr::V4(Ipv4Addr::from(a)), c))
         .chain(v6.iter().map(|(&a, &c)| (IpAddr::V6(a), c)));
     for (addr, count) in all {
+        if heap.len() == n
+            && heap
+                .peek()
+                .is_some_and(|Reverse((least, _))| count < *least)
+        {
+            continue;
+        }
         let item = Reverse((count, Reverse(addr)));
         if heap.len() < n {
             heap.push(item);
@@ -405,6 +420,13 @@ fn top_clients(n: usize, v4: &[(u32, u64)], v6: &HashMap<Ipv6Addr, u64>) -> Vec<
         .collect();
     top.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     top
+}
+
+/// `(address, how many times)` for each run of equal addresses in a sorted slice.
+fn runs(sorted: &[u32]) -> impl Iterator<Item = (u32, u64)> + '_ {
+    sorted
+        .chunk_by(|a, b| a == b)
+        .filter_map(|run| Some((*run.first()?, run.len() as u64)))
 }
 
 /// Sums a whole `/proc/net/ip_vs_conn` text.
@@ -489,28 +511,20 @@ fn conn_port(s: &str) -> Result<u16, String> {
     hex_u16(s).ok_or_else(|| format!("bad port {}", excerpt(s)))
 }
 
-#[inline]
-fn sub8(b: &[u8; 65], at: usize) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    out.copy_from_slice(b.get(at..at + 8).unwrap_or(&[0xFF; 8]));
-    out
+/// `N` bytes of the fixed-size row head from `at` (offsets are constants, so this folds away).
+#[inline(always)]
+fn chunk<const N: usize>(b: &[u8; 65], at: usize) -> [u8; N] {
+    b.get(at..)
+        .and_then(|s| s.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0xFF; N])
 }
 
-#[inline]
-fn sub4(b: &[u8; 65], at: usize) -> [u8; 4] {
-    let mut out = [0u8; 4];
-    out.copy_from_slice(b.get(at..at + 4).unwrap_or(&[0xFF; 4]));
-    out
-}
-
-/// The 11 bytes of the state field as one number, so comparing states is one comparison.
+/// The 11 bytes of the state field (offset 46) as one number, so comparing states is one
+/// comparison.
 #[inline(always)]
 fn state_field(b: &[u8; 65]) -> u128 {
-    let mut out = [0u8; 16];
-    if let (Some(dst), Some(src)) = (out.get_mut(..11), b.get(46..57)) {
-        dst.copy_from_slice(src);
-    }
-    u128::from_le_bytes(out)
+    u128::from_le_bytes(chunk::<16>(b, 46)) & ((1u128 << 88) - 1)
 }
 
 /// A state name padded with spaces as `%-11s` prints it, in the form of [`state_field`]; None
@@ -525,6 +539,13 @@ fn padded_state(name: &[u8]) -> Option<u128> {
 const ONES_64: u64 = 0x0101_0101_0101_0101;
 const HIGH_64: u64 = 0x8080_8080_8080_8080;
 
+/// The top bit of each byte of `v` set where that byte is at least `bound`; every byte of `v`
+/// must be below 0x80 so that no addition carries into the next byte.
+#[inline(always)]
+fn at_least(v: u64, bound: u8) -> u64 {
+    v.wrapping_add(ONES_64 * u64::from(0x80u8.wrapping_sub(bound))) & HIGH_64
+}
+
 /// Eight ASCII hex digits (either case) to their value, all bytes at once (SWAR): a byte is
 /// checked against a bound by adding `0x80 - bound` and testing its top bit, which cannot carry
 /// into the next byte once all bytes are known to be below 0x80.
@@ -534,7 +555,6 @@ fn hex8(b: [u8; 8]) -> Option<u32> {
     if x & HIGH_64 != 0 {
         return None;
     }
-    let at_least = |v: u64, bound: u8| v.wrapping_add(ONES_64 * u64::from(0x80 - bound)) & HIGH_64;
     let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
     let folded = x | (ONES_64 * 0x20);
     let letter = at_least(folded, b'a') & !at_least(folded, b'f' + 1);
