@@ -79,10 +79,16 @@ impl ConnSummer {
     /// As [`feed_line`](Self::feed_line), for a line of raw bytes without its `\n`.
     pub fn feed_bytes(&mut self, line_no: usize, line: &[u8]) -> Result<(), ParseError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if self.fast_v4_row(line) == Some(line.len()) {
-            return Ok(());
+        match self.fast_v4_row(line) {
+            Some(len) if len == line.len() => Ok(()),
+            // The fast path stopped at a newline and has counted the row already.
+            Some(_) => Err(ParseError::new(
+                IP_VS_CONN,
+                line_no,
+                "line contains a newline",
+            )),
+            None => self.slow_line(line_no, line),
         }
-        self.slow_line(line_no, line)
     }
 
     /// A line the fast path did not take: blank, the header, or a row for the general path.
@@ -785,6 +791,14 @@ mod tests {
         let e = sum_ip_vs_conn_bytes(b"TCP C0000201 D431 C000020A 0050 C6336401 0050 \xFF 1\n", 1)
             .expect_err("must fail");
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn a_fed_line_with_an_embedded_newline_is_refused_not_counted_twice() {
+        let mut s = ConnSummer::new(1);
+        let two = v4_row(1, 1, 9, "ESTABLISHED", 1) + &v4_row(2, 1, 9, "ESTABLISHED", 1);
+        assert!(s.feed_line(1, two.trim_end()).is_err());
+        assert!(s.finish().total <= 1);
     }
 
     #[test]

@@ -130,7 +130,8 @@ fn service(line: &str, hz: u32) -> Result<(VirtualServiceSample, Option<u32>), S
                     netmask: String::new(),
                 });
             }
-            other => return Err(format!("unknown service flag {}", excerpt(other))),
+            // Flags a later kernel may print; the line is still worth reading.
+            _ => {}
         }
     }
     Ok((svc, mask))
@@ -396,6 +397,12 @@ FWM  0000002A rr
         assert_eq!(e.line, 1);
         let e = ip_vs("TCP  C000020A:0050 wlc persistent 300\n").expect_err("must fail");
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn ip_vs_skips_service_flags_it_does_not_know() {
+        let s = ip_vs("TCP  C000020A:0050 wlc quic ops \n").expect("parses");
+        assert!(s[0].ops);
     }
 
     const STATS: &str = "   Total Incoming Outgoing         Incoming         Outgoing
