@@ -106,7 +106,8 @@ impl ConnSummer {
     /// `rest`. Returns None, having counted nothing, when the row is not exactly that shape.
     #[inline]
     fn fast_v4_row(&mut self, rest: &[u8]) -> Option<usize> {
-        // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u".
+        // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u"; the protocol is TCP, UDP, or
+        // "IP " for the persistence templates of firewall-mark services.
         let b = rest.first_chunk::<65>()?;
         if b[3] != b' '
             || b[12] != b' '
@@ -118,7 +119,7 @@ impl ConnSummer {
             || b[57] != b' '
             || !b[0].is_ascii_graphic()
             || !b[1].is_ascii_graphic()
-            || !b[2].is_ascii_graphic()
+            || !(b[2].is_ascii_graphic() || b[2] == b' ')
         {
             return None;
         }
@@ -746,6 +747,17 @@ mod tests {
         assert_eq!(s.total, 2);
         assert_eq!(s.by_state["UDP"], 1);
         assert_eq!(s.top_clients, vec![("192.0.2.1".parse().expect("ip"), 2)]);
+    }
+
+    #[test]
+    fn fast_path_takes_two_letter_template_rows() {
+        let row = format!(
+            "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}",
+            "IP", 1, 0, 0, 0, 9, 0, "NONE", 300
+        );
+        let mut s = ConnSummer::new(1);
+        assert_eq!(s.fast_v4_row(row.as_bytes()), Some(row.len()));
+        assert_eq!(s.finish().by_real_state["0.0.0.9:0"]["NONE"], 1);
     }
 
     #[test]
