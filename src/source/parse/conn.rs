@@ -1,38 +1,847 @@
 //! `/proc/net/ip_vs_conn`, summed into counts without keeping the rows.
+//!
+//! The kernel writes one row per connection entry (`ip_vs_conn_seq_show` in
+//! `net/netfilter/ipvs/ip_vs_conn.c`):
+//!
+//! ```text
+//! Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+//! TCP C0000201 D431 C000020A 0050 C6336401 0050 ESTABLISHED     899
+//! ```
+//!
+//! IPv4 addresses are `%08X`, ports `%04X`, the state `%-11s` and the expiry `%7u`, optionally
+//! followed by a persistence engine's name and data. IPv6 rows carry full addresses (`%pI6`,
+//! `2001:0db8:…`) in place of the hex, and a destination's family may differ from the client's.
+//!
+//! A table can hold millions of rows, so IPv4 rows of a three-letter protocol (the common case)
+//! are read at fixed byte offsets without allocating; anything else goes through a general,
+//! whitespace-splitting path. Real servers and states are kept in small tables indexed by
+//! position; IPv4 clients are collected as `u32`s and counted by radix sort, which stays fast
+//! however many distinct clients there are.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::ParseError;
-use crate::model::sample::ConnSummary;
+use super::text::{excerpt, hex_ipv4, hex_u16};
+use crate::model::sample::{ConnSummary, SocketText};
+
+const IP_VS_CONN: &str = "/proc/net/ip_vs_conn";
 
 /// Sums the connection table line by line, so a caller can stream a large file.
 #[derive(Debug, Default)]
 pub struct ConnSummer {
     top_n: usize,
+    rows: u64,
+    /// State names in order of first appearance; indexes into `RealTally::counts`.
+    states: Vec<Box<[u8]>>,
+    /// Each state as the fast path sees it, space-padded to 11 bytes (None when longer).
+    state_keys: Vec<Option<u128>>,
+    last_state: usize,
+    reals: Vec<RealTally>,
+    reals_v4: HashMap<u64, usize, BuildHasherDefault<MulHasher>>,
+    reals_v6: HashMap<(Ipv6Addr, u16), usize>,
+    /// A direct-mapped cache of `(address << 16 | port, index)` in front of `reals_v4`.
+    real_cache: Vec<(u64, usize)>,
+    /// IPv4 clients not yet counted; sorted and folded into `clients_v4` in batches.
+    pending_v4: Vec<u32>,
+    /// Counted IPv4 clients, sorted by address.
+    clients_v4: Vec<(u32, u64)>,
+    clients_v6: HashMap<Ipv6Addr, u64>,
 }
+
+#[derive(Debug)]
+struct RealTally {
+    address: IpAddr,
+    port: u16,
+    /// Rows per state, indexed like `ConnSummer::states`.
+    counts: Vec<u64>,
+}
+
+/// Pending IPv4 clients are folded in once there are this many (or as many as already counted).
+const PENDING_BATCH: usize = 1 << 20;
 
 impl ConnSummer {
+    /// `top_n` is how many of the busiest clients `finish` reports; 0 skips client counting.
     pub fn new(top_n: usize) -> Self {
-        Self { top_n }
+        Self {
+            top_n,
+            ..Self::default()
+        }
     }
 
-    /// `line_no` is 1-based and only used in errors.
-    pub fn feed_line(&mut self, line_no: usize, _line: &str) -> Result<(), ParseError> {
-        let _ = self.top_n;
-        Err(ParseError::new(
-            "/proc/net/ip_vs_conn",
-            line_no,
-            "not implemented",
-        ))
+    /// `line_no` is 1-based and only used in errors. The header line and blank lines are skipped.
+    pub fn feed_line(&mut self, line_no: usize, line: &str) -> Result<(), ParseError> {
+        self.feed_bytes(line_no, line.as_bytes())
     }
 
-    pub fn finish(self) -> ConnSummary {
-        ConnSummary::default()
+    /// As [`feed_line`](Self::feed_line), for a line of raw bytes without its `\n`.
+    pub fn feed_bytes(&mut self, line_no: usize, line: &[u8]) -> Result<(), ParseError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        match self.fast_v4_row(line) {
+            Some(len) if len == line.len() => Ok(()),
+            // The fast path stopped at a newline and has counted the row already.
+            Some(_) => Err(ParseError::new(
+                IP_VS_CONN,
+                line_no,
+                "line contains a newline",
+            )),
+            None => self.slow_line(line_no, line),
+        }
+    }
+
+    /// A line the fast path did not take: blank, the header, or a row for the general path.
+    #[cold]
+    fn slow_line(&mut self, line_no: usize, line: &[u8]) -> Result<(), ParseError> {
+        if line.iter().all(u8::is_ascii_whitespace) || is_header(line) {
+            return Ok(());
+        }
+        self.general_row(line)
+            .map_err(|msg| ParseError::new(IP_VS_CONN, line_no, msg))
+    }
+
+    /// Reads an IPv4 row of a three-letter protocol at the kernel's fixed offsets from the start
+    /// of `rest`, and returns the row's length up to (not including) its `\n` or the end of
+    /// `rest`. Returns None, having counted nothing, when the row is not exactly that shape.
+    #[inline]
+    fn fast_v4_row(&mut self, rest: &[u8]) -> Option<usize> {
+        // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u"; the protocol is TCP, UDP, or
+        // "IP " for the persistence templates of firewall-mark services.
+        let b = rest.first_chunk::<65>()?;
+        if b[3] != b' '
+            || b[12] != b' '
+            || b[17] != b' '
+            || b[26] != b' '
+            || b[31] != b' '
+            || b[40] != b' '
+            || b[45] != b' '
+            || b[57] != b' '
+            || !b[0].is_ascii_graphic()
+            || !b[1].is_ascii_graphic()
+            || !(b[2].is_ascii_graphic() || b[2] == b' ')
+        {
+            return None;
+        }
+        let client = hex8(chunk(b, 4));
+        let cport = hex4(chunk(b, 13));
+        let vaddr = hex8(chunk(b, 18));
+        let vport = hex4(chunk(b, 27));
+        let daddr = hex8(chunk(b, 32));
+        let dport = hex4(chunk(b, 41));
+        let (Some(client), Some(_), Some(_), Some(_), Some(daddr), Some(dport)) =
+            (client, cport, vaddr, vport, daddr, dport)
+        else {
+            return None;
+        };
+        let len = row_end(rest)?;
+        let field = state_field(b);
+        let state = match self.state_keys.get(self.last_state) {
+            Some(Some(k)) if *k == field => self.last_state,
+            _ => match self.state_keys.iter().position(|k| *k == Some(field)) {
+                Some(i) => {
+                    self.last_state = i;
+                    i
+                }
+                None => self.fast_state_index(field)?,
+            },
+        };
+        let key = (u64::from(daddr) << 16) | u64::from(dport);
+        let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        let real = match self.real_cache.get(slot) {
+            Some(&(k, i)) if k == key => i,
+            _ => {
+                let i = self.real_v4(daddr, dport);
+                if self.real_cache.is_empty() {
+                    self.real_cache = vec![(u64::MAX, 0); 256];
+                }
+                if let Some(c) = self.real_cache.get_mut(slot) {
+                    *c = (key, i);
+                }
+                i
+            }
+        };
+        self.count(real, state);
+        if self.top_n > 0 {
+            self.push_client_v4(client);
+        }
+        Some(len)
+    }
+
+    /// The state index for a `%-11s` field the fast path has not seen before.
+    #[cold]
+    fn fast_state_index(&mut self, field: u128) -> Option<usize> {
+        let bytes = field.to_le_bytes();
+        let field = bytes.get(..11)?;
+        let len = field.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+        let i = self.state_index(field.get(..len)?)?;
+        self.last_state = i;
+        Some(i)
+    }
+
+    /// Any row: whitespace-separated fields, addresses in hex (IPv4) or `%pI6` form (IPv6).
+    fn general_row(&mut self, line: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(line).map_err(|_| "row is not UTF-8".to_string())?;
+        let mut f = text.split_ascii_whitespace();
+        let (
+            Some(proto),
+            Some(caddr),
+            Some(cport),
+            Some(vaddr),
+            Some(vport),
+            Some(daddr),
+            Some(dport),
+            Some(state),
+            Some(expires),
+        ) = (
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+            f.next(),
+        )
+        else {
+            return Err(format!("expected at least 9 fields, got {}", excerpt(text)));
+        };
+        // Any remaining fields are the persistence engine's name and data.
+        if !proto.bytes().all(|c| c.is_ascii_graphic()) {
+            return Err(format!("bad protocol {}", excerpt(proto)));
+        }
+        let client = conn_addr(caddr)?;
+        conn_port(cport)?;
+        conn_addr(vaddr)?;
+        conn_port(vport)?;
+        let dest = conn_addr(daddr)?;
+        let dport = conn_port(dport)?;
+        if !expires.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(format!("bad expiry {}", excerpt(expires)));
+        }
+        let state = self
+            .state_index(state.as_bytes())
+            .ok_or_else(|| format!("bad state {}", excerpt(state)))?;
+        let real = match dest {
+            IpAddr::V4(a) => self.real_v4(u32::from(a), dport),
+            IpAddr::V6(a) => self.real_v6(a, dport),
+        };
+        self.count(real, state);
+        if self.top_n > 0 {
+            match client {
+                IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
+                IpAddr::V6(a) => {
+                    let n = self.clients_v6.entry(a).or_insert(0);
+                    *n = n.saturating_add(1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The index of a state name, adding it when new; None when it is not a plausible name.
+    #[inline]
+    fn state_index(&mut self, name: &[u8]) -> Option<usize> {
+        if let Some(s) = self.states.get(self.last_state)
+            && **s == *name
+        {
+            return Some(self.last_state);
+        }
+        let i = match self.states.iter().position(|s| **s == *name) {
+            Some(i) => i,
+            None => {
+                if name.is_empty() || !name.iter().all(u8::is_ascii_graphic) {
+                    return None;
+                }
+                self.states.push(name.into());
+                self.state_keys.push(padded_state(name));
+                self.states.len() - 1
+            }
+        };
+        self.last_state = i;
+        Some(i)
+    }
+
+    fn real_v4(&mut self, addr: u32, port: u16) -> usize {
+        let key = (u64::from(addr) << 16) | u64::from(port);
+        let next = self.reals.len();
+        let i = *self.reals_v4.entry(key).or_insert(next);
+        if i == next {
+            self.reals.push(RealTally {
+                address: IpAddr::V4(Ipv4Addr::from(addr)),
+                port,
+                counts: Vec::new(),
+            });
+        }
+        i
+    }
+
+    fn real_v6(&mut self, addr: Ipv6Addr, port: u16) -> usize {
+        let next = self.reals.len();
+        let i = *self.reals_v6.entry((addr, port)).or_insert(next);
+        if i == next {
+            self.reals.push(RealTally {
+                address: IpAddr::V6(addr),
+                port,
+                counts: Vec::new(),
+            });
+        }
+        i
+    }
+
+    #[inline(always)]
+    fn count(&mut self, real: usize, state: usize) {
+        self.rows += 1;
+        let Some(tally) = self.reals.get_mut(real) else {
+            return;
+        };
+        if tally.counts.len() <= state {
+            tally.counts.resize(state + 1, 0);
+        }
+        if let Some(n) = tally.counts.get_mut(state) {
+            *n += 1;
+        }
+    }
+
+    #[inline]
+    fn push_client_v4(&mut self, addr: u32) {
+        self.pending_v4.push(addr);
+        if self.pending_v4.len() >= PENDING_BATCH.max(self.clients_v4.len()) {
+            self.fold_pending_clients();
+        }
+    }
+
+    /// Sorts the pending IPv4 clients, counts runs of equal addresses and merges them into the
+    /// counted ones.
+    fn fold_pending_clients(&mut self) {
+        if self.pending_v4.is_empty() {
+            return;
+        }
+        radix_sort(&mut self.pending_v4);
+        let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
+        self.pending_v4.clear();
+        if self.clients_v4.is_empty() {
+            self.clients_v4 = runs;
+            return;
+        }
+        let old = std::mem::take(&mut self.clients_v4);
+        let mut merged = Vec::with_capacity(old.len() + runs.len());
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&x), Some(&y)) = (old.get(i), runs.get(j)) {
+            match x.0.cmp(&y.0) {
+                std::cmp::Ordering::Less => {
+                    merged.push(x);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    merged.push(y);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    merged.push((x.0, x.1.saturating_add(y.1)));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        merged.extend_from_slice(old.get(i..).unwrap_or_default());
+        merged.extend_from_slice(runs.get(j..).unwrap_or_default());
+        self.clients_v4 = merged;
+    }
+
+    pub fn finish(mut self) -> ConnSummary {
+        let top_clients = if self.clients_v4.is_empty() {
+            // Everything is still pending: count straight from the sorted batch.
+            radix_sort(&mut self.pending_v4);
+            top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
+        } else {
+            self.fold_pending_clients();
+            top_clients(
+                self.top_n,
+                self.clients_v4.iter().copied(),
+                &self.clients_v6,
+            )
+        };
+        let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
+        let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let names: Vec<String> = self
+            .states
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        for real in &self.reals {
+            let per_state = by_real_state
+                .entry(SocketText(real.address, real.port).to_string())
+                .or_default();
+            for (name, &n) in names.iter().zip(&real.counts) {
+                if n == 0 {
+                    continue;
+                }
+                *per_state.entry(name.clone()).or_insert(0) += n;
+                *by_state.entry(name.clone()).or_insert(0) += n;
+            }
+        }
+        ConnSummary {
+            total: self.rows,
+            by_state,
+            by_real_state,
+            top_clients,
+        }
     }
 }
 
-pub fn sum_ip_vs_conn(_text: &str, _top_n: usize) -> Result<ConnSummary, ParseError> {
-    Err(ParseError::new(
-        "/proc/net/ip_vs_conn",
-        0,
-        "not implemented",
-    ))
+/// The `n` clients with the most entries, most first, ties broken by address.
+fn top_clients(
+    n: usize,
+    v4: impl Iterator<Item = (u32, u64)>,
+    v6: &HashMap<Ipv6Addr, u64>,
+) -> Vec<(IpAddr, u64)> {
+    if n == 0 {
+        return Vec::new();
+    }
+    // A min-heap of the best so far: the weakest (fewest entries, then highest address) on top.
+    let mut heap: BinaryHeap<Reverse<(u64, Reverse<IpAddr>)>> = BinaryHeap::with_capacity(n + 1);
+    let all = v4
+        .map(|(a, c)| (IpAddr::V4(Ipv4Addr::from(a)), c))
+        .chain(v6.iter().map(|(&a, &c)| (IpAddr::V6(a), c)));
+    for (addr, count) in all {
+        if heap.len() == n
+            && heap
+                .peek()
+                .is_some_and(|Reverse((least, _))| count < *least)
+        {
+            continue;
+        }
+        let item = Reverse((count, Reverse(addr)));
+        if heap.len() < n {
+            heap.push(item);
+        } else if heap.peek().is_some_and(|weakest| item < *weakest) {
+            heap.pop();
+            heap.push(item);
+        }
+    }
+    let mut top: Vec<(IpAddr, u64)> = heap
+        .into_iter()
+        .map(|Reverse((c, Reverse(a)))| (a, c))
+        .collect();
+    top.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    top
+}
+
+/// `(address, how many times)` for each run of equal addresses in a sorted slice.
+fn runs(sorted: &[u32]) -> impl Iterator<Item = (u32, u64)> + '_ {
+    sorted
+        .chunk_by(|a, b| a == b)
+        .filter_map(|run| Some((*run.first()?, run.len() as u64)))
+}
+
+/// Sums a whole `/proc/net/ip_vs_conn` text.
+pub fn sum_ip_vs_conn(text: &str, top_n: usize) -> Result<ConnSummary, ParseError> {
+    sum_ip_vs_conn_bytes(text.as_bytes(), top_n)
+}
+
+/// As [`sum_ip_vs_conn`], for raw bytes (no UTF-8 check of the whole input needed).
+pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, ParseError> {
+    let mut summer = ConnSummer::new(top_n);
+    if top_n > 0 {
+        // IPv4 rows are about 66 bytes; reserving spares the client buffer its regrowth.
+        summer
+            .pending_v4
+            .reserve((bytes.len() / 64).min(PENDING_BATCH));
+    }
+    let mut rest = bytes;
+    let mut line_no = 0usize;
+    while !rest.is_empty() {
+        line_no += 1;
+        let len = match summer.fast_v4_row(rest) {
+            Some(len) => len,
+            None => {
+                let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                let line = rest.get(..len).unwrap_or_default();
+                summer.slow_line(line_no, line.strip_suffix(b"\r").unwrap_or(line))?;
+                len
+            }
+        };
+        rest = rest.get(len + 1..).unwrap_or_default();
+    }
+    Ok(summer.finish())
+}
+
+/// Where a fast-path row ends: after the `%7u` expiry at offset 58 and, when a persistence
+/// engine is named, its name and data. None when the expiry is not a number.
+#[inline(always)]
+fn row_end(rest: &[u8]) -> Option<usize> {
+    let mut i = 58;
+    while rest.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let digits_start = i;
+    while rest.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    if i == digits_start {
+        return None;
+    }
+    match rest.get(i) {
+        None | Some(b'\n') => Some(i),
+        Some(b'\r') if matches!(rest.get(i + 1), None | Some(b'\n')) => Some(i + 1),
+        Some(b' ') => {
+            let tail = rest.get(i..)?;
+            Some(i + memchr::memchr(b'\n', tail).unwrap_or(tail.len()))
+        }
+        Some(_) => None,
+    }
+}
+
+/// `Pro FromIP   FPrt ToIP …`, however it is spaced.
+fn is_header(line: &[u8]) -> bool {
+    let mut words = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|w| !w.is_empty());
+    words.next() == Some(b"Pro") && words.next() == Some(b"FromIP")
+}
+
+/// An address field: eight hex digits for IPv4, else any textual IPv6 form.
+fn conn_addr(s: &str) -> Result<IpAddr, String> {
+    if s.len() == 8
+        && let Some(a) = hex_ipv4(s)
+    {
+        return Ok(IpAddr::V4(a));
+    }
+    s.parse::<Ipv6Addr>()
+        .map(IpAddr::V6)
+        .map_err(|_| format!("bad address {}", excerpt(s)))
+}
+
+fn conn_port(s: &str) -> Result<u16, String> {
+    hex_u16(s).ok_or_else(|| format!("bad port {}", excerpt(s)))
+}
+
+/// `N` bytes of the fixed-size row head from `at` (offsets are constants, so this folds away).
+#[inline(always)]
+fn chunk<const N: usize>(b: &[u8; 65], at: usize) -> [u8; N] {
+    b.get(at..)
+        .and_then(|s| s.first_chunk::<N>())
+        .copied()
+        .unwrap_or([0xFF; N])
+}
+
+/// The 11 bytes of the state field (offset 46) as one number, so comparing states is one
+/// comparison.
+#[inline(always)]
+fn state_field(b: &[u8; 65]) -> u128 {
+    u128::from_le_bytes(chunk::<16>(b, 46)) & ((1u128 << 88) - 1)
+}
+
+/// A state name padded with spaces as `%-11s` prints it, in the form of [`state_field`]; None
+/// when it does not fit.
+fn padded_state(name: &[u8]) -> Option<u128> {
+    let mut key = [0u8; 16];
+    key.get_mut(..11)?.fill(b' ');
+    key.get_mut(..name.len())?.copy_from_slice(name);
+    Some(u128::from_le_bytes(key))
+}
+
+const ONES_64: u64 = 0x0101_0101_0101_0101;
+const HIGH_64: u64 = 0x8080_8080_8080_8080;
+
+/// The top bit of each byte of `v` set where that byte is at least `bound`; every byte of `v`
+/// must be below 0x80 so that no addition carries into the next byte.
+#[inline(always)]
+fn at_least(v: u64, bound: u8) -> u64 {
+    v.wrapping_add(ONES_64 * u64::from(0x80u8.wrapping_sub(bound))) & HIGH_64
+}
+
+/// Eight ASCII hex digits (either case) to their value, all bytes at once (SWAR): a byte is
+/// checked against a bound by adding `0x80 - bound` and testing its top bit, which cannot carry
+/// into the next byte once all bytes are known to be below 0x80.
+#[inline(always)]
+fn hex8(b: [u8; 8]) -> Option<u32> {
+    let x = u64::from_be_bytes(b);
+    if x & HIGH_64 != 0 {
+        return None;
+    }
+    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
+    let folded = x | (ONES_64 * 0x20);
+    let letter = at_least(folded, b'a') & !at_least(folded, b'f' + 1);
+    if digit | letter != HIGH_64 {
+        return None;
+    }
+    let v = (x & (ONES_64 * 0x0F)) + (letter >> 7) * 9;
+    let v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v | (v >> 16)) & 0x0000_0000_FFFF_FFFF;
+    u32::try_from(v).ok()
+}
+
+/// Four ASCII hex digits, as [`hex8`].
+#[inline(always)]
+fn hex4(b: [u8; 4]) -> Option<u16> {
+    let [p, q, r, s] = b;
+    hex8([b'0', b'0', b'0', b'0', p, q, r, s]).and_then(|v| u16::try_from(v).ok())
+}
+
+/// LSD radix sort of `u32`s in three passes of 11, 11 and 10 bits; a pass is skipped when all
+/// keys share that digit (clients from one /16, say).
+fn radix_sort(v: &mut Vec<u32>) {
+    const BITS: [u32; 3] = [0, 11, 22];
+    const MASK: u32 = 0x7FF;
+    let mut hist = [[0usize; 2048]; 3];
+    for &x in v.iter() {
+        for (h, shift) in hist.iter_mut().zip(BITS) {
+            if let Some(slot) = h.get_mut(((x >> shift) & MASK) as usize) {
+                *slot += 1;
+            }
+        }
+    }
+    let len = v.len();
+    let mut scratch = vec![0u32; len];
+    for (h, shift) in hist.iter_mut().zip(BITS) {
+        if h.contains(&len) {
+            continue;
+        }
+        let mut sum = 0;
+        for c in h.iter_mut() {
+            let t = *c;
+            *c = sum;
+            sum += t;
+        }
+        for &x in v.iter() {
+            if let Some(pos) = h.get_mut(((x >> shift) & MASK) as usize) {
+                if let Some(dst) = scratch.get_mut(*pos) {
+                    *dst = x;
+                }
+                *pos += 1;
+            }
+        }
+        std::mem::swap(v, &mut scratch);
+    }
+}
+
+/// A multiplicative hasher for the integer keys of the real-server table (the std SipHash is
+/// made for untrusted keys and costs several times more per lookup).
+#[derive(Debug, Default, Clone, Copy)]
+struct MulHasher(u64);
+
+impl Hasher for MulHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Rows below are constructed from ip_vs_conn_seq_show's format strings, not captured from a
+    // kernel; real captures are tested in tests/parse_conn.rs.
+    const HEADER: &str =
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n";
+
+    fn v4_row(client: u32, cport: u16, dest: u32, state: &str, expires: u32) -> String {
+        format!(
+            "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}\n",
+            "TCP", client, cport, 0xC000_020Au32, 80, dest, 80, state, expires
+        )
+    }
+
+    #[test]
+    fn swar_hex_agrees_with_the_digit_by_digit_parser() {
+        for a in 0..=255u8 {
+            for b in [b'0', b'9', b'A', b'f', b'G', b' ', 0x80, 0xFF] {
+                let digits = [a, b, b'1', b'2', b'3', b'4', b'5', a];
+                let want = std::str::from_utf8(&digits)
+                    .ok()
+                    .filter(|s| s.len() == 8)
+                    .and_then(crate::source::parse::text::hex_u32);
+                assert_eq!(hex8(digits), want, "{digits:?}");
+            }
+        }
+        assert_eq!(hex8(*b"C0A8FFfe"), Some(0xC0A8_FFFE));
+        assert_eq!(hex4(*b"01bB"), Some(0x01BB));
+        assert_eq!(hex4(*b"01G0"), None);
+    }
+
+    #[test]
+    fn sums_states_and_real_servers_of_ipv4_rows() {
+        let mut t = HEADER.to_string();
+        t += &v4_row(0xC000_0201, 1000, 0xC633_6401, "ESTABLISHED", 899);
+        t += &v4_row(0xC000_0201, 1001, 0xC633_6401, "FIN_WAIT", 100);
+        t += &v4_row(0xC000_0202, 1002, 0xC633_6402, "ESTABLISHED", 12);
+        let s = sum_ip_vs_conn(&t, 10).expect("parses");
+        assert_eq!(s.total, 3);
+        assert_eq!(s.by_state["ESTABLISHED"], 2);
+        assert_eq!(s.by_state["FIN_WAIT"], 1);
+        assert_eq!(s.by_real_state["198.51.100.1:80"]["ESTABLISHED"], 1);
+        assert_eq!(s.by_real_state["198.51.100.1:80"]["FIN_WAIT"], 1);
+        assert_eq!(s.by_real_state["198.51.100.2:80"].len(), 1);
+        assert_eq!(
+            s.top_clients,
+            vec![
+                ("192.0.2.1".parse().expect("ip"), 2),
+                ("192.0.2.2".parse().expect("ip"), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn fast_path_and_general_path_agree() {
+        let mut t = HEADER.to_string();
+        for i in 0..50u32 {
+            t += &v4_row(
+                0x0A00_0000 + i % 7,
+                1000,
+                0xC633_6400 + i % 3,
+                ["ESTABLISHED", "SYN_RECV", "TIME_WAIT"][(i % 3) as usize],
+                i,
+            );
+        }
+        let fast = sum_ip_vs_conn(&t, 5).expect("parses");
+        // Doubling the separators keeps every field but defeats the fixed offsets.
+        let slow_text = t.replace(' ', "  ");
+        let mut summer = ConnSummer::new(5);
+        for (i, line) in slow_text.lines().enumerate() {
+            assert!(summer.fast_v4_row(line.as_bytes()).is_none());
+            summer.feed_line(i + 1, line).expect("parses");
+        }
+        assert_eq!(summer.finish(), fast);
+    }
+
+    #[test]
+    fn reads_ipv6_rows_and_brackets_ipv6_real_servers() {
+        let t = format!(
+            "{HEADER}TCP 2001:0db8:0000:0000:0000:0000:0000:0001 D431 2001:0db8:0000:0000:0000:0000:0000:0010 01BB 2001:0db8:0000:0000:0000:0000:0000:0100 01BB ESTABLISHED     899\n"
+        );
+        let s = sum_ip_vs_conn(&t, 1).expect("parses");
+        assert_eq!(s.by_real_state["[2001:db8::100]:443"]["ESTABLISHED"], 1);
+        assert_eq!(s.top_clients, vec![("2001:db8::1".parse().expect("ip"), 1)]);
+    }
+
+    #[test]
+    fn reads_ipv4_rows_with_an_ipv6_destination() {
+        let t = format!(
+            "{HEADER}TCP C0000201 D431 C000020A 0050 2001:0db8:0000:0000:0000:0000:0000:0100 0050 SYN_RECV         59\n"
+        );
+        let s = sum_ip_vs_conn(&t, 1).expect("parses");
+        assert_eq!(s.by_real_state["[2001:db8::100]:80"]["SYN_RECV"], 1);
+    }
+
+    #[test]
+    fn reads_sctp_rows_and_persistence_engine_data() {
+        let t = format!(
+            "{HEADER}SCTP C0000201 D431 C000020A 0050 C6336401 0050 ESTABLISHED     899\n\
+             UDP C0000201 D431 C000020A 13C4 C6336401 13C4 UDP             299 sip 6a3f\n"
+        );
+        let s = sum_ip_vs_conn(&t, 1).expect("parses");
+        assert_eq!(s.total, 2);
+        assert_eq!(s.by_state["UDP"], 1);
+        assert_eq!(s.top_clients, vec![("192.0.2.1".parse().expect("ip"), 2)]);
+    }
+
+    #[test]
+    fn fast_path_takes_two_letter_template_rows() {
+        let row = format!(
+            "{:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {:<11} {:7}",
+            "IP", 1, 0, 0, 0, 9, 0, "NONE", 300
+        );
+        let mut s = ConnSummer::new(1);
+        assert_eq!(s.fast_v4_row(row.as_bytes()), Some(row.len()));
+        assert_eq!(s.finish().by_real_state["0.0.0.9:0"]["NONE"], 1);
+    }
+
+    #[test]
+    fn header_only_table_sums_to_zero() {
+        assert_eq!(
+            sum_ip_vs_conn(HEADER, 5).expect("parses"),
+            ConnSummary::default()
+        );
+        assert_eq!(
+            sum_ip_vs_conn("", 5).expect("parses"),
+            ConnSummary::default()
+        );
+    }
+
+    #[test]
+    fn top_n_zero_skips_clients_and_ties_break_by_address() {
+        let mut t = HEADER.to_string();
+        for c in [3u32, 1, 2, 2, 1, 3] {
+            t += &v4_row(c, 1, 9, "ESTABLISHED", 1);
+        }
+        assert!(
+            sum_ip_vs_conn(&t, 0)
+                .expect("parses")
+                .top_clients
+                .is_empty()
+        );
+        let top = sum_ip_vs_conn(&t, 2).expect("parses").top_clients;
+        assert_eq!(
+            top,
+            vec![(Ipv4Addr::from(1).into(), 2), (Ipv4Addr::from(2).into(), 2)]
+        );
+    }
+
+    #[test]
+    fn bad_rows_name_their_line() {
+        let mut t = HEADER.to_string();
+        t += &v4_row(1, 1, 9, "ESTABLISHED", 1);
+        t += "TCP C0000201 D431 C000020A 0050 ZZZZZZZZ 0050 ESTABLISHED     899\n";
+        let e = sum_ip_vs_conn(&t, 1).expect_err("must fail");
+        assert_eq!((e.input, e.line), (IP_VS_CONN, 3));
+        let e = sum_ip_vs_conn("TCP C0000201 D431\n", 1).expect_err("must fail");
+        assert_eq!(e.line, 1);
+        let e = sum_ip_vs_conn_bytes(b"TCP C0000201 D431 C000020A 0050 C6336401 0050 \xFF 1\n", 1)
+            .expect_err("must fail");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn a_fed_line_with_an_embedded_newline_is_refused_not_counted_twice() {
+        let mut s = ConnSummer::new(1);
+        let two = v4_row(1, 1, 9, "ESTABLISHED", 1) + &v4_row(2, 1, 9, "ESTABLISHED", 1);
+        assert!(s.feed_line(1, two.trim_end()).is_err());
+        assert!(s.finish().total <= 1);
+    }
+
+    #[test]
+    fn client_batches_merge_with_counted_clients() {
+        let mut s = ConnSummer::new(3);
+        for a in [5u32, 1, 5] {
+            s.push_client_v4(a);
+        }
+        s.fold_pending_clients();
+        for a in [1u32, 7, 5, 0] {
+            s.push_client_v4(a);
+        }
+        s.fold_pending_clients();
+        assert_eq!(s.clients_v4, vec![(0, 1), (1, 2), (5, 3), (7, 1)]);
+    }
+
+    #[test]
+    fn radix_sort_sorts_like_std() {
+        let mut x: u32 = 12345;
+        let mut v: Vec<u32> = (0..10_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        v.extend([0, u32::MAX, 0x7FF, 0x800]);
+        let mut want = v.clone();
+        want.sort_unstable();
+        radix_sort(&mut v);
+        assert_eq!(v, want);
+    }
 }

@@ -7,10 +7,14 @@ mod conn;
 mod ipvs;
 mod ipvsadm;
 mod proc;
+mod text;
 
-pub use conn::{ConnSummer, sum_ip_vs_conn};
-pub use ipvs::{ip_vs, ip_vs_stats};
-pub use ipvsadm::{IpvsadmListing, IpvsadmView, ipvsadm_list, merge_ipvsadm};
+pub use conn::{ConnSummer, sum_ip_vs_conn, sum_ip_vs_conn_bytes};
+pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
+pub use ipvsadm::{
+    IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,
+    IpvsadmView, ipvsadm_list, merge_ipvsadm,
+};
 pub use proc::{loadavg, meminfo, proc_stat, uptime};
 
 /// A parse failure: which input, which line (1-based; 0 when the input as a whole is wrong), what.

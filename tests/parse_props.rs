@@ -1,0 +1,233 @@
+//! Property tests: no parser panics, whatever it is given, and every error names its input and a
+//! line that exists.
+
+use lbtop::source::parse::{
+    ConnSummer, ParseError, ip_vs, ip_vs_stats, ipvsadm_list, loadavg, meminfo, proc_stat,
+    sum_ip_vs_conn, sum_ip_vs_conn_bytes, uptime,
+};
+use proptest::prelude::*;
+
+type Parser = fn(&str) -> Result<(), ParseError>;
+
+/// Every text parser, with the input name its errors must carry.
+fn parsers() -> Vec<(&'static str, Parser)> {
+    vec![
+        ("/proc/stat", |t| proc_stat(t).map(drop)),
+        ("/proc/loadavg", |t| loadavg(t).map(drop)),
+        ("/proc/meminfo", |t| meminfo(t).map(drop)),
+        ("/proc/uptime", |t| uptime(t).map(drop)),
+        ("/proc/net/ip_vs", |t| ip_vs(t).map(drop)),
+        ("/proc/net/ip_vs_stats", |t| ip_vs_stats(t).map(drop)),
+        ("/proc/net/ip_vs_conn", |t| sum_ip_vs_conn(t, 3).map(drop)),
+        ("ipvsadm", |t| ipvsadm_list(t).map(drop)),
+    ]
+}
+
+fn check_error(name: &str, text: &str, r: Result<(), ParseError>) -> Result<(), TestCaseError> {
+    if let Err(e) = r {
+        let lines = text.lines().count();
+        prop_assert!(e.line <= lines, "{name}: line {} of {lines}: {e}", e.line);
+        if name == "ipvsadm" {
+            prop_assert!(e.input.starts_with("ipvsadm"), "{e}");
+        } else {
+            prop_assert_eq!(e.input, name);
+        }
+        prop_assert!(!e.message.is_empty());
+    }
+    Ok(())
+}
+
+fn fixture(path: &str) -> String {
+    let full = format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// Real captures (tests/fixtures/SOURCES.md), each with the parser meant for it.
+fn real_inputs() -> Vec<(&'static str, String)> {
+    let mut v = vec![
+        ("/proc/stat", fixture("proc/stat")),
+        ("/proc/loadavg", fixture("proc/loadavg")),
+        ("/proc/meminfo", fixture("proc/meminfo")),
+        ("/proc/uptime", fixture("proc/uptime")),
+    ];
+    let ipvs_dir = format!("{}/tests/fixtures/ipvs", env!("CARGO_MANIFEST_DIR"));
+    if let Ok(entries) = std::fs::read_dir(&ipvs_dir) {
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for n in names {
+            let parser = if n.starts_with("ip_vs_conn") {
+                "/proc/net/ip_vs_conn"
+            } else if n.starts_with("ip_vs_stats") {
+                "/proc/net/ip_vs_stats"
+            } else if n.starts_with("ip_vs") {
+                "/proc/net/ip_vs"
+            } else if n.starts_with("ipvsadm") {
+                "ipvsadm"
+            } else {
+                continue;
+            };
+            v.push((parser, fixture(&format!("ipvs/{n}"))));
+        }
+    }
+    v
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(usize),
+    Insert(usize, char),
+    Replace(usize, char),
+    Truncate(usize),
+    DuplicateLine(usize),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    let ch = prop_oneof![
+        prop::sample::select(vec![
+            ' ', '\n', '\t', ':', '[', ']', '-', '/', '.', '0', '9', 'A', 'F', 'G', 'f', 'x', 'k',
+            '\r', '\u{0}', 'é', '→'
+        ]),
+        any::<char>(),
+    ];
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Delete),
+        (any::<usize>(), ch.clone()).prop_map(|(i, c)| Edit::Insert(i, c)),
+        (any::<usize>(), ch).prop_map(|(i, c)| Edit::Replace(i, c)),
+        any::<usize>().prop_map(Edit::Truncate),
+        any::<usize>().prop_map(Edit::DuplicateLine),
+    ]
+}
+
+fn apply(text: &str, edits: &[Edit]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for e in edits {
+        let n = chars.len().max(1);
+        match *e {
+            Edit::Delete(i) => {
+                if !chars.is_empty() {
+                    chars.remove(i % n);
+                }
+            }
+            Edit::Insert(i, c) => chars.insert(i % (chars.len() + 1), c),
+            Edit::Replace(i, c) => {
+                if let Some(slot) = chars.get_mut(i % n) {
+                    *slot = c;
+                }
+            }
+            Edit::Truncate(i) => chars.truncate(i % (chars.len() + 1)),
+            Edit::DuplicateLine(i) => {
+                let s: String = chars.iter().collect();
+                let lines: Vec<&str> = s.split('\n').collect();
+                let k = i % lines.len();
+                let mut out: Vec<&str> = lines.clone();
+                out.insert(k, lines[k]);
+                chars = out.join("\n").chars().collect();
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_parser_panics_on_arbitrary_text(text in any::<String>()) {
+        for (name, parse) in parsers() {
+            check_error(name, &text, parse(&text))?;
+        }
+    }
+
+    #[test]
+    fn no_parser_panics_on_line_shaped_noise(
+        lines in prop::collection::vec("[ 0-9A-Fa-f:\\[\\]>/.a-zA-Z_-]{0,80}", 0..12)
+    ) {
+        let text = lines.join("\n");
+        for (name, parse) in parsers() {
+            check_error(name, &text, parse(&text))?;
+        }
+    }
+
+    #[test]
+    fn no_parser_panics_on_mutated_real_captures(
+        which in any::<prop::sample::Index>(),
+        edits in prop::collection::vec(edit(), 1..8),
+    ) {
+        let inputs = real_inputs();
+        let (own, text) = &inputs[which.index(inputs.len())];
+        let mutated = apply(text, &edits);
+        for (name, parse) in parsers() {
+            let r = parse(&mutated);
+            check_error(name, &mutated, r)?;
+        }
+        // The parser meant for the capture still reads it when the edit was a no-op.
+        if mutated == *text {
+            let parse = parsers().into_iter().find(|(n, _)| n == own).map(|(_, p)| p);
+            prop_assert!(parse.is_some_and(|p| p(&mutated).is_ok()));
+        }
+    }
+
+    #[test]
+    fn conn_summer_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let r = sum_ip_vs_conn_bytes(&bytes, 2);
+        if let Err(e) = r {
+            let lines = bytes.split(|&b| b == b'\n').count();
+            prop_assert!(e.line >= 1 && e.line <= lines, "{e}");
+        }
+        let mut s = ConnSummer::new(1);
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let _ = s.feed_bytes(i + 1, line);
+        }
+        let _ = s.finish();
+    }
+}
+
+/// A row as `ip_vs_conn_seq_show` prints an IPv4 connection (constructed, not captured).
+fn conn_row(
+    proto: &str,
+    c: (u32, u16),
+    v: (u32, u16),
+    d: (u32, u16),
+    state: &str,
+    expires: u32,
+) -> String {
+    format!(
+        "{proto:<3} {:08X} {:04X} {:08X} {:04X} {:08X} {:04X} {state:<11} {expires:7}\n",
+        c.0, c.1, v.0, v.1, d.0, d.1
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The fixed-offset IPv4 fast path must count exactly what the general path counts.
+    #[test]
+    fn conn_fast_path_agrees_with_general_path(
+        rows in prop::collection::vec(
+            (
+                prop::sample::select(vec!["TCP", "UDP", "SCTP", "IP"]),
+                (0u32..6, any::<u16>()),
+                (any::<u32>(), any::<u16>()),
+                (0u32..4, 0u16..3),
+                prop::sample::select(vec!["ESTABLISHED", "SYN_RECV", "NONE", "UDP", "SHUTDOWN_ACK_SENT", "CLOSE"]),
+                any::<u32>(),
+            ),
+            0..60,
+        ),
+        top_n in 0usize..5,
+    ) {
+        let mut text = String::from("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n");
+        for (p, c, v, d, s, e) in &rows {
+            text += &conn_row(p, *c, *v, *d, s, *e);
+        }
+        let fast = sum_ip_vs_conn(&text, top_n).expect("well-formed rows parse");
+        prop_assert_eq!(fast.total, rows.len() as u64);
+        let mut general = ConnSummer::new(top_n);
+        for (i, line) in text.replace(' ', "  ").lines().enumerate() {
+            general.feed_line(i + 1, line).expect("well-formed rows parse");
+        }
+        prop_assert_eq!(general.finish(), fast);
+    }
+}
