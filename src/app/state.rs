@@ -380,7 +380,12 @@ impl State {
             } => {
                 router.status = status;
                 router.message = message.clone();
-                let level = unreachable_level(status, message.as_deref());
+                // A router that answers with an error (IPVS absent, unreadable output) shows it in
+                // its pane; only losing the connection is an alert. Stale data alerts on its own.
+                let level = match status {
+                    HostStatus::Error => None,
+                    other => unreachable_level(other, message.as_deref()),
+                };
                 self.alerts
                     .set(time, "router", AlertKind::Unreachable, level)
                     .into_iter()
