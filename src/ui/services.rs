@@ -16,7 +16,7 @@ use super::widgets::{self, Column, TableView, cell, draw_table, fit_columns, pan
 const COLUMNS: [Column; 14] = [
     Column {
         header: "Service / real server",
-        width: 27,
+        width: 34,
         priority: 100,
         right: false,
     },
@@ -116,7 +116,7 @@ fn service_label(svc: &VirtualServiceSample) -> String {
     s.push(' ');
     s.push_str(&svc.scheduler);
     if let Some(p) = &svc.persistent {
-        s.push_str(&format!(" persist {}s", p.timeout_s));
+        s.push_str(&format!(" persistent {}", p.timeout_s));
     }
     if svc.ops {
         s.push_str(" ops");
@@ -200,10 +200,15 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let stale = r.status != HostStatus::Ok;
     let rows: Vec<Row> = rows_model
         .iter()
-        .map(|row| {
+        .enumerate()
+        .map(|(at, row)| {
             let cells = match *row {
                 ServiceRow::Service(s) => service_cells(state, theme, s),
-                ServiceRow::Real(s, i) => real_cells(state, theme, s, i),
+                ServiceRow::Real(s, i) => {
+                    // The last real server shown under its service, in the order shown.
+                    let last = !matches!(rows_model.get(at + 1), Some(ServiceRow::Real(..)));
+                    real_cells(state, theme, s, i, last)
+                }
             };
             let row_style = if stale { theme.dim } else { theme.base };
             Row::new(keep.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>()).style(row_style)
@@ -295,6 +300,7 @@ fn real_cells(
     theme: &Theme,
     s: usize,
     i: usize,
+    last: bool,
 ) -> Vec<ratatui::widgets::Cell<'static>> {
     let Some(r) = state.router.as_ref() else {
         return Vec::new();
@@ -312,10 +318,6 @@ fn real_cells(
         .and_then(|x| x.reals.get(i))
         .copied()
         .unwrap_or_default();
-    let last = svc
-        .reals
-        .last()
-        .is_some_and(|l| l.address == real.address && l.port == real.port);
     let branch = if last { "  └ " } else { "  ├ " };
     let weight_style = if real.weight == 0 {
         theme.warning
