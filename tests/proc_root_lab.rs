@@ -14,13 +14,24 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc-roo
 fn once(interval: &str) -> Value {
     let home = tempfile::tempdir().expect("temp home");
     let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(["--once", "--json", "--interval", interval, "--proc-root", ROOT])
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            interval,
+            "--proc-root",
+            ROOT,
+        ])
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env("XDG_STATE_HOME", home.path())
         .output()
         .expect("run lbtop");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
@@ -31,7 +42,8 @@ fn captured_router_matches_ipvsadm_of_the_same_moment() {
     assert_eq!(router["source"], "proc");
     assert_eq!(router["status"], "ok", "{router}");
 
-    let text = std::fs::read_to_string(Path::new(ROOT).join("ipvsadm-Ln-exact.txt")).expect("oracle");
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("ipvsadm-Ln-exact.txt")).expect("oracle");
     let plain = ipvsadm_list(&text).expect("ipvsadm output parses");
     let oracle = merge_ipvsadm(&plain, &[]).expect("merge");
 
@@ -44,7 +56,9 @@ fn captured_router_matches_ipvsadm_of_the_same_moment() {
     assert_eq!(ours.len(), oracle.len(), "service count");
     for svc in &oracle {
         let id = svc.key.to_string();
-        let s = ours.get(&id).unwrap_or_else(|| panic!("lbtop lacks service {id}"));
+        let s = ours
+            .get(&id)
+            .unwrap_or_else(|| panic!("lbtop lacks service {id}"));
         assert_eq!(s["scheduler"], svc.scheduler.as_str(), "{id} scheduler");
         assert_eq!(
             s["persistent"]["timeout_s"].as_u64(),
@@ -61,7 +75,9 @@ fn captured_router_matches_ipvsadm_of_the_same_moment() {
         assert_eq!(reals.len(), svc.reals.len(), "{id} real count");
         for real in &svc.reals {
             let rid = real.id();
-            let r = reals.get(rid.as_str()).unwrap_or_else(|| panic!("{id} lacks {rid}"));
+            let r = reals
+                .get(rid.as_str())
+                .unwrap_or_else(|| panic!("{id} lacks {rid}"));
             assert_eq!(r["forward"], real.forward.as_str(), "{id} {rid} forward");
             assert_eq!(r["weight"], real.weight, "{id} {rid} weight");
         }

@@ -851,3 +851,101 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sample::{RouterSourceKind, SourceEvent};
+
+    fn router_sample(ms: i64) -> SourceEvent {
+        SourceEvent::Router {
+            host: "r".into(),
+            report: Report::Sample(RouterSample {
+                time: Timestamp(ms),
+                source: RouterSourceKind::Proc,
+                services: Vec::new(),
+                global: None,
+                connections: None,
+                notes: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn router_data_older_than_three_intervals_is_an_alert_that_clears_on_new_data() {
+        let mut s = State::new(StateOptions::default());
+        s.ingest(router_sample(10_000));
+        assert!(
+            s.tick(Timestamp(12_900)).is_empty(),
+            "2.9 s is within 3 intervals"
+        );
+        let raised = s.tick(Timestamp(13_100));
+        assert!(
+            raised
+                .iter()
+                .any(|e| e.raised && e.kind == AlertKind::Stale)
+        );
+        let cleared = s.ingest(router_sample(13_200));
+        assert!(
+            cleared
+                .iter()
+                .any(|e| !e.raised && e.kind == AlertKind::Stale)
+        );
+    }
+
+    #[test]
+    fn a_router_error_shows_in_its_pane_but_a_lost_connection_alerts() {
+        let mut s = State::new(StateOptions::default());
+        let status = |status| SourceEvent::Router {
+            host: "r".into(),
+            report: Report::Status {
+                time: Timestamp(1),
+                status,
+                message: Some("why".into()),
+            },
+        };
+        assert!(s.ingest(status(HostStatus::Error)).is_empty());
+        assert_eq!(
+            s.router.as_ref().and_then(|r| r.message.as_deref()),
+            Some("why")
+        );
+        let events = s.ingest(status(HostStatus::Unreachable));
+        assert!(
+            events
+                .iter()
+                .any(|e| e.raised && e.severity == Severity::Critical)
+        );
+    }
+
+    #[test]
+    fn pause_holds_source_events_and_resume_applies_them_in_order() {
+        let mut s = State::new(StateOptions::default());
+        s.ingest(router_sample(1_000));
+        s.update(Action::Pause);
+        s.ingest(router_sample(2_000));
+        s.ingest(router_sample(3_000));
+        assert_eq!(
+            s.router.as_ref().and_then(RouterEntry::last_sample),
+            Some(Timestamp(1_000))
+        );
+        s.update(Action::Pause);
+        assert_eq!(
+            s.router.as_ref().and_then(RouterEntry::last_sample),
+            Some(Timestamp(3_000))
+        );
+        assert_eq!(
+            s.router
+                .as_ref()
+                .and_then(|r| r.prev.as_ref())
+                .map(|p| p.time),
+            Some(Timestamp(2_000))
+        );
+    }
+
+    #[test]
+    fn natural_order_puts_web2_before_web10() {
+        let mut v = vec!["web10", "web2", "Web1", "db1"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["db1", "Web1", "web2", "web10"]);
+    }
+}

@@ -163,7 +163,10 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
         ),
     ];
     if let Some(r) = &state.router {
-        let src = r.cur.as_ref().map_or(r.status.as_str(), |c| c.source.as_str());
+        let src = r
+            .cur
+            .as_ref()
+            .map_or(r.status.as_str(), |c| c.source.as_str());
         spans.push(Span::styled(
             format!(
                 "│ router {} {} ",

@@ -116,7 +116,7 @@ fn service_label(svc: &VirtualServiceSample) -> String {
     s.push(' ');
     s.push_str(&svc.scheduler);
     if let Some(p) = &svc.persistent {
-        s.push_str(&format!(" persistent {}", p.timeout_s));
+        s.push_str(&format!(" p:{}s", p.timeout_s));
     }
     if svc.ops {
         s.push_str(" ops");
