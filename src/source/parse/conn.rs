@@ -41,13 +41,15 @@ pub struct ConnSummer {
     last_state: usize,
     reals: Vec<RealTally>,
     reals_v4: HashMap<u64, usize, BuildHasherDefault<MulHasher>>,
-    reals_v6: HashMap<(Ipv6Addr, u16), usize>,
+    reals_v6: HashMap<(Ipv6Addr, u16), usize, BuildHasherDefault<MulHasher>>,
     /// A direct-mapped cache of `(address << 16 | port, index)` in front of `reals_v4`.
     real_cache: Vec<(u64, usize)>,
     /// IPv4 clients not yet counted; sorted and folded into `clients_v4` in batches.
     pending_v4: Vec<u32>,
     /// Counted IPv4 clients, sorted by address.
     clients_v4: Vec<(u32, u64)>,
+    /// Keyed with the std hasher on purpose: clients choose their addresses, and a weak hash
+    /// would let them make this table slow.
     clients_v6: HashMap<Ipv6Addr, u64>,
 }
 
@@ -95,6 +97,9 @@ impl ConnSummer {
     #[cold]
     fn slow_line(&mut self, line_no: usize, line: &[u8]) -> Result<(), ParseError> {
         if line.iter().all(u8::is_ascii_whitespace) || is_header(line) {
+            return Ok(());
+        }
+        if self.single_spaced_row(line).is_some() {
             return Ok(());
         }
         self.general_row(line)
@@ -179,6 +184,56 @@ impl ConnSummer {
         Some(i)
     }
 
+    /// A row as the kernel prints it, with any mix of address families and any protocol or state
+    /// length: single spaces between fields, addresses either eight hex digits or the 39
+    /// characters of `%pI6`. None, having counted nothing, for anything else.
+    fn single_spaced_row(&mut self, line: &[u8]) -> Option<()> {
+        let proto_len = line.iter().position(|&c| c == b' ')?.max(3);
+        let proto = line.get(..proto_len)?;
+        if !proto.iter().all(|&c| c.is_ascii_graphic() || c == b' ')
+            || line.get(proto_len) != Some(&b' ')
+        {
+            return None;
+        }
+        let mut pos = proto_len + 1;
+        let (client, _) = fixed_addr_port(line, &mut pos)?;
+        fixed_addr_port(line, &mut pos)?;
+        let (dest, dport) = fixed_addr_port(line, &mut pos)?;
+        let rest = line.get(pos..)?;
+        let state_len = rest.iter().position(|&c| c == b' ')?;
+        let state = rest.get(..state_len)?;
+        let tail = rest.get(state_len..)?;
+        let start = tail.iter().position(|&c| c != b' ')?;
+        let digits = tail.get(start..)?;
+        let n = digits
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        if n == 0 || digits.get(n).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        let state = self.state_index(state)?;
+        let real = match dest {
+            IpAddr::V4(a) => self.real_v4(u32::from(a), dport),
+            IpAddr::V6(a) => self.real_v6(a, dport),
+        };
+        self.count(real, state);
+        if self.top_n > 0 {
+            self.push_client(client);
+        }
+        Some(())
+    }
+
+    fn push_client(&mut self, client: IpAddr) {
+        match client {
+            IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
+            IpAddr::V6(a) => {
+                let n = self.clients_v6.entry(a).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+        }
+    }
+
     /// Any row: whitespace-separated fields, addresses in hex (IPv4) or `%pI6` form (IPv6).
     fn general_row(&mut self, line: &[u8]) -> Result<(), String> {
         let text = std::str::from_utf8(line).map_err(|_| "row is not UTF-8".to_string())?;
@@ -229,13 +284,7 @@ impl ConnSummer {
         };
         self.count(real, state);
         if self.top_n > 0 {
-            match client {
-                IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
-                IpAddr::V6(a) => {
-                    let n = self.clients_v6.entry(a).or_insert(0);
-                    *n = n.saturating_add(1);
-                }
-            }
+            self.push_client(client);
         }
         Ok(())
     }
@@ -494,6 +543,44 @@ fn row_end(rest: &[u8]) -> Option<usize> {
     }
 }
 
+/// An `%08X` or `%pI6` address, a space, a `%04X` port and a space, at `*pos`, which moves past
+/// them.
+#[inline]
+fn fixed_addr_port(line: &[u8], pos: &mut usize) -> Option<(IpAddr, u16)> {
+    let at = *pos;
+    let (addr, len) = if line.get(at + 8) == Some(&b' ') {
+        let a = hex8(*line.get(at..)?.first_chunk::<8>()?)?;
+        (IpAddr::V4(Ipv4Addr::from(a)), 8)
+    } else if line.get(at + 39) == Some(&b' ') {
+        (
+            IpAddr::V6(full_ipv6(line.get(at..)?.first_chunk::<39>()?)?),
+            39,
+        )
+    } else {
+        return None;
+    };
+    let p = at + len + 1;
+    let port = hex4(*line.get(p..)?.first_chunk::<4>()?)?;
+    if line.get(p + 4) != Some(&b' ') {
+        return None;
+    }
+    *pos = p + 5;
+    Some((addr, port))
+}
+
+/// The kernel's `%pI6`: eight groups of four hex digits separated by colons.
+fn full_ipv6(s: &[u8; 39]) -> Option<Ipv6Addr> {
+    let mut groups = [0u16; 8];
+    for (i, g) in groups.iter_mut().enumerate() {
+        let at = i * 5;
+        if i > 0 && s.get(at - 1) != Some(&b':') {
+            return None;
+        }
+        *g = hex4(*s.get(at..)?.first_chunk::<4>()?)?;
+    }
+    Some(Ipv6Addr::from(groups))
+}
+
 /// `Pro FromIP   FPrt ToIP …`, however it is spaced.
 fn is_header(line: &[u8]) -> bool {
     let mut words = line
@@ -630,9 +717,19 @@ impl Hasher for MulHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        for &b in words.remainder() {
             self.write_u64(u64::from(b));
         }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
     }
 
     fn write_u64(&mut self, n: u64) {
@@ -758,6 +855,33 @@ mod tests {
         let mut s = ConnSummer::new(1);
         assert_eq!(s.fast_v4_row(row.as_bytes()), Some(row.len()));
         assert_eq!(s.finish().by_real_state["0.0.0.9:0"]["NONE"], 1);
+    }
+
+    #[test]
+    fn single_spaced_rows_agree_with_the_general_path() {
+        let rows = [
+            "TCP 2001:0db8:0000:0000:0000:0000:0000:0001 D431 2001:0db8:0000:0000:0000:0000:0000:0010 01BB 2001:0db8:0000:0000:0000:0000:0000:0100 01BB ESTABLISHED     899",
+            "TCP C0000201 D431 C000020A 0050 2001:0db8:0000:0000:0000:0000:0000:0100 0050 SYN_RECV         59",
+            "SCTP C0000201 D431 C000020A 0050 C6336401 0050 SHUTDOWN_ACK_SENT       3",
+            "UDP C0000201 D431 C000020A 13C4 C6336401 13C4 UDP             299 sip 6a3f",
+        ];
+        for row in rows {
+            let mut fixed = ConnSummer::new(2);
+            assert_eq!(fixed.single_spaced_row(row.as_bytes()), Some(()), "{row}");
+            let mut general = ConnSummer::new(2);
+            general.general_row(row.as_bytes()).expect("parses");
+            assert_eq!(fixed.finish(), general.finish(), "{row}");
+        }
+    }
+
+    #[test]
+    fn full_ipv6_needs_every_colon() {
+        assert_eq!(
+            full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000:0001"),
+            Some("2001:db8::1".parse().expect("ip"))
+        );
+        assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000-0001"), None);
+        assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000:000g"), None);
     }
 
     #[test]
