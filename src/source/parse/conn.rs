@@ -44,7 +44,14 @@ pub struct ConnSummer {
     reals_v6: HashMap<(Ipv6Addr, u16), usize, BuildHasherDefault<MulHasher>>,
     /// A direct-mapped cache of `(address << 16 | port, index)` in front of `reals_v4`.
     real_cache: Vec<(u64, usize)>,
-    /// IPv4 clients not yet counted; sorted and folded into `clients_v4` in batches.
+    /// IPv4 clients are counted in this open-addressing table of `(address, count)` (count 0: a
+    /// free slot) while there are few of them, which keeps it in cache; past `FEW_CLIENTS` it is
+    /// emptied into `clients_v4` for good.
+    few_clients: Vec<(u32, u64)>,
+    few_len: usize,
+    few_spilled: bool,
+    /// IPv4 clients not yet counted once the small table is spilled; sorted and folded into
+    /// `clients_v4` in batches.
     pending_v4: Vec<u32>,
     /// Counted IPv4 clients, sorted by address.
     clients_v4: Vec<(u32, u64)>,
@@ -60,6 +67,9 @@ struct RealTally {
     /// Rows per state, indexed like `ConnSummer::states`.
     counts: Vec<u64>,
 }
+
+const FEW_SLOTS: usize = 1 << 14;
+const FEW_CLIENTS: usize = FEW_SLOTS / 2;
 
 /// Pending IPv4 clients are folded in once there are this many (or as many as already counted).
 const PENDING_BATCH: usize = 1 << 20;
@@ -355,9 +365,64 @@ impl ConnSummer {
 
     #[inline]
     fn push_client_v4(&mut self, addr: u32) {
+        if !self.few_spilled && self.count_few_client(addr) {
+            return;
+        }
         self.pending_v4.push(addr);
         if self.pending_v4.len() >= PENDING_BATCH.max(self.clients_v4.len()) {
             self.fold_pending_clients();
+        }
+    }
+
+    /// Counts a client in the small table; false once the table has been spilled.
+    #[inline]
+    fn count_few_client(&mut self, addr: u32) -> bool {
+        if self.few_clients.is_empty() {
+            self.few_clients = vec![(0, 0); FEW_SLOTS];
+        }
+        let mut slot = (u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize;
+        for _ in 0..FEW_SLOTS {
+            match self.few_clients.get_mut(slot & (FEW_SLOTS - 1)) {
+                Some((a, n)) if *n != 0 && *a == addr => {
+                    *n += 1;
+                    return true;
+                }
+                Some((a, n)) if *n == 0 => {
+                    (*a, *n) = (addr, 1);
+                    self.few_len += 1;
+                    if self.few_len >= FEW_CLIENTS {
+                        self.spill_few_clients();
+                    }
+                    return true;
+                }
+                Some(_) => slot += 1,
+                None => break,
+            }
+        }
+        false
+    }
+
+    /// The small table's clients as sorted runs.
+    fn few_client_runs(&self) -> Vec<(u32, u64)> {
+        let mut runs: Vec<(u32, u64)> = self
+            .few_clients
+            .iter()
+            .copied()
+            .filter(|&(_, n)| n != 0)
+            .collect();
+        runs.sort_unstable();
+        runs
+    }
+
+    /// Too many distinct clients for the small table: replay its counts into the pending
+    /// clients and use those from now on. The replay is no more work than the rows already read.
+    fn spill_few_clients(&mut self) {
+        let few = std::mem::take(&mut self.few_clients);
+        self.few_spilled = true;
+        for (addr, n) in few {
+            for _ in 0..n {
+                self.push_client_v4(addr);
+            }
         }
     }
 
@@ -370,47 +435,23 @@ impl ConnSummer {
         radix_sort(&mut self.pending_v4);
         let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
         self.pending_v4.clear();
-        if self.clients_v4.is_empty() {
-            self.clients_v4 = runs;
-            return;
-        }
         let old = std::mem::take(&mut self.clients_v4);
-        let mut merged = Vec::with_capacity(old.len() + runs.len());
-        let (mut i, mut j) = (0, 0);
-        while let (Some(&x), Some(&y)) = (old.get(i), runs.get(j)) {
-            match x.0.cmp(&y.0) {
-                std::cmp::Ordering::Less => {
-                    merged.push(x);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    merged.push(y);
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    merged.push((x.0, x.1.saturating_add(y.1)));
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        merged.extend_from_slice(old.get(i..).unwrap_or_default());
-        merged.extend_from_slice(runs.get(j..).unwrap_or_default());
+        let merged: Vec<(u32, u64)> = merge_runs(&old, runs.into_iter()).collect();
         self.clients_v4 = merged;
     }
 
     pub fn finish(mut self) -> ConnSummary {
-        let top_clients = if self.clients_v4.is_empty() {
+        let top_clients = if !self.few_spilled {
+            let few = self.few_client_runs();
+            top_clients(self.top_n, few.into_iter(), &self.clients_v6)
+        } else if self.clients_v4.is_empty() {
             // Everything is still pending: count straight from the sorted batch.
             radix_sort(&mut self.pending_v4);
             top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
         } else {
             self.fold_pending_clients();
-            top_clients(
-                self.top_n,
-                self.clients_v4.iter().copied(),
-                &self.clients_v6,
-            )
+            let counted = self.clients_v4.iter().copied();
+            top_clients(self.top_n, counted, &self.clients_v6)
         };
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -476,6 +517,26 @@ fn top_clients(
         .collect();
     top.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     top
+}
+
+/// Two address-sorted sequences of `(address, count)` as one, counts of equal addresses added.
+fn merge_runs<'a>(
+    a: &'a [(u32, u64)],
+    b: impl Iterator<Item = (u32, u64)> + 'a,
+) -> impl Iterator<Item = (u32, u64)> + 'a {
+    let mut a = a.iter().copied().peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || match (a.peek().copied(), b.peek().copied()) {
+        (Some(x), Some(y)) if x.0 == y.0 => {
+            a.next();
+            b.next();
+            Some((x.0, x.1.saturating_add(y.1)))
+        }
+        (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+        (_, Some(_)) => b.next(),
+        (Some(_), None) => a.next(),
+        (None, None) => None,
+    })
 }
 
 /// `(address, how many times)` for each run of equal addresses in a sorted slice.
@@ -940,6 +1001,7 @@ mod tests {
     #[test]
     fn client_batches_merge_with_counted_clients() {
         let mut s = ConnSummer::new(3);
+        s.few_spilled = true;
         for a in [5u32, 1, 5] {
             s.push_client_v4(a);
         }
@@ -949,6 +1011,30 @@ mod tests {
         }
         s.fold_pending_clients();
         assert_eq!(s.clients_v4, vec![(0, 1), (1, 2), (5, 3), (7, 1)]);
+    }
+
+    #[test]
+    fn client_counts_survive_the_small_table_spilling_over() {
+        let mut s = ConnSummer::new(4);
+        let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut x: u32 = 7;
+        for i in 0..(3 * FEW_CLIENTS as u32) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Early clients recur often, so some are counted both before and after the spill.
+            let a = if i % 3 == 0 { i % 5 } else { x };
+            s.push_client_v4(a);
+            *want.entry(a).or_insert(0) += 1;
+        }
+        assert!(s.few_spilled);
+        let mut want: Vec<(IpAddr, u64)> = want
+            .into_iter()
+            .map(|(a, n)| (IpAddr::V4(Ipv4Addr::from(a)), n))
+            .collect();
+        want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        want.truncate(4);
+        assert_eq!(s.finish().top_clients, want);
     }
 
     #[test]
