@@ -15,8 +15,9 @@
 //! A table can hold millions of rows, so IPv4 rows of a three-letter protocol (the common case)
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
-//! position; IPv4 clients are collected as `u32`s and counted by radix sort, which stays fast
-//! however many distinct clients there are.
+//! position. IPv4 clients are counted in a small cache-resident table while there are few of
+//! them, then collected as `u32`s and counted by radix sort, which stays fast however many
+//! distinct clients there are and whatever addresses they pick.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -70,6 +71,7 @@ struct RealTally {
 
 const FEW_SLOTS: usize = 1 << 14;
 const FEW_CLIENTS: usize = FEW_SLOTS / 2;
+const FEW_MAX_PROBES: usize = 64;
 
 /// Pending IPv4 clients are folded in once there are this many (or as many as already counted).
 const PENDING_BATCH: usize = 1 << 20;
@@ -380,8 +382,8 @@ impl ConnSummer {
         if self.few_clients.is_empty() {
             self.few_clients = vec![(0, 0); FEW_SLOTS];
         }
-        let mut slot = (u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize;
-        for _ in 0..FEW_SLOTS {
+        let mut slot = few_slot(addr);
+        for _ in 0..FEW_MAX_PROBES {
             match self.few_clients.get_mut(slot & (FEW_SLOTS - 1)) {
                 Some((a, n)) if *n != 0 && *a == addr => {
                     *n += 1;
@@ -399,6 +401,9 @@ impl ConnSummer {
                 None => break,
             }
         }
+        // A long probe: clients (who can pick their addresses, as in a SYN flood) may be
+        // colliding on purpose. Radix sorting cannot be slowed down that way.
+        self.spill_few_clients();
         false
     }
 
@@ -517,6 +522,12 @@ fn top_clients(
         .collect();
     top.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     top
+}
+
+/// Where the small client table starts probing for `addr`.
+#[inline]
+fn few_slot(addr: u32) -> usize {
+    (u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize
 }
 
 /// Two address-sorted sequences of `(address, count)` as one, counts of equal addresses added.
@@ -1035,6 +1046,29 @@ mod tests {
         want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         want.truncate(4);
         assert_eq!(s.finish().top_clients, want);
+    }
+
+    #[test]
+    fn clients_colliding_in_the_small_table_spill_it_early() {
+        // 100 addresses that all start probing at slot 0, as a crafted SYN flood could send.
+        let colliding: Vec<u32> = (0..u32::MAX)
+            .filter(|&a| few_slot(a) == 0)
+            .take(100)
+            .collect();
+        let mut s = ConnSummer::new(2);
+        for round in 0..3 {
+            for &a in &colliding {
+                s.push_client_v4(a);
+            }
+            assert!(s.few_spilled, "round {round}");
+        }
+        let top = s.finish().top_clients;
+        let want: Vec<(IpAddr, u64)> = colliding
+            .iter()
+            .take(2)
+            .map(|&a| (Ipv4Addr::from(a).into(), 3))
+            .collect();
+        assert_eq!(top, want);
     }
 
     #[test]
