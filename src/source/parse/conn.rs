@@ -39,6 +39,8 @@ pub struct ConnSummer {
     states: Vec<Box<[u8]>>,
     /// Each state as the fast path sees it, space-padded to 11 bytes (None when longer).
     state_keys: Vec<Option<u128>>,
+    /// A direct-mapped cache of `(state field, index)` in front of `state_keys`.
+    state_cache: Vec<(u128, usize)>,
     last_state: usize,
     reals: Vec<RealTally>,
     reals_v4: HashMap<u64, usize, BuildHasherDefault<MulHasher>>,
@@ -153,15 +155,10 @@ impl ConnSummer {
         };
         let len = row_end(rest)?;
         let field = state_field(b);
-        let state = match self.state_keys.get(self.last_state) {
-            Some(Some(k)) if *k == field => self.last_state,
-            _ => match self.state_keys.iter().position(|k| *k == Some(field)) {
-                Some(i) => {
-                    self.last_state = i;
-                    i
-                }
-                None => self.fast_state_index(field)?,
-            },
+        let state_slot = state_slot(field);
+        let state = match self.state_cache.get(state_slot) {
+            Some(&(k, i)) if k == field => i,
+            _ => self.fast_state_miss(field, state_slot)?,
         };
         let key = (u64::from(daddr) << 16) | u64::from(dport);
         let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
@@ -183,6 +180,23 @@ impl ConnSummer {
             self.push_client_v4(client);
         }
         Some(len)
+    }
+
+    /// The state index for a field not in the state cache, which it is then put in.
+    #[cold]
+    fn fast_state_miss(&mut self, field: u128, slot: usize) -> Option<usize> {
+        let i = match self.state_keys.iter().position(|k| *k == Some(field)) {
+            Some(i) => i,
+            None => self.fast_state_index(field)?,
+        };
+        if self.state_cache.is_empty() {
+            // No field equals this key: a field's top five bytes are always zero.
+            self.state_cache = vec![(u128::MAX, 0); 128];
+        }
+        if let Some(c) = self.state_cache.get_mut(slot) {
+            *c = (field, i);
+        }
+        Some(i)
     }
 
     /// The state index for a `%-11s` field the fast path has not seen before.
@@ -693,9 +707,20 @@ fn state_field(b: &[u8; 65]) -> u128 {
     u128::from_le_bytes(chunk::<16>(b, 46)) & ((1u128 << 88) - 1)
 }
 
+/// The slot of a state field in the direct-mapped state cache: the 88-bit field folded to 7 bits
+/// (no two TCP, UDP or SCTP state names of the kernel share one).
+#[inline(always)]
+fn state_slot(field: u128) -> usize {
+    let folded = (field as u64) ^ ((field >> 64) as u64);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize
+}
+
 /// A state name padded with spaces as `%-11s` prints it, in the form of [`state_field`]; None
 /// when it does not fit.
 fn padded_state(name: &[u8]) -> Option<u128> {
+    if name.len() > 11 {
+        return None;
+    }
     let mut key = [0u8; 16];
     key.get_mut(..11)?.fill(b' ');
     key.get_mut(..name.len())?.copy_from_slice(name);
@@ -954,6 +979,59 @@ mod tests {
         );
         assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000-0001"), None);
         assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000:000g"), None);
+    }
+
+    #[test]
+    fn kernel_state_names_do_not_share_a_state_cache_slot() {
+        let names = [
+            "NONE",
+            "ESTABLISHED",
+            "SYN_SENT",
+            "SYN_RECV",
+            "FIN_WAIT",
+            "TIME_WAIT",
+            "CLOSE",
+            "CLOSE_WAIT",
+            "LAST_ACK",
+            "LISTEN",
+            "SYNACK",
+            "UDP",
+            "ASSURED",
+            "INIT1",
+            "INIT",
+            "COOKIE_SENT",
+            "COOKIE_REPLIED",
+            "COOKIE_WAIT",
+            "COOKIE_ECHOED",
+            "CLOSED",
+            "REJECTED",
+        ];
+        let slots: std::collections::BTreeSet<usize> = names
+            .iter()
+            .filter_map(|n| padded_state(n.as_bytes()))
+            .map(state_slot)
+            .collect();
+        let fitting = names.iter().filter(|n| n.len() <= 11).count();
+        assert_eq!(slots.len(), fitting);
+    }
+
+    #[test]
+    fn states_sharing_a_cache_slot_are_still_counted_apart() {
+        // Two made-up state names that land in the same slot, alternating.
+        let name = |i: u32| format!("S{i:X}");
+        let first = name(0);
+        let slot = state_slot(padded_state(first.as_bytes()).expect("fits"));
+        let second = (1..)
+            .map(name)
+            .find(|n| state_slot(padded_state(n.as_bytes()).expect("fits")) == slot)
+            .expect("a colliding name");
+        let mut t = HEADER.to_string();
+        for i in 0..10 {
+            t += &v4_row(1, 1, 9, if i % 2 == 0 { &first } else { &second }, 1);
+        }
+        let s = sum_ip_vs_conn(&t, 0).expect("parses");
+        assert_eq!(s.by_state[&first], 5);
+        assert_eq!(s.by_state[&second], 5);
     }
 
     #[test]
