@@ -68,3 +68,36 @@ fn captured_uptime() {
     let u = uptime(&fixture("uptime")).expect("parses");
     assert_eq!((u.uptime_s, u.idle_s), (853.30, 1183.68));
 }
+
+#[test]
+fn lab_vm_proc_stat_and_its_second_sample() {
+    let a = proc_stat(&fixture("vm/stat")).expect("parses");
+    assert_eq!(
+        (a.total.user, a.total.system, a.total.idle, a.total.softirq),
+        (1485, 1826, 10859, 188)
+    );
+    assert_eq!(a.cpu_ids, vec![0, 1]);
+    assert_eq!(a.cpus[1].system, 1012);
+    assert_eq!(a.context_switches, Some(57822));
+    assert_eq!(a.boot_time, Some(1_795_563_029));
+    assert_eq!((a.processes, a.procs_running), (Some(730), Some(3)));
+    let b = proc_stat(&fixture("vm/sample2/stat")).expect("parses");
+    assert_eq!(b.total.user, 1640);
+    assert!(b.total.total() > a.total.total());
+}
+
+#[test]
+fn lab_vm_loadavg_uptime_and_meminfo() {
+    let l = loadavg(&fixture("vm/loadavg")).expect("parses");
+    assert_eq!((l.one, l.five, l.fifteen), (0.46, 0.16, 0.05));
+    assert_eq!((l.runnable, l.entities, l.last_pid), (3, 115, 730));
+    let u = uptime(&fixture("vm/uptime")).expect("parses");
+    assert_eq!((u.uptime_s, u.idle_s), (77.45, 108.60));
+    let u2 = uptime(&fixture("vm/sample2/uptime")).expect("parses");
+    assert_eq!(u2.uptime_s, 82.52);
+    let m = meminfo(&fixture("vm/meminfo")).expect("parses");
+    assert_eq!(m.total_bytes, 1_496_036 * 1024);
+    assert_eq!(m.available_bytes, 1_357_504 * 1024);
+    assert_eq!(m.buffers_bytes, 0);
+    assert_eq!(m.cached_bytes, 23_980 * 1024);
+}

@@ -15,8 +15,9 @@
 //! A table can hold millions of rows, so IPv4 rows of a three-letter protocol (the common case)
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
-//! position; IPv4 clients are collected as `u32`s and counted by radix sort, which stays fast
-//! however many distinct clients there are.
+//! position. IPv4 clients are counted in a small cache-resident table while there are few of
+//! them, then collected as `u32`s and counted by radix sort, which stays fast however many
+//! distinct clients there are and whatever addresses they pick.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -38,16 +39,27 @@ pub struct ConnSummer {
     states: Vec<Box<[u8]>>,
     /// Each state as the fast path sees it, space-padded to 11 bytes (None when longer).
     state_keys: Vec<Option<u128>>,
+    /// A direct-mapped cache of `(state field, index)` in front of `state_keys`.
+    state_cache: Vec<(u128, usize)>,
     last_state: usize,
     reals: Vec<RealTally>,
     reals_v4: HashMap<u64, usize, BuildHasherDefault<MulHasher>>,
-    reals_v6: HashMap<(Ipv6Addr, u16), usize>,
+    reals_v6: HashMap<(Ipv6Addr, u16), usize, BuildHasherDefault<MulHasher>>,
     /// A direct-mapped cache of `(address << 16 | port, index)` in front of `reals_v4`.
     real_cache: Vec<(u64, usize)>,
-    /// IPv4 clients not yet counted; sorted and folded into `clients_v4` in batches.
+    /// IPv4 clients are counted in this open-addressing table of `(address, count)` (count 0: a
+    /// free slot) while there are few of them, which keeps it in cache; past `FEW_CLIENTS` it is
+    /// emptied into `clients_v4` for good.
+    few_clients: Vec<(u32, u64)>,
+    few_len: usize,
+    few_spilled: bool,
+    /// IPv4 clients not yet counted once the small table is spilled; sorted and folded into
+    /// `clients_v4` in batches.
     pending_v4: Vec<u32>,
     /// Counted IPv4 clients, sorted by address.
     clients_v4: Vec<(u32, u64)>,
+    /// Keyed with the std hasher on purpose: clients choose their addresses, and a weak hash
+    /// would let them make this table slow.
     clients_v6: HashMap<Ipv6Addr, u64>,
 }
 
@@ -58,6 +70,10 @@ struct RealTally {
     /// Rows per state, indexed like `ConnSummer::states`.
     counts: Vec<u64>,
 }
+
+const FEW_SLOTS: usize = 1 << 14;
+const FEW_CLIENTS: usize = FEW_SLOTS / 2;
+const FEW_MAX_PROBES: usize = 64;
 
 /// Pending IPv4 clients are folded in once there are this many (or as many as already counted).
 const PENDING_BATCH: usize = 1 << 20;
@@ -95,6 +111,9 @@ impl ConnSummer {
     #[cold]
     fn slow_line(&mut self, line_no: usize, line: &[u8]) -> Result<(), ParseError> {
         if line.iter().all(u8::is_ascii_whitespace) || is_header(line) {
+            return Ok(());
+        }
+        if self.single_spaced_row(line).is_some() {
             return Ok(());
         }
         self.general_row(line)
@@ -136,15 +155,10 @@ impl ConnSummer {
         };
         let len = row_end(rest)?;
         let field = state_field(b);
-        let state = match self.state_keys.get(self.last_state) {
-            Some(Some(k)) if *k == field => self.last_state,
-            _ => match self.state_keys.iter().position(|k| *k == Some(field)) {
-                Some(i) => {
-                    self.last_state = i;
-                    i
-                }
-                None => self.fast_state_index(field)?,
-            },
+        let state_slot = state_slot(field);
+        let state = match self.state_cache.get(state_slot) {
+            Some(&(k, i)) if k == field => i,
+            _ => self.fast_state_miss(field, state_slot)?,
         };
         let key = (u64::from(daddr) << 16) | u64::from(dport);
         let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
@@ -168,6 +182,23 @@ impl ConnSummer {
         Some(len)
     }
 
+    /// The state index for a field not in the state cache, which it is then put in.
+    #[cold]
+    fn fast_state_miss(&mut self, field: u128, slot: usize) -> Option<usize> {
+        let i = match self.state_keys.iter().position(|k| *k == Some(field)) {
+            Some(i) => i,
+            None => self.fast_state_index(field)?,
+        };
+        if self.state_cache.is_empty() {
+            // No field equals this key: a field's top five bytes are always zero.
+            self.state_cache = vec![(u128::MAX, 0); 128];
+        }
+        if let Some(c) = self.state_cache.get_mut(slot) {
+            *c = (field, i);
+        }
+        Some(i)
+    }
+
     /// The state index for a `%-11s` field the fast path has not seen before.
     #[cold]
     fn fast_state_index(&mut self, field: u128) -> Option<usize> {
@@ -177,6 +208,56 @@ impl ConnSummer {
         let i = self.state_index(field.get(..len)?)?;
         self.last_state = i;
         Some(i)
+    }
+
+    /// A row as the kernel prints it, with any mix of address families and any protocol or state
+    /// length: single spaces between fields, addresses either eight hex digits or the 39
+    /// characters of `%pI6`. None, having counted nothing, for anything else.
+    fn single_spaced_row(&mut self, line: &[u8]) -> Option<()> {
+        let proto_len = line.iter().position(|&c| c == b' ')?.max(3);
+        let proto = line.get(..proto_len)?;
+        if !proto.iter().all(|&c| c.is_ascii_graphic() || c == b' ')
+            || line.get(proto_len) != Some(&b' ')
+        {
+            return None;
+        }
+        let mut pos = proto_len + 1;
+        let (client, _) = fixed_addr_port(line, &mut pos)?;
+        fixed_addr_port(line, &mut pos)?;
+        let (dest, dport) = fixed_addr_port(line, &mut pos)?;
+        let rest = line.get(pos..)?;
+        let state_len = rest.iter().position(|&c| c == b' ')?;
+        let state = rest.get(..state_len)?;
+        let tail = rest.get(state_len..)?;
+        let start = tail.iter().position(|&c| c != b' ')?;
+        let digits = tail.get(start..)?;
+        let n = digits
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        if n == 0 || digits.get(n).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        let state = self.state_index(state)?;
+        let real = match dest {
+            IpAddr::V4(a) => self.real_v4(u32::from(a), dport),
+            IpAddr::V6(a) => self.real_v6(a, dport),
+        };
+        self.count(real, state);
+        if self.top_n > 0 {
+            self.push_client(client);
+        }
+        Some(())
+    }
+
+    fn push_client(&mut self, client: IpAddr) {
+        match client {
+            IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
+            IpAddr::V6(a) => {
+                let n = self.clients_v6.entry(a).or_insert(0);
+                *n = n.saturating_add(1);
+            }
+        }
     }
 
     /// Any row: whitespace-separated fields, addresses in hex (IPv4) or `%pI6` form (IPv6).
@@ -229,13 +310,7 @@ impl ConnSummer {
         };
         self.count(real, state);
         if self.top_n > 0 {
-            match client {
-                IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
-                IpAddr::V6(a) => {
-                    let n = self.clients_v6.entry(a).or_insert(0);
-                    *n = n.saturating_add(1);
-                }
-            }
+            self.push_client(client);
         }
         Ok(())
     }
@@ -306,9 +381,67 @@ impl ConnSummer {
 
     #[inline]
     fn push_client_v4(&mut self, addr: u32) {
+        if !self.few_spilled && self.count_few_client(addr) {
+            return;
+        }
         self.pending_v4.push(addr);
         if self.pending_v4.len() >= PENDING_BATCH.max(self.clients_v4.len()) {
             self.fold_pending_clients();
+        }
+    }
+
+    /// Counts a client in the small table; false once the table has been spilled.
+    #[inline]
+    fn count_few_client(&mut self, addr: u32) -> bool {
+        if self.few_clients.is_empty() {
+            self.few_clients = vec![(0, 0); FEW_SLOTS];
+        }
+        let mut slot = few_slot(addr);
+        for _ in 0..FEW_MAX_PROBES {
+            match self.few_clients.get_mut(slot & (FEW_SLOTS - 1)) {
+                Some((a, n)) if *n != 0 && *a == addr => {
+                    *n += 1;
+                    return true;
+                }
+                Some((a, n)) if *n == 0 => {
+                    (*a, *n) = (addr, 1);
+                    self.few_len += 1;
+                    if self.few_len >= FEW_CLIENTS {
+                        self.spill_few_clients();
+                    }
+                    return true;
+                }
+                Some(_) => slot += 1,
+                None => break,
+            }
+        }
+        // A long probe: clients (who can pick their addresses, as in a SYN flood) may be
+        // colliding on purpose. Radix sorting cannot be slowed down that way.
+        self.spill_few_clients();
+        false
+    }
+
+    /// The small table's clients as sorted runs.
+    fn few_client_runs(&self) -> Vec<(u32, u64)> {
+        let mut runs: Vec<(u32, u64)> = self
+            .few_clients
+            .iter()
+            .copied()
+            .filter(|&(_, n)| n != 0)
+            .collect();
+        runs.sort_unstable();
+        runs
+    }
+
+    /// Too many distinct clients for the small table: replay its counts into the pending
+    /// clients and use those from now on. The replay is no more work than the rows already read.
+    fn spill_few_clients(&mut self) {
+        let few = std::mem::take(&mut self.few_clients);
+        self.few_spilled = true;
+        for (addr, n) in few {
+            for _ in 0..n {
+                self.push_client_v4(addr);
+            }
         }
     }
 
@@ -321,47 +454,23 @@ impl ConnSummer {
         radix_sort(&mut self.pending_v4);
         let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
         self.pending_v4.clear();
-        if self.clients_v4.is_empty() {
-            self.clients_v4 = runs;
-            return;
-        }
         let old = std::mem::take(&mut self.clients_v4);
-        let mut merged = Vec::with_capacity(old.len() + runs.len());
-        let (mut i, mut j) = (0, 0);
-        while let (Some(&x), Some(&y)) = (old.get(i), runs.get(j)) {
-            match x.0.cmp(&y.0) {
-                std::cmp::Ordering::Less => {
-                    merged.push(x);
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    merged.push(y);
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    merged.push((x.0, x.1.saturating_add(y.1)));
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        merged.extend_from_slice(old.get(i..).unwrap_or_default());
-        merged.extend_from_slice(runs.get(j..).unwrap_or_default());
+        let merged: Vec<(u32, u64)> = merge_runs(&old, runs.into_iter()).collect();
         self.clients_v4 = merged;
     }
 
     pub fn finish(mut self) -> ConnSummary {
-        let top_clients = if self.clients_v4.is_empty() {
+        let top_clients = if !self.few_spilled {
+            let few = self.few_client_runs();
+            top_clients(self.top_n, few.into_iter(), &self.clients_v6)
+        } else if self.clients_v4.is_empty() {
             // Everything is still pending: count straight from the sorted batch.
             radix_sort(&mut self.pending_v4);
             top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
         } else {
             self.fold_pending_clients();
-            top_clients(
-                self.top_n,
-                self.clients_v4.iter().copied(),
-                &self.clients_v6,
-            )
+            let counted = self.clients_v4.iter().copied();
+            top_clients(self.top_n, counted, &self.clients_v6)
         };
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -429,6 +538,32 @@ fn top_clients(
     top
 }
 
+/// Where the small client table starts probing for `addr`.
+#[inline]
+fn few_slot(addr: u32) -> usize {
+    (u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize
+}
+
+/// Two address-sorted sequences of `(address, count)` as one, counts of equal addresses added.
+fn merge_runs<'a>(
+    a: &'a [(u32, u64)],
+    b: impl Iterator<Item = (u32, u64)> + 'a,
+) -> impl Iterator<Item = (u32, u64)> + 'a {
+    let mut a = a.iter().copied().peekable();
+    let mut b = b.peekable();
+    std::iter::from_fn(move || match (a.peek().copied(), b.peek().copied()) {
+        (Some(x), Some(y)) if x.0 == y.0 => {
+            a.next();
+            b.next();
+            Some((x.0, x.1.saturating_add(y.1)))
+        }
+        (Some(x), Some(y)) if x.0 < y.0 => a.next(),
+        (_, Some(_)) => b.next(),
+        (Some(_), None) => a.next(),
+        (None, None) => None,
+    })
+}
+
 /// `(address, how many times)` for each run of equal addresses in a sorted slice.
 fn runs(sorted: &[u32]) -> impl Iterator<Item = (u32, u64)> + '_ {
     sorted
@@ -494,6 +629,44 @@ fn row_end(rest: &[u8]) -> Option<usize> {
     }
 }
 
+/// An `%08X` or `%pI6` address, a space, a `%04X` port and a space, at `*pos`, which moves past
+/// them.
+#[inline]
+fn fixed_addr_port(line: &[u8], pos: &mut usize) -> Option<(IpAddr, u16)> {
+    let at = *pos;
+    let (addr, len) = if line.get(at + 8) == Some(&b' ') {
+        let a = hex8(*line.get(at..)?.first_chunk::<8>()?)?;
+        (IpAddr::V4(Ipv4Addr::from(a)), 8)
+    } else if line.get(at + 39) == Some(&b' ') {
+        (
+            IpAddr::V6(full_ipv6(line.get(at..)?.first_chunk::<39>()?)?),
+            39,
+        )
+    } else {
+        return None;
+    };
+    let p = at + len + 1;
+    let port = hex4(*line.get(p..)?.first_chunk::<4>()?)?;
+    if line.get(p + 4) != Some(&b' ') {
+        return None;
+    }
+    *pos = p + 5;
+    Some((addr, port))
+}
+
+/// The kernel's `%pI6`: eight groups of four hex digits separated by colons.
+fn full_ipv6(s: &[u8; 39]) -> Option<Ipv6Addr> {
+    let mut groups = [0u16; 8];
+    for (i, g) in groups.iter_mut().enumerate() {
+        let at = i * 5;
+        if i > 0 && s.get(at - 1) != Some(&b':') {
+            return None;
+        }
+        *g = hex4(*s.get(at..)?.first_chunk::<4>()?)?;
+    }
+    Some(Ipv6Addr::from(groups))
+}
+
 /// `Pro FromIP   FPrt ToIP …`, however it is spaced.
 fn is_header(line: &[u8]) -> bool {
     let mut words = line
@@ -534,9 +707,20 @@ fn state_field(b: &[u8; 65]) -> u128 {
     u128::from_le_bytes(chunk::<16>(b, 46)) & ((1u128 << 88) - 1)
 }
 
+/// The slot of a state field in the direct-mapped state cache: the 88-bit field folded to 7 bits
+/// (no two TCP, UDP or SCTP state names of the kernel share one).
+#[inline(always)]
+fn state_slot(field: u128) -> usize {
+    let folded = (field as u64) ^ ((field >> 64) as u64);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57) as usize
+}
+
 /// A state name padded with spaces as `%-11s` prints it, in the form of [`state_field`]; None
 /// when it does not fit.
 fn padded_state(name: &[u8]) -> Option<u128> {
+    if name.len() > 11 {
+        return None;
+    }
     let mut key = [0u8; 16];
     key.get_mut(..11)?.fill(b' ');
     key.get_mut(..name.len())?.copy_from_slice(name);
@@ -630,9 +814,19 @@ impl Hasher for MulHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        for &b in words.remainder() {
             self.write_u64(u64::from(b));
         }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
     }
 
     fn write_u64(&mut self, n: u64) {
@@ -761,6 +955,86 @@ mod tests {
     }
 
     #[test]
+    fn single_spaced_rows_agree_with_the_general_path() {
+        let rows = [
+            "TCP 2001:0db8:0000:0000:0000:0000:0000:0001 D431 2001:0db8:0000:0000:0000:0000:0000:0010 01BB 2001:0db8:0000:0000:0000:0000:0000:0100 01BB ESTABLISHED     899",
+            "TCP C0000201 D431 C000020A 0050 2001:0db8:0000:0000:0000:0000:0000:0100 0050 SYN_RECV         59",
+            "SCTP C0000201 D431 C000020A 0050 C6336401 0050 SHUTDOWN_ACK_SENT       3",
+            "UDP C0000201 D431 C000020A 13C4 C6336401 13C4 UDP             299 sip 6a3f",
+        ];
+        for row in rows {
+            let mut fixed = ConnSummer::new(2);
+            assert_eq!(fixed.single_spaced_row(row.as_bytes()), Some(()), "{row}");
+            let mut general = ConnSummer::new(2);
+            general.general_row(row.as_bytes()).expect("parses");
+            assert_eq!(fixed.finish(), general.finish(), "{row}");
+        }
+    }
+
+    #[test]
+    fn full_ipv6_needs_every_colon() {
+        assert_eq!(
+            full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000:0001"),
+            Some("2001:db8::1".parse().expect("ip"))
+        );
+        assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000-0001"), None);
+        assert_eq!(full_ipv6(b"2001:0db8:0000:0000:0000:0000:0000:000g"), None);
+    }
+
+    #[test]
+    fn kernel_state_names_do_not_share_a_state_cache_slot() {
+        let names = [
+            "NONE",
+            "ESTABLISHED",
+            "SYN_SENT",
+            "SYN_RECV",
+            "FIN_WAIT",
+            "TIME_WAIT",
+            "CLOSE",
+            "CLOSE_WAIT",
+            "LAST_ACK",
+            "LISTEN",
+            "SYNACK",
+            "UDP",
+            "ASSURED",
+            "INIT1",
+            "INIT",
+            "COOKIE_SENT",
+            "COOKIE_REPLIED",
+            "COOKIE_WAIT",
+            "COOKIE_ECHOED",
+            "CLOSED",
+            "REJECTED",
+        ];
+        let slots: std::collections::BTreeSet<usize> = names
+            .iter()
+            .filter_map(|n| padded_state(n.as_bytes()))
+            .map(state_slot)
+            .collect();
+        let fitting = names.iter().filter(|n| n.len() <= 11).count();
+        assert_eq!(slots.len(), fitting);
+    }
+
+    #[test]
+    fn states_sharing_a_cache_slot_are_still_counted_apart() {
+        // Two made-up state names that land in the same slot, alternating.
+        let name = |i: u32| format!("S{i:X}");
+        let first = name(0);
+        let slot = state_slot(padded_state(first.as_bytes()).expect("fits"));
+        let second = (1..)
+            .map(name)
+            .find(|n| state_slot(padded_state(n.as_bytes()).expect("fits")) == slot)
+            .expect("a colliding name");
+        let mut t = HEADER.to_string();
+        for i in 0..10 {
+            t += &v4_row(1, 1, 9, if i % 2 == 0 { &first } else { &second }, 1);
+        }
+        let s = sum_ip_vs_conn(&t, 0).expect("parses");
+        assert_eq!(s.by_state[&first], 5);
+        assert_eq!(s.by_state[&second], 5);
+    }
+
+    #[test]
     fn header_only_table_sums_to_zero() {
         assert_eq!(
             sum_ip_vs_conn(HEADER, 5).expect("parses"),
@@ -816,6 +1090,7 @@ mod tests {
     #[test]
     fn client_batches_merge_with_counted_clients() {
         let mut s = ConnSummer::new(3);
+        s.few_spilled = true;
         for a in [5u32, 1, 5] {
             s.push_client_v4(a);
         }
@@ -825,6 +1100,53 @@ mod tests {
         }
         s.fold_pending_clients();
         assert_eq!(s.clients_v4, vec![(0, 1), (1, 2), (5, 3), (7, 1)]);
+    }
+
+    #[test]
+    fn client_counts_survive_the_small_table_spilling_over() {
+        let mut s = ConnSummer::new(4);
+        let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut x: u32 = 7;
+        for i in 0..(3 * FEW_CLIENTS as u32) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            // Early clients recur often, so some are counted both before and after the spill.
+            let a = if i % 3 == 0 { i % 5 } else { x };
+            s.push_client_v4(a);
+            *want.entry(a).or_insert(0) += 1;
+        }
+        assert!(s.few_spilled);
+        let mut want: Vec<(IpAddr, u64)> = want
+            .into_iter()
+            .map(|(a, n)| (IpAddr::V4(Ipv4Addr::from(a)), n))
+            .collect();
+        want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        want.truncate(4);
+        assert_eq!(s.finish().top_clients, want);
+    }
+
+    #[test]
+    fn clients_colliding_in_the_small_table_spill_it_early() {
+        // 100 addresses that all start probing at slot 0, as a crafted SYN flood could send.
+        let colliding: Vec<u32> = (0..u32::MAX)
+            .filter(|&a| few_slot(a) == 0)
+            .take(100)
+            .collect();
+        let mut s = ConnSummer::new(2);
+        for round in 0..3 {
+            for &a in &colliding {
+                s.push_client_v4(a);
+            }
+            assert!(s.few_spilled, "round {round}");
+        }
+        let top = s.finish().top_clients;
+        let want: Vec<(IpAddr, u64)> = colliding
+            .iter()
+            .take(2)
+            .map(|&a| (Ipv4Addr::from(a).into(), 3))
+            .collect();
+        assert_eq!(top, want);
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub struct IpvsadmService {
     pub reals: Vec<IpvsadmReal>,
 }
 
-/// What a service line carries besides its key, by view.
+/// What a service line carries besides its key, by view (`--thresholds` and
+/// `--persistent-conn` print it as the plain view does).
 #[derive(Debug, Clone, PartialEq)]
 pub enum IpvsadmServiceColumns {
     Plain {
@@ -89,8 +90,6 @@ pub enum IpvsadmServiceColumns {
     },
     Stats(IpvsCounters),
     Rate(IpvsRates),
-    /// `--thresholds` and `--persistent-conn` print only the service's name.
-    NameOnly,
 }
 
 /// A real-server line of a listing.
@@ -242,15 +241,12 @@ fn service_line(
         _ => return Err(format!("expected a virtual service, got {}", excerpt(line))),
     };
     let columns = match view {
-        IpvsadmView::Plain => plain_service(&key, rest)?,
+        // --thresholds and --persistent-conn print the service line as the plain view does.
+        IpvsadmView::Plain | IpvsadmView::Thresholds | IpvsadmView::PersistentConn => {
+            plain_service(&key, rest)?
+        }
         IpvsadmView::Stats => IpvsadmServiceColumns::Stats(counters(rest)?),
         IpvsadmView::Rate => IpvsadmServiceColumns::Rate(rates(rest)?),
-        IpvsadmView::Thresholds | IpvsadmView::PersistentConn => {
-            if let Some(extra) = rest.first() {
-                return Err(format!("unexpected {} after the service", excerpt(extra)));
-            }
-            IpvsadmServiceColumns::NameOnly
-        }
     };
     Ok((key, columns))
 }
@@ -525,7 +521,7 @@ pub fn merge_ipvsadm(
             match other.columns {
                 IpvsadmServiceColumns::Stats(c) => sample.totals = Some(c),
                 IpvsadmServiceColumns::Rate(r) => sample.rates = Some(r),
-                IpvsadmServiceColumns::Plain { .. } | IpvsadmServiceColumns::NameOnly => {}
+                IpvsadmServiceColumns::Plain { .. } => {}
             }
             let reals: HashMap<(IpAddr, u16), &IpvsadmRealColumns> = other
                 .reals
@@ -643,7 +639,7 @@ mod tests {
 
     fn thresholds() -> String {
         let mut t = title("Uthreshold Lthreshold ActiveConn InActConn ");
-        t += "TCP  192.0.2.10:80\n";
+        t += "TCP  192.0.2.10:80 wlc\n";
         t += &format!(
             "  -> {:<28} {:<10} {:<10} {:<10} {:<10}\n",
             "198.51.100.1:80", 1000, 800, 12, 40
@@ -653,7 +649,7 @@ mod tests {
 
     fn persistent_conn() -> String {
         let mut t = title("Weight    PersistConn ActiveConn InActConn ");
-        t += "TCP  [2001:db8::10]:443\n";
+        t += "TCP  [2001:db8::10]:443 rr persistent 300 mask 64\n";
         t += &format!(
             "  -> {:<28} {:<9} {:<11} {:<10} {:<10}\n",
             "[2001:db8::1]:443", 1, 7, 0, 0
