@@ -114,8 +114,8 @@ fn live_view_of_this_machine_shows_panes_and_quits_cleanly_on_q() {
         );
     }
     assert!(
-        !screen.contains("error"),
-        "the local node reports an error:\n{screen}"
+        screen.contains("nodes 1/1 ok"),
+        "the local node is not ok:\n{screen}"
     );
     // Help opens and closes.
     t.run(&["send-keys", "-t", "t", "?"]);
