@@ -223,3 +223,28 @@ fn two_hundred_nodes_of_64_cores_stay_readable() {
     assert!(frame.contains("/64"));
     insta::assert_snapshot!(frame);
 }
+
+#[test]
+fn the_selected_row_stays_in_view_when_jumping_to_the_end_of_a_long_list() {
+    let mut s = cluster_state(
+        ClusterShape {
+            nodes: 200,
+            cores: 8,
+            services: 30,
+            reals_per_service: 10,
+        },
+        2,
+    );
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::End);
+    let frame = render(&s, 160, 50);
+    assert!(frame.contains("web200"), "{frame}");
+    assert!(!frame.contains("web01 "), "the top scrolled away: {frame}");
+    press(&mut s, KeyCode::BackTab);
+    press(&mut s, KeyCode::End);
+    let frame = render(&s, 160, 50);
+    assert!(
+        frame.contains("FWM 30"),
+        "the last service (marks sort last) is in view: {frame}"
+    );
+}

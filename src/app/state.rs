@@ -191,12 +191,6 @@ impl NodeEntry {
     pub fn last_sample(&self) -> Option<Timestamp> {
         self.cur.as_ref().map(|s| s.time)
     }
-
-    /// The real server addresses this node answers to.
-    pub fn matches_address(&self, addr: IpAddr) -> bool {
-        self.host.parse::<IpAddr>().is_ok_and(|a| a == addr)
-            || self.name.parse::<IpAddr>().is_ok_and(|a| a == addr)
-    }
 }
 
 /// A row of the services tree.
@@ -266,6 +260,8 @@ pub struct State {
     pub router: Option<RouterEntry>,
     pub nodes: Vec<NodeEntry>,
     node_index: HashMap<String, usize>,
+    /// Nodes by the address they answer to, for matching real servers to nodes.
+    node_by_addr: HashMap<IpAddr, usize>,
     pub alerts: AlertBook,
     pub ui: UiState,
     /// Events that arrived while the live view was paused; applied on resume.
@@ -286,6 +282,7 @@ impl State {
             router: None,
             nodes: Vec::new(),
             node_index: HashMap::new(),
+            node_by_addr: HashMap::new(),
             alerts: AlertBook::new(1000),
             ui: UiState::default(),
             held: Vec::new(),
@@ -302,7 +299,13 @@ impl State {
     /// Declares a node before its first report, so it shows as connecting.
     pub fn add_node(&mut self, name: &str, host: &str) {
         if !self.node_index.contains_key(name) {
-            self.node_index.insert(name.to_string(), self.nodes.len());
+            let i = self.nodes.len();
+            self.node_index.insert(name.to_string(), i);
+            for text in [host, name] {
+                if let Ok(addr) = text.parse::<IpAddr>() {
+                    self.node_by_addr.entry(addr).or_insert(i);
+                }
+            }
             self.nodes
                 .push(NodeEntry::new(name, host, self.options.history_len));
             self.touch();
@@ -702,8 +705,8 @@ impl State {
         let mut rows = Vec::new();
         for s in order {
             let svc = &cur.services[s];
-            let svc_text = format!("{} {}", svc.key, svc.scheduler);
-            let svc_match = self.filter_matches(&svc_text);
+            let svc_match = self.ui.filter.is_empty()
+                || self.filter_matches(&format!("{} {}", svc.key, svc.scheduler));
             let reals: Vec<usize> = (0..svc.reals.len())
                 .filter(|&r| {
                     let real = &svc.reals[r];
@@ -785,7 +788,9 @@ impl State {
 
     /// The node whose address is this real server's, if one is watched.
     pub fn node_for_real(&self, addr: IpAddr) -> Option<&NodeEntry> {
-        self.nodes.iter().find(|n| n.matches_address(addr))
+        self.node_by_addr
+            .get(&addr)
+            .and_then(|&i| self.nodes.get(i))
     }
 
     /// How old a source's newest data is, in seconds.

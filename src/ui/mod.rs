@@ -20,8 +20,10 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     frame.render_widget(Paragraph::new("").style(theme.base), area);
     let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
 
-    let node_count = state.nodes.len() as u16;
-    let service_rows = state.service_rows().len() as u16;
+    let service_rows = state.service_rows();
+    let node_rows = state.node_rows();
+    let node_count = node_rows.len() as u16;
+    let service_count = service_rows.len() as u16;
     let alerts_height = if main.height >= 30 { 8 } else { 4 };
     let wide = main.width >= 140;
     let (top, bottom) = if state.router.is_none() {
@@ -34,7 +36,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             .height
             .saturating_sub(if wide { 0 } else { alerts_height });
         let want_nodes = (node_count + 3).min(rest / 2).max(5.min(rest));
-        let want_services = (service_rows + 3).max(5);
+        let want_services = (service_count + 3).max(5);
         let services_h = want_services
             .min(rest.saturating_sub(want_nodes))
             .max(3.min(rest));
@@ -43,7 +45,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         (t, b)
     };
     if top.height > 0 {
-        services::draw(frame, top, state, theme);
+        services::draw(frame, top, state, theme, &service_rows);
     }
     let (nodes_area, alerts_area) = if wide {
         let [n, a] =
@@ -55,7 +57,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         (n, a)
     };
     if nodes_area.height > 0 && (!state.nodes.is_empty() || state.router.is_none()) {
-        nodes::draw(frame, nodes_area, state, theme);
+        nodes::draw(frame, nodes_area, state, theme, &node_rows);
     }
     draw_alerts(frame, alerts_area, state, theme);
     draw_status(frame, status, state, theme, keymap);

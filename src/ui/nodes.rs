@@ -79,9 +79,8 @@ fn status_text(state: &State, n: &NodeEntry) -> String {
     }
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_model: &[usize]) {
     let focused = state.ui.focus == Pane::Nodes;
-    let rows_model = state.node_rows();
     let over = state.nodes.iter().filter(|n| n.level.is_some()).count();
     let title = Line::from(vec![
         Span::styled(format!(" Nodes {} ", state.nodes.len()), theme.title),
@@ -113,7 +112,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             .saturating_add(COLUMNS[8].width),
     );
     let cols: Vec<&Column> = keep.iter().map(|&i| &COLUMNS[i]).collect();
-    let rows: Vec<Row> = rows_model
+    let selected = state.selected_node_row(rows_model);
+    let window = widgets::visible_window(
+        rows_model.len(),
+        selected,
+        usize::from(area.height.saturating_sub(3)),
+    );
+    let rows: Vec<Row> = rows_model[window.clone()]
         .iter()
         .map(|&i| {
             let n = &state.nodes[i];
@@ -194,7 +199,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             Row::new(keep.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>())
         })
         .collect();
-    let selected = state.selected_node_row(&rows_model);
     draw_table(
         frame,
         area,
@@ -203,7 +207,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         TableView {
             columns: cols,
             rows,
-            selected,
+            selected: selected.map(|s| s - window.start),
             focused,
         },
     );

@@ -128,7 +128,13 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    rows_model: &[ServiceRow],
+) {
     let focused = state.ui.focus == Pane::Services;
     let router = state.router.as_ref();
     let mut title = vec![Span::styled(" Services ", theme.title)];
@@ -195,12 +201,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 
     let keep = fit_columns(&COLUMNS, area.width.saturating_sub(2));
     let cols: Vec<&Column> = keep.iter().map(|&i| &COLUMNS[i]).collect();
-    let rows_model = state.service_rows();
-    let selected = state.selected_service_row(&rows_model);
+    let selected = state.selected_service_row(rows_model);
+    let window = widgets::visible_window(
+        rows_model.len(),
+        selected,
+        usize::from(area.height.saturating_sub(3)),
+    );
     let stale = r.status != HostStatus::Ok;
-    let rows: Vec<Row> = rows_model
+    let rows: Vec<Row> = rows_model[window.clone()]
         .iter()
         .enumerate()
+        .map(|(i, row)| (i + window.start, row))
         .map(|(at, row)| {
             let cells = match *row {
                 ServiceRow::Service(s) => service_cells(state, theme, s),
@@ -222,7 +233,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         TableView {
             columns: cols,
             rows,
-            selected,
+            selected: selected.map(|s| s - window.start),
             focused,
         },
     );

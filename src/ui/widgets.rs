@@ -252,6 +252,21 @@ pub fn fit_columns(columns: &[Column], width: u16) -> Vec<usize> {
     keep
 }
 
+/// The rows a table of `len` rows shows in `height` lines, keeping `selected` in view: only these
+/// are built, so a pane with thousands of rows costs what its visible rows cost.
+pub fn visible_window(
+    len: usize,
+    selected: Option<usize>,
+    height: usize,
+) -> std::ops::Range<usize> {
+    let height = height.max(1);
+    let start = match selected {
+        Some(sel) if sel >= height => sel + 1 - height,
+        _ => 0,
+    };
+    start.min(len)..(start + height).min(len)
+}
+
 /// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row.
 pub struct TableView<'a> {
     pub columns: Vec<&'a Column>,
