@@ -21,8 +21,6 @@ LAB_PACKAGES="qemu-system-x86 busybox-static cpio kmod ipvsadm openssh-server op
 # Modules loaded by the initramfs before switch_root (their dependencies are added from modules.dep).
 INITRAMFS_MODULES="virtio_pci virtio_net 9pnet_virtio 9p overlay"
 
-# Lab nodes: name -> address on the lab LAN (the router is lab / lab-router).
-LAB_NODES="rs1 rs2 rs3"
 
 # The lab's addresses exist only inside the VM. On the host they are made "unreachable" (local
 # routes, no packet is sent) so that a direct connection attempt, e.g. ssh to rs1 without the
