@@ -27,8 +27,15 @@ INITRAMFS_MODULES="virtio_pci virtio_net 9pnet_virtio 9p overlay"
 # ProxyJump, fails at once instead of going out of this machine.
 HOST_GUARD_ROUTES4="10.77.0.0/16 10.78.0.0/16"
 HOST_GUARD_ROUTES6="fd77::/48 fd78::/48 fd79::/48"
-host_guard_routes() {  # host_guard_routes add|del
-    local r
+host_guard_routes() {  # host_guard_routes add|del   (del keeps them while another lab VM runs)
+    local r c
+    if [ "$1" = del ]; then
+        for c in /proc/[0-9]*/cmdline; do
+            if grep -q "mount_tag=hostroot" "$c" 2>/dev/null && grep -q "lab.repo=" "$c" 2>/dev/null; then
+                return 0
+            fi
+        done
+    fi
     for r in $HOST_GUARD_ROUTES4; do
         if [ "$1" = add ]; then ip route replace unreachable "$r" 2>/dev/null || return 1
         else ip route del unreachable "$r" 2>/dev/null || true; fi
