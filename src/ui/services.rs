@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Row, Wrap};
 
 use crate::app::state::{Pane, ServiceRow, State};
 use crate::config::Theme;
-use crate::model::sample::{HostStatus, ServiceKey, VirtualServiceSample};
+use crate::model::sample::{HostStatus, VirtualServiceSample};
 use crate::model::snapshot::RealStats;
 
 use super::widgets::{self, Column, TableView, cell, draw_table, fit_columns, pane, si};
@@ -101,18 +101,7 @@ const COLUMNS: [Column; 14] = [
 ];
 
 fn service_label(svc: &VirtualServiceSample) -> String {
-    let mut s = match svc.key {
-        ServiceKey::Addr {
-            protocol,
-            address,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.as_str().to_uppercase(),
-            crate::model::sample::SocketText(address, port)
-        ),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    };
+    let mut s = crate::control::plan::service_label(&svc.key);
     s.push(' ');
     s.push_str(&svc.scheduler);
     if let Some(p) = &svc.persistent {
