@@ -1,0 +1,2 @@
+//! Shared pieces of the integration tests.
+pub mod lab;
