@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod source;
