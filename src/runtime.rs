@@ -18,6 +18,11 @@ use crate::report;
 use crate::source::local::{LocalNode, LocalRouter};
 use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
 
+pub mod recording;
+pub mod replay;
+
+use recording::LiveRecorder;
+
 /// Why lbtop could not run. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -25,6 +30,11 @@ pub enum RunError {
     Unsupported(String),
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+    /// A recording that could not go on (a write error, a full disk).
+    #[error("{0}")]
+    Recording(String),
 }
 
 /// The sources named on the command line, ready to poll.
@@ -112,6 +122,19 @@ pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> r
 
 /// Maps a key to what it does: filter text while the prompt is open, else the keymap.
 pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<Command> {
+    if state.ui.goto.is_some() {
+        let input = match key.code {
+            KeyCode::Enter => FilterInput::Accept,
+            KeyCode::Esc => FilterInput::Cancel,
+            KeyCode::Backspace => FilterInput::Backspace,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Some(Command::Quit);
+            }
+            KeyCode::Char(c) => FilterInput::Char(c),
+            _ => return None,
+        };
+        return state.goto_input(input);
+    }
     if state.ui.filter_editing {
         let input = match key.code {
             KeyCode::Enter => Some(FilterInput::Accept),
@@ -144,7 +167,22 @@ fn log_alerts(events: &[AlertEvent]) {
 }
 
 /// Runs the live TUI until the operator quits.
-pub async fn run_tui(set: SourceSet, mut state: State, config: &Config) -> Result<(), RunError> {
+pub async fn run_tui(set: SourceSet, state: State, config: &Config) -> Result<(), RunError> {
+    run_tui_recording(set, state, config, None).await
+}
+
+/// Runs the live TUI, recording into `record` from the start when given (`--record FILE`).
+pub async fn run_tui_recording(
+    set: SourceSet,
+    mut state: State,
+    config: &Config,
+    record: Option<&std::path::Path>,
+) -> Result<(), RunError> {
+    let mut recorder = LiveRecorder::new(config.interval, &set);
+    if let Some(path) = record {
+        recorder.start(path)?;
+        recorder.refresh(&mut state);
+    }
     declare(&mut state, &set);
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
     let mut handles: Vec<PollHandle> = Vec::new();
@@ -157,8 +195,17 @@ pub async fn run_tui(set: SourceSet, mut state: State, config: &Config) -> Resul
     drop(tx);
 
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut rx, &handles, &mut state, config).await;
+    let result = event_loop(
+        &mut terminal,
+        &mut rx,
+        &handles,
+        &mut state,
+        config,
+        &mut recorder,
+    )
+    .await;
     ratatui::restore();
+    recorder.stop();
     result
 }
 
@@ -168,6 +215,7 @@ async fn event_loop(
     handles: &[PollHandle],
     state: &mut State,
     config: &Config,
+    recorder: &mut LiveRecorder,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -190,14 +238,23 @@ async fn event_loop(
                 None => Some(Command::Quit),
             },
             Some(ev) = rx.recv() => {
-                log_alerts(&state.ingest(ev));
+                recorder.event(&ev);
+                let alerts = state.ingest(ev);
+                recorder.alerts(&alerts);
+                log_alerts(&alerts);
                 while let Ok(ev) = rx.try_recv() {
-                    log_alerts(&state.ingest(ev));
+                    recorder.event(&ev);
+                    let alerts = state.ingest(ev);
+                    recorder.alerts(&alerts);
+                    log_alerts(&alerts);
                 }
                 None
             }
             _ = tick.tick() => {
-                log_alerts(&state.tick(Timestamp::now()));
+                let alerts = state.tick(Timestamp::now());
+                recorder.alerts(&alerts);
+                log_alerts(&alerts);
+                recorder.refresh(state);
                 None
             }
             _ = render.tick() => {
@@ -211,12 +268,9 @@ async fn event_loop(
         match command {
             Some(Command::Quit) => return Ok(()),
             Some(Command::Refresh) => handles.iter().for_each(PollHandle::refresh),
-            Some(Command::ToggleRecord) => {
-                state.ui.popup = Some(crate::app::state::Popup::Message(
-                    "recording is not available in this build".into(),
-                ));
-            }
-            None => {}
+            Some(Command::ToggleRecord) => recorder.toggle(state),
+            // Seek, step, speed: replay only (runtime::replay).
+            Some(_) | None => {}
         }
     }
 }

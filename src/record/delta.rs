@@ -206,10 +206,11 @@ impl Numbers for NodeSample {
             &mut self.stat.processes,
             &mut self.stat.procs_running,
             &mut self.stat.procs_blocked,
-        ] {
-            if let Some(x) = x {
-                u64(v, x);
-            }
+        ]
+        .into_iter()
+        .flatten()
+        {
+            u64(v, x);
         }
         f64(v, &mut self.load.one);
         f64(v, &mut self.load.five);

@@ -8,8 +8,8 @@ use crate::app::State;
 use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
 use crate::report;
 
-use super::player::{Decoded, Player};
 use super::format::HeaderInfo;
+use super::player::{Decoded, Player};
 
 /// Samples of history replayed before the first exported or shown moment, so that rates, CPU
 /// percentages, sparklines and alert levels are what they were live.
@@ -228,9 +228,7 @@ pub fn csv(
                         opt(st.map(|s| s.load[2])),
                         opt(st.map(|s| s.load_per_core)),
                         opt(st.and_then(|s| s.cpu_total).map(|c| c.busy())),
-                        opt(st
-                            .and_then(|s| s.memory_used_fraction())
-                            .map(|f| f * 100.0)),
+                        opt(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0)),
                         opt(state.alerts.worst(&n.name).map(|s| s.as_str())),
                     ];
                     line.clear();

@@ -390,9 +390,6 @@ mod tests {
                 flags: (i % 3) as u8,
             })
             .collect();
-        assert_eq!(
-            IndexPayload::from_frames(&frames).to_frames(),
-            Some(frames)
-        );
+        assert_eq!(IndexPayload::from_frames(&frames).to_frames(), Some(frames));
     }
 }

@@ -48,6 +48,7 @@ pub enum ActionOutcome {
 
 /// Something to record.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // moved once, into the recorder's queue, boxed there
 pub enum Item {
     Event(SourceEvent),
     Alert(AlertEvent),
@@ -123,11 +124,7 @@ impl RecordError {
 /// The name `R` gives a new recording: `lbtop-YYYYmmdd-HHMMSS.lbrec`, in UTC.
 pub fn default_file_name(now: Timestamp) -> String {
     let t = now.rfc3339(); // 2026-01-01T12:34:56.789Z
-    let digits: String = t
-        .chars()
-        .take(19)
-        .filter(char::is_ascii_digit)
-        .collect();
+    let digits: String = t.chars().take(19).filter(char::is_ascii_digit).collect();
     format!(
         "lbtop-{}-{}.lbrec",
         digits.get(0..8).unwrap_or("00000000"),

@@ -63,10 +63,7 @@ impl Recording {
     /// skipped and counted in `damage`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
         let file = File::open(path).map_err(|e| RecordError::io(path, e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| RecordError::io(path, e))?
-            .len();
+        let file_len = file.metadata().map_err(|e| RecordError::io(path, e))?.len();
         let header = read_header(&file, path, file_len)?;
         let header_end = (FILE_HEADER_LEN as u64) + u64::from(le32_at(&file, 12).unwrap_or(0));
         let mut rec = Self {
@@ -138,9 +135,7 @@ impl Recording {
         let index: IndexPayload = self.read_payload(offset, &h).ok()?;
         let frames = index.to_frames()?;
         let sound = frames.windows(2).all(|w| w[0].offset < w[1].offset)
-            && frames
-                .first()
-                .is_none_or(|f| f.offset >= header_end)
+            && frames.first().is_none_or(|f| f.offset >= header_end)
             && frames.last().is_none_or(|f| f.offset < offset);
         sound.then_some(frames)
     }
@@ -155,8 +150,7 @@ impl Recording {
             if left < FRAME_HEADER_LEN as u64 {
                 if left == TAIL_LEN as u64 {
                     let mut tail = [0u8; TAIL_LEN];
-                    if read_at(&self.file, &mut tail, pos).is_ok() && decode_tail(&tail).is_some()
-                    {
+                    if read_at(&self.file, &mut tail, pos).is_ok() && decode_tail(&tail).is_some() {
                         break;
                     }
                 }
@@ -242,12 +236,8 @@ impl Recording {
         h: &FrameHeader,
     ) -> Result<T, FrameError> {
         let mut payload = vec![0u8; h.payload_len as usize];
-        read_at(
-            &self.file,
-            &mut payload,
-            offset + FRAME_HEADER_LEN as u64,
-        )
-        .map_err(|_| FrameError::Header)?;
+        read_at(&self.file, &mut payload, offset + FRAME_HEADER_LEN as u64)
+            .map_err(|_| FrameError::Header)?;
         if crc32fast::hash(&payload) != h.payload_crc {
             return Err(FrameError::Checksum);
         }
@@ -538,7 +528,10 @@ impl Player {
                     return Some(out);
                 }
                 Err(e) => {
-                    tracing::warn!("{}: frame {i} skipped: {e:?}", self.recording.path.display());
+                    tracing::warn!(
+                        "{}: frame {i} skipped: {e:?}",
+                        self.recording.path.display()
+                    );
                     self.damaged_frames += 1;
                     self.decoder.last_seq = None;
                 }

@@ -70,7 +70,10 @@ mod tests {
         assert_eq!(parse("+30s", START, cur), Ok(Timestamp(cur.0 + 30_000)));
         assert_eq!(parse("-1m", START, cur), Ok(START));
         assert_eq!(parse("90s", START, cur), Ok(Timestamp(START.0 + 90_000)));
-        assert_eq!(parse("23:30", START, cur), Ok(Timestamp(START.0 + 1_800_000)));
+        assert_eq!(
+            parse("23:30", START, cur),
+            Ok(Timestamp(START.0 + 1_800_000))
+        );
         // Past midnight: the next day.
         assert_eq!(
             parse("00:15:00", START, cur),

@@ -73,14 +73,14 @@ struct Encoder {
     decls: Vec<HostDecl>,
     declared: HashSet<u32>,
     nodes: HashMap<u32, Option<Last<NodeSample>>>,
-    routers: HashMap<
-        u32,
-        (
-            Option<Last<Vec<crate::model::sample::VirtualServiceSample>>>,
-            Option<Last<RouterSample>>,
-        ),
-    >,
+    routers: HashMap<u32, RouterLast>,
 }
+
+/// The router's two parts: services, and the rest.
+type RouterLast = (
+    Option<Last<Vec<crate::model::sample::VirtualServiceSample>>>,
+    Option<Last<RouterSample>>,
+);
 
 impl Encoder {
     /// A new keyframe group: every host's next sample is stored whole, and declared again.
@@ -296,7 +296,11 @@ impl<W: Sink> Writer<W> {
         for item in &items {
             frame_flags |= self.encoder.encode(item, &mut payload);
         }
-        let kind = if key { FrameKind::Key } else { FrameKind::Delta };
+        let kind = if key {
+            FrameKind::Key
+        } else {
+            FrameKind::Delta
+        };
         self.write_frame(kind, frame_flags, time, &payload)?;
         if key && self.options.sync {
             self.out.sync()?;
@@ -312,7 +316,8 @@ impl<W: Sink> Writer<W> {
         payload: &T,
     ) -> io::Result<()> {
         self.buf.clear();
-        ciborium::into_writer(payload, &mut self.buf).map_err(|e| io::Error::other(e.to_string()))?;
+        ciborium::into_writer(payload, &mut self.buf)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let raw_len = self.buf.len() as u32;
         let compressed = self.compressor.compress(&self.buf)?;
         let seq = self.frames.len() as u32;
@@ -389,7 +394,8 @@ impl RecorderStatus {
 }
 
 enum Msg {
-    Item(Item),
+    /// Boxed, so the queue's slots stay small.
+    Item(Box<Item>),
     Stop,
 }
 
@@ -464,7 +470,7 @@ impl Recorder {
 
     /// Queues an item; never blocks. Dropped (and counted) when the writer is far behind.
     pub fn send(&self, item: Item) {
-        match self.tx.try_send(Msg::Item(item)) {
+        match self.tx.try_send(Msg::Item(Box::new(item))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 if let Ok(mut s) = self.status.lock() {
@@ -522,7 +528,7 @@ fn run<W: Sink>(
         match msg {
             Ok(Msg::Item(item)) => {
                 if let Some(w) = &mut writer {
-                    w.push(item);
+                    w.push(*item);
                 }
                 if Instant::now() < deadline {
                     continue;
