@@ -83,10 +83,10 @@ pub fn event_time(e: &SourceEvent) -> Timestamp {
 /// Why a recording could not be opened or written. Each message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: not an lbtop recording (no LBTOPREC magic at the start)", path.display())]
     NotARecording { path: PathBuf },
@@ -108,10 +108,10 @@ pub enum RecordError {
 }
 
 impl RecordError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> Self {
         Self::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 
