@@ -79,7 +79,9 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             nodes::draw_detail(frame, r, state, theme, name);
         }
         Some(Popup::Message(text)) => {
-            let r = centered_lines(area, 60, 3);
+            // Room for the wrapped text: 58 columns inside the border.
+            let lines = (text.chars().count() as u16).div_ceil(50).clamp(1, 6);
+            let r = centered_lines(area, 60, lines + 2);
             frame.render_widget(Clear, r);
             let block = widgets::pane(theme, Line::from(" lbtop "), true).style(theme.popup);
             frame.render_widget(
