@@ -76,8 +76,15 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The lbtop binary cargo built for this test run (the VM sees the same path).
+    /// The lbtop binary cargo built for this test run, as a copy in the VM's tmpfs: executing a
+    /// file that changed on the host since the VM mapped it through 9p can run stale pages (and
+    /// crash), so each test binary runs its own fresh copy.
     pub fn lbtop(&self) -> &'static str {
-        env!("CARGO_BIN_EXE_lbtop")
+        static COPY: OnceLock<String> = OnceLock::new();
+        COPY.get_or_init(|| {
+            let copy = format!("/tmp/lbtop-test-{}", std::process::id());
+            self.root(&format!("cp {} {copy}", env!("CARGO_BIN_EXE_lbtop")));
+            copy
+        })
     }
 }
