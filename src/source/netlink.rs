@@ -911,3 +911,298 @@ impl IpvsNetlink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ipvs::*;
+    use super::*;
+
+    // Attribute layouts below follow the kernel's ip_vs_genl_fill_service / _fill_dest /
+    // _fill_stats64 in net/netfilter/ipvs/ip_vs_ctl.c (constructed, not captured: the lab test
+    // tests/lab_netlink.rs checks the real kernel against ipvsadm).
+
+    fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&u16::try_from(payload.len() + 4).expect("small").to_ne_bytes());
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(payload);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn nest(kind: u16, children: &[Vec<u8>]) -> Vec<u8> {
+        nla(kind | 0x8000, &children.concat())
+    }
+
+    fn stats(wide: bool, base: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        for kind in STATS_ATTR_CONNS..=STATS_ATTR_OUTBPS {
+            let n = base + u64::from(kind);
+            if wide || kind == STATS_ATTR_INBYTES || kind == STATS_ATTR_OUTBYTES {
+                // nla_put_u64_64bit pads with an IPVS_STATS_ATTR_PAD where needed.
+                v.extend(nla(STATS_ATTR_PAD, &[]));
+                v.extend(nla(kind, &n.to_ne_bytes()));
+            } else {
+                v.extend(nla(kind, &u32::try_from(n).expect("small").to_ne_bytes()));
+            }
+        }
+        v
+    }
+
+    fn flags(bits: u32) -> Vec<u8> {
+        [bits.to_ne_bytes(), u32::MAX.to_ne_bytes()].concat()
+    }
+
+    fn addr16(ip: IpAddr) -> Vec<u8> {
+        match ip {
+            IpAddr::V4(a) => [&a.octets()[..], &[0; 12]].concat(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    }
+
+    fn tcp_persistent_service() -> Vec<u8> {
+        [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_PROTOCOL, &6u16.to_ne_bytes()),
+            nla(SVC_ATTR_ADDR, &addr16("192.0.2.10".parse().expect("ip"))),
+            nla(SVC_ATTR_PORT, &80u16.to_be_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"wlc\0"),
+            nla(
+                SVC_ATTR_FLAGS,
+                &flags(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1),
+            ),
+            nla(SVC_ATTR_TIMEOUT, &300u32.to_ne_bytes()),
+            nla(SVC_ATTR_NETMASK, &[255, 255, 255, 0]),
+            nest(SVC_ATTR_STATS, &[stats(false, 100)]),
+            nest(SVC_ATTR_STATS64, &[stats(true, 5_000_000_000)]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_persistent_tcp_service_reads_with_its_mask_flags_and_64_bit_counters() {
+        let (svc, id) = parse_service(&tcp_persistent_service()).expect("parses");
+        assert_eq!(svc.key.to_string(), "tcp:192.0.2.10:80");
+        assert_eq!(svc.scheduler, "wlc");
+        assert_eq!(
+            svc.persistent,
+            Some(Persistence {
+                timeout_s: 300,
+                netmask: "255.255.255.0".into()
+            })
+        );
+        assert!(!svc.ops);
+        assert_eq!(svc.flags, Some(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1));
+        assert_eq!(svc.pe_name, None);
+        let t = svc.totals.expect("totals");
+        assert_eq!(t.conns, 5_000_000_001, "STATS64 wins over STATS");
+        assert_eq!(t.out_bytes, 5_000_000_005);
+        assert_eq!(svc.rates.expect("rates").out_bps, 5_000_000_010.0);
+        assert_eq!(id.af, AF_INET);
+        assert_eq!(id.port, 80);
+        assert_eq!(id.fwmark, None);
+    }
+
+    #[test]
+    fn an_ipv6_fwmark_service_falls_back_to_32_bit_stats_and_keeps_its_prefix_length() {
+        let data = [
+            nla(SVC_ATTR_AF, &AF_INET6.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &42u32.to_ne_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"rr\0"),
+            nla(SVC_ATTR_PE_NAME, b"sip\0"),
+            nla(SVC_ATTR_FLAGS, &flags(SVC_F_PERSISTENT | SVC_F_ONEPACKET)),
+            nla(SVC_ATTR_TIMEOUT, &30u32.to_ne_bytes()),
+            nla(SVC_ATTR_NETMASK, &64u32.to_ne_bytes()),
+            nest(SVC_ATTR_STATS, &[stats(false, 7)]),
+        ]
+        .concat();
+        let (svc, id) = parse_service(&data).expect("parses");
+        assert_eq!(
+            svc.key,
+            ServiceKey::Fwmark {
+                mark: 42,
+                family: AddressFamily::Inet6
+            }
+        );
+        assert_eq!(svc.persistent.expect("persistent").netmask, "64");
+        assert!(svc.ops);
+        assert_eq!(svc.pe_name.as_deref(), Some("sip"));
+        assert_eq!(svc.totals.expect("totals").conns, 8);
+        assert_eq!(id.fwmark, Some(42));
+    }
+
+    fn dest(fwd: u32, weight: i32, tun: Option<(u8, u16, u16)>) -> Vec<u8> {
+        let mut v = vec![
+            nla(DEST_ATTR_ADDR, &addr16("198.51.100.1".parse().expect("ip"))),
+            nla(DEST_ATTR_PORT, &8080u16.to_be_bytes()),
+            nla(DEST_ATTR_FWD_METHOD, &fwd.to_ne_bytes()),
+            nla(DEST_ATTR_WEIGHT, &weight.to_ne_bytes()),
+        ];
+        let (t, p, f) = tun.unwrap_or((0, 0, 0));
+        v.push(nla(DEST_ATTR_TUN_TYPE, &[t]));
+        v.push(nla(DEST_ATTR_TUN_PORT, &p.to_be_bytes()));
+        v.push(nla(DEST_ATTR_TUN_FLAGS, &f.to_ne_bytes()));
+        v.extend([
+            nla(DEST_ATTR_U_THRESH, &1000u32.to_ne_bytes()),
+            nla(DEST_ATTR_L_THRESH, &800u32.to_ne_bytes()),
+            nla(DEST_ATTR_ACTIVE_CONNS, &12u32.to_ne_bytes()),
+            nla(DEST_ATTR_INACT_CONNS, &40u32.to_ne_bytes()),
+            nla(DEST_ATTR_PERSIST_CONNS, &3u32.to_ne_bytes()),
+            nla(DEST_ATTR_ADDR_FAMILY, &AF_INET.to_ne_bytes()),
+            nest(DEST_ATTR_STATS, &[stats(false, 1)]),
+            nest(DEST_ATTR_STATS64, &[stats(true, 1)]),
+        ]);
+        v.concat()
+    }
+
+    #[test]
+    fn a_real_server_reads_every_column_ipvsadm_shows() {
+        let r = parse_dest(&dest(3, 65535, None), AddressFamily::Inet6).expect("parses");
+        assert_eq!(r.id(), "198.51.100.1:8080", "its own family wins over the service's");
+        assert_eq!(r.forward, Forward::Route);
+        assert_eq!(r.weight, 65535);
+        assert_eq!((r.upper_threshold, r.lower_threshold), (1000, 800));
+        assert_eq!((r.active_conns, r.inactive_conns), (12, 40));
+        assert_eq!(r.persistent_conns, Some(3));
+        assert_eq!(r.totals.expect("totals").in_packets, 3);
+        assert_eq!(r.tunnel, None, "only tunnel reals carry an encapsulation");
+    }
+
+    #[test]
+    fn a_tunnel_real_server_keeps_its_encapsulation() {
+        let r = parse_dest(&dest(2, 0, Some((1, 6080, 1))), AddressFamily::Inet).expect("parses");
+        assert_eq!(r.forward, Forward::Tunnel);
+        assert_eq!(r.weight, 0);
+        assert_eq!(
+            r.tunnel,
+            Some(TunnelEncap {
+                kind: TunnelKind::Gue,
+                port: 6080,
+                flags: 1
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_attributes_are_errors_that_name_the_attribute() {
+        let err = |data: &[u8]| {
+            parse_service(data)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let mut short_port = tcp_persistent_service();
+        let i = short_port
+            .windows(4)
+            .position(|w| w == [6, 0, 4, 0])
+            .expect("port attribute");
+        short_port[i] = 5; // a 1-byte port
+        assert!(
+            err(&short_port).contains("IPVS_SVC_ATTR_PORT: 1 bytes, expected 2"),
+            "{}",
+            err(&short_port)
+        );
+
+        let mut cut = tcp_persistent_service();
+        cut.truncate(cut.len() - 6);
+        assert!(
+            err(&cut).contains("malformed IPVS_CMD_ATTR_SERVICE"),
+            "{}",
+            err(&cut)
+        );
+
+        let no_sched: Vec<u8> = [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &1u32.to_ne_bytes()),
+            nla(SVC_ATTR_FLAGS, &flags(0)),
+        ]
+        .concat();
+        assert!(
+            err(&no_sched).contains("IPVS_SVC_ATTR_SCHED_NAME missing"),
+            "{}",
+            err(&no_sched)
+        );
+
+        let bad_fwd = dest(7, 1, None);
+        let e = parse_dest(&bad_fwd, AddressFamily::Inet)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("IPVS_DEST_ATTR_FWD_METHOD: unknown forwarding method 7"),
+            "{e}"
+        );
+
+        let no_counter = [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &1u32.to_ne_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"rr\0"),
+            nla(SVC_ATTR_FLAGS, &flags(0)),
+            nest(
+                SVC_ATTR_STATS64,
+                &[nla(STATS_ATTR_CONNS, &1u64.to_ne_bytes())],
+            ),
+        ]
+        .concat();
+        assert!(
+            err(&no_counter).contains("IPVS_SVC_ATTR_STATS64: IPVS_STATS_ATTR_INPKTS missing"),
+            "{}",
+            err(&no_counter)
+        );
+    }
+
+    #[test]
+    fn a_get_dest_request_names_the_service_as_the_kernel_sent_it() {
+        let (_, id) = parse_service(&tcp_persistent_service()).expect("parses");
+        let nest = identity_attr(&id).expect("encodes");
+        let mut got = Vec::new();
+        for a in Attrs::new(nest.nla_payload().as_ref(), "test") {
+            let (kind, p) = a.expect("well formed");
+            got.push((kind, p.to_vec()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (SVC_ATTR_AF, AF_INET.to_ne_bytes().to_vec()),
+                (SVC_ATTR_PROTOCOL, 6u16.to_ne_bytes().to_vec()),
+                (SVC_ATTR_ADDR, addr16("192.0.2.10".parse().expect("ip"))),
+                (SVC_ATTR_PORT, 80u16.to_be_bytes().to_vec()),
+            ]
+        );
+        assert!(*nest.nla_type().nla_nested());
+    }
+
+    #[test]
+    fn version_numbers_print_as_ipvsadm_prints_them() {
+        assert_eq!(version_text(0x010201), "1.2.1");
+    }
+
+    #[test]
+    fn connecting_without_the_module_says_to_load_it() {
+        // This host's kernel (CI's too) has no IPVS; where it has, connecting simply works.
+        match IpvsNetlink::connect() {
+            Ok(nl) => assert_ne!(nl.family_id(), 0),
+            Err(e @ NetlinkError::Unavailable) => {
+                assert_eq!(e.to_string(), "IPVS is not available: modprobe ip_vs");
+            }
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = parse_service(&data);
+            let _ = parse_dest(&data, AddressFamily::Inet);
+            let _ = parse_stats(&data, "test", true);
+        }
+
+        #[test]
+        fn a_valid_service_with_any_bytes_after_never_panics(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let data = [tcp_persistent_service(), tail].concat();
+            let _ = parse_service(&data);
+        }
+    }
+}
