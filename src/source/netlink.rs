@@ -923,7 +923,11 @@ mod tests {
 
     fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(&u16::try_from(payload.len() + 4).expect("small").to_ne_bytes());
+        v.extend_from_slice(
+            &u16::try_from(payload.len() + 4)
+                .expect("small")
+                .to_ne_bytes(),
+        );
         v.extend_from_slice(&kind.to_ne_bytes());
         v.extend_from_slice(payload);
         while v.len() % 4 != 0 {
@@ -994,7 +998,10 @@ mod tests {
             })
         );
         assert!(!svc.ops);
-        assert_eq!(svc.flags, Some(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1));
+        assert_eq!(
+            svc.flags,
+            Some(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1)
+        );
         assert_eq!(svc.pe_name, None);
         let t = svc.totals.expect("totals");
         assert_eq!(t.conns, 5_000_000_001, "STATS64 wins over STATS");
@@ -1060,7 +1067,11 @@ mod tests {
     #[test]
     fn a_real_server_reads_every_column_ipvsadm_shows() {
         let r = parse_dest(&dest(3, 65535, None), AddressFamily::Inet6).expect("parses");
-        assert_eq!(r.id(), "198.51.100.1:8080", "its own family wins over the service's");
+        assert_eq!(
+            r.id(),
+            "198.51.100.1:8080",
+            "its own family wins over the service's"
+        );
         assert_eq!(r.forward, Forward::Route);
         assert_eq!(r.weight, 65535);
         assert_eq!((r.upper_threshold, r.lower_threshold), (1000, 800));
