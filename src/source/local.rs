@@ -211,14 +211,6 @@ impl LocalRouter {
         }
     }
 
-    /// `/proc` only, as `--proc-root` reads it, even when netlink would work.
-    pub fn proc_only(proc_root: PathBuf) -> Self {
-        Self {
-            proc_root,
-            read: RouterRead::ProcOnly,
-        }
-    }
-
     pub fn sample(&mut self) -> Result<RouterSample, SourceError> {
         let nl = match &mut self.read {
             RouterRead::ProcOnly => return self.proc_sample(),
