@@ -186,7 +186,14 @@ fn identity_attr(id: &ServiceIdentity) -> Result<Nlattr<u16, Buffer>, NetlinkErr
 impl IpvsNetlink {
     /// Opens a socket and resolves the `IPVS` family. [`NetlinkError::Unavailable`] when the
     /// module is not loaded. Resolving needs no privilege; the first query does.
+    ///
+    /// The family name is a module alias: asked for while ip_vs is not loaded, the kernel would
+    /// load it. A monitor must not load kernel modules, so without `/proc/net/ip_vs` (there
+    /// exactly while ip_vs is loaded, per network namespace) this does not ask.
     pub fn connect() -> Result<Self, NetlinkError> {
+        if !std::path::Path::new("/proc/net/ip_vs").exists() {
+            return Err(NetlinkError::Unavailable);
+        }
         let sock =
             NlSocket::connect(NlFamily::Generic, None, Groups::empty()).map_err(|source| {
                 NetlinkError::Io {
