@@ -1234,6 +1234,7 @@ mod tests {
         SourceEvent::Router {
             host: "r".into(),
             report: Report::Sample(RouterSample {
+                ipvs: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),
