@@ -11,141 +11,26 @@
 //! `tests/lab/lib.sh`). `LAB_KEEP=1` leaves the VM running afterwards.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use lbtop::model::sample::{ServiceKey, VirtualServiceSample};
 use lbtop::source::parse::{IpvsadmListing, ipvsadm_list, merge_ipvsadm};
 use serde_json::Value;
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+mod support;
 
-struct Lab {
-    ssh_config: String,
-    /// This build's lbtop, copied into the VM's /tmp: a binary rebuilt on the host while the VM
-    /// has it mapped through 9p can run stale pages and crash.
-    lbtop: String,
-}
+use support::lab::{Lab, REPO, lab};
 
-static LAB: OnceLock<Result<Lab, String>> = OnceLock::new();
-
-fn lab() -> &'static Lab {
-    match LAB.get_or_init(boot) {
-        Ok(lab) => lab,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-fn boot() -> Result<Lab, String> {
-    let up = Path::new(REPO).join("tests/lab/up");
-    let out = Command::new(&up)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", up.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        return Err(format!(
-            "the IPVS lab VM did not come up ({} exited with {}). It needs root and the packages \
-             in LAB_PACKAGES of tests/lab/lib.sh (it installs them itself). Its output:\n{stderr}",
-            up.display(),
-            out.status
-        ));
-    }
-    let env: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let ssh_config = env
-        .get("LAB_SSH_CONFIG")
-        .cloned()
-        .ok_or_else(|| format!("tests/lab/up printed no LAB_SSH_CONFIG:\n{stderr}"))?;
-    eprintln!(
-        "lab: up (boot {}s)",
-        env.get("LAB_BOOT_SECONDS").map_or("?", String::as_str)
-    );
-    // Stop the VM when this test binary exits, even if a test panics or the binary is killed: a
-    // watcher in its own session waits for this process to go away, then runs tests/lab/down.
-    // A lab that was already running (reused) is left as it was.
-    let reused = stderr.contains("reusing the running lab");
-    if !reused && std::env::var("LAB_KEEP").as_deref() != Ok("1") {
-        let down = Path::new(REPO).join("tests/lab/down");
-        let watcher = format!(
-            "while kill -0 {} 2>/dev/null; do sleep 1; done; exec '{}' >/dev/null 2>&1",
-            std::process::id(),
-            down.display()
-        );
-        Command::new("setsid")
-            .args(["sh", "-c", &watcher])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the lab watcher (setsid): {e}"))?;
-    }
-    let lbtop = format!("/tmp/lbtop-lab-netlink-{}", std::process::id());
-    let lab = Lab { ssh_config, lbtop };
-    let bin = env!("CARGO_BIN_EXE_lbtop");
-    lab.run(
-        "lab",
-        &format!("cp '{bin}' {0} && chmod 755 {0}", lab.lbtop),
-    )
-    .map_err(|e| format!("cannot copy lbtop into the VM: {e}"))?;
-    Ok(lab)
-}
-
-impl Lab {
-    /// Runs `script` with /bin/sh on `host` (`lab` is root on the router, `lab-user` an
-    /// unprivileged user there).
-    fn exec(&self, host: &str, script: &str) -> Output {
-        let mut child = Command::new("timeout")
-            .args(["300", "ssh", "-F", &self.ssh_config, host, "sh", "-s"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ssh");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("send the script");
-        child.wait_with_output().expect("ssh output")
-    }
-
-    fn run(&self, host: &str, script: &str) -> Result<String, String> {
-        let out = self.exec(host, script);
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "in the lab VM ({host}) `{}` failed ({}): {}",
-                script.lines().next().unwrap_or_default(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-
-    fn root(&self, script: &str) -> String {
-        self.run("lab", script).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn lbtop_json(&self, host: &str) -> Value {
-        let text = self
-            .run(
-                host,
-                &format!(
-                    "{} --once --json --router local --nodes none --interval 0s",
-                    self.lbtop
-                ),
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("lbtop's JSON: {e}\n{text}"))
-    }
+fn lbtop_json(lab: &Lab, host: &str) -> Value {
+    let text = lab
+        .run(
+            host,
+            &format!(
+                "{} --once --json --router local --nodes none --interval 0s",
+                lab.lbtop
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("lbtop's JSON: {e}\n{text}"))
 }
 
 // ───────────────────────────── the services ─────────────────────────────
@@ -569,7 +454,7 @@ fn timeouts_agree_with_ipvsadm() {
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
         .collect();
-    let json = lab.lbtop_json("lab");
+    let json = lbtop_json(lab, "lab");
     let t = &json["router"]["ipvs"]["timeouts"];
     assert_eq!(
         vec![
@@ -589,7 +474,7 @@ fn without_cap_net_admin_local_falls_back_to_proc_and_says_so() {
         .run("lab-user", "id -u")
         .unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(uid.trim(), "0", "lab-user must not be root");
-    let json = lab.lbtop_json("lab-user");
+    let json = lbtop_json(lab, "lab-user");
     let router = &json["router"];
     assert_eq!(router["source"], "proc", "{router}");
     assert_eq!(router["status"], "ok", "{router}");

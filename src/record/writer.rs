@@ -63,6 +63,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         global: s.global,
         connections: s.connections.clone(),
         notes: s.notes.clone(),
+        ipvs: s.ipvs.clone(),
     }
 }
 
