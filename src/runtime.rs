@@ -178,7 +178,7 @@ impl Controls {
     /// Controls for the router named on the command line; `None` when there is no router to change.
     pub fn for_router(spec: &RouterSpec, audit: Option<AuditLog>) -> Option<Self> {
         let router = match spec {
-            RouterSpec::Local => crate::control::AnyControl::LocalIpvsadm(Default::default()),
+            RouterSpec::Local => crate::control::AnyControl::local(),
             RouterSpec::None | RouterSpec::Remote(_) => return None,
         };
         Some(Self { router, audit })

@@ -34,11 +34,13 @@ pub mod ipvs;
 mod parse;
 
 use parse::{
-    ServiceIdentity, get_u16, get_u32, missing, parse_dest, parse_service, top, version_text,
+    ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_dest, parse_service, top,
+    version_text,
 };
 
 use crate::model::sample::{
-    AddressFamily, IpvsInfo, IpvsTimeouts, ServiceKey, VirtualServiceSample,
+    AddressFamily, IpvsInfo, IpvsTimeouts, RealServerSample, ServiceKey, TunnelKind,
+    VirtualServiceSample,
 };
 
 /// Generic netlink controller protocol version (`CTRL_ATTR_VERSION` of nlctrl).
@@ -305,6 +307,104 @@ impl IpvsNetlink {
         Ok(out)
     }
 
+    /// Sets one real server's weight with IPVS_CMD_SET_DEST. The kernel replaces every attribute
+    /// of a destination on SET_DEST, so everything else is sent back as it was read: forwarding
+    /// method, both thresholds, address family and tunnel encapsulation.
+    pub fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), NetlinkError> {
+        use ipvs::*;
+        const WHAT: &str = "IPVS_CMD_SET_DEST";
+        let weight = u32::try_from(weight).map_err(|_| encode(WHAT, "a negative weight"))?;
+        let mut children = vec![
+            attr(
+                "IPVS_DEST_ATTR_ADDR",
+                DEST_ATTR_ADDR,
+                inet_addr(real.address),
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_PORT",
+                DEST_ATTR_PORT,
+                real.port.to_be_bytes(),
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_FWD_METHOD",
+                DEST_ATTR_FWD_METHOD,
+                real.forward.conn_flags(),
+            )?,
+            attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
+            attr(
+                "IPVS_DEST_ATTR_U_THRESH",
+                DEST_ATTR_U_THRESH,
+                real.upper_threshold,
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_L_THRESH",
+                DEST_ATTR_L_THRESH,
+                real.lower_threshold,
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_ADDR_FAMILY",
+                DEST_ATTR_ADDR_FAMILY,
+                af_of(real.address),
+            )?,
+        ];
+        if let Some(t) = &real.tunnel {
+            let kind = match t.kind {
+                TunnelKind::Ipip => 0u8,
+                TunnelKind::Gue => 1,
+                TunnelKind::Gre => 2,
+                TunnelKind::Other(n) => n,
+            };
+            children.push(attr("IPVS_DEST_ATTR_TUN_TYPE", DEST_ATTR_TUN_TYPE, kind)?);
+            children.push(attr(
+                "IPVS_DEST_ATTR_TUN_PORT",
+                DEST_ATTR_TUN_PORT,
+                t.port.to_be_bytes(),
+            )?);
+            children.push(attr(
+                "IPVS_DEST_ATTR_TUN_FLAGS",
+                DEST_ATTR_TUN_FLAGS,
+                t.flags,
+            )?);
+        }
+        let nest = NlattrBuilder::default()
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(CMD_ATTR_DEST)
+                    .nla_nested(true)
+                    .build()
+                    .map_err(|e| encode(WHAT, e))?,
+            )
+            .nla_payload(Buffer::new())
+            .build()
+            .map_err(|e| encode(WHAT, e))?;
+        let dest = children
+            .iter()
+            .try_fold(nest, |n, a| n.nest(a))
+            .map_err(|e| encode(WHAT, e))?;
+        let attrs: GenlBuffer<u16, Buffer> = [identity_attr(&ServiceIdentity::of(&svc.key))?, dest]
+            .into_iter()
+            .collect();
+        let mut request = request_bytes_with(
+            self.family,
+            CMD_SET_DEST,
+            GENL_VERSION,
+            attrs,
+            NlmF::REQUEST | NlmF::ACK,
+            WHAT,
+        )?;
+        self.exchange(
+            &mut request,
+            false,
+            "set a real server's weight (IPVS_CMD_SET_DEST)",
+            &mut |_, _| Ok(()),
+        )
+    }
+
     /// Version and connection-table size (GET_INFO) and the timeouts (GET_CONFIG).
     pub fn info(&mut self) -> Result<IpvsInfo, NetlinkError> {
         use ipvs::*;
@@ -499,17 +599,29 @@ fn request_bytes(
     dump: bool,
     what: &'static str,
 ) -> Result<Vec<u8>, NetlinkError> {
+    let flags = if dump {
+        NlmF::REQUEST | NlmF::DUMP
+    } else {
+        NlmF::REQUEST
+    };
+    request_bytes_with(nl_type, cmd, version, attrs, flags, what)
+}
+
+/// Encodes one generic netlink request with the given netlink flags.
+fn request_bytes_with(
+    nl_type: u16,
+    cmd: u8,
+    version: u8,
+    attrs: GenlBuffer<u16, Buffer>,
+    flags: NlmF,
+    what: &'static str,
+) -> Result<Vec<u8>, NetlinkError> {
     let genl = GenlmsghdrBuilder::<u8, u16>::default()
         .cmd(cmd)
         .version(version)
         .attrs(attrs)
         .build()
         .map_err(|e| encode(what, e))?;
-    let flags = if dump {
-        NlmF::REQUEST | NlmF::DUMP
-    } else {
-        NlmF::REQUEST
-    };
     let msg = NlmsghdrBuilder::default()
         .nl_type(nl_type)
         .nl_flags(flags)

@@ -222,6 +222,49 @@ pub(super) struct ServiceIdentity {
     pub(super) port: u16,
 }
 
+/// `union nf_inet_addr` for an address: IPv4 in the first four bytes.
+pub(super) fn inet_addr(ip: std::net::IpAddr) -> [u8; ipvs::INET_ADDR_LEN] {
+    let mut out = [0; ipvs::INET_ADDR_LEN];
+    match ip {
+        std::net::IpAddr::V4(a) => out[..4].copy_from_slice(&a.octets()),
+        std::net::IpAddr::V6(a) => out.copy_from_slice(&a.octets()),
+    }
+    out
+}
+
+pub(super) fn af_of(ip: std::net::IpAddr) -> u16 {
+    if ip.is_ipv4() { AF_INET } else { AF_INET6 }
+}
+
+impl ServiceIdentity {
+    /// The identity attributes that name `key` to the kernel.
+    pub(super) fn of(key: &ServiceKey) -> Self {
+        match *key {
+            ServiceKey::Addr {
+                protocol,
+                address,
+                port,
+            } => Self {
+                af: af_of(address),
+                fwmark: None,
+                protocol: protocol.ipproto(),
+                addr: inet_addr(address),
+                port,
+            },
+            ServiceKey::Fwmark { mark, family } => Self {
+                af: match family {
+                    AddressFamily::Inet => AF_INET,
+                    AddressFamily::Inet6 => AF_INET6,
+                },
+                fwmark: Some(mark),
+                protocol: 0,
+                addr: [0; ipvs::INET_ADDR_LEN],
+                port: 0,
+            },
+        }
+    }
+}
+
 /// One IPVS_CMD_ATTR_SERVICE nest as a sample without real servers.
 pub(super) fn parse_service(
     data: &[u8],
