@@ -145,12 +145,16 @@ pub fn json(
     std::thread::scope(|scope| {
         let mut to_workers: Vec<SyncSender<report::Snapshot>> = Vec::new();
         let mut from_workers: Vec<Receiver<Vec<u8>>> = Vec::new();
+        // Written lines go back to their worker for reuse: no fresh quarter-megabyte per line.
+        let mut spent: Vec<SyncSender<Vec<u8>>> = Vec::new();
         for _ in 0..workers {
             let (tx, rx) = sync_channel::<report::Snapshot>(4);
             let (ltx, lrx) = sync_channel::<Vec<u8>>(4);
+            let (stx, srx) = sync_channel::<Vec<u8>>(8);
             scope.spawn(move || {
                 for snap in rx {
-                    let mut line = Vec::with_capacity(1 << 18);
+                    let mut line = srx.try_recv().unwrap_or_default();
+                    line.clear();
                     if serde_json::to_writer(&mut line, &snap).is_err() {
                         break;
                     }
@@ -162,6 +166,7 @@ pub fn json(
             });
             to_workers.push(tx);
             from_workers.push(lrx);
+            spent.push(stx);
         }
         // Lines go round the workers in turn, so reading them in turn keeps the order.
         let producer = scope.spawn(move || {
@@ -190,6 +195,7 @@ pub fn json(
                 written = Err(e);
                 break;
             }
+            let _ = spent[i % workers].try_send(line);
             rows += 1;
         }
         drop(from_workers);
