@@ -128,28 +128,86 @@ fn play(
 }
 
 /// JSON lines: one schema-1 snapshot (`--once --json`, compact) per frame.
+///
+/// Formatting the numbers is most of the work (a 50-node × 32-core snapshot is ~250 KB of JSON),
+/// so it runs on worker threads while this one plays the recording; lines come out in order.
 pub fn json(
     player: &mut Player,
     state: &mut State,
     range: Range,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
-    let mut rows = 0;
-    let mut s = play(
-        player,
-        state,
-        range,
-        |_, _| Ok(()),
-        |state| {
-            serde_json::to_writer(&mut *out, &report::snapshot(state))?;
-            out.write_all(b"\n")?;
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "export stopped");
+    std::thread::scope(|scope| {
+        let mut to_workers: Vec<SyncSender<report::Snapshot>> = Vec::new();
+        let mut from_workers: Vec<Receiver<Vec<u8>>> = Vec::new();
+        // Written lines go back to their worker for reuse: no fresh quarter-megabyte per line.
+        let mut spent: Vec<SyncSender<Vec<u8>>> = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = sync_channel::<report::Snapshot>(4);
+            let (ltx, lrx) = sync_channel::<Vec<u8>>(4);
+            let (stx, srx) = sync_channel::<Vec<u8>>(8);
+            scope.spawn(move || {
+                for snap in rx {
+                    let mut line = srx.try_recv().unwrap_or_default();
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &snap).is_err() {
+                        break;
+                    }
+                    line.push(b'\n');
+                    if ltx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(tx);
+            from_workers.push(lrx);
+            spent.push(stx);
+        }
+        // Lines go round the workers in turn, so reading them in turn keeps the order.
+        let producer = scope.spawn(move || {
+            let mut n = 0usize;
+            play(
+                player,
+                state,
+                range,
+                |_, _| Ok(()),
+                |state| {
+                    to_workers[n % workers]
+                        .send(report::snapshot(state))
+                        .map_err(|_| gone())?;
+                    n += 1;
+                    Ok(())
+                },
+            )
+        });
+        let mut rows = 0u64;
+        let mut written: io::Result<()> = Ok(());
+        for i in 0.. {
+            let Ok(line) = from_workers[i % workers].recv() else {
+                break;
+            };
+            if let Err(e) = out.write_all(&line) {
+                written = Err(e);
+                break;
+            }
+            let _ = spent[i % workers].try_send(line);
             rows += 1;
-            Ok(())
-        },
-    )?;
-    s.rows = rows;
-    out.flush()?;
-    Ok(s)
+        }
+        drop(from_workers);
+        let played = producer
+            .join()
+            .map_err(|_| io::Error::other("export thread panicked"))?;
+        written?;
+        let mut s = played?;
+        s.rows = rows;
+        out.flush()?;
+        Ok(s)
+    })
 }
 
 /// The CSV columns, in order.

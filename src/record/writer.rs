@@ -216,6 +216,13 @@ impl Sink for File {
 
 impl Sink for Vec<u8> {}
 
+impl<W: Sink> Sink for io::BufWriter<W> {
+    fn sync(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.get_mut().sync()
+    }
+}
+
 /// Writes a recording: the header at once, one frame per `flush_frame`, the index on `finish`.
 pub struct Writer<W: Sink> {
     out: W,
