@@ -5,7 +5,9 @@ use std::path::PathBuf;
 pub mod local;
 pub mod parse;
 pub mod poller;
+pub mod remote;
 pub mod scripted;
+pub mod ssh;
 
 /// Why a source could not produce a sample. Each message names the place.
 #[derive(Debug, thiserror::Error)]
