@@ -459,8 +459,14 @@ impl Connection {
         h
     }
 
-    /// Runs `command` and collects its output; more than `limit` bytes of stdout is an error.
-    pub async fn exec(&self, command: &str, limit: usize) -> Result<ExecOutput, SshError> {
+    /// Runs `command` with `input` on its stdin (then end of file) and collects its output; more
+    /// than `limit` bytes of stdout is an error.
+    pub async fn exec(
+        &self,
+        command: &str,
+        input: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ExecOutput, SshError> {
         let mut channel = self.handle.channel_open_session().await.map_err(|e| match e {
             russh::Error::ChannelOpenFailure(reason) => {
                 SshError::Reply(format!("the host refused a session ({reason:?})"))
@@ -468,6 +474,10 @@ impl Connection {
             other => other.into(),
         })?;
         channel.exec(true, command).await?;
+        if let Some(input) = input {
+            channel.data(input).await?;
+        }
+        channel.eof().await?;
         let mut out = ExecOutput::default();
         let mut refused = false;
         while let Some(msg) = channel.wait().await {
