@@ -114,13 +114,36 @@ impl HostKeyPolicy {
     }
 }
 
-/// The russh client handler: it only judges the host key.
+/// Why a connection ended, as the handler learned it; read when a later call finds it closed.
+type EndReason = Arc<std::sync::Mutex<Option<String>>>;
+
+/// The russh client handler: it judges the host key and remembers why the connection ended.
 struct Client {
     policy: Arc<HostKeyPolicy>,
+    ended: EndReason,
 }
 
 impl client::Handler for Client {
     type Error = SshError;
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<SshError>,
+    ) -> Result<(), SshError> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the host closed the connection ({})", info.message.trim())
+            }
+            client::DisconnectReason::Error(e) => e.to_string(),
+        };
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.get_or_insert(why);
+        }
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, SshError> {
         let key = key.public_key();
@@ -161,6 +184,7 @@ pub struct Connection {
     /// The jump host connection this one runs through; kept open as long as this one is.
     _via: Option<Arc<Connection>>,
     endpoint: String,
+    ended: EndReason,
 }
 
 impl std::fmt::Debug for Connection {
@@ -254,7 +278,11 @@ impl Connection {
             .unwrap_or_default()
         };
         let config = Arc::new(client_config(host, &ctx.tuning, &known));
-        let handler = Client { policy };
+        let ended: EndReason = Arc::default();
+        let handler = Client {
+            policy,
+            ended: ended.clone(),
+        };
         let (handle, via) = if host.proxy_jump.is_empty() {
             let tcp = timeout_at(deadline, tcp_connect(host))
                 .await
@@ -299,6 +327,7 @@ impl Connection {
             handle,
             _via: via,
             endpoint: host.endpoint(),
+            ended,
         };
         timeout_at(deadline, conn.authenticate(host))
             .await
@@ -313,6 +342,15 @@ impl Connection {
     /// Whether the connection has ended (the host went away, or keepalives went unanswered).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
+    }
+
+    /// An error from a call on this connection, with the reason it ended when it has.
+    fn lost(&self, e: russh::Error) -> SshError {
+        let why = self.ended.lock().ok().and_then(|g| g.clone());
+        match (SshError::from(e), why) {
+            (SshError::Unreachable(_), Some(why)) => SshError::Unreachable(why),
+            (other, _) => other,
+        }
     }
 
     /// Public-key authentication: agent keys (those matching an `IdentityFile` first; only those
@@ -471,13 +509,16 @@ impl Connection {
             russh::Error::ChannelOpenFailure(reason) => {
                 SshError::Reply(format!("the host refused a session ({reason:?})"))
             }
-            other => other.into(),
+            other => self.lost(other),
         })?;
-        channel.exec(true, command).await?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| self.lost(e))?;
         if let Some(input) = input {
-            channel.data(input).await?;
+            channel.data(input).await.map_err(|e| self.lost(e))?;
         }
-        channel.eof().await?;
+        channel.eof().await.map_err(|e| self.lost(e))?;
         let mut out = ExecOutput::default();
         let mut refused = false;
         while let Some(msg) = channel.wait().await {
@@ -507,7 +548,10 @@ impl Connection {
             return Err(SshError::Reply("the host refused to run the command".into()));
         }
         if out.exit_status.is_none() && out.exit_signal.is_none() && self.handle.is_closed() {
-            return Err(SshError::Unreachable("connection lost during a poll".into()));
+            let why = self.ended.lock().ok().and_then(|g| g.clone());
+            return Err(SshError::Unreachable(
+                why.unwrap_or_else(|| "connection lost during a poll".into()),
+            ));
         }
         Ok(out)
     }
