@@ -141,8 +141,18 @@ mod tests {
     #[test]
     fn ssh_options_repeat_and_take_openssh_forms() {
         let cli = Cli::try_parse_from([
-            "lbtop", "-F", "/tmp/cfg", "-o", "StrictHostKeyChecking=accept-new", "-o",
-            "Port=2222", "--jump", "root@router", "--router-sudo", "never", "--nodes",
+            "lbtop",
+            "-F",
+            "/tmp/cfg",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "Port=2222",
+            "--jump",
+            "root@router",
+            "--router-sudo",
+            "never",
+            "--nodes",
             "web[01-03],@nodes.txt",
         ])
         .expect("parse");

@@ -28,14 +28,21 @@ fn lbtop(client: &Client, args: &[&str], env: &[(&str, &str)]) -> Run {
             .unwrap_or_default()
     ));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lbtop"));
-    cmd.args(["--once", "--json", "--router", "none", "--interval", "300ms"])
-        .args(["--log-file", &log.to_string_lossy()])
-        .args(args)
-        .env("HOME", &client.home)
-        .env("XDG_CONFIG_HOME", client.dir.path().join("xdg-config"))
-        .env("XDG_STATE_HOME", client.dir.path().join("xdg-state"))
-        .env_remove("SSH_AUTH_SOCK")
-        .env("USER", "root");
+    cmd.args([
+        "--once",
+        "--json",
+        "--router",
+        "none",
+        "--interval",
+        "300ms",
+    ])
+    .args(["--log-file", &log.to_string_lossy()])
+    .args(args)
+    .env("HOME", &client.home)
+    .env("XDG_CONFIG_HOME", client.dir.path().join("xdg-config"))
+    .env("XDG_STATE_HOME", client.dir.path().join("xdg-state"))
+    .env_remove("SSH_AUTH_SOCK")
+    .env("USER", "root");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -87,7 +94,11 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
     assert!(error.contains(&fp), "{error} lacks {fp}");
     assert!(error.contains("accept-new"), "{error}");
     assert!(r.log.contains(&fp), "the log lacks {fp}: {}", r.log);
-    assert_eq!(support::read(&client.known_hosts), "", "known_hosts was touched");
+    assert_eq!(
+        support::read(&client.known_hosts),
+        "",
+        "known_hosts was touched"
+    );
 
     // HashKnownHosts as Debian's /etc/ssh/ssh_config sets it: OpenSSH must find what we wrote.
     let r = lbtop(
@@ -110,15 +121,28 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
     assert!(!known.contains(&host.addr()));
     let found = run(
         "ssh-keygen",
-        &["-F", &host.addr(), "-f", &client.known_hosts.to_string_lossy()],
+        &[
+            "-F",
+            &host.addr(),
+            "-f",
+            &client.known_hosts.to_string_lossy(),
+        ],
     );
     assert!(found.contains("ssh-ed25519"), "ssh-keygen -F: {found}");
-    assert!(r.log.contains(&fp), "learning is logged with the fingerprint: {}", r.log);
+    assert!(
+        r.log.contains(&fp),
+        "learning is logged with the fingerprint: {}",
+        r.log
+    );
 
     // Now known: the default (strict) run connects.
     let r = lbtop(&client, &["-F", &cfg, "--nodes", &spec], &[]);
     assert_eq!(node(&r.json, &host.addr())["status"], "ok");
-    assert!(node(&r.json, &host.addr())["cpu_total_percent"].is_number(), "{}", r.json);
+    assert!(
+        node(&r.json, &host.addr())["cpu_total_percent"].is_number(),
+        "{}",
+        r.json
+    );
 }
 
 #[test]
@@ -140,11 +164,22 @@ fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
     let cfg = client.config.to_string_lossy().to_string();
     // A plain [host]:port line, then the file hashed by ssh-keygen -H.
     client.trust(&format!("[{addr}]:2222"), &sshd);
-    let r = lbtop(&client, &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")], &[]);
+    let r = lbtop(
+        &client,
+        &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")],
+        &[],
+    );
     assert_eq!(node(&r.json, &addr)["status"], "ok", "{}", r.json);
-    run("ssh-keygen", &["-H", "-f", &client.known_hosts.to_string_lossy()]);
+    run(
+        "ssh-keygen",
+        &["-H", "-f", &client.known_hosts.to_string_lossy()],
+    );
     assert!(support::read(&client.known_hosts).starts_with("|1|"));
-    let r = lbtop(&client, &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")], &[]);
+    let r = lbtop(
+        &client,
+        &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")],
+        &[],
+    );
     assert_eq!(node(&r.json, &addr)["status"], "ok", "{}", r.json);
     // The same key under port 22 is not the same host.
     std::fs::write(
@@ -152,8 +187,17 @@ fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
         format!("{addr} {}", support::read(&sshd.host_key_pub())),
     )
     .expect("write");
-    let r = lbtop(&client, &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")], &[]);
-    assert_eq!(node(&r.json, &addr)["status"], "host-key-unknown", "{}", r.json);
+    let r = lbtop(
+        &client,
+        &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")],
+        &[],
+    );
+    assert_eq!(
+        node(&r.json, &addr)["status"],
+        "host-key-unknown",
+        "{}",
+        r.json
+    );
 }
 
 /// `ssh-agent -D -a SOCK`, killed on drop.
@@ -171,8 +215,10 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .expect("ssh-agent");
-        support::wait_for(Duration::from_secs(5), || Path::new(&sock).exists().then_some(()))
-            .expect("agent socket");
+        support::wait_for(Duration::from_secs(5), || {
+            Path::new(&sock).exists().then_some(())
+        })
+        .expect("agent socket");
         Agent { child, sock }
     }
 
@@ -183,7 +229,11 @@ impl Agent {
             .stdin(Stdio::null())
             .output()
             .expect("ssh-add");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -207,7 +257,16 @@ fn an_encrypted_key_without_an_agent_says_so_at_once_and_the_agent_makes_it_work
     std::fs::copy(&client.key, &clear).expect("copy");
     run(
         "ssh-keygen",
-        &["-p", "-q", "-N", "secret", "-P", "", "-f", &client.key.to_string_lossy()],
+        &[
+            "-p",
+            "-q",
+            "-N",
+            "secret",
+            "-P",
+            "",
+            "-f",
+            &client.key.to_string_lossy(),
+        ],
     );
     let cfg = client.config.to_string_lossy().to_string();
     let spec = host.sshd.spec();
@@ -222,7 +281,11 @@ fn an_encrypted_key_without_an_agent_says_so_at_once_and_the_agent_makes_it_work
 
     let agent = Agent::start(client.dir.path());
     agent.add(&clear);
-    let r = lbtop(client, &["-F", &cfg, "--nodes", &spec], &[("SSH_AUTH_SOCK", &agent.sock)]);
+    let r = lbtop(
+        client,
+        &["-F", &cfg, "--nodes", &spec],
+        &[("SSH_AUTH_SOCK", &agent.sock)],
+    );
     assert_eq!(node(&r.json, &host.addr())["status"], "ok", "{}", r.json);
 }
 
@@ -243,11 +306,21 @@ fn the_agent_alone_authenticates_through_ssh_auth_sock() {
     let r = lbtop(client, &["-F", &cfg, "--nodes", &spec], &[]);
     let n = node(&r.json, &host.addr());
     assert_eq!(n["status"], "auth-failed", "{}", r.json);
-    assert!(n["error"].as_str().expect("error").contains("no key to offer"), "{n}");
+    assert!(
+        n["error"]
+            .as_str()
+            .expect("error")
+            .contains("no key to offer"),
+        "{n}"
+    );
 
     let agent = Agent::start(client.dir.path());
     agent.add(&elsewhere);
-    let r = lbtop(client, &["-F", &cfg, "--nodes", &spec], &[("SSH_AUTH_SOCK", &agent.sock)]);
+    let r = lbtop(
+        client,
+        &["-F", &cfg, "--nodes", &spec],
+        &[("SSH_AUTH_SOCK", &agent.sock)],
+    );
     assert_eq!(node(&r.json, &host.addr())["status"], "ok", "{}", r.json);
     // IdentityAgent none turns it off again.
     let r = lbtop(
@@ -255,7 +328,12 @@ fn the_agent_alone_authenticates_through_ssh_auth_sock() {
         &["-F", &cfg, "-o", "IdentityAgent=none", "--nodes", &spec],
         &[("SSH_AUTH_SOCK", &agent.sock)],
     );
-    assert_eq!(node(&r.json, &host.addr())["status"], "auth-failed", "{}", r.json);
+    assert_eq!(
+        node(&r.json, &host.addr())["status"],
+        "auth-failed",
+        "{}",
+        r.json
+    );
 }
 
 #[test]
@@ -297,17 +375,14 @@ fn home_ssh_config_aliases_identity_files_and_host_lists() {
         assert_eq!(n["status"], "ok", "{name}: {}", r.json);
         assert_eq!(n["host"], addr.as_str());
     }
-    // A range of names that do not resolve fails per host, not as a whole.
-    let r = lbtop(
-        client,
-        &["--nodes", "node-a,nosuch[1-2].invalid"],
-        &[],
-    );
+    // A range that reaches nothing fails per host, not as a whole. (Addresses in the test range
+    // that no namespace holds: the test prefixes are unreachable routes here, no DNS involved.)
+    let r = lbtop(client, &["--nodes", "node-a,root@10.203.255.[1-2]"], &[]);
     assert_eq!(node(&r.json, "node-a")["status"], "ok");
-    for name in ["nosuch1.invalid", "nosuch2.invalid"] {
+    for name in ["10.203.255.1", "10.203.255.2"] {
         let n = node(&r.json, name);
         assert_eq!(n["status"], "unreachable", "{n}");
-        assert!(n["error"].as_str().expect("error").contains("cannot resolve"), "{n}");
+        assert_eq!(n["error"], "no route to host", "{n}");
     }
 }
 
@@ -320,13 +395,24 @@ fn once_is_bounded_when_a_host_hangs_and_reports_it() {
     let client = &cluster.client;
     cluster.hosts[1].sshd.freeze(true);
     let cfg = client.config.to_string_lossy().to_string();
-    let list = format!("{},{}", cluster.hosts[0].sshd.spec(), cluster.hosts[1].sshd.spec());
-    let r = lbtop(client, &["-F", &cfg, "-o", "ConnectTimeout=2", "--nodes", &list], &[]);
+    let list = format!(
+        "{},{}",
+        cluster.hosts[0].sshd.spec(),
+        cluster.hosts[1].sshd.spec()
+    );
+    let r = lbtop(
+        client,
+        &["-F", &cfg, "-o", "ConnectTimeout=2", "--nodes", &list],
+        &[],
+    );
     assert!(r.took < Duration::from_secs(6), "took {:?}", r.took);
     assert_eq!(node(&r.json, &cluster.hosts[0].addr())["status"], "ok");
     let hung = node(&r.json, &cluster.hosts[1].addr());
     assert_eq!(hung["status"], "unreachable", "{hung}");
-    assert!(hung["error"].as_str().expect("error").contains("no answer"), "{hung}");
+    assert!(
+        hung["error"].as_str().expect("error").contains("no answer"),
+        "{hung}"
+    );
     cluster.hosts[1].sshd.freeze(false);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }

@@ -30,7 +30,10 @@ fn two_nodes(cluster: &Cluster, options: &[&str]) -> Watch {
 fn others_kept_going(w: &Watch, bystander_before: u64, frames_before: u64) {
     w.wait_samples("bystander", bystander_before, 3, 5 * SEC);
     let (frames, gap) = w.frames();
-    assert!(frames > frames_before + 5, "frames {frames_before} -> {frames}");
+    assert!(
+        frames > frames_before + 5,
+        "frames {frames_before} -> {frames}"
+    );
     assert!(gap < Duration::from_millis(400), "a frame gap of {gap:?}");
 }
 
@@ -51,7 +54,10 @@ fn sshd_killed_then_restarted_goes_unreachable_and_recovers() {
     w.wait_samples("victim", before, 2, 10 * SEC);
     let t = w.host("victim").transitions();
     assert_eq!(t.first(), Some(&HostStatus::Ok), "{t:?}");
-    assert!(t.ends_with(&[HostStatus::Unreachable, HostStatus::Ok]), "{t:?}");
+    assert!(
+        t.ends_with(&[HostStatus::Unreachable, HostStatus::Ok]),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -124,9 +130,16 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
     victim.new_host_key();
     victim.start();
     let log = w.wait_status("victim", HostStatus::HostKeyChanged, 10 * SEC);
-    let fingerprint = support::run("ssh-keygen", &["-l", "-f", &victim.host_key_pub().to_string_lossy()]);
+    let fingerprint = support::run(
+        "ssh-keygen",
+        &["-l", "-f", &victim.host_key_pub().to_string_lossy()],
+    );
     let fingerprint = fingerprint.split_whitespace().nth(1).expect("fingerprint");
-    assert!(log.message().contains(fingerprint), "{} lacks {fingerprint}", log.message());
+    assert!(
+        log.message().contains(fingerprint),
+        "{} lacks {fingerprint}",
+        log.message()
+    );
     others_kept_going(&w, b0, f0);
     // It keeps retrying and keeps refusing; the file is never touched, even with accept-new.
     std::thread::sleep(2 * SEC);
@@ -137,7 +150,12 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
     let addr = cluster.hosts[0].addr();
     support::run(
         "ssh-keygen",
-        &["-R", &addr, "-f", &cluster.client.known_hosts.to_string_lossy()],
+        &[
+            "-R",
+            &addr,
+            "-f",
+            &cluster.client.known_hosts.to_string_lossy(),
+        ],
     );
     cluster.client.trust(&addr, &cluster.hosts[0].sshd);
     w.wait_samples("victim", 2, 1, 10 * SEC);

@@ -203,7 +203,8 @@ fn unexpected(out: &ExecOutput, what: &str) -> SshError {
 /// A node's reply as a sample, through the same parsers as the local node.
 pub fn parse_node_reply(out: &ExecOutput, time: Timestamp) -> Result<NodeSample, SshError> {
     let text = String::from_utf8_lossy(&out.stdout);
-    let sections = split_sections(&text, "lbtop-node 1").ok_or_else(|| unexpected(out, "node poll"))?;
+    let sections =
+        split_sections(&text, "lbtop-node 1").ok_or_else(|| unexpected(out, "node poll"))?;
     if !sections.ended {
         return Err(SshError::Reply(format!(
             "truncated reply to the node poll ({} bytes, no end marker)",
@@ -215,7 +216,9 @@ pub fn parse_node_reply(out: &ExecOutput, time: Timestamp) -> Result<NodeSample,
             Some(body) if !body.trim().is_empty() => Ok(body),
             _ => Err(SshError::Reply(format!(
                 "/proc/{name} could not be read on the node{}",
-                out.stderr_line().map(|l| format!(" ({l})")).unwrap_or_default()
+                out.stderr_line()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
             ))),
         }
     };
@@ -283,7 +286,9 @@ pub fn parse_router_reply(out: &ExecOutput, time: Timestamp) -> Result<RouterSam
     let mut notes = Vec::new();
     const FALLBACK: &str = "showing /proc/net/ip_vs: no thresholds, persistent-connection counts or kernel rate estimates";
     let services = if sections.get("ipvsadm-missing").is_some() {
-        notes.push(format!("ipvsadm is not installed on the router; {FALLBACK}"));
+        notes.push(format!(
+            "ipvsadm is not installed on the router; {FALLBACK}"
+        ));
         None
     } else {
         match ipvsadm_run(&sections, "ipvsadm plain") {
@@ -476,7 +481,11 @@ impl Reporter<'_> {
     }
 
     async fn sample(&mut self, event: SourceEvent) -> bool {
-        if self.last.as_ref().is_some_and(|(s, _)| *s != HostStatus::Ok) {
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(s, _)| *s != HostStatus::Ok)
+        {
             tracing::info!(host = %self.src.name, "answering again");
         }
         self.last = Some((HostStatus::Ok, None));
@@ -502,7 +511,10 @@ async fn run(
 ) {
     let tuning = src.ctx.tuning;
     let interval = interval.max(Duration::from_millis(10));
-    let connect_timeout = src.resolved.connect_timeout.unwrap_or(tuning.connect_timeout);
+    let connect_timeout = src
+        .resolved
+        .connect_timeout
+        .unwrap_or(tuning.connect_timeout);
     let once = limit.is_some();
     let mut reporter = Reporter {
         src: &src,
@@ -651,7 +663,10 @@ impl NodeMap {
     pub fn new(mappings: &[NodeMapping]) -> Result<NodeMap, String> {
         let mut entries = Vec::new();
         for m in mappings {
-            let cidr: Cidr = m.match_.parse().map_err(|e| format!("[[node]] match: {e}"))?;
+            let cidr: Cidr = m
+                .match_
+                .parse()
+                .map_err(|e| format!("[[node]] match: {e}"))?;
             let host = HostSpec::parse(&m.host).map_err(|e| format!("[[node]] host: {e}"))?;
             entries.push((cidr, host));
         }
@@ -678,7 +693,7 @@ pub struct AutoNodes {
 
 impl AutoNodes {
     /// The source for a real server's address, or the reason it cannot be watched.
-    pub fn source_for(&self, addr: IpAddr) -> Result<RemoteSource, (String, SshError)> {
+    pub fn source_for(&self, addr: IpAddr) -> Result<RemoteSource, Box<(String, SshError)>> {
         let spec = match self.map.lookup(addr) {
             Some(s) => s.clone(),
             None => HostSpec {
@@ -696,7 +711,7 @@ impl AutoNodes {
             .ctx
             .settings
             .resolve(&spec, self.jump.as_deref())
-            .map_err(|e| (name.clone(), SshError::from(e)))?;
+            .map_err(|e| Box::new((name.clone(), SshError::from(e))))?;
         Ok(RemoteSource::new(
             name,
             addr.to_string(),
@@ -746,7 +761,9 @@ impl AutoNodes {
                                         continue;
                                     }
                                     Ok(_) => continue,
-                                    Err((name, e)) => SourceEvent::Node {
+                                    Err(failed) => {
+                                        let (name, e) = *failed;
+                                        SourceEvent::Node {
                                         name,
                                         host: addr.to_string(),
                                         report: Report::Status {
@@ -754,7 +771,8 @@ impl AutoNodes {
                                             status: e.status(),
                                             message: Some(e.to_string()),
                                         },
-                                    },
+                                    }
+                                    }
                                 };
                                 if out.send(event).await.is_err() {
                                     return;
@@ -812,9 +830,9 @@ impl RemoteSet {
     ) -> Result<RemoteSet, String> {
         let mut set = RemoteSet::default();
         let jump = match &args.jump {
-            Some(j) => Some(
-                parse_jump_list(std::slice::from_ref(j)).map_err(|e| format!("--jump: {e}"))?,
-            ),
+            Some(j) => {
+                Some(parse_jump_list(std::slice::from_ref(j)).map_err(|e| format!("--jump: {e}"))?)
+            }
             None => None,
         };
         if let RouterSpec::Remote(text) = &args.router {
@@ -851,7 +869,9 @@ impl RemoteSet {
             }
             NodesSpec::Auto => {
                 if args.router == RouterSpec::None {
-                    return Err("--nodes auto finds the nodes on the router; name one with --router".into());
+                    return Err(
+                        "--nodes auto finds the nodes on the router; name one with --router".into(),
+                    );
                 }
                 set.auto = Some(AutoNodes {
                     map: NodeMap::new(&config.node_map)?,
@@ -870,7 +890,9 @@ impl RemoteSet {
 
     /// The nodes known before anything runs: `(name, host)`.
     pub fn node_names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.nodes.iter().map(|n| (n.name.as_str(), n.host.as_str()))
+        self.nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.host.as_str()))
     }
 
     /// Starts every task; see [`RemoteSource::spawn`] for `limit`.
@@ -931,13 +953,19 @@ impl OnceProgress {
 
     /// Expects a host (the router when `name` is `None`).
     pub fn expect(&mut self, name: Option<&str>) {
-        self.hosts.entry(name.map(String::from)).or_insert((0, false));
+        self.hosts
+            .entry(name.map(String::from))
+            .or_insert((0, false));
     }
 
     /// Takes note of an event; `false` when the host was already finished (the event is surplus).
     pub fn see(&mut self, event: &SourceEvent) -> bool {
         let (key, sample, status) = match event {
-            SourceEvent::Router { report, .. } => (None, matches!(report, Report::Sample(_)), report_status(report)),
+            SourceEvent::Router { report, .. } => (
+                None,
+                matches!(report, Report::Sample(_)),
+                report_status(report),
+            ),
             SourceEvent::Node { name, report, .. } => (
                 Some(name.clone()),
                 matches!(report, Report::Sample(_)),
@@ -977,16 +1005,26 @@ pub fn unanswered(state: &crate::app::State, host: Option<String>, wait: Duratio
         Report::Status {
             time: Timestamp::now(),
             status: HostStatus::Unreachable,
-            message: Some(format!("no answer within {}", humantime::format_duration(wait))),
+            message: Some(format!(
+                "no answer within {}",
+                humantime::format_duration(wait)
+            )),
         }
     }
     match host {
         None => SourceEvent::Router {
-            host: state.router.as_ref().map(|r| r.host.clone()).unwrap_or_default(),
+            host: state
+                .router
+                .as_ref()
+                .map(|r| r.host.clone())
+                .unwrap_or_default(),
             report: status(wait),
         },
         Some(name) => SourceEvent::Node {
-            host: state.node(&name).map(|n| n.host.clone()).unwrap_or_default(),
+            host: state
+                .node(&name)
+                .map(|n| n.host.clone())
+                .unwrap_or_default(),
             name,
             report: status(wait),
         },
@@ -1013,8 +1051,11 @@ mod tests {
     }
 
     fn fixture(path: &str) -> String {
-        std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR")))
-            .expect(path)
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect(path)
     }
 
     fn node_reply() -> String {
@@ -1031,7 +1072,10 @@ mod tests {
     #[test]
     fn a_node_reply_parses_like_the_local_files() {
         let s = parse_node_reply(&out(&node_reply()), Timestamp(1)).expect("parse");
-        assert_eq!(s.stat, parse::proc_stat(&fixture("proc/stat")).expect("stat"));
+        assert_eq!(
+            s.stat,
+            parse::proc_stat(&fixture("proc/stat")).expect("stat")
+        );
         assert_eq!(s.facts.and_then(|f| f.hostname).as_deref(), Some("web1"));
     }
 
@@ -1081,7 +1125,9 @@ mod tests {
         } else {
             s.push_str("@@lbtop ipvsadm plain\nsudo: a password is required\n@@lbtop rc 1\n");
         }
-        s.push_str("@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n@@lbtop end\n");
+        s.push_str(
+            "@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n@@lbtop end\n",
+        );
         s
     }
 
@@ -1106,7 +1152,11 @@ mod tests {
     fn without_ipvsadm_rights_the_router_falls_back_to_proc_with_a_note() {
         let s = parse_router_reply(&out(&router_reply(false)), Timestamp(1)).expect("parse");
         assert_eq!(s.notes.len(), 1);
-        assert!(s.notes[0].contains("sudo: a password is required"), "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("sudo: a password is required"),
+            "{:?}",
+            s.notes
+        );
         assert_eq!(
             s.services,
             parse::ip_vs(&fixture("ipvs/ip_vs")).expect("proc")
@@ -1127,7 +1177,11 @@ mod tests {
         let auto = router_script(SudoMode::Auto);
         assert!(auto.starts_with("echo lbtop-router 1\nLBTOP_SUDO=auto\n"));
         assert!(auto.ends_with("echo \"@@lbtop end\"\n"));
-        assert_eq!(auto.matches('\'').count(), 2, "only the awk program is quoted");
+        assert_eq!(
+            auto.matches('\'').count(),
+            2,
+            "only the awk program is quoted"
+        );
         assert!(!parse::CONN_SUMMARY_AWK.contains('\''));
         assert!(router_script(SudoMode::Never).contains("LBTOP_SUDO=never"));
     }

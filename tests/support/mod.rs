@@ -58,7 +58,12 @@ fn quiet(cmd: &str, args: &[&str]) -> bool {
 /// early with a message, unless `CI` is set, where it fails.
 pub fn require() -> bool {
     let mut missing = Vec::new();
-    for tool in [SSHD, "/usr/bin/ssh-keygen", "/usr/bin/ssh-agent", "/usr/bin/ssh-add"] {
+    for tool in [
+        SSHD,
+        "/usr/bin/ssh-keygen",
+        "/usr/bin/ssh-agent",
+        "/usr/bin/ssh-add",
+    ] {
         if !Path::new(tool).exists() {
             missing.push(tool.to_string());
         }
@@ -201,10 +206,26 @@ impl Netns {
         };
         outer(&["addr", "add", &format!("{outer_addr}/24"), "dev", &outer_if]);
         outer(&["link", "set", &outer_if, "up"]);
-        ip(&["-n", &name, "addr", "add", &format!("{addr}/24"), "dev", &inner_if]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            &inner_if,
+        ]);
         for i in 0..extra {
             let a = Ipv4Addr::new(base[0], base[1], base[2], 10 + i);
-            ip(&["-n", &name, "addr", "add", &format!("{a}/24"), "dev", &inner_if]);
+            ip(&[
+                "-n",
+                &name,
+                "addr",
+                "add",
+                &format!("{a}/24"),
+                "dev",
+                &inner_if,
+            ]);
         }
         ip(&["-n", &name, "link", "set", &inner_if, "up"]);
         ns
@@ -370,9 +391,7 @@ impl Sshd {
         let home = self.dir.join("server-home");
         std::fs::create_dir_all(&home).expect("mkdir");
         let home = home.to_string_lossy().to_string();
-        let script = format!(
-            "mount --bind \"$1\" /root && exec {SSHD} -D -e -f \"$2\""
-        );
+        let script = format!("mount --bind \"$1\" /root && exec {SSHD} -D -e -f \"$2\"");
         let mut cmd = match &self.ns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -381,7 +400,17 @@ impl Sshd {
             }
             None => {
                 let mut c = Command::new("unshare");
-                c.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", &home, &cfg]);
+                c.args([
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    &script,
+                    "sh",
+                    &home,
+                    &cfg,
+                ]);
                 c
             }
         };
@@ -417,7 +446,10 @@ impl Sshd {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("sshd did not listen on {}:{} within 10s", self.addr, self.port);
+        panic!(
+            "sshd did not listen on {}:{} within 10s",
+            self.addr, self.port
+        );
     }
 
     fn reap(&mut self) {
@@ -429,13 +461,10 @@ impl Sshd {
 
     /// Kills every sshd process of this host (listener and per-connection ones).
     pub fn kill_all(&mut self) {
-        match &self.ns {
-            Some(ns) => {
-                kill_netns_pids(ns, "CONT");
-                kill_netns_pids(ns, "KILL");
-            }
-            // On loopback only the listener is ours to kill; its connections end with them.
-            None => {}
+        // On loopback only the listener is ours to kill; its connections end with their clients.
+        if let Some(ns) = &self.ns {
+            kill_netns_pids(ns, "CONT");
+            kill_netns_pids(ns, "KILL");
         }
         self.reap();
     }

@@ -69,13 +69,15 @@ pub fn conn_summary(text: &str) -> Result<ConnSummary, ParseError> {
         match f.as_slice() {
             [] => {}
             ["T", rows, _skipped] => {
-                summary.total = dec_u64(rows).ok_or_else(|| err(format!("bad total {}", excerpt(rows))))?;
+                summary.total =
+                    dec_u64(rows).ok_or_else(|| err(format!("bad total {}", excerpt(rows))))?;
                 saw_total = true;
             }
             ["R", dest, port, state, count] => {
                 let a = addr(dest).ok_or_else(|| err(format!("bad address {}", excerpt(dest))))?;
                 let p = hex_u16(port).ok_or_else(|| err(format!("bad port {}", excerpt(port))))?;
-                let n = dec_u64(count).ok_or_else(|| err(format!("bad count {}", excerpt(count))))?;
+                let n =
+                    dec_u64(count).ok_or_else(|| err(format!("bad count {}", excerpt(count))))?;
                 if !state.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err(err(format!("bad state {}", excerpt(state))));
                 }
@@ -91,8 +93,10 @@ pub fn conn_summary(text: &str) -> Result<ConnSummary, ParseError> {
                 *summary.by_state.entry((*state).to_string()).or_insert(0) += n;
             }
             ["C", client, count] => {
-                let a = addr(client).ok_or_else(|| err(format!("bad address {}", excerpt(client))))?;
-                let n = dec_u64(count).ok_or_else(|| err(format!("bad count {}", excerpt(count))))?;
+                let a =
+                    addr(client).ok_or_else(|| err(format!("bad address {}", excerpt(client))))?;
+                let n =
+                    dec_u64(count).ok_or_else(|| err(format!("bad count {}", excerpt(count))))?;
                 summary.top_clients.push((a, n));
             }
             _ => return Err(err(format!("unexpected line {}", excerpt(line)))),

@@ -240,10 +240,7 @@ impl SshSettings {
             // Each option is checked on its own, so the error names it.
             SshConfig::default()
                 .home_dir(home)
-                .parse(
-                    &mut line.as_bytes(),
-                    ParseRule::ALLOW_UNSUPPORTED_FIELDS,
-                )
+                .parse(&mut line.as_bytes(), ParseRule::ALLOW_UNSUPPORTED_FIELDS)
                 .map_err(|e| SshConfigError::Option {
                     option: option.clone(),
                     message: e.to_string(),
@@ -321,7 +318,9 @@ impl SshSettings {
             None => alias.clone(),
         };
         if !is_safe_host(&hostname) {
-            return Err(err(format!("HostName {hostname:?} is not a safe host name")));
+            return Err(err(format!(
+                "HostName {hostname:?} is not a safe host name"
+            )));
         }
         let port = spec.port.or(p.port).unwrap_or(22);
         let user = spec
@@ -595,10 +594,7 @@ mod tests {
                 home.path().join(".ssh/all_deploy")
             ]
         );
-        assert_eq!(
-            h.proxy_jump,
-            vec![spec("bastion"), spec("ops@gw:2200")]
-        );
+        assert_eq!(h.proxy_jump, vec![spec("bastion"), spec("ops@gw:2200")]);
         assert_eq!(h.strict_host_key_checking, StrictHostKeyChecking::Yes);
         assert_eq!(
             h.user_known_hosts,
@@ -647,8 +643,11 @@ mod tests {
         let home = tempfile::tempdir().expect("tempdir");
         let ssh = home.path().join(".ssh");
         std::fs::create_dir_all(ssh.join("conf.d")).expect("mkdir");
-        std::fs::write(ssh.join("config"), "Include conf.d/*.conf\nHost *\n  User outer\n")
-            .expect("write");
+        std::fs::write(
+            ssh.join("config"),
+            "Include conf.d/*.conf\nHost *\n  User outer\n",
+        )
+        .expect("write");
         std::fs::write(
             ssh.join("conf.d/lab.conf"),
             "Host rs1\n  HostName 10.77.0.11\n  User labuser\n",
@@ -657,7 +656,10 @@ mod tests {
         let s = SshSettings::load_from(&SshArgs::default(), home.path(), None, "me".into())
             .expect("load");
         let h = s.resolve(&spec("rs1"), None).expect("resolve");
-        assert_eq!((h.hostname.as_str(), h.user.as_str()), ("10.77.0.11", "labuser"));
+        assert_eq!(
+            (h.hostname.as_str(), h.user.as_str()),
+            ("10.77.0.11", "labuser")
+        );
         assert_eq!(
             s.alias_for_address("10.77.0.11".parse().expect("ip")),
             Some("rs1".into())
@@ -693,7 +695,12 @@ mod tests {
         let e = s.resolve(&spec("evil"), None).expect_err("unsafe");
         assert!(e.to_string().contains("not a safe host name"), "{e}");
         let (_h, s) = settings("Host j\n  ProxyJump none\n", &[]);
-        assert!(s.resolve(&spec("j"), None).expect("resolve").proxy_jump.is_empty());
+        assert!(
+            s.resolve(&spec("j"), None)
+                .expect("resolve")
+                .proxy_jump
+                .is_empty()
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use russh::ChannelMsg;
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{
+    Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
@@ -51,7 +53,11 @@ struct HostKeyPolicy {
 impl HostKeyPolicy {
     fn for_host(host: &ResolvedHost) -> HostKeyPolicy {
         HostKeyPolicy {
-            name: known_hosts::lookup_name(&host.hostname, host.port, host.host_key_alias.as_deref()),
+            name: known_hosts::lookup_name(
+                &host.hostname,
+                host.port,
+                host.host_key_alias.as_deref(),
+            ),
             files: host.known_hosts_files(),
             learn_to: host.user_known_hosts.first().cloned(),
             strict: host.strict_host_key_checking,
@@ -88,10 +94,10 @@ impl HostKeyPolicy {
                             name: self.name.clone(),
                             key_type,
                             fingerprint,
-                            files: self
-                                .files
-                                .first()
-                                .map_or_else(|| "any known_hosts file".into(), |p| p.display().to_string()),
+                            files: self.files.first().map_or_else(
+                                || "any known_hosts file".into(),
+                                |p| p.display().to_string(),
+                            ),
                             other_types,
                         });
                     }
@@ -202,7 +208,9 @@ fn preferred_host_keys(known: &[Algorithm]) -> Vec<Algorithm> {
     let rank = |a: &Algorithm| {
         known
             .iter()
-            .position(|k| k == a || (matches!(k, Algorithm::Rsa { .. }) && matches!(a, Algorithm::Rsa { .. })))
+            .position(|k| {
+                k == a || (matches!(k, Algorithm::Rsa { .. }) && matches!(a, Algorithm::Rsa { .. }))
+            })
             .unwrap_or(usize::MAX)
     };
     all.sort_by_key(rank);
@@ -215,8 +223,11 @@ fn client_config(host: &ResolvedHost, tuning: &SshTuning, known: &[Algorithm]) -
         ..russh::Preferred::default()
     };
     client::Config {
-        keepalive_interval: Some(host.server_alive_interval.unwrap_or(tuning.keepalive_interval))
-            .filter(|d| !d.is_zero()),
+        keepalive_interval: Some(
+            host.server_alive_interval
+                .unwrap_or(tuning.keepalive_interval),
+        )
+        .filter(|d| !d.is_zero()),
         keepalive_max: host.server_alive_count_max.unwrap_or(tuning.keepalive_max),
         nodelay: true,
         preferred,
@@ -303,8 +314,12 @@ impl Connection {
             };
             let channel = timeout_at(
                 deadline,
-                via.handle
-                    .channel_open_direct_tcpip(host.hostname.as_str(), u32::from(host.port), "127.0.0.1", 0),
+                via.handle.channel_open_direct_tcpip(
+                    host.hostname.as_str(),
+                    u32::from(host.port),
+                    "127.0.0.1",
+                    0,
+                ),
             )
             .await
             .map_err(|_| wrap(timed_out("forwarding")))?
@@ -361,10 +376,7 @@ impl Connection {
         let mut notes: Vec<String> = Vec::new();
         let mut tried: Vec<String> = Vec::new();
         let files = load_identity_files(host).await;
-        let file_publics: Vec<PublicKey> = files
-            .iter()
-            .filter_map(|f| f.public.clone())
-            .collect();
+        let file_publics: Vec<PublicKey> = files.iter().filter_map(|f| f.public.clone()).collect();
 
         let mut agent_keys: Vec<PublicKey> = Vec::new();
         let mut agent = match agent_socket(&host.identity_agent) {
@@ -380,7 +392,10 @@ impl Connection {
                         Some(a)
                     }
                     Err(e) => {
-                        notes.push(format!("the agent at {} did not list keys: {e}", path.display()));
+                        notes.push(format!(
+                            "the agent at {} did not list keys: {e}",
+                            path.display()
+                        ));
                         None
                     }
                 },
@@ -410,13 +425,23 @@ impl Connection {
                         remaining_methods, ..
                     }) => {
                         if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
-                            return Err(auth_failed(&user, "the server does not accept public keys", &tried, &notes));
+                            return Err(auth_failed(
+                                &user,
+                                "the server does not accept public keys",
+                                &tried,
+                                &notes,
+                            ));
                         }
                     }
                     Err(e) => notes.push(format!("the agent could not sign: {e}")),
                 }
                 if self.handle.is_closed() {
-                    return Err(auth_failed(&user, "the server closed the connection", &tried, &notes));
+                    return Err(auth_failed(
+                        &user,
+                        "the server closed the connection",
+                        &tried,
+                        &notes,
+                    ));
                 }
             }
         }
@@ -432,7 +457,10 @@ impl Connection {
                     tried.push(shown);
                     match self
                         .handle
-                        .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                        .authenticate_publickey(
+                            &user,
+                            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                        )
                         .await
                     {
                         Ok(AuthResult::Success) => return Ok(()),
@@ -440,7 +468,12 @@ impl Connection {
                             remaining_methods, ..
                         }) => {
                             if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
-                                return Err(auth_failed(&user, "the server does not accept public keys", &tried, &notes));
+                                return Err(auth_failed(
+                                    &user,
+                                    "the server does not accept public keys",
+                                    &tried,
+                                    &notes,
+                                ));
                             }
                         }
                         Err(e) => {
@@ -505,12 +538,16 @@ impl Connection {
         input: Option<&[u8]>,
         limit: usize,
     ) -> Result<ExecOutput, SshError> {
-        let mut channel = self.handle.channel_open_session().await.map_err(|e| match e {
-            russh::Error::ChannelOpenFailure(reason) => {
-                SshError::Reply(format!("the host refused a session ({reason:?})"))
-            }
-            other => self.lost(other),
-        })?;
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| match e {
+                russh::Error::ChannelOpenFailure(reason) => {
+                    SshError::Reply(format!("the host refused a session ({reason:?})"))
+                }
+                other => self.lost(other),
+            })?;
         channel
             .exec(true, command)
             .await
@@ -520,11 +557,12 @@ impl Connection {
         }
         channel.eof().await.map_err(|e| self.lost(e))?;
         let mut out = ExecOutput::default();
-        let mut refused = false;
         while let Some(msg) = channel.wait().await {
             match msg {
                 ChannelMsg::Data { data } => {
                     if out.stdout.len() + data.len() > limit {
+                        // A dropped channel stays open on the server; this connection goes on.
+                        let _ = channel.close().await;
                         return Err(SshError::Reply(format!(
                             "reply larger than {} — not what lbtop asked for",
                             bytesize_text(limit)
@@ -540,12 +578,14 @@ impl Connection {
                 ChannelMsg::ExitSignal { signal_name, .. } => {
                     out.exit_signal = Some(format!("{signal_name:?}"));
                 }
-                ChannelMsg::Failure => refused = true,
+                ChannelMsg::Failure => {
+                    let _ = channel.close().await;
+                    return Err(SshError::Reply(
+                        "the host refused to run the command".into(),
+                    ));
+                }
                 _ => {}
             }
-        }
-        if refused {
-            return Err(SshError::Reply("the host refused to run the command".into()));
         }
         if out.exit_status.is_none() && out.exit_signal.is_none() && self.handle.is_closed() {
             let why = self.ended.lock().ok().and_then(|g| g.clone());

@@ -151,7 +151,8 @@ pub fn expand_ranges(text: &str) -> Result<Vec<String>, HostsError> {
             rest = &rest[close + 1..];
             continue;
         };
-        let numeric = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|c| c.is_ascii_digit());
+        let numeric =
+            |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|c| c.is_ascii_digit());
         if !numeric(a) || !numeric(b) {
             if inner.contains(':') {
                 // An IPv6 address such as [2001:db8::1-2] is not a range; keep it.
@@ -218,7 +219,10 @@ fn split_commas(text: &str) -> Vec<&str> {
 /// A `--nodes` list: comma-separated entries, each a host, a range, or `@FILE`. A file holds hosts
 /// separated by whitespace or commas; `#` starts a comment. Relative file paths are taken from
 /// `base` (the working directory when `None`). Duplicates are dropped, first one kept.
-pub fn expand_node_list(entries: &[String], base: Option<&Path>) -> Result<Vec<HostSpec>, HostsError> {
+pub fn expand_node_list(
+    entries: &[String],
+    base: Option<&Path>,
+) -> Result<Vec<HostSpec>, HostsError> {
     let mut out: Vec<HostSpec> = Vec::new();
     for entry in entries {
         for part in split_commas(entry) {
@@ -370,7 +374,12 @@ mod tests {
         );
         assert_eq!(
             expand_ranges("r[1-2]n[8-9]"),
-            Ok(vec!["r1n8".into(), "r1n9".into(), "r2n8".into(), "r2n9".into()])
+            Ok(vec![
+                "r1n8".into(),
+                "r1n9".into(),
+                "r2n8".into(),
+                "r2n9".into()
+            ])
         );
         assert_eq!(expand_ranges("n[9-11]").map(|v| v.len()), Ok(3));
         assert_eq!(
@@ -393,11 +402,8 @@ mod tests {
             "# the web tier\nweb[1-2]  db1:2222\n\n10.0.0.9, root@10.0.0.10 # last\n",
         )
         .expect("write");
-        let got = expand_node_list(
-            &["a,[::1]:2200,@nodes.txt,a".to_string()],
-            Some(dir.path()),
-        )
-        .expect("list");
+        let got = expand_node_list(&["a,[::1]:2200,@nodes.txt,a".to_string()], Some(dir.path()))
+            .expect("list");
         let shown: Vec<String> = got.iter().map(ToString::to_string).collect();
         assert_eq!(
             shown,

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::time::Instant;
 
+use super::SshError;
 use super::connection::{Connection, SshContext};
 use super::hosts::HostSpec;
-use super::SshError;
 
 /// Hops deeper than this are a loop in the configuration.
 pub const MAX_HOPS: usize = 8;

@@ -102,14 +102,18 @@ fn hashed_matches(name: &str, salt_and_hash: &str) -> bool {
     let Some((salt, hash)) = salt_and_hash.split_once('|') else {
         return false;
     };
-    let (Ok(salt), Ok(hash)) = (BASE64.decode(salt.as_bytes()), BASE64.decode(hash.as_bytes()))
-    else {
+    let (Ok(salt), Ok(hash)) = (
+        BASE64.decode(salt.as_bytes()),
+        BASE64.decode(hash.as_bytes()),
+    ) else {
         return false;
     };
     let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt) else {
         return false;
     };
-    mac.chain_update(name.as_bytes()).verify_slice(&hash).is_ok()
+    mac.chain_update(name.as_bytes())
+        .verify_slice(&hash)
+        .is_ok()
 }
 
 /// `*` and `?` wildcards, as OpenSSH's `match_pattern`.
@@ -227,7 +231,11 @@ pub fn hashed_name(name: &str) -> std::io::Result<String> {
     let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let hash = mac.chain_update(name.as_bytes()).finalize().into_bytes();
-    Ok(format!("|1|{}|{}", BASE64.encode(&salt), BASE64.encode(&hash)))
+    Ok(format!(
+        "|1|{}|{}",
+        BASE64.encode(&salt),
+        BASE64.encode(&hash)
+    ))
 }
 
 /// Appends `name key` to `path` (creating it and its directory), hashed when `hash` is set, as one
@@ -272,8 +280,10 @@ pub fn fingerprint(key: &PublicKey) -> String {
 mod tests {
     use super::*;
 
-    const ED_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
-    const ED_B: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
+    const ED_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+    const ED_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).expect("key")
@@ -291,7 +301,10 @@ mod tests {
         assert!(host_matches("web1", "web1"));
         assert!(host_matches("web1", "db,web?"));
         assert!(host_matches("web12.example.com", "*.example.com"));
-        assert!(!host_matches("web1.example.com", "*.example.com,!web1.example.com"));
+        assert!(!host_matches(
+            "web1.example.com",
+            "*.example.com,!web1.example.com"
+        ));
         assert!(!host_matches("[web1]:2222", "web1"));
         assert!(host_matches("[web1]:2222", "[web1]:2222"));
         assert!(host_matches("[web1]:2222", "[web*]:2222"));
@@ -343,7 +356,9 @@ mod tests {
 
     #[test]
     fn learning_appends_one_line_that_then_checks_known() {
-        let (_d, files) = file("web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ");
+        let (_d, files) = file(
+            "web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ",
+        );
         learn(&files[0], "[web2]:2222", &key(ED_B), false).expect("learn");
         learn(&files[0], "web3", &key(ED_B), true).expect("learn hashed");
         let text = std::fs::read_to_string(&files[0]).expect("read");
@@ -352,9 +367,6 @@ mod tests {
         assert!(!text.contains("web3"), "{text}");
         assert_eq!(check(&files, "web3", &key(ED_B)), Verdict::Known);
         assert_eq!(check(&files, "[web2]:2222", &key(ED_B)), Verdict::Known);
-        assert_eq!(
-            known_algorithms(&files, "web1"),
-            vec![Algorithm::Ed25519]
-        );
+        assert_eq!(known_algorithms(&files, "web1"), vec![Algorithm::Ed25519]);
     }
 }
