@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Client, Cluster, Host, run};
+use support::sshd::{Client, Cluster, Host, run};
 
 struct Run {
     json: Value,
@@ -54,7 +54,7 @@ fn lbtop(client: &Client, args: &[&str], env: &[(&str, &str)]) -> Run {
     Run {
         json: serde_json::from_slice(&out.stdout).expect("JSON on stdout"),
         stderr,
-        log: support::read(&log),
+        log: support::sshd::read(&log),
         took,
     }
 }
@@ -78,7 +78,7 @@ fn fingerprint(pubkey: &Path) -> String {
 
 #[test]
 fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();
@@ -95,7 +95,7 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
     assert!(error.contains("accept-new"), "{error}");
     assert!(r.log.contains(&fp), "the log lacks {fp}: {}", r.log);
     assert_eq!(
-        support::read(&client.known_hosts),
+        support::sshd::read(&client.known_hosts),
         "",
         "known_hosts was touched"
     );
@@ -116,7 +116,7 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
         &[],
     );
     assert_eq!(node(&r.json, &host.addr())["status"], "ok", "{}", r.json);
-    let known = support::read(&client.known_hosts);
+    let known = support::sshd::read(&client.known_hosts);
     assert!(known.starts_with("|1|"), "not hashed: {known}");
     assert!(!known.contains(&host.addr()));
     let found = run(
@@ -147,12 +147,12 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
 
 #[test]
 fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();
-    let ns = support::Netns::new(support::subnet(201), None, 0);
-    let mut sshd = support::Sshd::new(
+    let ns = support::sshd::Netns::new(support::sshd::subnet(201), None, 0);
+    let mut sshd = support::sshd::Sshd::new(
         &client.dir.path().join("s"),
         Some(&ns.name),
         &ns.addr.to_string(),
@@ -174,7 +174,7 @@ fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
         "ssh-keygen",
         &["-H", "-f", &client.known_hosts.to_string_lossy()],
     );
-    assert!(support::read(&client.known_hosts).starts_with("|1|"));
+    assert!(support::sshd::read(&client.known_hosts).starts_with("|1|"));
     let r = lbtop(
         &client,
         &["-F", &cfg, "--nodes", &format!("root@{addr}:2222")],
@@ -184,7 +184,7 @@ fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
     // The same key under port 22 is not the same host.
     std::fs::write(
         &client.known_hosts,
-        format!("{addr} {}", support::read(&sshd.host_key_pub())),
+        format!("{addr} {}", support::sshd::read(&sshd.host_key_pub())),
     )
     .expect("write");
     let r = lbtop(
@@ -215,7 +215,7 @@ impl Agent {
             .stderr(Stdio::null())
             .spawn()
             .expect("ssh-agent");
-        support::wait_for(Duration::from_secs(5), || {
+        support::sshd::wait_for(Duration::from_secs(5), || {
             Path::new(&sock).exists().then_some(())
         })
         .expect("agent socket");
@@ -246,7 +246,7 @@ impl Drop for Agent {
 
 #[test]
 fn an_encrypted_key_without_an_agent_says_so_at_once_and_the_agent_makes_it_work() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(1);
@@ -291,7 +291,7 @@ fn an_encrypted_key_without_an_agent_says_so_at_once_and_the_agent_makes_it_work
 
 #[test]
 fn the_agent_alone_authenticates_through_ssh_auth_sock() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(1);
@@ -338,17 +338,17 @@ fn the_agent_alone_authenticates_through_ssh_auth_sock() {
 
 #[test]
 fn home_ssh_config_aliases_identity_files_and_host_lists() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(2);
     let client = &cluster.client;
     // A key that only IdentityFile names; the default one is not authorized on node b.
     let other = client.home.join(".ssh/other_key");
-    support::keygen(&other, "ed25519", "", "other");
+    support::sshd::keygen(&other, "ed25519", "", "other");
     std::fs::write(
         &cluster.hosts[1].sshd.authorized_keys,
-        support::read(&other.with_extension("pub")),
+        support::sshd::read(&other.with_extension("pub")),
     )
     .expect("write");
     let (a, b) = (cluster.hosts[0].addr(), cluster.hosts[1].addr());
@@ -388,7 +388,7 @@ fn home_ssh_config_aliases_identity_files_and_host_lists() {
 
 #[test]
 fn once_is_bounded_when_a_host_hangs_and_reports_it() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(2);

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use lbtop::model::sample::HostStatus;
-use support::Cluster;
+use support::sshd::Cluster;
 use support::watch::{self, INTERVAL, Watch};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -39,7 +39,7 @@ fn others_kept_going(w: &Watch, bystander_before: u64, frames_before: u64) {
 
 #[test]
 fn sshd_killed_then_restarted_goes_unreachable_and_recovers() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let mut cluster = Cluster::new(2);
@@ -62,7 +62,7 @@ fn sshd_killed_then_restarted_goes_unreachable_and_recovers() {
 
 #[test]
 fn link_down_then_up_goes_unreachable_and_recovers() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(2);
@@ -90,7 +90,7 @@ fn link_down_then_up_goes_unreachable_and_recovers() {
 
 #[test]
 fn a_hung_sshd_times_out_without_stalling_anything_and_recovers() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(2);
@@ -101,7 +101,7 @@ fn a_hung_sshd_times_out_without_stalling_anything_and_recovers() {
     assert!(log.message().contains("no answer"), "{}", log.message());
     others_kept_going(&w, b0, f0);
     // Reconnecting to a stopped sshd: TCP is accepted by the kernel, the SSH handshake never comes.
-    support::wait_for(5 * SEC, || {
+    support::sshd::wait_for(5 * SEC, || {
         w.host("victim")
             .statuses
             .iter()
@@ -118,19 +118,19 @@ fn a_hung_sshd_times_out_without_stalling_anything_and_recovers() {
 
 #[test]
 fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let mut cluster = Cluster::new(2);
     let w = two_nodes(&cluster, &["StrictHostKeyChecking=accept-new"]);
-    let known_before = support::read(&cluster.client.known_hosts);
+    let known_before = support::sshd::read(&cluster.client.known_hosts);
     let (b0, f0) = (w.samples("bystander"), w.frames().0);
     let victim = &mut cluster.hosts[0].sshd;
     victim.kill_all();
     victim.new_host_key();
     victim.start();
     let log = w.wait_status("victim", HostStatus::HostKeyChanged, 10 * SEC);
-    let fingerprint = support::run(
+    let fingerprint = support::sshd::run(
         "ssh-keygen",
         &["-l", "-f", &victim.host_key_pub().to_string_lossy()],
     );
@@ -145,10 +145,10 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
     std::thread::sleep(2 * SEC);
     assert_eq!(w.host("victim").status(), Some(HostStatus::HostKeyChanged));
     assert_eq!(w.samples("victim"), 2);
-    assert_eq!(support::read(&cluster.client.known_hosts), known_before);
+    assert_eq!(support::sshd::read(&cluster.client.known_hosts), known_before);
     // The operator replaces the old key; lbtop picks it up by itself.
     let addr = cluster.hosts[0].addr();
-    support::run(
+    support::sshd::run(
         "ssh-keygen",
         &[
             "-R",
@@ -163,7 +163,7 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
 
 #[test]
 fn refused_authentication_is_auth_failed_until_the_key_is_authorized() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let cluster = Cluster::new(2);

@@ -11,13 +11,13 @@ use lbtop::model::sample::HostStatus;
 use lbtop::source::remote::{RemoteSource, Role};
 use lbtop::source::ssh::HostSpec;
 use support::watch::{self, INTERVAL, Watch};
-use support::{Client, Host};
+use support::sshd::{Client, Host};
 
 const SEC: Duration = Duration::from_secs(1);
 
 /// Established TCP connections to port 22 inside `ns`.
 fn ssh_connections(ns: &str) -> usize {
-    support::run(
+    support::sshd::run(
         "ip",
         &[
             "netns",
@@ -37,7 +37,7 @@ fn ssh_connections(ns: &str) -> usize {
 
 #[test]
 fn nodes_behind_a_jump_host_share_one_connection_and_recover() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();
@@ -106,7 +106,7 @@ fn nodes_behind_a_jump_host_share_one_connection_and_recover() {
 
 #[test]
 fn a_chain_of_two_jump_hosts_reaches_the_node() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();
@@ -138,7 +138,7 @@ fn a_chain_of_two_jump_hosts_reaches_the_node() {
 
 #[test]
 fn an_unknown_jump_host_key_is_reported_for_the_node_behind_it() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();

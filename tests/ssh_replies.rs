@@ -10,7 +10,7 @@ use lbtop::model::sample::HostStatus;
 use lbtop::source::remote::{RemoteSource, Role, SudoMode};
 use lbtop::source::ssh::HostSpec;
 use support::watch::{self, INTERVAL, Watch};
-use support::{Client, Host};
+use support::sshd::{Client, Host};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -22,7 +22,7 @@ fn forced(client: &Client, command: &str) -> Host {
 
 #[test]
 fn junk_truncated_and_endless_replies_are_per_host_errors() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     let client = Client::new();
@@ -56,7 +56,7 @@ fn junk_truncated_and_endless_replies_are_per_host_errors() {
     // Errors in the reply keep the connection: one per host the whole time.
     std::thread::sleep(SEC);
     for (name, h) in [("junk", &junk), ("endless", &endless)] {
-        let conns = support::run(
+        let conns = support::sshd::run(
             "ip",
             &[
                 "netns",
@@ -73,13 +73,13 @@ fn junk_truncated_and_endless_replies_are_per_host_errors() {
         assert_eq!(w.host(name).transitions(), [HostStatus::Error], "{name}");
     }
     // The endless command's channels were closed, not left running.
-    let yes = support::run("ip", &["netns", "pids", &endless.ns.name]);
+    let yes = support::sshd::run("ip", &["netns", "pids", &endless.ns.name]);
     assert!(yes.split_whitespace().count() <= 4, "processes left: {yes}");
 }
 
 #[test]
 fn a_router_without_ipvs_says_so() {
-    if !support::require() {
+    if !support::sshd::require() {
         return;
     }
     if std::path::Path::new("/proc/net/ip_vs").exists() {
