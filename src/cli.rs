@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::control::plan::{RealKey, parse_service};
+use crate::model::sample::ServiceKey;
 
 /// Which router to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +97,54 @@ pub struct SourceArgs {
     pub router_sudo: crate::source::remote::SudoMode,
 }
 
+/// Which real server of which service an action is about.
+#[derive(Debug, Clone, Args)]
+pub struct ActionTarget {
+    /// The router: `local`, or `[user@]host[:port]` over SSH
+    #[arg(long, default_value = "local", env = "LBTOP_ROUTER")]
+    pub router: RouterSpec,
+    /// The virtual service: tcp:ADDR:PORT, udp:ADDR:PORT, sctp:ADDR:PORT or fwm:MARK (IPv6 as [ADDR])
+    #[arg(value_parser = parse_service)]
+    pub service: ServiceKey,
+    /// The real server: ADDR:PORT (IPv6 as [ADDR]:PORT)
+    pub real: RealKey,
+    /// Audit log [default: $XDG_STATE_HOME/lbtop/audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Actions for scripts and runbooks; the TUI's keys take the same path.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Commands {
+    /// Drain a real server: weight 0, so existing connections finish and no new ones arrive
+    Drain {
+        #[command(flatten)]
+        target: ActionTarget,
+        /// Drain even the last real server with weight > 0 (cuts the service off)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set a real server's weight (0–65535)
+    Weight {
+        #[command(flatten)]
+        target: ActionTarget,
+        /// The new weight
+        weight: i64,
+    },
+    /// Restore the weight a real server had before lbtop last drained it (from the audit log)
+    Restore {
+        #[command(flatten)]
+        target: ActionTarget,
+    },
+}
+
 /// lbtop: watch an IPVS/LVS router and its nodes on one screen.
 #[derive(Debug, Parser)]
 #[command(name = "lbtop", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Commands>,
     #[command(flatten)]
     pub sources: SourceArgs,
     /// Theme: a built-in name (default, light, high-contrast, monochrome) or a file path
@@ -174,6 +221,30 @@ mod tests {
         assert!(Cli::try_parse_from(["lbtop", "--once"]).is_err());
         assert!(Cli::try_parse_from(["lbtop", "--json"]).is_err());
         assert!(Cli::try_parse_from(["lbtop", "--once", "--json", "--interval", "0s"]).is_ok());
+    }
+
+    #[test]
+    fn actions_parse_service_and_real_server() {
+        let cli = Cli::try_parse_from([
+            "lbtop",
+            "drain",
+            "--router",
+            "local",
+            "tcp:[2001:db8::10]:443",
+            "[2001:db8::2]:443",
+            "--force",
+        ])
+        .expect("parses");
+        match cli.command {
+            Some(Commands::Drain { target, force }) => {
+                assert!(force);
+                assert_eq!(target.service.to_string(), "tcp:[2001:db8::10]:443");
+                assert_eq!(target.real.to_string(), "[2001:db8::2]:443");
+            }
+            other => panic!("not a drain: {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "7"]).is_ok());
+        assert!(Cli::try_parse_from(["lbtop", "drain", "tcp:1.2.3.4", "10.0.0.2:80"]).is_err());
     }
 
     #[test]

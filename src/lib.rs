@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod model;
 pub mod report;
 pub mod runtime;

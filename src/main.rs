@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use lbtop::app::State;
-use lbtop::cli::Cli;
+use lbtop::cli::{Cli, Commands};
 use lbtop::config::{Config, Overrides};
+use lbtop::control::plan::ActionKind;
+use lbtop::control::run;
 use lbtop::runtime::{self, RunError};
 
 /// Exit status for bad input: an invalid config, an unusable option.
@@ -51,6 +53,9 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _guard = init_logging(&cli);
+    if let Some(command) = &cli.command {
+        return run_action(&cli, command);
+    }
     // `--once --interval 0s` takes a single sample; the config layer only knows live intervals.
     let single_sample = cli.once && cli.sources.interval.is_some_and(|d| d.is_zero());
     let overrides = Overrides {
@@ -81,6 +86,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// `lbtop drain|weight|restore`: prints the change on success; exit 1 when refused or failed,
+/// 2 on bad input.
+fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
+    let (target, kind, weight, force) = match command {
+        Commands::Drain { target, force } => (target, ActionKind::Drain, None, *force),
+        Commands::Weight { target, weight } => (target, ActionKind::Reweight, Some(*weight), false),
+        Commands::Restore { target } => (target, ActionKind::Restore, None, false),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lbtop: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run::run_action(target, kind, weight, force, cli.read_only)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("lbtop: {e}");
+            match e {
+                run::ActionError::Usage(_) => ExitCode::from(EXIT_USAGE),
+                run::ActionError::Control(_) => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
 fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let sources = runtime::sources_for(&cli.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
@@ -95,6 +134,13 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         writeln!(out).context("writing JSON")?;
         return Ok(());
     }
-    rt.block_on(runtime::run_tui(sources, state, config))?;
+    let audit =
+        lbtop::control::audit::AuditLog::default_path().map(lbtop::control::audit::AuditLog::at);
+    let controls = if cli.read_only {
+        None
+    } else {
+        runtime::Controls::for_router(&cli.sources.router, audit)
+    };
+    rt.block_on(runtime::run_tui(sources, state, config, controls))?;
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The runtime: starts the sources, runs the select loop over keys, source events, tick and render
 //! timers, and carries out the state's commands. The terminal is restored on every way out.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -8,10 +10,13 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::app::state::FilterInput;
+use crate::app::state::TextInput;
 use crate::app::{Action, Command, State, StateOptions};
 use crate::cli::{NodesSpec, RouterSpec, SourceArgs};
 use crate::config::{Config, Keymap};
+use crate::control::audit::AuditLog;
+use crate::control::plan::WeightChange;
+use crate::control::{RouterControl, apply};
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
 use crate::report;
@@ -191,23 +196,20 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> re
 
 /// Maps a key to what it does: filter text while the prompt is open, else the keymap.
 pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<Command> {
-    if state.ui.filter_editing {
+    if state.wants_text() {
         let input = match key.code {
-            KeyCode::Enter => Some(FilterInput::Accept),
-            KeyCode::Esc => Some(FilterInput::Cancel),
-            KeyCode::Backspace => Some(FilterInput::Backspace),
+            KeyCode::Enter => Some(TextInput::Accept),
+            KeyCode::Esc => Some(TextInput::Cancel),
+            KeyCode::Backspace => Some(TextInput::Backspace),
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 return Some(Command::Quit);
             }
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                Some(FilterInput::Char(c))
+                Some(TextInput::Char(c))
             }
             _ => None,
         };
-        if let Some(i) = input {
-            state.filter_input(i);
-        }
-        return None;
+        return input.and_then(|i| state.text_input(i));
     }
     keymap.action_for(&key).and_then(|a| state.update(a))
 }
@@ -222,9 +224,54 @@ fn log_alerts(events: &[AlertEvent]) {
     }
 }
 
+/// How the TUI changes the router's weights, if it can: the router it watches, and the audit log.
+pub struct Controls {
+    pub router: crate::control::AnyControl,
+    pub audit: Option<AuditLog>,
+}
+
+impl Controls {
+    /// Controls for the router named on the command line; `None` when there is no router to change.
+    pub fn for_router(spec: &RouterSpec, audit: Option<AuditLog>) -> Option<Self> {
+        let router = match spec {
+            RouterSpec::Local => crate::control::AnyControl::LocalIpvsadm(Default::default()),
+            RouterSpec::None | RouterSpec::Remote(_) => return None,
+        };
+        Some(Self { router, audit })
+    }
+}
+
+type Applying = Pin<Box<dyn Future<Output = (WeightChange, Result<(), String>)>>>;
+
+fn start_apply(controls: Option<&Controls>, change: WeightChange, force: bool) -> Applying {
+    let ctrl = controls.map(|c| (c.router.clone(), c.audit.clone()));
+    Box::pin(async move {
+        let result = match ctrl {
+            Some((mut router, audit)) => apply(&mut router, &change, force, audit.as_ref())
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("this router cannot be changed from here".to_string()),
+        };
+        (change, result)
+    })
+}
+
 /// Runs the live TUI until the operator quits.
-pub async fn run_tui(set: SourceSet, mut state: State, config: &Config) -> Result<(), RunError> {
+pub async fn run_tui(
+    set: SourceSet,
+    mut state: State,
+    config: &Config,
+    controls: Option<Controls>,
+) -> Result<(), RunError> {
     declare(&mut state, &set);
+    if let Some(c) = &controls
+        && let Some(audit) = &c.audit
+    {
+        match audit.restore_points(&c.router.router_name()) {
+            Ok(points) => state.restore_points = points,
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(config.interval, tx.clone(), None);
     let mut handles: Vec<PollHandle> = started.handles;
@@ -238,7 +285,15 @@ pub async fn run_tui(set: SourceSet, mut state: State, config: &Config) -> Resul
     drop(tx);
 
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut rx, &handles, &mut state, config).await;
+    let result = event_loop(
+        &mut terminal,
+        &mut rx,
+        &handles,
+        &mut state,
+        config,
+        controls.as_ref(),
+    )
+    .await;
     ratatui::restore();
     result
 }
@@ -249,8 +304,10 @@ async fn event_loop(
     handles: &[PollHandle],
     state: &mut State,
     config: &Config,
+    controls: Option<&Controls>,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
+    let mut applying: Option<Applying> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut render = tokio::time::interval(Duration::from_millis(33));
@@ -277,6 +334,19 @@ async fn event_loop(
                 }
                 None
             }
+            Some((change, result)) = async {
+                match applying.as_mut() {
+                    Some(f) => Some(f.await),
+                    None => None,
+                }
+            }, if applying.is_some() => {
+                applying = None;
+                match &result {
+                    Ok(()) => tracing::info!("{change}: done"),
+                    Err(e) => tracing::warn!("{change}: {e}"),
+                }
+                state.action_done(&change, result)
+            }
             _ = tick.tick() => {
                 log_alerts(&state.tick(Timestamp::now()));
                 None
@@ -292,6 +362,9 @@ async fn event_loop(
         match command {
             Some(Command::Quit) => return Ok(()),
             Some(Command::Refresh) => handles.iter().for_each(PollHandle::refresh),
+            Some(Command::Apply { change, force }) => {
+                applying = Some(start_apply(controls, change, force));
+            }
             Some(Command::ToggleRecord) => {
                 state.ui.popup = Some(crate::app::state::Popup::Message(
                     "recording is not available in this build".into(),

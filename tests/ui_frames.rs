@@ -248,3 +248,157 @@ fn the_selected_row_stays_in_view_when_jumping_to_the_end_of_a_long_list() {
         "the last service (marks sort last) is in view: {frame}"
     );
 }
+
+/// Selects the first real server of the first service in the services pane.
+fn select_first_real(s: &mut State) {
+    press(s, KeyCode::Down);
+    press(s, KeyCode::Down);
+    assert!(s.selected_real().is_some(), "a real server is selected");
+}
+
+#[test]
+fn drain_key_asks_to_confirm_the_exact_change_and_enter_applies_it() {
+    let mut s = small();
+    select_first_real(&mut s);
+    assert_eq!(handle_key(&mut s, &Keymap::defaults(), key('d')), None);
+    let frame = render(&s, 100, 30);
+    assert!(
+        frame.contains("TCP 192.0.2.10:80 → 10.0.0.2:80  weight 1 → 0 (drain)"),
+        "{frame}"
+    );
+    insta::assert_snapshot!(frame);
+    match press(&mut s, KeyCode::Enter) {
+        Some(Command::Apply { change, force }) => {
+            assert_eq!((change.from, change.to, force), (1, 0, false));
+        }
+        other => panic!("enter did not apply: {other:?}"),
+    }
+    assert!(s.applying.is_some());
+}
+
+#[test]
+fn escape_cancels_a_drain() {
+    let mut s = small();
+    select_first_real(&mut s);
+    handle_key(&mut s, &Keymap::defaults(), key('d'));
+    assert_eq!(press(&mut s, KeyCode::Esc), None);
+    assert!(s.ui.popup.is_none());
+    assert!(s.applying.is_none());
+}
+
+#[test]
+fn read_only_mode_disables_the_action_keys() {
+    let mut s = small();
+    s.options.read_only = true;
+    select_first_real(&mut s);
+    for c in ['d', 'w', 'r'] {
+        assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
+        assert!(
+            matches!(&s.ui.popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("read-only")),
+            "{c}: {:?}",
+            s.ui.popup
+        );
+        press(&mut s, KeyCode::Esc);
+    }
+}
+
+#[test]
+fn reweight_prompts_for_a_number_then_confirms() {
+    let mut s = small();
+    select_first_real(&mut s);
+    handle_key(&mut s, &Keymap::defaults(), key('w'));
+    for c in "12x3".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    assert!(render(&s, 100, 30).contains("new weight (0–65535): 123"));
+    press(&mut s, KeyCode::Enter);
+    assert!(render(&s, 100, 30).contains("weight 1 → 123 (reweight)"));
+    assert!(matches!(
+        press(&mut s, KeyCode::Enter),
+        Some(Command::Apply { .. })
+    ));
+}
+
+#[test]
+fn draining_the_last_live_server_needs_the_service_typed() {
+    let mut s = small();
+    // Service 0's reals: weights 1, 0 (drained), 3. Drain the weight-3 one first, then the other.
+    select_first_real(&mut s);
+    let first = s.selected_real().expect("selected");
+    let change = lbtop::control::plan::WeightChange {
+        kind: lbtop::control::plan::ActionKind::Drain,
+        service: first.0,
+        real: first.1,
+        from: 1,
+        to: 0,
+    };
+    // Simulate the router having applied a drain of the other live server (weight 3 → 0).
+    let mut cluster_state = s.clone();
+    if let Some(r) = cluster_state.router.as_mut()
+        && let Some(cur) = r.cur.as_mut()
+    {
+        for real in &mut cur.services[0].reals {
+            if real.address != first.1.address {
+                real.weight = 0;
+            }
+        }
+    }
+    let mut s = cluster_state;
+    handle_key(&mut s, &Keymap::defaults(), key('d'));
+    assert!(s.wants_text(), "a typed confirmation is open");
+    assert!(render(&s, 120, 30).contains("Type tcp:192.0.2.10:80 to confirm"));
+    for c in "tcp:192.0.2.10:81".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        None,
+        "the wrong service does not apply"
+    );
+    assert!(render(&s, 120, 30).contains("nothing was changed"));
+    press(&mut s, KeyCode::Esc);
+    handle_key(&mut s, &Keymap::defaults(), key('d'));
+    for c in "tcp:192.0.2.10:80".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    assert_eq!(
+        press(&mut s, KeyCode::Enter),
+        Some(Command::Apply {
+            change,
+            force: true
+        })
+    );
+}
+
+#[test]
+fn after_a_drain_the_row_counts_connections_down() {
+    let mut s = small();
+    select_first_real(&mut s);
+    let (service, real) = s.selected_real().expect("selected");
+    let change = lbtop::control::plan::WeightChange {
+        kind: lbtop::control::plan::ActionKind::Drain,
+        service,
+        real,
+        from: 1,
+        to: 0,
+    };
+    assert_eq!(s.action_done(&change, Ok(())), Some(Command::Refresh));
+    assert_eq!(s.restore_points.get(&(service, real)), Some(&1));
+    if let Some(r) = s.router.as_mut()
+        && let Some(cur) = r.cur.as_mut()
+    {
+        cur.services[0].reals[0].weight = 0;
+    }
+    assert!(render(&s, 120, 30).contains("draining"));
+    if let Some(r) = s.router.as_mut()
+        && let Some(cur) = r.cur.as_mut()
+    {
+        let x = &mut cur.services[0].reals[0];
+        (x.active_conns, x.inactive_conns, x.persistent_conns) = (0, 0, Some(0));
+    }
+    assert!(render(&s, 120, 30).contains("drained"));
+    // And restore now offers the old weight back.
+    press(&mut s, KeyCode::Esc);
+    handle_key(&mut s, &Keymap::defaults(), key('r'));
+    assert!(render(&s, 120, 30).contains("weight 0 → 1 (restore)"));
+}

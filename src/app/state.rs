@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::control::plan::{self, ActionKind, PlanError, RealKey, WeightChange, cuts_off};
 use crate::model::alert::{AlertBook, AlertEvent, AlertKind, AlertRules, Severity};
 use crate::model::history::Ring;
 use crate::model::sample::{
@@ -23,6 +24,11 @@ pub enum Command {
     /// Poll every source now.
     Refresh,
     ToggleRecord,
+    /// Change a weight on the router; `force` when the operator confirmed cutting a service off.
+    Apply {
+        change: WeightChange,
+        force: bool,
+    },
 }
 
 /// Settings the state needs, resolved from config and command line.
@@ -213,6 +219,22 @@ pub enum Popup {
     NodeDetail(String),
     /// A one-line message for the operator, such as why an action is unavailable.
     Message(String),
+    /// A weight change waiting for enter (or esc).
+    Confirm(PendingAction),
+    /// The new weight being typed for a reweight.
+    WeightInput {
+        service: ServiceKey,
+        real: RealKey,
+        text: String,
+    },
+}
+
+/// A planned change shown for confirmation. `typed` is `Some` when the change would cut the
+/// service off, and the operator must type the service to confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAction {
+    pub change: WeightChange,
+    pub typed: Option<String>,
 }
 
 /// View state: what is focused, selected, sorted, filtered, open.
@@ -264,6 +286,12 @@ pub struct State {
     node_by_addr: HashMap<IpAddr, usize>,
     pub alerts: AlertBook,
     pub ui: UiState,
+    /// Weights real servers had before lbtop drained them (from the audit log), for restore.
+    pub restore_points: HashMap<(ServiceKey, RealKey), i32>,
+    /// Real servers lbtop drained this session: their rows count connections down.
+    pub draining: HashSet<(ServiceKey, RealKey)>,
+    /// The change being applied now, if any.
+    pub applying: Option<WeightChange>,
     /// Events that arrived while the live view was paused; applied on resume.
     held: Vec<SourceEvent>,
     /// Bumped on every change that needs a redraw.
@@ -285,6 +313,9 @@ impl State {
             node_by_addr: HashMap::new(),
             alerts: AlertBook::new(1000),
             ui: UiState::default(),
+            restore_points: HashMap::new(),
+            draining: HashSet::new(),
+            applying: None,
             held: Vec::new(),
             generation: 0,
         }
@@ -478,6 +509,24 @@ impl State {
     /// Acts on an operator action. Returns what the runtime must do, if anything.
     pub fn update(&mut self, action: Action) -> Option<Command> {
         self.touch();
+        if let Some(Popup::Confirm(pending)) = &self.ui.popup {
+            return match action {
+                Action::Toggle if pending.typed.is_none() => {
+                    let change = pending.change.clone();
+                    self.ui.popup = None;
+                    self.applying = Some(change.clone());
+                    Some(Command::Apply {
+                        change,
+                        force: false,
+                    })
+                }
+                Action::Back | Action::Quit => {
+                    self.ui.popup = None;
+                    None
+                }
+                _ => None,
+            };
+        }
         if let Some(popup) = &self.ui.popup {
             let closes = matches!(action, Action::Back | Action::Quit)
                 || (matches!(popup, Popup::Help) && action == Action::Help)
@@ -524,13 +573,7 @@ impl State {
             Action::Pause => self.toggle_pause(),
             Action::Refresh => return Some(Command::Refresh),
             Action::ToggleRecord => return Some(Command::ToggleRecord),
-            Action::Drain | Action::Reweight | Action::Restore => {
-                self.ui.popup = Some(Popup::Message(if self.options.read_only {
-                    "read-only mode: actions are disabled".into()
-                } else {
-                    "weight changes are not available in this build".into()
-                }));
-            }
+            Action::Drain | Action::Reweight | Action::Restore => self.start_action(action),
             Action::StepForward
             | Action::StepBack
             | Action::SeekForward
@@ -548,20 +591,206 @@ impl State {
         None
     }
 
-    /// Text typed into the filter prompt. Returns `true` when the key was taken.
-    pub fn filter_input(&mut self, input: FilterInput) {
+    /// Whether keys are text for a prompt (filter, weight, typed confirmation) rather than actions.
+    pub fn wants_text(&self) -> bool {
+        self.ui.filter_editing
+            || matches!(
+                self.ui.popup,
+                Some(Popup::WeightInput { .. })
+                    | Some(Popup::Confirm(PendingAction { typed: Some(_), .. }))
+            )
+    }
+
+    /// Text typed into the open prompt.
+    pub fn text_input(&mut self, input: TextInput) -> Option<Command> {
         self.touch();
-        match input {
-            FilterInput::Char(c) => self.ui.filter.push(c),
-            FilterInput::Backspace => {
-                self.ui.filter.pop();
-            }
-            FilterInput::Accept => self.ui.filter_editing = false,
-            FilterInput::Cancel => {
-                self.ui.filter.clear();
-                self.ui.filter_editing = false;
+        match self.ui.popup.take() {
+            Some(Popup::WeightInput {
+                service,
+                real,
+                mut text,
+            }) => match input {
+                TextInput::Char(c) if c.is_ascii_digit() && text.len() < 6 => {
+                    text.push(c);
+                    self.ui.popup = Some(Popup::WeightInput {
+                        service,
+                        real,
+                        text,
+                    });
+                }
+                TextInput::Char(_) => {
+                    self.ui.popup = Some(Popup::WeightInput {
+                        service,
+                        real,
+                        text,
+                    });
+                }
+                TextInput::Backspace => {
+                    text.pop();
+                    self.ui.popup = Some(Popup::WeightInput {
+                        service,
+                        real,
+                        text,
+                    });
+                }
+                TextInput::Accept => match text.parse::<i64>() {
+                    Ok(w) => self.plan_and_confirm(ActionKind::Reweight, service, real, w),
+                    Err(_) => {
+                        self.ui.popup = Some(Popup::WeightInput {
+                            service,
+                            real,
+                            text,
+                        });
+                    }
+                },
+                TextInput::Cancel => {}
+            },
+            Some(Popup::Confirm(PendingAction {
+                change,
+                typed: Some(mut typed),
+            })) => match input {
+                TextInput::Char(c) => {
+                    typed.push(c);
+                    self.ui.popup = Some(Popup::Confirm(PendingAction {
+                        change,
+                        typed: Some(typed),
+                    }));
+                }
+                TextInput::Backspace => {
+                    typed.pop();
+                    self.ui.popup = Some(Popup::Confirm(PendingAction {
+                        change,
+                        typed: Some(typed),
+                    }));
+                }
+                TextInput::Accept if typed.trim() == change.service.to_string() => {
+                    self.applying = Some(change.clone());
+                    return Some(Command::Apply {
+                        change,
+                        force: true,
+                    });
+                }
+                TextInput::Accept => {
+                    self.ui.popup = Some(Popup::Message(format!(
+                        "\"{typed}\" is not {}: nothing was changed",
+                        change.service
+                    )));
+                }
+                TextInput::Cancel => {}
+            },
+            other => {
+                self.ui.popup = other;
+                match input {
+                    TextInput::Char(c) => self.ui.filter.push(c),
+                    TextInput::Backspace => {
+                        self.ui.filter.pop();
+                    }
+                    TextInput::Accept => self.ui.filter_editing = false,
+                    TextInput::Cancel => {
+                        self.ui.filter.clear();
+                        self.ui.filter_editing = false;
+                    }
+                }
             }
         }
+        None
+    }
+
+    /// The real server selected in the services pane, if a real server row is selected.
+    pub fn selected_real(&self) -> Option<(ServiceKey, RealKey)> {
+        match self.ui.service_sel {
+            Some(ServiceSelection::Real(k, address, port)) if self.ui.focus == Pane::Services => {
+                Some((k, RealKey { address, port }))
+            }
+            _ => None,
+        }
+    }
+
+    fn start_action(&mut self, action: Action) {
+        if self.options.read_only {
+            self.ui.popup = Some(Popup::Message(PlanError::ReadOnly.to_string()));
+            return;
+        }
+        let Some((service, real)) = self.selected_real() else {
+            self.ui.popup = Some(Popup::Message(
+                "select a real server in the services pane first".into(),
+            ));
+            return;
+        };
+        if self.applying.is_some() {
+            self.ui.popup = Some(Popup::Message(
+                "another change is being applied; wait for its result".into(),
+            ));
+            return;
+        }
+        match action {
+            Action::Drain => self.plan_and_confirm(ActionKind::Drain, service, real, 0),
+            Action::Reweight => {
+                self.ui.popup = Some(Popup::WeightInput {
+                    service,
+                    real,
+                    text: String::new(),
+                });
+            }
+            _ => match self.restore_points.get(&(service, real)) {
+                Some(&w) => {
+                    self.plan_and_confirm(ActionKind::Restore, service, real, i64::from(w));
+                }
+                None => {
+                    self.ui.popup = Some(Popup::Message(
+                        PlanError::NothingToRestore {
+                            service: service.to_string(),
+                            real: real.to_string(),
+                        }
+                        .to_string(),
+                    ));
+                }
+            },
+        }
+    }
+
+    fn plan_and_confirm(&mut self, kind: ActionKind, service: ServiceKey, real: RealKey, to: i64) {
+        let table = self
+            .router
+            .as_ref()
+            .and_then(|r| r.cur.as_ref())
+            .map_or(&[][..], |c| &c.services[..]);
+        self.ui.popup = Some(match plan::plan(table, kind, &service, &real, to) {
+            Ok(change) => {
+                let cut = change.to == 0
+                    && plan::find(table, &service, &real)
+                        .is_ok_and(|(svc, _)| cuts_off(svc, &real));
+                Popup::Confirm(PendingAction {
+                    change,
+                    typed: cut.then(String::new),
+                })
+            }
+            Err(e) => Popup::Message(e.to_string()),
+        });
+    }
+
+    /// The outcome of an applied change. Returns a refresh so the table shows it at once.
+    pub fn action_done(
+        &mut self,
+        change: &WeightChange,
+        result: Result<(), String>,
+    ) -> Option<Command> {
+        self.touch();
+        self.applying = None;
+        let key = (change.service, change.real);
+        match result {
+            Ok(()) => {
+                if change.kind == ActionKind::Drain {
+                    self.restore_points.insert(key, change.from);
+                    self.draining.insert(key);
+                } else {
+                    self.draining.remove(&key);
+                }
+                self.ui.popup = Some(Popup::Message(format!("done: {change}")));
+            }
+            Err(e) => self.ui.popup = Some(Popup::Message(format!("{change} failed: {e}"))),
+        }
+        Some(Command::Refresh)
     }
 
     fn toggle_pause(&mut self) {
@@ -799,9 +1028,9 @@ impl State {
     }
 }
 
-/// Keys typed while the filter prompt is open.
+/// Keys typed while a prompt is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilterInput {
+pub enum TextInput {
     Char(char),
     Backspace,
     Accept,

@@ -69,7 +69,9 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             nodes::draw_detail(frame, r, state, theme, name);
         }
         Some(Popup::Message(text)) => {
-            let r = centered_lines(area, 60, 3);
+            let width = (text.chars().count() as u16 + 4).clamp(30, 76);
+            let lines = (text.chars().count() as u16).div_ceil(width.saturating_sub(4).max(1)) + 2;
+            let r = centered_lines(area, width, lines + 1);
             frame.render_widget(Clear, r);
             let block = widgets::pane(theme, Line::from(" lbtop "), true).style(theme.popup);
             frame.render_widget(
@@ -80,8 +82,77 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
                 r,
             );
         }
+        Some(Popup::Confirm(pending)) => draw_confirm(frame, area, theme, keymap, pending),
+        Some(Popup::WeightInput {
+            service,
+            real,
+            text,
+        }) => {
+            let r = centered_lines(area, 64, 5);
+            frame.render_widget(Clear, r);
+            let block = widgets::pane(theme, Line::from(" Set weight "), true).style(theme.popup);
+            let lines = vec![
+                Line::from(Span::styled(
+                    format!("{} → {real}", crate::control::plan::service_label(service)),
+                    theme.popup,
+                )),
+                Line::from(vec![
+                    Span::styled("new weight (0–65535): ", theme.popup),
+                    Span::styled(format!("{text}▏"), theme.input),
+                ]),
+                Line::from(Span::styled("enter: continue · esc: cancel", theme.dim)),
+            ];
+            frame.render_widget(Paragraph::new(lines).block(block), r);
+        }
         None => {}
     }
+}
+
+/// The confirmation of a weight change: the exact change, and for a drain that would cut the
+/// service off, the service to type.
+fn draw_confirm(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    keymap: &Keymap,
+    pending: &crate::app::state::PendingAction,
+) {
+    let text = pending.change.to_string();
+    let width = (text.chars().count() as u16 + 6).max(64);
+    let height = if pending.typed.is_some() { 7 } else { 5 };
+    let r = centered_lines(area, width, height);
+    frame.render_widget(Clear, r);
+    let block = widgets::pane(theme, Line::from(" Confirm "), true).style(theme.popup);
+    let mut lines = vec![Line::from(Span::styled(text, theme.title))];
+    match &pending.typed {
+        None => {
+            let enter = keymap
+                .hint(Action::Toggle)
+                .unwrap_or_else(|| "enter".into());
+            let back = keymap.hint(Action::Back).unwrap_or_else(|| "esc".into());
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                format!("{enter}: apply · {back}: cancel"),
+                theme.key_hint,
+            )));
+        }
+        Some(typed) => {
+            lines.push(Line::from(Span::styled(
+                "This is the last real server with weight > 0: draining it cuts the service off.",
+                theme.critical,
+            )));
+            lines.push(Line::from(Span::styled(
+                format!("Type {} to confirm:", pending.change.service),
+                theme.popup,
+            )));
+            lines.push(Line::from(Span::styled(format!("{typed}▏"), theme.input)));
+            lines.push(Line::from(Span::styled(
+                "enter: apply · esc: cancel",
+                theme.dim,
+            )));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), r);
 }
 
 fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
@@ -214,7 +285,26 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
     if state.options.read_only {
         spans.push(Span::styled("│ read-only ", theme.dim));
     }
+    if let Some(change) = &state.applying {
+        spans.push(Span::styled(format!("│ applying {change} "), theme.warning));
+    }
     spans.push(Span::styled("│ ", theme.status_bar));
+    if state.selected_real().is_some() {
+        let style = if state.options.read_only {
+            theme.dim
+        } else {
+            theme.key_hint
+        };
+        for action in [Action::Drain, Action::Reweight, Action::Restore] {
+            if let Some(key) = keymap.hint(action) {
+                spans.push(Span::styled(key, style));
+                spans.push(Span::styled(
+                    format!(":{} ", hint_word(action)),
+                    theme.status_bar,
+                ));
+            }
+        }
+    }
     for action in [
         Action::Help,
         Action::NextPane,
@@ -277,6 +367,9 @@ fn hint_word(action: Action) -> &'static str {
         Action::SortNext => "sort",
         Action::Pause => "pause",
         Action::Quit => "quit",
+        Action::Drain => "drain",
+        Action::Reweight => "weight",
+        Action::Restore => "restore",
         _ => "",
     }
 }

@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Row, Wrap};
 
 use crate::app::state::{Pane, ServiceRow, State};
 use crate::config::Theme;
-use crate::model::sample::{HostStatus, ServiceKey, VirtualServiceSample};
+use crate::model::sample::{HostStatus, VirtualServiceSample};
 use crate::model::snapshot::RealStats;
 
 use super::widgets::{self, Column, TableView, cell, draw_table, fit_columns, pane, si};
@@ -101,18 +101,7 @@ const COLUMNS: [Column; 14] = [
 ];
 
 fn service_label(svc: &VirtualServiceSample) -> String {
-    let mut s = match svc.key {
-        ServiceKey::Addr {
-            protocol,
-            address,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.as_str().to_uppercase(),
-            crate::model::sample::SocketText(address, port)
-        ),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    };
+    let mut s = crate::control::plan::service_label(&svc.key);
     s.push(' ');
     s.push_str(&svc.scheduler);
     if let Some(p) = &svc.persistent {
@@ -345,8 +334,26 @@ fn real_cells(
         None => cell("", true, theme.dim),
     };
     let [cps, inpps, outpps, inbps, outbps] = rates_cells(theme, st.rates);
+    // Guided drain: a server lbtop drained counts its connections down, then shows drained.
+    let key = (svc.key, crate::control::plan::RealKey::of(real));
+    let (tag, tag_style) = if real.weight == 0 && state.draining.contains(&key) {
+        let left = u64::from(real.active_conns)
+            + u64::from(real.inactive_conns)
+            + u64::from(real.persistent_conns.unwrap_or(0));
+        if left == 0 {
+            (" drained".to_string(), theme.ok)
+        } else {
+            (format!(" draining {left}"), theme.warning)
+        }
+    } else {
+        (String::new(), theme.base)
+    };
     vec![
-        cell(format!("{branch}{}", real.id()), false, theme.base),
+        Line::from(vec![
+            Span::styled(format!("{branch}{}", real.id()), theme.base),
+            Span::styled(tag, tag_style),
+        ])
+        .into(),
         cell(real.forward.as_proc(), false, theme.dim),
         cell(real.weight.to_string(), true, weight_style),
         cell(pct(st.weight_share), true, theme.dim),

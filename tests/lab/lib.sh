@@ -16,13 +16,35 @@ MONITOR_SOCK=$RUN_DIR/monitor.sock
 LOCK_FILE=$LAB_DIR/lock
 
 # Packages the lab needs on the host (Debian names).
-LAB_PACKAGES="qemu-system-x86 busybox-static cpio kmod ipvsadm openssh-server openssh-client iptables iproute2 xz-utils util-linux"
+LAB_PACKAGES="qemu-system-x86 busybox-static cpio kmod ipvsadm openssh-server openssh-client iptables iproute2 xz-utils util-linux sudo"
 
 # Modules loaded by the initramfs before switch_root (their dependencies are added from modules.dep).
 INITRAMFS_MODULES="virtio_pci virtio_net 9pnet_virtio 9p overlay"
 
-# Lab nodes: name -> address on the lab LAN (the router is lab / lab-router).
-LAB_NODES="rs1 rs2 rs3"
+
+# The lab's addresses exist only inside the VM. On the host they are made "unreachable" (local
+# routes, no packet is sent) so that a direct connection attempt, e.g. ssh to rs1 without the
+# ProxyJump, fails at once instead of going out of this machine.
+HOST_GUARD_ROUTES4="10.77.0.0/16 10.78.0.0/16"
+HOST_GUARD_ROUTES6="fd77::/48 fd78::/48 fd79::/48"
+host_guard_routes() {  # host_guard_routes add|del   (del keeps them while another lab VM runs)
+    local r c
+    if [ "$1" = del ]; then
+        for c in /proc/[0-9]*/cmdline; do
+            if grep -q "mount_tag=hostroot" "$c" 2>/dev/null && grep -q "lab.repo=" "$c" 2>/dev/null; then
+                return 0
+            fi
+        done
+    fi
+    for r in $HOST_GUARD_ROUTES4; do
+        if [ "$1" = add ]; then ip route replace unreachable "$r" 2>/dev/null || return 1
+        else ip route del unreachable "$r" 2>/dev/null || true; fi
+    done
+    for r in $HOST_GUARD_ROUTES6; do
+        if [ "$1" = add ]; then ip -6 route replace unreachable "$r" 2>/dev/null || return 1
+        else ip -6 route del unreachable "$r" 2>/dev/null || true; fi
+    done
+}
 
 die() { echo "lab: error: $*" >&2; exit 1; }
 log() { echo "lab: $*" >&2; }

@@ -1,0 +1,257 @@
+//! The audit log: one JSON line per action, appended to `$XDG_STATE_HOME/lbtop/audit.jsonl`.
+//! `restore` reads the weight a real server had before lbtop last drained it from here.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{ActionKind, RealKey, WeightChange};
+use crate::model::sample::{ServiceKey, Timestamp};
+
+/// One action as the audit log holds it. Unknown fields are ignored when reading, so the log can
+/// grow new fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub time: String,
+    /// `user@host` of the operator.
+    pub user: String,
+    pub router: String,
+    pub service: String,
+    pub real: String,
+    pub action: ActionKind,
+    pub old_weight: i32,
+    pub new_weight: i32,
+    /// `ok`, or `error: …` with the reason the action failed or was refused.
+    pub result: String,
+}
+
+impl AuditRecord {
+    pub fn new(router: &str, change: &WeightChange, result: Result<(), String>) -> Self {
+        Self {
+            time: Timestamp::now().rfc3339(),
+            user: operator(),
+            router: router.to_string(),
+            service: change.service.to_string(),
+            real: change.real.to_string(),
+            action: change.kind,
+            old_weight: change.from,
+            new_weight: change.to,
+            result: match result {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("error: {e}"),
+            },
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.result == "ok"
+    }
+}
+
+/// `user@host` of whoever runs lbtop.
+pub fn operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{host}")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {}: {source}", path.display())]
+pub struct AuditError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The append-only audit log file.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    path: PathBuf,
+}
+
+impl AuditLog {
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// `$XDG_STATE_HOME/lbtop/audit.jsonl` (or the local data directory where there is no state
+    /// directory).
+    pub fn default_path() -> Option<PathBuf> {
+        let dirs = directories::ProjectDirs::from("", "", "lbtop")?;
+        let dir = dirs
+            .state_dir()
+            .map_or_else(|| dirs.data_local_dir().to_path_buf(), Path::to_path_buf);
+        Some(dir.join("audit.jsonl"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record as one line, in one write, so concurrent lbtops do not interleave.
+    pub fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
+        let err = |source| AuditError {
+            path: self.path.clone(),
+            source,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let mut line = serde_json::to_string(record).map_err(|e| err(std::io::Error::other(e)))?;
+        line.push('\n');
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(err)?;
+        f.write_all(line.as_bytes()).map_err(err)?;
+        f.sync_data().map_err(err)
+    }
+
+    /// Every readable record, oldest first, and how many lines could not be read.
+    pub fn records(&self) -> Result<(Vec<AuditRecord>, usize), AuditError> {
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(source) => {
+                return Err(AuditError {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let mut records = Vec::new();
+        let mut bad = 0;
+        for line in BufReader::new(file).lines() {
+            match line {
+                Ok(l) if l.trim().is_empty() => {}
+                Ok(l) => match serde_json::from_str::<AuditRecord>(&l) {
+                    Ok(r) => records.push(r),
+                    Err(_) => bad += 1,
+                },
+                Err(_) => bad += 1,
+            }
+        }
+        Ok((records, bad))
+    }
+
+    /// For every real server lbtop drained on `router`, the weight it had before its last drain.
+    pub fn restore_points(
+        &self,
+        router: &str,
+    ) -> Result<std::collections::HashMap<(ServiceKey, RealKey), i32>, AuditError> {
+        let (records, _) = self.records()?;
+        let mut points = std::collections::HashMap::new();
+        for r in records
+            .iter()
+            .filter(|r| r.ok() && r.action == ActionKind::Drain && r.router == router)
+        {
+            if let (Ok(svc), Ok(real)) = (
+                super::plan::parse_service(&r.service),
+                r.real.parse::<RealKey>(),
+            ) {
+                points.insert((svc, real), r.old_weight);
+            }
+        }
+        Ok(points)
+    }
+
+    /// The weight `real` had before lbtop last drained it on `router`, if a drain is on record.
+    pub fn restore_weight(
+        &self,
+        router: &str,
+        service: &ServiceKey,
+        real: &RealKey,
+    ) -> Result<Option<i32>, AuditError> {
+        let (records, bad) = self.records()?;
+        if bad > 0 {
+            tracing::warn!(path = %self.path.display(), bad, "unreadable audit log lines skipped");
+        }
+        let (service, real) = (service.to_string(), real.to_string());
+        Ok(records
+            .iter()
+            .rev()
+            .find(|r| {
+                r.ok()
+                    && r.action == ActionKind::Drain
+                    && r.router == router
+                    && r.service == service
+                    && r.real == real
+            })
+            .map(|r| r.old_weight))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::plan::parse_service;
+
+    fn change(kind: ActionKind, from: i32, to: i32) -> WeightChange {
+        WeightChange {
+            kind,
+            service: parse_service("tcp:192.0.2.10:80").expect("valid"),
+            real: "10.0.0.2:80".parse().expect("valid"),
+            from,
+            to,
+        }
+    }
+
+    #[test]
+    fn restore_finds_the_weight_before_the_last_successful_drain() {
+        let dir = tempfile::tempdir().expect("temp");
+        let log = AuditLog::at(dir.path().join("a/audit.jsonl"));
+        log.append(&AuditRecord::new(
+            "r1",
+            &change(ActionKind::Drain, 3, 0),
+            Ok(()),
+        ))
+        .expect("append");
+        log.append(&AuditRecord::new(
+            "r1",
+            &change(ActionKind::Restore, 0, 3),
+            Ok(()),
+        ))
+        .expect("append");
+        log.append(&AuditRecord::new(
+            "r1",
+            &change(ActionKind::Drain, 7, 0),
+            Ok(()),
+        ))
+        .expect("append");
+        log.append(&AuditRecord::new(
+            "r1",
+            &change(ActionKind::Drain, 9, 0),
+            Err("refused".into()),
+        ))
+        .expect("append");
+        let svc = parse_service("tcp:192.0.2.10:80").expect("valid");
+        let real = "10.0.0.2:80".parse().expect("valid");
+        assert_eq!(
+            log.restore_weight("r1", &svc, &real).expect("read"),
+            Some(7)
+        );
+        assert_eq!(log.restore_weight("r2", &svc, &real).expect("read"), None);
+    }
+
+    #[test]
+    fn a_damaged_line_is_skipped_not_fatal() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::at(&path);
+        log.append(&AuditRecord::new(
+            "r",
+            &change(ActionKind::Drain, 2, 0),
+            Ok(()),
+        ))
+        .expect("append");
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"{\"time\": garbage\n").expect("write");
+        let (records, bad) = log.records().expect("read");
+        assert_eq!((records.len(), bad), (1, 1));
+        assert_eq!(records[0].user, operator());
+    }
+}

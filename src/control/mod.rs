@@ -1,0 +1,176 @@
+//! Operator actions on the router: drain, reweight, restore. The keys and the command line share
+//! one path: plan against the table, re-check just before sending, change only the weight, audit.
+
+use std::future::Future;
+
+pub mod audit;
+pub mod ipvsadm;
+pub mod plan;
+pub mod run;
+
+use crate::model::sample::{RealServerSample, VirtualServiceSample};
+use crate::source::parse::{self, ParseError};
+use audit::{AuditLog, AuditRecord};
+use plan::{PlanError, WeightChange, find, recheck};
+
+/// Why an action failed. Each message says what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Backend(String),
+    #[error("reading the router's table: {0}")]
+    Parse(#[from] ParseError),
+}
+
+/// A router whose real servers' weights can be read and changed.
+pub trait RouterControl {
+    /// Names the router in the audit log: `local`, or the SSH host.
+    fn router_name(&self) -> String;
+    /// The router's table as it is now, with forwarding methods and thresholds.
+    fn table(&mut self) -> impl Future<Output = Result<Vec<VirtualServiceSample>, ControlError>>;
+    /// Sets `real`'s weight in `svc`, keeping its forwarding method, thresholds and tunnel
+    /// settings.
+    fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> impl Future<Output = Result<(), ControlError>>;
+}
+
+/// Applies a confirmed change: re-reads the table, aborts if the weight moved or (unless forced)
+/// the drain would cut the service off, changes the weight, and appends the outcome to the audit
+/// log — refusals and failures included.
+pub async fn apply<C: RouterControl>(
+    ctrl: &mut C,
+    change: &WeightChange,
+    force: bool,
+    audit: Option<&AuditLog>,
+) -> Result<(), ControlError> {
+    let result = async {
+        let table = ctrl.table().await?;
+        recheck(&table, change, force)?;
+        let (svc, real) = find(&table, &change.service, &change.real)?;
+        ctrl.set_weight(svc, real, change.to).await
+    }
+    .await;
+    if let Some(log) = audit {
+        let record = AuditRecord::new(
+            &ctrl.router_name(),
+            change,
+            result.as_ref().map(|_| ()).map_err(ToString::to_string),
+        );
+        if let Err(e) = log.append(&record) {
+            tracing::error!("{e}");
+            if result.is_ok() {
+                return Err(ControlError::Backend(format!(
+                    "the weight was changed, but {e}"
+                )));
+            }
+        }
+    }
+    result
+}
+
+/// Any of the ways lbtop can change a router, chosen at start-up.
+#[derive(Debug, Clone)]
+pub enum AnyControl {
+    LocalIpvsadm(LocalIpvsadm),
+}
+
+impl RouterControl for AnyControl {
+    fn router_name(&self) -> String {
+        match self {
+            Self::LocalIpvsadm(c) => c.router_name(),
+        }
+    }
+
+    async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
+        match self {
+            Self::LocalIpvsadm(c) => c.table().await,
+        }
+    }
+
+    async fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), ControlError> {
+        match self {
+            Self::LocalIpvsadm(c) => c.set_weight(svc, real, weight).await,
+        }
+    }
+}
+
+/// Runs `ipvsadm` on this machine (for a local router without netlink access, and in tests).
+#[derive(Debug, Clone)]
+pub struct LocalIpvsadm {
+    pub program: String,
+}
+
+impl Default for LocalIpvsadm {
+    fn default() -> Self {
+        Self {
+            program: "ipvsadm".into(),
+        }
+    }
+}
+
+fn run(program: &str, args: &[String]) -> Result<String, ControlError> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| ControlError::Backend(format!("cannot run {program}: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(ControlError::Backend(format!(
+            "{program} {} failed ({}): {err}",
+            args.join(" "),
+            out.status
+        )));
+    }
+    String::from_utf8(out.stdout)
+        .map_err(|_| ControlError::Backend(format!("{program} printed text that is not UTF-8")))
+}
+
+/// Reads the table through ipvsadm's plain, thresholds and persistent-conn views.
+pub fn read_ipvsadm_table(
+    mut run_view: impl FnMut(&[String]) -> Result<String, ControlError>,
+) -> Result<Vec<VirtualServiceSample>, ControlError> {
+    let mut listings = Vec::new();
+    for view in ipvsadm::READ_VIEWS {
+        let args: Vec<String> = view.iter().map(|s| (*s).to_string()).collect();
+        listings.push(parse::ipvsadm_list(&run_view(&args)?)?);
+    }
+    let (plain, others) = listings.split_at(1);
+    Ok(parse::merge_ipvsadm(&plain[0], others)?)
+}
+
+impl RouterControl for LocalIpvsadm {
+    fn router_name(&self) -> String {
+        "local".into()
+    }
+
+    async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
+        let program = self.program.clone();
+        tokio::task::spawn_blocking(move || read_ipvsadm_table(|args| run(&program, args)))
+            .await
+            .map_err(|e| ControlError::Backend(format!("ipvsadm task: {e}")))?
+    }
+
+    async fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), ControlError> {
+        let program = self.program.clone();
+        let args = ipvsadm::edit_args(svc, real, weight);
+        tokio::task::spawn_blocking(move || run(&program, &args).map(|_| ()))
+            .await
+            .map_err(|e| ControlError::Backend(format!("ipvsadm task: {e}")))?
+    }
+}
