@@ -41,7 +41,9 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     // a: by a [[node]] mapping to an alias; b: by the alias whose HostName is its address.
     std::fs::write(
         &client.config,
-        format!("Host web-a\n  HostName {a}\n  User root\nHost web-b\n  HostName {b}\n  User root\n"),
+        format!(
+            "Host web-a\n  HostName {a}\n  User root\nHost web-b\n  HostName {b}\n  User root\n"
+        ),
     )
     .expect("write");
     let lbtop_toml = client.dir.path().join("lbtop.toml");
@@ -52,7 +54,16 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     )
     .expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(["--once", "--json", "--interval", "300ms", "--router", "local", "--nodes", "auto"])
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            "300ms",
+            "--router",
+            "local",
+            "--nodes",
+            "auto",
+        ])
         .args(["--proc-root", &proc_root.to_string_lossy()])
         .args(["--config", &lbtop_toml.to_string_lossy()])
         .args(["-F", &client.config.to_string_lossy()])
@@ -62,7 +73,11 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
         .stdin(Stdio::null())
         .output()
         .expect("run lbtop");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let nodes = v["nodes"].as_array().expect("nodes");
     let find = |name: &str| {
@@ -75,7 +90,10 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
         let n = find(name);
         assert_eq!(n["status"], "ok", "{n}");
         assert_eq!(n["host"], addr.as_str());
-        assert!(n["cpu_total_percent"].is_number(), "two samples were taken: {n}");
+        assert!(
+            n["cpu_total_percent"].is_number(),
+            "two samples were taken: {n}"
+        );
     }
     let m = find(missing);
     assert_eq!(m["status"], "unreachable", "{m}");

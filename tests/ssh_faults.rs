@@ -145,7 +145,10 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
     std::thread::sleep(2 * SEC);
     assert_eq!(w.host("victim").status(), Some(HostStatus::HostKeyChanged));
     assert_eq!(w.samples("victim"), 2);
-    assert_eq!(support::sshd::read(&cluster.client.known_hosts), known_before);
+    assert_eq!(
+        support::sshd::read(&cluster.client.known_hosts),
+        known_before
+    );
     // The operator replaces the old key; lbtop picks it up by itself.
     let addr = cluster.hosts[0].addr();
     support::sshd::run(

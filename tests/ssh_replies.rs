@@ -9,8 +9,8 @@ use std::time::Duration;
 use lbtop::model::sample::HostStatus;
 use lbtop::source::remote::{RemoteSource, Role, SudoMode};
 use lbtop::source::ssh::HostSpec;
-use support::watch::{self, INTERVAL, Watch};
 use support::sshd::{Client, Host};
+use support::watch::{self, INTERVAL, Watch};
 
 const SEC: Duration = Duration::from_secs(1);
 

@@ -516,6 +516,10 @@ async fn run(
         .connect_timeout
         .unwrap_or(tuning.connect_timeout);
     let once = limit.is_some();
+    let poll_timeout = match src.role {
+        Role::Node => tuning.poll_timeout,
+        Role::Router(_) => tuning.router_poll_timeout,
+    };
     let mut reporter = Reporter {
         src: &src,
         tx: &tx,
@@ -567,12 +571,12 @@ async fn run(
                 _ = ticker.tick() => {}
                 () = refresh.notified() => ticker.reset(),
             }
-            let polled = tokio::time::timeout(tuning.poll_timeout, src.poll(&conn))
+            let polled = tokio::time::timeout(poll_timeout, src.poll(&conn))
                 .await
                 .unwrap_or_else(|_| {
                     Err(SshError::Unreachable(format!(
                         "no answer to a poll within {}",
-                        humantime::format_duration(tuning.poll_timeout)
+                        humantime::format_duration(poll_timeout)
                     )))
                 });
             match polled {
@@ -929,7 +933,7 @@ impl RemoteSet {
             .map(|s| s.ctx.tuning)
             .or_else(|| self.auto.as_ref().map(|a| a.ctx.tuning))
             .unwrap_or_default();
-        let one = t.connect_timeout + (interval + t.poll_timeout) * rounds;
+        let one = t.connect_timeout + (interval + t.router_poll_timeout) * rounds;
         let hops = if self.auto.is_some() { 2 } else { 1 };
         one * hops + Duration::from_secs(2)
     }

@@ -24,6 +24,7 @@ pub fn fast_tuning() -> SshTuning {
     SshTuning {
         connect_timeout: Duration::from_secs(2),
         poll_timeout: Duration::from_millis(1200),
+        router_poll_timeout: Duration::from_secs(3),
         keepalive_interval: Duration::from_secs(1),
         keepalive_max: 2,
         backoff_min: Duration::from_millis(100),

@@ -23,8 +23,11 @@ pub use hosts::{HostSpec, HostsError};
 pub struct SshTuning {
     /// TCP connect, SSH handshake, host key check and authentication together.
     pub connect_timeout: Duration,
-    /// How long one poll (one exec and its whole reply) may take.
+    /// How long one node poll (one exec and its whole reply) may take.
     pub poll_timeout: Duration,
+    /// How long one router poll may take: it runs ipvsadm five times (through sudo when not
+    /// root) and awk over the whole connection table, which takes seconds on a busy router.
+    pub router_poll_timeout: Duration,
     /// A keepalive goes out after this long without a word from the server.
     pub keepalive_interval: Duration,
     /// Unanswered keepalives before the connection counts as lost.
@@ -37,11 +40,13 @@ pub struct SshTuning {
 }
 
 impl SshTuning {
-    /// Defaults for polling every `interval`: polls may take up to two intervals (at least 5 s).
+    /// Defaults for polling every `interval`: node polls may take two intervals (at least 5 s),
+    /// router polls three (at least 15 s).
     pub fn for_interval(interval: Duration) -> SshTuning {
         SshTuning {
             connect_timeout: Duration::from_secs(10),
             poll_timeout: (interval * 2).max(Duration::from_secs(5)),
+            router_poll_timeout: (interval * 3).max(Duration::from_secs(15)),
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
             backoff_min: Duration::from_secs(1),
