@@ -27,7 +27,10 @@ fn junk_truncated_and_endless_replies_are_per_host_errors() {
     }
     let client = Client::new();
     let junk = forced(&client, "echo 'Welcome to the machine!'");
-    let truncated = forced(&client, r"printf 'lbtop-node 1\n@@lbtop stat\ncpu  1 2 3'");
+    let truncated = forced(
+        &client,
+        r"printf '==> /proc/stat <==\ncpu  1 2 3\n\n==> /proc/uptime <==\n12'",
+    );
     let endless = forced(&client, "yes lbtop");
     let fine = Host::new(&client, 201, None, "");
     client.trust(&fine.addr(), &fine.sshd);

@@ -36,11 +36,11 @@ pub const TOP_CLIENTS: usize = super::local::TOP_CLIENTS;
 
 // ───────────────────────────── what runs on the hosts ─────────────────────────────
 
-/// One exec per node poll: the four `/proc` files the local node reads, and two host facts, each
-/// after a marker line. Wrapped in `/bin/sh -c` so that it runs the same under any login shell.
-pub const NODE_COMMAND: &str = "exec /bin/sh -c 'echo lbtop-node 1; \
-for f in stat loadavg meminfo uptime sys/kernel/hostname sys/kernel/osrelease; \
-do echo \"@@lbtop $f\"; cat \"/proc/$f\"; done; echo \"@@lbtop end\"'";
+/// One exec per node poll: one `head` process prints the two host facts and the four `/proc`
+/// files the local node reads, each after POSIX head's `==> FILE <==` header. The login shell
+/// execs it, so a poll costs the node one process, under any login shell.
+pub const NODE_COMMAND: &str = "exec head -n 1000000 /proc/sys/kernel/hostname \
+/proc/sys/kernel/osrelease /proc/stat /proc/loadavg /proc/meminfo /proc/uptime";
 
 /// The router script is sent on stdin to this, so no quoting of it is ever needed.
 pub const ROUTER_COMMAND: &str = "exec /bin/sh -s";
@@ -200,19 +200,48 @@ fn unexpected(out: &ExecOutput, what: &str) -> SshError {
     ))
 }
 
+/// `head`'s output for several files, split at its `==> FILE <==` headers: (file, contents).
+fn head_sections(text: &str) -> Option<Vec<(&str, &str)>> {
+    let mut parts: Vec<(&str, &str)> = Vec::new();
+    let mut offset = 0;
+    let mut current: Option<(&str, usize)> = None;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let header = line
+            .trim_end_matches('\n')
+            .strip_prefix("==> ")
+            .and_then(|l| l.strip_suffix(" <=="));
+        match (header, current) {
+            (Some(name), cur) => {
+                if let Some((n, body_start)) = cur {
+                    // head puts a blank line before every header but the first.
+                    let body = &text[body_start..start];
+                    parts.push((n, body.strip_suffix('\n').unwrap_or(body)));
+                }
+                current = Some((name, offset));
+            }
+            (None, None) => return None,
+            (None, Some(_)) => {}
+        }
+    }
+    let (n, body_start) = current?;
+    parts.push((n, &text[body_start..]));
+    Some(parts)
+}
+
 /// A node's reply as a sample, through the same parsers as the local node.
 pub fn parse_node_reply(out: &ExecOutput, time: Timestamp) -> Result<NodeSample, SshError> {
     let text = String::from_utf8_lossy(&out.stdout);
-    let sections =
-        split_sections(&text, "lbtop-node 1").ok_or_else(|| unexpected(out, "node poll"))?;
-    if !sections.ended {
-        return Err(SshError::Reply(format!(
-            "truncated reply to the node poll ({} bytes, no end marker)",
-            out.stdout.len()
-        )));
-    }
+    let sections = head_sections(&text).ok_or_else(|| unexpected(out, "node poll"))?;
+    let get = |name: &str| {
+        sections
+            .iter()
+            .find(|(n, _)| n.strip_prefix("/proc/") == Some(name))
+            .map(|(_, b)| *b)
+    };
     let file = |name: &str| -> Result<&str, SshError> {
-        match sections.get(name) {
+        match get(name) {
             Some(body) if !body.trim().is_empty() => Ok(body),
             _ => Err(SshError::Reply(format!(
                 "/proc/{name} could not be read on the node{}",
@@ -222,10 +251,17 @@ pub fn parse_node_reply(out: &ExecOutput, time: Timestamp) -> Result<NodeSample,
             ))),
         }
     };
+    // The last file is one line; without its newline the reply was cut short.
+    let uptime = file("uptime")?;
+    if !uptime.ends_with('\n') || uptime.lines().count() != 1 {
+        return Err(SshError::Reply(format!(
+            "truncated reply to the node poll ({} bytes)",
+            out.stdout.len()
+        )));
+    }
     let parse_err = |e: parse::ParseError| SshError::Reply(e.to_string());
     let fact = |name: &str| {
-        sections
-            .get(name)
+        get(name)
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| s.chars().take(120).collect::<String>())
@@ -235,7 +271,7 @@ pub fn parse_node_reply(out: &ExecOutput, time: Timestamp) -> Result<NodeSample,
         stat: parse::proc_stat(file("stat")?).map_err(parse_err)?,
         load: parse::loadavg(file("loadavg")?).map_err(parse_err)?,
         memory: parse::meminfo(file("meminfo")?).map_err(parse_err)?,
-        uptime: parse::uptime(file("uptime")?).map_err(parse_err)?,
+        uptime: parse::uptime(uptime).map_err(parse_err)?,
         facts: Some(HostFacts {
             hostname: fact("sys/kernel/hostname"),
             os: None,
@@ -1062,15 +1098,36 @@ mod tests {
         .expect(path)
     }
 
+    /// What `head` prints for NODE_COMMAND, built from the fixtures.
     fn node_reply() -> String {
-        format!(
-            "lbtop-node 1\n@@lbtop stat\n{}@@lbtop loadavg\n{}@@lbtop meminfo\n{}@@lbtop uptime\n{}\
-             @@lbtop sys/kernel/hostname\nweb1\n@@lbtop sys/kernel/osrelease\n6.1.0\n@@lbtop end\n",
-            fixture("proc/stat"),
-            fixture("proc/loadavg"),
-            fixture("proc/meminfo"),
-            fixture("proc/uptime")
-        )
+        let mut s = String::from(
+            "==> /proc/sys/kernel/hostname <==\nweb1\n\n==> /proc/sys/kernel/osrelease <==\n6.1.0\n",
+        );
+        for f in ["stat", "loadavg", "meminfo", "uptime"] {
+            s.push_str(&format!(
+                "\n==> /proc/{f} <==\n{}",
+                fixture(&format!("proc/{f}"))
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn the_node_command_matches_what_head_prints_here() {
+        // This machine's own head, on this machine's /proc, read back by the same function.
+        let out = std::process::Command::new("sh")
+            .args(["-c", NODE_COMMAND])
+            .output()
+            .expect("sh");
+        let reply = ExecOutput {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_status: out.status.code().map(|c| c as u32),
+            exit_signal: None,
+        };
+        let s = parse_node_reply(&reply, Timestamp(1)).expect("parse");
+        assert!(!s.stat.cpus.is_empty());
+        assert!(s.facts.and_then(|f| f.kernel).is_some());
     }
 
     #[test]
@@ -1089,10 +1146,11 @@ mod tests {
         let cases: Vec<(String, &str)> = vec![
             ("Welcome to junk\n".into(), "unexpected reply"),
             (String::new(), "an empty reply"),
-            (full[..full.len() / 2].to_string(), "truncated"),
+            (full[..full.len() - 3].to_string(), "truncated"),
+            (full[..full.len() / 2].to_string(), "could not be read"),
             (full.replace("cpu", "cpX"), "/proc/stat"),
             (
-                "lbtop-node 1\n@@lbtop stat\n@@lbtop end\n".into(),
+                "==> /proc/stat <==\n\n==> /proc/uptime <==\n1.0 2.0\n".into(),
                 "/proc/stat could not be read",
             ),
         ];
