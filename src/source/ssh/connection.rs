@@ -325,8 +325,10 @@ impl Connection {
             .map_err(|_| wrap(timed_out("forwarding")))?
             .map_err(|e| match e {
                 russh::Error::ChannelOpenFailure(reason) => wrap(SshError::Unreachable(format!(
-                    "cannot reach {}:{} ({reason:?})",
-                    host.hostname, host.port
+                    "cannot reach {}:{} ({})",
+                    host.hostname,
+                    host.port,
+                    open_failure(&reason)
                 ))),
                 other => wrap(other.into()),
             })?;
@@ -543,9 +545,10 @@ impl Connection {
             .channel_open_session()
             .await
             .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(reason) => {
-                    SshError::Reply(format!("the host refused a session ({reason:?})"))
-                }
+                russh::Error::ChannelOpenFailure(reason) => SshError::Reply(format!(
+                    "the host refused a session ({})",
+                    open_failure(&reason)
+                )),
                 other => self.lost(other),
             })?;
         channel
@@ -604,6 +607,18 @@ impl Connection {
                 .disconnect(russh::Disconnect::ByApplication, "", "en"),
         )
         .await;
+    }
+}
+
+/// Why a channel was refused, in words.
+fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
+    use russh::ChannelOpenFailure as F;
+    match reason {
+        F::AdministrativelyProhibited => "refused by its sshd's configuration".into(),
+        F::ConnectFailed => "connection failed".into(),
+        F::UnknownChannelType => "channel type not supported".into(),
+        F::ResourceShortage => "out of resources".into(),
+        F::Other { code, reason } => format!("code {code}: {}", reason.trim()),
     }
 }
 
