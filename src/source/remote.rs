@@ -529,6 +529,21 @@ impl Reporter<'_> {
     }
 }
 
+/// The first instant on the grid of `interval` (counted from the Unix epoch) at least half an
+/// interval from now.
+fn next_on_grid(interval: Duration) -> Instant {
+    let period = interval.as_nanos().max(1);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut wait = period - since_epoch % period;
+    if wait < period / 2 {
+        wait += period;
+    }
+    Instant::now() + Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX))
+}
+
 /// A factor in [0.75, 1.25) for spreading reconnects.
 fn jitter() -> f64 {
     let mut b = [0u8; 2];
@@ -600,13 +615,26 @@ async fn run(
             "connected in {} ms",
             started.elapsed().as_millis()
         );
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The first poll at once; then on a grid shared by every host (whole seconds for 1 s), so
+        // that samples of one round come together and the screen redraws once for them.
+        let mut ticker = if once {
+            let mut t = tokio::time::interval_at(Instant::now() + interval, interval);
+            t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            t
+        } else {
+            let mut t = tokio::time::interval_at(next_on_grid(interval), interval);
+            t.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            t
+        };
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = refresh.notified() => ticker.reset(),
+            if !first {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = refresh.notified() => {}
+                }
             }
+            first = false;
             let polled = tokio::time::timeout(poll_timeout, src.poll(&conn))
                 .await
                 .unwrap_or_else(|_| {
