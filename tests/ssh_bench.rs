@@ -84,8 +84,18 @@ fn processes() -> Vec<(u32, u32, String, u64, u64)> {
     out
 }
 
-/// Sum of RSS (kB) of the `ssh` processes below `root`.
-fn ssh_rss_below(procs: &[(u32, u32, String, u64, u64)], root: u32) -> u64 {
+/// Proportional set size (kB): shared pages divided among the processes sharing them.
+fn pss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The `ssh` processes below `root`.
+fn ssh_below(procs: &[(u32, u32, String, u64, u64)], root: u32) -> Vec<u32> {
     let parent: HashMap<u32, u32> = procs.iter().map(|p| (p.0, p.1)).collect();
     let below = |mut pid: u32| {
         for _ in 0..64 {
@@ -100,8 +110,8 @@ fn ssh_rss_below(procs: &[(u32, u32, String, u64, u64)], root: u32) -> u64 {
     procs
         .iter()
         .filter(|p| p.2 == "ssh" && below(p.0))
-        .map(|p| p.3)
-        .sum()
+        .map(|p| p.0)
+        .collect()
 }
 
 fn vm_hwm_kb(pid: u32) -> u64 {
@@ -196,15 +206,30 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
     let baseline_pid = baseline.id();
 
     let mut lbtop_rss_max = 0u64;
+    let mut lbtop_pss_max = 0u64;
     let mut baseline_rss_max = 0u64;
+    let mut baseline_pss_max = 0u64;
     let mut lbtop_ticks = 0u64;
+    // lbtop's CPU after its connections are made: from 10 s on.
+    let mut lbtop_ticks_at_10s: Option<(u64, Instant)> = None;
     while started.elapsed() < Duration::from_secs(SECONDS) {
         let procs = processes();
         if let Some(p) = procs.iter().find(|p| p.0 == lbtop_pid) {
             lbtop_rss_max = lbtop_rss_max.max(p.3);
+            lbtop_pss_max = lbtop_pss_max.max(pss_kb(lbtop_pid));
             lbtop_ticks = p.4;
+            if lbtop_ticks_at_10s.is_none() && started.elapsed() >= Duration::from_secs(10) {
+                lbtop_ticks_at_10s = Some((p.4, Instant::now()));
+            }
         }
-        baseline_rss_max = baseline_rss_max.max(ssh_rss_below(&procs, baseline_pid));
+        let ssh = ssh_below(&procs, baseline_pid);
+        let rss: u64 = procs
+            .iter()
+            .filter(|p| ssh.contains(&p.0))
+            .map(|p| p.3)
+            .sum();
+        baseline_rss_max = baseline_rss_max.max(rss);
+        baseline_pss_max = baseline_pss_max.max(ssh.iter().map(|&p| pss_kb(p)).sum());
         std::thread::sleep(Duration::from_millis(250));
     }
     let screen = run("tmux", &["capture-pane", "-p", "-t", &session]);
@@ -233,20 +258,29 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
     let base_cpu = cu + cs;
     let base_pct = base_cpu / SECONDS as f64 * 100.0;
     println!("status line: {}", screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
+    let steady = lbtop_ticks_at_10s.map(|(t, at)| {
+        (lbtop_ticks.saturating_sub(t) as f64 / clk_tck) / at.elapsed().as_secs_f64() * 100.0
+    });
     println!(
-        "lbtop:    cpu {lbtop_cpu:.2} s over {:.1} s = {lbtop_pct:.2} % of one core; peak RSS {:.1} MiB (VmHWM), sampled max {:.1} MiB",
+        "lbtop:    cpu {lbtop_cpu:.2} s over {:.1} s = {lbtop_pct:.2} % of one core ({:.2} % from 10 s on); \
+         peak RSS {:.1} MiB (VmHWM), sampled max RSS {:.1} MiB, PSS {:.1} MiB",
         lbtop_wall.as_secs_f64(),
+        steady.unwrap_or(f64::NAN),
         lbtop_hwm as f64 / 1024.0,
-        lbtop_rss_max as f64 / 1024.0
+        lbtop_rss_max as f64 / 1024.0,
+        lbtop_pss_max as f64 / 1024.0
     );
     println!(
-        "openssh:  cpu {base_cpu:.2} s (user {cu:.2}, sys {cs:.2}) over {SECONDS} s = {base_pct:.2} % of one core; peak RSS sum {:.1} MiB; failed polls {failed}",
-        baseline_rss_max as f64 / 1024.0
+        "openssh:  cpu {base_cpu:.2} s (user {cu:.2}, sys {cs:.2}) over {SECONDS} s = {base_pct:.2} % of one core; \
+         peak sum over its ssh processes: RSS {:.1} MiB, PSS {:.1} MiB; failed polls {failed}",
+        baseline_rss_max as f64 / 1024.0,
+        baseline_pss_max as f64 / 1024.0
     );
     println!(
-        "ratio:    lbtop uses {:.1}x less CPU and {:.1}x less memory",
+        "ratio:    lbtop uses {:.1}x less CPU, {:.1}x less RSS, {:.1}x less PSS",
         base_cpu / lbtop_cpu.max(0.001),
-        baseline_rss_max as f64 / (lbtop_hwm.max(1)) as f64
+        baseline_rss_max as f64 / (lbtop_hwm.max(1)) as f64,
+        baseline_pss_max as f64 / (lbtop_pss_max.max(1)) as f64
     );
     println!("stderr of the baseline: {}", String::from_utf8_lossy(&out.stderr).trim());
     assert!(
