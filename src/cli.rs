@@ -35,8 +35,10 @@ impl FromStr for RouterSpec {
 pub enum NodesSpec {
     Local,
     None,
-    /// A comma list of `[user@]host[:port]`, reached over SSH.
+    /// A comma list of `[user@]host[:port]`, ranges (`web[01-24]`) and `@FILE`s, reached over SSH.
     List(Vec<String>),
+    /// The router's real servers, reached over SSH.
+    Auto,
 }
 
 impl FromStr for NodesSpec {
@@ -45,7 +47,8 @@ impl FromStr for NodesSpec {
         match s.trim() {
             "local" => Ok(Self::Local),
             "none" => Ok(Self::None),
-            "" => Err("empty node list; use local, none or a comma list of hosts".into()),
+            "auto" => Ok(Self::Auto),
+            "" => Err("empty node list; use local, none, auto or a comma list of hosts".into()),
             list => Ok(Self::List(
                 list.split(',')
                     .map(str::trim)
@@ -67,7 +70,8 @@ pub struct SourceArgs {
     /// The IPVS router: `local`, `none`, or `[user@]host[:port]`
     #[arg(long, default_value = "local", env = "LBTOP_ROUTER")]
     pub router: RouterSpec,
-    /// The nodes: `local`, `none`, or a comma list of `[user@]host[:port]`
+    /// The nodes: `local`, `none`, `auto` (the router's real servers), or a comma list of
+    /// `[user@]host[:port]`, ranges like `web[01-24].example.com`, and `@FILE`
     #[arg(long, default_value = "local", env = "LBTOP_NODES")]
     pub nodes: NodesSpec,
     /// Time between polls [default: 1s, or the config file's `interval`]
@@ -76,6 +80,21 @@ pub struct SourceArgs {
     /// Read the local /proc files from DIR instead of /proc (a captured snapshot); never netlink
     #[arg(long, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
+    /// SSH client config file to read instead of ~/.ssh/config (as ssh -F)
+    #[arg(short = 'F', value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// An OpenSSH option that wins over the config, e.g. -o StrictHostKeyChecking=accept-new
+    /// (as ssh -o; repeatable)
+    #[arg(short = 'o', value_name = "OPTION=VALUE")]
+    pub ssh_option: Vec<String>,
+    /// Reach the nodes through this jump host, `[user@]host[:port]` (a comma list for a chain);
+    /// replaces their ProxyJump
+    #[arg(long, value_name = "HOST")]
+    pub jump: Option<String>,
+    /// How a router watched over SSH runs ipvsadm: through `sudo -n` when not root (auto),
+    /// always, or never
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub router_sudo: crate::source::remote::SudoMode,
 }
 
 /// Which real server of which service an action is about.
@@ -218,6 +237,38 @@ mod tests {
             ]))
         );
         assert_eq!("local".parse::<NodesSpec>(), Ok(NodesSpec::Local));
+        assert_eq!("auto".parse::<NodesSpec>(), Ok(NodesSpec::Auto));
+    }
+
+    #[test]
+    fn ssh_options_repeat_and_take_openssh_forms() {
+        let cli = Cli::try_parse_from([
+            "lbtop",
+            "-F",
+            "/tmp/cfg",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "Port=2222",
+            "--jump",
+            "root@router",
+            "--router-sudo",
+            "never",
+            "--nodes",
+            "web[01-03],@nodes.txt",
+        ])
+        .expect("parse");
+        assert_eq!(cli.sources.ssh_config, Some(PathBuf::from("/tmp/cfg")));
+        assert_eq!(
+            cli.sources.ssh_option,
+            ["StrictHostKeyChecking=accept-new", "Port=2222"]
+        );
+        assert_eq!(cli.sources.jump.as_deref(), Some("root@router"));
+        assert_eq!(
+            cli.sources.router_sudo,
+            crate::source::remote::SudoMode::Never
+        );
+        assert!(Cli::try_parse_from(["lbtop", "--router-sudo", "sometimes"]).is_err());
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         Some(Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. })
         | None => {}
     }
-    let sources = runtime::sources(&cli.sources)?;
+    let sources = runtime::sources_for(&cli.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

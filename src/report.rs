@@ -30,6 +30,8 @@ pub struct Router {
     pub host: String,
     pub source: Option<&'static str>,
     pub status: &'static str,
+    /// The connection as the nodes' `status` tells it (`ok`, `unreachable`, `auth-failed`, …).
+    pub host_status: &'static str,
     pub error: Option<String>,
     pub services: Vec<Service>,
     pub connections: Option<Connections>,
@@ -185,6 +187,7 @@ pub fn snapshot(state: &State) -> Snapshot {
             } else {
                 "error"
             },
+            host_status: r.status.as_str(),
             error: r
                 .message
                 .clone()

@@ -22,6 +22,7 @@ use crate::model::sample::{SourceEvent, Timestamp};
 use crate::report;
 use crate::source::local::{LocalNode, LocalRouter};
 use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
+use crate::source::remote::{self, RemoteSet};
 
 pub mod recording;
 pub mod replay;
@@ -43,9 +44,12 @@ pub enum RunError {
 }
 
 /// The sources named on the command line, ready to poll.
+#[derive(Default)]
 pub struct SourceSet {
     pub router: Option<(String, Box<dyn Poll>)>,
     pub nodes: Vec<(String, String, Box<dyn Poll>)>,
+    /// Hosts watched over SSH, each in its own async task.
+    pub remote: RemoteSet,
 }
 
 impl Poll for Box<dyn Poll> {
@@ -54,34 +58,53 @@ impl Poll for Box<dyn Poll> {
     }
 }
 
-/// Builds the sources for `args`. SSH hosts come with a later version.
+/// Builds the sources for `args` with the default configuration.
 pub fn sources(args: &SourceArgs) -> Result<SourceSet, RunError> {
+    sources_for(args, &Config::default())
+}
+
+/// Builds the sources for `args`; the config gives the interval (SSH timeouts follow it) and the
+/// `[[node]]` mappings for `--nodes auto`.
+pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunError> {
+    if matches!(args.router, RouterSpec::Remote(_))
+        || matches!(args.nodes, NodesSpec::List(_) | NodesSpec::Auto)
+    {
+        let mut set = SourceSet {
+            remote: RemoteSet::from_args(args, config).map_err(RunError::Unsupported)?,
+            ..SourceSet::default()
+        };
+        if matches!(args.router, RouterSpec::Local) {
+            set.router = Some((
+                "local".into(),
+                Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
+            ));
+        }
+        if matches!(args.nodes, NodesSpec::Local) {
+            let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
+            set.nodes = vec![(p.name.clone(), "local".into(), Box::new(p))];
+        }
+        return Ok(set);
+    }
     let router: Option<(String, Box<dyn Poll>)> = match &args.router {
         RouterSpec::Local => Some((
             "local".into(),
             Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
         )),
         RouterSpec::None => None,
-        RouterSpec::Remote(host) => {
-            return Err(RunError::Unsupported(format!(
-                "--router {host}: watching a router over SSH is not built yet; use --router local or none"
-            )));
-        }
+        RouterSpec::Remote(_) => None,
     };
     let nodes: Vec<(String, String, Box<dyn Poll>)> = match &args.nodes {
         NodesSpec::Local => {
             let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
             vec![(p.name.clone(), "local".into(), Box::new(p))]
         }
-        NodesSpec::None => Vec::new(),
-        NodesSpec::List(hosts) => {
-            return Err(RunError::Unsupported(format!(
-                "--nodes {}: watching nodes over SSH is not built yet; use --nodes local or none",
-                hosts.join(",")
-            )));
-        }
+        NodesSpec::None | NodesSpec::List(_) | NodesSpec::Auto => Vec::new(),
     };
-    Ok(SourceSet { router, nodes })
+    Ok(SourceSet {
+        router,
+        nodes,
+        remote: RemoteSet::default(),
+    })
 }
 
 /// The state's settings from the resolved config and the command line.
@@ -105,10 +128,19 @@ fn declare(state: &mut State, set: &SourceSet) {
     for (name, host, _) in &set.nodes {
         state.add_node(name, host);
     }
+    if let Some(r) = &set.remote.router {
+        state.add_router(&r.host);
+    }
+    for (name, host) in set.remote.node_names() {
+        state.add_node(name, host);
+    }
 }
 
 /// `--once`: one sample, or two `interval` apart so rates and CPU percentages are real.
 pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> report::Snapshot {
+    if !set.remote.is_empty() {
+        return once_remote(set, state, interval).await;
+    }
     declare(&mut state, &set);
     let rounds = if interval.is_zero() { 1 } else { 2 };
     for round in 0..rounds {
@@ -122,6 +154,53 @@ pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> r
             state.ingest(p.poll());
         }
     }
+    report::snapshot(&state)
+}
+
+/// `--once` with SSH hosts: every source runs as a task; each host is done after its samples or
+/// its first failure, and the whole wait is bounded. Hosts that never answered are reported so.
+async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> report::Snapshot {
+    declare(&mut state, &set);
+    let rounds: u32 = if interval.is_zero() { 1 } else { 2 };
+    let mut progress = remote::OnceProgress::new(rounds);
+    if set.router.is_some() || set.remote.router.is_some() {
+        progress.expect(None);
+    }
+    for (name, _, _) in &set.nodes {
+        progress.expect(Some(name));
+    }
+    for (name, _) in set.remote.node_names() {
+        progress.expect(Some(name));
+    }
+    let wait = set.remote.once_deadline(interval, rounds);
+    let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
+    let started = set.remote.start(interval, tx.clone(), Some(rounds));
+    let mut handles = started.handles;
+    if let Some((_, p)) = set.router {
+        handles.push(poller::spawn(p, interval, started.router_tx.clone()));
+    }
+    for (_, _, p) in set.nodes {
+        handles.push(poller::spawn(p, interval, tx.clone()));
+    }
+    drop((tx, started.router_tx));
+    let deadline = tokio::time::Instant::now() + wait;
+    while !progress.done() {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    if progress.see(&ev) {
+                        state.ingest(ev);
+                    }
+                }
+                None => break,
+            },
+            () = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    for host in progress.pending() {
+        state.ingest(remote::unanswered(&state, host, wait));
+    }
+    drop(handles);
     report::snapshot(&state)
 }
 
@@ -233,10 +312,12 @@ pub async fn run_tui_recording(
         }
     }
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
-    let mut handles: Vec<PollHandle> = Vec::new();
+    let started = set.remote.start(config.interval, tx.clone(), None);
+    let mut handles: Vec<PollHandle> = started.handles;
     if let Some((_, p)) = set.router {
-        handles.push(poller::spawn(p, config.interval, tx.clone()));
+        handles.push(poller::spawn(p, config.interval, started.router_tx.clone()));
     }
+    drop(started.router_tx);
     for (_, _, p) in set.nodes {
         handles.push(poller::spawn(p, config.interval, tx.clone()));
     }

@@ -131,8 +131,20 @@ fn an_unknown_config_key_exits_2_naming_the_file_and_line() {
 }
 
 #[test]
-fn ssh_hosts_are_refused_clearly_until_supported() {
-    let out = lbtop(&["--nodes", "web1,web2", "--once", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+fn ssh_nodes_that_cannot_be_reached_are_reported_and_the_exit_status_is_still_0() {
+    // Nothing listens on port 1 of the loopback addresses: refused at once, no network involved.
+    let v = once(&[
+        "--router",
+        "none",
+        "--nodes",
+        "root@127.0.0.1:1,127.0.0.2:1",
+        "--interval",
+        "0s",
+    ]);
+    let nodes = v["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2, "{v}");
+    for n in nodes {
+        assert_eq!(n["status"], "unreachable", "{n}");
+        assert_eq!(n["error"], "connection refused", "{n}");
+    }
 }

@@ -6,7 +6,9 @@ pub mod local;
 pub mod netlink;
 pub mod parse;
 pub mod poller;
+pub mod remote;
 pub mod scripted;
+pub mod ssh;
 
 /// Why a source could not produce a sample. Each message names the place.
 #[derive(Debug, thiserror::Error)]

@@ -77,6 +77,11 @@ pub struct PollHandle {
 }
 
 impl PollHandle {
+    /// A handle for a task that waits on `refresh` itself (the SSH hosts' async tasks).
+    pub fn from_notify(refresh: Arc<Notify>) -> Self {
+        Self { refresh }
+    }
+
     pub fn refresh(&self) {
         self.refresh.notify_one();
     }

@@ -290,6 +290,9 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
             },
         ));
     }
+    if let Some(problem) = host_key_problem(state) {
+        spans.push(Span::styled(format!("│ {problem} "), theme.critical));
+    }
     if !state.ui.filter.is_empty() {
         spans.push(Span::styled(
             format!("│ filter \"{}\" ", state.ui.filter),
@@ -339,6 +342,38 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
         Paragraph::new(Line::from(spans)).style(theme.status_bar),
         area,
     );
+}
+
+/// The first host whose key was refused, with the fingerprint it offered: the operator must
+/// check it before anything else can happen for that host.
+fn host_key_problem(state: &State) -> Option<String> {
+    use crate::model::sample::HostStatus;
+    let router = state
+        .router
+        .as_ref()
+        .map(|r| (r.host.as_str(), r.status, r.message.as_deref()));
+    let nodes = state
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.status, n.message.as_deref()));
+    router
+        .into_iter()
+        .chain(nodes)
+        .find_map(|(name, status, message)| {
+            let what = match status {
+                HostStatus::HostKeyUnknown => "host key unknown",
+                HostStatus::HostKeyChanged => "HOST KEY CHANGED",
+                _ => return None,
+            };
+            let fingerprint = message
+                .and_then(|m| m.split_whitespace().find(|w| w.starts_with("SHA256:")))
+                .unwrap_or("");
+            Some(
+                format!("{name}: {what} {fingerprint}")
+                    .trim_end()
+                    .to_string(),
+            )
+        })
 }
 
 fn hint_word(action: Action) -> &'static str {

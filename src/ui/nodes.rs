@@ -72,10 +72,25 @@ const COLUMNS: [Column; 9] = [
     },
 ];
 
+/// The status, at most 11 wide so that the age of the numbers still fits beside it.
+fn status_label(status: HostStatus) -> &'static str {
+    match status {
+        HostStatus::Ok => "ok",
+        HostStatus::Connecting => "connecting",
+        HostStatus::Unreachable => "unreachable",
+        HostStatus::AuthFailed => "auth-failed",
+        HostStatus::HostKeyUnknown => "key unknown",
+        HostStatus::HostKeyChanged => "KEY CHANGED",
+        HostStatus::Error => "error",
+    }
+}
+
+/// The age of the numbers shown, after the status when it is not ok.
 fn status_text(state: &State, n: &NodeEntry) -> String {
-    match n.status {
-        HostStatus::Ok => age(state.age_of(n.last_sample())),
-        other => other.as_str().to_string(),
+    match (n.status, n.last_sample()) {
+        (HostStatus::Ok, last) => age(state.age_of(last)),
+        (other, Some(last)) => format!("{} {}", status_label(other), age(state.age_of(Some(last)))),
+        (other, None) => status_label(other).to_string(),
     }
 }
 
@@ -103,15 +118,28 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
         return;
     }
     let inner_width = area.width.saturating_sub(2);
-    let keep = fit_columns(&COLUMNS, inner_width);
-    let fixed: u16 = keep.iter().map(|&i| COLUMNS[i].width + 1).sum();
+    // The status column grows (up to 16) only while some node shows a status beside its age.
+    let mut columns = COLUMNS;
+    let status_width = rows_model
+        .iter()
+        .filter_map(|&i| state.nodes.get(i))
+        .filter(|n| n.status != HostStatus::Ok)
+        .map(|n| status_text(state, n).chars().count())
+        .max()
+        .unwrap_or(0);
+    columns[1].width = u16::try_from(status_width)
+        .unwrap_or(16)
+        .clamp(COLUMNS[1].width, 16);
+    let columns = columns;
+    let keep = fit_columns(&columns, inner_width);
+    let fixed: u16 = keep.iter().map(|&i| columns[i].width + 1).sum();
     // The per-core strip takes whatever width is left.
     let strip_width = usize::from(
         inner_width
             .saturating_sub(fixed)
-            .saturating_add(COLUMNS[8].width),
+            .saturating_add(columns[8].width),
     );
-    let cols: Vec<&Column> = keep.iter().map(|&i| &COLUMNS[i]).collect();
+    let cols: Vec<&Column> = keep.iter().map(|&i| &columns[i]).collect();
     let selected = state.selected_node_row(rows_model);
     let window = widgets::visible_window(
         rows_model.len(),
@@ -269,6 +297,18 @@ pub fn draw_detail(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, 
             ),
         ]),
     ];
+    if n.status != HostStatus::Ok {
+        header.insert(
+            0,
+            Line::from(Span::styled(
+                match &n.message {
+                    Some(m) => format!("{}: {m}", n.status.as_str()),
+                    None => n.status.as_str().to_string(),
+                },
+                theme.warning,
+            )),
+        );
+    }
     if let Some(f) = facts {
         header.push(Line::from(Span::styled(
             format!(

@@ -4,12 +4,14 @@
 use std::fmt;
 
 mod conn;
+mod connsum;
 mod ipvs;
 mod ipvsadm;
 mod proc;
 mod text;
 
 pub use conn::{ConnSummer, sum_ip_vs_conn, sum_ip_vs_conn_bytes};
+pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
 pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
 pub use ipvsadm::{
     IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,

@@ -1,0 +1,726 @@
+//! One SSH connection: TCP (or a jump host's forwarded channel), the host key checked against
+//! known_hosts, public-key authentication through the agent and key files, and `exec` with a size
+//! limit. Connecting has one deadline for all of it, so a host that accepts TCP and then says
+//! nothing (a stopped sshd) fails in time.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::ChannelMsg;
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{
+    Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use super::config::{IdentityAgent, ResolvedHost, SshSettings, StrictHostKeyChecking};
+use super::jump::JumpPool;
+use super::known_hosts::{self, Verdict};
+use super::{SshError, SshTuning, io_message};
+
+/// What every connection shares: the configuration, the tuning and the jump host connections.
+#[derive(Debug)]
+pub struct SshContext {
+    pub settings: SshSettings,
+    pub tuning: SshTuning,
+    pub jumps: JumpPool,
+}
+
+impl SshContext {
+    pub fn new(settings: SshSettings, tuning: SshTuning) -> Arc<SshContext> {
+        Arc::new(SshContext {
+            settings,
+            tuning,
+            jumps: JumpPool::default(),
+        })
+    }
+}
+
+/// How the host key is judged, and where a learned key goes.
+#[derive(Debug, Clone)]
+struct HostKeyPolicy {
+    name: String,
+    files: Vec<PathBuf>,
+    learn_to: Option<PathBuf>,
+    strict: StrictHostKeyChecking,
+    hash: bool,
+}
+
+impl HostKeyPolicy {
+    fn for_host(host: &ResolvedHost) -> HostKeyPolicy {
+        HostKeyPolicy {
+            name: known_hosts::lookup_name(
+                &host.hostname,
+                host.port,
+                host.host_key_alias.as_deref(),
+            ),
+            files: host.known_hosts_files(),
+            learn_to: host.user_known_hosts.first().cloned(),
+            strict: host.strict_host_key_checking,
+            hash: host.hash_known_hosts,
+        }
+    }
+
+    /// Runs on the blocking pool: it reads and may append to files.
+    fn judge(&self, key: &PublicKey) -> Result<(), SshError> {
+        let fingerprint = known_hosts::fingerprint(key);
+        let key_type = key.algorithm().to_string();
+        match known_hosts::check(&self.files, &self.name, key) {
+            Verdict::Known => Ok(()),
+            Verdict::Changed { path, line } => Err(SshError::HostKeyChanged {
+                name: self.name.clone(),
+                key_type,
+                fingerprint,
+                path,
+                line,
+                revoked: false,
+            }),
+            Verdict::Revoked { path, line } => Err(SshError::HostKeyChanged {
+                name: self.name.clone(),
+                key_type,
+                fingerprint,
+                path,
+                line,
+                revoked: true,
+            }),
+            Verdict::Unknown { other_types } => {
+                let learn_to = match (self.strict, &self.learn_to) {
+                    (StrictHostKeyChecking::Yes, _) | (_, None) => {
+                        return Err(SshError::HostKeyUnknown {
+                            name: self.name.clone(),
+                            key_type,
+                            fingerprint,
+                            files: self.files.first().map_or_else(
+                                || "any known_hosts file".into(),
+                                |p| p.display().to_string(),
+                            ),
+                            other_types,
+                        });
+                    }
+                    (_, Some(path)) => path,
+                };
+                known_hosts::learn(learn_to, &self.name, key, self.hash).map_err(|e| {
+                    SshError::KnownHostsWrite {
+                        path: learn_to.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
+                tracing::warn!(
+                    host = %self.name,
+                    "learned a new host key: {key_type} {fingerprint} (added to {})",
+                    learn_to.display()
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why a connection ended, as the handler learned it; read when a later call finds it closed.
+type EndReason = Arc<std::sync::Mutex<Option<String>>>;
+
+/// The russh client handler: it judges the host key and remembers why the connection ended.
+struct Client {
+    policy: Arc<HostKeyPolicy>,
+    ended: EndReason,
+}
+
+impl client::Handler for Client {
+    type Error = SshError;
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<SshError>,
+    ) -> Result<(), SshError> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the host closed the connection ({})", info.message.trim())
+            }
+            client::DisconnectReason::Error(e) => e.to_string(),
+        };
+        if let Ok(mut ended) = self.ended.lock() {
+            ended.get_or_insert(why);
+        }
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, SshError> {
+        let key = key.public_key();
+        let policy = self.policy.clone();
+        tokio::task::spawn_blocking(move || policy.judge(&key))
+            .await
+            .map_err(|e| SshError::Reply(format!("host key check failed: {e}")))??;
+        Ok(true)
+    }
+}
+
+/// The output of one remote command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    /// At most 64 KiB are kept.
+    pub stderr: Vec<u8>,
+    pub exit_status: Option<u32>,
+    pub exit_signal: Option<String>,
+}
+
+impl ExecOutput {
+    /// The first line of stderr, for messages.
+    pub fn stderr_line(&self) -> Option<String> {
+        String::from_utf8_lossy(&self.stderr)
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(|l| l.chars().take(200).collect())
+    }
+}
+
+const MAX_STDERR: usize = 64 << 10;
+
+/// An open, authenticated SSH connection.
+pub struct Connection {
+    handle: Handle<Client>,
+    /// The jump host connection this one runs through; kept open as long as this one is.
+    _via: Option<Arc<Connection>>,
+    endpoint: String,
+    ended: EndReason,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host key algorithms to offer: those recorded for the host first, so the server proves a
+/// key that can be checked (as OpenSSH orders them).
+fn preferred_host_keys(known: &[Algorithm]) -> Vec<Algorithm> {
+    let mut all: Vec<Algorithm> = russh::Preferred::DEFAULT.key.to_vec();
+    let rank = |a: &Algorithm| {
+        known
+            .iter()
+            .position(|k| {
+                k == a || (matches!(k, Algorithm::Rsa { .. }) && matches!(a, Algorithm::Rsa { .. }))
+            })
+            .unwrap_or(usize::MAX)
+    };
+    all.sort_by_key(rank);
+    all
+}
+
+fn client_config(host: &ResolvedHost, tuning: &SshTuning, known: &[Algorithm]) -> client::Config {
+    let preferred = russh::Preferred {
+        key: preferred_host_keys(known).into(),
+        ..russh::Preferred::default()
+    };
+    client::Config {
+        keepalive_interval: Some(
+            host.server_alive_interval
+                .unwrap_or(tuning.keepalive_interval),
+        )
+        .filter(|d| !d.is_zero()),
+        keepalive_max: host.server_alive_count_max.unwrap_or(tuning.keepalive_max),
+        nodelay: true,
+        preferred,
+        ..client::Config::default()
+    }
+}
+
+async fn tcp_connect(host: &ResolvedHost) -> Result<TcpStream, SshError> {
+    let addrs: Vec<std::net::SocketAddr> = match host.hostname.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, host.port)],
+        Err(_) => tokio::net::lookup_host((host.hostname.as_str(), host.port))
+            .await
+            .map_err(|e| SshError::Unreachable(format!("cannot resolve {}: {e}", host.hostname)))?
+            .collect(),
+    };
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(SshError::Unreachable(match last {
+        Some(e) => io_message(&e),
+        None => format!("{} has no address", host.hostname),
+    }))
+}
+
+impl Connection {
+    /// Connects, checks the host key and authenticates, all before `deadline`.
+    pub async fn connect(
+        ctx: &Arc<SshContext>,
+        host: &ResolvedHost,
+        deadline: Instant,
+    ) -> Result<Connection, SshError> {
+        Self::connect_depth(ctx, host, deadline, 0).await
+    }
+
+    pub(crate) async fn connect_depth(
+        ctx: &Arc<SshContext>,
+        host: &ResolvedHost,
+        deadline: Instant,
+        depth: usize,
+    ) -> Result<Connection, SshError> {
+        let timed_out = |stage: &str| {
+            let total = ctx.tuning.connect_timeout;
+            SshError::Unreachable(format!(
+                "no answer within {} ({stage})",
+                humantime::format_duration(Duration::from_secs(total.as_secs().max(1)))
+            ))
+        };
+        let policy = Arc::new(HostKeyPolicy::for_host(host));
+        let known = {
+            let policy = policy.clone();
+            tokio::task::spawn_blocking(move || {
+                known_hosts::known_algorithms(&policy.files, &policy.name)
+            })
+            .await
+            .unwrap_or_default()
+        };
+        let config = Arc::new(client_config(host, &ctx.tuning, &known));
+        let ended: EndReason = Arc::default();
+        let handler = Client {
+            policy,
+            ended: ended.clone(),
+        };
+        let (handle, via) = if host.proxy_jump.is_empty() {
+            let tcp = timeout_at(deadline, tcp_connect(host))
+                .await
+                .map_err(|_| timed_out("TCP connect"))??;
+            let handle = timeout_at(deadline, client::connect_stream(config, tcp, handler))
+                .await
+                .map_err(|_| timed_out("SSH handshake"))??;
+            (handle, None)
+        } else {
+            let via = ctx
+                .jumps
+                .get(ctx, &host.proxy_jump, deadline, depth + 1)
+                .await?;
+            let via_name = via.endpoint.clone();
+            let wrap = |e: SshError| SshError::Jump {
+                via: via_name.clone(),
+                source: Box::new(e),
+            };
+            let channel = timeout_at(
+                deadline,
+                via.handle.channel_open_direct_tcpip(
+                    host.hostname.as_str(),
+                    u32::from(host.port),
+                    "127.0.0.1",
+                    0,
+                ),
+            )
+            .await
+            .map_err(|_| wrap(timed_out("forwarding")))?
+            .map_err(|e| match e {
+                russh::Error::ChannelOpenFailure(reason) => wrap(SshError::Unreachable(format!(
+                    "cannot reach {}:{} ({})",
+                    host.hostname,
+                    host.port,
+                    open_failure(&reason)
+                ))),
+                other => wrap(other.into()),
+            })?;
+            let handle = timeout_at(
+                deadline,
+                client::connect_stream(config, channel.into_stream(), handler),
+            )
+            .await
+            .map_err(|_| timed_out("SSH handshake"))??;
+            (handle, Some(via))
+        };
+        let mut conn = Connection {
+            handle,
+            _via: via,
+            endpoint: host.endpoint(),
+            ended,
+        };
+        timeout_at(deadline, conn.authenticate(host))
+            .await
+            .map_err(|_| timed_out("authentication"))??;
+        Ok(conn)
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Whether the connection has ended (the host went away, or keepalives went unanswered).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// An error from a call on this connection, with the reason it ended when it has.
+    fn lost(&self, e: russh::Error) -> SshError {
+        let why = self.ended.lock().ok().and_then(|g| g.clone());
+        match (SshError::from(e), why) {
+            (SshError::Unreachable(_), Some(why)) => SshError::Unreachable(why),
+            (other, _) => other,
+        }
+    }
+
+    /// Public-key authentication: agent keys (those matching an `IdentityFile` first; only those
+    /// with `IdentitiesOnly`), then key files the agent did not offer. Never prompts: an
+    /// encrypted key without an agent is reported, not asked about.
+    async fn authenticate(&mut self, host: &ResolvedHost) -> Result<(), SshError> {
+        let user = host.user.clone();
+        let mut notes: Vec<String> = Vec::new();
+        let mut tried: Vec<String> = Vec::new();
+        let files = load_identity_files(host).await;
+        let file_publics: Vec<PublicKey> = files.iter().filter_map(|f| f.public.clone()).collect();
+
+        let mut agent_keys: Vec<PublicKey> = Vec::new();
+        let mut agent = match agent_socket(&host.identity_agent) {
+            None => None,
+            Some(path) => match AgentClient::connect_uds(&path).await {
+                Ok(mut a) => match a.request_identities().await {
+                    Ok(ids) => {
+                        for id in ids {
+                            if let AgentIdentity::PublicKey { key, .. } = id {
+                                agent_keys.push(key);
+                            }
+                        }
+                        Some(a)
+                    }
+                    Err(e) => {
+                        notes.push(format!(
+                            "the agent at {} did not list keys: {e}",
+                            path.display()
+                        ));
+                        None
+                    }
+                },
+                Err(e) => {
+                    notes.push(format!("cannot reach the agent at {}: {e}", path.display()));
+                    None
+                }
+            },
+        };
+        let in_files = |k: &PublicKey| file_publics.iter().any(|f| f.key_data() == k.key_data());
+        agent_keys.sort_by_key(|k| !in_files(k));
+        if host.identities_only {
+            agent_keys.retain(|k| in_files(k));
+        }
+        let mut rsa_hash: Option<Option<HashAlg>> = None;
+        if let Some(agent) = agent.as_mut() {
+            for key in &agent_keys {
+                let hash = self.hash_for(key.algorithm(), &mut rsa_hash).await;
+                tried.push(format!("agent key {}", known_hosts::fingerprint(key)));
+                match self
+                    .handle
+                    .authenticate_publickey_with(&user, key.clone(), hash, agent)
+                    .await
+                {
+                    Ok(AuthResult::Success) => return Ok(()),
+                    Ok(AuthResult::Failure {
+                        remaining_methods, ..
+                    }) => {
+                        if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
+                            return Err(auth_failed(
+                                &user,
+                                "the server does not accept public keys",
+                                &tried,
+                                &notes,
+                            ));
+                        }
+                    }
+                    Err(e) => notes.push(format!("the agent could not sign: {e}")),
+                }
+                if self.handle.is_closed() {
+                    return Err(auth_failed(
+                        &user,
+                        "the server closed the connection",
+                        &tried,
+                        &notes,
+                    ));
+                }
+            }
+        }
+        for file in files {
+            let shown = tilde(&file.path, &host_home(host));
+            match file.private {
+                Ok(key) => {
+                    let public = key.public_key().clone();
+                    if agent_keys.iter().any(|k| k.key_data() == public.key_data()) {
+                        continue;
+                    }
+                    let hash = self.hash_for(key.algorithm(), &mut rsa_hash).await;
+                    tried.push(shown);
+                    match self
+                        .handle
+                        .authenticate_publickey(
+                            &user,
+                            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                        )
+                        .await
+                    {
+                        Ok(AuthResult::Success) => return Ok(()),
+                        Ok(AuthResult::Failure {
+                            remaining_methods, ..
+                        }) => {
+                            if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
+                                return Err(auth_failed(
+                                    &user,
+                                    "the server does not accept public keys",
+                                    &tried,
+                                    &notes,
+                                ));
+                            }
+                        }
+                        Err(e) => {
+                            return Err(match SshError::from(e) {
+                                SshError::Unreachable(m) => auth_failed(&user, &m, &tried, &notes),
+                                other => other,
+                            });
+                        }
+                    }
+                }
+                Err(KeyLoad::Missing) => {
+                    if host.identity_files_configured {
+                        notes.push(format!("{shown} does not exist"));
+                    }
+                }
+                Err(KeyLoad::Encrypted) => {
+                    let in_agent = file
+                        .public
+                        .as_ref()
+                        .is_some_and(|p| agent_keys.iter().any(|k| k.key_data() == p.key_data()));
+                    if !in_agent {
+                        notes.push(format!(
+                            "{shown} is encrypted and no agent holds it (lbtop never asks for \
+                             passphrases: add it with ssh-add)"
+                        ));
+                    }
+                }
+                Err(KeyLoad::Unreadable(e)) => notes.push(format!("cannot use {shown}: {e}")),
+            }
+        }
+        Err(auth_failed(&user, "permission denied", &tried, &notes))
+    }
+
+    /// The RSA signature hash to use, asked of the server once (it may take up to a second).
+    async fn hash_for(
+        &self,
+        algorithm: Algorithm,
+        cache: &mut Option<Option<HashAlg>>,
+    ) -> Option<HashAlg> {
+        if !algorithm.is_rsa() {
+            return None;
+        }
+        if let Some(h) = cache {
+            return *h;
+        }
+        let h = self
+            .handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        *cache = Some(h);
+        h
+    }
+
+    /// Runs `command` with `input` on its stdin (then end of file) and collects its output; more
+    /// than `limit` bytes of stdout is an error.
+    pub async fn exec(
+        &self,
+        command: &str,
+        input: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ExecOutput, SshError> {
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| match e {
+                russh::Error::ChannelOpenFailure(reason) => SshError::Reply(format!(
+                    "the host refused a session ({})",
+                    open_failure(&reason)
+                )),
+                other => self.lost(other),
+            })?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| self.lost(e))?;
+        if let Some(input) = input {
+            channel.data(input).await.map_err(|e| self.lost(e))?;
+        }
+        channel.eof().await.map_err(|e| self.lost(e))?;
+        let mut out = ExecOutput::default();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if out.stdout.len() + data.len() > limit {
+                        // A dropped channel stays open on the server; this connection goes on.
+                        let _ = channel.close().await;
+                        return Err(SshError::Reply(format!(
+                            "reply larger than {} — not what lbtop asked for",
+                            bytesize_text(limit)
+                        )));
+                    }
+                    out.stdout.extend_from_slice(&data);
+                }
+                ChannelMsg::ExtendedData { data, .. } => {
+                    let room = MAX_STDERR.saturating_sub(out.stderr.len());
+                    out.stderr.extend_from_slice(&data[..data.len().min(room)]);
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.exit_status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.exit_signal = Some(format!("{signal_name:?}"));
+                }
+                ChannelMsg::Failure => {
+                    let _ = channel.close().await;
+                    return Err(SshError::Reply(
+                        "the host refused to run the command".into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if out.exit_status.is_none() && out.exit_signal.is_none() && self.handle.is_closed() {
+            let why = self.ended.lock().ok().and_then(|g| g.clone());
+            return Err(SshError::Unreachable(
+                why.unwrap_or_else(|| "connection lost during a poll".into()),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Says goodbye to the server; errors are of no interest, the connection is going anyway.
+    pub async fn close(&self) {
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            self.handle
+                .disconnect(russh::Disconnect::ByApplication, "", "en"),
+        )
+        .await;
+    }
+}
+
+/// Why a channel was refused, in words.
+fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
+    use russh::ChannelOpenFailure as F;
+    match reason {
+        F::AdministrativelyProhibited => "refused by its sshd's configuration".into(),
+        F::ConnectFailed => "connection failed".into(),
+        F::UnknownChannelType => "channel type not supported".into(),
+        F::ResourceShortage => "out of resources".into(),
+        F::Other { code, reason } => format!("code {code}: {}", reason.trim()),
+    }
+}
+
+fn bytesize_text(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{} KiB", n >> 10)
+    }
+}
+
+fn auth_failed(user: &str, why: &str, tried: &[String], notes: &[String]) -> SshError {
+    let mut detail = why.to_string();
+    if tried.is_empty() {
+        detail.push_str("; no key to offer (no agent keys, no usable key files)");
+    } else {
+        detail.push_str(&format!("; tried {}", tried.join(", ")));
+    }
+    for n in notes {
+        detail.push_str("; ");
+        detail.push_str(n);
+    }
+    SshError::AuthFailed {
+        user: user.to_string(),
+        detail,
+    }
+}
+
+fn agent_socket(agent: &IdentityAgent) -> Option<PathBuf> {
+    match agent {
+        IdentityAgent::Disabled => None,
+        IdentityAgent::Socket(p) => Some(p.clone()),
+        IdentityAgent::Env => std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+fn host_home(host: &ResolvedHost) -> PathBuf {
+    // The default identities live in the home the settings were made for.
+    host.identity_files
+        .iter()
+        .find_map(|p| {
+            let s = p.to_string_lossy();
+            s.find("/.ssh/").map(|i| PathBuf::from(&s[..i]))
+        })
+        .unwrap_or_default()
+}
+
+/// `~/.ssh/id_rsa` rather than the full path, for messages.
+fn tilde(path: &Path, home: &Path) -> String {
+    match path.strip_prefix(home) {
+        Ok(rest) if !home.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+enum KeyLoad {
+    Missing,
+    Encrypted,
+    Unreadable(String),
+}
+
+struct IdentityFile {
+    path: PathBuf,
+    private: Result<PrivateKey, KeyLoad>,
+    /// From the key itself, or from `FILE.pub` when the key is encrypted.
+    public: Option<PublicKey>,
+}
+
+/// Reads the identity files on the blocking pool.
+async fn load_identity_files(host: &ResolvedHost) -> Vec<IdentityFile> {
+    let paths = host.identity_files.clone();
+    tokio::task::spawn_blocking(move || {
+        paths
+            .into_iter()
+            .map(|path| {
+                let private = match std::fs::read_to_string(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(KeyLoad::Missing),
+                    Err(e) => Err(KeyLoad::Unreadable(e.to_string())),
+                    Ok(text) => match russh::keys::decode_secret_key(&text, None) {
+                        Ok(k) => Ok(k),
+                        Err(russh::keys::Error::KeyIsEncrypted) => Err(KeyLoad::Encrypted),
+                        Err(e) => Err(KeyLoad::Unreadable(e.to_string())),
+                    },
+                };
+                let public = match &private {
+                    Ok(k) => Some(k.public_key().clone()),
+                    Err(_) => {
+                        let mut pub_path = path.clone().into_os_string();
+                        pub_path.push(".pub");
+                        russh::keys::load_public_key(PathBuf::from(pub_path)).ok()
+                    }
+                };
+                IdentityFile {
+                    path,
+                    private,
+                    public,
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}

@@ -1,0 +1,101 @@
+//! `--nodes auto`: the nodes are the router's real servers. Here the router is a `--proc-root`
+//! snapshot whose `net/ip_vs` (constructed in the kernel's format, not captured) lists real servers
+//! at the addresses of real sshd namespaces; each is mapped to an SSH host by a `[[node]]` entry,
+//! by an ssh_config alias, or used as is.
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::sshd::Cluster;
+
+fn hex(addr: &str) -> String {
+    let a: Ipv4Addr = addr.parse().expect("ipv4");
+    format!("{:08X}", u32::from(a))
+}
+
+#[test]
+fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
+    if !support::sshd::require() {
+        return;
+    }
+    let cluster = Cluster::new(2);
+    let client = &cluster.client;
+    let (a, b) = (cluster.hosts[0].addr(), cluster.hosts[1].addr());
+    // A third real server that nothing answers for (a test-range address no namespace holds).
+    let missing = "10.203.255.9";
+    let proc_root = client.dir.path().join("proc");
+    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
+    let mut ip_vs = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
+    );
+    for real in [&a, &b, missing] {
+        ip_vs.push_str(&format!(
+            "  -> {}:0050      Route   1      0          0         \n",
+            hex(real)
+        ));
+    }
+    std::fs::write(proc_root.join("net/ip_vs"), ip_vs).expect("write");
+    // a: by a [[node]] mapping to an alias; b: by the alias whose HostName is its address.
+    std::fs::write(
+        &client.config,
+        format!(
+            "Host web-a\n  HostName {a}\n  User root\nHost web-b\n  HostName {b}\n  User root\n"
+        ),
+    )
+    .expect("write");
+    let lbtop_toml = client.dir.path().join("lbtop.toml");
+    let block = format!("{}.0/24", a.rsplit_once('.').expect("an IPv4 address").0);
+    std::fs::write(
+        &lbtop_toml,
+        format!("[[node]]\nmatch = \"{block}\"\nhost = \"web-a\"\n"),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            "300ms",
+            "--router",
+            "local",
+            "--nodes",
+            "auto",
+        ])
+        .args(["--proc-root", &proc_root.to_string_lossy()])
+        .args(["--config", &lbtop_toml.to_string_lossy()])
+        .args(["-F", &client.config.to_string_lossy()])
+        .env("HOME", &client.home)
+        .env("XDG_STATE_HOME", client.dir.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lbtop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let nodes = v["nodes"].as_array().expect("nodes");
+    let find = |name: &str| {
+        nodes
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap_or_else(|| panic!("no node {name}: {v}"))
+    };
+    for (name, addr) in [("web-a", &a), ("web-b", &b)] {
+        let n = find(name);
+        assert_eq!(n["status"], "ok", "{n}");
+        assert_eq!(n["host"], addr.as_str());
+        assert!(
+            n["cpu_total_percent"].is_number(),
+            "two samples were taken: {n}"
+        );
+    }
+    let m = find(missing);
+    assert_eq!(m["status"], "unreachable", "{m}");
+    assert_eq!(nodes.len(), 3);
+}
