@@ -1320,6 +1320,7 @@ mod tests {
                 global: None,
                 connections: None,
                 notes: vec![],
+                ipvs: None,
             }),
         };
         assert!(p.see(&router()));
