@@ -80,7 +80,7 @@ pub async fn apply<C: RouterControl>(
 pub enum AnyControl {
     Netlink(NetlinkControl),
     LocalIpvsadm(LocalIpvsadm),
-    Ssh(ssh::SshControl),
+    Ssh(Box<ssh::SshControl>),
 }
 
 impl AnyControl {
@@ -129,12 +129,12 @@ impl AnyControl {
                     .resolve(&spec, None)
                     .map_err(|e| format!("--router: {e}"))?;
                 let ctx = SshContext::new(settings, SshTuning::for_interval(interval));
-                Ok(Some(Self::Ssh(ssh::SshControl::new(
+                Ok(Some(Self::Ssh(Box::new(ssh::SshControl::new(
                     text.clone(),
                     ctx,
                     host,
                     sudo,
-                ))))
+                )))))
             }
         }
     }
