@@ -16,7 +16,9 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
+use std::io::IoSliceMut;
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use neli::FromBytes;
@@ -29,6 +31,8 @@ use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
 use neli::socket::NlSocket;
 use neli::types::{Buffer, GenlBuffer};
 use neli::utils::Groups;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
 pub mod ipvs;
 mod parse;
@@ -403,91 +407,141 @@ impl IpvsNetlink {
             .map_err(|source| NetlinkError::Io { what, source })?;
 
         let len = RECV_LEN.load(Ordering::Relaxed);
-        if self.buf.len() != len {
-            self.buf.resize(len, 0);
+        if self.buf.len() != 2 * len {
+            self.buf.resize(2 * len, 0);
         }
         loop {
-            let (n, _) = self
-                .sock
-                .recv(&mut self.buf[..], Msg::TRUNC)
+            let got = recv_two(self.sock.as_raw_fd(), &mut self.buf, len)
                 .map_err(|source| NetlinkError::Io { what, source })?;
-            if n > self.buf.len() {
-                // The datagram is lost; read with room for the kernel's largest dump message
-                // from the next connection on (the caller reconnects after an error).
-                RECV_LEN.store(MAX_RECV_LEN, Ordering::Relaxed);
-                return Err(malformed(
-                    what,
-                    format!(
-                        "a {n}-byte reply did not fit the {}-byte buffer; the next poll reads with {MAX_RECV_LEN}",
-                        self.buf.len()
-                    ),
-                ));
-            }
-            let mut off = 0;
-            while off < n {
-                let rest = &self.buf[off..n];
-                if rest.len() < NLMSG_HDRLEN {
+            for (k, &(n, truncated)) in got.iter().flatten().enumerate() {
+                if truncated {
+                    // The datagram is lost; read with room for the kernel's largest dump message
+                    // from the next connection on (the caller reconnects after an error).
+                    RECV_LEN.store(MAX_RECV_LEN, Ordering::Relaxed);
                     return Err(malformed(
                         what,
-                        format!("{} bytes after the last message", rest.len()),
+                        format!(
+                            "a reply did not fit the {len}-byte buffer; the next poll reads with {MAX_RECV_LEN}"
+                        ),
                     ));
                 }
-                let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                if len < NLMSG_HDRLEN || len > rest.len() {
-                    return Err(malformed(
-                        what,
-                        format!("message claims {len} bytes, {} left", rest.len()),
-                    ));
-                }
-                off += (len + 3) & !3;
-                let msg = &rest[..len];
-                let msg_type = u16::from_ne_bytes([msg[4], msg[5]]);
-                let flags = NlmF::from_bits_truncate(u16::from_ne_bytes([msg[6], msg[7]]));
-                let msg_seq = u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]]);
-                if msg_seq != seq {
-                    continue; // a late reply to an earlier, abandoned request
-                }
-                if msg_type == u16::from(Nlmsg::Done) {
-                    // The end of a dump: its int payload is 0 or the dump's -errno.
-                    let code = msg
-                        .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
-                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                    if code < 0 {
-                        return Err(kernel_error(what, -code));
-                    }
-                    return Ok(());
-                }
-                if msg_type < NLMSG_MIN_TYPE {
-                    // NLMSG_ERROR (an errno or an ACK), NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN.
-                    let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
-                        .map_err(|e| malformed(what, e.to_string()))?;
-                    match parsed.nl_payload() {
-                        NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
-                        NlPayload::DumpExtAck(e) if *e.error() != 0 => {
-                            return Err(kernel_error(what, -*e.error()));
-                        }
-                        _ if msg_type == u16::from(Nlmsg::Noop) => continue,
-                        _ if msg_type == u16::from(Nlmsg::Overrun) => {
-                            return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
-                        }
-                        _ => return Ok(()),
-                    }
-                }
-                // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
-                let body = &msg[NLMSG_HDRLEN..];
-                if body.len() < GENL_HDRLEN {
-                    return Err(malformed(
-                        what,
-                        "a message without its generic netlink header",
-                    ));
-                }
-                on_msg(body[0], &body[GENL_HDRLEN..])?;
-                if !dump && !flags.contains(NlmF::MULTI) {
+                let start = k * len;
+                let datagram = &self.buf[start..start + n.min(len)];
+                if read_datagram(datagram, seq, dump, what, on_msg)? == Reply::Ended {
                     return Ok(());
                 }
             }
         }
     }
+}
+
+/// Receives one datagram, and a second one if it is already there: a dump's last data and its
+/// NLMSG_DONE (which the kernel queues while the first is read) come in one system call. Each
+/// is `(length, truncated)`; they land in `buf[..len]` and `buf[len..2 * len]`.
+fn recv_two(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<[Option<(usize, bool)>; 2], std::io::Error> {
+    let (a, b) = buf.split_at_mut(len);
+    let mut iovs = [[IoSliceMut::new(a)], [IoSliceMut::new(&mut b[..len])]];
+    let mut headers = MultiHeaders::<()>::preallocate(2, None);
+    let mut out = [None; 2];
+    let received = match recvmmsg(
+        fd,
+        &mut headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    ) {
+        Ok(r) => r,
+        // Interrupted by a signal before anything came: the caller asks again.
+        Err(Errno::EINTR) => return Ok(out),
+        Err(e) => return Err(std::io::Error::from(e)),
+    };
+    for (slot, m) in out.iter_mut().zip(received) {
+        *slot = Some((m.bytes, m.flags.contains(MsgFlags::MSG_TRUNC)));
+    }
+    Ok(out)
+}
+
+/// Whether a reply goes on after a datagram.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Continues,
+    Ended,
+}
+
+/// The netlink messages of one datagram: data to `on_msg`, errors as errors, and whether the
+/// reply to request `seq` ended (NLMSG_DONE for a dump, the first message otherwise).
+fn read_datagram(
+    datagram: &[u8],
+    seq: u32,
+    dump: bool,
+    what: &'static str,
+    on_msg: &mut Handler<'_>,
+) -> Result<Reply, NetlinkError> {
+    let mut off = 0;
+    while off < datagram.len() {
+        let rest = &datagram[off..];
+        if rest.len() < NLMSG_HDRLEN {
+            return Err(malformed(
+                what,
+                format!("{} bytes after the last message", rest.len()),
+            ));
+        }
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Err(malformed(
+                what,
+                format!("message claims {len} bytes, {} left", rest.len()),
+            ));
+        }
+        off += (len + 3) & !3;
+        let msg = &rest[..len];
+        let msg_type = u16::from_ne_bytes([msg[4], msg[5]]);
+        let flags = NlmF::from_bits_truncate(u16::from_ne_bytes([msg[6], msg[7]]));
+        let msg_seq = u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]]);
+        if msg_seq != seq {
+            continue; // a late reply to an earlier, abandoned request
+        }
+        if msg_type == u16::from(Nlmsg::Done) {
+            // The end of a dump: its int payload is 0 or the dump's -errno.
+            let code = msg
+                .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            if code < 0 {
+                return Err(kernel_error(what, -code));
+            }
+            return Ok(Reply::Ended);
+        }
+        if msg_type < NLMSG_MIN_TYPE {
+            // NLMSG_ERROR (an errno, or an ACK), NLMSG_NOOP, NLMSG_OVERRUN: decoded by neli.
+            let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
+                .map_err(|e| malformed(what, e.to_string()))?;
+            match parsed.nl_payload() {
+                NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
+                _ if msg_type == u16::from(Nlmsg::Noop) => continue,
+                _ if msg_type == u16::from(Nlmsg::Overrun) => {
+                    return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
+                }
+                _ => return Ok(Reply::Ended),
+            }
+        }
+        // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
+        let body = &msg[NLMSG_HDRLEN..];
+        if body.len() < GENL_HDRLEN {
+            return Err(malformed(
+                what,
+                "a message without its generic netlink header",
+            ));
+        }
+        on_msg(body[0], &body[GENL_HDRLEN..])?;
+        if !dump && !flags.contains(NlmF::MULTI) {
+            return Ok(Reply::Ended);
+        }
+    }
+    Ok(Reply::Continues)
 }
 
 /// Encodes one generic netlink request with neli; the sequence number is written by `exchange`.
