@@ -8,8 +8,9 @@
 //!
 //! neli carries the socket, encodes every request (netlink and generic netlink headers, nested
 //! attributes), resolves the family through the controller and decodes the kernel's error
-//! messages. Replies are read in place, without copying: a poll of 1,000 services × 10 real
-//! servers is 1,001 dumps and some 200,000 attributes (see BENCHMARKS.md, "IPVS netlink"). Every
+//! messages. Replies are read in place, without copying, and a dump's last data comes with its
+//! NLMSG_DONE in one `recvmmsg` (nix): a poll of 1,000 services × 10 real servers is 1,001 dumps,
+//! two system calls each, and some 200,000 attributes (BENCHMARKS.md, "IPVS netlink"). Every
 //! length and every attribute's size is checked before it is read; a malformed one is an error
 //! that names it, never a panic.
 
@@ -51,7 +52,7 @@ const CTRL_VERSION: u8 = 2;
 /// Bytes asked for per receive. The kernel sizes a dump's datagrams by the largest receive it has
 /// seen on the socket, at least NLMSG_GOODSIZE (`SKB_WITH_OVERHEAD(min(PAGE_SIZE, 8192))`, 7872
 /// bytes at most): asking for exactly that much keeps its buffers at 8 KiB, which in the lab
-/// costs a third less kernel time per dump than the 32 KiB a large receive buffer brings. A
+/// costs clearly less kernel time per dump than the 32 KiB a large receive buffer brings. A
 /// datagram that does not fit is reported (MSG_TRUNC), never silently cut, and later polls read
 /// with [`MAX_RECV_LEN`].
 static RECV_LEN: AtomicUsize = AtomicUsize::new(7872);
