@@ -251,10 +251,9 @@ impl IpvsNetlink {
     /// per service (the kernel has no dump of all real servers at once).
     pub fn services(&mut self) -> Result<Vec<VirtualServiceSample>, NetlinkError> {
         use ipvs::*;
-        let family = self.family;
         let mut services = Vec::new();
         self.transact(
-            family,
+            self.family,
             CMD_GET_SERVICE,
             GENL_VERSION,
             GenlBuffer::new(),
@@ -270,7 +269,9 @@ impl IpvsNetlink {
         let mut out = Vec::with_capacity(services.len());
         let mut previous = std::mem::take(&mut self.dest_requests);
         for (mut svc, id) in services {
-            let family = match svc.key {
+            // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
+            // service's family.
+            let service_family = match svc.key {
                 ServiceKey::Addr {
                     address: IpAddr::V6(_),
                     ..
@@ -299,7 +300,7 @@ impl IpvsNetlink {
                 "dump the real servers (IPVS_CMD_GET_DEST)",
                 &mut |_, attrs| {
                     if let Some(p) = top(attrs, CMD_ATTR_DEST, "IPVS_CMD_NEW_DEST")? {
-                        reals.push(parse_dest(p, family)?);
+                        reals.push(parse_dest(p, service_family)?);
                     }
                     Ok(())
                 },
