@@ -233,6 +233,31 @@ fn ipvsadm_service_name(key: &ServiceKey) -> String {
     }
 }
 
+/// The IP_VS_SVC_F_* bits a service line of `ipvsadm -Ln` shows: hashed (every listed service),
+/// `persistent`, `ops`, and scheduler flags 1-3 as `(sh-fallback,sh-port)`, `(mh-…)` or
+/// `(flag-1,flag-2,flag-3)`.
+fn expected_flags(line: &str) -> u64 {
+    let mut bits = 0x0002;
+    for word in line.split_whitespace() {
+        match word {
+            "persistent" => bits |= 0x0001,
+            "ops" => bits |= 0x0004,
+            _ if word.starts_with('(') => {
+                for flag in word.trim_matches(|c| c == '(' || c == ')').split(',') {
+                    bits |= match flag {
+                        "sh-fallback" | "mh-fallback" | "flag-1" => 0x0008,
+                        "sh-port" | "mh-port" | "flag-2" => 0x0010,
+                        "flag-3" => 0x0020,
+                        other => panic!("unknown scheduler flag {other} in `{line}`"),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+    bits
+}
+
 fn counters(v: &Value) -> [u64; 5] {
     [
         "conns",
@@ -340,6 +365,11 @@ fn compare(views: &[String], json: &Value) -> usize {
             .nth(1)
             .map(str::to_string);
         assert_eq!(s["pe_name"].as_str().map(str::to_string), pe, "{id} pe");
+        assert_eq!(
+            s["flags"].as_u64(),
+            Some(expected_flags(line)),
+            "{id} flags, from `{line}`"
+        );
 
         let reals: BTreeMap<&str, &Value> = s["reals"]
             .as_array()
