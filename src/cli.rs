@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::control::plan::{RealKey, parse_service};
 use crate::model::sample::ServiceKey;
@@ -113,9 +113,14 @@ pub struct ActionTarget {
     pub audit_log: Option<PathBuf>,
 }
 
-/// Actions for scripts and runbooks; the TUI's keys take the same path.
+/// What lbtop does besides the live view. The actions are for scripts and runbooks; the TUI's
+/// keys take the same path.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Commands {
+    /// Record without the TUI (for cron, load tests, tests), with the same source options as live
+    Record(RecordArgs),
+    /// Replay a recording in the TUI (seek, pause, speed), or export it with --export
+    Replay(ReplayArgs),
     /// Drain a real server: weight 0, so existing connections finish and no new ones arrive
     Drain {
         #[command(flatten)]
@@ -148,11 +153,14 @@ pub struct Cli {
     #[command(flatten)]
     pub sources: SourceArgs,
     /// Theme: a built-in name (default, light, high-contrast, monochrome) or a file path
-    #[arg(long, env = "LBTOP_THEME")]
+    #[arg(long, env = "LBTOP_THEME", global = true)]
     pub theme: Option<String>,
     /// Config file [default: $XDG_CONFIG_HOME/lbtop/config.toml when it exists]
-    #[arg(long, value_name = "FILE", env = "LBTOP_CONFIG")]
+    #[arg(long, value_name = "FILE", env = "LBTOP_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Record the live session into FILE, a new file (R in the TUI stops and starts recordings)
+    #[arg(long, value_name = "FILE", conflicts_with = "once")]
+    pub record: Option<PathBuf>,
     /// Never change anything on the router: action keys are disabled
     #[arg(long)]
     pub read_only: bool,
@@ -163,8 +171,55 @@ pub struct Cli {
     #[arg(long, requires = "once")]
     pub json: bool,
     /// Log file [default: $XDG_STATE_HOME/lbtop/lbtop.log]; level from LBTOP_LOG (e.g. debug)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub log_file: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The sources in use: `lbtop record`'s, or the live view's.
+    pub fn source_args(&self) -> &SourceArgs {
+        match &self.command {
+            Some(Commands::Record(r)) => &r.sources,
+            _ => &self.sources,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// The recording to write; must not exist yet (format: docs/recording-format.md)
+    pub file: PathBuf,
+    /// Stop after this long (e.g. 30s, 2h); without it, record until SIGINT or SIGTERM
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One `--once --json` snapshot per line (JSON lines), one per recorded frame
+    Json,
+    /// One row per node per sample and one per real server per sample
+    Csv,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The recording to replay
+    pub file: PathBuf,
+    /// Export instead of opening the TUI
+    #[arg(long, value_enum)]
+    pub export: Option<ExportFormat>,
+    /// Export from this time: 90s (from the start), 14:05:30 (UTC), or RFC 3339
+    #[arg(long, requires = "export", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Export up to this time (same forms as --from)
+    #[arg(long, requires = "export", allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Write the export to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE", requires = "export")]
+    pub output: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -245,6 +300,40 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "7"]).is_ok());
         assert!(Cli::try_parse_from(["lbtop", "drain", "tcp:1.2.3.4", "10.0.0.2:80"]).is_err());
+    }
+
+    #[test]
+    fn record_and_replay_are_subcommands_with_their_options() {
+        let c = Cli::try_parse_from([
+            "lbtop",
+            "record",
+            "x.lbrec",
+            "--duration",
+            "2s",
+            "--nodes",
+            "local",
+            "--router",
+            "none",
+        ])
+        .expect("parses");
+        let Some(Commands::Record(r)) = &c.command else {
+            panic!("not record: {c:?}");
+        };
+        assert_eq!(r.duration, Some(Duration::from_secs(2)));
+        assert_eq!(c.source_args().router, RouterSpec::None);
+        let c = Cli::try_parse_from([
+            "lbtop", "replay", "x.lbrec", "--export", "csv", "--from", "10s", "--theme", "light",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            &c.command,
+            Some(Commands::Replay(ReplayArgs {
+                export: Some(ExportFormat::Csv),
+                ..
+            }))
+        ));
+        assert_eq!(c.theme.as_deref(), Some("light"));
+        assert!(Cli::try_parse_from(["lbtop", "replay", "x", "--from", "1s"]).is_err());
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The lbtop binary: parse the command line, set up file logging, run. `anyhow` lives only here.
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use lbtop::app::State;
-use lbtop::cli::{Cli, Commands};
+use lbtop::cli::{Cli, Commands, ExportFormat, RecordArgs, ReplayArgs};
 use lbtop::config::{Config, Overrides};
 use lbtop::control::plan::ActionKind;
 use lbtop::control::run;
+use lbtop::record::Player;
+use lbtop::record::export::Range;
 use lbtop::runtime::{self, RunError};
 
 /// Exit status for bad input: an invalid config, an unusable option.
@@ -53,13 +55,16 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _guard = init_logging(&cli);
-    if let Some(command) = &cli.command {
+    if let Some(
+        command @ (Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. }),
+    ) = &cli.command
+    {
         return run_action(&cli, command);
     }
     // `--once --interval 0s` takes a single sample; the config layer only knows live intervals.
     let single_sample = cli.once && cli.sources.interval.is_some_and(|d| d.is_zero());
     let overrides = Overrides {
-        interval: cli.sources.interval.filter(|_| !single_sample),
+        interval: cli.source_args().interval.filter(|_| !single_sample),
         theme: cli.theme.clone(),
         no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
     };
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
             eprintln!("lbtop: {e:#}");
             match e.downcast_ref::<RunError>() {
                 Some(RunError::Unsupported(_)) => ExitCode::from(EXIT_USAGE),
+                Some(RunError::Record(r)) if r.is_bad_file() => ExitCode::from(EXIT_USAGE),
                 _ => ExitCode::FAILURE,
             }
         }
@@ -93,6 +99,7 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
         Commands::Drain { target, force } => (target, ActionKind::Drain, None, *force),
         Commands::Weight { target, weight } => (target, ActionKind::Reweight, Some(*weight), false),
         Commands::Restore { target } => (target, ActionKind::Restore, None, false),
+        Commands::Record(_) | Commands::Replay(_) => return ExitCode::from(EXIT_USAGE),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -121,6 +128,12 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
 }
 
 fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Commands::Record(args)) => return record(cli, args, config),
+        Some(Commands::Replay(args)) => return replay(args, config),
+        Some(Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. })
+        | None => {}
+    }
     let sources = runtime::sources_for(&cli.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -141,6 +154,111 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     } else {
         runtime::Controls::for_router(&cli.sources.router, audit)
     };
-    rt.block_on(runtime::run_tui(sources, state, config, controls))?;
+    rt.block_on(runtime::run_tui_recording(
+        sources,
+        state,
+        config,
+        cli.record.as_deref(),
+        controls,
+    ))?;
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// `lbtop record FILE`: headless, until `--duration` or SIGINT/SIGTERM.
+fn record(cli: &Cli, args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
+    let sources = runtime::sources_for(&args.sources, config)?;
+    let state = State::new(runtime::state_options(config, cli.read_only));
+    let status = runtime()?.block_on(runtime::recording::record_headless(
+        sources,
+        state,
+        config.interval,
+        &args.file,
+        args.duration,
+    ))?;
+    eprintln!(
+        "lbtop: recorded {} frames, {} in {}, to {}",
+        status.frames,
+        bytesize::ByteSize::b(status.bytes).display().si(),
+        humantime::format_duration(status.duration()),
+        args.file.display()
+    );
+    Ok(())
+}
+
+/// `lbtop replay FILE`: the TUI, or `--export json|csv`.
+fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
+    let mut player = Player::open(&args.file).map_err(RunError::from)?;
+    let info = player.recording.info().clone();
+    let mut options = runtime::state_options(config, true);
+    options.interval = std::time::Duration::from_millis(info.interval_ms.max(1));
+    let mut state = State::new(options);
+    let file = args.file.display().to_string();
+    if let Some(format) = args.export {
+        let start = player.recording.start();
+        let at = |text: &Option<String>| -> Result<_, RunError> {
+            text.as_deref()
+                .map(|t| {
+                    lbtop::record::time::parse(t, start, start)
+                        .map_err(|e| RunError::Unsupported(format!("--from/--to: {e}")))
+                })
+                .transpose()
+        };
+        let range = Range {
+            from: at(&args.from)?,
+            to: at(&args.to)?,
+        };
+        lbtop::record::export::declare(&mut state, &info);
+        let result = match &args.output {
+            Some(path) => {
+                let f = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                export(
+                    format,
+                    &mut player,
+                    &mut state,
+                    range,
+                    &mut BufWriter::new(f),
+                )
+            }
+            None => export(
+                format,
+                &mut player,
+                &mut state,
+                range,
+                &mut BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            ),
+        };
+        match result {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => return Err(e).context("writing the export"),
+        }
+    } else {
+        runtime()?.block_on(runtime::replay::run(player, state, config, &file))?;
+        return Ok(());
+    }
+    if let Some(w) = player.damage_report() {
+        eprintln!("lbtop: warning: {file}: {w}");
+    }
+    Ok(())
+}
+
+fn export(
+    format: ExportFormat,
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    out: &mut impl Write,
+) -> std::io::Result<lbtop::record::export::Summary> {
+    match format {
+        ExportFormat::Json => lbtop::record::export::json(player, state, range, out),
+        ExportFormat::Csv => lbtop::record::export::csv(player, state, range, out),
+    }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::app::State;
 use crate::model::alert::Severity;
 use crate::model::sample::{
-    IpvsCounters, IpvsRates, Persistence, RealServerSample, ServiceKey, VirtualServiceSample,
+    IpvsCounters, IpvsInfo, IpvsRates, Persistence, RealServerSample, ServiceKey, TunnelEncap,
+    VirtualServiceSample,
 };
 use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -38,6 +39,8 @@ pub struct Router {
     pub totals: Option<IpvsCounters>,
     pub rates: Option<IpvsRates>,
     pub notes: Vec<String>,
+    /// Version, connection-table size and timeouts, when read over netlink.
+    pub ipvs: Option<IpvsInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +53,9 @@ pub struct Service {
     pub scheduler: String,
     pub persistent: Option<Persistence>,
     pub ops: bool,
+    /// The kernel's IP_VS_SVC_F_* bits, when read over netlink.
+    pub flags: Option<u32>,
+    pub pe_name: Option<String>,
     pub totals: Option<IpvsCounters>,
     pub rates: Option<IpvsRates>,
     pub reals: Vec<Real>,
@@ -69,6 +75,8 @@ pub struct Real {
     pub persistent_conns: Option<u32>,
     pub totals: Option<IpvsCounters>,
     pub rates: Option<IpvsRates>,
+    /// Encapsulation of a tunnelling real server, when read over netlink.
+    pub tunnel: Option<TunnelEncap>,
     pub conn_states: Option<BTreeMap<String, u64>>,
 }
 
@@ -129,6 +137,8 @@ fn service(
         scheduler: svc.scheduler.clone(),
         persistent: svc.persistent.clone(),
         ops: svc.ops,
+        flags: svc.flags,
+        pe_name: svc.pe_name.clone(),
         totals: svc.totals,
         rates: st.and_then(|s| s.rates),
         reals: svc
@@ -160,6 +170,7 @@ fn real(
         persistent_conns: r.persistent_conns,
         totals: r.totals,
         rates: st.and_then(|s| s.rates),
+        tunnel: r.tunnel,
     }
 }
 
@@ -197,6 +208,7 @@ pub fn snapshot(state: &State) -> Snapshot {
             totals: cur.and_then(|c| c.global.map(|g| g.totals)),
             rates: r.stats.global_rates,
             notes: cur.map(|c| c.notes.clone()).unwrap_or_default(),
+            ipvs: cur.and_then(|c| c.ipvs.clone()),
         }
     });
     let nodes = state

@@ -24,6 +24,11 @@ use crate::source::local::{LocalNode, LocalRouter};
 use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
 use crate::source::remote::{self, RemoteSet};
 
+pub mod recording;
+pub mod replay;
+
+use recording::LiveRecorder;
+
 /// Why lbtop could not run. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -31,6 +36,11 @@ pub enum RunError {
     Unsupported(String),
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+    /// A recording that could not go on (a write error, a full disk).
+    #[error("{0}")]
+    Recording(String),
 }
 
 /// The sources named on the command line, ready to poll.
@@ -196,6 +206,19 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> re
 
 /// Maps a key to what it does: filter text while the prompt is open, else the keymap.
 pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<Command> {
+    if state.ui.goto.is_some() {
+        let input = match key.code {
+            KeyCode::Enter => TextInput::Accept,
+            KeyCode::Esc => TextInput::Cancel,
+            KeyCode::Backspace => TextInput::Backspace,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Some(Command::Quit);
+            }
+            KeyCode::Char(c) => TextInput::Char(c),
+            _ => return None,
+        };
+        return state.goto_input(input);
+    }
     if state.wants_text() {
         let input = match key.code {
             KeyCode::Enter => Some(TextInput::Accept),
@@ -234,7 +257,7 @@ impl Controls {
     /// Controls for the router named on the command line; `None` when there is no router to change.
     pub fn for_router(spec: &RouterSpec, audit: Option<AuditLog>) -> Option<Self> {
         let router = match spec {
-            RouterSpec::Local => crate::control::AnyControl::LocalIpvsadm(Default::default()),
+            RouterSpec::Local => crate::control::AnyControl::local(),
             RouterSpec::None | RouterSpec::Remote(_) => return None,
         };
         Some(Self { router, audit })
@@ -259,10 +282,26 @@ fn start_apply(controls: Option<&Controls>, change: WeightChange, force: bool) -
 /// Runs the live TUI until the operator quits.
 pub async fn run_tui(
     set: SourceSet,
-    mut state: State,
+    state: State,
     config: &Config,
     controls: Option<Controls>,
 ) -> Result<(), RunError> {
+    run_tui_recording(set, state, config, None, controls).await
+}
+
+/// Runs the live TUI, recording into `record` from the start when given (`--record FILE`).
+pub async fn run_tui_recording(
+    set: SourceSet,
+    mut state: State,
+    config: &Config,
+    record: Option<&std::path::Path>,
+    controls: Option<Controls>,
+) -> Result<(), RunError> {
+    let mut recorder = LiveRecorder::new(config.interval, &set);
+    if let Some(path) = record {
+        recorder.start(path)?;
+        recorder.refresh(&mut state);
+    }
     declare(&mut state, &set);
     if let Some(c) = &controls
         && let Some(audit) = &c.audit
@@ -292,9 +331,11 @@ pub async fn run_tui(
         &mut state,
         config,
         controls.as_ref(),
+        &mut recorder,
     )
     .await;
     ratatui::restore();
+    recorder.stop();
     result
 }
 
@@ -305,6 +346,7 @@ async fn event_loop(
     state: &mut State,
     config: &Config,
     controls: Option<&Controls>,
+    recorder: &mut LiveRecorder,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
     let mut applying: Option<Applying> = None;
@@ -328,9 +370,15 @@ async fn event_loop(
                 None => Some(Command::Quit),
             },
             Some(ev) = rx.recv() => {
-                log_alerts(&state.ingest(ev));
+                recorder.event(&ev);
+                let alerts = state.ingest(ev);
+                recorder.alerts(&alerts);
+                log_alerts(&alerts);
                 while let Ok(ev) = rx.try_recv() {
-                    log_alerts(&state.ingest(ev));
+                    recorder.event(&ev);
+                    let alerts = state.ingest(ev);
+                    recorder.alerts(&alerts);
+                    log_alerts(&alerts);
                 }
                 None
             }
@@ -345,10 +393,27 @@ async fn event_loop(
                     Ok(()) => tracing::info!("{change}: done"),
                     Err(e) => tracing::warn!("{change}: {e}"),
                 }
+                // The same record as the audit log's goes into the recording, if one is running.
+                recorder.action(crate::record::ActionRecord {
+                    time: Timestamp::now(),
+                    user: crate::control::audit::operator(),
+                    router: controls.map_or_else(|| "local".into(), |c| c.router.router_name()),
+                    service: change.service.to_string(),
+                    real: change.real.to_string(),
+                    old_weight: change.from,
+                    new_weight: change.to,
+                    result: match &result {
+                        Ok(()) => crate::record::ActionOutcome::Done,
+                        Err(e) => crate::record::ActionOutcome::Failed(e.clone()),
+                    },
+                });
                 state.action_done(&change, result)
             }
             _ = tick.tick() => {
-                log_alerts(&state.tick(Timestamp::now()));
+                let alerts = state.tick(Timestamp::now());
+                recorder.alerts(&alerts);
+                log_alerts(&alerts);
+                recorder.refresh(state);
                 None
             }
             _ = render.tick() => {
@@ -365,12 +430,9 @@ async fn event_loop(
             Some(Command::Apply { change, force }) => {
                 applying = Some(start_apply(controls, change, force));
             }
-            Some(Command::ToggleRecord) => {
-                state.ui.popup = Some(crate::app::state::Popup::Message(
-                    "recording is not available in this build".into(),
-                ));
-            }
-            None => {}
+            Some(Command::ToggleRecord) => recorder.toggle(state),
+            // Seek, step, speed: replay only (runtime::replay).
+            Some(_) | None => {}
         }
     }
 }

@@ -93,10 +93,7 @@ fn a_failed_router_is_reported_in_the_json_and_the_exit_status_is_still_0() {
         assert_eq!(router["status"], "ok");
     } else {
         assert_eq!(router["status"], "error", "{router}");
-        assert_eq!(
-            router["error"],
-            "IPVS not loaded on this host (modprobe ip_vs)"
-        );
+        assert_eq!(router["error"], "IPVS is not available: modprobe ip_vs");
         assert_eq!(router["services"], Value::Array(vec![]));
     }
     assert_eq!(v["nodes"], Value::Array(vec![]));

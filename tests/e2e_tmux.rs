@@ -109,7 +109,7 @@ fn live_view_of_this_machine_shows_panes_and_quits_cleanly_on_q() {
     // This machine's kernel has no IPVS: a clear message, and the node pane keeps working.
     if !Path::new("/proc/net/ip_vs").exists() {
         assert!(
-            screen.contains("IPVS not loaded on this host (modprobe ip_vs)"),
+            screen.contains("IPVS is not available: modprobe ip_vs"),
             "no IPVS message:\n{screen}"
         );
     }

@@ -124,6 +124,10 @@ fn drain_reweight_restore(svc_id: &str, real_id: &str) {
         out.contains(&format!("weight {} → 0 (drain)", before.weight)),
         "{out}"
     );
+    assert!(
+        out.contains("(via netlink)"),
+        "root changes weights with SET_DEST: {out}"
+    );
     check(0, "drain");
 
     let (code, out, err) = lbtop(
@@ -229,6 +233,27 @@ fn read_only_mode_changes_nothing() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("read-only"), "{err}");
+    assert_eq!(
+        find(&oracle(lab), "tcp:10.77.1.100:80", "10.77.0.12:80").1,
+        before
+    );
+}
+
+#[test]
+fn without_privilege_the_change_fails_with_a_clear_message() {
+    let _g = serial();
+    let lab = lab();
+    let (_, before) = find(&oracle(lab), "tcp:10.77.1.100:80", "10.77.0.12:80");
+    let out = lab.ssh(
+        "lab-user",
+        &format!(
+            "{} drain --router local --audit-log /tmp/u-audit.jsonl tcp:10.77.1.100:80 10.77.0.12:80",
+            lab.lbtop()
+        ),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ipvsadm"), "names what failed: {err}");
     assert_eq!(
         find(&oracle(lab), "tcp:10.77.1.100:80", "10.77.0.12:80").1,
         before

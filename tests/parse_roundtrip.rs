@@ -39,6 +39,7 @@ fn real(v6: bool) -> impl Strategy<Value = RealServerSample> {
     )
         .prop_map(
             |(address, port, forward, weight, active_conns, inactive_conns)| RealServerSample {
+                tunnel: None,
                 address,
                 port,
                 forward,
@@ -98,6 +99,8 @@ fn service() -> impl Strategy<Value = VirtualServiceSample> {
         )
             .prop_map(
                 |(key, scheduler, persistent, ops, reals)| VirtualServiceSample {
+                    flags: None,
+                    pe_name: None,
                     key,
                     scheduler: scheduler.to_string(),
                     persistent,

@@ -126,7 +126,8 @@ fn vm_hwm_kb(pid: u32) -> u64 {
 /// `1m2.345s` → seconds.
 fn times_seconds(s: &str) -> f64 {
     let (m, rest) = s.split_once('m').unwrap_or(("0", s));
-    m.parse::<f64>().unwrap_or(0.0) * 60.0 + rest.trim_end_matches('s').parse::<f64>().unwrap_or(0.0)
+    m.parse::<f64>().unwrap_or(0.0) * 60.0
+        + rest.trim_end_matches('s').parse::<f64>().unwrap_or(0.0)
 }
 
 #[test]
@@ -185,7 +186,17 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
     let started = Instant::now();
     run(
         "tmux",
-        &["new-session", "-d", "-s", &session, "-x", "200", "-y", "60", &lbtop_cmd],
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "200",
+            "-y",
+            "60",
+            &lbtop_cmd,
+        ],
     );
     let lbtop_pid: u32 = run("tmux", &["display", "-p", "-t", &session, "#{pane_pid}"])
         .trim()
@@ -238,7 +249,9 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
     }
     let lbtop_hwm = vm_hwm_kb(lbtop_pid);
     let lbtop_wall = started.elapsed();
-    let _ = Command::new("tmux").args(["kill-session", "-t", &session]).status();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
     let out = baseline.wait_with_output().expect("baseline output");
     let text = String::from_utf8_lossy(&out.stdout);
     let failed: u64 = text
@@ -257,7 +270,14 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
     let lbtop_pct = lbtop_cpu / lbtop_wall.as_secs_f64() * 100.0;
     let base_cpu = cu + cs;
     let base_pct = base_cpu / SECONDS as f64 * 100.0;
-    println!("status line: {}", screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
+    println!(
+        "status line: {}",
+        screen
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+    );
     let steady = lbtop_ticks_at_10s.map(|(t, at)| {
         (lbtop_ticks.saturating_sub(t) as f64 / clk_tck) / at.elapsed().as_secs_f64() * 100.0
     });
@@ -282,7 +302,10 @@ fn ssh_polling_100_nodes_lbtop_against_openssh_controlmaster() {
         baseline_rss_max as f64 / (lbtop_hwm.max(1)) as f64,
         baseline_pss_max as f64 / (lbtop_pss_max.max(1)) as f64
     );
-    println!("stderr of the baseline: {}", String::from_utf8_lossy(&out.stderr).trim());
+    println!(
+        "stderr of the baseline: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     assert!(
         screen.contains(&format!("nodes {NODES}/{NODES} ok")),
         "not every node was ok at the end:\n{screen}"

@@ -21,7 +21,7 @@ fn lbtop(lab: &Lab, args: &[&str]) -> Value {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let home = tempfile::tempdir().expect("home");
-    let cfg = lab.ssh_config.to_string_lossy().to_string();
+    let cfg = lab.ssh_config.clone();
     let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
         .args(["--once", "--json", "--interval", "5s", "-F", &cfg])
         .args(["-o", "ConnectTimeout=60"])
@@ -179,7 +179,9 @@ fn an_unprivileged_login_uses_sudo_and_without_it_falls_back_to_proc_with_a_note
 #[test]
 fn auto_discovers_the_real_servers_and_reaches_them_through_the_router() {
     let lab = lab();
-    let dir = lab.ssh_config.parent().expect("lab dir");
+    let dir = std::path::Path::new(&lab.ssh_config)
+        .parent()
+        .expect("lab dir");
     let known = dir.join("known_hosts").to_string_lossy().to_string();
     let key = dir.join("keys/id_ed25519").to_string_lossy().to_string();
     // rs1..rs3 by the ssh config's aliases (HostName 10.77.0.1N); the IPv6 addresses of the same

@@ -124,7 +124,7 @@ fn ipvs_absent_is_a_clear_non_fatal_message() {
         report: Report::Status {
             time: Timestamp(0),
             status: HostStatus::Error,
-            message: Some("IPVS not loaded on this host (modprobe ip_vs)".into()),
+            message: Some("IPVS is not available: modprobe ip_vs".into()),
         },
     });
     // A fresh router entry that never had data shows the message in its pane.
@@ -148,11 +148,11 @@ fn ipvs_absent_is_a_clear_non_fatal_message() {
         report: Report::Status {
             time: Timestamp(0),
             status: HostStatus::Error,
-            message: Some("IPVS not loaded on this host (modprobe ip_vs)".into()),
+            message: Some("IPVS is not available: modprobe ip_vs".into()),
         },
     });
     let frame = render(&fresh, 80, 24);
-    assert!(frame.contains("IPVS not loaded on this host (modprobe ip_vs)"));
+    assert!(frame.contains("IPVS is not available: modprobe ip_vs"));
     assert!(frame.contains("web01"), "nodes keep working: {frame}");
 }
 

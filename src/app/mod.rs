@@ -2,8 +2,9 @@
 
 pub mod action;
 pub mod mode;
+pub mod replay;
 pub mod state;
 
 pub use action::Action;
-pub use mode::Mode;
+pub use mode::{Mode, Speed};
 pub use state::{Command, State, StateOptions};

@@ -16,6 +16,7 @@ use crate::model::snapshot::{NodeStats, RouterStats, derive_node, derive_router}
 
 use super::action::Action;
 use super::mode::Mode;
+use super::replay::{RecordingView, ReplayView, SeekTo};
 
 /// What the state asks the runtime to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,14 @@ pub enum Command {
         change: WeightChange,
         force: bool,
     },
+    /// Replay: go to a moment.
+    Seek(SeekTo),
+    /// Replay: one frame forward (`1`) or back (`-1`); the replay pauses.
+    Step(i8),
+    /// Replay: play at this speed.
+    SetSpeed(super::mode::Speed),
+    /// Replay: stop or start the clock.
+    SetPaused(bool),
 }
 
 /// Settings the state needs, resolved from config and command line.
@@ -252,6 +261,8 @@ pub struct UiState {
     pub collapsed: HashSet<ServiceKey>,
     pub popup: Option<Popup>,
     pub page: usize,
+    /// Replay: the time typed after `g`, while the prompt is open.
+    pub goto: Option<String>,
 }
 
 impl Default for UiState {
@@ -269,6 +280,7 @@ impl Default for UiState {
             collapsed: HashSet::new(),
             popup: None,
             page: 10,
+            goto: None,
         }
     }
 }
@@ -296,6 +308,10 @@ pub struct State {
     held: Vec<SourceEvent>,
     /// Bumped on every change that needs a redraw.
     generation: u64,
+    /// The recording being made, if any.
+    pub recording: Option<RecordingView>,
+    /// The recording being replayed, if any.
+    pub replay: Option<ReplayView>,
 }
 
 /// Events held while paused, at most; older ones are dropped (their samples are superseded).
@@ -318,6 +334,8 @@ impl State {
             applying: None,
             held: Vec::new(),
             generation: 0,
+            recording: None,
+            replay: None,
         }
     }
 
@@ -354,6 +372,38 @@ impl State {
 
     fn touch(&mut self) {
         self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Shows the recording in progress (or none).
+    pub fn set_recording(&mut self, view: Option<RecordingView>) {
+        if self.recording != view {
+            self.recording = view;
+            self.touch();
+        }
+    }
+
+    /// Shows where the replay is.
+    pub fn set_replay_position(&mut self, position: Timestamp, warning: Option<String>) {
+        if let Some(r) = &mut self.replay
+            && (r.position != position || r.warning != warning)
+        {
+            r.position = position;
+            r.warning = warning;
+            self.touch();
+        }
+    }
+
+    /// Forgets every host, sample and alert, keeping the view (focus, selection, sort, filter)
+    /// and the mode: a replay seeks by feeding a fresh history.
+    pub fn clear_data(&mut self) {
+        self.router = None;
+        self.nodes.clear();
+        self.node_index.clear();
+        self.node_by_addr.clear();
+        self.alerts = AlertBook::new(1000);
+        self.held.clear();
+        self.now = Timestamp(0);
+        self.touch();
     }
 
     /// Takes in what a source reported. Returns the alert events it caused.
@@ -570,9 +620,27 @@ impl State {
             },
             Action::SortReverse => self.ui.reverse = !self.ui.reverse,
             Action::Filter => self.ui.filter_editing = true,
-            Action::Pause => self.toggle_pause(),
+            Action::Pause => return self.toggle_pause(),
             Action::Refresh => return Some(Command::Refresh),
+            Action::ToggleRecord if self.mode.is_replay() => {
+                self.ui.popup = Some(Popup::Message(
+                    "recording works in the live view; this is a replay".into(),
+                ));
+            }
             Action::ToggleRecord => return Some(Command::ToggleRecord),
+            Action::StepForward
+            | Action::StepBack
+            | Action::SeekForward
+            | Action::SeekBack
+            | Action::SeekForwardLong
+            | Action::SeekBackLong
+            | Action::GoToTime
+            | Action::SpeedUp
+            | Action::SpeedDown
+                if self.mode.is_replay() =>
+            {
+                return self.replay_action(action);
+            }
             Action::Drain | Action::Reweight | Action::Restore => self.start_action(action),
             Action::StepForward
             | Action::StepBack
@@ -793,7 +861,76 @@ impl State {
         Some(Command::Refresh)
     }
 
-    fn toggle_pause(&mut self) {
+    /// The replay keys: commands for the runtime's player, with the mode kept up to date.
+    fn replay_action(&mut self, action: Action) -> Option<Command> {
+        let Mode::Replay { paused, speed } = self.mode else {
+            return None;
+        };
+        match action {
+            Action::StepForward | Action::StepBack => {
+                self.mode = Mode::Replay {
+                    paused: true,
+                    speed,
+                };
+                Some(Command::Step(if action == Action::StepForward {
+                    1
+                } else {
+                    -1
+                }))
+            }
+            Action::SeekForward => Some(Command::Seek(SeekTo::By(10_000))),
+            Action::SeekBack => Some(Command::Seek(SeekTo::By(-10_000))),
+            Action::SeekForwardLong => Some(Command::Seek(SeekTo::By(60_000))),
+            Action::SeekBackLong => Some(Command::Seek(SeekTo::By(-60_000))),
+            Action::GoToTime => {
+                self.ui.goto = Some(String::new());
+                None
+            }
+            Action::SpeedUp | Action::SpeedDown => {
+                let speed = if action == Action::SpeedUp {
+                    speed.faster()
+                } else {
+                    speed.slower()
+                };
+                self.mode = Mode::Replay { paused, speed };
+                Some(Command::SetSpeed(speed))
+            }
+            _ => None,
+        }
+    }
+
+    /// Keys typed while the go-to-time prompt is open. Enter resolves the time against the
+    /// recording (see `record::time`) and asks the runtime to seek there.
+    pub fn goto_input(&mut self, input: TextInput) -> Option<Command> {
+        self.touch();
+        let text = self.ui.goto.as_mut()?;
+        match input {
+            TextInput::Char(c) => text.push(c),
+            TextInput::Backspace => {
+                text.pop();
+            }
+            TextInput::Cancel => self.ui.goto = None,
+            TextInput::Accept => {
+                let text = self.ui.goto.take().unwrap_or_default();
+                let start = self.replay.as_ref().map_or(self.now, |r| r.start);
+                let current = self.replay.as_ref().map_or(self.now, |r| r.position);
+                match crate::record::time::parse(&text, start, current) {
+                    Ok(t) => return Some(Command::Seek(SeekTo::At(t))),
+                    Err(e) => self.ui.popup = Some(Popup::Message(e)),
+                }
+            }
+        }
+        None
+    }
+
+    fn toggle_pause(&mut self) -> Option<Command> {
+        if let Mode::Replay { paused, speed } = self.mode {
+            self.mode = Mode::Replay {
+                paused: !paused,
+                speed,
+            };
+            return Some(Command::SetPaused(!paused));
+        }
         match self.mode {
             Mode::Live => self.mode = Mode::Paused,
             Mode::Paused => {
@@ -802,7 +939,9 @@ impl State {
                     self.apply(event);
                 }
             }
+            Mode::Replay { .. } => {}
         }
+        None
     }
 
     fn toggle(&mut self) {
@@ -1095,6 +1234,7 @@ mod tests {
         SourceEvent::Router {
             host: "r".into(),
             report: Report::Sample(RouterSample {
+                ipvs: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

@@ -3,11 +3,14 @@
 //! a masquerading or tunnelled real server into direct routing.
 
 use crate::model::sample::{
-    AddressFamily, Forward, RealServerSample, ServiceKey, SocketText, VirtualServiceSample,
+    AddressFamily, Forward, RealServerSample, ServiceKey, SocketText, TunnelEncap, TunnelKind,
+    VirtualServiceSample,
 };
 
 /// The argument vector (without the program) that sets `real`'s weight in `svc` and nothing else.
 /// Every argument is built from typed values, so it is safe to join into a shell command line.
+/// A tunnel real's encapsulation is passed back when it is known (netlink reads it; ipvsadm's
+/// listing does not show it, and ipvsadm then edits the real as IPIP).
 pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i32) -> Vec<String> {
     let mut args = vec!["-e".to_string()];
     match svc.key {
@@ -44,12 +47,46 @@ pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i3
         }
         .to_string(),
     );
+    if real.forward == Forward::Tunnel
+        && let Some(t) = &real.tunnel
+    {
+        args.extend(tunnel_args(t));
+    }
     args.push("-w".into());
     args.push(weight.to_string());
     args.push("-x".into());
     args.push(real.upper_threshold.to_string());
     args.push("-y".into());
     args.push(real.lower_threshold.to_string());
+    args
+}
+
+/// ipvsadm 1.31's tunnel options for an encapsulation. A kind ipvsadm cannot name is passed as
+/// its number, which ipvsadm refuses: the edit fails instead of changing the tunnel.
+fn tunnel_args(t: &TunnelEncap) -> Vec<String> {
+    let kind = match t.kind {
+        TunnelKind::Ipip => "ipip".to_string(),
+        TunnelKind::Gue => "gue".to_string(),
+        TunnelKind::Gre => "gre".to_string(),
+        TunnelKind::Other(n) => n.to_string(),
+    };
+    let mut args = vec!["--tun-type".to_string(), kind];
+    if t.kind == TunnelKind::Gue {
+        args.push("--tun-port".into());
+        args.push(t.port.to_string());
+    }
+    if t.kind != TunnelKind::Ipip {
+        args.push(
+            if t.flags & 1 != 0 {
+                "--tun-csum"
+            } else if t.flags & 2 != 0 {
+                "--tun-remcsum"
+            } else {
+                "--tun-nocsum"
+            }
+            .to_string(),
+        );
+    }
     args
 }
 
@@ -79,6 +116,7 @@ mod tests {
             persistent_conns: None,
             totals: None,
             rates: None,
+            tunnel: None,
         }
     }
 
@@ -88,6 +126,8 @@ mod tests {
             scheduler: "wlc".into(),
             persistent: None,
             ops: false,
+            flags: None,
+            pe_name: None,
             totals: None,
             rates: None,
             reals: Vec::new(),
@@ -107,6 +147,17 @@ mod tests {
         assert_eq!(
             edit_args(&svc("fwm:42"), &real(Forward::Route), 1).join(" "),
             "-e -f 42 -r [2001:db8::2]:80 -g -w 1 -x 100 -y 10"
+        );
+        let mut gue = real(Forward::Tunnel);
+        gue.tunnel = Some(TunnelEncap {
+            kind: TunnelKind::Gue,
+            port: 6080,
+            flags: 1,
+        });
+        assert_eq!(
+            edit_args(&svc("tcp:192.0.2.1:80"), &gue, 2).join(" "),
+            "-e -t 192.0.2.1:80 -r [2001:db8::2]:80 -i --tun-type gue --tun-port 6080 --tun-csum \
+             -w 2 -x 100 -y 10"
         );
         assert!(
             edit_args(&svc("sctp:192.0.2.1:9"), &real(Forward::Route), 1)

@@ -77,18 +77,43 @@ pub async fn apply<C: RouterControl>(
 /// Any of the ways lbtop can change a router, chosen at start-up.
 #[derive(Debug, Clone)]
 pub enum AnyControl {
+    Netlink(NetlinkControl),
     LocalIpvsadm(LocalIpvsadm),
+}
+
+impl AnyControl {
+    /// How changes are made: `netlink` or `ipvsadm`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Netlink(_) => "netlink",
+            Self::LocalIpvsadm(_) => "ipvsadm",
+        }
+    }
+
+    /// This machine's router: netlink SET_DEST when IPVS answers over netlink (root or
+    /// CAP_NET_ADMIN), else the `ipvsadm` program.
+    pub fn local() -> Self {
+        match crate::source::netlink::IpvsNetlink::connect().and_then(|mut n| n.services()) {
+            Ok(_) => Self::Netlink(NetlinkControl),
+            Err(e) => {
+                tracing::info!("weight changes use ipvsadm: {e}");
+                Self::LocalIpvsadm(LocalIpvsadm::default())
+            }
+        }
+    }
 }
 
 impl RouterControl for AnyControl {
     fn router_name(&self) -> String {
         match self {
+            Self::Netlink(c) => c.router_name(),
             Self::LocalIpvsadm(c) => c.router_name(),
         }
     }
 
     async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
         match self {
+            Self::Netlink(c) => c.table().await,
             Self::LocalIpvsadm(c) => c.table().await,
         }
     }
@@ -100,8 +125,50 @@ impl RouterControl for AnyControl {
         weight: i32,
     ) -> Result<(), ControlError> {
         match self {
+            Self::Netlink(c) => c.set_weight(svc, real, weight).await,
             Self::LocalIpvsadm(c) => c.set_weight(svc, real, weight).await,
         }
+    }
+}
+
+/// This machine's router over IPVS generic netlink: the table from GET_SERVICE/GET_DEST, the
+/// change with SET_DEST carrying every other attribute back. A socket per action: actions are rare.
+#[derive(Debug, Clone, Default)]
+pub struct NetlinkControl;
+
+fn netlink_error(e: crate::source::netlink::NetlinkError) -> ControlError {
+    ControlError::Backend(e.to_string())
+}
+
+impl RouterControl for NetlinkControl {
+    fn router_name(&self) -> String {
+        "local".into()
+    }
+
+    async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
+        tokio::task::spawn_blocking(|| {
+            crate::source::netlink::IpvsNetlink::connect()
+                .and_then(|mut n| n.services())
+                .map_err(netlink_error)
+        })
+        .await
+        .map_err(|e| ControlError::Backend(format!("netlink task: {e}")))?
+    }
+
+    async fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), ControlError> {
+        let (svc, real) = (svc.clone(), real.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::source::netlink::IpvsNetlink::connect()
+                .and_then(|mut n| n.set_weight(&svc, &real, weight))
+                .map_err(netlink_error)
+        })
+        .await
+        .map_err(|e| ControlError::Backend(format!("netlink task: {e}")))?
     }
 }
 

@@ -302,6 +302,7 @@ mod tests {
             persistent_conns: None,
             totals: None,
             rates: None,
+            tunnel: None,
         }
     }
 
@@ -311,6 +312,8 @@ mod tests {
             scheduler: "wlc".into(),
             persistent: None,
             ops: false,
+            flags: None,
+            pe_name: None,
             totals: None,
             rates: None,
             reals: weights

@@ -3,7 +3,7 @@
 
 use super::audit::AuditLog;
 use super::plan::{self, ActionKind, PlanError, WeightChange};
-use super::{ControlError, LocalIpvsadm, RouterControl, apply};
+use super::{AnyControl, ControlError, RouterControl, apply};
 use crate::cli::{ActionTarget, RouterSpec};
 
 /// Why an action from the command line failed: bad input (exit 2) or a refused or failed action
@@ -34,8 +34,9 @@ pub async fn run_action(
         .map(AuditLog::at);
     match &target.router {
         RouterSpec::Local => {
-            let mut ctrl = LocalIpvsadm::default();
-            act(&mut ctrl, target, kind, weight, force, audit.as_ref()).await
+            let mut ctrl = AnyControl::local();
+            let line = act(&mut ctrl, target, kind, weight, force, audit.as_ref()).await?;
+            Ok(format!("{line} (via {})", ctrl.method()))
         }
         RouterSpec::None => Err(ActionError::Usage(
             "--router none: an action needs a router".into(),

@@ -355,6 +355,67 @@ pub struct IpvsRates {
     pub out_bps: f64,
 }
 
+/// How a tunnelling real server encapsulates (`ipvsadm --tun-type`, kernel 5.3+): known from netlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelKind {
+    Ipip,
+    Gue,
+    Gre,
+    /// A type this version of lbtop does not know, as the kernel numbered it.
+    Other(u8),
+}
+
+impl TunnelKind {
+    /// The kernel's IP_VS_CONN_F_TUNNEL_TYPE_* number.
+    pub fn from_kernel(n: u8) -> Self {
+        match n {
+            0 => Self::Ipip,
+            1 => Self::Gue,
+            2 => Self::Gre,
+            n => Self::Other(n),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ipip => "ipip",
+            Self::Gue => "gue",
+            Self::Gre => "gre",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
+/// The encapsulation of a `Tunnel` real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelEncap {
+    pub kind: TunnelKind,
+    /// The destination UDP port for GUE; 0 otherwise.
+    pub port: u16,
+    /// IP_VS_TUNNEL_ENCAP_FLAG_*: bit 0 checksum, bit 1 remote checksum offload.
+    pub flags: u16,
+}
+
+/// IPVS-wide facts from netlink GET_INFO and GET_CONFIG (`ipvsadm -L --timeout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpvsInfo {
+    /// `1.2.1`, as `ipvsadm` prints it in `IP Virtual Server version 1.2.1 (size=4096)`.
+    pub version: String,
+    /// Buckets of the connection hash table (`size=` above).
+    pub conn_table_size: u32,
+    #[serde(default)]
+    pub timeouts: Option<IpvsTimeouts>,
+}
+
+/// Connection timeouts in seconds (`ipvsadm -L --timeout`: tcp tcpfin udp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpvsTimeouts {
+    pub tcp_s: u32,
+    pub tcp_fin_s: u32,
+    pub udp_s: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Persistence {
     pub timeout_s: u32,
@@ -382,6 +443,9 @@ pub struct RealServerSample {
     pub totals: Option<IpvsCounters>,
     #[serde(default)]
     pub rates: Option<IpvsRates>,
+    /// Encapsulation of a `Tunnel` real server; from netlink only, `None` for other methods.
+    #[serde(default)]
+    pub tunnel: Option<TunnelEncap>,
 }
 
 impl RealServerSample {
@@ -404,6 +468,13 @@ pub struct VirtualServiceSample {
     pub totals: Option<IpvsCounters>,
     #[serde(default)]
     pub rates: Option<IpvsRates>,
+    /// The kernel's IP_VS_SVC_F_* bits (persistent, hashed, one-packet, scheduler flags 1-3);
+    /// from netlink only.
+    #[serde(default)]
+    pub flags: Option<u32>,
+    /// The persistence engine (`--pe sip`), when one is set; from netlink only.
+    #[serde(default)]
+    pub pe_name: Option<String>,
     pub reals: Vec<RealServerSample>,
 }
 
@@ -457,6 +528,9 @@ pub struct RouterSample {
     /// Things the operator should know about this sample, such as a fallback that was taken.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Version, connection-table size and timeouts; from netlink only.
+    #[serde(default)]
+    pub ipvs: Option<IpvsInfo>,
 }
 
 // ───────────────────────────── source events ─────────────────────────────

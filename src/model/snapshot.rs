@@ -321,6 +321,8 @@ mod tests {
 
     fn service(conns: u64, kernel_cps: Option<f64>) -> VirtualServiceSample {
         VirtualServiceSample {
+            flags: None,
+            pe_name: None,
             key: ServiceKey::Addr {
                 protocol: Protocol::Tcp,
                 address: IpAddr::from([192, 0, 2, 10]),
@@ -339,6 +341,7 @@ mod tests {
             }),
             reals: vec![
                 RealServerSample {
+                    tunnel: None,
                     address: IpAddr::from([10, 0, 0, 2]),
                     port: 80,
                     forward: Forward::Route,
@@ -352,6 +355,7 @@ mod tests {
                     rates: None,
                 },
                 RealServerSample {
+                    tunnel: None,
                     address: IpAddr::from([10, 0, 0, 3]),
                     port: 80,
                     forward: Forward::Route,
@@ -370,6 +374,7 @@ mod tests {
 
     fn router(ms: i64, s: VirtualServiceSample) -> RouterSample {
         RouterSample {
+            ipvs: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

@@ -12,6 +12,7 @@ use crate::model::sample::{
 };
 
 use super::SourceError;
+use super::netlink::{IpvsNetlink, NetlinkError};
 use super::parse::{self, ConnSummer};
 
 /// How many top clients of the connection table are kept.
@@ -173,19 +174,120 @@ impl SysinfoFallback {
     }
 }
 
-/// This machine as the IPVS router, read from `/proc/net/ip_vs*` (world-readable).
+/// The note a sample carries when netlink was refused and `/proc` stands in.
+pub const NETLINK_DENIED_NOTE: &str =
+    "IPVS netlink needs root or CAP_NET_ADMIN; showing /proc/net/ip_vs";
+
+/// How the local router is read.
+enum RouterRead {
+    /// `--proc-root`: a captured `/proc`, never this kernel's netlink.
+    ProcOnly,
+    /// Netlink when the IPVS family resolves; tried again each poll until it does (the module may
+    /// be loaded later). Meanwhile `/proc`, which says "modprobe ip_vs" when IPVS is absent.
+    Netlink(Option<IpvsNetlink>),
+    /// The kernel refused netlink: `/proc`, with a note saying so.
+    Denied,
+}
+
+/// This machine as the IPVS router: generic netlink when permitted (root or CAP_NET_ADMIN), else
+/// the world-readable `/proc/net/ip_vs*`. The connection table and the router-wide counters come
+/// from `/proc` either way.
 pub struct LocalRouter {
     proc_root: PathBuf,
+    read: RouterRead,
 }
 
 impl LocalRouter {
+    /// Netlink first unless `proc_root` is given.
     pub fn new(proc_root: Option<PathBuf>) -> Self {
+        let read = if proc_root.is_some() {
+            RouterRead::ProcOnly
+        } else {
+            RouterRead::Netlink(None)
+        };
         Self {
             proc_root: proc_root.unwrap_or_else(|| PathBuf::from("/proc")),
+            read,
         }
     }
 
     pub fn sample(&mut self) -> Result<RouterSample, SourceError> {
+        let nl = match &mut self.read {
+            RouterRead::ProcOnly => return self.proc_sample(),
+            RouterRead::Denied => return self.denied_sample(),
+            RouterRead::Netlink(nl) => nl,
+        };
+        if nl.is_none() {
+            match IpvsNetlink::connect() {
+                Ok(c) => *nl = Some(c),
+                Err(NetlinkError::Unavailable) => return self.proc_sample(),
+                Err(NetlinkError::PermissionDenied) => {
+                    self.read = RouterRead::Denied;
+                    return self.denied_sample();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let Some(conn) = nl.as_mut() else {
+            return self.proc_sample();
+        };
+        let time = Timestamp::now();
+        let read = conn.services().and_then(|s| Ok((s, conn.info()?)));
+        match read {
+            Ok((services, info)) => {
+                let (global, connections) = self.proc_extras()?;
+                Ok(RouterSample {
+                    time,
+                    source: RouterSourceKind::Netlink,
+                    services,
+                    global,
+                    connections,
+                    notes: Vec::new(),
+                    ipvs: Some(info),
+                })
+            }
+            Err(NetlinkError::PermissionDenied) => {
+                self.read = RouterRead::Denied;
+                self.denied_sample()
+            }
+            Err(e) => {
+                // Reconnect on the next poll: the module may have gone, or the socket gone bad.
+                *nl = None;
+                match e {
+                    NetlinkError::Unavailable => self.proc_sample(),
+                    e => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    fn denied_sample(&self) -> Result<RouterSample, SourceError> {
+        let mut s = self.proc_sample()?;
+        s.notes.push(NETLINK_DENIED_NOTE.to_string());
+        Ok(s)
+    }
+
+    /// Router-wide counters and the connection table, from `/proc` (netlink has neither).
+    fn proc_extras(
+        &self,
+    ) -> Result<
+        (
+            Option<crate::model::sample::IpvsGlobalStats>,
+            Option<crate::model::sample::ConnSummary>,
+        ),
+        SourceError,
+    > {
+        let root = &self.proc_root;
+        let global = match read(root, "net/ip_vs_stats") {
+            Ok(t) => Some(parse::ip_vs_stats(&t)?),
+            Err(_) => None,
+        };
+        let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
+        Ok((global, connections))
+    }
+
+    /// The router from `/proc/net/ip_vs*` alone.
+    pub fn proc_sample(&self) -> Result<RouterSample, SourceError> {
         let time = Timestamp::now();
         let root = &self.proc_root;
         let text = match std::fs::read_to_string(root.join("net/ip_vs")) {
@@ -201,11 +303,7 @@ impl LocalRouter {
             }
         };
         let services = parse::ip_vs(&text)?;
-        let global = match read(root, "net/ip_vs_stats") {
-            Ok(t) => Some(parse::ip_vs_stats(&t)?),
-            Err(_) => None,
-        };
-        let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
+        let (global, connections) = self.proc_extras()?;
         Ok(RouterSample {
             time,
             source: RouterSourceKind::Proc,
@@ -213,6 +311,7 @@ impl LocalRouter {
             global,
             connections,
             notes: Vec::new(),
+            ipvs: None,
         })
     }
 }

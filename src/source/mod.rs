@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 pub mod local;
+pub mod netlink;
 pub mod parse;
 pub mod poller;
 pub mod remote;
@@ -19,6 +20,8 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Parse(#[from] parse::ParseError),
-    #[error("IPVS not loaded on this host (modprobe ip_vs)")]
+    #[error("IPVS is not available: modprobe ip_vs")]
     IpvsAbsent,
+    #[error(transparent)]
+    Netlink(#[from] netlink::NetlinkError),
 }

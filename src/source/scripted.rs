@@ -205,6 +205,7 @@ impl ScriptedCluster {
                 let node = (s * self.shape.reals_per_service + r) % self.shape.nodes.max(1);
                 let drained = s == 0 && r == 1;
                 reals.push(RealServerSample {
+                    tunnel: None,
                     address: Self::node_address(node),
                     port: 80,
                     forward: match s % 4 {
@@ -238,6 +239,8 @@ impl ScriptedCluster {
                     u64::from(real.inactive_conns);
             }
             services.push(VirtualServiceSample {
+                flags: None,
+                pe_name: None,
                 key,
                 scheduler: if s % 3 == 0 { "wlc" } else { "wrr" }.into(),
                 persistent: (s % 6 == 5).then(|| Persistence {
@@ -252,6 +255,7 @@ impl ScriptedCluster {
         }
         let total = by_state.values().sum();
         RouterSample {
+            ipvs: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

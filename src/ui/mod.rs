@@ -11,6 +11,7 @@ use crate::app::state::{Pane, Popup, State};
 use crate::config::{Keymap, Theme};
 
 mod nodes;
+mod replay;
 mod services;
 pub mod widgets;
 
@@ -18,7 +19,13 @@ pub mod widgets;
 pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     let area = frame.area();
     frame.render_widget(Paragraph::new("").style(theme.base), area);
-    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    let bar_h = u16::from(state.replay.is_some() && area.height > 5);
+    let [main, bar, status] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(bar_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
 
     let service_rows = state.service_rows();
     let node_rows = state.node_rows();
@@ -60,6 +67,9 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         nodes::draw(frame, nodes_area, state, theme, &node_rows);
     }
     draw_alerts(frame, alerts_area, state, theme);
+    if bar_h > 0 {
+        replay::draw_bar(frame, bar, state, theme);
+    }
     draw_status(frame, status, state, theme, keymap);
 
     match &state.ui.popup {
@@ -212,6 +222,10 @@ fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
+    if let Some(text) = &state.ui.goto {
+        replay::draw_goto(frame, area, text, theme);
+        return;
+    }
     if state.ui.filter_editing {
         let line = Line::from(vec![
             Span::styled(" filter: ", theme.key_hint),
@@ -224,17 +238,20 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
     let mode_style = match state.mode {
         crate::app::Mode::Live => theme.ok,
         crate::app::Mode::Paused => theme.warning,
+        crate::app::Mode::Replay { .. } => theme.key_hint,
     };
-    let mut spans = vec![
-        Span::styled(format!(" {} ", state.mode.label()), mode_style),
-        Span::styled(
-            format!(
-                "every {} ",
-                humantime::format_duration(state.options.interval)
-            ),
-            theme.status_bar,
+    let mut spans = vec![Span::styled(
+        format!(" {} ", state.mode.label()),
+        mode_style,
+    )];
+    spans.extend(replay::status_spans(state, theme));
+    spans.extend([Span::styled(
+        format!(
+            "every {} ",
+            humantime::format_duration(state.options.interval)
         ),
-    ];
+        theme.status_bar,
+    )]);
     if let Some(r) = &state.router {
         let src = r
             .cur

@@ -107,6 +107,8 @@ fn service(line: &str, hz: u32) -> Result<(VirtualServiceSample, Option<u32>), S
         }
     };
     let mut svc = VirtualServiceSample {
+        flags: None,
+        pe_name: None,
         key,
         scheduler: scheduler.to_string(),
         persistent: None,
@@ -148,6 +150,7 @@ fn real_server(rest: &str) -> Result<RealServerSample, String> {
     };
     let (address, port) = hex_socket(target)?;
     Ok(RealServerSample {
+        tunnel: None,
         address,
         port,
         forward: Forward::from_proc(forward)

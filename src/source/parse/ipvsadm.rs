@@ -478,6 +478,8 @@ pub fn merge_ipvsadm(
             ));
         };
         let mut sample = VirtualServiceSample {
+            flags: None,
+            pe_name: None,
             key: svc.key,
             scheduler: scheduler.clone(),
             persistent: persistent.clone(),
@@ -501,6 +503,7 @@ pub fn merge_ipvsadm(
                 ));
             };
             sample.reals.push(RealServerSample {
+                tunnel: None,
                 address: real.address,
                 port: real.port,
                 forward,

@@ -1,0 +1,438 @@
+//! Delta coding of raw samples: a sample splits into its *shape* (everything but the numbers, with
+//! the numbers zeroed) and its *numbers* (every counter, gauge and address, in a fixed order). A
+//! host's next sample whose shape is unchanged is stored as the differences of its numbers from the
+//! previous sample's, which for cumulative counters are small; restoring adds them back exactly.
+//!
+//! One `walk` per sample type lists the numbers, and serves both directions: taking them out
+//! (leaving zeros behind, which is the shape) and putting them back.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::model::sample::{
+    ConnSummary, CpuTimes, IpvsCounters, IpvsRates, NodeSample, RealServerSample, RouterSample,
+    VirtualServiceSample,
+};
+
+/// Sees every number of a value, as a 64-bit word, and may replace it.
+pub(crate) trait Visit {
+    fn word(&mut self, w: &mut u64);
+}
+
+/// Takes the words out, leaving zeros: what remains is the shape.
+pub(crate) struct Take<'a>(pub &'a mut Vec<u64>);
+
+impl Visit for Take<'_> {
+    fn word(&mut self, w: &mut u64) {
+        self.0.push(std::mem::take(w));
+    }
+}
+
+/// Puts words back into a shape, in the order `Take` took them. Runs out as zeros and says so.
+pub(crate) struct Put<'a> {
+    words: std::slice::Iter<'a, u64>,
+    pub short: bool,
+}
+
+impl<'a> Put<'a> {
+    pub fn new(words: &'a [u64]) -> Self {
+        Self {
+            words: words.iter(),
+            short: false,
+        }
+    }
+
+    /// True when every word was used and none was missing.
+    pub fn exact(&self) -> bool {
+        !self.short && self.words.len() == 0
+    }
+}
+
+impl Visit for Put<'_> {
+    fn word(&mut self, w: &mut u64) {
+        match self.words.next() {
+            Some(&x) => *w = x,
+            None => {
+                self.short = true;
+                *w = 0;
+            }
+        }
+    }
+}
+
+/// Values whose numbers can be walked.
+pub(crate) trait Numbers {
+    fn walk(&mut self, v: &mut impl Visit);
+}
+
+fn u64(v: &mut impl Visit, x: &mut u64) {
+    v.word(x);
+}
+
+fn u32(v: &mut impl Visit, x: &mut u32) {
+    let mut w = u64::from(*x);
+    v.word(&mut w);
+    *x = w as u32;
+}
+
+fn i64(v: &mut impl Visit, x: &mut i64) {
+    let mut w = *x as u64;
+    v.word(&mut w);
+    *x = w as i64;
+}
+
+fn i32(v: &mut impl Visit, x: &mut i32) {
+    let mut w = i64::from(*x) as u64;
+    v.word(&mut w);
+    *x = w as i64 as i32;
+}
+
+/// Thousandths: load averages, uptimes and kernel rate estimates are decimals with at most three
+/// places, which as scaled integers change by small steps.
+const SCALE: f64 = 1000.0;
+const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// An `f64` as two words: `(0, thousandths)` when that is exact, else `(1, IEEE bits)`.
+fn f64(v: &mut impl Visit, x: &mut f64) {
+    let scaled = (*x * SCALE).round();
+    let (mut tag, mut w) = if scaled.abs() < EXACT_LIMIT
+        && ((scaled as i64) as f64 / SCALE).to_bits() == x.to_bits()
+    {
+        (0u64, (scaled as i64) as u64)
+    } else {
+        (1u64, x.to_bits())
+    };
+    v.word(&mut tag);
+    v.word(&mut w);
+    *x = if tag == 0 {
+        (w as i64) as f64 / SCALE
+    } else {
+        f64::from_bits(w)
+    };
+}
+
+fn ip(v: &mut impl Visit, x: &mut IpAddr) {
+    match x {
+        IpAddr::V4(a) => {
+            let mut w = u64::from(u32::from(*a));
+            v.word(&mut w);
+            *a = Ipv4Addr::from(w as u32);
+        }
+        IpAddr::V6(a) => {
+            let n = u128::from(*a);
+            let mut hi = (n >> 64) as u64;
+            let mut lo = n as u64;
+            v.word(&mut hi);
+            v.word(&mut lo);
+            *a = Ipv6Addr::from((u128::from(hi) << 64) | u128::from(lo));
+        }
+    }
+}
+
+fn cpu_fields(c: &mut CpuTimes) -> [&mut u64; 10] {
+    [
+        &mut c.user,
+        &mut c.nice,
+        &mut c.system,
+        &mut c.idle,
+        &mut c.iowait,
+        &mut c.irq,
+        &mut c.softirq,
+        &mut c.steal,
+        &mut c.guest,
+        &mut c.guest_nice,
+    ]
+}
+
+impl Numbers for CpuTimes {
+    fn walk(&mut self, v: &mut impl Visit) {
+        for x in cpu_fields(self) {
+            u64(v, x);
+        }
+    }
+}
+
+impl Numbers for IpvsCounters {
+    fn walk(&mut self, v: &mut impl Visit) {
+        for x in [
+            &mut self.conns,
+            &mut self.in_packets,
+            &mut self.out_packets,
+            &mut self.in_bytes,
+            &mut self.out_bytes,
+        ] {
+            u64(v, x);
+        }
+    }
+}
+
+impl Numbers for IpvsRates {
+    fn walk(&mut self, v: &mut impl Visit) {
+        for x in [
+            &mut self.cps,
+            &mut self.in_pps,
+            &mut self.out_pps,
+            &mut self.in_bps,
+            &mut self.out_bps,
+        ] {
+            f64(v, x);
+        }
+    }
+}
+
+impl<T: Numbers> Numbers for Option<T> {
+    fn walk(&mut self, v: &mut impl Visit) {
+        if let Some(x) = self {
+            x.walk(v);
+        }
+    }
+}
+
+impl<T: Numbers> Numbers for Vec<T> {
+    fn walk(&mut self, v: &mut impl Visit) {
+        for x in self {
+            x.walk(v);
+        }
+    }
+}
+
+impl Numbers for NodeSample {
+    fn walk(&mut self, v: &mut impl Visit) {
+        i64(v, &mut self.time.0);
+        self.stat.total.walk(v);
+        self.stat.cpus.walk(v);
+        for x in [
+            &mut self.stat.context_switches,
+            &mut self.stat.boot_time,
+            &mut self.stat.processes,
+            &mut self.stat.procs_running,
+            &mut self.stat.procs_blocked,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            u64(v, x);
+        }
+        f64(v, &mut self.load.one);
+        f64(v, &mut self.load.five);
+        f64(v, &mut self.load.fifteen);
+        u32(v, &mut self.load.runnable);
+        u32(v, &mut self.load.entities);
+        u32(v, &mut self.load.last_pid);
+        let m = &mut self.memory;
+        for x in [
+            &mut m.total_bytes,
+            &mut m.free_bytes,
+            &mut m.available_bytes,
+            &mut m.buffers_bytes,
+            &mut m.cached_bytes,
+            &mut m.swap_total_bytes,
+            &mut m.swap_free_bytes,
+        ] {
+            u64(v, x);
+        }
+        f64(v, &mut self.uptime.uptime_s);
+        f64(v, &mut self.uptime.idle_s);
+    }
+}
+
+impl Numbers for RealServerSample {
+    fn walk(&mut self, v: &mut impl Visit) {
+        i32(v, &mut self.weight);
+        u32(v, &mut self.upper_threshold);
+        u32(v, &mut self.lower_threshold);
+        u32(v, &mut self.active_conns);
+        u32(v, &mut self.inactive_conns);
+        if let Some(p) = &mut self.persistent_conns {
+            u32(v, p);
+        }
+        self.totals.walk(v);
+        self.rates.walk(v);
+    }
+}
+
+impl Numbers for VirtualServiceSample {
+    fn walk(&mut self, v: &mut impl Visit) {
+        self.totals.walk(v);
+        self.rates.walk(v);
+        self.reals.walk(v);
+    }
+}
+
+impl Numbers for ConnSummary {
+    fn walk(&mut self, v: &mut impl Visit) {
+        u64(v, &mut self.total);
+        for x in self.by_state.values_mut() {
+            u64(v, x);
+        }
+        for states in self.by_real_state.values_mut() {
+            for x in states.values_mut() {
+                u64(v, x);
+            }
+        }
+        for (addr, n) in &mut self.top_clients {
+            ip(v, addr);
+            u64(v, n);
+        }
+    }
+}
+
+/// The router sample without its services: time, router-wide counters, the connection summary.
+impl Numbers for RouterSample {
+    fn walk(&mut self, v: &mut impl Visit) {
+        i64(v, &mut self.time.0);
+        if let Some(g) = &mut self.global {
+            g.totals.walk(v);
+            g.rates.walk(v);
+        }
+        self.connections.walk(v);
+    }
+}
+
+/// Splits `value` into its shape (returned) and its numbers (appended to `words`).
+pub(crate) fn split<T: Numbers + Clone>(value: &T, words: &mut Vec<u64>) -> T {
+    let mut shape = value.clone();
+    shape.walk(&mut Take(words));
+    shape
+}
+
+/// Puts `words` into a copy of `shape`. `None` when the count of words does not fit the shape.
+pub(crate) fn join<T: Numbers + Clone>(shape: &T, words: &[u64]) -> Option<T> {
+    let mut value = shape.clone();
+    let mut put = Put::new(words);
+    value.walk(&mut put);
+    put.exact().then_some(value)
+}
+
+// ───────────────────────────── packing ─────────────────────────────
+
+fn zigzag(x: i64) -> u64 {
+    ((x << 1) ^ (x >> 63)) as u64
+}
+
+fn unzigzag(x: u64) -> i64 {
+    ((x >> 1) as i64) ^ -((x & 1) as i64)
+}
+
+/// Packs words as LEB128 varints of the zigzagged difference from `base` (word by word; zero when
+/// there is no base).
+pub(crate) fn pack(words: &[u64], base: Option<&[u64]>, out: &mut Vec<u8>) {
+    out.reserve(words.len() * 2);
+    for (i, &w) in words.iter().enumerate() {
+        let b = base.and_then(|b| b.get(i)).copied().unwrap_or(0);
+        let mut z = zigzag(w.wrapping_sub(b) as i64);
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+}
+
+/// Unpacks what `pack` wrote. `None` on a truncated or overlong varint, or when a base is given
+/// and the count differs from it.
+pub(crate) fn unpack(bytes: &[u8], base: Option<&[u64]>, out: &mut Vec<u64>) -> Option<()> {
+    out.clear();
+    let mut i = 0;
+    while i < bytes.len() {
+        let mut z: u64 = 0;
+        let mut shift = 0;
+        loop {
+            let b = *bytes.get(i)?;
+            i += 1;
+            if shift >= 64 {
+                return None;
+            }
+            z |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let n = out.len();
+        let b = match base {
+            Some(base) => *base.get(n)?,
+            None => 0,
+        };
+        out.push(b.wrapping_add(unzigzag(z) as u64));
+    }
+    match base {
+        Some(b) if b.len() != out.len() => None,
+        _ => Some(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::sample::SourceEvent;
+    use crate::source::scripted::{ClusterShape, ScriptedCluster};
+
+    #[test]
+    fn floats_round_trip_bit_for_bit() {
+        for x in [
+            0.0,
+            -0.0,
+            3.11,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            -2.5,
+            0.1 + 0.2,
+            123_456.789,
+        ] {
+            let mut words = Vec::new();
+            let mut y = x;
+            f64(&mut Take(&mut words), &mut y);
+            assert_eq!(y.to_bits(), 0.0f64.to_bits());
+            f64(&mut Put::new(&words), &mut y);
+            assert_eq!(y.to_bits(), x.to_bits(), "{x}");
+        }
+    }
+
+    #[test]
+    fn zigzag_varints_round_trip_against_a_base() {
+        let base = [5u64, u64::MAX, 0, 1 << 40];
+        let words = [7u64, 0, u64::MAX, (1 << 40) - 3];
+        let mut bytes = Vec::new();
+        pack(&words, Some(&base), &mut bytes);
+        let mut out = Vec::new();
+        unpack(&bytes, Some(&base), &mut out).expect("unpacks");
+        assert_eq!(out, words);
+        assert!(unpack(&bytes[..bytes.len() - 1], Some(&base), &mut out).is_none());
+    }
+
+    #[test]
+    fn scripted_samples_split_and_join_exactly() {
+        let mut c = ScriptedCluster::new(
+            ClusterShape {
+                nodes: 3,
+                cores: 4,
+                services: 3,
+                reals_per_service: 2,
+            },
+            1,
+        );
+        for e in c.step().into_iter().chain(c.step()) {
+            match e {
+                SourceEvent::Node {
+                    report: crate::model::sample::Report::Sample(s),
+                    ..
+                } => {
+                    let mut w = Vec::new();
+                    let shape = split(&s, &mut w);
+                    assert_eq!(join(&shape, &w).as_ref(), Some(&s));
+                    assert!(join(&shape, &w[1..]).is_none());
+                }
+                SourceEvent::Router {
+                    report: crate::model::sample::Report::Sample(s),
+                    ..
+                } => {
+                    let mut w = Vec::new();
+                    let shape = split(&s.services, &mut w);
+                    assert_eq!(join(&shape, &w).as_ref(), Some(&s.services));
+                }
+                _ => {}
+            }
+        }
+    }
+}

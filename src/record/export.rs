@@ -1,0 +1,371 @@
+//! Export without the TUI: the recording is played through the same `State::ingest` path as live,
+//! and written out as JSON lines (one `--once --json` schema-1 snapshot per frame) or CSV (one row
+//! per node per sample and one per real server per sample; columns in `docs/recording-format.md`).
+
+use std::io::{self, Write};
+
+use crate::app::State;
+use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
+use crate::report;
+
+use super::format::HeaderInfo;
+use super::player::{Decoded, Player};
+
+/// Samples of history replayed before the first exported or shown moment, so that rates, CPU
+/// percentages, sparklines and alert levels are what they were live.
+pub const WARMUP_SAMPLES: i64 = 12;
+
+/// The time window to export; both ends inclusive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+/// How much was exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub frames: u64,
+    pub rows: u64,
+}
+
+/// Names the recording's hosts to a fresh state, as live mode declares its sources.
+pub fn declare(state: &mut State, info: &HeaderInfo) {
+    if let Some(r) = &info.router {
+        state.add_router(r);
+    }
+    for n in &info.nodes {
+        state.add_node(&n.name, &n.host);
+    }
+}
+
+/// How long the warm-up before a seek is, in this recording.
+pub fn warmup_ms(info: &HeaderInfo) -> i64 {
+    WARMUP_SAMPLES * info.interval_ms.max(1) as i64
+}
+
+/// Feeds one decoded frame to the state, the way the live loop does: every event through
+/// `ingest`, then the passing of time up to the frame's time. Calls `each` after every event.
+pub fn feed(state: &mut State, frame: Decoded, mut each: impl FnMut(&State, &Fed)) {
+    for event in frame.events {
+        let fed = Fed::of(&event);
+        state.ingest(event);
+        each(state, &fed);
+    }
+    state.tick(frame.time);
+}
+
+/// What an event was, kept after `ingest` took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fed {
+    NodeSample { name: String, time: Timestamp },
+    RouterSample { time: Timestamp },
+    Status,
+}
+
+impl Fed {
+    fn of(e: &SourceEvent) -> Self {
+        match e {
+            SourceEvent::Node {
+                name,
+                report: Report::Sample(s),
+                ..
+            } => Fed::NodeSample {
+                name: name.clone(),
+                time: s.time,
+            },
+            SourceEvent::Router {
+                report: Report::Sample(s),
+                ..
+            } => Fed::RouterSample { time: s.time },
+            _ => Fed::Status,
+        }
+    }
+}
+
+/// Plays `range` of the recording into `state` (declared, fresh), calling `each` after every
+/// event and `frame` after every frame inside the range.
+fn play(
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    mut each: impl FnMut(&State, &Fed) -> io::Result<()>,
+    mut frame: impl FnMut(&State) -> io::Result<()>,
+) -> io::Result<Summary> {
+    let mut summary = Summary::default();
+    let warmup = warmup_ms(player.recording.info());
+    match range.from {
+        Some(from) if from > player.recording.start() => {
+            // Warm up on the frames before `from`, without output.
+            let first = player.recording.frames.partition_point(|f| f.time < from);
+            if first > 0 {
+                player.seek(first - 1, warmup, |d| feed(state, d, |_, _| {}));
+            } else {
+                player.rewind();
+            }
+        }
+        _ => player.rewind(),
+    }
+    let mut err = None;
+    while let Some(d) = player.next_frame() {
+        if range.to.is_some_and(|to| d.time > to) {
+            break;
+        }
+        feed(state, d, |s, fed| {
+            if err.is_none()
+                && let Err(e) = each(s, fed)
+            {
+                err = Some(e);
+            }
+        });
+        if let Some(e) = err.take() {
+            return Err(e);
+        }
+        frame(state)?;
+        summary.frames += 1;
+    }
+    Ok(summary)
+}
+
+/// JSON lines: one schema-1 snapshot (`--once --json`, compact) per frame.
+///
+/// Formatting the numbers is most of the work (a 50-node × 32-core snapshot is ~250 KB of JSON),
+/// so it runs on worker threads while this one plays the recording; lines come out in order.
+pub fn json(
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "export stopped");
+    std::thread::scope(|scope| {
+        let mut to_workers: Vec<SyncSender<report::Snapshot>> = Vec::new();
+        let mut from_workers: Vec<Receiver<Vec<u8>>> = Vec::new();
+        // Written lines go back to their worker for reuse: no fresh quarter-megabyte per line.
+        let mut spent: Vec<SyncSender<Vec<u8>>> = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = sync_channel::<report::Snapshot>(4);
+            let (ltx, lrx) = sync_channel::<Vec<u8>>(4);
+            let (stx, srx) = sync_channel::<Vec<u8>>(8);
+            scope.spawn(move || {
+                for snap in rx {
+                    let mut line = srx.try_recv().unwrap_or_default();
+                    line.clear();
+                    if serde_json::to_writer(&mut line, &snap).is_err() {
+                        break;
+                    }
+                    line.push(b'\n');
+                    if ltx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(tx);
+            from_workers.push(lrx);
+            spent.push(stx);
+        }
+        // Lines go round the workers in turn, so reading them in turn keeps the order.
+        let producer = scope.spawn(move || {
+            let mut n = 0usize;
+            play(
+                player,
+                state,
+                range,
+                |_, _| Ok(()),
+                |state| {
+                    to_workers[n % workers]
+                        .send(report::snapshot(state))
+                        .map_err(|_| gone())?;
+                    n += 1;
+                    Ok(())
+                },
+            )
+        });
+        let mut rows = 0u64;
+        let mut written: io::Result<()> = Ok(());
+        for i in 0.. {
+            let Ok(line) = from_workers[i % workers].recv() else {
+                break;
+            };
+            if let Err(e) = out.write_all(&line) {
+                written = Err(e);
+                break;
+            }
+            let _ = spent[i % workers].try_send(line);
+            rows += 1;
+        }
+        drop(from_workers);
+        let played = producer
+            .join()
+            .map_err(|_| io::Error::other("export thread panicked"))?;
+        written?;
+        let mut s = played?;
+        s.rows = rows;
+        out.flush()?;
+        Ok(s)
+    })
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "time",
+    "kind",
+    "node",
+    "host",
+    "status",
+    "cores",
+    "load1",
+    "load5",
+    "load15",
+    "load_per_core",
+    "cpu_percent",
+    "memory_used_percent",
+    "alert",
+    "service",
+    "real",
+    "forward",
+    "weight",
+    "active_conns",
+    "inactive_conns",
+    "cps",
+    "in_pps",
+    "out_pps",
+    "in_bps",
+    "out_bps",
+];
+
+fn field(out: &mut Vec<u8>, text: &str) {
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push(b'"');
+        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// CSV: one row per node per sample, one row per real server per router sample.
+pub fn csv(
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    out.write_all(CSV_COLUMNS.join(",").as_bytes())?;
+    out.write_all(b"\n")?;
+    let mut rows = 0u64;
+    let mut line = Vec::with_capacity(256);
+    let mut s = play(
+        player,
+        state,
+        range,
+        |state, fed| {
+            match fed {
+                Fed::NodeSample { name, time } => {
+                    let Some(n) = state.node(name) else {
+                        return Ok(());
+                    };
+                    let st = n.stats.as_ref();
+                    let cells = [
+                        time.rfc3339(),
+                        "node".into(),
+                        n.name.clone(),
+                        n.host.clone(),
+                        n.status.as_str().into(),
+                        opt(st.map(|s| s.cores)),
+                        opt(st.map(|s| s.load[0])),
+                        opt(st.map(|s| s.load[1])),
+                        opt(st.map(|s| s.load[2])),
+                        opt(st.map(|s| s.load_per_core)),
+                        opt(st.and_then(|s| s.cpu_total).map(|c| c.busy())),
+                        opt(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0)),
+                        opt(state.alerts.worst(&n.name).map(|s| s.as_str())),
+                    ];
+                    line.clear();
+                    for (i, c) in cells.iter().enumerate() {
+                        if i > 0 {
+                            line.push(b',');
+                        }
+                        field(&mut line, c);
+                    }
+                    line.extend(std::iter::repeat_n(b',', CSV_COLUMNS.len() - cells.len()));
+                    line.push(b'\n');
+                    out.write_all(&line)?;
+                    rows += 1;
+                }
+                Fed::RouterSample { time } => {
+                    let Some(r) = state.router.as_ref() else {
+                        return Ok(());
+                    };
+                    let Some(cur) = r.cur.as_ref() else {
+                        return Ok(());
+                    };
+                    let status = if r.status == HostStatus::Ok {
+                        "ok"
+                    } else {
+                        r.status.as_str()
+                    };
+                    let t = time.rfc3339();
+                    for (si, svc) in cur.services.iter().enumerate() {
+                        let svc_id = svc.key.to_string();
+                        let sst = r.stats.services.get(si);
+                        for (ri, real) in svc.reals.iter().enumerate() {
+                            let rates = sst.and_then(|s| s.reals.get(ri)).and_then(|s| s.rates);
+                            let node = state.node_for_real(real.address);
+                            line.clear();
+                            let cells = [
+                                t.clone(),
+                                "real".into(),
+                                node.map(|n| n.name.clone()).unwrap_or_default(),
+                                r.host.clone(),
+                                status.into(),
+                            ];
+                            for (i, c) in cells.iter().enumerate() {
+                                if i > 0 {
+                                    line.push(b',');
+                                }
+                                field(&mut line, c);
+                            }
+                            // cores … alert are node columns: empty on a real server's row.
+                            line.extend(std::iter::repeat_n(b',', 8));
+                            let tail = [
+                                svc_id.clone(),
+                                real.id(),
+                                real.forward.as_str().into(),
+                                real.weight.to_string(),
+                                real.active_conns.to_string(),
+                                real.inactive_conns.to_string(),
+                                opt(rates.map(|r| r.cps)),
+                                opt(rates.map(|r| r.in_pps)),
+                                opt(rates.map(|r| r.out_pps)),
+                                opt(rates.map(|r| r.in_bps)),
+                                opt(rates.map(|r| r.out_bps)),
+                            ];
+                            for c in &tail {
+                                line.push(b',');
+                                field(&mut line, c);
+                            }
+                            line.push(b'\n');
+                            out.write_all(&line)?;
+                            rows += 1;
+                        }
+                    }
+                }
+                Fed::Status => {}
+            }
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    s.rows = rows;
+    out.flush()?;
+    Ok(s)
+}

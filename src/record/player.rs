@@ -1,0 +1,605 @@
+//! Reading recordings: `Recording` opens a file (header, then the index, or a scan of the frame
+//! headers when the file was not closed cleanly) and reads frames by number; `Player` decodes them
+//! in order, back into the exact source events, and seeks through keyframes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::model::alert::AlertEvent;
+use crate::model::sample::{
+    NodeSample, Report, RouterSample, SourceEvent, Timestamp, VirtualServiceSample,
+};
+
+use super::delta::{Numbers, join, unpack};
+use super::format::{
+    self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
+    FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl, IndexPayload,
+    MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, le32,
+};
+use super::{ActionRecord, RecordError};
+
+/// What was wrong with the file and skipped when it was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Stretches of bytes that were not a sound frame, skipped to the next frame magic.
+    pub damaged_regions: u64,
+    pub damaged_bytes: u64,
+    /// Bytes at the end that were not a whole frame: the recording was cut off.
+    pub truncated_bytes: u64,
+}
+
+/// An open recording: its header and where every frame is.
+pub struct Recording {
+    file: File,
+    pub path: PathBuf,
+    pub header: FileHeader,
+    /// Data frames, in file order (the index frame is not among them).
+    pub frames: Vec<FrameInfo>,
+    /// Found at open; frames found damaged while reading are counted by the `Player`.
+    pub damage: Damage,
+    /// Opened through the index a clean close wrote (rather than by scanning).
+    pub indexed: bool,
+    pub file_len: u64,
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+/// Why one frame could not be read; the frame is skipped and counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    Header,
+    Checksum,
+    Decompress,
+    Decode,
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
+
+impl Recording {
+    /// Opens a recording. A damaged or unknown header is an error; damaged or cut-off frames are
+    /// skipped and counted in `damage`.
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        let file = File::open(path).map_err(|e| RecordError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| RecordError::io(path, e))?.len();
+        let header = read_header(&file, path, file_len)?;
+        let header_end = (FILE_HEADER_LEN as u64) + u64::from(le32_at(&file, 12).unwrap_or(0));
+        let mut rec = Self {
+            file,
+            path: path.to_path_buf(),
+            header,
+            frames: Vec::new(),
+            damage: Damage::default(),
+            indexed: false,
+            file_len,
+            decompressor: zstd::bulk::Decompressor::new().map_err(|e| RecordError::io(path, e))?,
+        };
+        if let Some(frames) = rec.read_index(header_end) {
+            rec.frames = frames;
+            rec.indexed = true;
+        } else {
+            rec.scan(header_end);
+        }
+        if rec.frames.is_empty() {
+            return Err(RecordError::Empty { path: path.into() });
+        }
+        Ok(rec)
+    }
+
+    pub fn info(&self) -> &HeaderInfo {
+        &self.header.info
+    }
+
+    pub fn start(&self) -> Timestamp {
+        self.frames.first().map_or(Timestamp(0), |f| f.time)
+    }
+
+    pub fn end(&self) -> Timestamp {
+        self.frames.last().map_or(Timestamp(0), |f| f.time)
+    }
+
+    /// The last frame at or before `t` (the first frame when `t` is before the start).
+    pub fn frame_at(&self, t: Timestamp) -> usize {
+        self.frames
+            .partition_point(|f| f.time <= t)
+            .saturating_sub(1)
+    }
+
+    /// Frames that carry alerts or actions: `(time, flags)`, for the position bar.
+    pub fn marks(&self) -> Vec<(Timestamp, u8)> {
+        self.frames
+            .iter()
+            .filter(|f| f.flags != 0)
+            .map(|f| (f.time, f.flags))
+            .collect()
+    }
+
+    fn read_index(&mut self, header_end: u64) -> Option<Vec<FrameInfo>> {
+        if self.file_len < header_end + (FRAME_HEADER_LEN + TAIL_LEN) as u64 {
+            return None;
+        }
+        let mut tail = [0u8; TAIL_LEN];
+        read_at(&self.file, &mut tail, self.file_len - TAIL_LEN as u64).ok()?;
+        let offset = decode_tail(&tail)?;
+        let mut hb = [0u8; FRAME_HEADER_LEN];
+        read_at(&self.file, &mut hb, offset).ok()?;
+        let h = FrameHeader::decode(&hb)?;
+        if h.kind != FrameKind::Index
+            || offset + FRAME_HEADER_LEN as u64 + u64::from(h.payload_len) + TAIL_LEN as u64
+                != self.file_len
+        {
+            return None;
+        }
+        let index: IndexPayload = self.read_payload(offset, &h).ok()?;
+        let frames = index.to_frames()?;
+        let sound = frames.windows(2).all(|w| w[0].offset < w[1].offset)
+            && frames.first().is_none_or(|f| f.offset >= header_end)
+            && frames.last().is_none_or(|f| f.offset < offset);
+        sound.then_some(frames)
+    }
+
+    /// Walks the frame headers from the start, resynchronising on the frame magic after damage.
+    fn scan(&mut self, header_end: u64) {
+        let len = self.file_len;
+        let mut pos = header_end;
+        let mut hb = [0u8; FRAME_HEADER_LEN];
+        while pos < len {
+            let left = len - pos;
+            if left < FRAME_HEADER_LEN as u64 {
+                if left == TAIL_LEN as u64 {
+                    let mut tail = [0u8; TAIL_LEN];
+                    if read_at(&self.file, &mut tail, pos).is_ok() && decode_tail(&tail).is_some() {
+                        break;
+                    }
+                }
+                self.damage.truncated_bytes += left;
+                break;
+            }
+            if read_at(&self.file, &mut hb, pos).is_err() {
+                self.damage.truncated_bytes += left;
+                break;
+            }
+            match FrameHeader::decode(&hb) {
+                Some(h) => {
+                    let end = pos + FRAME_HEADER_LEN as u64 + u64::from(h.payload_len);
+                    if end > len {
+                        self.damage.truncated_bytes += left;
+                        break;
+                    }
+                    if h.kind != FrameKind::Index {
+                        self.frames.push(FrameInfo {
+                            offset: pos,
+                            seq: h.seq,
+                            time: h.time,
+                            kind: h.kind,
+                            flags: h.flags,
+                        });
+                    }
+                    pos = end;
+                }
+                None => match self.find_magic(pos + 1) {
+                    Some(next) => {
+                        self.damage.damaged_regions += 1;
+                        self.damage.damaged_bytes += next - pos;
+                        pos = next;
+                    }
+                    None => {
+                        self.damage.truncated_bytes += left;
+                        break;
+                    }
+                },
+            }
+        }
+        // A frame whose time runs backwards was damaged in a way its CRC did not catch; keep
+        // the times monotonic so that seeking by time stays sound.
+        let mut t = Timestamp(i64::MIN);
+        for f in &mut self.frames {
+            f.time = f.time.max(t);
+            t = f.time;
+        }
+    }
+
+    /// The next offset at or after `from` where a sound frame header starts.
+    fn find_magic(&self, mut from: u64) -> Option<u64> {
+        const CHUNK: usize = 1 << 16;
+        let mut buf = vec![0u8; CHUNK + FRAME_HEADER_LEN];
+        while from < self.file_len {
+            let n = ((self.file_len - from) as usize).min(buf.len());
+            read_at(&self.file, &mut buf[..n], from).ok()?;
+            let mut start = 0;
+            while let Some(i) = memchr::memmem::find(&buf[start..n], FRAME_MAGIC) {
+                let at = start + i;
+                if at + FRAME_HEADER_LEN <= n {
+                    if FrameHeader::decode(&buf[at..at + FRAME_HEADER_LEN]).is_some() {
+                        return Some(from + at as u64);
+                    }
+                } else {
+                    // The header straddles the chunk end; look again from here.
+                    break;
+                }
+                start = at + 1;
+            }
+            if n < buf.len() {
+                // At the end of the file: a magic too close to the end is not a whole header.
+                return None;
+            }
+            from += (n - FRAME_HEADER_LEN) as u64;
+        }
+        None
+    }
+
+    fn read_payload<T: serde::de::DeserializeOwned>(
+        &mut self,
+        offset: u64,
+        h: &FrameHeader,
+    ) -> Result<T, FrameError> {
+        let mut payload = vec![0u8; h.payload_len as usize];
+        read_at(&self.file, &mut payload, offset + FRAME_HEADER_LEN as u64)
+            .map_err(|_| FrameError::Header)?;
+        if crc32fast::hash(&payload) != h.payload_crc {
+            return Err(FrameError::Checksum);
+        }
+        let raw = self
+            .decompressor
+            .decompress(&payload, h.raw_len as usize)
+            .map_err(|_| FrameError::Decompress)?;
+        ciborium::from_reader(raw.as_slice()).map_err(|_| FrameError::Decode)
+    }
+
+    /// Reads frame `i`: its header, checked against the index, and its payload.
+    pub fn read_frame(&mut self, i: usize) -> Result<(FrameHeader, FramePayload), FrameError> {
+        let info = *self.frames.get(i).ok_or(FrameError::Header)?;
+        let mut hb = [0u8; FRAME_HEADER_LEN];
+        read_at(&self.file, &mut hb, info.offset).map_err(|_| FrameError::Header)?;
+        let h = FrameHeader::decode(&hb).ok_or(FrameError::Header)?;
+        if h.seq != info.seq || h.kind != info.kind {
+            return Err(FrameError::Header);
+        }
+        let payload = self.read_payload(info.offset, &h)?;
+        Ok((h, payload))
+    }
+}
+
+fn le32_at(file: &File, offset: u64) -> Option<u32> {
+    let mut b = [0u8; 4];
+    read_at(file, &mut b, offset).ok()?;
+    Some(le32(&b))
+}
+
+fn read_header(file: &File, path: &Path, file_len: u64) -> Result<FileHeader, RecordError> {
+    let damaged = |what: &str| RecordError::DamagedHeader {
+        path: path.into(),
+        what: what.into(),
+    };
+    let mut fixed = [0u8; FILE_HEADER_LEN];
+    if file_len < 8 {
+        return Err(if file_len == 0 {
+            damaged("the file is empty")
+        } else {
+            RecordError::NotARecording { path: path.into() }
+        });
+    }
+    let n = (file_len as usize).min(FILE_HEADER_LEN);
+    read_at(file, &mut fixed[..n], 0).map_err(|e| RecordError::io(path, e))?;
+    if &fixed[0..8] != FILE_MAGIC {
+        return Err(RecordError::NotARecording { path: path.into() });
+    }
+    if n < FILE_HEADER_LEN {
+        return Err(damaged("cut off inside the header"));
+    }
+    let major = u16::from_le_bytes([fixed[8], fixed[9]]);
+    let minor = u16::from_le_bytes([fixed[10], fixed[11]]);
+    if major > format::MAJOR {
+        return Err(RecordError::NewerMajor {
+            path: path.into(),
+            major,
+            minor,
+        });
+    }
+    let info_len = le32(&fixed[12..16]);
+    if info_len > MAX_INFO_LEN || u64::from(info_len) + FILE_HEADER_LEN as u64 > file_len {
+        return Err(damaged("impossible header length"));
+    }
+    let mut info = vec![0u8; info_len as usize];
+    read_at(file, &mut info, FILE_HEADER_LEN as u64).map_err(|e| RecordError::io(path, e))?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&fixed[0..16]);
+    h.update(&info);
+    if h.finalize() != le32(&fixed[16..20]) {
+        return Err(damaged("checksum mismatch"));
+    }
+    if major < format::MAJOR {
+        return Err(damaged(&format!("unknown format major version {major}")));
+    }
+    let info: HeaderInfo = ciborium::from_reader(info.as_slice())
+        .map_err(|e| damaged(&format!("unreadable header fields: {e}")))?;
+    Ok(FileHeader { major, minor, info })
+}
+
+// ───────────────────────────── decoding ─────────────────────────────
+
+struct Last<T> {
+    shape: T,
+    words: Vec<u64>,
+}
+
+fn decode_part<T: Numbers + Clone>(last: &mut Option<Last<T>>, part: Part<T>) -> Option<T> {
+    let mut words = Vec::new();
+    match part.shape {
+        Some(shape) => {
+            unpack(&part.nums.0, None, &mut words)?;
+            let value = join(&shape, &words)?;
+            *last = Some(Last { shape, words });
+            Some(value)
+        }
+        None => {
+            let l = last.as_mut()?;
+            unpack(&part.nums.0, Some(&l.words), &mut words)?;
+            let value = join(&l.shape, &words)?;
+            l.words = words;
+            Some(value)
+        }
+    }
+}
+
+/// One frame, decoded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub index: usize,
+    pub time: Timestamp,
+    pub events: Vec<SourceEvent>,
+    pub alerts: Vec<AlertEvent>,
+    pub actions: Vec<ActionRecord>,
+}
+
+type RouterLast = (
+    Option<Last<Vec<VirtualServiceSample>>>,
+    Option<Last<RouterSample>>,
+);
+
+/// Frame payloads back to source events: host numbers to names, differences to samples.
+#[derive(Default)]
+struct Decoder {
+    hosts: HashMap<u32, HostDecl>,
+    nodes: HashMap<u32, Option<Last<NodeSample>>>,
+    routers: HashMap<u32, RouterLast>,
+    last_seq: Option<u32>,
+    /// Samples that could not be rebuilt because the frame they depend on was lost.
+    dropped: u64,
+}
+
+impl Decoder {
+    fn reset(&mut self) {
+        self.nodes.clear();
+        self.routers.clear();
+        self.last_seq = None;
+    }
+
+    fn decode(&mut self, h: &FrameHeader, payload: FramePayload, out: &mut Decoded) {
+        let continues = self.last_seq.is_some_and(|s| s.wrapping_add(1) == h.seq);
+        if h.kind == FrameKind::Key || !continues {
+            // A new group, or a frame was lost: differences from before cannot be trusted.
+            self.nodes.clear();
+            self.routers.clear();
+        }
+        self.last_seq = Some(h.seq);
+        for d in payload.hosts {
+            self.hosts.insert(d.id, d);
+        }
+        for entry in payload.events {
+            let event = match entry {
+                Entry::Node { host, sample } => {
+                    let last = self.nodes.entry(host).or_default();
+                    let s = decode_part(last, sample);
+                    match (s, self.hosts.get(&host)) {
+                        (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
+                            name: d.name.clone(),
+                            host: d.host.clone(),
+                            report: Report::Sample(s),
+                        }),
+                        _ => {
+                            *last = None;
+                            None
+                        }
+                    }
+                }
+                Entry::Router {
+                    host,
+                    services,
+                    rest,
+                } => {
+                    let (ls, lr) = self.routers.entry(host).or_default();
+                    let services = decode_part(ls, services);
+                    let rest = decode_part(lr, rest);
+                    match (services, rest, self.hosts.get(&host)) {
+                        (Some(services), Some(rest), Some(d)) if d.role == Role::Router => {
+                            Some(SourceEvent::Router {
+                                host: d.host.clone(),
+                                report: Report::Sample(RouterSample { services, ..rest }),
+                            })
+                        }
+                        _ => {
+                            *ls = None;
+                            *lr = None;
+                            None
+                        }
+                    }
+                }
+                Entry::Status {
+                    host,
+                    time,
+                    status,
+                    message,
+                } => self.hosts.get(&host).map(|d| match d.role {
+                    Role::Router => SourceEvent::Router {
+                        host: d.host.clone(),
+                        report: Report::Status {
+                            time,
+                            status,
+                            message,
+                        },
+                    },
+                    Role::Node => SourceEvent::Node {
+                        name: d.name.clone(),
+                        host: d.host.clone(),
+                        report: Report::Status {
+                            time,
+                            status,
+                            message,
+                        },
+                    },
+                }),
+            };
+            match event {
+                Some(e) => out.events.push(e),
+                None => self.dropped += 1,
+            }
+        }
+        out.alerts = payload.alerts;
+        out.actions = payload.actions;
+    }
+}
+
+/// Plays a recording frame by frame, and seeks.
+pub struct Player {
+    pub recording: Recording,
+    decoder: Decoder,
+    next: usize,
+    /// Frames found damaged while reading (beyond those found at open).
+    pub damaged_frames: u64,
+}
+
+impl Player {
+    pub fn new(recording: Recording) -> Self {
+        Self {
+            recording,
+            decoder: Decoder::default(),
+            next: 0,
+            damaged_frames: 0,
+        }
+    }
+
+    pub fn open(path: &Path) -> Result<Self, RecordError> {
+        Recording::open(path).map(Self::new)
+    }
+
+    /// The number of the next frame `next_frame` returns.
+    pub fn position(&self) -> usize {
+        self.next
+    }
+
+    pub fn len(&self) -> usize {
+        self.recording.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.recording.frames.is_empty()
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.next >= self.len()
+    }
+
+    /// The time of the next frame, if any.
+    pub fn next_time(&self) -> Option<Timestamp> {
+        self.recording.frames.get(self.next).map(|f| f.time)
+    }
+
+    /// Samples dropped because a frame they depended on was damaged.
+    pub fn dropped_samples(&self) -> u64 {
+        self.decoder.dropped
+    }
+
+    /// Decodes the next frame. Damaged frames are skipped and counted.
+    pub fn next_frame(&mut self) -> Option<Decoded> {
+        while self.next < self.len() {
+            let i = self.next;
+            self.next += 1;
+            match self.recording.read_frame(i) {
+                Ok((h, payload)) => {
+                    let mut out = Decoded {
+                        index: i,
+                        time: self.recording.frames[i].time,
+                        ..Decoded::default()
+                    };
+                    self.decoder.decode(&h, payload, &mut out);
+                    return Some(out);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: frame {i} skipped: {e:?}",
+                        self.recording.path.display()
+                    );
+                    self.damaged_frames += 1;
+                    self.decoder.last_seq = None;
+                }
+            }
+        }
+        None
+    }
+
+    /// The keyframe to start from so that frame `target` comes with `warmup` of history before it
+    /// (for rates, sparklines and alert levels).
+    pub fn warmup_start(&self, target: usize, warmup_ms: i64) -> usize {
+        let frames = &self.recording.frames;
+        let Some(t) = frames.get(target).map(|f| f.time) else {
+            return 0;
+        };
+        let want = Timestamp(t.0.saturating_sub(warmup_ms));
+        let upto = frames.partition_point(|f| f.time <= want).min(target + 1);
+        frames[..upto]
+            .iter()
+            .rposition(|f| f.kind == FrameKind::Key)
+            .unwrap_or(0)
+    }
+
+    /// Goes to frame `target`: decodes from the keyframe `warmup` before it, handing every frame
+    /// up to and including `target` to `feed`. The next frame is then `target + 1`.
+    pub fn seek(&mut self, target: usize, warmup_ms: i64, mut feed: impl FnMut(Decoded)) {
+        let target = target.min(self.len().saturating_sub(1));
+        let start = self.warmup_start(target, warmup_ms);
+        self.decoder.reset();
+        self.next = start;
+        while self.next <= target {
+            match self.next_frame() {
+                Some(d) => feed(d),
+                None => break,
+            }
+        }
+    }
+
+    /// Goes back to the start, before the first frame.
+    pub fn rewind(&mut self) {
+        self.decoder.reset();
+        self.next = 0;
+    }
+
+    /// A one-line account of everything skipped, or `None` when the file was sound.
+    pub fn damage_report(&self) -> Option<String> {
+        let d = &self.recording.damage;
+        let mut parts = Vec::new();
+        let frames = d.damaged_regions + self.damaged_frames;
+        if frames > 0 {
+            parts.push(format!(
+                "{frames} damaged frame{} skipped",
+                if frames == 1 { "" } else { "s" }
+            ));
+        }
+        if self.decoder.dropped > 0 {
+            parts.push(format!(
+                "{} sample{} that depended on them dropped",
+                self.decoder.dropped,
+                if self.decoder.dropped == 1 { "" } else { "s" }
+            ));
+        }
+        if d.truncated_bytes > 0 {
+            parts.push(format!(
+                "the recording ends in a cut-off frame ({} bytes ignored)",
+                d.truncated_bytes
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}

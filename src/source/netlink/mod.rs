@@ -1,0 +1,943 @@
+//! IPVS over generic netlink, as `ipvsadm` itself reads it: virtual services, real servers,
+//! cumulative counters (STATS64, else STATS), the kernel's rate estimates, thresholds, persistent
+//! connections, tunnel encapsulation, version, connection-table size and timeouts.
+//!
+//! The kernel allows every IPVS command only to root or CAP_NET_ADMIN; `local` falls back to the
+//! world-readable `/proc/net/ip_vs` when it gets [`NetlinkError::PermissionDenied`]. The connection
+//! table is not in netlink at all: `local` reads `/proc/net/ip_vs_conn` beside it.
+//!
+//! neli carries the socket, encodes every request (netlink and generic netlink headers, nested
+//! attributes), resolves the family through the controller and decodes the kernel's error
+//! messages. Replies are read in place, without copying: a poll of 1,000 services × 10 real
+//! servers is 1,001 dumps and some 200,000 attributes (see BENCHMARKS.md, "IPVS netlink"). Every
+//! length and every attribute's size is checked before it is read; a malformed one is an error
+//! that names it, never a panic.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Cursor;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use neli::FromBytes;
+use neli::ToBytes;
+use neli::consts::genl::{CtrlAttr, CtrlCmd};
+use neli::consts::nl::{GenlId, NlmF, Nlmsg};
+use neli::consts::socket::{Msg, NlFamily};
+use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, Nlattr, NlattrBuilder};
+use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
+use neli::socket::NlSocket;
+use neli::types::{Buffer, GenlBuffer};
+use neli::utils::Groups;
+
+pub mod ipvs;
+mod parse;
+
+use parse::{
+    ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_dest, parse_service, top,
+    version_text,
+};
+
+use crate::model::sample::{
+    AddressFamily, IpvsInfo, IpvsTimeouts, RealServerSample, ServiceKey, TunnelKind,
+    VirtualServiceSample,
+};
+
+/// Generic netlink controller protocol version (`CTRL_ATTR_VERSION` of nlctrl).
+const CTRL_VERSION: u8 = 2;
+
+/// Bytes asked for per receive. The kernel sizes a dump's datagrams by the largest receive it has
+/// seen on the socket, at least NLMSG_GOODSIZE (`SKB_WITH_OVERHEAD(min(PAGE_SIZE, 8192))`, 7872
+/// bytes at most): asking for exactly that much keeps its buffers at 8 KiB, which in the lab
+/// costs a third less kernel time per dump than the 32 KiB a large receive buffer brings. A
+/// datagram that does not fit is reported (MSG_TRUNC), never silently cut, and later polls read
+/// with [`MAX_RECV_LEN`].
+static RECV_LEN: AtomicUsize = AtomicUsize::new(7872);
+
+/// The kernel's largest dump datagram (`SKB_WITH_OVERHEAD(32768)` is below this).
+const MAX_RECV_LEN: usize = 32 * 1024;
+
+/// Netlink header: length, type, flags, sequence, port id.
+const NLMSG_HDRLEN: usize = 16;
+
+/// Types below this are netlink's own (NOOP, ERROR, DONE, OVERRUN), not a family's.
+const NLMSG_MIN_TYPE: u16 = 0x10;
+
+/// Generic netlink header: cmd, version, reserved.
+const GENL_HDRLEN: usize = 4;
+
+/// Why IPVS could not be read over netlink. Each message names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// The `IPVS` generic-netlink family does not exist: the module is not loaded.
+    #[error("IPVS is not available: modprobe ip_vs")]
+    Unavailable,
+    /// The kernel refused an IPVS command (EPERM): it needs root or CAP_NET_ADMIN.
+    #[error("IPVS netlink needs root or CAP_NET_ADMIN")]
+    PermissionDenied,
+    #[error("IPVS netlink: {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("IPVS netlink: {what}: the kernel answered {}", std::io::Error::from_raw_os_error(*errno))]
+    Kernel { what: &'static str, errno: i32 },
+    #[error("IPVS netlink: cannot encode {what}: {message}")]
+    Encode { what: &'static str, message: String },
+    /// The kernel sent something lbtop cannot read; `what` names the message or attribute.
+    #[error("IPVS netlink: malformed {what}: {message}")]
+    Malformed { what: String, message: String },
+}
+
+fn malformed(what: impl Into<String>, message: impl Into<String>) -> NetlinkError {
+    NetlinkError::Malformed {
+        what: what.into(),
+        message: message.into(),
+    }
+}
+
+fn encode(what: &'static str, e: impl fmt::Display) -> NetlinkError {
+    NetlinkError::Encode {
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// An errno from the kernel, as the error the operator should see.
+fn kernel_error(what: &'static str, errno: i32) -> NetlinkError {
+    match std::io::Error::from_raw_os_error(errno).kind() {
+        std::io::ErrorKind::PermissionDenied => NetlinkError::PermissionDenied,
+        // An unknown family id (the module went away) or an unknown family name.
+        std::io::ErrorKind::NotFound => NetlinkError::Unavailable,
+        _ => NetlinkError::Kernel { what, errno },
+    }
+}
+
+// ───────────────────────────── the socket ─────────────────────────────
+
+/// A generic netlink socket bound to the IPVS family. One per router source; polls reuse it.
+pub struct IpvsNetlink {
+    sock: NlSocket,
+    family: u16,
+    seq: u32,
+    buf: Vec<u8>,
+    /// The GET_DEST request of each service of the last poll, encoded: services rarely change,
+    /// and a poll of a thousand of them then encodes none.
+    dest_requests: HashMap<ServiceIdentity, Vec<u8>>,
+}
+
+/// Handles one reply message: its command and its top-level attribute bytes.
+type Handler<'h> = dyn FnMut(u8, &[u8]) -> Result<(), NetlinkError> + 'h;
+
+/// A top-level attribute for a request.
+fn attr<P: neli::Size + ToBytes>(
+    what: &'static str,
+    kind: u16,
+    payload: P,
+) -> Result<Nlattr<u16, Buffer>, NetlinkError> {
+    NlattrBuilder::default()
+        .nla_type(
+            AttrTypeBuilder::default()
+                .nla_type(kind)
+                .build()
+                .map_err(|e| encode(what, e))?,
+        )
+        .nla_payload(payload)
+        .build()
+        .map_err(|e| encode(what, e))
+}
+
+/// IPVS_CMD_ATTR_SERVICE with the attributes that identify a service, for GET_DEST.
+fn identity_attr(id: &ServiceIdentity) -> Result<Nlattr<u16, Buffer>, NetlinkError> {
+    use ipvs::*;
+    const WHAT: &str = "IPVS_CMD_ATTR_SERVICE";
+    let nest = NlattrBuilder::default()
+        .nla_type(
+            AttrTypeBuilder::default()
+                .nla_type(CMD_ATTR_SERVICE)
+                .nla_nested(true)
+                .build()
+                .map_err(|e| encode(WHAT, e))?,
+        )
+        .nla_payload(Buffer::new())
+        .build()
+        .map_err(|e| encode(WHAT, e))?;
+    let mut children = vec![attr("IPVS_SVC_ATTR_AF", SVC_ATTR_AF, id.af)?];
+    match id.fwmark {
+        Some(mark) => children.push(attr("IPVS_SVC_ATTR_FWMARK", SVC_ATTR_FWMARK, mark)?),
+        None => {
+            children.push(attr(
+                "IPVS_SVC_ATTR_PROTOCOL",
+                SVC_ATTR_PROTOCOL,
+                id.protocol,
+            )?);
+            children.push(attr("IPVS_SVC_ATTR_ADDR", SVC_ATTR_ADDR, id.addr)?);
+            children.push(attr(
+                "IPVS_SVC_ATTR_PORT",
+                SVC_ATTR_PORT,
+                id.port.to_be_bytes(),
+            )?);
+        }
+    }
+    children
+        .iter()
+        .try_fold(nest, |n, a| n.nest(a))
+        .map_err(|e| encode(WHAT, e))
+}
+
+impl IpvsNetlink {
+    /// Opens a socket and resolves the `IPVS` family. [`NetlinkError::Unavailable`] when the
+    /// module is not loaded. Resolving needs no privilege; the first query does.
+    ///
+    /// The family name is a module alias: asked for while ip_vs is not loaded, the kernel would
+    /// load it. A monitor must not load kernel modules, so without `/proc/net/ip_vs` (there
+    /// exactly while ip_vs is loaded, per network namespace) this does not ask.
+    pub fn connect() -> Result<Self, NetlinkError> {
+        if !std::path::Path::new("/proc/net/ip_vs").exists() {
+            return Err(NetlinkError::Unavailable);
+        }
+        let sock =
+            NlSocket::connect(NlFamily::Generic, None, Groups::empty()).map_err(|source| {
+                NetlinkError::Io {
+                    what: "open a generic netlink socket",
+                    source,
+                }
+            })?;
+        let mut me = Self {
+            sock,
+            family: u16::from(GenlId::Ctrl),
+            seq: 0,
+            buf: Vec::new(),
+            dest_requests: HashMap::new(),
+        };
+        me.family = me.resolve_family()?;
+        Ok(me)
+    }
+
+    /// The generic netlink id the kernel gave the IPVS family.
+    pub fn family_id(&self) -> u16 {
+        self.family
+    }
+
+    fn resolve_family(&mut self) -> Result<u16, NetlinkError> {
+        let name = attr(
+            "CTRL_ATTR_FAMILY_NAME",
+            u16::from(CtrlAttr::FamilyName),
+            ipvs::GENL_NAME,
+        )?;
+        let attrs: GenlBuffer<u16, Buffer> = std::iter::once(name).collect();
+        let mut id = None;
+        self.transact(
+            u16::from(GenlId::Ctrl),
+            u8::from(CtrlCmd::Getfamily),
+            CTRL_VERSION,
+            attrs,
+            false,
+            "resolve the IPVS family",
+            &mut |_, attrs| {
+                if let Some(p) = top(attrs, u16::from(CtrlAttr::FamilyId), "CTRL_CMD_NEWFAMILY")? {
+                    id = Some(get_u16("CTRL_ATTR_FAMILY_ID", p)?);
+                }
+                Ok(())
+            },
+        )?;
+        id.ok_or_else(|| missing("CTRL_ATTR_FAMILY_ID", "CTRL_CMD_NEWFAMILY"))
+    }
+
+    /// Every virtual service with its real servers: one GET_SERVICE dump, then one GET_DEST dump
+    /// per service (the kernel has no dump of all real servers at once).
+    pub fn services(&mut self) -> Result<Vec<VirtualServiceSample>, NetlinkError> {
+        use ipvs::*;
+        let family = self.family;
+        let mut services = Vec::new();
+        self.transact(
+            family,
+            CMD_GET_SERVICE,
+            GENL_VERSION,
+            GenlBuffer::new(),
+            true,
+            "dump the virtual services (IPVS_CMD_GET_SERVICE)",
+            &mut |_, attrs| {
+                if let Some(p) = top(attrs, CMD_ATTR_SERVICE, "IPVS_CMD_NEW_SERVICE")? {
+                    services.push(parse_service(p)?);
+                }
+                Ok(())
+            },
+        )?;
+        let mut out = Vec::with_capacity(services.len());
+        let mut previous = std::mem::take(&mut self.dest_requests);
+        for (mut svc, id) in services {
+            let family = match svc.key {
+                ServiceKey::Addr {
+                    address: IpAddr::V6(_),
+                    ..
+                }
+                | ServiceKey::Fwmark {
+                    family: AddressFamily::Inet6,
+                    ..
+                } => AddressFamily::Inet6,
+                _ => AddressFamily::Inet,
+            };
+            let mut request = match previous.remove(&id) {
+                Some(r) => r,
+                None => request_bytes(
+                    self.family,
+                    CMD_GET_DEST,
+                    GENL_VERSION,
+                    std::iter::once(identity_attr(&id)?).collect(),
+                    true,
+                    "IPVS_CMD_GET_DEST",
+                )?,
+            };
+            let reals = &mut svc.reals;
+            self.exchange(
+                &mut request,
+                true,
+                "dump the real servers (IPVS_CMD_GET_DEST)",
+                &mut |_, attrs| {
+                    if let Some(p) = top(attrs, CMD_ATTR_DEST, "IPVS_CMD_NEW_DEST")? {
+                        reals.push(parse_dest(p, family)?);
+                    }
+                    Ok(())
+                },
+            )?;
+            self.dest_requests.insert(id, request);
+            out.push(svc);
+        }
+        Ok(out)
+    }
+
+    /// Sets one real server's weight with IPVS_CMD_SET_DEST. The kernel replaces every attribute
+    /// of a destination on SET_DEST, so everything else is sent back as it was read: forwarding
+    /// method, both thresholds, address family and tunnel encapsulation.
+    pub fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), NetlinkError> {
+        use ipvs::*;
+        const WHAT: &str = "IPVS_CMD_SET_DEST";
+        let weight = u32::try_from(weight).map_err(|_| encode(WHAT, "a negative weight"))?;
+        let mut children = vec![
+            attr(
+                "IPVS_DEST_ATTR_ADDR",
+                DEST_ATTR_ADDR,
+                inet_addr(real.address),
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_PORT",
+                DEST_ATTR_PORT,
+                real.port.to_be_bytes(),
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_FWD_METHOD",
+                DEST_ATTR_FWD_METHOD,
+                real.forward.conn_flags(),
+            )?,
+            attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
+            attr(
+                "IPVS_DEST_ATTR_U_THRESH",
+                DEST_ATTR_U_THRESH,
+                real.upper_threshold,
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_L_THRESH",
+                DEST_ATTR_L_THRESH,
+                real.lower_threshold,
+            )?,
+            attr(
+                "IPVS_DEST_ATTR_ADDR_FAMILY",
+                DEST_ATTR_ADDR_FAMILY,
+                af_of(real.address),
+            )?,
+        ];
+        if let Some(t) = &real.tunnel {
+            let kind = match t.kind {
+                TunnelKind::Ipip => 0u8,
+                TunnelKind::Gue => 1,
+                TunnelKind::Gre => 2,
+                TunnelKind::Other(n) => n,
+            };
+            children.push(attr("IPVS_DEST_ATTR_TUN_TYPE", DEST_ATTR_TUN_TYPE, kind)?);
+            children.push(attr(
+                "IPVS_DEST_ATTR_TUN_PORT",
+                DEST_ATTR_TUN_PORT,
+                t.port.to_be_bytes(),
+            )?);
+            children.push(attr(
+                "IPVS_DEST_ATTR_TUN_FLAGS",
+                DEST_ATTR_TUN_FLAGS,
+                t.flags,
+            )?);
+        }
+        let nest = NlattrBuilder::default()
+            .nla_type(
+                AttrTypeBuilder::default()
+                    .nla_type(CMD_ATTR_DEST)
+                    .nla_nested(true)
+                    .build()
+                    .map_err(|e| encode(WHAT, e))?,
+            )
+            .nla_payload(Buffer::new())
+            .build()
+            .map_err(|e| encode(WHAT, e))?;
+        let dest = children
+            .iter()
+            .try_fold(nest, |n, a| n.nest(a))
+            .map_err(|e| encode(WHAT, e))?;
+        let attrs: GenlBuffer<u16, Buffer> = [identity_attr(&ServiceIdentity::of(&svc.key))?, dest]
+            .into_iter()
+            .collect();
+        let mut request = request_bytes_with(
+            self.family,
+            CMD_SET_DEST,
+            GENL_VERSION,
+            attrs,
+            NlmF::REQUEST | NlmF::ACK,
+            WHAT,
+        )?;
+        self.exchange(
+            &mut request,
+            false,
+            "set a real server's weight (IPVS_CMD_SET_DEST)",
+            &mut |_, _| Ok(()),
+        )
+    }
+
+    /// Version and connection-table size (GET_INFO) and the timeouts (GET_CONFIG).
+    pub fn info(&mut self) -> Result<IpvsInfo, NetlinkError> {
+        use ipvs::*;
+        let mut version = None;
+        let mut size = None;
+        self.transact(
+            self.family,
+            CMD_GET_INFO,
+            GENL_VERSION,
+            GenlBuffer::new(),
+            false,
+            "read IPVS_CMD_GET_INFO",
+            &mut |_, attrs| {
+                if let Some(p) = top(attrs, INFO_ATTR_VERSION, "IPVS_CMD_SET_INFO")? {
+                    version = Some(get_u32("IPVS_INFO_ATTR_VERSION", p)?);
+                }
+                if let Some(p) = top(attrs, INFO_ATTR_CONN_TAB_SIZE, "IPVS_CMD_SET_INFO")? {
+                    size = Some(get_u32("IPVS_INFO_ATTR_CONN_TAB_SIZE", p)?);
+                }
+                Ok(())
+            },
+        )?;
+        let mut timeouts = [None; 3];
+        self.transact(
+            self.family,
+            CMD_GET_CONFIG,
+            GENL_VERSION,
+            GenlBuffer::new(),
+            false,
+            "read IPVS_CMD_GET_CONFIG",
+            &mut |_, attrs| {
+                for (i, (kind, name)) in [
+                    (CMD_ATTR_TIMEOUT_TCP, "IPVS_CMD_ATTR_TIMEOUT_TCP"),
+                    (CMD_ATTR_TIMEOUT_TCP_FIN, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN"),
+                    (CMD_ATTR_TIMEOUT_UDP, "IPVS_CMD_ATTR_TIMEOUT_UDP"),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if let Some(p) = top(attrs, kind, "IPVS_CMD_SET_CONFIG")? {
+                        timeouts[i] = Some(get_u32(name, p)?);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        const NEST: &str = "IPVS_CMD_SET_INFO";
+        Ok(IpvsInfo {
+            version: version_text(version.ok_or_else(|| missing("IPVS_INFO_ATTR_VERSION", NEST))?),
+            conn_table_size: size.ok_or_else(|| missing("IPVS_INFO_ATTR_CONN_TAB_SIZE", NEST))?,
+            timeouts: match timeouts {
+                [Some(tcp_s), Some(tcp_fin_s), Some(udp_s)] => Some(IpvsTimeouts {
+                    tcp_s,
+                    tcp_fin_s,
+                    udp_s,
+                }),
+                _ => None,
+            },
+        })
+    }
+
+    /// Sends one request and feeds every reply message to `on_msg` until the reply ends: after
+    /// NLMSG_DONE for a dump, after the first message otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn transact(
+        &mut self,
+        nl_type: u16,
+        cmd: u8,
+        version: u8,
+        attrs: GenlBuffer<u16, Buffer>,
+        dump: bool,
+        what: &'static str,
+        on_msg: &mut Handler<'_>,
+    ) -> Result<(), NetlinkError> {
+        let mut request = request_bytes(nl_type, cmd, version, attrs, dump, what)?;
+        self.exchange(&mut request, dump, what, on_msg)
+    }
+
+    /// Sends an encoded request (with a fresh sequence number written into it) and reads the
+    /// reply. Data messages are read in place; errors and the end of a dump through neli.
+    fn exchange(
+        &mut self,
+        request: &mut [u8],
+        dump: bool,
+        what: &'static str,
+        on_msg: &mut Handler<'_>,
+    ) -> Result<(), NetlinkError> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        request
+            .get_mut(8..12)
+            .ok_or_else(|| malformed(what, "request shorter than a netlink header"))?
+            .copy_from_slice(&seq.to_ne_bytes());
+        self.sock
+            .send(&*request, Msg::empty())
+            .map_err(|source| NetlinkError::Io { what, source })?;
+
+        let len = RECV_LEN.load(Ordering::Relaxed);
+        if self.buf.len() != len {
+            self.buf.resize(len, 0);
+        }
+        loop {
+            let (n, _) = self
+                .sock
+                .recv(&mut self.buf[..], Msg::TRUNC)
+                .map_err(|source| NetlinkError::Io { what, source })?;
+            if n > self.buf.len() {
+                // The datagram is lost; read with room for the kernel's largest dump message
+                // from the next connection on (the caller reconnects after an error).
+                RECV_LEN.store(MAX_RECV_LEN, Ordering::Relaxed);
+                return Err(malformed(
+                    what,
+                    format!(
+                        "a {n}-byte reply did not fit the {}-byte buffer; the next poll reads with {MAX_RECV_LEN}",
+                        self.buf.len()
+                    ),
+                ));
+            }
+            let mut off = 0;
+            while off < n {
+                let rest = &self.buf[off..n];
+                if rest.len() < NLMSG_HDRLEN {
+                    return Err(malformed(
+                        what,
+                        format!("{} bytes after the last message", rest.len()),
+                    ));
+                }
+                let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                if len < NLMSG_HDRLEN || len > rest.len() {
+                    return Err(malformed(
+                        what,
+                        format!("message claims {len} bytes, {} left", rest.len()),
+                    ));
+                }
+                off += (len + 3) & !3;
+                let msg = &rest[..len];
+                let msg_type = u16::from_ne_bytes([msg[4], msg[5]]);
+                let flags = NlmF::from_bits_truncate(u16::from_ne_bytes([msg[6], msg[7]]));
+                let msg_seq = u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]]);
+                if msg_seq != seq {
+                    continue; // a late reply to an earlier, abandoned request
+                }
+                if msg_type == u16::from(Nlmsg::Done) {
+                    // The end of a dump: its int payload is 0 or the dump's -errno.
+                    let code = msg
+                        .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                    if code < 0 {
+                        return Err(kernel_error(what, -code));
+                    }
+                    return Ok(());
+                }
+                if msg_type < NLMSG_MIN_TYPE {
+                    // NLMSG_ERROR (an errno or an ACK), NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN.
+                    let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
+                        .map_err(|e| malformed(what, e.to_string()))?;
+                    match parsed.nl_payload() {
+                        NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
+                        NlPayload::DumpExtAck(e) if *e.error() != 0 => {
+                            return Err(kernel_error(what, -*e.error()));
+                        }
+                        _ if msg_type == u16::from(Nlmsg::Noop) => continue,
+                        _ if msg_type == u16::from(Nlmsg::Overrun) => {
+                            return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+                // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
+                let body = &msg[NLMSG_HDRLEN..];
+                if body.len() < GENL_HDRLEN {
+                    return Err(malformed(
+                        what,
+                        "a message without its generic netlink header",
+                    ));
+                }
+                on_msg(body[0], &body[GENL_HDRLEN..])?;
+                if !dump && !flags.contains(NlmF::MULTI) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Encodes one generic netlink request with neli; the sequence number is written by `exchange`.
+fn request_bytes(
+    nl_type: u16,
+    cmd: u8,
+    version: u8,
+    attrs: GenlBuffer<u16, Buffer>,
+    dump: bool,
+    what: &'static str,
+) -> Result<Vec<u8>, NetlinkError> {
+    let flags = if dump {
+        NlmF::REQUEST | NlmF::DUMP
+    } else {
+        NlmF::REQUEST
+    };
+    request_bytes_with(nl_type, cmd, version, attrs, flags, what)
+}
+
+/// Encodes one generic netlink request with the given netlink flags.
+fn request_bytes_with(
+    nl_type: u16,
+    cmd: u8,
+    version: u8,
+    attrs: GenlBuffer<u16, Buffer>,
+    flags: NlmF,
+    what: &'static str,
+) -> Result<Vec<u8>, NetlinkError> {
+    let genl = GenlmsghdrBuilder::<u8, u16>::default()
+        .cmd(cmd)
+        .version(version)
+        .attrs(attrs)
+        .build()
+        .map_err(|e| encode(what, e))?;
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(nl_type)
+        .nl_flags(flags)
+        .nl_payload(NlPayload::Payload(genl))
+        .build()
+        .map_err(|e| encode(what, e))?;
+    let mut out = Cursor::new(Vec::with_capacity(64));
+    msg.to_bytes(&mut out).map_err(|e| encode(what, e))?;
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ipvs::*;
+    use super::parse::*;
+    use super::*;
+    use crate::model::sample::{Forward, Persistence, TunnelEncap, TunnelKind};
+    use std::net::IpAddr;
+
+    // Attribute layouts below follow the kernel's ip_vs_genl_fill_service / _fill_dest /
+    // _fill_stats64 in net/netfilter/ipvs/ip_vs_ctl.c (constructed, not captured: the lab test
+    // tests/lab_netlink.rs checks the real kernel against ipvsadm).
+
+    fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(
+            &u16::try_from(payload.len() + 4)
+                .expect("small")
+                .to_ne_bytes(),
+        );
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(payload);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    fn nest(kind: u16, children: &[Vec<u8>]) -> Vec<u8> {
+        nla(kind | 0x8000, &children.concat())
+    }
+
+    fn stats(wide: bool, base: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        for kind in STATS_ATTR_CONNS..=STATS_ATTR_OUTBPS {
+            let n = base + u64::from(kind);
+            if wide || kind == STATS_ATTR_INBYTES || kind == STATS_ATTR_OUTBYTES {
+                // nla_put_u64_64bit pads with an IPVS_STATS_ATTR_PAD where needed.
+                v.extend(nla(STATS_ATTR_PAD, &[]));
+                v.extend(nla(kind, &n.to_ne_bytes()));
+            } else {
+                v.extend(nla(kind, &u32::try_from(n).expect("small").to_ne_bytes()));
+            }
+        }
+        v
+    }
+
+    fn flags(bits: u32) -> Vec<u8> {
+        [bits.to_ne_bytes(), u32::MAX.to_ne_bytes()].concat()
+    }
+
+    fn addr16(ip: IpAddr) -> Vec<u8> {
+        match ip {
+            IpAddr::V4(a) => [&a.octets()[..], &[0; 12]].concat(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    }
+
+    fn tcp_persistent_service() -> Vec<u8> {
+        [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_PROTOCOL, &6u16.to_ne_bytes()),
+            nla(SVC_ATTR_ADDR, &addr16("192.0.2.10".parse().expect("ip"))),
+            nla(SVC_ATTR_PORT, &80u16.to_be_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"wlc\0"),
+            nla(
+                SVC_ATTR_FLAGS,
+                &flags(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1),
+            ),
+            nla(SVC_ATTR_TIMEOUT, &300u32.to_ne_bytes()),
+            nla(SVC_ATTR_NETMASK, &[255, 255, 255, 0]),
+            nest(SVC_ATTR_STATS, &[stats(false, 100)]),
+            nest(SVC_ATTR_STATS64, &[stats(true, 5_000_000_000)]),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn a_persistent_tcp_service_reads_with_its_mask_flags_and_64_bit_counters() {
+        let (svc, id) = parse_service(&tcp_persistent_service()).expect("parses");
+        assert_eq!(svc.key.to_string(), "tcp:192.0.2.10:80");
+        assert_eq!(svc.scheduler, "wlc");
+        assert_eq!(
+            svc.persistent,
+            Some(Persistence {
+                timeout_s: 300,
+                netmask: "255.255.255.0".into()
+            })
+        );
+        assert!(!svc.ops);
+        assert_eq!(
+            svc.flags,
+            Some(SVC_F_PERSISTENT | SVC_F_HASHED | SVC_F_SCHED1)
+        );
+        assert_eq!(svc.pe_name, None);
+        let t = svc.totals.expect("totals");
+        assert_eq!(t.conns, 5_000_000_001, "STATS64 wins over STATS");
+        assert_eq!(t.out_bytes, 5_000_000_005);
+        assert_eq!(svc.rates.expect("rates").out_bps, 5_000_000_010.0);
+        assert_eq!(id.af, AF_INET);
+        assert_eq!(id.port, 80);
+        assert_eq!(id.fwmark, None);
+    }
+
+    #[test]
+    fn an_ipv6_fwmark_service_falls_back_to_32_bit_stats_and_keeps_its_prefix_length() {
+        let data = [
+            nla(SVC_ATTR_AF, &AF_INET6.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &42u32.to_ne_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"rr\0"),
+            nla(SVC_ATTR_PE_NAME, b"sip\0"),
+            nla(SVC_ATTR_FLAGS, &flags(SVC_F_PERSISTENT | SVC_F_ONEPACKET)),
+            nla(SVC_ATTR_TIMEOUT, &30u32.to_ne_bytes()),
+            nla(SVC_ATTR_NETMASK, &64u32.to_ne_bytes()),
+            nest(SVC_ATTR_STATS, &[stats(false, 7)]),
+        ]
+        .concat();
+        let (svc, id) = parse_service(&data).expect("parses");
+        assert_eq!(
+            svc.key,
+            ServiceKey::Fwmark {
+                mark: 42,
+                family: AddressFamily::Inet6
+            }
+        );
+        assert_eq!(svc.persistent.expect("persistent").netmask, "64");
+        assert!(svc.ops);
+        assert_eq!(svc.pe_name.as_deref(), Some("sip"));
+        assert_eq!(svc.totals.expect("totals").conns, 8);
+        assert_eq!(id.fwmark, Some(42));
+    }
+
+    fn dest(fwd: u32, weight: i32, tun: Option<(u8, u16, u16)>) -> Vec<u8> {
+        let mut v = vec![
+            nla(DEST_ATTR_ADDR, &addr16("198.51.100.1".parse().expect("ip"))),
+            nla(DEST_ATTR_PORT, &8080u16.to_be_bytes()),
+            nla(DEST_ATTR_FWD_METHOD, &fwd.to_ne_bytes()),
+            nla(DEST_ATTR_WEIGHT, &weight.to_ne_bytes()),
+        ];
+        let (t, p, f) = tun.unwrap_or((0, 0, 0));
+        v.push(nla(DEST_ATTR_TUN_TYPE, &[t]));
+        v.push(nla(DEST_ATTR_TUN_PORT, &p.to_be_bytes()));
+        v.push(nla(DEST_ATTR_TUN_FLAGS, &f.to_ne_bytes()));
+        v.extend([
+            nla(DEST_ATTR_U_THRESH, &1000u32.to_ne_bytes()),
+            nla(DEST_ATTR_L_THRESH, &800u32.to_ne_bytes()),
+            nla(DEST_ATTR_ACTIVE_CONNS, &12u32.to_ne_bytes()),
+            nla(DEST_ATTR_INACT_CONNS, &40u32.to_ne_bytes()),
+            nla(DEST_ATTR_PERSIST_CONNS, &3u32.to_ne_bytes()),
+            nla(DEST_ATTR_ADDR_FAMILY, &AF_INET.to_ne_bytes()),
+            nest(DEST_ATTR_STATS, &[stats(false, 1)]),
+            nest(DEST_ATTR_STATS64, &[stats(true, 1)]),
+        ]);
+        v.concat()
+    }
+
+    #[test]
+    fn a_real_server_reads_every_column_ipvsadm_shows() {
+        let r = parse_dest(&dest(3, 65535, None), AddressFamily::Inet6).expect("parses");
+        assert_eq!(
+            r.id(),
+            "198.51.100.1:8080",
+            "its own family wins over the service's"
+        );
+        assert_eq!(r.forward, Forward::Route);
+        assert_eq!(r.weight, 65535);
+        assert_eq!((r.upper_threshold, r.lower_threshold), (1000, 800));
+        assert_eq!((r.active_conns, r.inactive_conns), (12, 40));
+        assert_eq!(r.persistent_conns, Some(3));
+        assert_eq!(r.totals.expect("totals").in_packets, 3);
+        assert_eq!(r.tunnel, None, "only tunnel reals carry an encapsulation");
+    }
+
+    #[test]
+    fn a_tunnel_real_server_keeps_its_encapsulation() {
+        let r = parse_dest(&dest(2, 0, Some((1, 6080, 1))), AddressFamily::Inet).expect("parses");
+        assert_eq!(r.forward, Forward::Tunnel);
+        assert_eq!(r.weight, 0);
+        assert_eq!(
+            r.tunnel,
+            Some(TunnelEncap {
+                kind: TunnelKind::Gue,
+                port: 6080,
+                flags: 1
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_attributes_are_errors_that_name_the_attribute() {
+        let err = |data: &[u8]| {
+            parse_service(data)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let mut short_port = tcp_persistent_service();
+        let i = short_port
+            .windows(4)
+            .position(|w| w == [6, 0, 4, 0])
+            .expect("port attribute");
+        short_port[i] = 5; // a 1-byte port
+        assert!(
+            err(&short_port).contains("IPVS_SVC_ATTR_PORT: 1 bytes, expected 2"),
+            "{}",
+            err(&short_port)
+        );
+
+        let mut cut = tcp_persistent_service();
+        cut.truncate(cut.len() - 6);
+        assert!(
+            err(&cut).contains("malformed IPVS_CMD_ATTR_SERVICE"),
+            "{}",
+            err(&cut)
+        );
+
+        let no_sched: Vec<u8> = [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &1u32.to_ne_bytes()),
+            nla(SVC_ATTR_FLAGS, &flags(0)),
+        ]
+        .concat();
+        assert!(
+            err(&no_sched).contains("IPVS_SVC_ATTR_SCHED_NAME missing"),
+            "{}",
+            err(&no_sched)
+        );
+
+        let bad_fwd = dest(7, 1, None);
+        let e = parse_dest(&bad_fwd, AddressFamily::Inet)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("IPVS_DEST_ATTR_FWD_METHOD: unknown forwarding method 7"),
+            "{e}"
+        );
+
+        let no_counter = [
+            nla(SVC_ATTR_AF, &AF_INET.to_ne_bytes()),
+            nla(SVC_ATTR_FWMARK, &1u32.to_ne_bytes()),
+            nla(SVC_ATTR_SCHED_NAME, b"rr\0"),
+            nla(SVC_ATTR_FLAGS, &flags(0)),
+            nest(
+                SVC_ATTR_STATS64,
+                &[nla(STATS_ATTR_CONNS, &1u64.to_ne_bytes())],
+            ),
+        ]
+        .concat();
+        assert!(
+            err(&no_counter).contains("IPVS_SVC_ATTR_STATS64: IPVS_STATS_ATTR_INPKTS missing"),
+            "{}",
+            err(&no_counter)
+        );
+    }
+
+    #[test]
+    fn a_get_dest_request_names_the_service_as_the_kernel_sent_it() {
+        let (_, id) = parse_service(&tcp_persistent_service()).expect("parses");
+        let nest = identity_attr(&id).expect("encodes");
+        let mut got = Vec::new();
+        for a in Attrs::new(nest.nla_payload().as_ref()) {
+            let (kind, p) = a.expect("well formed");
+            got.push((kind, p.to_vec()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (SVC_ATTR_AF, AF_INET.to_ne_bytes().to_vec()),
+                (SVC_ATTR_PROTOCOL, 6u16.to_ne_bytes().to_vec()),
+                (SVC_ATTR_ADDR, addr16("192.0.2.10".parse().expect("ip"))),
+                (SVC_ATTR_PORT, 80u16.to_be_bytes().to_vec()),
+            ]
+        );
+        assert!(*nest.nla_type().nla_nested());
+    }
+
+    #[test]
+    fn version_numbers_print_as_ipvsadm_prints_them() {
+        assert_eq!(version_text(0x010201), "1.2.1");
+    }
+
+    #[test]
+    fn connecting_without_the_module_says_to_load_it() {
+        // This host's kernel (CI's too) has no IPVS; where it has, connecting simply works.
+        match IpvsNetlink::connect() {
+            Ok(nl) => assert_ne!(nl.family_id(), 0),
+            Err(e @ NetlinkError::Unavailable) => {
+                assert_eq!(e.to_string(), "IPVS is not available: modprobe ip_vs");
+            }
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = parse_service(&data);
+            let _ = parse_dest(&data, AddressFamily::Inet);
+            let _ = parse_stats(&data, "test", true);
+        }
+
+        #[test]
+        fn a_valid_service_with_any_bytes_after_never_panics(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let data = [tcp_persistent_service(), tail].concat();
+            let _ = parse_service(&data);
+        }
+    }
+}

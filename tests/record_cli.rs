@@ -1,0 +1,210 @@
+//! `lbtop record` and `lbtop replay --export` on this machine: a headless recording of the local
+//! node and router replays and exports; a full disk is an error, not a hang.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use lbtop::record::export::CSV_COLUMNS;
+use lbtop::record::format::HeaderInfo;
+use lbtop::record::writer::{Sink, WriterOptions};
+use lbtop::record::{Item, Player, Recorder};
+use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+
+fn lbtop(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("temp home");
+    Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .expect("run lbtop")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf8 path")
+}
+
+#[test]
+fn a_headless_recording_of_this_machine_replays_and_exports() {
+    let d = tempfile::tempdir().expect("dir");
+    let file = d.path().join("local.lbrec");
+    let out = lbtop(&[
+        "record",
+        s(&file),
+        "--duration",
+        "2s",
+        "--nodes",
+        "local",
+        "--router",
+        "local",
+        "--interval",
+        "250ms",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recorded"));
+
+    let mut p = Player::open(&file).expect("a replayable file");
+    assert!(p.recording.indexed, "closed cleanly, with its index");
+    assert_eq!(p.recording.info().interval_ms, 250);
+    assert_eq!(p.recording.info().router.as_deref(), Some("local"));
+    assert_eq!(p.recording.info().nodes.len(), 1);
+    let mut nodes = 0;
+    while let Some(f) = p.next_frame() {
+        nodes += f
+            .events
+            .iter()
+            .filter(|e| matches!(e, lbtop::model::sample::SourceEvent::Node { .. }))
+            .count();
+    }
+    assert!(nodes >= 5, "2 s at 250 ms: {nodes} node samples");
+
+    // JSON: one schema-1 snapshot per line, exactly as --once --json names things.
+    let out = lbtop(&["replay", s(&file), "--export", "json"]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(lines.len() >= 4, "{} lines", lines.len());
+    for v in &lines {
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["nodes"][0]["status"], "ok");
+        assert_eq!(v["router"]["host"], "local");
+    }
+    assert!(
+        lines.last().expect("a line")["nodes"][0]["cpu_total_percent"].is_number(),
+        "CPU percentages derive from consecutive samples"
+    );
+
+    // CSV: the documented columns, one row per node sample.
+    let out = lbtop(&["replay", s(&file), "--export", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = text.lines();
+    assert_eq!(rows.next(), Some(CSV_COLUMNS.join(",").as_str()));
+    let node_rows: Vec<&str> = rows
+        .filter(|r| r.split(',').nth(1) == Some("node"))
+        .collect();
+    assert_eq!(node_rows.len(), nodes);
+    for r in &node_rows {
+        assert_eq!(r.split(',').count(), CSV_COLUMNS.len(), "{r}");
+    }
+
+    // --from/--to narrow the export; --output writes a file.
+    let part = d.path().join("part.jsonl");
+    let out = lbtop(&[
+        "replay",
+        s(&file),
+        "--export",
+        "json",
+        "--from",
+        "500ms",
+        "--to",
+        "1s",
+        "-o",
+        s(&part),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = std::fs::read_to_string(&part)
+        .expect("export file")
+        .lines()
+        .count();
+    assert!((1..lines.len()).contains(&n), "{n} of {}", lines.len());
+
+    // Never overwritten.
+    let out = lbtop(&["record", s(&file), "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn a_full_disk_at_the_start_is_a_clear_error() {
+    let out = lbtop(&[
+        "record",
+        "/dev/full",
+        "--duration",
+        "1s",
+        "--router",
+        "none",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/dev/full: No space left on device"),
+        "{stderr}"
+    );
+}
+
+/// A disk that fills up after `room` bytes.
+struct FillsUp {
+    room: usize,
+}
+
+impl Write for FillsUp {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            self.room = 0;
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        self.room -= buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for FillsUp {}
+
+#[test]
+fn a_disk_filling_up_stops_the_recording_with_the_error_and_nothing_blocks() {
+    let shape = ClusterShape {
+        nodes: 3,
+        cores: 2,
+        services: 1,
+        reals_per_service: 2,
+    };
+    let opts = WriterOptions::default();
+    let info: HeaderInfo = lbtop::record::writer::scripted_info(shape, &opts);
+    let r = Recorder::start_with(
+        FillsUp { room: 4000 },
+        Path::new("full.lbrec"),
+        info,
+        Duration::from_millis(50),
+        opts,
+    )
+    .expect("the header fits");
+    let mut c = ScriptedCluster::new(shape, 1);
+    let start = std::time::Instant::now();
+    while r.status().error.is_none() && start.elapsed() < Duration::from_secs(20) {
+        for e in c.step() {
+            r.send(Item::Event(e));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = r.status();
+    assert!(
+        st.error
+            .as_deref()
+            .is_some_and(|e| e.contains("No space left")),
+        "{st:?}"
+    );
+    assert!(st.finished);
+    // Sending after the failure neither blocks nor panics.
+    for _ in 0..20_000 {
+        r.send(Item::Event(c.step().remove(0)));
+    }
+    let st = r.stop();
+    assert!(st.error.is_some());
+}

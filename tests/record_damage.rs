@@ -1,0 +1,313 @@
+//! Crash safety and compatibility of the `.lbrec` format: a cut-off file is readable up to its
+//! last whole frame, a damaged frame is skipped and counted, a damaged header is refused with exit
+//! status 2, a newer major version is refused clearly, and unknown fields are ignored.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lbtop::app::{State, StateOptions};
+use lbtop::record::format::{
+    FILE_MAGIC, FRAME_HEADER_LEN, FrameHeader, FrameKind, MAJOR, TAIL_LEN,
+};
+use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::{Player, RecordError, Recording, Writer};
+use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+
+const SHAPE: ClusterShape = ClusterShape {
+    nodes: 5,
+    cores: 2,
+    services: 2,
+    reals_per_service: 2,
+};
+
+fn options() -> WriterOptions {
+    WriterOptions {
+        keyframe_every: std::time::Duration::from_secs(10),
+        ..WriterOptions::default()
+    }
+}
+
+/// A clean recording of `steps` polls, as bytes.
+fn recording(steps: usize) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), scripted_info(SHAPE, &options()), options()).expect("w");
+    let mut c = ScriptedCluster::new(SHAPE, 3);
+    let mut s = State::new(StateOptions::default());
+    record_scripted(&mut w, &mut c, &mut s, steps).expect("record");
+    w.finish().expect("finish")
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write");
+    p
+}
+
+/// Frame offsets, from the index of a clean file.
+fn offsets(path: &Path) -> Vec<u64> {
+    Recording::open(path)
+        .expect("open")
+        .frames
+        .iter()
+        .map(|f| f.offset)
+        .collect()
+}
+
+fn count_frames(path: &Path) -> (usize, Player) {
+    let mut p = Player::open(path).expect("open");
+    let mut n = 0;
+    while p.next_frame().is_some() {
+        n += 1;
+    }
+    (n, p)
+}
+
+fn lbtop(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("temp home");
+    Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(args)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .expect("run lbtop")
+}
+
+#[test]
+fn a_file_cut_off_anywhere_is_readable_up_to_its_last_whole_frame() {
+    let d = tempfile::tempdir().expect("dir");
+    let full = recording(30);
+    let clean = write(d.path(), "clean.lbrec", &full);
+    let offs = offsets(&clean);
+    // Cut inside frame 20 (as SIGKILL or a power cut leaves it): frames 0..20 remain.
+    for cut in [
+        offs[20] + 5,
+        offs[20] + FRAME_HEADER_LEN as u64 + 3,
+        offs[21] - 1,
+    ] {
+        let p = write(d.path(), "cut.lbrec", &full[..cut as usize]);
+        let (n, player) = count_frames(&p);
+        assert_eq!(n, 20, "cut at {cut}");
+        assert!(!player.recording.indexed);
+        let report = player.damage_report().expect("a cut is reported");
+        assert!(report.contains("cut-off frame"), "{report}");
+    }
+    // Cut exactly between frames: all whole frames, nothing to report but the missing index.
+    let p = write(d.path(), "between.lbrec", &full[..offs[25] as usize]);
+    let (n, player) = count_frames(&p);
+    assert_eq!(n, 25);
+    assert_eq!(player.damage_report(), None);
+}
+
+#[test]
+fn a_damaged_frame_is_skipped_and_counted_and_the_rest_plays() {
+    let d = tempfile::tempdir().expect("dir");
+    let full = recording(30);
+    let clean = write(d.path(), "clean.lbrec", &full);
+    let offs = offsets(&clean);
+
+    // A flipped byte in frame 12's payload: the index still finds every frame; frame 12 fails
+    // its CRC, and the deltas after it in its keyframe group (13..19) cannot be rebuilt.
+    let mut bad = full.clone();
+    bad[offs[12] as usize + FRAME_HEADER_LEN + 4] ^= 0x40;
+    let p = write(d.path(), "payload.lbrec", &bad);
+    let (n, player) = count_frames(&p);
+    assert_eq!(n, 29, "every other frame is read");
+    assert_eq!(player.damaged_frames, 1);
+    let report = player.damage_report().expect("reported");
+    assert!(report.contains("1 damaged frame skipped"), "{report}");
+    assert!(report.contains("dropped"), "{report}");
+
+    // A damaged frame header in a file without its index (as after a crash): the scan finds its
+    // feet at the next frame's magic and counts the damaged stretch.
+    let mut bad = full[..offs[29] as usize].to_vec();
+    bad[offs[7] as usize + 9] ^= 0xff;
+    let p = write(d.path(), "header.lbrec", &bad);
+    let (n, player) = count_frames(&p);
+    assert_eq!(n, 28, "frames 0..29 less frame 7");
+    assert_eq!(player.recording.damage.damaged_regions, 1);
+    assert!(
+        player
+            .damage_report()
+            .is_some_and(|r| r.contains("1 damaged frame skipped"))
+    );
+
+    // The export warns on standard error and still exits 0.
+    let out = lbtop(&["replay", p.to_str().expect("utf8"), "--export", "json"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("1 damaged frame skipped"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 28);
+}
+
+#[test]
+fn a_damaged_header_is_refused_with_exit_status_2() {
+    let d = tempfile::tempdir().expect("dir");
+    let mut bad = recording(3);
+    bad[25] ^= 0x01; // inside the header's CBOR info: the header CRC fails
+    let p = write(d.path(), "bad-header.lbrec", &bad);
+    assert!(matches!(
+        Recording::open(&p),
+        Err(RecordError::DamagedHeader { .. })
+    ));
+    for args in [vec!["replay", "X", "--export", "json"], vec!["replay", "X"]] {
+        let args: Vec<&str> = args
+            .into_iter()
+            .map(|a| {
+                if a == "X" {
+                    p.to_str().expect("utf8")
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let out = lbtop(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("header is damaged") && stderr.contains("bad-header.lbrec"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // Not a recording at all.
+    let p = write(d.path(), "notes.txt", b"hello, this is not a recording");
+    let out = lbtop(&["replay", p.to_str().expect("utf8"), "--export", "csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an lbtop recording"));
+}
+
+#[test]
+fn a_newer_major_version_is_refused_clearly() {
+    let d = tempfile::tempdir().expect("dir");
+    let mut b = recording(3);
+    assert_eq!(&b[0..8], FILE_MAGIC);
+    b[8..10].copy_from_slice(&(MAJOR + 1).to_le_bytes());
+    let p = write(d.path(), "future.lbrec", &b);
+    let out = lbtop(&["replay", p.to_str().expect("utf8"), "--export", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("newer lbtop")
+            && stderr.contains("format 2.0")
+            && stderr.contains("upgrade"),
+        "{stderr}"
+    );
+}
+
+use ciborium::Value;
+
+/// Adds `"from-the-future": 1` to a CBOR map (a struct as serde writes it).
+fn add_field(v: &mut Value) {
+    if let Value::Map(entries) = v {
+        entries.push((
+            Value::Text("from-the-future".into()),
+            Value::Integer(1.into()),
+        ));
+    }
+}
+
+fn field<'a>(v: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    match v {
+        Value::Map(entries) => entries
+            .iter_mut()
+            .find(|(k, _)| k.as_text() == Some(name))
+            .map(|(_, x)| x),
+        _ => None,
+    }
+}
+
+fn each(v: Option<&mut Value>, mut f: impl FnMut(&mut Value)) {
+    if let Some(Value::Array(items)) = v {
+        items.iter_mut().for_each(&mut f);
+    }
+}
+
+/// An unknown field in every struct of a frame payload: the payload, host declarations, entries,
+/// their parts and the sample shapes in them, alerts.
+fn add_unknown_fields(payload: &mut Value) {
+    each(field(payload, "hosts"), add_field);
+    each(field(payload, "alerts"), add_field);
+    each(field(payload, "events"), |entry| {
+        if let Value::Map(variant) = entry
+            && let Some((_, inner)) = variant.first_mut()
+        {
+            for part in ["sample", "services", "rest"] {
+                if let Some(p) = field(inner, part) {
+                    match field(p, "shape") {
+                        Some(Value::Array(services)) => services.iter_mut().for_each(add_field),
+                        Some(shape) => add_field(shape),
+                        None => {}
+                    }
+                    add_field(p);
+                }
+            }
+            add_field(inner);
+        }
+    });
+    add_field(payload);
+}
+
+#[test]
+fn unknown_fields_and_a_newer_minor_version_are_ignored() {
+    let d = tempfile::tempdir().expect("dir");
+    let full = recording(12);
+    let clean = write(d.path(), "clean.lbrec", &full);
+    let rec = Recording::open(&clean).expect("open");
+    // Rebuild the file as a later 1.x writer might: minor 9, an extra field in every map of the
+    // header and of every frame payload, and no index.
+    let mut info = Value::serialized(&rec.header.info).expect("value");
+    each(field(&mut info, "nodes"), add_field);
+    add_field(&mut info);
+    let mut info_bytes = Vec::new();
+    ciborium::into_writer(&info, &mut info_bytes).expect("cbor");
+    let mut out = Vec::new();
+    out.extend_from_slice(FILE_MAGIC);
+    out.extend_from_slice(&MAJOR.to_le_bytes());
+    out.extend_from_slice(&9u16.to_le_bytes());
+    out.extend_from_slice(&(info_bytes.len() as u32).to_le_bytes());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&out);
+    h.update(&info_bytes);
+    out.extend_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(&info_bytes);
+    for f in &rec.frames {
+        let at = f.offset as usize;
+        let header = FrameHeader::decode(&full[at..at + FRAME_HEADER_LEN]).expect("header");
+        let payload =
+            &full[at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + header.payload_len as usize];
+        let raw = zstd::bulk::decompress(payload, header.raw_len as usize).expect("zstd");
+        let mut v: Value = ciborium::from_reader(raw.as_slice()).expect("cbor");
+        add_unknown_fields(&mut v);
+        let mut raw = Vec::new();
+        ciborium::into_writer(&v, &mut raw).expect("cbor");
+        let compressed = zstd::bulk::compress(&raw, 3).expect("zstd");
+        let header = FrameHeader {
+            payload_len: compressed.len() as u32,
+            raw_len: raw.len() as u32,
+            payload_crc: crc32fast::hash(&compressed),
+            ..header
+        };
+        assert_ne!(header.kind, FrameKind::Index);
+        out.extend_from_slice(&header.encode());
+        out.extend_from_slice(&compressed);
+    }
+    let future = write(d.path(), "future-minor.lbrec", &out);
+    assert!(out.len() > full.len() - TAIL_LEN);
+
+    let (mut a, mut b) = (
+        Player::open(&clean).expect("clean"),
+        Player::open(&future).expect("a newer minor version opens"),
+    );
+    assert_eq!(b.recording.header.minor, 9);
+    let mut frames = 0;
+    while let Some(x) = a.next_frame() {
+        let y = b.next_frame().expect("same frame count");
+        assert_eq!(x, y, "frame {}", x.index);
+        frames += 1;
+    }
+    assert_eq!(frames, 12);
+    assert_eq!(b.damage_report(), None);
+}

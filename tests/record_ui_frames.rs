@@ -1,0 +1,99 @@
+//! Frame snapshots of replay and recording on screen: the REPLAY position bar with its alert marks,
+//! the go-to prompt, and `● REC` on the live status line. Scripted data, real drawing.
+
+use std::time::Duration;
+
+use lbtop::app::replay::RecordingView;
+use lbtop::app::{Action, State, StateOptions};
+use lbtop::config::{Keymap, Theme};
+use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::{Player, Writer};
+use lbtop::runtime::replay::Replayer;
+use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const SHAPE: ClusterShape = ClusterShape {
+    nodes: 6,
+    cores: 4,
+    services: 3,
+    reals_per_service: 3,
+};
+
+fn render(state: &State, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    terminal
+        .draw(|f| lbtop::ui::draw(f, state, &Theme::default(), &Keymap::defaults()))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+fn replaying() -> (tempfile::TempDir, State, Replayer) {
+    let d = tempfile::tempdir().expect("dir");
+    let path = d.path().join("r.lbrec");
+    let opts = WriterOptions::default();
+    let mut w = Writer::new(
+        std::fs::File::create(&path).expect("create"),
+        scripted_info(SHAPE, &opts),
+        opts,
+    )
+    .expect("writer");
+    record_scripted(
+        &mut w,
+        &mut ScriptedCluster::new(SHAPE, 7),
+        &mut State::new(StateOptions::default()),
+        120,
+    )
+    .expect("record");
+    w.finish().expect("finish");
+    let mut state = State::new(StateOptions::default());
+    let r = Replayer::new(Player::open(&path).expect("open"), &mut state, "r.lbrec");
+    (d, state, r)
+}
+
+#[test]
+fn replay_at_100x30_shows_the_position_bar_with_alert_marks() {
+    let (_d, mut state, mut r) = replaying();
+    r.advance(&mut state, Duration::from_secs(45));
+    let c = state.update(Action::Pause).expect("pause");
+    r.apply(&mut state, &c);
+    insta::assert_snapshot!(render(&state, 100, 30));
+}
+
+#[test]
+fn go_to_prompt_replaces_the_status_line() {
+    let (_d, mut state, _r) = replaying();
+    state.update(Action::GoToTime);
+    let frame = render(&state, 100, 30);
+    let last = frame.lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("go to:"), "{last}");
+}
+
+#[test]
+fn recording_shows_rec_size_and_duration_on_the_live_status_line() {
+    let mut state = State::new(StateOptions::default());
+    let mut c = ScriptedCluster::new(SHAPE, 7);
+    for _ in 0..3 {
+        for e in c.step() {
+            state.ingest(e);
+        }
+    }
+    state.set_recording(Some(RecordingView {
+        file: "lbtop-20260101-000000.lbrec".into(),
+        bytes: 1_234_567,
+        duration: Duration::from_secs(95),
+        error: None,
+    }));
+    let frame = render(&state, 120, 30);
+    let last = frame.lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("● REC 1.2M 1:35"), "{last}");
+    state.set_recording(Some(RecordingView {
+        error: Some("No space left on device (os error 28)".into()),
+        ..RecordingView::default()
+    }));
+    let frame = render(&state, 120, 30);
+    assert!(
+        frame.contains("REC stopped: No space left on device"),
+        "{frame}"
+    );
+}
