@@ -145,7 +145,11 @@ fn a_changed_host_key_is_refused_never_learned_and_accepted_once_fixed() {
     // It keeps retrying and keeps refusing; the file is never touched, even with accept-new.
     std::thread::sleep(2 * SEC);
     assert_eq!(w.host("victim").status(), Some(HostStatus::HostKeyChanged));
-    assert_eq!(w.samples("victim"), victim_samples, "no data with a changed key");
+    assert_eq!(
+        w.samples("victim"),
+        victim_samples,
+        "no data with a changed key"
+    );
     assert_eq!(
         support::sshd::read(&cluster.client.known_hosts),
         known_before
