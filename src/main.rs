@@ -173,7 +173,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// `lbtop record FILE`: headless, until `--duration` or SIGINT/SIGTERM.
 fn record(cli: &Cli, args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
-    let sources = runtime::sources(&args.sources)?;
+    let sources = runtime::sources_for(&args.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
     let status = runtime()?.block_on(runtime::recording::record_headless(
         sources,

@@ -441,3 +441,50 @@ fn bad_host_lists_and_options_are_usage_errors() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[test]
+fn a_headless_recording_of_ssh_nodes_replays_them() {
+    if !support::sshd::require() {
+        return;
+    }
+    let cluster = Cluster::new(1);
+    let client = &cluster.client;
+    let host = &cluster.hosts[0];
+    let file = client.dir.path().join("ssh.lbrec");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+            .args(args)
+            .env("HOME", &client.home)
+            .env("XDG_STATE_HOME", client.dir.path().join("state"))
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run lbtop");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let cfg = client.config.to_string_lossy().to_string();
+    run(&[
+        "record",
+        &file.to_string_lossy(),
+        "--duration",
+        "3s",
+        "--interval",
+        "500ms",
+        "--router",
+        "none",
+        "-F",
+        &cfg,
+        "--nodes",
+        &host.sshd.spec(),
+    ]);
+    let export = run(&["replay", &file.to_string_lossy(), "--export", "json"]);
+    let last: Value = serde_json::from_str(export.lines().last().expect("a frame")).expect("JSON");
+    let n = node(&last, &host.addr());
+    assert_eq!(n["status"], "ok", "{n}");
+    assert!(n["cpu_total_percent"].is_number(), "{n}");
+}

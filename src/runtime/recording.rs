@@ -35,13 +35,19 @@ impl LiveRecorder {
     pub fn new(interval: Duration, set: &SourceSet) -> Self {
         Self {
             interval,
-            router: set.router.as_ref().map(|(h, _)| h.clone()),
+            router: set
+                .router
+                .as_ref()
+                .map(|(h, _)| h.clone())
+                .or_else(|| set.remote.router.as_ref().map(|r| r.host.clone())),
             nodes: set
                 .nodes
                 .iter()
-                .map(|(name, host, _)| NodeDecl {
-                    name: name.clone(),
-                    host: host.clone(),
+                .map(|(name, host, _)| (name.as_str(), host.as_str()))
+                .chain(set.remote.node_names())
+                .map(|(name, host)| NodeDecl {
+                    name: name.to_string(),
+                    host: host.to_string(),
                 })
                 .collect(),
             active: None,
@@ -176,10 +182,12 @@ pub async fn record_headless(
     let mut recorder = LiveRecorder::new(interval, &set);
     recorder.start(path)?;
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
-    let mut handles: Vec<PollHandle> = Vec::new();
+    let started = set.remote.start(interval, tx.clone(), None);
+    let mut handles: Vec<PollHandle> = started.handles;
     if let Some((_, p)) = set.router {
-        handles.push(poller::spawn(p, interval, tx.clone()));
+        handles.push(poller::spawn(p, interval, started.router_tx.clone()));
     }
+    drop(started.router_tx);
     for (_, _, p) in set.nodes {
         handles.push(poller::spawn(p, interval, tx.clone()));
     }

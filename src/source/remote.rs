@@ -19,8 +19,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::cli::{NodesSpec, RouterSpec, SourceArgs};
 use crate::config::{Config, NodeMapping};
 use crate::model::sample::{
-    HostFacts, HostStatus, NodeSample, Report, RouterSample, RouterSourceKind, SourceEvent,
-    Timestamp,
+    HostFacts, HostStatus, IpvsInfo, NodeSample, Report, RouterSample, RouterSourceKind,
+    SourceEvent, Timestamp,
 };
 
 use super::parse::{self, IpvsadmView};
@@ -320,6 +320,7 @@ pub fn parse_router_reply(out: &ExecOutput, time: Timestamp) -> Result<RouterSam
         ));
     }
     let mut notes = Vec::new();
+    let mut ipvs = None;
     const FALLBACK: &str = "showing /proc/net/ip_vs: no thresholds, persistent-connection counts or kernel rate estimates";
     let services = if sections.get("ipvsadm-missing").is_some() {
         notes.push(format!(
@@ -356,10 +357,21 @@ pub fn parse_router_reply(out: &ExecOutput, time: Timestamp) -> Result<RouterSam
                             }
                         }
                     }
-                    parse::merge_ipvsadm(&plain, &others)
+                    let info = match (&plain.version, plain.conn_table_size) {
+                        (Some(version), Some(size)) => Some(IpvsInfo {
+                            version: version.clone(),
+                            conn_table_size: size,
+                            timeouts: None,
+                        }),
+                        _ => None,
+                    };
+                    Ok::<_, parse::ParseError>((parse::merge_ipvsadm(&plain, &others)?, info))
                 })();
                 match merged {
-                    Ok(s) => Some(s),
+                    Ok((s, info)) => {
+                        ipvs = info;
+                        Some(s)
+                    }
                     Err(e) => {
                         notes.push(format!("ipvsadm output not understood ({e}); {FALLBACK}"));
                         None
@@ -387,7 +399,7 @@ pub fn parse_router_reply(out: &ExecOutput, time: Timestamp) -> Result<RouterSam
         global,
         connections,
         notes,
-        ipvs: None,
+        ipvs,
     })
 }
 
