@@ -16,13 +16,18 @@
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
 //! position. IPv4 clients are counted in a small cache-resident table while there are few of
-//! them, then collected as `u32`s and counted by radix sort, which stays fast however many
-//! distinct clients there are and whatever addresses they pick.
+//! them, then collected as `u32`s and counted in an array indexed by address when they span
+//! little of the address space, else by radix sort, which stays fast however many distinct
+//! clients there are and whatever addresses they pick.
+//!
+//! A large table is split at line boundaries and summed on every core, each part by its own
+//! [`ConnSummer`]; the parts' counts are merged exactly before the busiest clients are picked.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
@@ -445,33 +450,80 @@ impl ConnSummer {
         }
     }
 
-    /// Sorts the pending IPv4 clients, counts runs of equal addresses and merges them into the
-    /// counted ones.
+    /// Counts the pending IPv4 clients and merges them into the counted ones.
     fn fold_pending_clients(&mut self) {
         if self.pending_v4.is_empty() {
             return;
         }
-        radix_sort(&mut self.pending_v4);
-        let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
-        self.pending_v4.clear();
-        let old = std::mem::take(&mut self.clients_v4);
-        let merged: Vec<(u32, u64)> = merge_runs(&old, runs.into_iter()).collect();
-        self.clients_v4 = merged;
+        let runs = count_addresses(&mut self.pending_v4);
+        if self.clients_v4.is_empty() {
+            self.clients_v4 = runs;
+        } else {
+            let old = std::mem::take(&mut self.clients_v4);
+            self.clients_v4 = merge_runs(&old, runs.into_iter()).collect();
+        }
+    }
+
+    /// Every IPv4 client counted so far as `(address, count)`, sorted by address; the summer
+    /// keeps none of them.
+    fn take_clients_v4(&mut self) -> Vec<(u32, u64)> {
+        if self.few_spilled {
+            self.fold_pending_clients();
+            std::mem::take(&mut self.clients_v4)
+        } else {
+            let runs = self.few_client_runs();
+            self.few_clients = Vec::new();
+            self.few_len = 0;
+            runs
+        }
+    }
+
+    /// Adds the rows, states, real servers and IPv6 clients another summer counted; its IPv4
+    /// clients are left for the caller to merge (see [`take_clients_v4`](Self::take_clients_v4)).
+    fn absorb(&mut self, other: ConnSummer) {
+        self.rows += other.rows;
+        // Every state the other summer kept was a valid name, so each has an index here too.
+        let states: Vec<Option<usize>> = other
+            .states
+            .iter()
+            .map(|name| self.state_index(name))
+            .collect();
+        for real in other.reals {
+            let i = match real.address {
+                IpAddr::V4(a) => self.real_v4(u32::from(a), real.port),
+                IpAddr::V6(a) => self.real_v6(a, real.port),
+            };
+            let Some(tally) = self.reals.get_mut(i) else {
+                continue;
+            };
+            for (&state, &n) in states.iter().zip(&real.counts) {
+                let Some(state) = state else { continue };
+                if tally.counts.len() <= state {
+                    tally.counts.resize(state + 1, 0);
+                }
+                if let Some(c) = tally.counts.get_mut(state) {
+                    *c += n;
+                }
+            }
+        }
+        for (addr, n) in other.clients_v6 {
+            let c = self.clients_v6.entry(addr).or_insert(0);
+            *c = c.saturating_add(n);
+        }
     }
 
     pub fn finish(mut self) -> ConnSummary {
-        let top_clients = if !self.few_spilled {
-            let few = self.few_client_runs();
-            top_clients(self.top_n, few.into_iter(), &self.clients_v6)
-        } else if self.clients_v4.is_empty() {
-            // Everything is still pending: count straight from the sorted batch.
-            radix_sort(&mut self.pending_v4);
-            top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
+        let top_clients = if self.top_n == 0 {
+            Vec::new()
         } else {
-            self.fold_pending_clients();
-            let counted = self.clients_v4.iter().copied();
-            top_clients(self.top_n, counted, &self.clients_v6)
+            let v4 = self.take_clients_v4();
+            top_clients(self.top_n, v4.into_iter(), &self.clients_v6)
         };
+        self.summary(top_clients)
+    }
+
+    /// The states and real servers as a [`ConnSummary`] with the given busiest clients.
+    fn summary(self, top_clients: Vec<(IpAddr, u64)>) -> ConnSummary {
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let names: Vec<String> = self
@@ -577,9 +629,126 @@ pub fn sum_ip_vs_conn(text: &str, top_n: usize) -> Result<ConnSummary, ParseErro
 }
 
 /// As [`sum_ip_vs_conn`], for raw bytes (no UTF-8 check of the whole input needed).
+///
+/// A large table is split at line boundaries and its parts are summed on as many threads as
+/// there are cores; the parts' counts are merged exactly, so the result is the same either way.
 pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, ParseError> {
-    let mut summer = ConnSummer::new(top_n);
-    if top_n > 0 {
+    let parts = if bytes.len() < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        cores().min(bytes.len() / PART_MIN_BYTES).min(MAX_PARTS)
+    };
+    sum_in_parts(bytes, top_n, parts)
+}
+
+/// Tables smaller than this are summed on the calling thread: starting threads and merging
+/// their counts would cost more than it saves.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+/// The least input worth its own thread.
+const PART_MIN_BYTES: usize = 2 << 20;
+const MAX_PARTS: usize = 64;
+
+/// How many threads can run at once (1 when unknown); asked once, as it reads cgroup files.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Sums `bytes` split into (up to) `parts` pieces at line boundaries, each on its own thread;
+/// the first piece on the calling one.
+fn sum_in_parts(bytes: &[u8], top_n: usize, parts: usize) -> Result<ConnSummary, ParseError> {
+    if parts <= 1 {
+        let mut summer = ConnSummer::new(top_n);
+        sum_lines(&mut summer, bytes)?;
+        return Ok(summer.finish());
+    }
+    let pieces = split_lines(bytes, parts);
+    let sum_piece = |piece: &[u8]| {
+        let mut summer = ConnSummer::new(top_n);
+        let lines = sum_lines(&mut summer, piece)?;
+        // Counting a piece's clients is most of merging them, so it is done here, in parallel.
+        let v4 = if top_n > 0 {
+            summer.take_clients_v4()
+        } else {
+            Vec::new()
+        };
+        Ok::<_, ParseError>((summer, v4, lines))
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let (first, rest) = pieces.split_first().unzip();
+        let handles: Vec<_> = rest
+            .unwrap_or_default()
+            .iter()
+            .map(|&piece| scope.spawn(move || sum_piece(piece)))
+            .collect();
+        let first = sum_piece(first.copied().unwrap_or_default());
+        std::iter::once(first)
+            .chain(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }))
+            .collect()
+    });
+    // Each piece numbered its lines from 1; the first failing piece's error is the one the
+    // whole table would have stopped at, and every piece before it was read to its end.
+    let mut line_offset = 0;
+    let mut merged: Option<ConnSummer> = None;
+    let mut clients: Vec<Vec<(u32, u64)>> = Vec::with_capacity(results.len());
+    for result in results {
+        let (summer, v4, lines) = result.map_err(|mut e| {
+            e.line += line_offset;
+            e
+        })?;
+        line_offset += lines;
+        clients.push(v4);
+        match merged.as_mut() {
+            None => merged = Some(summer),
+            Some(m) => m.absorb(summer),
+        }
+    }
+    let merged = merged.unwrap_or_else(|| ConnSummer::new(top_n));
+    if top_n == 0 {
+        return Ok(merged.summary(Vec::new()));
+    }
+    // The busiest clients are picked from the merged counts: a client can be spread thinly
+    // over every piece and still be the busiest overall.
+    let last = clients.pop().unwrap_or_default();
+    let all_but_last = clients
+        .into_iter()
+        .reduce(|a, b| merge_runs(&a, b.into_iter()).collect())
+        .unwrap_or_default();
+    let top = top_clients(
+        top_n,
+        merge_runs(&all_but_last, last.into_iter()),
+        &merged.clients_v6,
+    );
+    Ok(merged.summary(top))
+}
+
+/// `bytes` cut into at most `parts` pieces of about equal size, each but the last ending with a
+/// `\n`.
+fn split_lines(bytes: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(parts);
+    let mut rest = bytes;
+    for left in (2..=parts).rev() {
+        let target = rest.len() / left;
+        let Some(i) = memchr::memchr(b'\n', rest.get(target..).unwrap_or_default()) else {
+            break;
+        };
+        let Some((piece, after)) = rest.split_at_checked(target + i + 1) else {
+            break;
+        };
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// Feeds every line of `bytes` to `summer`, numbering them from 1, and returns how many there
+/// were (the `\n`s, plus one for a last line without one).
+fn sum_lines(summer: &mut ConnSummer, bytes: &[u8]) -> Result<usize, ParseError> {
+    if summer.top_n > 0 {
         // IPv4 rows are about 66 bytes; reserving spares the client buffer its regrowth.
         summer
             .pending_v4
@@ -600,7 +769,7 @@ pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, P
         };
         rest = rest.get(len + 1..).unwrap_or_default();
     }
-    Ok(summer.finish())
+    Ok(line_no)
 }
 
 /// Where a fast-path row ends: after the `%7u` expiry at offset 58 and, when a persistence
@@ -764,6 +933,42 @@ fn hex8(b: [u8; 8]) -> Option<u32> {
 fn hex4(b: [u8; 4]) -> Option<u16> {
     let [p, q, r, s] = b;
     hex8([b'0', b'0', b'0', b'0', p, q, r, s]).and_then(|v| u16::try_from(v).ok())
+}
+
+/// Address spans up to this many are counted in an array (4 bytes an address, so it stays in
+/// a core's cache) rather than sorted.
+const DENSE_SPAN: usize = 1 << 18;
+
+/// `(address, how many times)` for each distinct address in `v`, sorted by address; `v` is
+/// left empty. Addresses within a small span (clients from a few subnets, the usual case) are
+/// counted in an array indexed by address; any others are radix sorted, which no choice of
+/// addresses can slow down.
+fn count_addresses(v: &mut Vec<u32>) -> Vec<(u32, u64)> {
+    let (min, max) = v
+        .iter()
+        .fold((u32::MAX, u32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let span = (max.wrapping_sub(min) as usize).wrapping_add(1);
+    let counted = if v.is_empty() {
+        Vec::new()
+    } else if span <= DENSE_SPAN && span <= v.len().saturating_mul(8) && v.len() < u32::MAX as usize
+    {
+        let mut counts = vec![0u32; span];
+        for &x in v.iter() {
+            if let Some(c) = counts.get_mut((x - min) as usize) {
+                *c += 1;
+            }
+        }
+        (min..=max)
+            .zip(counts)
+            .filter(|&(_, n)| n != 0)
+            .map(|(a, n)| (a, u64::from(n)))
+            .collect()
+    } else {
+        radix_sort(v);
+        runs(v).collect()
+    };
+    v.clear();
+    counted
 }
 
 /// LSD radix sort of `u32`s in three passes of 11, 11 and 10 bits; a pass is skipped when all
@@ -1147,6 +1352,183 @@ mod tests {
             .map(|&a| (Ipv4Addr::from(a).into(), 3))
             .collect();
         assert_eq!(top, want);
+    }
+
+    /// A table of `rows` kernel-format IPv4 rows whose clients are drawn from `clients`
+    /// addresses starting at `base` (spread over the whole address space when `wide`), so that
+    /// many clients tie on their counts.
+    fn many_rows(rows: usize, clients: u32, base: u32, wide: bool, seed: u64) -> String {
+        const STATES: [&str; 4] = ["ESTABLISHED", "FIN_WAIT", "TIME_WAIT", "SYN_RECV"];
+        let mut t = String::with_capacity(rows * 66 + HEADER.len());
+        t += HEADER;
+        let mut x = seed | 1;
+        for _ in 0..rows {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % u64::from(clients)) as u32;
+            let client = if wide {
+                k.wrapping_mul(0x9E37_79B9)
+            } else {
+                base.wrapping_add(k)
+            };
+            let state = STATES[((x >> 40) % 4) as usize];
+            t += &v4_row(client, 1, 0x0A00_0000 + ((x >> 50) % 7) as u32, state, 5);
+        }
+        t
+    }
+
+    #[test]
+    fn large_tables_sum_the_same_on_one_thread_and_on_several() {
+        // Few clients (the small table), many from one subnet (counted in an array), and many
+        // spread over the address space (radix sorted).
+        for (clients, wide) in [(500, false), (40_000, false), (40_000, true)] {
+            let t = many_rows(80_000, clients, 0xC633_0000, wide, u64::from(clients));
+            let one = sum_in_parts(t.as_bytes(), 10, 1).expect("parses");
+            assert_eq!(one.total, 80_000);
+            for parts in [2, 3, 7] {
+                let several = sum_in_parts(t.as_bytes(), 10, parts).expect("parses");
+                assert_eq!(
+                    several, one,
+                    "{clients} clients, wide {wide}, {parts} parts"
+                );
+            }
+            assert_eq!(
+                sum_in_parts(t.as_bytes(), 0, 3),
+                sum_in_parts(t.as_bytes(), 0, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_past_the_parallel_threshold_sums_as_on_one_thread() {
+        let t = many_rows(
+            PARALLEL_MIN_BYTES / 66 + 1000,
+            30_000,
+            0x0A14_0000,
+            false,
+            3,
+        );
+        assert!(t.len() > PARALLEL_MIN_BYTES);
+        let public = sum_ip_vs_conn(&t, 10).expect("parses");
+        let one = sum_in_parts(t.as_bytes(), 10, 1).expect("parses");
+        assert_eq!(public, one);
+        // Ties: with ~5 rows per client, the top ten share counts and are ordered by address.
+        let top = &one.top_clients;
+        assert_eq!(top.len(), 10);
+        assert!(
+            top.windows(2)
+                .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0))
+        );
+        assert!(top.windows(2).any(|w| w[0].1 == w[1].1));
+    }
+
+    #[test]
+    fn errors_in_a_later_part_name_their_line_in_the_whole_table() {
+        let mut t = many_rows(999, 50, 1, false, 9);
+        t += "TCP C0000201 D431\n";
+        t += &many_rows(500, 50, 1, false, 10);
+        for parts in [1, 2, 3, 5] {
+            let e = sum_in_parts(t.as_bytes(), 3, parts).expect_err("must fail");
+            assert_eq!(e.line, 1001, "{parts} parts");
+        }
+    }
+
+    #[test]
+    fn split_lines_cuts_after_newlines_and_keeps_every_byte() {
+        for t in [&b"a\nbb\n\nccc\ndddd"[..], b"a\nbb\n\nccc\n", b"abc", b""] {
+            for parts in 1..8 {
+                let pieces = split_lines(t, parts);
+                assert!(!pieces.is_empty() && pieces.len() <= parts);
+                assert_eq!(pieces.concat(), t.to_vec());
+                let (_, init) = pieces.split_last().expect("a piece");
+                assert!(init.iter().all(|p| p.ends_with(b"\n")));
+            }
+        }
+        assert_eq!(
+            split_lines(b"a\nb\nc\nd\n", 2),
+            vec![&b"a\nb\nc\n"[..], b"d\n"]
+        );
+    }
+
+    #[test]
+    fn count_addresses_counts_like_a_map() {
+        let mut x: u32 = 99;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let narrow: Vec<u32> = (0..5000).map(|_| 0xC000_0000 + next() % 3000).collect();
+        let wide: Vec<u32> = (0..5000).map(|_| next() % 3000 * 0x10_0001).collect();
+        let edges = vec![u32::MAX, 0, u32::MAX, 7];
+        for v in [narrow, wide, edges, vec![u32::MAX], Vec::new()] {
+            let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+            for &a in &v {
+                *want.entry(a).or_insert(0) += 1;
+            }
+            let mut v = v;
+            let got = count_addresses(&mut v);
+            assert!(v.is_empty());
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    mod parts {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A line of a connection table: well-formed rows of every shape the parser knows, and
+        /// now and then a blank line, a CRLF ending, a repeated header or a bad row.
+        fn line() -> impl Strategy<Value = String> {
+            let v4 = (0u32..6, 0u32..3, 0usize..4, 0u32..1000).prop_map(|(c, d, s, e)| {
+                let state = ["ESTABLISHED", "SYN_RECV", "NONE", "CLOSE"][s];
+                v4_row(0xC000_0200 + c, 1000, 0xC633_6400 + d, state, e)
+            });
+            let v6 = (0u32..3, 0u32..2).prop_map(|(c, d)| {
+                format!(
+                    "TCP 2001:0db8:0000:0000:0000:0000:0000:000{c} D431 \
+                     2001:0db8:0000:0000:0000:0000:0000:0010 01BB \
+                     2001:0db8:0000:0000:0000:0000:0000:010{d} 01BB ESTABLISHED     899\n"
+                )
+            });
+            prop_oneof![
+                20 => v4,
+                3 => v6,
+                2 => (0u32..6).prop_map(|c| format!(
+                    "SCTP C00002{c:02X} D431 C000020A 0050 C6336401 0050 SHUTDOWN_ACK_SENT       3\n"
+                )),
+                2 => (0u32..6).prop_map(|c| format!(
+                    "UDP C00002{c:02X} D431 C000020A 13C4 C6336401 13C4 UDP             299 sip 6a3f\r\n"
+                )),
+                1 => Just("\n".to_string()),
+                1 => Just(HEADER.to_string()),
+                1 => Just("TCP C0000201 D431 C000020A 0050 ZZZZZZZZ 0050 NONE 1\n".to_string()),
+            ]
+        }
+
+        proptest! {
+            /// Summing a table in parts on several threads gives exactly what one thread gives,
+            /// busiest clients (many tied) and the line of the first bad row included.
+            #[test]
+            fn parts_sum_exactly_as_one_thread(
+                lines in prop::collection::vec(line(), 0..80),
+                header in any::<bool>(),
+                unterminated in any::<bool>(),
+                top_n in 0usize..5,
+                parts in 2usize..6,
+            ) {
+                let mut text = if header { HEADER.to_string() } else { String::new() };
+                text.extend(lines);
+                if unterminated {
+                    text.pop();
+                }
+                let one = sum_in_parts(text.as_bytes(), top_n, 1);
+                let several = sum_in_parts(text.as_bytes(), top_n, parts);
+                prop_assert_eq!(several, one);
+            }
+        }
     }
 
     #[test]
