@@ -16,9 +16,11 @@
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
 //! position. IPv4 clients are counted in a small cache-resident table while there are few of
-//! them, then collected as `u32`s and counted in an array indexed by address when they span
-//! little of the address space, else by radix sort, which stays fast however many distinct
-//! clients there are and whatever addresses they pick.
+//! them; then those in a window around the busiest span seen so far (when there is one, as
+//! with clients from a few subnets) are counted in an array indexed by address, and the rest
+//! are collected as `u32`s and counted in batches: in an array when a batch spans little of the
+//! address space, else by radix sort, which stays fast however many distinct clients there are
+//! and whatever addresses they pick.
 //!
 //! A large table is split at line boundaries and summed on every core, each part by its own
 //! [`ConnSummer`]; the parts' counts are merged exactly before the busiest clients are picked.
@@ -58,8 +60,15 @@ pub struct ConnSummer {
     few_clients: Vec<(u32, u64)>,
     few_len: usize,
     few_spilled: bool,
-    /// IPv4 clients not yet counted once the small table is spilled; sorted and folded into
-    /// `clients_v4` in batches.
+    /// Once the small table is spilled, clients in `dense_base..dense_base + dense.len()` (a
+    /// window around the addresses it held, when they were close together) are counted here,
+    /// indexed by address.
+    dense: Vec<u32>,
+    dense_base: u32,
+    /// What `dense`, counting in `u32`s, carried out of them.
+    dense_carry: BTreeMap<u32, u64>,
+    /// IPv4 clients not yet counted once the small table is spilled (outside `dense`); counted
+    /// and folded into `clients_v4` in batches.
     pending_v4: Vec<u32>,
     /// Counted IPv4 clients, sorted by address.
     clients_v4: Vec<(u32, u64)>,
@@ -386,6 +395,17 @@ impl ConnSummer {
 
     #[inline]
     fn push_client_v4(&mut self, addr: u32) {
+        if let Some(n) = self
+            .dense
+            .get_mut(addr.wrapping_sub(self.dense_base) as usize)
+        {
+            let (sum, carried) = n.overflowing_add(1);
+            *n = sum;
+            if carried {
+                self.carry_dense(addr, 1 << 32);
+            }
+            return;
+        }
         if !self.few_spilled && self.count_few_client(addr) {
             return;
         }
@@ -440,13 +460,66 @@ impl ConnSummer {
 
     /// Too many distinct clients for the small table: replay its counts into the pending
     /// clients and use those from now on. The replay is no more work than the rows already read.
+    ///
+    /// When many of the small table's clients lie close together (clients from a few subnets,
+    /// the usual case), a window of addresses around them is counted in an array from now on,
+    /// which costs a row no more than the small table did. Clients outside it, however many and
+    /// wherever, are collected and counted in batches.
     fn spill_few_clients(&mut self) {
-        let few = std::mem::take(&mut self.few_clients);
         self.few_spilled = true;
+        let few = self.few_client_runs();
+        self.few_clients = Vec::new();
+        if let Some((base, len)) = dense_window(&few) {
+            self.dense_base = base;
+            self.dense = vec![0; len];
+        }
         for (addr, n) in few {
-            for _ in 0..n {
-                self.push_client_v4(addr);
+            if n == 0 {
+                continue;
             }
+            match self
+                .dense
+                .get_mut(addr.wrapping_sub(self.dense_base) as usize)
+            {
+                Some(c) => {
+                    // Fewer than 2^32 rows can have been read into the small table... unless fed
+                    // for a very long time: carry anything above what a u32 holds.
+                    let sum = u64::from(*c) + n;
+                    *c = sum as u32;
+                    if sum >> 32 != 0 {
+                        self.carry_dense(addr, sum & !u64::from(u32::MAX));
+                    }
+                }
+                None => {
+                    for _ in 0..n {
+                        self.push_client_v4(addr);
+                    }
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn carry_dense(&mut self, addr: u32, n: u64) {
+        let c = self.dense_carry.entry(addr).or_insert(0);
+        *c = c.saturating_add(n);
+    }
+
+    /// The clients counted in `dense` as sorted runs; `dense` is emptied.
+    fn dense_runs(&mut self) -> Vec<(u32, u64)> {
+        let dense = std::mem::take(&mut self.dense);
+        let carry = std::mem::take(&mut self.dense_carry);
+        let base = self.dense_base;
+        let counted = dense
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, n)| n != 0)
+            .map(|(i, n)| (base.wrapping_add(i as u32), u64::from(n)));
+        if carry.is_empty() {
+            counted.collect()
+        } else {
+            let counted: Vec<(u32, u64)> = counted.collect();
+            merge_runs(&counted, carry.into_iter()).collect()
         }
     }
 
@@ -469,7 +542,16 @@ impl ConnSummer {
     fn take_clients_v4(&mut self) -> Vec<(u32, u64)> {
         if self.few_spilled {
             self.fold_pending_clients();
-            std::mem::take(&mut self.clients_v4)
+            let counted = std::mem::take(&mut self.clients_v4);
+            if self.dense.is_empty() && self.dense_carry.is_empty() {
+                return counted;
+            }
+            let dense = self.dense_runs();
+            if counted.is_empty() {
+                dense
+            } else {
+                merge_runs(&counted, dense.into_iter()).collect()
+            }
         } else {
             let runs = self.few_client_runs();
             self.few_clients = Vec::new();
@@ -939,6 +1021,40 @@ fn hex4(b: [u8; 4]) -> Option<u16> {
 /// a core's cache) rather than sorted.
 const DENSE_SPAN: usize = 1 << 18;
 
+/// Where to count clients in an array after the small table spills, given its sorted
+/// `(address, count)`s: the first address and length of a window (at most `DENSE_SPAN`) around
+/// the densest span of at most half that which holds a quarter or more of the rows counted so
+/// far, with room on either side. None when there is no such span.
+fn dense_window(sorted: &[(u32, u64)]) -> Option<(u32, usize)> {
+    let reach = u64::try_from(DENSE_SPAN / 2).ok()?;
+    let total: u64 = sorted.iter().map(|&(_, n)| n).sum();
+    // Slide a window of `reach` addresses over the clients: (rows in it, first, last client).
+    let mut best = (0u64, 0u32, 0u32);
+    let mut rows = 0u64;
+    let mut start = 0;
+    for &(addr, n) in sorted {
+        rows += n;
+        while let Some(&(first, m)) = sorted.get(start)
+            && u64::from(addr - first) >= reach
+        {
+            rows -= m;
+            start += 1;
+        }
+        if rows > best.0 {
+            best = (rows, sorted.get(start).map_or(addr, |c| c.0), addr);
+        }
+    }
+    let (rows, first, last) = best;
+    if rows == 0 || rows.saturating_mul(4) < total {
+        return None;
+    }
+    let span = (last - first) as usize + 1;
+    let len = span.saturating_mul(2).next_power_of_two().min(DENSE_SPAN);
+    let slack = u32::try_from((len - span) / 2).ok()?;
+    let len32 = u32::try_from(len).ok()?;
+    Some((first.saturating_sub(slack).min(u32::MAX - (len32 - 1)), len))
+}
+
 /// `(address, how many times)` for each distinct address in `v`, sorted by address; `v` is
 /// left empty. Addresses within a small span (clients from a few subnets, the usual case) are
 /// counted in an array indexed by address; any others are radix sorted, which no choice of
@@ -1329,6 +1445,78 @@ mod tests {
         want.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         want.truncate(4);
         assert_eq!(s.finish().top_clients, want);
+    }
+
+    /// Every IPv4 client a summer counted, as `take_clients_v4` gives them.
+    fn all_v4(s: &mut ConnSummer) -> Vec<(u32, u64)> {
+        s.take_clients_v4()
+    }
+
+    #[test]
+    fn clients_in_the_dense_window_and_outside_it_are_all_counted() {
+        let mut s = ConnSummer::new(3);
+        let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut x: u32 = 4242;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for i in 0..200_000u32 {
+            let r = next();
+            let a = match i % 10 {
+                // Anywhere at all.
+                0 => r,
+                // Just past either end of the first clients' span.
+                1 => 0x0A00_0000 - 1 - r % 50_000,
+                2 => 0x0A01_0000 + r % 200_000,
+                // Mostly one /16.
+                _ => 0x0A00_0000 + r % 0x1_0000,
+            };
+            s.push_client_v4(a);
+            *want.entry(a).or_insert(0) += 1;
+        }
+        assert!(s.few_spilled && !s.dense.is_empty());
+        assert_eq!(all_v4(&mut s), want.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_dense_window_covers_the_busiest_span_with_room_around_it() {
+        assert_eq!(dense_window(&[]), None);
+        // Spread over the address space: no span holds a quarter of the rows.
+        let spread: Vec<(u32, u64)> = (0..100u32).map(|i| (i << 24, 1)).collect();
+        assert_eq!(dense_window(&spread), None);
+        // A /20 of clients and a few far away.
+        let mut few: Vec<(u32, u64)> = (0..4096u32).map(|i| (0x0A00_1000 + i, 2)).collect();
+        few.extend([(1, 1000), (0xF000_0000, 1000)]);
+        few.sort_unstable();
+        let (base, len) = dense_window(&few).expect("a window");
+        assert_eq!(len, 8192);
+        assert_eq!(base, 0x0A00_1000 - 2048);
+        // At the top of the address space the window still fits below 2^32.
+        let top: Vec<(u32, u64)> = (0..10u32).map(|i| (u32::MAX - i, 1)).rev().collect();
+        let (base, len) = dense_window(&top).expect("a window");
+        assert_eq!(u64::from(base) + len as u64, 1 << 32);
+    }
+
+    #[test]
+    fn dense_counts_carry_past_u32() {
+        let mut s = ConnSummer::new(1);
+        for a in 0..(FEW_CLIENTS as u32) {
+            s.push_client_v4(u32::MAX - a);
+        }
+        assert!(s.few_spilled && !s.dense.is_empty());
+        let top = u32::MAX - s.dense_base;
+        if let Some(n) = s.dense.get_mut(top as usize) {
+            *n = u32::MAX - 1;
+        }
+        for _ in 0..3 {
+            s.push_client_v4(u32::MAX);
+        }
+        let v4 = all_v4(&mut s);
+        assert_eq!(v4.last(), Some(&(u32::MAX, u64::from(u32::MAX) + 2)));
+        assert_eq!(v4.len(), FEW_CLIENTS);
     }
 
     #[test]
