@@ -22,14 +22,16 @@
 //! address space, else by radix sort, which stays fast however many distinct clients there are
 //! and whatever addresses they pick.
 //!
-//! A large table is split at line boundaries and summed on every core, each part by its own
-//! [`ConnSummer`]; the parts' counts are merged exactly before the busiest clients are picked.
+//! A large table is cut at line boundaries into pieces that a thread per core takes in turn,
+//! each thread summing into its own [`ConnSummer`]; their counts are merged exactly before the
+//! busiest clients are picked.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
@@ -712,23 +714,25 @@ pub fn sum_ip_vs_conn(text: &str, top_n: usize) -> Result<ConnSummary, ParseErro
 
 /// As [`sum_ip_vs_conn`], for raw bytes (no UTF-8 check of the whole input needed).
 ///
-/// A large table is split at line boundaries and its parts are summed on as many threads as
-/// there are cores; the parts' counts are merged exactly, so the result is the same either way.
+/// A large table is cut at line boundaries into pieces that a thread per core takes in turn,
+/// each summing into its own [`ConnSummer`]; their counts are merged exactly, so the result is
+/// the same as on one thread. Taking pieces in turn rather than half each keeps a busy core
+/// from holding everything up.
 pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, ParseError> {
-    let parts = if bytes.len() < PARALLEL_MIN_BYTES {
+    let threads = if bytes.len() < PARALLEL_MIN_BYTES {
         1
     } else {
-        cores().min(bytes.len() / PART_MIN_BYTES).min(MAX_PARTS)
+        cores().min(MAX_THREADS)
     };
-    sum_in_parts(bytes, top_n, parts)
+    sum_on_threads(bytes, top_n, threads, PIECE_BYTES)
 }
 
 /// Tables smaller than this are summed on the calling thread: starting threads and merging
 /// their counts would cost more than it saves.
 const PARALLEL_MIN_BYTES: usize = 4 << 20;
-/// The least input worth its own thread.
-const PART_MIN_BYTES: usize = 2 << 20;
-const MAX_PARTS: usize = 64;
+/// About how much of a large table a thread takes at a time.
+const PIECE_BYTES: usize = 1 << 20;
+const MAX_THREADS: usize = 64;
 
 /// How many threads can run at once (1 when unknown); asked once, as it reads cgroup files.
 fn cores() -> usize {
@@ -736,56 +740,84 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Sums `bytes` split into (up to) `parts` pieces at line boundaries, each on its own thread;
-/// the first piece on the calling one.
-fn sum_in_parts(bytes: &[u8], top_n: usize, parts: usize) -> Result<ConnSummary, ParseError> {
-    if parts <= 1 {
+/// Sums `bytes` on `threads` threads (the calling one among them), which take pieces of about
+/// `piece_bytes`, cut at line boundaries, one after another until none are left.
+fn sum_on_threads(
+    bytes: &[u8],
+    top_n: usize,
+    threads: usize,
+    piece_bytes: usize,
+) -> Result<ConnSummary, ParseError> {
+    if threads <= 1 {
         let mut summer = ConnSummer::new(top_n);
         sum_lines(&mut summer, bytes)?;
         return Ok(summer.finish());
     }
-    let pieces = split_lines(bytes, parts);
-    let sum_piece = |piece: &[u8]| {
+    let pieces = split_lines(bytes, bytes.len().div_ceil(piece_bytes.max(1)));
+    let next = AtomicUsize::new(0);
+    // The first piece known to fail: pieces after it cannot change the outcome.
+    let failed = AtomicUsize::new(usize::MAX);
+    let work = || {
         let mut summer = ConnSummer::new(top_n);
-        let lines = sum_lines(&mut summer, piece)?;
-        // Counting a piece's clients is most of merging them, so it is done here, in parallel.
+        let mut outcomes = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(piece) = pieces.get(k).filter(|_| k < failed.load(Ordering::Relaxed)) else {
+                break;
+            };
+            let outcome = sum_lines(&mut summer, piece);
+            if outcome.is_err() {
+                failed.fetch_min(k, Ordering::Relaxed);
+            }
+            outcomes.push((k, outcome));
+        }
+        // Counting the clients is most of merging them, so it is done here, in parallel.
         let v4 = if top_n > 0 {
             summer.take_clients_v4()
         } else {
             Vec::new()
         };
-        Ok::<_, ParseError>((summer, v4, lines))
+        (summer, v4, outcomes)
     };
     let results: Vec<_> = std::thread::scope(|scope| {
-        let (first, rest) = pieces.split_first().unzip();
-        let handles: Vec<_> = rest
-            .unwrap_or_default()
-            .iter()
-            .map(|&piece| scope.spawn(move || sum_piece(piece)))
+        let helpers: Vec<_> = (1..threads.min(pieces.len()))
+            .map(|_| scope.spawn(work))
             .collect();
-        let first = sum_piece(first.copied().unwrap_or_default());
-        std::iter::once(first)
-            .chain(handles.into_iter().map(|h| {
+        let own = work();
+        std::iter::once(own)
+            .chain(helpers.into_iter().map(|h| {
                 h.join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             }))
             .collect()
     });
-    // Each piece numbered its lines from 1; the first failing piece's error is the one the
-    // whole table would have stopped at, and every piece before it was read to its end.
-    let mut line_offset = 0;
+    let mut outcomes: Vec<Option<Result<usize, ParseError>>> = vec![None; pieces.len()];
     let mut merged: Option<ConnSummer> = None;
     let mut clients: Vec<Vec<(u32, u64)>> = Vec::with_capacity(results.len());
-    for result in results {
-        let (summer, v4, lines) = result.map_err(|mut e| {
-            e.line += line_offset;
-            e
-        })?;
-        line_offset += lines;
+    for (summer, v4, done) in results {
+        for (k, outcome) in done {
+            if let Some(slot) = outcomes.get_mut(k) {
+                *slot = Some(outcome);
+            }
+        }
         clients.push(v4);
         match merged.as_mut() {
             None => merged = Some(summer),
             Some(m) => m.absorb(summer),
+        }
+    }
+    // Each piece numbered its lines from 1. Every piece before the first failing one was read
+    // to its end, so its error is the one reading the table in order would have stopped at.
+    let mut line_offset = 0;
+    for outcome in outcomes {
+        match outcome {
+            Some(Ok(lines)) => line_offset += lines,
+            Some(Err(mut e)) => {
+                e.line += line_offset;
+                return Err(e);
+            }
+            // Only pieces after a failing one are left unread.
+            None => break,
         }
     }
     let merged = merged.unwrap_or_else(|| ConnSummer::new(top_n));
@@ -1572,18 +1604,18 @@ mod tests {
         // spread over the address space (radix sorted).
         for (clients, wide) in [(500, false), (40_000, false), (40_000, true)] {
             let t = many_rows(80_000, clients, 0xC633_0000, wide, u64::from(clients));
-            let one = sum_in_parts(t.as_bytes(), 10, 1).expect("parses");
+            let one = sum_on_threads(t.as_bytes(), 10, 1, PIECE_BYTES).expect("parses");
             assert_eq!(one.total, 80_000);
-            for parts in [2, 3, 7] {
-                let several = sum_in_parts(t.as_bytes(), 10, parts).expect("parses");
+            for (threads, piece) in [(2, PIECE_BYTES), (2, 100_000), (3, 7_000), (7, 2 << 20)] {
+                let several = sum_on_threads(t.as_bytes(), 10, threads, piece).expect("parses");
                 assert_eq!(
                     several, one,
-                    "{clients} clients, wide {wide}, {parts} parts"
+                    "{clients} clients, wide {wide}, {threads} threads, pieces of {piece}"
                 );
             }
             assert_eq!(
-                sum_in_parts(t.as_bytes(), 0, 3),
-                sum_in_parts(t.as_bytes(), 0, 1)
+                sum_on_threads(t.as_bytes(), 0, 3, 50_000),
+                sum_on_threads(t.as_bytes(), 0, 1, PIECE_BYTES)
             );
         }
     }
@@ -1599,7 +1631,7 @@ mod tests {
         );
         assert!(t.len() > PARALLEL_MIN_BYTES);
         let public = sum_ip_vs_conn(&t, 10).expect("parses");
-        let one = sum_in_parts(t.as_bytes(), 10, 1).expect("parses");
+        let one = sum_on_threads(t.as_bytes(), 10, 1, PIECE_BYTES).expect("parses");
         assert_eq!(public, one);
         // Ties: with ~5 rows per client, the top ten share counts and are ordered by address.
         let top = &one.top_clients;
@@ -1612,13 +1644,14 @@ mod tests {
     }
 
     #[test]
-    fn errors_in_a_later_part_name_their_line_in_the_whole_table() {
+    fn errors_in_a_later_piece_name_their_line_in_the_whole_table() {
         let mut t = many_rows(999, 50, 1, false, 9);
         t += "TCP C0000201 D431\n";
         t += &many_rows(500, 50, 1, false, 10);
-        for parts in [1, 2, 3, 5] {
-            let e = sum_in_parts(t.as_bytes(), 3, parts).expect_err("must fail");
-            assert_eq!(e.line, 1001, "{parts} parts");
+        t += "TCP C0000201 D431\n";
+        for (threads, piece) in [(1, PIECE_BYTES), (2, 1_000), (3, 5_000), (5, 100_000)] {
+            let e = sum_on_threads(t.as_bytes(), 3, threads, piece).expect_err("must fail");
+            assert_eq!(e.line, 1001, "{threads} threads, pieces of {piece}");
         }
     }
 
@@ -1697,7 +1730,7 @@ mod tests {
         }
 
         proptest! {
-            /// Summing a table in parts on several threads gives exactly what one thread gives,
+            /// Summing a table in pieces on several threads gives exactly what one thread gives,
             /// busiest clients (many tied) and the line of the first bad row included.
             #[test]
             fn parts_sum_exactly_as_one_thread(
@@ -1705,15 +1738,16 @@ mod tests {
                 header in any::<bool>(),
                 unterminated in any::<bool>(),
                 top_n in 0usize..5,
-                parts in 2usize..6,
+                threads in 2usize..5,
+                piece_bytes in 1usize..400,
             ) {
                 let mut text = if header { HEADER.to_string() } else { String::new() };
                 text.extend(lines);
                 if unterminated {
                     text.pop();
                 }
-                let one = sum_in_parts(text.as_bytes(), top_n, 1);
-                let several = sum_in_parts(text.as_bytes(), top_n, parts);
+                let one = sum_on_threads(text.as_bytes(), top_n, 1, PIECE_BYTES);
+                let several = sum_on_threads(text.as_bytes(), top_n, threads, piece_bytes);
                 prop_assert_eq!(several, one);
             }
         }
