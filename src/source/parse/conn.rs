@@ -144,31 +144,12 @@ impl ConnSummer {
         // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u"; the protocol is TCP, UDP, or
         // "IP " for the persistence templates of firewall-mark services.
         let b = rest.first_chunk::<65>()?;
-        if b[3] != b' '
-            || b[12] != b' '
-            || b[17] != b' '
-            || b[26] != b' '
-            || b[31] != b' '
-            || b[40] != b' '
-            || b[45] != b' '
-            || b[57] != b' '
-            || !b[0].is_ascii_graphic()
-            || !b[1].is_ascii_graphic()
-            || !(b[2].is_ascii_graphic() || b[2] == b' ')
-        {
+        if !row_head_ok(b) || b[57] != b' ' {
             return None;
         }
-        let client = hex8(chunk(b, 4));
-        let cport = hex4(chunk(b, 13));
-        let vaddr = hex8(chunk(b, 18));
-        let vport = hex4(chunk(b, 27));
-        let daddr = hex8(chunk(b, 32));
-        let dport = hex4(chunk(b, 41));
-        let (Some(client), Some(_), Some(_), Some(_), Some(daddr), Some(dport)) =
-            (client, cport, vaddr, vport, daddr, dport)
-        else {
-            return None;
-        };
+        let client = hex8_value(chunk(b, 4));
+        let daddr = hex8_value(chunk(b, 32));
+        let dport = hex8_value([b'0', b'0', b'0', b'0', b[41], b[42], b[43], b[44]]) as u16;
         let len = row_end(rest)?;
         let field = state_field(b);
         let state_slot = state_slot(field);
@@ -886,6 +867,52 @@ fn sum_lines(summer: &mut ConnSummer, bytes: &[u8]) -> Result<usize, ParseError>
     Ok(line_no)
 }
 
+/// What each of the first 48 bytes of a fast-path row may be: bit 0 a hex digit, bit 1 a
+/// space, bit 2 printable (not a space), bit 3 anything (the start of the state).
+const ROW_HEAD: [u8; 48] = {
+    let mut classes = [1u8; 48];
+    let mut i = 0;
+    while i < 48 {
+        classes[i] = match i {
+            0 | 1 => 4,
+            2 => 4 | 2,
+            3 | 12 | 17 | 26 | 31 | 40 | 45 => 2,
+            46 | 47 => 8,
+            _ => 1,
+        };
+        i += 1;
+    }
+    classes
+};
+
+/// Whether the protocol, addresses, ports and the spaces between them sit where a fast-path row
+/// has them. Written byte by byte without branches, over a fixed length, so that it compiles to
+/// a few vector instructions.
+#[inline(always)]
+fn row_head_ok(b: &[u8; 65]) -> bool {
+    let mut bad = 0u8;
+    for (&c, &class) in b.iter().zip(&ROW_HEAD) {
+        let hex = u8::from(c.wrapping_sub(b'0') < 10) | u8::from((c | 0x20).wrapping_sub(b'a') < 6);
+        let space = u8::from(c == b' ');
+        let graphic = u8::from(c.wrapping_sub(0x21) < 0x5E);
+        let fits = (hex & class) | (space & (class >> 1)) | (graphic & (class >> 2)) | (class >> 3);
+        bad |= fits ^ 1;
+    }
+    bad == 0
+}
+
+/// Eight hex digits already checked to be hex digits, to their value.
+#[inline(always)]
+fn hex8_value(b: [u8; 8]) -> u32 {
+    let x = u64::from_be_bytes(b);
+    // Letters have bit 6 set; digits do not.
+    let v = (x & (ONES_64 * 0x0F)) + ((x >> 6) & ONES_64) * 9;
+    let v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v | (v >> 16)) & 0x0000_0000_FFFF_FFFF;
+    v as u32
+}
+
 /// Where a fast-path row ends: after the `%7u` expiry at offset 58 and, when a persistence
 /// engine is named, its name and data. None when the expiry is not a number.
 #[inline(always)]
@@ -1218,6 +1245,37 @@ mod tests {
         assert_eq!(hex8(*b"C0A8FFfe"), Some(0xC0A8_FFFE));
         assert_eq!(hex4(*b"01bB"), Some(0x01BB));
         assert_eq!(hex4(*b"01G0"), None);
+    }
+
+    #[test]
+    fn the_vector_row_check_agrees_with_checking_field_by_field() {
+        // The fast path's shape as separate checks: protocol, six hex fields, the spaces.
+        fn by_field(b: &[u8; 65]) -> bool {
+            let hex = |at: usize, n: usize| b[at..at + n].iter().all(u8::is_ascii_hexdigit);
+            [3, 12, 17, 26, 31, 40, 45].iter().all(|&i| b[i] == b' ')
+                && b[0].is_ascii_graphic()
+                && b[1].is_ascii_graphic()
+                && (b[2].is_ascii_graphic() || b[2] == b' ')
+                && hex(4, 8)
+                && hex(13, 4)
+                && hex(18, 8)
+                && hex(27, 4)
+                && hex(32, 8)
+                && hex(41, 4)
+        }
+        let row = v4_row(0xC0A8_01FE, 0xD431, 0x0A00_000B, "ESTABLISHED", 899);
+        let row = row.as_bytes().first_chunk::<65>().expect("a full row");
+        assert!(row_head_ok(row) && by_field(row));
+        for at in 0..48 {
+            for c in 0..=255u8 {
+                let mut b = *row;
+                b[at] = c;
+                assert_eq!(row_head_ok(&b), by_field(&b), "byte {c:#04x} at {at}");
+            }
+        }
+        for digits in [*b"C0A801FE", *b"00000000", *b"ffffffff", *b"9aB3c4D5"] {
+            assert_eq!(Some(hex8_value(digits)), hex8(digits));
+        }
     }
 
     #[test]
