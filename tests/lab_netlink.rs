@@ -217,21 +217,6 @@ fn tunnel_text(forward: &str, tunnel: &Value) -> String {
     }
 }
 
-/// How ipvsadm names a service on its line: `TCP  10.77.1.100:80`, `FWM  1`.
-fn ipvsadm_service_name(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            address,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.as_str().to_uppercase(),
-            lbtop::model::sample::SocketText(*address, *port)
-        ),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
-    }
-}
 
 /// The IP_VS_SVC_F_* bits a service line of `ipvsadm -Ln` shows: hashed (every listed service),
 /// `persistent`, `ops`, and scheduler flags 1-3 as `(sh-fallback,sh-port)`, `(mh-…)` or
@@ -356,7 +341,7 @@ fn compare(views: &[String], json: &Value) -> usize {
             .lines()
             .find(|l| {
                 l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
-                    == ipvsadm_service_name(&svc.key)
+                    == lbtop::control::plan::service_label(&svc.key)
             })
             .unwrap_or_else(|| panic!("{id}: no line in ipvsadm -Ln"));
         let pe = line
@@ -410,7 +395,7 @@ fn compare(views: &[String], json: &Value) -> usize {
                 "{what} totals"
             );
             let printed = tun
-                .get(&(ipvsadm_service_name(&svc.key), rid.clone()))
+                .get(&(lbtop::control::plan::service_label(&svc.key), rid.clone()))
                 .unwrap_or_else(|| panic!("{what} missing from --tun-info"));
             assert_eq!(
                 &tunnel_text(r["forward"].as_str().unwrap_or_default(), &r["tunnel"]),
