@@ -217,7 +217,6 @@ fn tunnel_text(forward: &str, tunnel: &Value) -> String {
     }
 }
 
-
 /// The IP_VS_SVC_F_* bits a service line of `ipvsadm -Ln` shows: hashed (every listed service),
 /// `persistent`, `ops`, and scheduler flags 1-3 as `(sh-fallback,sh-port)`, `(mh-…)` or
 /// `(flag-1,flag-2,flag-3)`.

@@ -81,7 +81,12 @@ fn boot() -> Result<Lab, String> {
     let bin = env!("CARGO_BIN_EXE_lbtop");
     lab.run(
         "lab",
-        &format!("cp '{bin}' {0} && chmod 755 {0}", lab.lbtop),
+        // Test binaries run one after another: earlier copies are done with, and the VM's tmpfs
+        // is small, so they go first.
+        &format!(
+            "rm -f /tmp/lbtop-lab-* /tmp/lbtop-test-*; cp '{bin}' {0} && chmod 755 {0}",
+            lab.lbtop
+        ),
     )
     .map_err(|e| format!("cannot copy lbtop into the VM: {e}"))?;
     Ok(lab)
