@@ -1,5 +1,5 @@
-//! The IPVS generic-netlink source against ipvsadm, on a real kernel: the lab VM (`tests/lab/up`)
-//! boots once for this test binary and stops when the binary exits, however it exits.
+//! The IPVS generic-netlink source against ipvsadm, on a real kernel: the lab VM (`tests/lab/up`,
+//! shared by the lab tests through `tests/support/lab.rs`).
 //!
 //! Inside the VM, as root, `lbtop --once --json --router local --nodes none` must agree field by
 //! field with `ipvsadm -Ln --exact` and its `--stats`, `--thresholds`, `--persistent-conn` and
@@ -8,7 +8,7 @@
 //! user without CAP_NET_ADMIN, lbtop falls back to `/proc` and says so.
 //!
 //! Needs root on the host and what `tests/lab/up` installs (see `LAB_PACKAGES` in
-//! `tests/lab/lib.sh`). `LAB_KEEP=1` leaves the VM running afterwards.
+//! `tests/lab/lib.sh`).
 
 use std::collections::BTreeMap;
 

@@ -104,6 +104,16 @@ impl SshControl {
     }
 }
 
+impl SshControl {
+    /// One round trip to the router on the kept connection: a remote shell that does nothing.
+    pub async fn round_trip(&self) -> Result<std::time::Duration, ControlError> {
+        self.connection().await?;
+        let start = std::time::Instant::now();
+        self.run(":\n").await?;
+        Ok(start.elapsed())
+    }
+}
+
 impl RouterControl for SshControl {
     fn router_name(&self) -> String {
         self.name.clone()
