@@ -124,9 +124,9 @@ pub struct IpvsNetlink {
     family: u16,
     seq: u32,
     buf: Vec<u8>,
-    /// The GET_DEST request of each service of the last poll, encoded: services rarely change,
-    /// and a poll of a thousand of them then encodes none.
-    dest_requests: HashMap<ServiceIdentity, Vec<u8>>,
+    /// The GET_DEST request of each service of the last poll, encoded, and how many real servers
+    /// it had: services rarely change, and a poll of a thousand of them then encodes none.
+    dest_requests: HashMap<ServiceIdentity, (Vec<u8>, usize)>,
 }
 
 /// Handles one reply message: its command and its top-level attribute bytes.
@@ -268,6 +268,8 @@ impl IpvsNetlink {
         )?;
         let mut out = Vec::with_capacity(services.len());
         let mut previous = std::mem::take(&mut self.dest_requests);
+        // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
+        let mut headers = MultiHeaders::preallocate(2, None);
         for (mut svc, id) in services {
             // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
             // service's family.
@@ -282,19 +284,24 @@ impl IpvsNetlink {
                 } => AddressFamily::Inet6,
                 _ => AddressFamily::Inet,
             };
-            let mut request = match previous.remove(&id) {
+            let (mut request, last_count) = match previous.remove(&id) {
                 Some(r) => r,
-                None => request_bytes(
-                    self.family,
-                    CMD_GET_DEST,
-                    GENL_VERSION,
-                    std::iter::once(identity_attr(&id)?).collect(),
-                    true,
-                    "IPVS_CMD_GET_DEST",
-                )?,
+                None => (
+                    request_bytes(
+                        self.family,
+                        CMD_GET_DEST,
+                        GENL_VERSION,
+                        std::iter::once(identity_attr(&id)?).collect(),
+                        true,
+                        "IPVS_CMD_GET_DEST",
+                    )?,
+                    0,
+                ),
             };
             let reals = &mut svc.reals;
+            reals.reserve_exact(last_count);
             self.exchange(
+                &mut headers,
                 &mut request,
                 true,
                 "dump the real servers (IPVS_CMD_GET_DEST)",
@@ -305,7 +312,8 @@ impl IpvsNetlink {
                     Ok(())
                 },
             )?;
-            self.dest_requests.insert(id, request);
+            let count = svc.reals.len();
+            self.dest_requests.insert(id, (request, count));
             out.push(svc);
         }
         Ok(out)
@@ -386,13 +394,15 @@ impl IpvsNetlink {
         on_msg: &mut Handler<'_>,
     ) -> Result<(), NetlinkError> {
         let mut request = request_bytes(nl_type, cmd, version, attrs, dump, what)?;
-        self.exchange(&mut request, dump, what, on_msg)
+        let mut headers = MultiHeaders::preallocate(2, None);
+        self.exchange(&mut headers, &mut request, dump, what, on_msg)
     }
 
     /// Sends an encoded request (with a fresh sequence number written into it) and reads the
     /// reply. Data messages are read in place; errors and the end of a dump through neli.
     fn exchange(
         &mut self,
+        headers: &mut MultiHeaders<()>,
         request: &mut [u8],
         dump: bool,
         what: &'static str,
@@ -413,7 +423,7 @@ impl IpvsNetlink {
             self.buf.resize(2 * len, 0);
         }
         loop {
-            let got = recv_two(self.sock.as_raw_fd(), &mut self.buf, len)
+            let got = recv_two(self.sock.as_raw_fd(), headers, &mut self.buf, len)
                 .map_err(|source| NetlinkError::Io { what, source })?;
             for (k, &(n, truncated)) in got.iter().flatten().enumerate() {
                 if truncated {
@@ -442,20 +452,14 @@ impl IpvsNetlink {
 /// is `(length, truncated)`; they land in `buf[..len]` and `buf[len..2 * len]`.
 fn recv_two(
     fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<()>,
     buf: &mut [u8],
     len: usize,
 ) -> Result<[Option<(usize, bool)>; 2], std::io::Error> {
     let (a, b) = buf.split_at_mut(len);
     let mut iovs = [[IoSliceMut::new(a)], [IoSliceMut::new(&mut b[..len])]];
-    let mut headers = MultiHeaders::<()>::preallocate(2, None);
     let mut out = [None; 2];
-    let received = match recvmmsg(
-        fd,
-        &mut headers,
-        iovs.iter_mut(),
-        MsgFlags::MSG_WAITFORONE,
-        None,
-    ) {
+    let received = match recvmmsg(fd, headers, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
         Ok(r) => r,
         // Interrupted by a signal before anything came: the caller asks again.
         Err(Errno::EINTR) => return Ok(out),
