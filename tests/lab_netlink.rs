@@ -4,11 +4,15 @@
 //! Inside the VM, as root, `lbtop --once --json --router local --nodes none` must agree field by
 //! field with `ipvsadm -Ln --exact` and its `--stats`, `--thresholds`, `--persistent-conn` and
 //! `--tun-info` views, taken just before and just after it (and equal to each other, so nothing
-//! moved in between), on the lab's services under real traffic plus 140 more of every kind. As a
-//! user without CAP_NET_ADMIN, lbtop falls back to `/proc` and says so.
+//! moved in between): identity, scheduler, persistence, one-packet scheduling, service flags,
+//! persistence engine, and per real server the forwarding method, tunnel encapsulation, weight,
+//! thresholds, active, inactive and persistent connections, and the totals of services and real
+//! servers; also version, connection-table size and timeouts. The table is the lab's services
+//! after real traffic plus 140 more of every kind (164 in all). As a user without CAP_NET_ADMIN,
+//! lbtop falls back to `/proc` and says so.
 //!
-//! Needs root on the host and what `tests/lab/up` installs (see `LAB_PACKAGES` in
-//! `tests/lab/lib.sh`).
+//! Needs root on the host and what `tests/lab/up` installs (`LAB_PACKAGES` in `tests/lab/lib.sh`,
+//! and the kernel package it downloads once into `target/lab`).
 
 use std::collections::BTreeMap;
 

@@ -6,13 +6,13 @@
 //! world-readable `/proc/net/ip_vs` when it gets [`NetlinkError::PermissionDenied`]. The connection
 //! table is not in netlink at all: `local` reads `/proc/net/ip_vs_conn` beside it.
 //!
-//! neli carries the socket, encodes every request (netlink and generic netlink headers, nested
-//! attributes), resolves the family through the controller and decodes the kernel's error
-//! messages. Replies are read in place, without copying, and a dump's last data comes with its
-//! NLMSG_DONE in one `recvmmsg` (nix): a poll of 1,000 services × 10 real servers is 1,001 dumps,
-//! two system calls each, and some 200,000 attributes (BENCHMARKS.md, "IPVS netlink"). Every
-//! length and every attribute's size is checked before it is read; a malformed one is an error
-//! that names it, never a panic.
+//! neli carries the socket and encodes every request (netlink and generic netlink headers, nested
+//! attributes, the controller's family lookup). Replies are read here, in place and without
+//! copying (neli's decoders copy every attribute, and panic on some malformed error messages),
+//! and a dump's last data comes with its NLMSG_DONE in one `recvmmsg` (nix): a poll of 1,000
+//! services × 10 real servers is 1,001 dumps, two system calls each, and some 200,000 attributes
+//! (BENCHMARKS.md, "IPVS netlink"). Every length and every attribute's size is checked before it
+//! is read; a malformed one is an error that names it, never a panic.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,13 +22,12 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use neli::FromBytes;
 use neli::ToBytes;
 use neli::consts::genl::{CtrlAttr, CtrlCmd};
 use neli::consts::nl::{GenlId, NlmF, Nlmsg};
 use neli::consts::socket::{Msg, NlFamily};
 use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, Nlattr, NlattrBuilder};
-use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
+use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::socket::NlSocket;
 use neli::types::{Buffer, GenlBuffer};
 use neli::utils::Groups;
@@ -126,9 +125,9 @@ pub struct IpvsNetlink {
     family: u16,
     seq: u32,
     buf: Vec<u8>,
-    /// The GET_DEST request of each service of the last poll, encoded: services rarely change,
-    /// and a poll of a thousand of them then encodes none.
-    dest_requests: HashMap<ServiceIdentity, Vec<u8>>,
+    /// The GET_DEST request of each service of the last poll, encoded, and how many real servers
+    /// it had: services rarely change, and a poll of a thousand of them then encodes none.
+    dest_requests: HashMap<ServiceIdentity, (Vec<u8>, usize)>,
 }
 
 /// Handles one reply message: its command and its top-level attribute bytes.
@@ -270,6 +269,8 @@ impl IpvsNetlink {
         )?;
         let mut out = Vec::with_capacity(services.len());
         let mut previous = std::mem::take(&mut self.dest_requests);
+        // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
+        let mut headers = MultiHeaders::preallocate(2, None);
         for (mut svc, id) in services {
             // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
             // service's family.
@@ -284,19 +285,24 @@ impl IpvsNetlink {
                 } => AddressFamily::Inet6,
                 _ => AddressFamily::Inet,
             };
-            let mut request = match previous.remove(&id) {
+            let (mut request, last_count) = match previous.remove(&id) {
                 Some(r) => r,
-                None => request_bytes(
-                    self.family,
-                    CMD_GET_DEST,
-                    GENL_VERSION,
-                    std::iter::once(identity_attr(&id)?).collect(),
-                    true,
-                    "IPVS_CMD_GET_DEST",
-                )?,
+                None => (
+                    request_bytes(
+                        self.family,
+                        CMD_GET_DEST,
+                        GENL_VERSION,
+                        std::iter::once(identity_attr(&id)?).collect(),
+                        true,
+                        "IPVS_CMD_GET_DEST",
+                    )?,
+                    0,
+                ),
             };
             let reals = &mut svc.reals;
+            reals.reserve_exact(last_count);
             self.exchange(
+                &mut headers,
                 &mut request,
                 true,
                 "dump the real servers (IPVS_CMD_GET_DEST)",
@@ -307,7 +313,8 @@ impl IpvsNetlink {
                     Ok(())
                 },
             )?;
-            self.dest_requests.insert(id, request);
+            let count = svc.reals.len();
+            self.dest_requests.insert(id, (request, count));
             out.push(svc);
         }
         Ok(out)
@@ -486,13 +493,15 @@ impl IpvsNetlink {
         on_msg: &mut Handler<'_>,
     ) -> Result<(), NetlinkError> {
         let mut request = request_bytes(nl_type, cmd, version, attrs, dump, what)?;
-        self.exchange(&mut request, dump, what, on_msg)
+        let mut headers = MultiHeaders::preallocate(2, None);
+        self.exchange(&mut headers, &mut request, dump, what, on_msg)
     }
 
     /// Sends an encoded request (with a fresh sequence number written into it) and reads the
     /// reply. Data messages are read in place; errors and the end of a dump through neli.
     fn exchange(
         &mut self,
+        headers: &mut MultiHeaders<()>,
         request: &mut [u8],
         dump: bool,
         what: &'static str,
@@ -513,7 +522,7 @@ impl IpvsNetlink {
             self.buf.resize(2 * len, 0);
         }
         loop {
-            let got = recv_two(self.sock.as_raw_fd(), &mut self.buf, len)
+            let got = recv_two(self.sock.as_raw_fd(), headers, &mut self.buf, len)
                 .map_err(|source| NetlinkError::Io { what, source })?;
             for (k, &(n, truncated)) in got.iter().flatten().enumerate() {
                 if truncated {
@@ -542,20 +551,14 @@ impl IpvsNetlink {
 /// is `(length, truncated)`; they land in `buf[..len]` and `buf[len..2 * len]`.
 fn recv_two(
     fd: std::os::fd::RawFd,
+    headers: &mut MultiHeaders<()>,
     buf: &mut [u8],
     len: usize,
 ) -> Result<[Option<(usize, bool)>; 2], std::io::Error> {
     let (a, b) = buf.split_at_mut(len);
     let mut iovs = [[IoSliceMut::new(a)], [IoSliceMut::new(&mut b[..len])]];
-    let mut headers = MultiHeaders::<()>::preallocate(2, None);
     let mut out = [None; 2];
-    let received = match recvmmsg(
-        fd,
-        &mut headers,
-        iovs.iter_mut(),
-        MsgFlags::MSG_WAITFORONE,
-        None,
-    ) {
+    let received = match recvmmsg(fd, headers, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
         Ok(r) => r,
         // Interrupted by a signal before anything came: the caller asks again.
         Err(Errno::EINTR) => return Ok(out),
@@ -617,18 +620,23 @@ fn read_datagram(
             }
             return Ok(Reply::Ended);
         }
-        if msg_type < NLMSG_MIN_TYPE {
-            // NLMSG_ERROR (an errno, or an ACK), NLMSG_NOOP, NLMSG_OVERRUN: decoded by neli.
-            let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
-                .map_err(|e| malformed(what, e.to_string()))?;
-            match parsed.nl_payload() {
-                NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
-                _ if msg_type == u16::from(Nlmsg::Noop) => continue,
-                _ if msg_type == u16::from(Nlmsg::Overrun) => {
-                    return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
-                }
-                _ => return Ok(Reply::Ended),
+        if msg_type == u16::from(Nlmsg::Error) {
+            // struct nlmsgerr { int error; struct nlmsghdr msg; ... }: 0 is an ACK. Only the
+            // errno is read: neli's decoding of the echoed request panics on a short one.
+            let code = msg
+                .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .ok_or_else(|| malformed(what, "NLMSG_ERROR without its error code"))?;
+            if code < 0 {
+                return Err(kernel_error(what, -code));
             }
+            return Ok(Reply::Ended);
+        }
+        if msg_type == u16::from(Nlmsg::Overrun) {
+            return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
+        }
+        if msg_type < NLMSG_MIN_TYPE {
+            continue; // NLMSG_NOOP and netlink's reserved types
         }
         // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
         let body = &msg[NLMSG_HDRLEN..];
@@ -971,6 +979,118 @@ mod tests {
     }
 
     #[test]
+    fn a_local_real_server_reads_as_local() {
+        // fwd 1 is IP_VS_CONN_F_LOCALNODE, which ipvsadm cannot set (so the lab test cannot).
+        let r = parse_dest(&dest(1, 1, None), AddressFamily::Inet).expect("parses");
+        assert_eq!(r.forward, Forward::Local);
+    }
+
+    /// A netlink message: header (length, type, flags, seq, pid 0) and payload.
+    fn nlmsg(kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(
+            &u32::try_from(16 + payload.len())
+                .expect("small")
+                .to_ne_bytes(),
+        );
+        v.extend_from_slice(&kind.to_ne_bytes());
+        v.extend_from_slice(&flags.to_ne_bytes());
+        v.extend_from_slice(&seq.to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        v.extend_from_slice(payload);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    /// What `read_datagram` answered, and the `(cmd, attributes)` it handed on.
+    type Read = (Result<Reply, NetlinkError>, Vec<(u8, Vec<u8>)>);
+
+    fn read(datagram: &[u8], dump: bool) -> Read {
+        let mut seen = Vec::new();
+        let r = read_datagram(datagram, 7, dump, "test", &mut |cmd, attrs| {
+            seen.push((cmd, attrs.to_vec()));
+            Ok(())
+        });
+        (r, seen)
+    }
+
+    const MULTI: u16 = 0x2;
+
+    #[test]
+    fn a_dump_datagram_feeds_its_messages_skips_stale_ones_and_ends_at_done() {
+        let data = [
+            nlmsg(0x20, MULTI, 6, &[CMD_NEW_DEST, 1, 0, 0, 9, 9, 9, 9]), // an older request's
+            nlmsg(0x20, MULTI, 7, &[CMD_NEW_DEST, 1, 0, 0, 1, 2, 3, 4]),
+            nlmsg(3, MULTI, 7, &0i32.to_ne_bytes()), // NLMSG_DONE
+        ]
+        .concat();
+        let (r, seen) = read(&data, true);
+        assert_eq!(r.expect("ok"), Reply::Ended);
+        assert_eq!(seen, vec![(CMD_NEW_DEST, vec![1, 2, 3, 4])]);
+
+        let (r, _) = read(&data[..data.len() - 20], true);
+        assert_eq!(r.expect("ok"), Reply::Continues, "no DONE yet");
+    }
+
+    #[test]
+    fn kernel_errors_become_the_operators_messages() {
+        // NLMSG_ERROR: -errno, then the header of the request it answers.
+        let error = |errno: i32| {
+            let echoed = nlmsg(0x20, 0x1 | 0x300, 7, &[]);
+            nlmsg(2, 0, 7, &[(-errno).to_ne_bytes().to_vec(), echoed].concat())
+        };
+        let msg =
+            |e: Result<Reply, NetlinkError>| e.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            msg(read(&error(1), true).0),
+            "IPVS netlink needs root or CAP_NET_ADMIN"
+        );
+        assert_eq!(
+            msg(read(&error(2), false).0),
+            "IPVS is not available: modprobe ip_vs"
+        );
+        assert!(
+            msg(read(&error(16), true).0).starts_with("IPVS netlink: test: the kernel answered")
+        );
+        // A dump that ends in an error.
+        assert_eq!(
+            msg(read(&nlmsg(3, MULTI, 7, &(-1i32).to_ne_bytes()), true).0),
+            "IPVS netlink needs root or CAP_NET_ADMIN"
+        );
+    }
+
+    #[test]
+    fn an_error_message_with_a_broken_echo_is_still_no_panic() {
+        for echoed_len in [0u32, 4, 15, 16, 17, 1000] {
+            let mut echoed = nlmsg(0x20, 1, 7, &[]);
+            echoed[..4].copy_from_slice(&echoed_len.to_ne_bytes());
+            let data = nlmsg(2, 0, 7, &[(-1i32).to_ne_bytes().to_vec(), echoed].concat());
+            let _ = read(&data, true);
+            let _ = read(&data[..data.len() - 8], true);
+        }
+    }
+
+    #[test]
+    fn a_message_longer_than_its_datagram_is_an_error_not_a_panic() {
+        let mut data = nlmsg(0x20, MULTI, 7, &[CMD_NEW_DEST, 1, 0, 0]);
+        data[0] = 200;
+        let e = read(&data, true)
+            .0
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("message claims 200 bytes, 20 left"), "{e}");
+        let e = read(&data[..10], true)
+            .0
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("10 bytes after the last message"), "{e}");
+    }
+
+    #[test]
     fn connecting_without_the_module_says_to_load_it() {
         // This host's kernel (CI's too) has no IPVS; where it has, connecting simply works.
         match IpvsNetlink::connect() {
@@ -983,6 +1103,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn any_datagram_is_read_or_refused_never_a_panic(
+            kind in proptest::prop_oneof![proptest::strategy::Just(2u16), proptest::strategy::Just(3u16), proptest::strategy::Just(0x20u16), proptest::prelude::any::<u16>()],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+        ) {
+            let data = [nlmsg(kind, MULTI, 7, &payload), tail].concat();
+            let _ = read(&data, true);
+            let _ = read(&data, false);
+        }
+
+
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
             let _ = parse_service(&data);
