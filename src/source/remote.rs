@@ -645,6 +645,14 @@ async fn run(
                 tokio::select! {
                     _ = ticker.tick() => {}
                     () = refresh.notified() => {}
+                    // Lost while idle (keepalives unanswered, the host went away): say so now,
+                    // not at the next poll.
+                    e = conn.closed() => {
+                        if !reporter.failure(&e).await || once {
+                            return;
+                        }
+                        break;
+                    }
                 }
             }
             first = false;
