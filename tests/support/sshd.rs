@@ -9,8 +9,9 @@
 //! when a test fails; namespaces left by a test process that was killed are removed at the next
 //! start.
 //!
-//! Needs root, `ip` (iproute2), `sshd` (openssh-server), `ssh-keygen`, `ssh-agent`, `ssh-add`
-//! (openssh-client). `require()` says what is missing and the test is skipped (or fails under CI).
+//! Needs root, `ip` and `ss` (iproute2), `sshd` (openssh-server), `ssh-keygen`, `ssh-agent`,
+//! `ssh-add` (openssh-client), `iptables`, `unshare` (util-linux). `require()` says what is missing
+//! and the test is skipped (or fails under CI).
 
 #![allow(dead_code)]
 
@@ -61,6 +62,7 @@ pub fn require() -> bool {
         "/usr/bin/ssh-keygen",
         "/usr/bin/ssh-agent",
         "/usr/bin/ssh-add",
+        "/usr/sbin/iptables",
     ] {
         if !Path::new(tool).exists() {
             missing.push(tool.to_string());
