@@ -1088,8 +1088,9 @@ impl OnceProgress {
     }
 }
 
-/// The status event for a host `--once` gave up on (`None` is the router).
-pub fn unanswered(state: &crate::app::State, host: Option<String>, wait: Duration) -> SourceEvent {
+/// The status event for a host `--once` gave up on: the router when `name` is `None`, else the
+/// node of that name; `host` is the host the event carries.
+pub fn unanswered(name: Option<String>, host: String, wait: Duration) -> SourceEvent {
     fn status<S>(wait: Duration) -> Report<S> {
         Report::Status {
             time: Timestamp::now(),
@@ -1100,21 +1101,14 @@ pub fn unanswered(state: &crate::app::State, host: Option<String>, wait: Duratio
             )),
         }
     }
-    match host {
+    match name {
         None => SourceEvent::Router {
-            host: state
-                .router
-                .as_ref()
-                .map(|r| r.host.clone())
-                .unwrap_or_default(),
+            host,
             report: status(wait),
         },
         Some(name) => SourceEvent::Node {
-            host: state
-                .node(&name)
-                .map(|n| n.host.clone())
-                .unwrap_or_default(),
             name,
+            host,
             report: status(wait),
         },
     }
