@@ -25,7 +25,12 @@ use std::time::{Duration, Instant};
 pub const SSHD: &str = "/usr/sbin/sshd";
 
 /// The only addresses these tests use, all inside namespaces they create.
-pub const TEST_PREFIXES: [&str; 3] = ["10.201.0.0/16", "10.202.0.0/16", "10.203.0.0/16"];
+pub const TEST_PREFIXES: [&str; 4] = [
+    "10.201.0.0/16",
+    "10.202.0.0/16",
+    "10.203.0.0/16",
+    "fd7b::/16",
+];
 
 /// Runs a command; panics with its output when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> String {
@@ -238,6 +243,43 @@ impl Netns {
             None => ip(&["link", "set", &self.outer_if, state]),
             Some(o) => ip(&["-n", o, "link", "set", &self.outer_if, state]),
         }
+    }
+
+    /// Gives the namespace an IPv6 address too (`fd7b:<2nd>:<3rd>::2/64`, this side `::1`) and
+    /// returns it.
+    pub fn add_v6(&self) -> String {
+        let o = self.addr.octets();
+        let net = format!("fd7b:{:x}:{:x}", o[1], o[2]);
+        let (inner, outer) = (format!("{net}::2"), format!("{net}::1"));
+        let outer_cmd = |args: &[&str]| {
+            let mut all: Vec<&str> = Vec::new();
+            if let Some(ns) = &self.outer_ns {
+                all.extend(["-n", ns.as_str()]);
+            }
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        outer_cmd(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{outer}/64"),
+            "dev",
+            &self.outer_if,
+            "nodad",
+        ]);
+        ip(&[
+            "-n",
+            &self.name,
+            "-6",
+            "addr",
+            "add",
+            &format!("{inner}/64"),
+            "dev",
+            &self.inner_if,
+            "nodad",
+        ]);
+        inner
     }
 
     /// Drops every packet that comes in (iptables inside the namespace): a silent cut, no error
