@@ -19,28 +19,32 @@ use lbtop::source::local::LocalRouter;
 use lbtop::source::netlink::IpvsNetlink;
 
 const SERVICES: usize = 1000;
+/// Real servers per service; `--reals N` changes it (0 shows what a dump costs by itself).
 const REALS: usize = 10;
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let polls = args
-        .iter()
-        .position(|a| a == "--polls")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(15usize);
+    let number = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(default)
+    };
+    let polls = number("--polls", 15);
+    let reals = number("--reals", REALS);
     if args.iter().any(|a| a == "--in-netns") {
-        if let Err(e) = bench(polls) {
+        if let Err(e) = bench(polls, reals) {
             eprintln!("netlink bench: {e}");
             std::process::exit(1);
         }
         return;
     }
     let result = if Path::new("/proc/net/ip_vs").exists() {
-        run_here(polls)
+        run_here(&format!("--polls {polls} --reals {reals}"))
     } else {
-        run_in_lab(polls)
+        run_in_lab(&format!("--polls {polls} --reals {reals}"))
     };
     if let Err(e) = result {
         eprintln!("netlink bench: {e}");
@@ -49,17 +53,17 @@ fn main() {
 }
 
 /// This kernel has IPVS: run in a namespace of our own.
-fn run_here(polls: usize) -> Result<(), String> {
+fn run_here(args: &str) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let ns = format!("lbtop-bench-{}", std::process::id());
     sh(&format!(
-        "ip netns add {ns} && ip netns exec {ns} '{}' --in-netns --polls {polls}; rc=$?; ip netns del {ns}; exit $rc",
+        "ip netns add {ns} && ip netns exec {ns} '{}' --in-netns {args}; rc=$?; ip netns del {ns}; exit $rc",
         exe.display()
     ))
 }
 
 /// No IPVS here: the same, inside the lab VM.
-fn run_in_lab(polls: usize) -> Result<(), String> {
+fn run_in_lab(args: &str) -> Result<(), String> {
     let up = Command::new(Path::new(REPO).join("tests/lab/up"))
         .stdin(Stdio::null())
         .output()
@@ -78,7 +82,7 @@ fn run_in_lab(polls: usize) -> Result<(), String> {
     let copy = format!("/tmp/lbtop-bench-netlink-{}", std::process::id());
     let ns = format!("lbtop-bench-{}", std::process::id());
     let script = format!(
-        "cp '{exe}' {copy} && ip netns add {ns} && ip netns exec {ns} {copy} --in-netns --polls {polls}; rc=$?; ip netns del {ns}; rm -f {copy}; exit $rc",
+        "cp '{exe}' {copy} && ip netns add {ns} && ip netns exec {ns} {copy} --in-netns {args}; rc=$?; ip netns del {ns}; rm -f {copy}; exit $rc",
         exe = exe.display()
     );
     let status = Command::new("ssh")
@@ -110,12 +114,12 @@ fn sh(script: &str) -> Result<(), String> {
 }
 
 /// 1,000 TCP services × 10 direct-routing reals, in `ipvsadm -R` form.
-fn table() -> String {
-    let mut rules = String::with_capacity(SERVICES * (REALS + 1) * 48);
+fn table(reals: usize) -> String {
+    let mut rules = String::with_capacity(SERVICES * (reals + 1) * 48);
     for i in 0..SERVICES {
         let vip = format!("10.88.{}.{}:80", i / 250, i % 250 + 1);
         rules += &format!("-A -t {vip} -s wlc\n");
-        for j in 0..REALS {
+        for j in 0..reals {
             rules += &format!(
                 "-a -t {vip} -r 10.89.{j}.{}:80 -g -w {}\n",
                 i % 250 + 1,
@@ -153,7 +157,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn bench(polls: usize) -> Result<(), String> {
+fn bench(polls: usize, per_service: usize) -> Result<(), String> {
     // The kernel takes a direct-routing real server only at a unicast address: give this
     // namespace a route to the reals' network.
     sh(
@@ -168,7 +172,7 @@ fn bench(polls: usize) -> Result<(), String> {
     load.stdin
         .take()
         .ok_or("ipvsadm stdin")?
-        .write_all(table().as_bytes())
+        .write_all(table(per_service).as_bytes())
         .map_err(|e| e.to_string())?;
     if !load.wait().map_err(|e| e.to_string())?.success() {
         return Err("ipvsadm -R could not load the table".into());
@@ -178,7 +182,7 @@ fn bench(polls: usize) -> Result<(), String> {
     let mut router = LocalRouter::new(None);
     let first = nl.services().map_err(|e| e.to_string())?;
     let reals: usize = first.iter().map(|s| s.reals.len()).sum();
-    if first.len() != SERVICES || reals != SERVICES * REALS {
+    if first.len() != SERVICES || reals != SERVICES * per_service {
         return Err(format!(
             "netlink read {} services and {reals} reals",
             first.len()
@@ -197,7 +201,7 @@ fn bench(polls: usize) -> Result<(), String> {
             .output()
             .map_err(|e| format!("ipvsadm: {e}"))?;
         let d = t.elapsed();
-        if !out.status.success() || out.stdout.len() < SERVICES * REALS * 40 {
+        if !out.status.success() || out.stdout.len() < SERVICES * (per_service + 1) * 40 {
             return Err(format!(
                 "ipvsadm -Ln --exact --stats failed ({})",
                 out.status
@@ -237,7 +241,7 @@ fn bench(polls: usize) -> Result<(), String> {
     }
     let (dump, sample, run) = (median(dumps), median(samples), median(runs));
     println!(
-        "IPVS netlink bench: {SERVICES} services x {REALS} real servers, {polls} rounds, medians"
+        "IPVS netlink bench: {SERVICES} services x {per_service} real servers, {polls} rounds, medians"
     );
     println!(
         "  lbtop netlink dump (IpvsNetlink::services):        {}",

@@ -111,6 +111,24 @@ pub struct ActionTarget {
     /// Audit log [default: $XDG_STATE_HOME/lbtop/audit.jsonl]
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// SSH client config file to read instead of ~/.ssh/config (as ssh -F)
+    #[arg(short = 'F', value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// An OpenSSH option that wins over the config (as ssh -o; repeatable)
+    #[arg(short = 'o', value_name = "OPTION=VALUE")]
+    pub ssh_option: Vec<String>,
+    /// Over SSH, run ipvsadm through `sudo -n` when not root (auto), always, or never
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub router_sudo: crate::source::remote::SudoMode,
+}
+
+impl ActionTarget {
+    pub fn ssh_args(&self) -> crate::source::ssh::SshArgs {
+        crate::source::ssh::SshArgs {
+            config_file: self.ssh_config.clone(),
+            options: self.ssh_option.clone(),
+        }
+    }
 }
 
 /// What lbtop does besides the live view. The actions are for scripts and runbooks; the TUI's

@@ -152,7 +152,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let controls = if cli.read_only {
         None
     } else {
-        runtime::Controls::for_router(&cli.sources.router, audit)
+        runtime::Controls::for_router(&cli.sources, audit, config.interval)
     };
     rt.block_on(runtime::run_tui_recording(
         sources,

@@ -258,13 +258,25 @@ pub struct Controls {
 }
 
 impl Controls {
-    /// Controls for the router named on the command line; `None` when there is no router to change.
-    pub fn for_router(spec: &RouterSpec, audit: Option<AuditLog>) -> Option<Self> {
-        let router = match spec {
-            RouterSpec::Local => crate::control::AnyControl::local(),
-            RouterSpec::None | RouterSpec::Remote(_) => return None,
+    /// Controls for the router named on the command line; `None` when there is no router to
+    /// change (or it cannot be reached the way the command line says, which the watch reports).
+    pub fn for_router(
+        args: &SourceArgs,
+        audit: Option<AuditLog>,
+        interval: Duration,
+    ) -> Option<Self> {
+        let ssh = crate::source::ssh::SshArgs {
+            config_file: args.ssh_config.clone(),
+            options: args.ssh_option.clone(),
         };
-        Some(Self { router, audit })
+        match crate::control::AnyControl::for_router(&args.router, &ssh, args.router_sudo, interval)
+        {
+            Ok(router) => router.map(|router| Self { router, audit }),
+            Err(e) => {
+                tracing::warn!("no weight changes: {e}");
+                None
+            }
+        }
     }
 }
 

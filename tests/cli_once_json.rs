@@ -1,20 +1,11 @@
 //! `lbtop --once --json` against this machine: the schema-1 names, real derived values, failed
 //! sources reported rather than fatal, and bad config rejected with exit status 2.
 
-use std::process::{Command, Output};
+mod support;
+
+use support::bin::lbtop;
 
 use serde_json::Value;
-
-fn lbtop(args: &[&str]) -> Output {
-    let home = tempfile::tempdir().expect("temp home");
-    Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(args)
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .output()
-        .expect("run lbtop")
-}
 
 fn once(args: &[&str]) -> Value {
     let mut all = vec!["--once", "--json"];

@@ -386,3 +386,88 @@ fn tui_drain_restore_and_an_abort_when_someone_else_changed_the_weight() {
     t.keys("Escape");
     t.keys("q");
 }
+
+/// Runs this machine's lbtop against the lab router over SSH; returns (exit code, stdout, stderr,
+/// seconds taken).
+fn lbtop_over_ssh(lab: &Lab, args: &str) -> (i32, String, String, f64) {
+    let start = Instant::now();
+    let home = tempfile::tempdir().expect("temp home");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(args.split_whitespace())
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run lbtop");
+    let _ = lab;
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+#[test]
+fn drain_and_restore_over_ssh_as_root_and_through_sudo() {
+    let _g = serial();
+    let lab = lab();
+    let (svc, before) = find(&oracle(lab), "tcp:10.77.1.100:8080", "10.77.0.11:80");
+    let _restore = Restore {
+        lab,
+        svc: svc.clone(),
+        real: before.clone(),
+    };
+    let audit = tempfile::tempdir().expect("audit dir");
+    let audit = audit.path().join("audit.jsonl");
+    for host in ["lab", "lab-user"] {
+        let common = format!(
+            "-F {} --router {host} --audit-log {}",
+            lab.ssh_config,
+            audit.display()
+        );
+        let (code, out, err, secs) = lbtop_over_ssh(
+            lab,
+            &format!("drain {common} tcp:10.77.1.100:8080 10.77.0.11:80"),
+        );
+        assert_eq!(code, 0, "{host}: {out}{err}");
+        assert!(out.contains("(via ssh)"), "{out}");
+        eprintln!("drain over ssh as {host}: {secs:.2}s end to end");
+        let (_, now) = find(&oracle(lab), "tcp:10.77.1.100:8080", "10.77.0.11:80");
+        assert_eq!(
+            (
+                now.weight,
+                now.forward,
+                now.upper_threshold,
+                now.lower_threshold
+            ),
+            (
+                0,
+                before.forward,
+                before.upper_threshold,
+                before.lower_threshold
+            ),
+            "{host}"
+        );
+        let (code, out, err, _) = lbtop_over_ssh(
+            lab,
+            &format!("restore {common} tcp:10.77.1.100:8080 10.77.0.11:80"),
+        );
+        assert_eq!(code, 0, "{host}: {out}{err}");
+        assert_eq!(
+            find(&oracle(lab), "tcp:10.77.1.100:8080", "10.77.0.11:80")
+                .1
+                .weight,
+            before.weight
+        );
+    }
+    // The guards hold over SSH too: a weight out of range, and a real that is not there.
+    let (code, _, err, _) = lbtop_over_ssh(
+        lab,
+        &format!(
+            "weight -F {} --router lab tcp:10.77.1.100:8080 10.77.0.99:80 3",
+            lab.ssh_config
+        ),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("has no real server 10.77.0.99:80"), "{err}");
+}

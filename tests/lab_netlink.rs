@@ -1,5 +1,5 @@
-//! The IPVS generic-netlink source against ipvsadm, on a real kernel: the lab VM (`tests/lab/up`)
-//! boots once for this test binary and stops when the binary exits, however it exits.
+//! The IPVS generic-netlink source against ipvsadm, on a real kernel: the lab VM (`tests/lab/up`,
+//! shared by the lab tests through `tests/support/lab.rs`).
 //!
 //! Inside the VM, as root, `lbtop --once --json --router local --nodes none` must agree field by
 //! field with `ipvsadm -Ln --exact` and its `--stats`, `--thresholds`, `--persistent-conn` and
@@ -8,7 +8,7 @@
 //! user without CAP_NET_ADMIN, lbtop falls back to `/proc` and says so.
 //!
 //! Needs root on the host and what `tests/lab/up` installs (see `LAB_PACKAGES` in
-//! `tests/lab/lib.sh`). `LAB_KEEP=1` leaves the VM running afterwards.
+//! `tests/lab/lib.sh`).
 
 use std::collections::BTreeMap;
 
@@ -217,20 +217,29 @@ fn tunnel_text(forward: &str, tunnel: &Value) -> String {
     }
 }
 
-/// How ipvsadm names a service on its line: `TCP  10.77.1.100:80`, `FWM  1`.
-fn ipvsadm_service_name(key: &ServiceKey) -> String {
-    match key {
-        ServiceKey::Addr {
-            protocol,
-            address,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.as_str().to_uppercase(),
-            lbtop::model::sample::SocketText(*address, *port)
-        ),
-        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
+/// The IP_VS_SVC_F_* bits a service line of `ipvsadm -Ln` shows: hashed (every listed service),
+/// `persistent`, `ops`, and scheduler flags 1-3 as `(sh-fallback,sh-port)`, `(mh-…)` or
+/// `(flag-1,flag-2,flag-3)`.
+fn expected_flags(line: &str) -> u64 {
+    let mut bits = 0x0002;
+    for word in line.split_whitespace() {
+        match word {
+            "persistent" => bits |= 0x0001,
+            "ops" => bits |= 0x0004,
+            _ if word.starts_with('(') => {
+                for flag in word.trim_matches(|c| c == '(' || c == ')').split(',') {
+                    bits |= match flag {
+                        "sh-fallback" | "mh-fallback" | "flag-1" => 0x0008,
+                        "sh-port" | "mh-port" | "flag-2" => 0x0010,
+                        "flag-3" => 0x0020,
+                        other => panic!("unknown scheduler flag {other} in `{line}`"),
+                    };
+                }
+            }
+            _ => {}
+        }
     }
+    bits
 }
 
 fn counters(v: &Value) -> [u64; 5] {
@@ -331,7 +340,7 @@ fn compare(views: &[String], json: &Value) -> usize {
             .lines()
             .find(|l| {
                 l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
-                    == ipvsadm_service_name(&svc.key)
+                    == lbtop::control::plan::service_label(&svc.key)
             })
             .unwrap_or_else(|| panic!("{id}: no line in ipvsadm -Ln"));
         let pe = line
@@ -340,6 +349,11 @@ fn compare(views: &[String], json: &Value) -> usize {
             .nth(1)
             .map(str::to_string);
         assert_eq!(s["pe_name"].as_str().map(str::to_string), pe, "{id} pe");
+        assert_eq!(
+            s["flags"].as_u64(),
+            Some(expected_flags(line)),
+            "{id} flags, from `{line}`"
+        );
 
         let reals: BTreeMap<&str, &Value> = s["reals"]
             .as_array()
@@ -380,7 +394,7 @@ fn compare(views: &[String], json: &Value) -> usize {
                 "{what} totals"
             );
             let printed = tun
-                .get(&(ipvsadm_service_name(&svc.key), rid.clone()))
+                .get(&(lbtop::control::plan::service_label(&svc.key), rid.clone()))
                 .unwrap_or_else(|| panic!("{what} missing from --tun-info"));
             assert_eq!(
                 &tunnel_text(r["forward"].as_str().unwrap_or_default(), &r["tunnel"]),

@@ -1,9 +1,12 @@
 //! `lbtop record` and `lbtop replay --export` on this machine: a headless recording of the local
 //! node and router replays and exports; a full disk is an error, not a hang.
 
+mod support;
+
+use support::bin::lbtop;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use lbtop::record::export::CSV_COLUMNS;
@@ -11,17 +14,6 @@ use lbtop::record::format::HeaderInfo;
 use lbtop::record::writer::{Sink, WriterOptions};
 use lbtop::record::{Item, Player, Recorder};
 use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
-
-fn lbtop(args: &[&str]) -> Output {
-    let home = tempfile::tempdir().expect("temp home");
-    Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(args)
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .output()
-        .expect("run lbtop")
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")

@@ -2,8 +2,11 @@
 //! last whole frame, a damaged frame is skipped and counted, a damaged header is refused with exit
 //! status 2, a newer major version is refused clearly, and unknown fields are ignored.
 
+mod support;
+
+use support::bin::lbtop;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use lbtop::app::{State, StateOptions};
 use lbtop::record::format::{
@@ -59,17 +62,6 @@ fn count_frames(path: &Path) -> (usize, Player) {
         n += 1;
     }
     (n, p)
-}
-
-fn lbtop(args: &[&str]) -> Output {
-    let home = tempfile::tempdir().expect("temp home");
-    Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(args)
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("XDG_STATE_HOME", home.path().join("state"))
-        .output()
-        .expect("run lbtop")
 }
 
 #[test]

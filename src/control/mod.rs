@@ -7,6 +7,7 @@ pub mod audit;
 pub mod ipvsadm;
 pub mod plan;
 pub mod run;
+pub mod ssh;
 
 use crate::model::sample::{RealServerSample, VirtualServiceSample};
 use crate::source::parse::{self, ParseError};
@@ -79,6 +80,7 @@ pub async fn apply<C: RouterControl>(
 pub enum AnyControl {
     Netlink(NetlinkControl),
     LocalIpvsadm(LocalIpvsadm),
+    Ssh(Box<ssh::SshControl>),
 }
 
 impl AnyControl {
@@ -87,6 +89,7 @@ impl AnyControl {
         match self {
             Self::Netlink(_) => "netlink",
             Self::LocalIpvsadm(_) => "ipvsadm",
+            Self::Ssh(_) => "ssh",
         }
     }
 
@@ -103,11 +106,46 @@ impl AnyControl {
     }
 }
 
+impl AnyControl {
+    /// The control for `router`: netlink or ipvsadm locally, ipvsadm over SSH for a remote host
+    /// (with `-F`, `-o` and `--router-sudo` as the watch uses them).
+    pub fn for_router(
+        router: &crate::cli::RouterSpec,
+        ssh: &crate::source::ssh::config::SshArgs,
+        sudo: crate::source::remote::SudoMode,
+        interval: std::time::Duration,
+    ) -> Result<Option<Self>, String> {
+        use crate::cli::RouterSpec;
+        use crate::source::ssh::config::SshSettings;
+        use crate::source::ssh::connection::SshContext;
+        use crate::source::ssh::{SshTuning, hosts::HostSpec};
+        match router {
+            RouterSpec::Local => Ok(Some(Self::local())),
+            RouterSpec::None => Ok(None),
+            RouterSpec::Remote(text) => {
+                let settings = SshSettings::load(ssh).map_err(|e| e.to_string())?;
+                let spec = HostSpec::parse(text).map_err(|e| format!("--router: {e}"))?;
+                let host = settings
+                    .resolve(&spec, None)
+                    .map_err(|e| format!("--router: {e}"))?;
+                let ctx = SshContext::new(settings, SshTuning::for_interval(interval));
+                Ok(Some(Self::Ssh(Box::new(ssh::SshControl::new(
+                    text.clone(),
+                    ctx,
+                    host,
+                    sudo,
+                )))))
+            }
+        }
+    }
+}
+
 impl RouterControl for AnyControl {
     fn router_name(&self) -> String {
         match self {
             Self::Netlink(c) => c.router_name(),
             Self::LocalIpvsadm(c) => c.router_name(),
+            Self::Ssh(c) => c.router_name(),
         }
     }
 
@@ -115,6 +153,7 @@ impl RouterControl for AnyControl {
         match self {
             Self::Netlink(c) => c.table().await,
             Self::LocalIpvsadm(c) => c.table().await,
+            Self::Ssh(c) => c.table().await,
         }
     }
 
@@ -127,6 +166,7 @@ impl RouterControl for AnyControl {
         match self {
             Self::Netlink(c) => c.set_weight(svc, real, weight).await,
             Self::LocalIpvsadm(c) => c.set_weight(svc, real, weight).await,
+            Self::Ssh(c) => c.set_weight(svc, real, weight).await,
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::audit::AuditLog;
 use super::plan::{self, ActionKind, PlanError, WeightChange};
 use super::{AnyControl, ControlError, RouterControl, apply};
-use crate::cli::{ActionTarget, RouterSpec};
+use crate::cli::ActionTarget;
 
 /// Why an action from the command line failed: bad input (exit 2) or a refused or failed action
 /// (exit 1).
@@ -32,19 +32,20 @@ pub async fn run_action(
         .clone()
         .or_else(AuditLog::default_path)
         .map(AuditLog::at);
-    match &target.router {
-        RouterSpec::Local => {
-            let mut ctrl = AnyControl::local();
-            let line = act(&mut ctrl, target, kind, weight, force, audit.as_ref()).await?;
-            Ok(format!("{line} (via {})", ctrl.method()))
-        }
-        RouterSpec::None => Err(ActionError::Usage(
+    let ctrl = AnyControl::for_router(
+        &target.router,
+        &target.ssh_args(),
+        target.router_sudo,
+        std::time::Duration::from_secs(1),
+    )
+    .map_err(ActionError::Usage)?;
+    let Some(mut ctrl) = ctrl else {
+        return Err(ActionError::Usage(
             "--router none: an action needs a router".into(),
-        )),
-        RouterSpec::Remote(host) => Err(ActionError::Usage(format!(
-            "--router {host}: changing a router over SSH is not built yet; use --router local"
-        ))),
-    }
+        ));
+    };
+    let line = act(&mut ctrl, target, kind, weight, force, audit.as_ref()).await?;
+    Ok(format!("{line} (via {})", ctrl.method()))
 }
 
 async fn act<C: RouterControl>(

@@ -1,8 +1,9 @@
-//! The real-kernel lab for integration tests: `tests/lab/up` boots it once per test binary (or
-//! reuses a running one) and a watcher stops it when the binary exits, however it exits. The VM
+//! The real-kernel lab for integration tests: `tests/lab/up` boots it on first use, and every
+//! later test binary reuses it; `scripts/test` stops it when the suite ends (`tests/lab/down` by
+//! hand). The VM
 //! shares this machine's root read-only; each test binary runs its own copy of the `lbtop` cargo
 //! built, in the VM's tmpfs (a binary rebuilt on the host while the VM has it mapped through 9p can
-//! run stale pages and crash). `LAB_KEEP=1` leaves the VM running afterwards.
+//! run stale pages and crash).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -57,31 +58,20 @@ fn boot() -> Result<Lab, String> {
         "lab: up (boot {}s)",
         env.get("LAB_BOOT_SECONDS").map_or("?", String::as_str)
     );
-    // Stop the VM when this test binary exits, even if a test panics or the binary is killed: a
-    // watcher in its own session waits for this process to go away, then runs tests/lab/down.
-    // A lab that was already running (reused) is left as it was.
-    let reused = stderr.contains("reusing the running lab");
-    if !reused && std::env::var("LAB_KEEP").as_deref() != Ok("1") {
-        let down = Path::new(REPO).join("tests/lab/down");
-        let watcher = format!(
-            "while kill -0 {} 2>/dev/null; do sleep 1; done; exec '{}' >/dev/null 2>&1",
-            std::process::id(),
-            down.display()
-        );
-        Command::new("setsid")
-            .args(["sh", "-c", &watcher])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the lab watcher (setsid): {e}"))?;
-    }
+    // The VM stays up for the next test binary (they run one after another); `scripts/test`
+    // stops it when the suite ends, and `tests/lab/down` stops it by hand. A per-binary stop would
+    // race the next binary's `tests/lab/up`, which reuses a running lab.
     let lbtop = format!("/tmp/lbtop-lab-{}", std::process::id());
     let lab = Lab { ssh_config, lbtop };
     let bin = env!("CARGO_BIN_EXE_lbtop");
     lab.run(
         "lab",
-        &format!("cp '{bin}' {0} && chmod 755 {0}", lab.lbtop),
+        // Test binaries run one after another: earlier copies are done with, and the VM's tmpfs
+        // is small, so they go first.
+        &format!(
+            "rm -f /tmp/lbtop-lab-* /tmp/lbtop-test-*; cp '{bin}' {0} && chmod 755 {0}",
+            lab.lbtop
+        ),
     )
     .map_err(|e| format!("cannot copy lbtop into the VM: {e}"))?;
     Ok(lab)

@@ -1,4 +1,6 @@
 //! Shared pieces of the integration tests.
+pub mod bin;
 pub mod lab;
 pub mod sshd;
+pub mod tmux;
 pub mod watch;

@@ -8,15 +8,18 @@
 //!
 //! neli carries the socket, encodes every request (netlink and generic netlink headers, nested
 //! attributes), resolves the family through the controller and decodes the kernel's error
-//! messages. Replies are read in place, without copying: a poll of 1,000 services × 10 real
-//! servers is 1,001 dumps and some 200,000 attributes (see BENCHMARKS.md, "IPVS netlink"). Every
+//! messages. Replies are read in place, without copying, and a dump's last data comes with its
+//! NLMSG_DONE in one `recvmmsg` (nix): a poll of 1,000 services × 10 real servers is 1,001 dumps,
+//! two system calls each, and some 200,000 attributes (BENCHMARKS.md, "IPVS netlink"). Every
 //! length and every attribute's size is checked before it is read; a malformed one is an error
 //! that names it, never a panic.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
+use std::io::IoSliceMut;
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use neli::FromBytes;
@@ -29,6 +32,8 @@ use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
 use neli::socket::NlSocket;
 use neli::types::{Buffer, GenlBuffer};
 use neli::utils::Groups;
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
 pub mod ipvs;
 mod parse;
@@ -49,7 +54,7 @@ const CTRL_VERSION: u8 = 2;
 /// Bytes asked for per receive. The kernel sizes a dump's datagrams by the largest receive it has
 /// seen on the socket, at least NLMSG_GOODSIZE (`SKB_WITH_OVERHEAD(min(PAGE_SIZE, 8192))`, 7872
 /// bytes at most): asking for exactly that much keeps its buffers at 8 KiB, which in the lab
-/// costs a third less kernel time per dump than the 32 KiB a large receive buffer brings. A
+/// costs clearly less kernel time per dump than the 32 KiB a large receive buffer brings. A
 /// datagram that does not fit is reported (MSG_TRUNC), never silently cut, and later polls read
 /// with [`MAX_RECV_LEN`].
 static RECV_LEN: AtomicUsize = AtomicUsize::new(7872);
@@ -248,10 +253,9 @@ impl IpvsNetlink {
     /// per service (the kernel has no dump of all real servers at once).
     pub fn services(&mut self) -> Result<Vec<VirtualServiceSample>, NetlinkError> {
         use ipvs::*;
-        let family = self.family;
         let mut services = Vec::new();
         self.transact(
-            family,
+            self.family,
             CMD_GET_SERVICE,
             GENL_VERSION,
             GenlBuffer::new(),
@@ -267,7 +271,9 @@ impl IpvsNetlink {
         let mut out = Vec::with_capacity(services.len());
         let mut previous = std::mem::take(&mut self.dest_requests);
         for (mut svc, id) in services {
-            let family = match svc.key {
+            // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
+            // service's family.
+            let service_family = match svc.key {
                 ServiceKey::Addr {
                     address: IpAddr::V6(_),
                     ..
@@ -296,7 +302,7 @@ impl IpvsNetlink {
                 "dump the real servers (IPVS_CMD_GET_DEST)",
                 &mut |_, attrs| {
                     if let Some(p) = top(attrs, CMD_ATTR_DEST, "IPVS_CMD_NEW_DEST")? {
-                        reals.push(parse_dest(p, family)?);
+                        reals.push(parse_dest(p, service_family)?);
                     }
                     Ok(())
                 },
@@ -503,91 +509,141 @@ impl IpvsNetlink {
             .map_err(|source| NetlinkError::Io { what, source })?;
 
         let len = RECV_LEN.load(Ordering::Relaxed);
-        if self.buf.len() != len {
-            self.buf.resize(len, 0);
+        if self.buf.len() != 2 * len {
+            self.buf.resize(2 * len, 0);
         }
         loop {
-            let (n, _) = self
-                .sock
-                .recv(&mut self.buf[..], Msg::TRUNC)
+            let got = recv_two(self.sock.as_raw_fd(), &mut self.buf, len)
                 .map_err(|source| NetlinkError::Io { what, source })?;
-            if n > self.buf.len() {
-                // The datagram is lost; read with room for the kernel's largest dump message
-                // from the next connection on (the caller reconnects after an error).
-                RECV_LEN.store(MAX_RECV_LEN, Ordering::Relaxed);
-                return Err(malformed(
-                    what,
-                    format!(
-                        "a {n}-byte reply did not fit the {}-byte buffer; the next poll reads with {MAX_RECV_LEN}",
-                        self.buf.len()
-                    ),
-                ));
-            }
-            let mut off = 0;
-            while off < n {
-                let rest = &self.buf[off..n];
-                if rest.len() < NLMSG_HDRLEN {
+            for (k, &(n, truncated)) in got.iter().flatten().enumerate() {
+                if truncated {
+                    // The datagram is lost; read with room for the kernel's largest dump message
+                    // from the next connection on (the caller reconnects after an error).
+                    RECV_LEN.store(MAX_RECV_LEN, Ordering::Relaxed);
                     return Err(malformed(
                         what,
-                        format!("{} bytes after the last message", rest.len()),
+                        format!(
+                            "a reply did not fit the {len}-byte buffer; the next poll reads with {MAX_RECV_LEN}"
+                        ),
                     ));
                 }
-                let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                if len < NLMSG_HDRLEN || len > rest.len() {
-                    return Err(malformed(
-                        what,
-                        format!("message claims {len} bytes, {} left", rest.len()),
-                    ));
-                }
-                off += (len + 3) & !3;
-                let msg = &rest[..len];
-                let msg_type = u16::from_ne_bytes([msg[4], msg[5]]);
-                let flags = NlmF::from_bits_truncate(u16::from_ne_bytes([msg[6], msg[7]]));
-                let msg_seq = u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]]);
-                if msg_seq != seq {
-                    continue; // a late reply to an earlier, abandoned request
-                }
-                if msg_type == u16::from(Nlmsg::Done) {
-                    // The end of a dump: its int payload is 0 or the dump's -errno.
-                    let code = msg
-                        .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
-                        .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                    if code < 0 {
-                        return Err(kernel_error(what, -code));
-                    }
-                    return Ok(());
-                }
-                if msg_type < NLMSG_MIN_TYPE {
-                    // NLMSG_ERROR (an errno or an ACK), NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN.
-                    let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
-                        .map_err(|e| malformed(what, e.to_string()))?;
-                    match parsed.nl_payload() {
-                        NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
-                        NlPayload::DumpExtAck(e) if *e.error() != 0 => {
-                            return Err(kernel_error(what, -*e.error()));
-                        }
-                        _ if msg_type == u16::from(Nlmsg::Noop) => continue,
-                        _ if msg_type == u16::from(Nlmsg::Overrun) => {
-                            return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
-                        }
-                        _ => return Ok(()),
-                    }
-                }
-                // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
-                let body = &msg[NLMSG_HDRLEN..];
-                if body.len() < GENL_HDRLEN {
-                    return Err(malformed(
-                        what,
-                        "a message without its generic netlink header",
-                    ));
-                }
-                on_msg(body[0], &body[GENL_HDRLEN..])?;
-                if !dump && !flags.contains(NlmF::MULTI) {
+                let start = k * len;
+                let datagram = &self.buf[start..start + n.min(len)];
+                if read_datagram(datagram, seq, dump, what, on_msg)? == Reply::Ended {
                     return Ok(());
                 }
             }
         }
     }
+}
+
+/// Receives one datagram, and a second one if it is already there: a dump's last data and its
+/// NLMSG_DONE (which the kernel queues while the first is read) come in one system call. Each
+/// is `(length, truncated)`; they land in `buf[..len]` and `buf[len..2 * len]`.
+fn recv_two(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<[Option<(usize, bool)>; 2], std::io::Error> {
+    let (a, b) = buf.split_at_mut(len);
+    let mut iovs = [[IoSliceMut::new(a)], [IoSliceMut::new(&mut b[..len])]];
+    let mut headers = MultiHeaders::<()>::preallocate(2, None);
+    let mut out = [None; 2];
+    let received = match recvmmsg(
+        fd,
+        &mut headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_WAITFORONE,
+        None,
+    ) {
+        Ok(r) => r,
+        // Interrupted by a signal before anything came: the caller asks again.
+        Err(Errno::EINTR) => return Ok(out),
+        Err(e) => return Err(std::io::Error::from(e)),
+    };
+    for (slot, m) in out.iter_mut().zip(received) {
+        *slot = Some((m.bytes, m.flags.contains(MsgFlags::MSG_TRUNC)));
+    }
+    Ok(out)
+}
+
+/// Whether a reply goes on after a datagram.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    Continues,
+    Ended,
+}
+
+/// The netlink messages of one datagram: data to `on_msg`, errors as errors, and whether the
+/// reply to request `seq` ended (NLMSG_DONE for a dump, the first message otherwise).
+fn read_datagram(
+    datagram: &[u8],
+    seq: u32,
+    dump: bool,
+    what: &'static str,
+    on_msg: &mut Handler<'_>,
+) -> Result<Reply, NetlinkError> {
+    let mut off = 0;
+    while off < datagram.len() {
+        let rest = &datagram[off..];
+        if rest.len() < NLMSG_HDRLEN {
+            return Err(malformed(
+                what,
+                format!("{} bytes after the last message", rest.len()),
+            ));
+        }
+        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Err(malformed(
+                what,
+                format!("message claims {len} bytes, {} left", rest.len()),
+            ));
+        }
+        off += (len + 3) & !3;
+        let msg = &rest[..len];
+        let msg_type = u16::from_ne_bytes([msg[4], msg[5]]);
+        let flags = NlmF::from_bits_truncate(u16::from_ne_bytes([msg[6], msg[7]]));
+        let msg_seq = u32::from_ne_bytes([msg[8], msg[9], msg[10], msg[11]]);
+        if msg_seq != seq {
+            continue; // a late reply to an earlier, abandoned request
+        }
+        if msg_type == u16::from(Nlmsg::Done) {
+            // The end of a dump: its int payload is 0 or the dump's -errno.
+            let code = msg
+                .get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            if code < 0 {
+                return Err(kernel_error(what, -code));
+            }
+            return Ok(Reply::Ended);
+        }
+        if msg_type < NLMSG_MIN_TYPE {
+            // NLMSG_ERROR (an errno, or an ACK), NLMSG_NOOP, NLMSG_OVERRUN: decoded by neli.
+            let parsed = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(msg))
+                .map_err(|e| malformed(what, e.to_string()))?;
+            match parsed.nl_payload() {
+                NlPayload::Err(e) => return Err(kernel_error(what, -*e.error())),
+                _ if msg_type == u16::from(Nlmsg::Noop) => continue,
+                _ if msg_type == u16::from(Nlmsg::Overrun) => {
+                    return Err(malformed(what, "NLMSG_OVERRUN: the kernel dropped data"));
+                }
+                _ => return Ok(Reply::Ended),
+            }
+        }
+        // struct genlmsghdr { __u8 cmd; __u8 version; __u16 reserved; }, then attributes.
+        let body = &msg[NLMSG_HDRLEN..];
+        if body.len() < GENL_HDRLEN {
+            return Err(malformed(
+                what,
+                "a message without its generic netlink header",
+            ));
+        }
+        on_msg(body[0], &body[GENL_HDRLEN..])?;
+        if !dump && !flags.contains(NlmF::MULTI) {
+            return Ok(Reply::Ended);
+        }
+    }
+    Ok(Reply::Continues)
 }
 
 /// Encodes one generic netlink request with neli; the sequence number is written by `exchange`.

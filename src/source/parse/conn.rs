@@ -16,13 +16,22 @@
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
 //! position. IPv4 clients are counted in a small cache-resident table while there are few of
-//! them, then collected as `u32`s and counted by radix sort, which stays fast however many
-//! distinct clients there are and whatever addresses they pick.
+//! them; then those in a window around the busiest span seen so far (when there is one, as
+//! with clients from a few subnets) are counted in an array indexed by address, and the rest
+//! are collected as `u32`s and counted in batches: in an array when a batch spans little of the
+//! address space, else by radix sort, which stays fast however many distinct clients there are
+//! and whatever addresses they pick.
+//!
+//! A large table is cut at line boundaries into pieces that a thread per core takes in turn,
+//! each thread summing into its own [`ConnSummer`]; their counts are merged exactly before the
+//! busiest clients are picked.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
@@ -53,8 +62,15 @@ pub struct ConnSummer {
     few_clients: Vec<(u32, u64)>,
     few_len: usize,
     few_spilled: bool,
-    /// IPv4 clients not yet counted once the small table is spilled; sorted and folded into
-    /// `clients_v4` in batches.
+    /// Once the small table is spilled, clients in `dense_base..dense_base + dense.len()` (a
+    /// window around the addresses it held, when they were close together) are counted here,
+    /// indexed by address.
+    dense: Vec<u32>,
+    dense_base: u32,
+    /// What `dense`, counting in `u32`s, carried out of them.
+    dense_carry: BTreeMap<u32, u64>,
+    /// IPv4 clients not yet counted once the small table is spilled (outside `dense`); counted
+    /// and folded into `clients_v4` in batches.
     pending_v4: Vec<u32>,
     /// Counted IPv4 clients, sorted by address.
     clients_v4: Vec<(u32, u64)>,
@@ -128,31 +144,12 @@ impl ConnSummer {
         // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u"; the protocol is TCP, UDP, or
         // "IP " for the persistence templates of firewall-mark services.
         let b = rest.first_chunk::<65>()?;
-        if b[3] != b' '
-            || b[12] != b' '
-            || b[17] != b' '
-            || b[26] != b' '
-            || b[31] != b' '
-            || b[40] != b' '
-            || b[45] != b' '
-            || b[57] != b' '
-            || !b[0].is_ascii_graphic()
-            || !b[1].is_ascii_graphic()
-            || !(b[2].is_ascii_graphic() || b[2] == b' ')
-        {
+        if !row_head_ok(b) || b[57] != b' ' {
             return None;
         }
-        let client = hex8(chunk(b, 4));
-        let cport = hex4(chunk(b, 13));
-        let vaddr = hex8(chunk(b, 18));
-        let vport = hex4(chunk(b, 27));
-        let daddr = hex8(chunk(b, 32));
-        let dport = hex4(chunk(b, 41));
-        let (Some(client), Some(_), Some(_), Some(_), Some(daddr), Some(dport)) =
-            (client, cport, vaddr, vport, daddr, dport)
-        else {
-            return None;
-        };
+        let client = hex8_value(chunk(b, 4));
+        let daddr = hex8_value(chunk(b, 32));
+        let dport = hex8_value([b'0', b'0', b'0', b'0', b[41], b[42], b[43], b[44]]) as u16;
         let len = row_end(rest)?;
         let field = state_field(b);
         let state_slot = state_slot(field);
@@ -381,6 +378,17 @@ impl ConnSummer {
 
     #[inline]
     fn push_client_v4(&mut self, addr: u32) {
+        if let Some(n) = self
+            .dense
+            .get_mut(addr.wrapping_sub(self.dense_base) as usize)
+        {
+            let (sum, carried) = n.overflowing_add(1);
+            *n = sum;
+            if carried {
+                self.carry_dense(addr, 1 << 32);
+            }
+            return;
+        }
         if !self.few_spilled && self.count_few_client(addr) {
             return;
         }
@@ -435,43 +443,152 @@ impl ConnSummer {
 
     /// Too many distinct clients for the small table: replay its counts into the pending
     /// clients and use those from now on. The replay is no more work than the rows already read.
+    ///
+    /// When many of the small table's clients lie close together (clients from a few subnets,
+    /// the usual case), a window of addresses around them is counted in an array from now on,
+    /// which costs a row no more than the small table did. Clients outside it, however many and
+    /// wherever, are collected and counted in batches.
     fn spill_few_clients(&mut self) {
-        let few = std::mem::take(&mut self.few_clients);
         self.few_spilled = true;
+        let few = self.few_client_runs();
+        self.few_clients = Vec::new();
+        if let Some((base, len)) = dense_window(&few) {
+            self.dense_base = base;
+            self.dense = vec![0; len];
+        }
         for (addr, n) in few {
-            for _ in 0..n {
-                self.push_client_v4(addr);
+            if n == 0 {
+                continue;
+            }
+            match self
+                .dense
+                .get_mut(addr.wrapping_sub(self.dense_base) as usize)
+            {
+                Some(c) => {
+                    // Fewer than 2^32 rows can have been read into the small table... unless fed
+                    // for a very long time: carry anything above what a u32 holds.
+                    let sum = u64::from(*c) + n;
+                    *c = sum as u32;
+                    if sum >> 32 != 0 {
+                        self.carry_dense(addr, sum & !u64::from(u32::MAX));
+                    }
+                }
+                None => {
+                    for _ in 0..n {
+                        self.push_client_v4(addr);
+                    }
+                }
             }
         }
     }
 
-    /// Sorts the pending IPv4 clients, counts runs of equal addresses and merges them into the
-    /// counted ones.
+    #[cold]
+    fn carry_dense(&mut self, addr: u32, n: u64) {
+        let c = self.dense_carry.entry(addr).or_insert(0);
+        *c = c.saturating_add(n);
+    }
+
+    /// The clients counted in `dense` as sorted runs; `dense` is emptied.
+    fn dense_runs(&mut self) -> Vec<(u32, u64)> {
+        let dense = std::mem::take(&mut self.dense);
+        let carry = std::mem::take(&mut self.dense_carry);
+        let base = self.dense_base;
+        let counted = dense
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, n)| n != 0)
+            .map(|(i, n)| (base.wrapping_add(i as u32), u64::from(n)));
+        if carry.is_empty() {
+            counted.collect()
+        } else {
+            let counted: Vec<(u32, u64)> = counted.collect();
+            merge_runs(&counted, carry.into_iter()).collect()
+        }
+    }
+
+    /// Counts the pending IPv4 clients and merges them into the counted ones.
     fn fold_pending_clients(&mut self) {
         if self.pending_v4.is_empty() {
             return;
         }
-        radix_sort(&mut self.pending_v4);
-        let runs: Vec<(u32, u64)> = runs(&self.pending_v4).collect();
-        self.pending_v4.clear();
-        let old = std::mem::take(&mut self.clients_v4);
-        let merged: Vec<(u32, u64)> = merge_runs(&old, runs.into_iter()).collect();
-        self.clients_v4 = merged;
+        let runs = count_addresses(&mut self.pending_v4);
+        if self.clients_v4.is_empty() {
+            self.clients_v4 = runs;
+        } else {
+            let old = std::mem::take(&mut self.clients_v4);
+            self.clients_v4 = merge_runs(&old, runs.into_iter()).collect();
+        }
+    }
+
+    /// Every IPv4 client counted so far as `(address, count)`, sorted by address; the summer
+    /// keeps none of them.
+    fn take_clients_v4(&mut self) -> Vec<(u32, u64)> {
+        if self.few_spilled {
+            self.fold_pending_clients();
+            let counted = std::mem::take(&mut self.clients_v4);
+            if self.dense.is_empty() && self.dense_carry.is_empty() {
+                return counted;
+            }
+            let dense = self.dense_runs();
+            if counted.is_empty() {
+                dense
+            } else {
+                merge_runs(&counted, dense.into_iter()).collect()
+            }
+        } else {
+            let runs = self.few_client_runs();
+            self.few_clients = Vec::new();
+            self.few_len = 0;
+            runs
+        }
+    }
+
+    /// Adds the rows, states, real servers and IPv6 clients another summer counted; its IPv4
+    /// clients are left for the caller to merge (see [`take_clients_v4`](Self::take_clients_v4)).
+    fn absorb(&mut self, other: ConnSummer) {
+        self.rows += other.rows;
+        // Every state the other summer kept was a valid name, so each has an index here too.
+        let states: Vec<Option<usize>> = other
+            .states
+            .iter()
+            .map(|name| self.state_index(name))
+            .collect();
+        for real in other.reals {
+            let i = match real.address {
+                IpAddr::V4(a) => self.real_v4(u32::from(a), real.port),
+                IpAddr::V6(a) => self.real_v6(a, real.port),
+            };
+            let Some(tally) = self.reals.get_mut(i) else {
+                continue;
+            };
+            for (&state, &n) in states.iter().zip(&real.counts) {
+                let Some(state) = state else { continue };
+                if tally.counts.len() <= state {
+                    tally.counts.resize(state + 1, 0);
+                }
+                if let Some(c) = tally.counts.get_mut(state) {
+                    *c += n;
+                }
+            }
+        }
+        for (addr, n) in other.clients_v6 {
+            let c = self.clients_v6.entry(addr).or_insert(0);
+            *c = c.saturating_add(n);
+        }
     }
 
     pub fn finish(mut self) -> ConnSummary {
-        let top_clients = if !self.few_spilled {
-            let few = self.few_client_runs();
-            top_clients(self.top_n, few.into_iter(), &self.clients_v6)
-        } else if self.clients_v4.is_empty() {
-            // Everything is still pending: count straight from the sorted batch.
-            radix_sort(&mut self.pending_v4);
-            top_clients(self.top_n, runs(&self.pending_v4), &self.clients_v6)
+        let top_clients = if self.top_n == 0 {
+            Vec::new()
         } else {
-            self.fold_pending_clients();
-            let counted = self.clients_v4.iter().copied();
-            top_clients(self.top_n, counted, &self.clients_v6)
+            let v4 = self.take_clients_v4();
+            top_clients(self.top_n, v4.into_iter(), &self.clients_v6)
         };
+        self.summary(top_clients)
+    }
+
+    /// The states and real servers as a [`ConnSummary`] with the given busiest clients.
+    fn summary(self, top_clients: Vec<(IpAddr, u64)>) -> ConnSummary {
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let names: Vec<String> = self
@@ -577,9 +694,156 @@ pub fn sum_ip_vs_conn(text: &str, top_n: usize) -> Result<ConnSummary, ParseErro
 }
 
 /// As [`sum_ip_vs_conn`], for raw bytes (no UTF-8 check of the whole input needed).
+///
+/// A large table is cut at line boundaries into pieces that a thread per core takes in turn,
+/// each summing into its own [`ConnSummer`]; their counts are merged exactly, so the result is
+/// the same as on one thread. Taking pieces in turn rather than half each keeps a busy core
+/// from holding everything up.
 pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, ParseError> {
-    let mut summer = ConnSummer::new(top_n);
-    if top_n > 0 {
+    let threads = if bytes.len() < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        cores().min(MAX_THREADS)
+    };
+    sum_on_threads(bytes, top_n, threads, PIECE_BYTES)
+}
+
+/// Tables smaller than this are summed on the calling thread: starting threads and merging
+/// their counts would cost more than it saves.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+/// About how much of a large table a thread takes at a time.
+const PIECE_BYTES: usize = 1 << 20;
+const MAX_THREADS: usize = 64;
+
+/// How many threads can run at once (1 when unknown); asked once, as it reads cgroup files.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Sums `bytes` on `threads` threads (the calling one among them), which take pieces of about
+/// `piece_bytes`, cut at line boundaries, one after another until none are left.
+fn sum_on_threads(
+    bytes: &[u8],
+    top_n: usize,
+    threads: usize,
+    piece_bytes: usize,
+) -> Result<ConnSummary, ParseError> {
+    if threads <= 1 {
+        let mut summer = ConnSummer::new(top_n);
+        sum_lines(&mut summer, bytes)?;
+        return Ok(summer.finish());
+    }
+    let pieces = split_lines(bytes, bytes.len().div_ceil(piece_bytes.max(1)));
+    let next = AtomicUsize::new(0);
+    // The first piece known to fail: pieces after it cannot change the outcome.
+    let failed = AtomicUsize::new(usize::MAX);
+    let work = || {
+        let mut summer = ConnSummer::new(top_n);
+        let mut outcomes = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(piece) = pieces.get(k).filter(|_| k < failed.load(Ordering::Relaxed)) else {
+                break;
+            };
+            let outcome = sum_lines(&mut summer, piece);
+            if outcome.is_err() {
+                failed.fetch_min(k, Ordering::Relaxed);
+            }
+            outcomes.push((k, outcome));
+        }
+        // Counting the clients is most of merging them, so it is done here, in parallel.
+        let v4 = if top_n > 0 {
+            summer.take_clients_v4()
+        } else {
+            Vec::new()
+        };
+        (summer, v4, outcomes)
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(pieces.len()))
+            .map(|_| scope.spawn(work))
+            .collect();
+        let own = work();
+        std::iter::once(own)
+            .chain(helpers.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }))
+            .collect()
+    });
+    let mut outcomes: Vec<Option<Result<usize, ParseError>>> = vec![None; pieces.len()];
+    let mut merged: Option<ConnSummer> = None;
+    let mut clients: Vec<Vec<(u32, u64)>> = Vec::with_capacity(results.len());
+    for (summer, v4, done) in results {
+        for (k, outcome) in done {
+            if let Some(slot) = outcomes.get_mut(k) {
+                *slot = Some(outcome);
+            }
+        }
+        clients.push(v4);
+        match merged.as_mut() {
+            None => merged = Some(summer),
+            Some(m) => m.absorb(summer),
+        }
+    }
+    // Each piece numbered its lines from 1. Every piece before the first failing one was read
+    // to its end, so its error is the one reading the table in order would have stopped at.
+    let mut line_offset = 0;
+    for outcome in outcomes {
+        match outcome {
+            Some(Ok(lines)) => line_offset += lines,
+            Some(Err(mut e)) => {
+                e.line += line_offset;
+                return Err(e);
+            }
+            // Only pieces after a failing one are left unread.
+            None => break,
+        }
+    }
+    let merged = merged.unwrap_or_else(|| ConnSummer::new(top_n));
+    if top_n == 0 {
+        return Ok(merged.summary(Vec::new()));
+    }
+    // The busiest clients are picked from the merged counts: a client can be spread thinly
+    // over every piece and still be the busiest overall.
+    let last = clients.pop().unwrap_or_default();
+    let all_but_last = clients
+        .into_iter()
+        .reduce(|a, b| merge_runs(&a, b.into_iter()).collect())
+        .unwrap_or_default();
+    let top = top_clients(
+        top_n,
+        merge_runs(&all_but_last, last.into_iter()),
+        &merged.clients_v6,
+    );
+    Ok(merged.summary(top))
+}
+
+/// `bytes` cut into at most `parts` pieces of about equal size, each but the last ending with a
+/// `\n`.
+fn split_lines(bytes: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(parts);
+    let mut rest = bytes;
+    for left in (2..=parts).rev() {
+        let target = rest.len() / left;
+        let Some(i) = memchr::memchr(b'\n', rest.get(target..).unwrap_or_default()) else {
+            break;
+        };
+        let Some((piece, after)) = rest.split_at_checked(target + i + 1) else {
+            break;
+        };
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces.push(rest);
+    pieces
+}
+
+/// Feeds every line of `bytes` to `summer`, numbering them from 1, and returns how many there
+/// were (the `\n`s, plus one for a last line without one).
+fn sum_lines(summer: &mut ConnSummer, bytes: &[u8]) -> Result<usize, ParseError> {
+    if summer.top_n > 0 {
         // IPv4 rows are about 66 bytes; reserving spares the client buffer its regrowth.
         summer
             .pending_v4
@@ -600,7 +864,53 @@ pub fn sum_ip_vs_conn_bytes(bytes: &[u8], top_n: usize) -> Result<ConnSummary, P
         };
         rest = rest.get(len + 1..).unwrap_or_default();
     }
-    Ok(summer.finish())
+    Ok(line_no)
+}
+
+/// What each of the first 48 bytes of a fast-path row may be: bit 0 a hex digit, bit 1 a
+/// space, bit 2 printable (not a space), bit 3 anything (the start of the state).
+const ROW_HEAD: [u8; 48] = {
+    let mut classes = [1u8; 48];
+    let mut i = 0;
+    while i < 48 {
+        classes[i] = match i {
+            0 | 1 => 4,
+            2 => 4 | 2,
+            3 | 12 | 17 | 26 | 31 | 40 | 45 => 2,
+            46 | 47 => 8,
+            _ => 1,
+        };
+        i += 1;
+    }
+    classes
+};
+
+/// Whether the protocol, addresses, ports and the spaces between them sit where a fast-path row
+/// has them. Written byte by byte without branches, over a fixed length, so that it compiles to
+/// a few vector instructions.
+#[inline(always)]
+fn row_head_ok(b: &[u8; 65]) -> bool {
+    let mut bad = 0u8;
+    for (&c, &class) in b.iter().zip(&ROW_HEAD) {
+        let hex = u8::from(c.wrapping_sub(b'0') < 10) | u8::from((c | 0x20).wrapping_sub(b'a') < 6);
+        let space = u8::from(c == b' ');
+        let graphic = u8::from(c.wrapping_sub(0x21) < 0x5E);
+        let fits = (hex & class) | (space & (class >> 1)) | (graphic & (class >> 2)) | (class >> 3);
+        bad |= fits ^ 1;
+    }
+    bad == 0
+}
+
+/// Eight hex digits already checked to be hex digits, to their value.
+#[inline(always)]
+fn hex8_value(b: [u8; 8]) -> u32 {
+    let x = u64::from_be_bytes(b);
+    // Letters have bit 6 set; digits do not.
+    let v = (x & (ONES_64 * 0x0F)) + ((x >> 6) & ONES_64) * 9;
+    let v = (v | (v >> 4)) & 0x00FF_00FF_00FF_00FF;
+    let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
+    let v = (v | (v >> 16)) & 0x0000_0000_FFFF_FFFF;
+    v as u32
 }
 
 /// Where a fast-path row ends: after the `%7u` expiry at offset 58 and, when a persistence
@@ -766,6 +1076,76 @@ fn hex4(b: [u8; 4]) -> Option<u16> {
     hex8([b'0', b'0', b'0', b'0', p, q, r, s]).and_then(|v| u16::try_from(v).ok())
 }
 
+/// Address spans up to this many are counted in an array (4 bytes an address, so it stays in
+/// a core's cache) rather than sorted.
+const DENSE_SPAN: usize = 1 << 18;
+
+/// Where to count clients in an array after the small table spills, given its sorted
+/// `(address, count)`s: the first address and length of a window (at most `DENSE_SPAN`) around
+/// the densest span of at most half that which holds a quarter or more of the rows counted so
+/// far, with room on either side. None when there is no such span.
+fn dense_window(sorted: &[(u32, u64)]) -> Option<(u32, usize)> {
+    let reach = u64::try_from(DENSE_SPAN / 2).ok()?;
+    let total: u64 = sorted.iter().map(|&(_, n)| n).sum();
+    // Slide a window of `reach` addresses over the clients: (rows in it, first, last client).
+    let mut best = (0u64, 0u32, 0u32);
+    let mut rows = 0u64;
+    let mut start = 0;
+    for &(addr, n) in sorted {
+        rows += n;
+        while let Some(&(first, m)) = sorted.get(start)
+            && u64::from(addr - first) >= reach
+        {
+            rows -= m;
+            start += 1;
+        }
+        if rows > best.0 {
+            best = (rows, sorted.get(start).map_or(addr, |c| c.0), addr);
+        }
+    }
+    let (rows, first, last) = best;
+    if rows == 0 || rows.saturating_mul(4) < total {
+        return None;
+    }
+    let span = (last - first) as usize + 1;
+    let len = span.saturating_mul(2).next_power_of_two().min(DENSE_SPAN);
+    let slack = u32::try_from((len - span) / 2).ok()?;
+    let len32 = u32::try_from(len).ok()?;
+    Some((first.saturating_sub(slack).min(u32::MAX - (len32 - 1)), len))
+}
+
+/// `(address, how many times)` for each distinct address in `v`, sorted by address; `v` is
+/// left empty. Addresses within a small span (clients from a few subnets, the usual case) are
+/// counted in an array indexed by address; any others are radix sorted, which no choice of
+/// addresses can slow down.
+fn count_addresses(v: &mut Vec<u32>) -> Vec<(u32, u64)> {
+    let (min, max) = v
+        .iter()
+        .fold((u32::MAX, u32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let span = (max.wrapping_sub(min) as usize).wrapping_add(1);
+    let counted = if v.is_empty() {
+        Vec::new()
+    } else if span <= DENSE_SPAN && span <= v.len().saturating_mul(8) && v.len() < u32::MAX as usize
+    {
+        let mut counts = vec![0u32; span];
+        for &x in v.iter() {
+            if let Some(c) = counts.get_mut((x - min) as usize) {
+                *c += 1;
+            }
+        }
+        (min..=max)
+            .zip(counts)
+            .filter(|&(_, n)| n != 0)
+            .map(|(a, n)| (a, u64::from(n)))
+            .collect()
+    } else {
+        radix_sort(v);
+        runs(v).collect()
+    };
+    v.clear();
+    counted
+}
+
 /// LSD radix sort of `u32`s in three passes of 11, 11 and 10 bits; a pass is skipped when all
 /// keys share that digit (clients from one /16, say).
 fn radix_sort(v: &mut Vec<u32>) {
@@ -865,6 +1245,37 @@ mod tests {
         assert_eq!(hex8(*b"C0A8FFfe"), Some(0xC0A8_FFFE));
         assert_eq!(hex4(*b"01bB"), Some(0x01BB));
         assert_eq!(hex4(*b"01G0"), None);
+    }
+
+    #[test]
+    fn the_vector_row_check_agrees_with_checking_field_by_field() {
+        // The fast path's shape as separate checks: protocol, six hex fields, the spaces.
+        fn by_field(b: &[u8; 65]) -> bool {
+            let hex = |at: usize, n: usize| b[at..at + n].iter().all(u8::is_ascii_hexdigit);
+            [3, 12, 17, 26, 31, 40, 45].iter().all(|&i| b[i] == b' ')
+                && b[0].is_ascii_graphic()
+                && b[1].is_ascii_graphic()
+                && (b[2].is_ascii_graphic() || b[2] == b' ')
+                && hex(4, 8)
+                && hex(13, 4)
+                && hex(18, 8)
+                && hex(27, 4)
+                && hex(32, 8)
+                && hex(41, 4)
+        }
+        let row = v4_row(0xC0A8_01FE, 0xD431, 0x0A00_000B, "ESTABLISHED", 899);
+        let row = row.as_bytes().first_chunk::<65>().expect("a full row");
+        assert!(row_head_ok(row) && by_field(row));
+        for at in 0..48 {
+            for c in 0..=255u8 {
+                let mut b = *row;
+                b[at] = c;
+                assert_eq!(row_head_ok(&b), by_field(&b), "byte {c:#04x} at {at}");
+            }
+        }
+        for digits in [*b"C0A801FE", *b"00000000", *b"ffffffff", *b"9aB3c4D5"] {
+            assert_eq!(Some(hex8_value(digits)), hex8(digits));
+        }
     }
 
     #[test]
@@ -1126,6 +1537,78 @@ mod tests {
         assert_eq!(s.finish().top_clients, want);
     }
 
+    /// Every IPv4 client a summer counted, as `take_clients_v4` gives them.
+    fn all_v4(s: &mut ConnSummer) -> Vec<(u32, u64)> {
+        s.take_clients_v4()
+    }
+
+    #[test]
+    fn clients_in_the_dense_window_and_outside_it_are_all_counted() {
+        let mut s = ConnSummer::new(3);
+        let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut x: u32 = 4242;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        for i in 0..200_000u32 {
+            let r = next();
+            let a = match i % 10 {
+                // Anywhere at all.
+                0 => r,
+                // Just past either end of the first clients' span.
+                1 => 0x0A00_0000 - 1 - r % 50_000,
+                2 => 0x0A01_0000 + r % 200_000,
+                // Mostly one /16.
+                _ => 0x0A00_0000 + r % 0x1_0000,
+            };
+            s.push_client_v4(a);
+            *want.entry(a).or_insert(0) += 1;
+        }
+        assert!(s.few_spilled && !s.dense.is_empty());
+        assert_eq!(all_v4(&mut s), want.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_dense_window_covers_the_busiest_span_with_room_around_it() {
+        assert_eq!(dense_window(&[]), None);
+        // Spread over the address space: no span holds a quarter of the rows.
+        let spread: Vec<(u32, u64)> = (0..100u32).map(|i| (i << 24, 1)).collect();
+        assert_eq!(dense_window(&spread), None);
+        // A /20 of clients and a few far away.
+        let mut few: Vec<(u32, u64)> = (0..4096u32).map(|i| (0x0A00_1000 + i, 2)).collect();
+        few.extend([(1, 1000), (0xF000_0000, 1000)]);
+        few.sort_unstable();
+        let (base, len) = dense_window(&few).expect("a window");
+        assert_eq!(len, 8192);
+        assert_eq!(base, 0x0A00_1000 - 2048);
+        // At the top of the address space the window still fits below 2^32.
+        let top: Vec<(u32, u64)> = (0..10u32).map(|i| (u32::MAX - i, 1)).rev().collect();
+        let (base, len) = dense_window(&top).expect("a window");
+        assert_eq!(u64::from(base) + len as u64, 1 << 32);
+    }
+
+    #[test]
+    fn dense_counts_carry_past_u32() {
+        let mut s = ConnSummer::new(1);
+        for a in 0..(FEW_CLIENTS as u32) {
+            s.push_client_v4(u32::MAX - a);
+        }
+        assert!(s.few_spilled && !s.dense.is_empty());
+        let top = u32::MAX - s.dense_base;
+        if let Some(n) = s.dense.get_mut(top as usize) {
+            *n = u32::MAX - 1;
+        }
+        for _ in 0..3 {
+            s.push_client_v4(u32::MAX);
+        }
+        let v4 = all_v4(&mut s);
+        assert_eq!(v4.last(), Some(&(u32::MAX, u64::from(u32::MAX) + 2)));
+        assert_eq!(v4.len(), FEW_CLIENTS);
+    }
+
     #[test]
     fn clients_colliding_in_the_small_table_spill_it_early() {
         // 100 addresses that all start probing at slot 0, as a crafted SYN flood could send.
@@ -1147,6 +1630,185 @@ mod tests {
             .map(|&a| (Ipv4Addr::from(a).into(), 3))
             .collect();
         assert_eq!(top, want);
+    }
+
+    /// A table of `rows` kernel-format IPv4 rows whose clients are drawn from `clients`
+    /// addresses starting at `base` (spread over the whole address space when `wide`), so that
+    /// many clients tie on their counts.
+    fn many_rows(rows: usize, clients: u32, base: u32, wide: bool, seed: u64) -> String {
+        const STATES: [&str; 4] = ["ESTABLISHED", "FIN_WAIT", "TIME_WAIT", "SYN_RECV"];
+        let mut t = String::with_capacity(rows * 66 + HEADER.len());
+        t += HEADER;
+        let mut x = seed | 1;
+        for _ in 0..rows {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % u64::from(clients)) as u32;
+            let client = if wide {
+                k.wrapping_mul(0x9E37_79B9)
+            } else {
+                base.wrapping_add(k)
+            };
+            let state = STATES[((x >> 40) % 4) as usize];
+            t += &v4_row(client, 1, 0x0A00_0000 + ((x >> 50) % 7) as u32, state, 5);
+        }
+        t
+    }
+
+    #[test]
+    fn large_tables_sum_the_same_on_one_thread_and_on_several() {
+        // Few clients (the small table), many from one subnet (counted in an array), and many
+        // spread over the address space (radix sorted).
+        for (clients, wide) in [(500, false), (40_000, false), (40_000, true)] {
+            let t = many_rows(80_000, clients, 0xC633_0000, wide, u64::from(clients));
+            let one = sum_on_threads(t.as_bytes(), 10, 1, PIECE_BYTES).expect("parses");
+            assert_eq!(one.total, 80_000);
+            for (threads, piece) in [(2, PIECE_BYTES), (2, 100_000), (3, 7_000), (7, 2 << 20)] {
+                let several = sum_on_threads(t.as_bytes(), 10, threads, piece).expect("parses");
+                assert_eq!(
+                    several, one,
+                    "{clients} clients, wide {wide}, {threads} threads, pieces of {piece}"
+                );
+            }
+            assert_eq!(
+                sum_on_threads(t.as_bytes(), 0, 3, 50_000),
+                sum_on_threads(t.as_bytes(), 0, 1, PIECE_BYTES)
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_past_the_parallel_threshold_sums_as_on_one_thread() {
+        let t = many_rows(
+            PARALLEL_MIN_BYTES / 66 + 1000,
+            30_000,
+            0x0A14_0000,
+            false,
+            3,
+        );
+        assert!(t.len() > PARALLEL_MIN_BYTES);
+        let public = sum_ip_vs_conn(&t, 10).expect("parses");
+        let one = sum_on_threads(t.as_bytes(), 10, 1, PIECE_BYTES).expect("parses");
+        assert_eq!(public, one);
+        // Ties: with ~5 rows per client, the top ten share counts and are ordered by address.
+        let top = &one.top_clients;
+        assert_eq!(top.len(), 10);
+        assert!(
+            top.windows(2)
+                .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0))
+        );
+        assert!(top.windows(2).any(|w| w[0].1 == w[1].1));
+    }
+
+    #[test]
+    fn errors_in_a_later_piece_name_their_line_in_the_whole_table() {
+        let mut t = many_rows(999, 50, 1, false, 9);
+        t += "TCP C0000201 D431\n";
+        t += &many_rows(500, 50, 1, false, 10);
+        t += "TCP C0000201 D431\n";
+        for (threads, piece) in [(1, PIECE_BYTES), (2, 1_000), (3, 5_000), (5, 100_000)] {
+            let e = sum_on_threads(t.as_bytes(), 3, threads, piece).expect_err("must fail");
+            assert_eq!(e.line, 1001, "{threads} threads, pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn split_lines_cuts_after_newlines_and_keeps_every_byte() {
+        for t in [&b"a\nbb\n\nccc\ndddd"[..], b"a\nbb\n\nccc\n", b"abc", b""] {
+            for parts in 1..8 {
+                let pieces = split_lines(t, parts);
+                assert!(!pieces.is_empty() && pieces.len() <= parts);
+                assert_eq!(pieces.concat(), t.to_vec());
+                let (_, init) = pieces.split_last().expect("a piece");
+                assert!(init.iter().all(|p| p.ends_with(b"\n")));
+            }
+        }
+        assert_eq!(
+            split_lines(b"a\nb\nc\nd\n", 2),
+            vec![&b"a\nb\nc\n"[..], b"d\n"]
+        );
+    }
+
+    #[test]
+    fn count_addresses_counts_like_a_map() {
+        let mut x: u32 = 99;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let narrow: Vec<u32> = (0..5000).map(|_| 0xC000_0000 + next() % 3000).collect();
+        let wide: Vec<u32> = (0..5000).map(|_| next() % 3000 * 0x10_0001).collect();
+        let edges = vec![u32::MAX, 0, u32::MAX, 7];
+        for v in [narrow, wide, edges, vec![u32::MAX], Vec::new()] {
+            let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+            for &a in &v {
+                *want.entry(a).or_insert(0) += 1;
+            }
+            let mut v = v;
+            let got = count_addresses(&mut v);
+            assert!(v.is_empty());
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
+    }
+
+    mod parts {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A line of a connection table: well-formed rows of every shape the parser knows, and
+        /// now and then a blank line, a CRLF ending, a repeated header or a bad row.
+        fn line() -> impl Strategy<Value = String> {
+            let v4 = (0u32..6, 0u32..3, 0usize..4, 0u32..1000).prop_map(|(c, d, s, e)| {
+                let state = ["ESTABLISHED", "SYN_RECV", "NONE", "CLOSE"][s];
+                v4_row(0xC000_0200 + c, 1000, 0xC633_6400 + d, state, e)
+            });
+            let v6 = (0u32..3, 0u32..2).prop_map(|(c, d)| {
+                format!(
+                    "TCP 2001:0db8:0000:0000:0000:0000:0000:000{c} D431 \
+                     2001:0db8:0000:0000:0000:0000:0000:0010 01BB \
+                     2001:0db8:0000:0000:0000:0000:0000:010{d} 01BB ESTABLISHED     899\n"
+                )
+            });
+            prop_oneof![
+                20 => v4,
+                3 => v6,
+                2 => (0u32..6).prop_map(|c| format!(
+                    "SCTP C00002{c:02X} D431 C000020A 0050 C6336401 0050 SHUTDOWN_ACK_SENT       3\n"
+                )),
+                2 => (0u32..6).prop_map(|c| format!(
+                    "UDP C00002{c:02X} D431 C000020A 13C4 C6336401 13C4 UDP             299 sip 6a3f\r\n"
+                )),
+                1 => Just("\n".to_string()),
+                1 => Just(HEADER.to_string()),
+                1 => Just("TCP C0000201 D431 C000020A 0050 ZZZZZZZZ 0050 NONE 1\n".to_string()),
+            ]
+        }
+
+        proptest! {
+            /// Summing a table in pieces on several threads gives exactly what one thread gives,
+            /// busiest clients (many tied) and the line of the first bad row included.
+            #[test]
+            fn parts_sum_exactly_as_one_thread(
+                lines in prop::collection::vec(line(), 0..80),
+                header in any::<bool>(),
+                unterminated in any::<bool>(),
+                top_n in 0usize..5,
+                threads in 2usize..5,
+                piece_bytes in 1usize..400,
+            ) {
+                let mut text = if header { HEADER.to_string() } else { String::new() };
+                text.extend(lines);
+                if unterminated {
+                    text.pop();
+                }
+                let one = sum_on_threads(text.as_bytes(), top_n, 1, PIECE_BYTES);
+                let several = sum_on_threads(text.as_bytes(), top_n, threads, piece_bytes);
+                prop_assert_eq!(several, one);
+            }
+        }
     }
 
     #[test]

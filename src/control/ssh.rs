@@ -1,0 +1,153 @@
+//! Changing weights on a router reached over SSH: `ipvsadm` through `sudo -n` when the login user
+//! is not root. Scripts go to the remote `/bin/sh` on stdin and are built from constants and typed
+//! values only, so nothing from the configuration, IPVS or the operator is ever interpreted by
+//! the remote shell.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{ControlError, RouterControl, ipvsadm, read_ipvsadm_table};
+use crate::model::sample::{RealServerSample, VirtualServiceSample};
+use crate::source::remote::{ROUTER_COMMAND, SudoMode};
+use crate::source::ssh::config::ResolvedHost;
+use crate::source::ssh::connection::{Connection, SshContext};
+
+/// How ipvsadm is prefixed, as the router poll decides it.
+fn sudo_line(sudo: SudoMode) -> &'static str {
+    match sudo {
+        SudoMode::Auto => "S=; [ \"$(id -u)\" = 0 ] || S='sudo -n'\n",
+        SudoMode::Always => "S='sudo -n'\n",
+        SudoMode::Never => "S=\n",
+    }
+}
+
+/// Marks the end of one ipvsadm view in the table script's output.
+const VIEW_END: &str = "@@lbtop-view\n";
+
+/// A router over SSH. The connection is opened on first use and kept for the action's re-read
+/// and change, so a change costs one round trip after the re-check.
+#[derive(Clone)]
+pub struct SshControl {
+    name: String,
+    ctx: Arc<SshContext>,
+    host: ResolvedHost,
+    sudo: SudoMode,
+    conn: Arc<Mutex<Option<Arc<Connection>>>>,
+}
+
+impl std::fmt::Debug for SshControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshControl")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl SshControl {
+    pub fn new(name: String, ctx: Arc<SshContext>, host: ResolvedHost, sudo: SudoMode) -> Self {
+        Self {
+            name,
+            ctx,
+            host,
+            sudo,
+            conn: Arc::default(),
+        }
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, ControlError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let deadline = Instant::now() + self.ctx.tuning.connect_timeout;
+        let c = Arc::new(
+            Connection::connect(&self.ctx, &self.host, deadline)
+                .await
+                .map_err(|e| ControlError::Backend(format!("{}: {e}", self.name)))?,
+        );
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn run(&self, script: &str) -> Result<String, ControlError> {
+        let conn = self.connection().await?;
+        let out = tokio::time::timeout(
+            self.ctx
+                .tuning
+                .poll_timeout
+                .max(std::time::Duration::from_secs(10)),
+            conn.exec(ROUTER_COMMAND, Some(script.as_bytes()), 8 << 20),
+        )
+        .await
+        .map_err(|_| {
+            ControlError::Backend(format!("{}: ipvsadm did not answer in time", self.name))
+        })?
+        .map_err(|e| ControlError::Backend(format!("{}: {e}", self.name)))?;
+        if out.exit_status != Some(0) {
+            return Err(ControlError::Backend(format!(
+                "{}: ipvsadm failed ({}){}",
+                self.name,
+                out.exit_status
+                    .map_or_else(|| "no exit status".into(), |s| format!("exit status {s}")),
+                out.stderr_line()
+                    .map_or_else(String::new, |l| format!(": {l}"))
+            )));
+        }
+        String::from_utf8(out.stdout).map_err(|_| {
+            ControlError::Backend(format!(
+                "{}: ipvsadm printed text that is not UTF-8",
+                self.name
+            ))
+        })
+    }
+}
+
+impl SshControl {
+    /// One round trip to the router on the kept connection: a remote shell that does nothing.
+    pub async fn round_trip(&self) -> Result<std::time::Duration, ControlError> {
+        self.connection().await?;
+        let start = std::time::Instant::now();
+        self.run(":\n").await?;
+        Ok(start.elapsed())
+    }
+}
+
+impl RouterControl for SshControl {
+    fn router_name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
+        let mut script = String::from(sudo_line(self.sudo));
+        script.push_str("set -e\n");
+        for view in ipvsadm::READ_VIEWS {
+            script.push_str("$S ipvsadm ");
+            script.push_str(&view.join(" "));
+            script.push_str("\necho '");
+            script.push_str(VIEW_END.trim_end());
+            script.push_str("'\n");
+        }
+        let text = self.run(&script).await?;
+        let mut views = text.split(VIEW_END);
+        read_ipvsadm_table(|_| {
+            views.next().map(str::to_string).ok_or_else(|| {
+                ControlError::Backend("ipvsadm printed fewer views than asked".into())
+            })
+        })
+    }
+
+    async fn set_weight(
+        &mut self,
+        svc: &VirtualServiceSample,
+        real: &RealServerSample,
+        weight: i32,
+    ) -> Result<(), ControlError> {
+        let mut script = String::from(sudo_line(self.sudo));
+        script.push_str("exec $S ipvsadm ");
+        script.push_str(&ipvsadm::edit_args(svc, real, weight).join(" "));
+        script.push('\n');
+        self.run(&script).await.map(|_| ())
+    }
+}
