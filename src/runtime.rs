@@ -197,8 +197,12 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> re
             () = tokio::time::sleep_until(deadline) => break,
         }
     }
-    for host in progress.pending() {
-        state.ingest(remote::unanswered(&state, host, wait));
+    for name in progress.pending() {
+        let host = match &name {
+            None => state.router.as_ref().map(|r| r.host.clone()),
+            Some(n) => state.node(n).map(|n| n.host.clone()),
+        };
+        state.ingest(remote::unanswered(name, host.unwrap_or_default(), wait));
     }
     drop(handles);
     report::snapshot(&state)

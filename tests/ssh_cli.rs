@@ -200,6 +200,34 @@ fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
     );
 }
 
+#[test]
+fn an_ipv6_node_with_a_port_is_written_in_brackets() {
+    if !support::sshd::require() {
+        return;
+    }
+    let client = Client::new();
+    let ns = support::sshd::Netns::new(support::sshd::subnet(201), None, 0);
+    let v6 = ns.add_v6();
+    let mut sshd = support::sshd::Sshd::new(
+        &client.dir.path().join("s6"),
+        Some(&ns.name),
+        &v6,
+        2222,
+        &client,
+    );
+    sshd.start();
+    client.trust(&format!("[{v6}]:2222"), &sshd);
+    let cfg = client.config.to_string_lossy().to_string();
+    let r = lbtop(
+        &client,
+        &["-F", &cfg, "--nodes", &format!("root@[{v6}]:2222")],
+        &[],
+    );
+    let n = node(&r.json, &v6);
+    assert_eq!(n["status"], "ok", "{}", r.json);
+    assert_eq!(n["host"], v6.as_str());
+}
+
 /// `ssh-agent -D -a SOCK`, killed on drop.
 struct Agent {
     child: Child,

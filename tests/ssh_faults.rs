@@ -197,3 +197,26 @@ fn refused_authentication_is_auth_failed_until_the_key_is_authorized() {
         [HostStatus::AuthFailed, HostStatus::Ok]
     );
 }
+
+#[test]
+fn keepalives_find_an_idle_host_that_was_cut_off_before_its_next_poll() {
+    if !support::sshd::require() {
+        return;
+    }
+    let cluster = Cluster::new(1);
+    let c = &cluster.client;
+    // Polls 20 s apart: only keepalives (every 1 s, 2 unanswered) can notice the cut in time.
+    let ctx = watch::context(&c.home, &c.config, &[], watch::fast_tuning());
+    let w = Watch::start(
+        vec![watch::node(&ctx, "idle", &cluster.hosts[0].sshd.spec())],
+        Duration::from_secs(20),
+    );
+    w.wait_samples("idle", 0, 1, 10 * SEC);
+    let cut = std::time::Instant::now();
+    cluster.hosts[0].ns.blackhole(true);
+    let log = w.wait_status("idle", HostStatus::Unreachable, 8 * SEC);
+    assert!(cut.elapsed() < 8 * SEC);
+    assert!(log.message().contains("keepalive"), "{}", log.message());
+    cluster.hosts[0].ns.blackhole(false);
+    w.wait_samples("idle", 1, 1, 10 * SEC);
+}

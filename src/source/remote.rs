@@ -557,6 +557,16 @@ fn next_on_grid(interval: Duration) -> Instant {
     Instant::now() + Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX))
 }
 
+/// The wait after `current` failed again: doubled, at most `backoff_max`.
+fn next_backoff(current: Duration, tuning: &SshTuning) -> Duration {
+    (current * 2).clamp(tuning.backoff_min, tuning.backoff_max)
+}
+
+/// `wait` spread by ±25 %, so that hosts that failed together do not retry together.
+fn with_jitter(wait: Duration) -> Duration {
+    wait.mul_f64(jitter())
+}
+
 /// A factor in [0.75, 1.25) for spreading reconnects.
 fn jitter() -> f64 {
     let mut b = [0u8; 2];
@@ -612,13 +622,13 @@ async fn run(
                 if !reporter.failure(&e).await || once {
                     return;
                 }
-                let wait = backoff.mul_f64(jitter());
+                let wait = with_jitter(backoff);
                 tracing::debug!(host = %src.name, "reconnecting in {wait:?}");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = refresh.notified() => {}
                 }
-                backoff = (backoff * 2).min(tuning.backoff_max);
+                backoff = next_backoff(backoff, &tuning);
                 continue;
             }
         };
@@ -645,6 +655,14 @@ async fn run(
                 tokio::select! {
                     _ = ticker.tick() => {}
                     () = refresh.notified() => {}
+                    // Lost while idle (keepalives unanswered, the host went away): say so now,
+                    // not at the next poll.
+                    e = conn.closed() => {
+                        if !reporter.failure(&e).await || once {
+                            return;
+                        }
+                        break;
+                    }
                 }
             }
             first = false;
@@ -1080,8 +1098,9 @@ impl OnceProgress {
     }
 }
 
-/// The status event for a host `--once` gave up on (`None` is the router).
-pub fn unanswered(state: &crate::app::State, host: Option<String>, wait: Duration) -> SourceEvent {
+/// The status event for a host `--once` gave up on: the router when `name` is `None`, else the
+/// node of that name; `host` is the host the event carries.
+pub fn unanswered(name: Option<String>, host: String, wait: Duration) -> SourceEvent {
     fn status<S>(wait: Duration) -> Report<S> {
         Report::Status {
             time: Timestamp::now(),
@@ -1092,21 +1111,14 @@ pub fn unanswered(state: &crate::app::State, host: Option<String>, wait: Duratio
             )),
         }
     }
-    match host {
+    match name {
         None => SourceEvent::Router {
-            host: state
-                .router
-                .as_ref()
-                .map(|r| r.host.clone())
-                .unwrap_or_default(),
+            host,
             report: status(wait),
         },
         Some(name) => SourceEvent::Node {
-            host: state
-                .node(&name)
-                .map(|n| n.host.clone())
-                .unwrap_or_default(),
             name,
+            host,
             report: status(wait),
         },
     }
@@ -1287,6 +1299,37 @@ mod tests {
         );
         assert!(!parse::CONN_SUMMARY_AWK.contains('\''));
         assert!(router_script(SudoMode::Never).contains("LBTOP_SUDO=never"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_jitter_stays_within_a_quarter() {
+        let t = SshTuning::default();
+        let mut b = t.backoff_min;
+        let mut seen = vec![b];
+        for _ in 0..8 {
+            b = next_backoff(b, &t);
+            seen.push(b);
+        }
+        let secs: Vec<u64> = seen.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30, 30]);
+        let waits: Vec<Duration> = (0..200)
+            .map(|_| with_jitter(Duration::from_secs(8)))
+            .collect();
+        assert!(waits.iter().all(|w| (6.0..10.0).contains(&w.as_secs_f64())));
+        assert!(waits.iter().any(|w| *w != waits[0]), "jitter varies");
+    }
+
+    #[test]
+    fn the_grid_puts_every_host_on_the_same_instants() {
+        let i = Duration::from_secs(1);
+        let (a, b) = (next_on_grid(i), next_on_grid(i));
+        let d = if a > b { a - b } else { b - a };
+        assert!(d < Duration::from_millis(5), "{d:?}");
+        let wait = a - Instant::now();
+        assert!(
+            wait >= Duration::from_millis(490) && wait <= Duration::from_millis(1500),
+            "{wait:?}"
+        );
     }
 
     #[test]

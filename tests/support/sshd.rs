@@ -9,8 +9,9 @@
 //! when a test fails; namespaces left by a test process that was killed are removed at the next
 //! start.
 //!
-//! Needs root, `ip` (iproute2), `sshd` (openssh-server), `ssh-keygen`, `ssh-agent`, `ssh-add`
-//! (openssh-client). `require()` says what is missing and the test is skipped (or fails under CI).
+//! Needs root, `ip` and `ss` (iproute2), `sshd` (openssh-server), `ssh-keygen`, `ssh-agent`,
+//! `ssh-add` (openssh-client), `iptables`, `unshare` (util-linux). `require()` says what is missing
+//! and the test is skipped (or fails under CI).
 
 #![allow(dead_code)]
 
@@ -24,7 +25,12 @@ use std::time::{Duration, Instant};
 pub const SSHD: &str = "/usr/sbin/sshd";
 
 /// The only addresses these tests use, all inside namespaces they create.
-pub const TEST_PREFIXES: [&str; 3] = ["10.201.0.0/16", "10.202.0.0/16", "10.203.0.0/16"];
+pub const TEST_PREFIXES: [&str; 4] = [
+    "10.201.0.0/16",
+    "10.202.0.0/16",
+    "10.203.0.0/16",
+    "fd7b::/16",
+];
 
 /// Runs a command; panics with its output when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> String {
@@ -61,6 +67,7 @@ pub fn require() -> bool {
         "/usr/bin/ssh-keygen",
         "/usr/bin/ssh-agent",
         "/usr/bin/ssh-add",
+        "/usr/sbin/iptables",
     ] {
         if !Path::new(tool).exists() {
             missing.push(tool.to_string());
@@ -236,6 +243,55 @@ impl Netns {
             None => ip(&["link", "set", &self.outer_if, state]),
             Some(o) => ip(&["-n", o, "link", "set", &self.outer_if, state]),
         }
+    }
+
+    /// Gives the namespace an IPv6 address too (`fd7b:<2nd>:<3rd>::2/64`, this side `::1`) and
+    /// returns it.
+    pub fn add_v6(&self) -> String {
+        let o = self.addr.octets();
+        let net = format!("fd7b:{:x}:{:x}", o[1], o[2]);
+        let (inner, outer) = (format!("{net}::2"), format!("{net}::1"));
+        let outer_cmd = |args: &[&str]| {
+            let mut all: Vec<&str> = Vec::new();
+            if let Some(ns) = &self.outer_ns {
+                all.extend(["-n", ns.as_str()]);
+            }
+            all.extend_from_slice(args);
+            ip(&all);
+        };
+        outer_cmd(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("{outer}/64"),
+            "dev",
+            &self.outer_if,
+            "nodad",
+        ]);
+        ip(&[
+            "-n",
+            &self.name,
+            "-6",
+            "addr",
+            "add",
+            &format!("{inner}/64"),
+            "dev",
+            &self.inner_if,
+            "nodad",
+        ]);
+        inner
+    }
+
+    /// Drops every packet that comes in (iptables inside the namespace): a silent cut, no error
+    /// reaches the sender. `false` lets them in again.
+    pub fn blackhole(&self, on: bool) {
+        let op = if on { "-I" } else { "-D" };
+        run(
+            "ip",
+            &[
+                "netns", "exec", &self.name, "iptables", op, "INPUT", "-j", "DROP",
+            ],
+        );
     }
 
     pub fn signal_all(&self, signal: &str) -> usize {

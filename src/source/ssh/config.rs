@@ -155,14 +155,45 @@ fn local_user() -> String {
     "root".to_string()
 }
 
+/// A `Host` pattern no host lbtop accepts can match (`:` is not in a host name).
+const NEVER: &str = "lbtop:unsupported-match-block";
+
+/// `Match` blocks are not understood by the parser, which would apply their options to the `Host`
+/// block before them. They become a block that matches no host, so their options apply nowhere
+/// (as for a `Match` whose criteria fail); the operator is told once.
+fn neutralise_match_blocks(text: &str, path: &Path) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let keyword = line
+            .trim_start()
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .next()
+            .unwrap_or("");
+        if keyword.eq_ignore_ascii_case("match") {
+            tracing::warn!(
+                "{}: `{}`: Match blocks are not supported; their options are ignored",
+                path.display(),
+                line.trim()
+            );
+            out.push_str("Host ");
+            out.push_str(NEVER);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn parse_file(path: &Path, home: &Path, rules: ParseRule) -> Result<SshConfig, SshConfigError> {
-    let file = std::fs::File::open(path).map_err(|e| SshConfigError::File {
+    let text = std::fs::read_to_string(path).map_err(|e| SshConfigError::File {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
+    let text = neutralise_match_blocks(&text, path);
     SshConfig::default()
         .home_dir(home)
-        .parse(&mut BufReader::new(file), rules)
+        .parse(&mut BufReader::new(text.as_bytes()), rules)
         .map_err(|e| SshConfigError::File {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -701,6 +732,17 @@ mod tests {
                 .proxy_jump
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn options_in_match_blocks_apply_to_no_host() {
+        let (_h, s) = settings(
+            "Host web1\n  User deploy\nMatch host web1 exec \"true\"\n  User wrong\n  Port 2222\n\
+             Host *\n  Port 22\n",
+            &[],
+        );
+        let h = s.resolve(&spec("web1"), None).expect("resolve");
+        assert_eq!((h.user.as_str(), h.port), ("deploy", 22));
     }
 
     #[test]

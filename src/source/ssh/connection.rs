@@ -120,8 +120,31 @@ impl HostKeyPolicy {
     }
 }
 
-/// Why a connection ended, as the handler learned it; read when a later call finds it closed.
-type EndReason = Arc<std::sync::Mutex<Option<String>>>;
+/// Why a connection ended, as the handler learned it: read when a later call finds it closed,
+/// and awaited between polls so that a connection lost while idle is reported at once.
+#[derive(Clone)]
+struct EndReason(Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl EndReason {
+    fn new() -> EndReason {
+        EndReason(Arc::new(tokio::sync::watch::channel(None).0))
+    }
+
+    fn set(&self, why: String) {
+        self.0.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(why);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+}
 
 /// The russh client handler: it judges the host key and remembers why the connection ended.
 struct Client {
@@ -142,9 +165,7 @@ impl client::Handler for Client {
             }
             client::DisconnectReason::Error(e) => e.to_string(),
         };
-        if let Ok(mut ended) = self.ended.lock() {
-            ended.get_or_insert(why);
-        }
+        self.ended.set(why);
         match reason {
             client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
             client::DisconnectReason::Error(e) => Err(e),
@@ -289,7 +310,7 @@ impl Connection {
             .unwrap_or_default()
         };
         let config = Arc::new(client_config(host, &ctx.tuning, &known));
-        let ended: EndReason = Arc::default();
+        let ended = EndReason::new();
         let handler = Client {
             policy,
             ended: ended.clone(),
@@ -361,10 +382,24 @@ impl Connection {
         self.handle.is_closed()
     }
 
+    /// Waits until the connection ends (the host closed it, or keepalives went unanswered) and
+    /// says why.
+    pub async fn closed(&self) -> SshError {
+        let mut rx = self.ended.0.subscribe();
+        let why = match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone().unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        SshError::Unreachable(if why.is_empty() {
+            "connection lost".into()
+        } else {
+            why
+        })
+    }
+
     /// An error from a call on this connection, with the reason it ended when it has.
     fn lost(&self, e: russh::Error) -> SshError {
-        let why = self.ended.lock().ok().and_then(|g| g.clone());
-        match (SshError::from(e), why) {
+        match (SshError::from(e), self.ended.get()) {
             (SshError::Unreachable(_), Some(why)) => SshError::Unreachable(why),
             (other, _) => other,
         }
@@ -591,9 +626,10 @@ impl Connection {
             }
         }
         if out.exit_status.is_none() && out.exit_signal.is_none() && self.handle.is_closed() {
-            let why = self.ended.lock().ok().and_then(|g| g.clone());
             return Err(SshError::Unreachable(
-                why.unwrap_or_else(|| "connection lost during a poll".into()),
+                self.ended
+                    .get()
+                    .unwrap_or_else(|| "connection lost during a poll".into()),
             ));
         }
         Ok(out)
