@@ -410,7 +410,9 @@ impl IpvsNetlink {
             NlmF::REQUEST | NlmF::ACK,
             WHAT,
         )?;
+        let mut headers = MultiHeaders::preallocate(2, None);
         self.exchange(
+            &mut headers,
             &mut request,
             false,
             "set a real server's weight (IPVS_CMD_SET_DEST)",
