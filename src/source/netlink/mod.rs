@@ -151,21 +151,33 @@ fn attr<P: neli::Size + ToBytes>(
         .map_err(|e| encode(what, e))
 }
 
-/// IPVS_CMD_ATTR_SERVICE with the attributes that identify a service, for GET_DEST.
-fn identity_attr(id: &ServiceIdentity) -> Result<Nlattr<u16, Buffer>, NetlinkError> {
-    use ipvs::*;
-    const WHAT: &str = "IPVS_CMD_ATTR_SERVICE";
-    let nest = NlattrBuilder::default()
+/// A nested top-level attribute holding `children`.
+fn nest(
+    what: &'static str,
+    kind: u16,
+    children: &[Nlattr<u16, Buffer>],
+) -> Result<Nlattr<u16, Buffer>, NetlinkError> {
+    let empty = NlattrBuilder::default()
         .nla_type(
             AttrTypeBuilder::default()
-                .nla_type(CMD_ATTR_SERVICE)
+                .nla_type(kind)
                 .nla_nested(true)
                 .build()
-                .map_err(|e| encode(WHAT, e))?,
+                .map_err(|e| encode(what, e))?,
         )
         .nla_payload(Buffer::new())
         .build()
-        .map_err(|e| encode(WHAT, e))?;
+        .map_err(|e| encode(what, e))?;
+    children
+        .iter()
+        .try_fold(empty, |n, a| n.nest(a))
+        .map_err(|e| encode(what, e))
+}
+
+/// IPVS_CMD_ATTR_SERVICE with the attributes that identify a service, for GET_DEST and SET_DEST.
+fn identity_attr(id: &ServiceIdentity) -> Result<Nlattr<u16, Buffer>, NetlinkError> {
+    use ipvs::*;
+    const WHAT: &str = "IPVS_CMD_ATTR_SERVICE";
     let mut children = vec![attr("IPVS_SVC_ATTR_AF", SVC_ATTR_AF, id.af)?];
     match id.fwmark {
         Some(mark) => children.push(attr("IPVS_SVC_ATTR_FWMARK", SVC_ATTR_FWMARK, mark)?),
@@ -183,10 +195,7 @@ fn identity_attr(id: &ServiceIdentity) -> Result<Nlattr<u16, Buffer>, NetlinkErr
             )?);
         }
     }
-    children
-        .iter()
-        .try_fold(nest, |n, a| n.nest(a))
-        .map_err(|e| encode(WHAT, e))
+    nest(WHAT, CMD_ATTR_SERVICE, &children)
 }
 
 impl IpvsNetlink {
@@ -384,21 +393,7 @@ impl IpvsNetlink {
                 t.flags,
             )?);
         }
-        let nest = NlattrBuilder::default()
-            .nla_type(
-                AttrTypeBuilder::default()
-                    .nla_type(CMD_ATTR_DEST)
-                    .nla_nested(true)
-                    .build()
-                    .map_err(|e| encode(WHAT, e))?,
-            )
-            .nla_payload(Buffer::new())
-            .build()
-            .map_err(|e| encode(WHAT, e))?;
-        let dest = children
-            .iter()
-            .try_fold(nest, |n, a| n.nest(a))
-            .map_err(|e| encode(WHAT, e))?;
+        let dest = nest(WHAT, CMD_ATTR_DEST, &children)?;
         let attrs: GenlBuffer<u16, Buffer> = [identity_attr(&ServiceIdentity::of(&svc.key))?, dest]
             .into_iter()
             .collect();
