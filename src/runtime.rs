@@ -241,6 +241,42 @@ pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<C
     keymap.action_for(&key).and_then(|a| state.update(a))
 }
 
+/// A terminal event for the live and replay loops: a key to act on, a resize that forces a redraw,
+/// or the end of input (quit).
+fn terminal_event(
+    state: &mut State,
+    keymap: &Keymap,
+    ev: Option<std::io::Result<Event>>,
+    drawn: &mut Option<u64>,
+) -> Result<Option<Command>, RunError> {
+    Ok(match ev {
+        Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+            handle_key(state, keymap, key)
+        }
+        Some(Ok(Event::Resize(..))) => {
+            *drawn = None;
+            None
+        }
+        Some(Ok(_)) => None,
+        Some(Err(e)) => return Err(RunError::Terminal(e)),
+        None => Some(Command::Quit),
+    })
+}
+
+/// Draws the screen when the state changed since the last frame (or a resize asked for one).
+fn redraw_if_changed(
+    terminal: &mut ratatui::DefaultTerminal,
+    state: &State,
+    config: &Config,
+    drawn: &mut Option<u64>,
+) -> Result<(), RunError> {
+    if *drawn != Some(state.generation()) {
+        terminal.draw(|f| crate::ui::draw(f, state, &config.theme, &config.keymap))?;
+        *drawn = Some(state.generation());
+    }
+    Ok(())
+}
+
 fn log_alerts(events: &[AlertEvent]) {
     for e in events {
         if e.raised {
@@ -373,18 +409,7 @@ async fn event_loop(
     let mut drawn: Option<u64> = None;
     loop {
         let command = tokio::select! {
-            ev = keys.next() => match ev {
-                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    handle_key(state, &config.keymap, key)
-                }
-                Some(Ok(Event::Resize(..))) => {
-                    drawn = None;
-                    None
-                }
-                Some(Ok(_)) => None,
-                Some(Err(e)) => return Err(RunError::Terminal(e)),
-                None => Some(Command::Quit),
-            },
+            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
             Some(ev) = rx.recv() => {
                 recorder.event(&ev);
                 let alerts = state.ingest(ev);
@@ -433,10 +458,7 @@ async fn event_loop(
                 None
             }
             _ = render.tick() => {
-                if drawn != Some(state.generation()) {
-                    terminal.draw(|f| crate::ui::draw(f, state, &config.theme, &config.keymap))?;
-                    drawn = Some(state.generation());
-                }
+                redraw_if_changed(terminal, state, config, &mut drawn)?;
                 None
             }
         };

@@ -45,6 +45,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// Seek, step, speed and go-to: they act on a replay only.
+    pub fn is_replay(self) -> bool {
+        matches!(
+            self,
+            Action::StepForward
+                | Action::StepBack
+                | Action::SeekForward
+                | Action::SeekBack
+                | Action::SeekForwardLong
+                | Action::SeekBackLong
+                | Action::GoToTime
+                | Action::SpeedUp
+                | Action::SpeedDown
+        )
+    }
+
     pub const ALL: &'static [Action] = &[
         Action::Quit,
         Action::Help,

@@ -628,29 +628,10 @@ impl State {
                 ));
             }
             Action::ToggleRecord => return Some(Command::ToggleRecord),
-            Action::StepForward
-            | Action::StepBack
-            | Action::SeekForward
-            | Action::SeekBack
-            | Action::SeekForwardLong
-            | Action::SeekBackLong
-            | Action::GoToTime
-            | Action::SpeedUp
-            | Action::SpeedDown
-                if self.mode.is_replay() =>
-            {
-                return self.replay_action(action);
-            }
+            a if a.is_replay() && self.mode.is_replay() => return self.replay_action(a),
             Action::Drain | Action::Reweight | Action::Restore => self.start_action(action),
-            Action::StepForward
-            | Action::StepBack
-            | Action::SeekForward
-            | Action::SeekBack
-            | Action::SeekForwardLong
-            | Action::SeekBackLong
-            | Action::GoToTime
-            | Action::SpeedUp
-            | Action::SpeedDown => {
+            // Only the replay actions are left here (`Action::is_replay`), outside a replay.
+            _ => {
                 self.ui.popup = Some(Popup::Message(
                     "seek, step and speed work in replay mode".into(),
                 ));

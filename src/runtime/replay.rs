@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::EventStream;
 use futures_util::StreamExt;
 use tokio::time::MissedTickBehavior;
 
@@ -15,7 +15,7 @@ use crate::model::sample::Timestamp;
 use crate::record::Player;
 use crate::record::export::{declare, feed, warmup_ms};
 
-use super::{RunError, handle_key};
+use super::{RunError, redraw_if_changed, terminal_event};
 
 /// A replay in progress: the player, and where the clock is.
 pub struct Replayer {
@@ -188,18 +188,7 @@ async fn event_loop(
     let mut last = Instant::now();
     loop {
         let command = tokio::select! {
-            ev = keys.next() => match ev {
-                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
-                    handle_key(state, &config.keymap, key)
-                }
-                Some(Ok(Event::Resize(..))) => {
-                    drawn = None;
-                    None
-                }
-                Some(Ok(_)) => None,
-                Some(Err(e)) => return Err(RunError::Terminal(e)),
-                None => Some(Command::Quit),
-            },
+            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
             _ = clock.tick() => {
                 let now = Instant::now();
                 replayer.advance(state, now - last);
@@ -207,10 +196,7 @@ async fn event_loop(
                 None
             }
             _ = render.tick() => {
-                if drawn != Some(state.generation()) {
-                    terminal.draw(|f| crate::ui::draw(f, state, &config.theme, &config.keymap))?;
-                    drawn = Some(state.generation());
-                }
+                redraw_if_changed(terminal, state, config, &mut drawn)?;
                 None
             }
         };
