@@ -22,6 +22,7 @@ use serde_json::Value;
 
 mod support;
 
+use support::json::services_by_id;
 use support::lab::{Lab, REPO, lab};
 
 fn lbtop_json(lab: &Lab, host: &str) -> Value {
@@ -291,12 +292,7 @@ fn compare(views: &[String], json: &Value) -> usize {
         "connection table size"
     );
 
-    let ours: BTreeMap<String, &Value> = router["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .map(|s| (s["id"].as_str().expect("id").to_string(), s))
-        .collect();
+    let ours = services_by_id(router);
     assert_eq!(ours.len(), oracle.len(), "service count");
     for svc in &oracle {
         let id = svc.key.to_string();

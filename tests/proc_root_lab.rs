@@ -2,12 +2,15 @@
 //! `net/ip_vs*` files (never netlink), and what lbtop reports agrees with `ipvsadm -Ln --exact`
 //! captured at the same moment — identity, scheduler, persistence, forwarding method and weight.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use lbtop::source::parse::{ipvsadm_list, merge_ipvsadm};
 use serde_json::Value;
+use support::json::services_by_id;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc-root-lab");
 
@@ -47,12 +50,7 @@ fn captured_router_matches_ipvsadm_of_the_same_moment() {
     let plain = ipvsadm_list(&text).expect("ipvsadm output parses");
     let oracle = merge_ipvsadm(&plain, &[]).expect("merge");
 
-    let ours: BTreeMap<String, &Value> = router["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .map(|s| (s["id"].as_str().expect("id").to_string(), s))
-        .collect();
+    let ours = services_by_id(router);
     assert_eq!(ours.len(), oracle.len(), "service count");
     for svc in &oracle {
         let id = svc.key.to_string();
