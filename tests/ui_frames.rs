@@ -127,6 +127,23 @@ fn ipvs_absent_is_a_clear_non_fatal_message() {
             message: Some("IPVS is not available: modprobe ip_vs".into()),
         },
     });
+    // A router that had data and then fails keeps its last table, says why in the pane's title
+    // and the status line, and raises no alert of its own (stale data alerts later).
+    let frame = render(&s, 160, 50);
+    assert!(
+        frame.contains("IPVS is not available: modprobe ip_vs"),
+        "{frame}"
+    );
+    assert!(frame.contains("router error"), "{frame}");
+    assert!(
+        frame.contains("TCP 192.0.2.10:80"),
+        "last table kept: {frame}"
+    );
+    assert!(
+        s.alerts
+            .level("router", lbtop::model::alert::AlertKind::Unreachable)
+            .is_none()
+    );
     // A fresh router entry that never had data shows the message in its pane.
     let mut fresh = State::new(StateOptions::default());
     fresh.add_router("local");

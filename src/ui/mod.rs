@@ -253,17 +253,24 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
         theme.status_bar,
     )]);
     if let Some(r) = &state.router {
-        let src = r
-            .cur
-            .as_ref()
-            .map_or(r.status.as_str(), |c| c.source.as_str());
+        // The source while the router answers; its status (error, unreachable, …) when it does not,
+        // with the age of the last data still on screen.
+        let ok = r.status == crate::model::sample::HostStatus::Ok;
+        let src = match &r.cur {
+            Some(c) if ok => c.source.as_str(),
+            _ => r.status.as_str(),
+        };
         spans.push(Span::styled(
             format!(
                 "│ router {} {} ",
                 src,
                 widgets::age(state.age_of(r.last_sample()))
             ),
-            theme.status_bar,
+            if ok || r.cur.is_none() {
+                theme.status_bar
+            } else {
+                theme.warning
+            },
         ));
     }
     if !state.nodes.is_empty() {

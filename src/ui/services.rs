@@ -129,6 +129,13 @@ pub fn draw(
     let mut title = vec![Span::styled(" Services ", theme.title)];
     if let Some(r) = router {
         title.push(Span::styled(format!("{} ", r.host), theme.dim));
+        // Data on screen but the router failing since: say why, beside the last table.
+        if r.cur.is_some()
+            && r.status != HostStatus::Ok
+            && let Some(m) = &r.message
+        {
+            title.push(Span::styled(format!("│ {m} │ last data: "), theme.warning));
+        }
         if let Some(cur) = &r.cur {
             title.push(Span::styled(
                 format!("via {} ", cur.source.as_str()),
