@@ -21,11 +21,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The router's table as ipvsadm shows it (plain, thresholds and persistent-conn views).
+/// The router's table as ipvsadm shows it (tun-info, thresholds and persistent-conn views).
 fn oracle(lab: &Lab) -> Vec<VirtualServiceSample> {
     // One round trip for the three views: every ssh exec is slow under emulation.
     let out = lab.root(
-        "ipvsadm -L -n --exact; echo @@; ipvsadm -L -n --exact --thresholds; echo @@; \
+        "ipvsadm -L -n --exact --tun-info; echo @@; ipvsadm -L -n --exact --thresholds; echo @@; \
          ipvsadm -L -n --exact --persistent-conn",
     );
     let views: Vec<_> = out
@@ -84,85 +84,150 @@ fn lbtop(lab: &Lab, args: &str) -> (i32, String, String) {
     )
 }
 
-/// Drains, reweights and restores one real server, checking ipvsadm after each step.
+/// How an action reaches the lab router.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// lbtop in the VM as root, `--router local`: netlink SET_DEST.
+    Netlink,
+    /// lbtop on this machine, `--router lab`: ipvsadm over SSH.
+    Ssh,
+}
+
+/// Runs one lbtop action on the lab router; returns (exit code, stdout, stderr).
+fn act(lab: &Lab, via: Via, audit: &str, args: &str) -> (i32, String, String) {
+    match via {
+        Via::Netlink => lbtop(
+            lab,
+            &format!(
+                "{} --router local --audit-log {audit} {}",
+                verb(args),
+                rest(args)
+            ),
+        ),
+        Via::Ssh => {
+            let (code, out, err, _) = lbtop_over_ssh(
+                lab,
+                &format!(
+                    "{} -F {} --router lab --audit-log {audit} {}",
+                    verb(args),
+                    lab.ssh_config,
+                    rest(args)
+                ),
+            );
+            (code, out, err)
+        }
+    }
+}
+
+fn verb(args: &str) -> &str {
+    args.split_once(' ').map_or(args, |(v, _)| v)
+}
+
+fn rest(args: &str) -> &str {
+    args.split_once(' ').map_or("", |(_, r)| r)
+}
+
+/// Drains, reweights and restores one real server over netlink and then over SSH, checking
+/// ipvsadm after each step: the weight changed, and the forwarding method, thresholds and
+/// tunnel settings did not. The real gets thresholds for the test so that losing them shows.
 fn drain_reweight_restore(svc_id: &str, real_id: &str) {
     let lab = lab();
-    let (svc, before) = find(&oracle(lab), svc_id, real_id);
+    let (svc, original) = find(&oracle(lab), svc_id, real_id);
     let _restore = Restore {
         lab,
         svc: svc.clone(),
-        real: before.clone(),
+        real: original.clone(),
     };
-    let audit = format!(
-        "/tmp/lbtop-audit-{}.jsonl",
-        real_id.replace([':', '[', ']'], "_")
-    );
-    lab.root(&format!("rm -f {audit}"));
-    let check = |expect_weight: i32, step: &str| {
-        let (_, now) = find(&oracle(lab), svc_id, real_id);
-        assert_eq!(now.weight, expect_weight, "{step}: weight");
-        assert_eq!(
-            now.forward, before.forward,
-            "{step}: forwarding method changed"
+    let mut with_thresholds = original.clone();
+    (
+        with_thresholds.upper_threshold,
+        with_thresholds.lower_threshold,
+    ) = (40, 4);
+    put_back(lab, &svc, &with_thresholds);
+    let (_, before) = find(&oracle(lab), svc_id, real_id);
+    assert_eq!((before.upper_threshold, before.lower_threshold), (40, 4));
+    for via in [Via::Netlink, Via::Ssh] {
+        let check = |expect_weight: i32, step: &str| {
+            let (_, now) = find(&oracle(lab), svc_id, real_id);
+            assert_eq!(now.weight, expect_weight, "{via:?} {step}: weight");
+            assert_eq!(
+                (now.forward, now.tunnel),
+                (before.forward, before.tunnel),
+                "{via:?} {step}: forwarding method or tunnel changed"
+            );
+            assert_eq!(
+                (now.upper_threshold, now.lower_threshold),
+                (before.upper_threshold, before.lower_threshold),
+                "{via:?} {step}: thresholds"
+            );
+        };
+        let audit_dir = tempfile::tempdir().expect("audit dir");
+        let audit = match via {
+            Via::Netlink => {
+                let a = format!(
+                    "/tmp/lbtop-audit-{}.jsonl",
+                    real_id.replace([':', '[', ']'], "_")
+                );
+                lab.root(&format!("rm -f {a}"));
+                a
+            }
+            Via::Ssh => audit_dir.path().join("audit.jsonl").display().to_string(),
+        };
+        let method = match via {
+            Via::Netlink => "(via netlink)",
+            Via::Ssh => "(via ssh)",
+        };
+
+        let (code, out, err) = act(
+            lab,
+            via,
+            &audit,
+            &format!("drain --force {svc_id} {real_id}"),
         );
-        assert_eq!(
-            now.upper_threshold, before.upper_threshold,
-            "{step}: upper threshold"
+        assert_eq!(code, 0, "{via:?} drain: {out}{err}");
+        assert!(
+            out.contains(&format!("weight {} → 0 (drain)", before.weight)),
+            "{out}"
         );
-        assert_eq!(
-            now.lower_threshold, before.lower_threshold,
-            "{step}: lower threshold"
+        assert!(out.contains(method), "{via:?}: {out}");
+        check(0, "drain");
+
+        let (code, out, err) = act(
+            lab,
+            via,
+            &audit,
+            &format!("weight {svc_id} {real_id} 65535"),
         );
-    };
+        assert_eq!(code, 0, "{via:?} weight: {out}{err}");
+        check(65_535, "weight 65535");
 
-    let (code, out, err) = lbtop(
-        lab,
-        &format!("drain --router local --audit-log {audit} --force {svc_id} {real_id}"),
-    );
-    assert_eq!(code, 0, "drain: {out}{err}");
-    assert!(
-        out.contains(&format!("weight {} → 0 (drain)", before.weight)),
-        "{out}"
-    );
-    assert!(
-        out.contains("(via netlink)"),
-        "root changes weights with SET_DEST: {out}"
-    );
-    check(0, "drain");
+        // Restore brings back the weight before the drain, read from the audit log.
+        let (code, out, err) = act(lab, via, &audit, &format!("restore {svc_id} {real_id}"));
+        assert_eq!(code, 0, "{via:?} restore: {out}{err}");
+        check(before.weight, "restore");
 
-    let (code, out, err) = lbtop(
-        lab,
-        &format!("weight --router local --audit-log {audit} {svc_id} {real_id} 65535"),
-    );
-    assert_eq!(code, 0, "weight: {out}{err}");
-    check(65_535, "weight 65535");
-
-    // Restore brings back the weight before the drain, read from the audit log.
-    let (code, out, err) = lbtop(
-        lab,
-        &format!("restore --router local --audit-log {audit} {svc_id} {real_id}"),
-    );
-    assert_eq!(code, 0, "restore: {out}{err}");
-    check(before.weight, "restore");
-
-    let log = lab.root(&format!("cat {audit}"));
-    assert_eq!(log.lines().count(), 3, "one audit line per action:\n{log}");
-    for line in log.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("audit line is JSON");
-        for k in [
-            "time",
-            "user",
-            "router",
-            "service",
-            "real",
-            "old_weight",
-            "new_weight",
-            "result",
-        ] {
-            assert!(v.get(k).is_some(), "audit line lacks {k}: {line}");
+        let log = match via {
+            Via::Netlink => lab.root(&format!("cat {audit}")),
+            Via::Ssh => std::fs::read_to_string(&audit).expect("audit log"),
+        };
+        assert_eq!(log.lines().count(), 3, "one audit line per action:\n{log}");
+        for line in log.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("audit line is JSON");
+            for k in [
+                "time",
+                "user",
+                "router",
+                "service",
+                "real",
+                "old_weight",
+                "new_weight",
+                "result",
+            ] {
+                assert!(v.get(k).is_some(), "audit line lacks {k}: {line}");
+            }
+            assert_eq!(v["result"], "ok");
+            assert_eq!(v["service"], svc_id);
         }
-        assert_eq!(v["result"], "ok");
-        assert_eq!(v["service"], svc_id);
     }
 }
 
@@ -188,6 +253,35 @@ fn tunnel_real_keeps_tunnel() {
 fn firewall_mark_service_real_is_drained() {
     let _g = serial();
     drain_reweight_restore("fwm:1", "10.77.0.12:0");
+}
+
+#[test]
+fn ipv6_firewall_mark_service_real_is_drained() {
+    let _g = serial();
+    drain_reweight_restore("fwm:2", "[fd77::13]:0");
+}
+
+/// GUE and GRE reals (kernel 5.3+, ipvsadm 1.31): the encapsulation, its port and checksum
+/// setting survive every change, over netlink and over SSH.
+#[test]
+fn gue_and_gre_tunnel_reals_keep_their_encapsulation() {
+    let _g = serial();
+    let lab = lab();
+    let add = "ipvsadm -a -t 10.77.1.101:80 -r 10.77.0.99:80 -i --tun-type gue --tun-port 6080 \
+               --tun-csum -w 2 && ipvsadm -a -t 10.77.1.101:80 -r 10.77.0.98:80 -i --tun-type gre \
+               --tun-nocsum -w 3";
+    let remove = "ipvsadm -d -t 10.77.1.101:80 -r 10.77.0.99:80 2>/dev/null; \
+                  ipvsadm -d -t 10.77.1.101:80 -r 10.77.0.98:80 2>/dev/null; true";
+    lab.root(&format!("{remove}; {add}"));
+    struct Remove<'a>(&'a Lab, &'a str);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.ssh("lab", self.1);
+        }
+    }
+    let _remove = Remove(lab, remove);
+    drain_reweight_restore("tcp:10.77.1.101:80", "10.77.0.99:80");
+    drain_reweight_restore("tcp:10.77.1.101:80", "10.77.0.98:80");
 }
 
 #[test]
@@ -470,4 +564,78 @@ fn drain_and_restore_over_ssh_as_root_and_through_sudo() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("has no real server 10.77.0.99:80"), "{err}");
+}
+
+/// The guards over SSH, where the re-check runs on the router in the same exec as the change:
+/// the last live server, and a weight changed by someone else between look and confirm.
+#[test]
+fn guards_hold_over_ssh() {
+    use lbtop::cli::RouterSpec;
+    use lbtop::control::plan::{ActionKind, parse_service, plan};
+    use lbtop::control::{AnyControl, RouterControl, apply};
+    use lbtop::source::remote::SudoMode;
+    use lbtop::source::ssh::SshArgs;
+
+    let _g = serial();
+    let lab = lab();
+    lab.root(
+        "ipvsadm -D -t 10.77.1.121:80 2>/dev/null; ipvsadm -A -t 10.77.1.121:80 -s rr && \
+         ipvsadm -a -t 10.77.1.121:80 -r 10.77.0.11:80 -m -w 2 -x 30 -y 5 && \
+         ipvsadm -a -t 10.77.1.121:80 -r 10.77.0.12:80 -m -w 0",
+    );
+    let audit = tempfile::tempdir().expect("audit dir");
+    let audit = audit.path().join("audit.jsonl").display().to_string();
+    let drain = "drain tcp:10.77.1.121:80 10.77.0.11:80";
+    let (code, _, err) = act(lab, Via::Ssh, &audit, drain);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("last real server"), "{err}");
+    let (_, r) = find(&oracle(lab), "tcp:10.77.1.121:80", "10.77.0.11:80");
+    assert_eq!(r.weight, 2);
+    let (code, out, err) = act(
+        lab,
+        Via::Ssh,
+        &audit,
+        "drain --force tcp:10.77.1.121:80 10.77.0.11:80",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, r) = find(&oracle(lab), "tcp:10.77.1.121:80", "10.77.0.11:80");
+    assert_eq!((r.weight, r.upper_threshold, r.lower_threshold), (0, 30, 5));
+
+    // Someone else changes the weight after the operator looked: nothing is changed.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ssh = SshArgs {
+        config_file: Some(lab.ssh_config.clone().into()),
+        options: Vec::new(),
+    };
+    let Ok(Some(mut ctrl)) = AnyControl::for_router(
+        &RouterSpec::Remote("lab".into()),
+        &ssh,
+        SudoMode::Auto,
+        Duration::from_secs(1),
+    ) else {
+        panic!("no SSH control for the lab router");
+    };
+    let service = parse_service("tcp:10.77.1.121:80").expect("service");
+    let real = "10.77.0.12:80".parse().expect("real");
+    let result = rt.block_on(async {
+        let table = ctrl.table().await.expect("table");
+        let change = plan(&table, ActionKind::Reweight, &service, &real, 5).expect("plan");
+        lab.root("ipvsadm -e -t 10.77.1.121:80 -r 10.77.0.12:80 -m -w 9");
+        apply(&mut ctrl, &change, false, None).await
+    });
+    let err = result.expect_err("the weight moved").to_string();
+    assert!(
+        err.contains("changed on the router since you looked (0 → 9)"),
+        "{err}"
+    );
+    assert_eq!(
+        find(&oracle(lab), "tcp:10.77.1.121:80", "10.77.0.12:80")
+            .1
+            .weight,
+        9
+    );
+    lab.root("ipvsadm -D -t 10.77.1.121:80");
 }

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use lbtop::model::sample::{
-    AddressFamily, Forward, IpvsCounters, Persistence, Protocol, ServiceKey, VirtualServiceSample,
+    AddressFamily, Forward, IpvsCounters, Persistence, Protocol, ServiceKey, TunnelKind,
+    VirtualServiceSample,
 };
 use lbtop::source::parse::{
     IpvsadmListing, IpvsadmRealColumns, IpvsadmServiceColumns, IpvsadmView, ip_vs, ipvsadm_list,
@@ -54,6 +55,7 @@ fn captured_views_are_told_apart_by_their_titles() {
         ),
         ("ipvsadm-Ln-exact-t-dr80.txt", IpvsadmView::Plain),
         ("ipvsadm-Ln-exact-f1.txt", IpvsadmView::Plain),
+        ("ipvsadm-Ln-exact-tun-info.txt", IpvsadmView::TunInfo),
         ("ipvsadm-Ln-exact-stats-t-dr80.txt", IpvsadmView::Stats),
         ("sample2/ipvsadm-Ln-exact-stats.txt", IpvsadmView::Stats),
         ("sample2/ipvsadm-Ln-exact-rate.txt", IpvsadmView::Rate),
@@ -68,6 +70,54 @@ fn captured_views_are_told_apart_by_their_titles() {
         assert_eq!(l.conn_table_size, whole_table.then_some(4096), "{name}");
     }
     assert_eq!(listing("ipvsadm-Ln-exact.txt").services.len(), 24);
+}
+
+#[test]
+fn captured_tun_info_view_gives_each_tunnel_real_its_encapsulation() {
+    let tun = listing("ipvsadm-Ln-exact-tun-info.txt");
+    let m = merge_ipvsadm(&tun, &[listing("ipvsadm-Ln-exact-thresholds.txt")]).expect("merges");
+    let svc = m
+        .iter()
+        .find(|s| s.key == tcp("10.77.1.101", 80))
+        .expect("the tunnel service");
+    let encap = |addr: &str| {
+        let r = svc
+            .reals
+            .iter()
+            .find(|r| r.address.to_string() == addr)
+            .unwrap_or_else(|| panic!("real {addr}"));
+        assert_eq!(r.forward, Forward::Tunnel, "{addr}");
+        r.tunnel.map(|t| (t.kind, t.port, t.flags, r.weight))
+    };
+    assert_eq!(encap("10.77.0.11"), Some((TunnelKind::Ipip, 0, 0, 1)));
+    assert_eq!(encap("10.77.0.97"), Some((TunnelKind::Gue, 99, 2, 0)));
+    assert_eq!(encap("10.77.0.98"), Some((TunnelKind::Gre, 0, 0, 4)));
+    assert_eq!(encap("10.77.0.99"), Some((TunnelKind::Gue, 6080, 1, 2)));
+    // Reals that do not tunnel have none, and the plain view never gives one.
+    let dr = m
+        .iter()
+        .find(|s| s.key == tcp("10.77.1.100", 80))
+        .expect("DR service");
+    assert!(dr.reals.iter().all(|r| r.tunnel.is_none()));
+    assert!(
+        merged()
+            .iter()
+            .flat_map(|s| &s.reals)
+            .all(|r| r.tunnel.is_none())
+    );
+    // The same table as the plain view, but for the tunnels added for the capture.
+    assert_eq!(m.len(), listing("ipvsadm-Ln-exact.txt").services.len());
+}
+
+#[test]
+fn tun_info_that_is_not_understood_names_its_line() {
+    let text = fixture("ipvsadm-Ln-exact-tun-info.txt").replace("gue:6080:+c", "gue:6080:?c");
+    let e = ipvsadm_list(&text).expect_err("bad tunnel info");
+    assert!(e.to_string().contains("unknown tunnel info"), "{e}");
+    assert!(e.line > 3, "{e}");
+    // A plain listing cannot be merged as another view of a --tun-info one.
+    let tun = listing("ipvsadm-Ln-exact-tun-info.txt");
+    assert!(merge_ipvsadm(&tun, &[listing("ipvsadm-Ln-exact.txt")]).is_err());
 }
 
 #[test]

@@ -2,10 +2,12 @@
 //! the current forwarding flag and both thresholds: `ipvsadm -e` without `-g/-m/-i` silently turns
 //! a masquerading or tunnelled real server into direct routing.
 
+use super::plan::WeightChange;
 use crate::model::sample::{
-    AddressFamily, Forward, RealServerSample, ServiceKey, SocketText, TunnelEncap, TunnelKind,
-    VirtualServiceSample,
+    AddressFamily, Forward, Protocol, RealServerSample, ServiceKey, SocketText, TunnelEncap,
+    TunnelKind, VirtualServiceSample,
 };
+use crate::source::parse::{self, ParseError};
 
 /// The argument vector (without the program) that sets `real`'s weight in `svc` and nothing else.
 /// Every argument is built from typed values, so it is safe to join into a shell command line.
@@ -13,30 +15,7 @@ use crate::model::sample::{
 /// listing does not show it, and ipvsadm then edits the real as IPIP).
 pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i32) -> Vec<String> {
     let mut args = vec!["-e".to_string()];
-    match svc.key {
-        ServiceKey::Addr {
-            protocol,
-            address,
-            port,
-        } => {
-            args.push(
-                match protocol {
-                    crate::model::sample::Protocol::Tcp => "-t",
-                    crate::model::sample::Protocol::Udp => "-u",
-                    crate::model::sample::Protocol::Sctp => "--sctp-service",
-                }
-                .to_string(),
-            );
-            args.push(SocketText(address, port).to_string());
-        }
-        ServiceKey::Fwmark { mark, family } => {
-            args.push("-f".into());
-            args.push(mark.to_string());
-            if family == AddressFamily::Inet6 {
-                args.push("-6".into());
-            }
-        }
-    }
+    args.extend(service_args(&svc.key));
     args.push("-r".into());
     args.push(SocketText(real.address, real.port).to_string());
     args.push(
@@ -59,6 +38,33 @@ pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i3
     args.push("-y".into());
     args.push(real.lower_threshold.to_string());
     args
+}
+
+/// The options that name a virtual service to ipvsadm: `-t ADDR:PORT`, `-u …`,
+/// `--sctp-service …`, or `-f MARK` (with `-6` for an IPv6 firewall-mark service).
+pub fn service_args(key: &ServiceKey) -> Vec<String> {
+    match *key {
+        ServiceKey::Addr {
+            protocol,
+            address,
+            port,
+        } => vec![
+            match protocol {
+                Protocol::Tcp => "-t",
+                Protocol::Udp => "-u",
+                Protocol::Sctp => "--sctp-service",
+            }
+            .to_string(),
+            SocketText(address, port).to_string(),
+        ],
+        ServiceKey::Fwmark { mark, family } => {
+            let mut args = vec!["-f".to_string(), mark.to_string()];
+            if family == AddressFamily::Inet6 {
+                args.push("-6".into());
+            }
+            args
+        }
+    }
 }
 
 /// ipvsadm 1.31's tunnel options for an encapsulation. A kind ipvsadm cannot name is passed as
@@ -91,11 +97,144 @@ fn tunnel_args(t: &TunnelEncap) -> Vec<String> {
 }
 
 /// The views `ipvsadm` must be run with to read everything a weight change needs to carry over.
+/// The first is the plain view, which [`TUN_INFO_VIEW`] replaces where ipvsadm has it.
 pub const READ_VIEWS: [&[&str]; 3] = [
     &["-L", "-n", "--exact"],
     &["-L", "-n", "--exact", "--thresholds"],
     &["-L", "-n", "--exact", "--persistent-conn"],
 ];
+
+/// The plain view with each real's tunnel encapsulation (ipvsadm 1.31 and later; older ones
+/// refuse the option, and the plain view is read instead).
+pub const TUN_INFO_VIEW: &[&str] = &["-L", "-n", "--exact", "--tun-info"];
+
+/// Marks the end of one view in a script's output.
+pub const VIEW_END: &str = "@@lbtop-view\n";
+/// Printed by the checked edit before the view it reads back after changing the weight.
+const APPLIED: &str = "@@lbtop-applied\n";
+/// Printed by the checked edit when its checks refused the change, with the reason after it.
+const REFUSED: &str = "@@lbtop-refused ";
+
+/// A POSIX sh script (for `/bin/sh -s`, after a line that sets `S` to the sudo prefix) that
+/// re-checks and changes a weight in one exec, so an action costs one round trip:
+///
+/// 1. reads the service's `--tun-info` view (or the plain view, where ipvsadm lacks it) and its
+///    `--thresholds` view, and prints both;
+/// 2. refuses, printing `@@lbtop-refused REASON`, unless the real's weight is still the one the
+///    operator saw and, for a drain that is not forced, another real of the service still has
+///    weight > 0;
+/// 3. runs `ipvsadm -e` with the forwarding flag, tunnel options and thresholds it just read,
+///    then prints the service's view again, read back after the change.
+///
+/// The script holds only constants and typed values (addresses, ports, numbers), and what it
+/// reads from ipvsadm is matched against fixed patterns before the edit uses it: nothing from
+/// the router or the operator is interpreted by the shell. [`read_checked_edit`] reads its
+/// output.
+pub fn checked_edit_script(change: &WeightChange, force: bool) -> String {
+    let svc = service_args(&change.service).join(" ");
+    let guard = u8::from(change.to == 0 && !force);
+    let (real, from, to) = (change.real, change.from, change.to);
+    format!(
+        r#"R='{real}'
+no() {{ echo "@@lbtop-refused $1"; exit 0; }}
+v=$($S ipvsadm -L -n --exact --tun-info {svc} 2>/dev/null) || v=$($S ipvsadm -L -n --exact {svc}) || exit
+h=$($S ipvsadm -L -n --exact --thresholds {svc}) || exit
+printf '%s\n@@lbtop-view\n%s\n@@lbtop-view\n' "$v" "$h"
+ti=; case $v in *TunnelInfo*) ti=1 ;; esac
+f= t=n/a w= u= l= live=0
+while read -r a r c1 c2 c3 c4; do
+  [ "$a" = '->' ] || continue
+  [ -n "$ti" ] || {{ c3=$c2; c2=n/a; }}
+  case $c3 in ''|*[!0-9]*) continue ;; esac
+  if [ "$r" = "$R" ]; then f=$c1 t=$c2 w=$c3
+  elif [ "$c3" != 0 ]; then live=1
+  fi
+done <<EOF
+$v
+EOF
+while read -r a r c1 c2 c3; do
+  if [ "$a" = '->' ] && [ "$r" = "$R" ]; then u=$c1 l=$c2; fi
+done <<EOF
+$h
+EOF
+case $f in Route|Local) F=-g ;; Masq) F=-m ;; Tunnel) F=-i ;; '') no real ;; *) no forward ;; esac
+for n in "$w" "$u" "$l"; do case $n in ''|*[!0-9]*) no number ;; esac; done
+[ "$w" = {from} ] || no weight
+[ {guard} = 0 ] || [ "$w" = 0 ] || [ $live = 1 ] || no last-live
+set --
+if [ $F = -i ]; then
+  case $t in
+    ipip|n/a) ;;
+    gre:-c) set -- --tun-type gre --tun-nocsum ;;
+    gre:+c) set -- --tun-type gre --tun-csum ;;
+    gre:r+c) set -- --tun-type gre --tun-remcsum ;;
+    gue:*:*)
+      p=${{t#gue:}}; c=${{p#*:}}; p=${{p%%:*}}
+      case $p in ''|*[!0-9]*) no tunnel ;; esac
+      case $c in -c) c=--tun-nocsum ;; +c) c=--tun-csum ;; r+c) c=--tun-remcsum ;; *) no tunnel ;; esac
+      set -- --tun-type gue --tun-port "$p" "$c" ;;
+    *) no tunnel ;;
+  esac
+fi
+$S ipvsadm -e {svc} -r "$R" $F "$@" -w {to} -x "$u" -y "$l" || exit
+echo '@@lbtop-applied'
+$S ipvsadm -L -n --exact {svc}
+"#
+    )
+}
+
+/// What a checked edit did, read from its output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckedEdit {
+    /// The change was made. `before` is the service as read just before it; `after` is the
+    /// weight ipvsadm showed for the real just after it (`None` if the real was gone by then).
+    Applied {
+        before: Vec<VirtualServiceSample>,
+        after: Option<i32>,
+    },
+    /// The script's checks refused the change; nothing was changed.
+    Refused {
+        before: Vec<VirtualServiceSample>,
+        reason: String,
+    },
+}
+
+/// Reads the output of [`checked_edit_script`].
+pub fn read_checked_edit(out: &str, change: &WeightChange) -> Result<CheckedEdit, ParseError> {
+    const WHAT: &str = "the router's checked edit";
+    let mut parts = out.splitn(3, VIEW_END);
+    let (Some(primary), Some(thresholds), Some(rest)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::new(WHAT, 0, "fewer views than asked"));
+    };
+    let before = parse::merge_ipvsadm(
+        &parse::ipvsadm_list(primary)?,
+        &[parse::ipvsadm_list(thresholds)?],
+    )?;
+    if let Some(reason) = rest.strip_prefix(REFUSED) {
+        return Ok(CheckedEdit::Refused {
+            before,
+            reason: reason.trim().to_string(),
+        });
+    }
+    let Some(view) = rest.strip_prefix(APPLIED) else {
+        return Err(ParseError::new(
+            WHAT,
+            0,
+            "neither the change nor a refusal was printed",
+        ));
+    };
+    let after = parse::ipvsadm_list(view)?
+        .services
+        .iter()
+        .flat_map(|s| &s.reals)
+        .find(|r| r.address == change.real.address && r.port == change.real.port)
+        .and_then(|r| match r.columns {
+            parse::IpvsadmRealColumns::Plain { weight, .. } => Some(weight),
+            _ => None,
+        });
+    Ok(CheckedEdit::Applied { before, after })
+}
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,21 @@ pub trait RouterControl {
         real: &RealServerSample,
         weight: i32,
     ) -> impl Future<Output = Result<(), ControlError>>;
+    /// Re-reads the table, aborts if the weight moved or (unless forced) the drain would cut
+    /// the service off, and changes the weight. A router reached over SSH does it all in one
+    /// round trip.
+    fn change_weight(
+        &mut self,
+        change: &WeightChange,
+        force: bool,
+    ) -> impl Future<Output = Result<(), ControlError>> {
+        async move {
+            let table = self.table().await?;
+            recheck(&table, change, force)?;
+            let (svc, real) = find(&table, &change.service, &change.real)?;
+            self.set_weight(svc, real, change.to).await
+        }
+    }
 }
 
 /// Applies a confirmed change: re-reads the table, aborts if the weight moved or (unless forced)
@@ -50,13 +65,7 @@ pub async fn apply<C: RouterControl>(
     force: bool,
     audit: Option<&AuditLog>,
 ) -> Result<(), ControlError> {
-    let result = async {
-        let table = ctrl.table().await?;
-        recheck(&table, change, force)?;
-        let (svc, real) = find(&table, &change.service, &change.real)?;
-        ctrl.set_weight(svc, real, change.to).await
-    }
-    .await;
+    let result = ctrl.change_weight(change, force).await;
     if let Some(log) = audit {
         let record = AuditRecord::new(
             &ctrl.router_name(),
@@ -169,6 +178,18 @@ impl RouterControl for AnyControl {
             Self::Ssh(c) => c.set_weight(svc, real, weight).await,
         }
     }
+
+    async fn change_weight(
+        &mut self,
+        change: &WeightChange,
+        force: bool,
+    ) -> Result<(), ControlError> {
+        match self {
+            Self::Netlink(c) => c.change_weight(change, force).await,
+            Self::LocalIpvsadm(c) => c.change_weight(change, force).await,
+            Self::Ssh(c) => c.change_weight(change, force).await,
+        }
+    }
 }
 
 /// This machine's router over IPVS generic netlink: the table from GET_SERVICE/GET_DEST, the
@@ -243,14 +264,19 @@ fn run(program: &str, args: &[String]) -> Result<String, ControlError> {
         .map_err(|_| ControlError::Backend(format!("{program} printed text that is not UTF-8")))
 }
 
-/// Reads the table through ipvsadm's plain, thresholds and persistent-conn views.
+/// Reads the table through ipvsadm's `--tun-info` (or, where ipvsadm lacks it, plain),
+/// thresholds and persistent-conn views.
 pub fn read_ipvsadm_table(
     mut run_view: impl FnMut(&[String]) -> Result<String, ControlError>,
 ) -> Result<Vec<VirtualServiceSample>, ControlError> {
+    let args = |view: &[&str]| view.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
     let mut listings = Vec::new();
-    for view in ipvsadm::READ_VIEWS {
-        let args: Vec<String> = view.iter().map(|s| (*s).to_string()).collect();
-        listings.push(parse::ipvsadm_list(&run_view(&args)?)?);
+    for (i, view) in ipvsadm::READ_VIEWS.iter().enumerate() {
+        let text = match i {
+            0 => run_view(&args(ipvsadm::TUN_INFO_VIEW)).or_else(|_| run_view(&args(view)))?,
+            _ => run_view(&args(view))?,
+        };
+        listings.push(parse::ipvsadm_list(&text)?);
     }
     let (plain, others) = listings.split_at(1);
     Ok(parse::merge_ipvsadm(&plain[0], others)?)

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::{ControlError, RouterControl, ipvsadm, read_ipvsadm_table};
+use super::ipvsadm::{self, CheckedEdit, VIEW_END};
+use super::plan::{WeightChange, find, recheck};
+use super::{ControlError, RouterControl, read_ipvsadm_table};
 use crate::model::sample::{RealServerSample, VirtualServiceSample};
 use crate::source::remote::{ROUTER_COMMAND, SudoMode};
 use crate::source::ssh::config::ResolvedHost;
@@ -22,9 +24,6 @@ fn sudo_line(sudo: SudoMode) -> &'static str {
         SudoMode::Never => "S=\n",
     }
 }
-
-/// Marks the end of one ipvsadm view in the table script's output.
-const VIEW_END: &str = "@@lbtop-view\n";
 
 /// A router over SSH. The connection is opened on first use and kept for the action's re-read
 /// and change, so a change costs one round trip after the re-check.
@@ -122,7 +121,13 @@ impl RouterControl for SshControl {
     async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
         let mut script = String::from(sudo_line(self.sudo));
         script.push_str("set -e\n");
-        for view in ipvsadm::READ_VIEWS {
+        for (i, view) in ipvsadm::READ_VIEWS.iter().enumerate() {
+            if i == 0 {
+                // The plain view where ipvsadm lacks --tun-info.
+                script.push_str("$S ipvsadm ");
+                script.push_str(&ipvsadm::TUN_INFO_VIEW.join(" "));
+                script.push_str(" 2>/dev/null || ");
+            }
             script.push_str("$S ipvsadm ");
             script.push_str(&view.join(" "));
             script.push_str("\necho '");
@@ -149,5 +154,43 @@ impl RouterControl for SshControl {
         script.push_str(&ipvsadm::edit_args(svc, real, weight).join(" "));
         script.push('\n');
         self.run(&script).await.map(|_| ())
+    }
+
+    /// The re-check and the change in one exec ([`ipvsadm::checked_edit_script`]). When the
+    /// router's checks refuse, the views it printed are checked again here, so the refusal
+    /// carries the same message as on any other router.
+    async fn change_weight(
+        &mut self,
+        change: &WeightChange,
+        force: bool,
+    ) -> Result<(), ControlError> {
+        let mut script = String::from(sudo_line(self.sudo));
+        script.push_str(&ipvsadm::checked_edit_script(change, force));
+        let out = self.run(&script).await?;
+        match ipvsadm::read_checked_edit(&out, change)? {
+            CheckedEdit::Refused { before, reason } => {
+                recheck(&before, change, force)?;
+                find(&before, &change.service, &change.real)?;
+                Err(ControlError::Backend(format!(
+                    "{}: the router refused the change ({}); nothing was changed",
+                    self.name,
+                    match reason.as_str() {
+                        "forward" => "unknown forwarding method",
+                        "number" => "a weight or threshold that is not a number",
+                        "tunnel" => "tunnel settings ipvsadm cannot set",
+                        other => other,
+                    }
+                )))
+            }
+            CheckedEdit::Applied { after, .. } if after != Some(change.to) => {
+                Err(ControlError::Backend(format!(
+                    "{}: ipvsadm -e succeeded, but ipvsadm then showed {} for {}",
+                    self.name,
+                    after.map_or_else(|| "no such real server".into(), |w| format!("weight {w}")),
+                    change.real
+                )))
+            }
+            CheckedEdit::Applied { .. } => Ok(()),
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! `ipvsadm -Ln --exact` and its `--stats`, `--rate`, `--thresholds`, `--persistent-conn` views.
+//! `ipvsadm -Ln --exact` and its `--tun-info`, `--stats`, `--rate`, `--thresholds`,
+//! `--persistent-conn` views.
 //!
 //! Each view is a separate ipvsadm run with its own column titles (`print_title` in ipvsadm.c);
 //! [`ipvsadm_list`] detects which one it was given, and [`merge_ipvsadm`] joins the plain view
@@ -13,7 +14,7 @@ use super::ParseError;
 use super::text::{bracketed_ipv6, dec_u32, dec_u64, excerpt, numbered_lines};
 use crate::model::sample::{
     AddressFamily, Forward, IpvsCounters, IpvsRates, Persistence, Protocol, RealServerSample,
-    ServiceKey, VirtualServiceSample,
+    ServiceKey, TunnelEncap, TunnelKind, VirtualServiceSample,
 };
 
 const IPVSADM: &str = "ipvsadm";
@@ -31,6 +32,8 @@ pub enum IpvsadmView {
     Thresholds,
     /// `--persistent-conn`: weight and persistent-connection counts.
     PersistentConn,
+    /// `--tun-info` (ipvsadm 1.31): the plain view with each real's tunnel encapsulation.
+    TunInfo,
 }
 
 impl IpvsadmView {
@@ -42,10 +45,18 @@ impl IpvsadmView {
             Self::Rate => "ipvsadm -Ln --exact --rate",
             Self::Thresholds => "ipvsadm -Ln --exact --thresholds",
             Self::PersistentConn => "ipvsadm -Ln --exact --persistent-conn",
+            Self::TunInfo => "ipvsadm -Ln --exact --tun-info",
         }
     }
 
-    /// From the words after `Prot LocalAddress:Port` in the title line.
+    /// Whether the view carries each real's forwarding method and weight, as a merge's first
+    /// listing must.
+    pub fn is_primary(self) -> bool {
+        matches!(self, Self::Plain | Self::TunInfo)
+    }
+
+    /// From the words after `Prot LocalAddress:Port` in the title line (`--tun-info` prints the
+    /// plain view's, and is told apart by its real-server title line).
     fn from_title(first_column: &str) -> Option<Self> {
         match first_column {
             "Scheduler" => Some(Self::Plain),
@@ -105,11 +116,14 @@ pub struct IpvsadmReal {
 /// What a real-server line carries besides its address, by view.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IpvsadmRealColumns {
+    /// The plain view's columns; `--tun-info` adds the encapsulation (`None` when ipvsadm
+    /// prints `n/a`, and always in the plain view).
     Plain {
         forward: Forward,
         weight: i32,
         active_conns: u32,
         inactive_conns: u32,
+        tunnel: Option<TunnelEncap>,
     },
     Stats(IpvsCounters),
     Rate(IpvsRates),
@@ -127,7 +141,8 @@ pub enum IpvsadmRealColumns {
     },
 }
 
-/// Parses one `ipvsadm -Ln [--exact] [--stats|--rate|--thresholds|--persistent-conn]` output.
+/// Parses one `ipvsadm -Ln [--exact] [--tun-info|--stats|--rate|--thresholds|--persistent-conn]`
+/// output.
 /// Addresses must be numeric (`-n`). Unknown service flags (scheduler flags such as `flag-1` or
 /// `(sh-fallback,sh-port)`, `pe sip`, `synproxy`, …) are skipped.
 pub fn ipvsadm_list(text: &str) -> Result<IpvsadmListing, ParseError> {
@@ -159,7 +174,12 @@ pub fn ipvsadm_list(text: &str) -> Result<IpvsadmListing, ParseError> {
             view = Some(v);
             continue;
         }
-        if trimmed.starts_with("-> RemoteAddress:Port") {
+        if let Some(rest) = trimmed.strip_prefix("-> RemoteAddress:Port") {
+            if view == Some(IpvsadmView::Plain)
+                && rest.split_ascii_whitespace().nth(1) == Some("TunnelInfo")
+            {
+                view = Some(IpvsadmView::TunInfo);
+            }
             continue;
         }
         let Some(v) = view else {
@@ -242,9 +262,10 @@ fn service_line(
     };
     let columns = match view {
         // --thresholds and --persistent-conn print the service line as the plain view does.
-        IpvsadmView::Plain | IpvsadmView::Thresholds | IpvsadmView::PersistentConn => {
-            plain_service(&key, rest)?
-        }
+        IpvsadmView::Plain
+        | IpvsadmView::TunInfo
+        | IpvsadmView::Thresholds
+        | IpvsadmView::PersistentConn => plain_service(&key, rest)?,
         IpvsadmView::Stats => IpvsadmServiceColumns::Stats(counters(rest)?),
         IpvsadmView::Rate => IpvsadmServiceColumns::Rate(rates(rest)?),
     };
@@ -324,6 +345,20 @@ fn real_line(view: IpvsadmView, rest: &str) -> Result<(IpAddr, u16, IpvsadmRealC
                 weight: weight_field(weight)?,
                 active_conns: count(active)?,
                 inactive_conns: count(inactive)?,
+                tunnel: None,
+            }
+        }
+        IpvsadmView::TunInfo => {
+            let [forward, tunnel, weight, active, inactive] = cols[..] else {
+                return Err(wrong("forward, tunnel info, weight, active, inactive"));
+            };
+            IpvsadmRealColumns::Plain {
+                forward: Forward::from_proc(forward)
+                    .ok_or_else(|| format!("unknown forwarding method {}", excerpt(forward)))?,
+                weight: weight_field(weight)?,
+                active_conns: count(active)?,
+                inactive_conns: count(inactive)?,
+                tunnel: tunnel_info(tunnel)?,
             }
         }
         IpvsadmView::Stats => IpvsadmRealColumns::Stats(counters(cols)?),
@@ -352,6 +387,38 @@ fn real_line(view: IpvsadmView, rest: &str) -> Result<(IpAddr, u16, IpvsadmRealC
         }
     };
     Ok((address, port, columns))
+}
+
+/// ipvsadm's TunnelInfo column: `n/a`, `ipip`, `gue:PORT:CSUM` or `gre:CSUM`, where CSUM is
+/// `-c` (none), `+c` (checksum) or `r+c` (remote checksum offload).
+fn tunnel_info(s: &str) -> Result<Option<TunnelEncap>, String> {
+    let bad = || format!("unknown tunnel info {}", excerpt(s));
+    let flags = |c: &str| match c {
+        "-c" => Some(0),
+        "+c" => Some(1),
+        "r+c" => Some(2),
+        _ => None,
+    };
+    let encap = match s.split(':').collect::<Vec<_>>()[..] {
+        ["n/a"] => return Ok(None),
+        ["ipip"] => TunnelEncap {
+            kind: TunnelKind::Ipip,
+            port: 0,
+            flags: 0,
+        },
+        ["gue", port, csum] => TunnelEncap {
+            kind: TunnelKind::Gue,
+            port: port.parse().map_err(|_| bad())?,
+            flags: flags(csum).ok_or_else(bad)?,
+        },
+        ["gre", csum] => TunnelEncap {
+            kind: TunnelKind::Gre,
+            port: 0,
+            flags: flags(csum).ok_or_else(bad)?,
+        },
+        _ => return Err(bad()),
+    };
+    Ok(Some(encap))
 }
 
 /// `192.0.2.10:80` or `[2001:db8::10]:443`.
@@ -438,20 +505,20 @@ fn rates(cols: &[&str]) -> Result<IpvsRates, String> {
 /// `--stats`, the kernel's rate estimates from `--rate`, thresholds from `--thresholds`, and
 /// persistent-connection counts from `--persistent-conn`. The runs are not atomic, so a service or
 /// real server missing from another view (added or removed in between) just lacks those values.
-/// When a view is given twice, the later one wins. `plain` must be the plain view and `others`
-/// must not contain one.
+/// When a view is given twice, the later one wins. `plain` must be the plain or `--tun-info` view
+/// (which adds tunnel encapsulations), and `others` must contain neither.
 pub fn merge_ipvsadm(
     plain: &IpvsadmListing,
     others: &[IpvsadmListing],
 ) -> Result<Vec<VirtualServiceSample>, ParseError> {
-    if plain.view != IpvsadmView::Plain {
+    if !plain.view.is_primary() {
         return Err(ParseError::new(
             plain.view.command(),
             0,
             "merge needs the plain listing first",
         ));
     }
-    if let Some(o) = others.iter().find(|o| o.view == IpvsadmView::Plain) {
+    if let Some(o) = others.iter().find(|o| o.view.is_primary()) {
         return Err(ParseError::new(
             o.view.command(),
             0,
@@ -494,6 +561,7 @@ pub fn merge_ipvsadm(
                 weight,
                 active_conns,
                 inactive_conns,
+                tunnel,
             } = real.columns
             else {
                 return Err(ParseError::new(
@@ -503,7 +571,7 @@ pub fn merge_ipvsadm(
                 ));
             };
             sample.reals.push(RealServerSample {
-                tunnel: None,
+                tunnel,
                 address: real.address,
                 port: real.port,
                 forward,
@@ -745,7 +813,8 @@ mod tests {
                 forward: Forward::Route,
                 weight: 3,
                 active_conns: 12,
-                inactive_conns: 40
+                inactive_conns: 40,
+                tunnel: None,
             }
         );
         assert_eq!(
