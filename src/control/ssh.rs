@@ -25,6 +25,10 @@ fn sudo_line(sudo: SudoMode) -> &'static str {
     }
 }
 
+/// How long an action's exec may take: every ipvsadm run goes through `sudo -n` for a login
+/// that is not root, and a slow or busy router takes seconds for that.
+const ACTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A router over SSH. The connection is opened on first use and kept for the action's re-read
 /// and change, so a change costs one round trip after the re-check.
 #[derive(Clone)]
@@ -72,16 +76,19 @@ impl SshControl {
 
     async fn run(&self, script: &str) -> Result<String, ControlError> {
         let conn = self.connection().await?;
+        let limit = self.ctx.tuning.poll_timeout.max(ACTION_TIMEOUT);
         let out = tokio::time::timeout(
-            self.ctx
-                .tuning
-                .poll_timeout
-                .max(std::time::Duration::from_secs(10)),
+            limit,
             conn.exec(ROUTER_COMMAND, Some(script.as_bytes()), 8 << 20),
         )
         .await
         .map_err(|_| {
-            ControlError::Backend(format!("{}: ipvsadm did not answer in time", self.name))
+            ControlError::Backend(format!(
+                "{}: no answer from the router in {}s; a change may or may not have been made, \
+                 look at the table before retrying",
+                self.name,
+                limit.as_secs()
+            ))
         })?
         .map_err(|e| ControlError::Backend(format!("{}: {e}", self.name)))?;
         if out.exit_status != Some(0) {

@@ -1,0 +1,81 @@
+//! `assets/demo.lbrec` (made in the lab by `scripts/make-demo`) stays a readable recording of what
+//! the README promises: traffic through the router, a node above its core count with the alert
+//! raised, and a drain and restore done from lbtop — checked with this build's reader.
+
+use lbtop::model::alert::Severity;
+use lbtop::model::sample::{Report, SourceEvent};
+use lbtop::record::ActionOutcome;
+use lbtop::record::player::Player;
+
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+
+#[test]
+fn the_demo_recording_shows_traffic_an_overloaded_node_and_a_drain() {
+    let mut p = Player::open(std::path::Path::new(DEMO)).expect("the demo recording opens");
+    let mut router_conns = Vec::new();
+    let mut overloaded = Vec::new();
+    let mut critical = Vec::new();
+    let mut actions = Vec::new();
+    let mut frames = 0;
+    while let Some(frame) = p.next_frame() {
+        frames += 1;
+        for e in &frame.events {
+            match e {
+                SourceEvent::Router {
+                    report: Report::Sample(s),
+                    ..
+                } => {
+                    let dr = s
+                        .services
+                        .iter()
+                        .find(|v| v.key.to_string() == "tcp:10.77.1.100:80");
+                    router_conns.push(dr.and_then(|v| v.totals).map_or(0, |t| t.conns));
+                }
+                SourceEvent::Node {
+                    name,
+                    report: Report::Sample(s),
+                    ..
+                } if s.load.one > s.cores() as f64 => overloaded.push(name.clone()),
+                _ => {}
+            }
+        }
+        critical.extend(
+            frame
+                .alerts
+                .iter()
+                .filter(|a| a.raised && a.severity == Severity::Critical)
+                .map(|a| a.subject.clone()),
+        );
+        actions.extend(frame.actions);
+    }
+    assert!(p.damage_report().is_none(), "{:?}", p.damage_report());
+    assert!(frames > 100, "a few minutes at 2 s: {frames} frames");
+    assert!(
+        router_conns.last() > router_conns.first(),
+        "connections went through the DR service: {:?} → {:?}",
+        router_conns.first(),
+        router_conns.last()
+    );
+    assert!(overloaded.iter().any(|n| n == "rs1"), "rs1 above its cores");
+    assert!(critical.iter().any(|n| n == "rs1"), "rs1's critical alert");
+    let done: Vec<_> = actions
+        .iter()
+        .filter(|a| a.result == ActionOutcome::Done)
+        .map(|a| {
+            (
+                a.service.as_str(),
+                a.real.as_str(),
+                a.old_weight,
+                a.new_weight,
+            )
+        })
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("tcp:10.77.1.100:80", "10.77.0.11:80", 1, 0),
+            ("tcp:10.77.1.100:80", "10.77.0.11:80", 0, 1)
+        ],
+        "a drain of rs1, then its restore"
+    );
+}
