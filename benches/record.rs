@@ -9,7 +9,8 @@
 //!   and as JSON lines, both zstd-compressed per frame.
 //! - seek_24h: open the 24-hour file and go to a time (keyframe + warm-up), vs playing from the
 //!   start up to the first hour (what seeking costs without keyframes, for only 1 h of 24).
-//! - export_1h: JSON lines and CSV of one hour, vs decoding the hour without the state or output.
+//! - export_1h: JSON lines (the hand-written writer, and the serde_json path it replaced) and CSV
+//!   of one hour, vs decoding the hour without the state or output.
 //! - write_one_poll: encoding and writing one poll, vs serialising it as JSON and zstd.
 
 use std::hint::black_box;
@@ -154,6 +155,20 @@ fn bench_export(c: &mut Criterion) {
             black_box(export::json(&mut p, &mut state, Range::default(), &mut out).expect("json"))
         });
     });
+    g.bench_function("serde_json_lines_before", |b| {
+        // The path `lbtop_json_lines` replaced: a serde `Snapshot` per frame, serde_json on
+        // worker threads, CPU percentages at full precision.
+        b.iter(|| {
+            let mut p = Player::open(&hour).expect("open");
+            let mut state = State::new(StateOptions::default());
+            declare(&mut state, &p.recording.header.info.clone());
+            let f = std::fs::File::create(sink("export-serde.jsonl")).expect("out");
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+            black_box(
+                export::json_serde(&mut p, &mut state, Range::default(), &mut out).expect("json"),
+            )
+        });
+    });
     g.bench_function("lbtop_csv", |b| {
         b.iter(|| {
             let mut p = Player::open(&hour).expect("open");
@@ -176,6 +191,7 @@ fn bench_export(c: &mut Criterion) {
     });
     g.finish();
     let _ = std::fs::remove_file(sink("export.jsonl"));
+    let _ = std::fs::remove_file(sink("export-serde.jsonl"));
     let _ = std::fs::remove_file(sink("export.csv"));
 }
 

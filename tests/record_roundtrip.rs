@@ -55,7 +55,9 @@ fn live_snapshots(steps: usize) -> (Vec<Vec<SourceEvent>>, Vec<String>) {
             s.ingest(e);
         }
         s.tick(c.time());
-        snaps.push(serde_json::to_string(&report::snapshot(&s)).expect("json"));
+        let mut line = Vec::new();
+        report::write_snapshot(&s, &mut line);
+        snaps.push(String::from_utf8(line).expect("utf-8"));
     }
     (events, snaps)
 }

@@ -83,6 +83,23 @@ impl Fed {
     }
 }
 
+/// Puts the player where `range` starts: at the beginning, or — for a later `from` — after a
+/// warm-up on the frames before it, fed into `state` (declared, fresh) without output.
+fn start(player: &mut Player, state: &mut State, range: Range) {
+    match range.from {
+        Some(from) if from > player.recording.start() => {
+            let first = player.recording.frames.partition_point(|f| f.time < from);
+            if first > 0 {
+                let warmup = warmup_ms(player.recording.info());
+                player.seek(first - 1, warmup, |d| feed(state, d, |_, _| {}));
+            } else {
+                player.rewind();
+            }
+        }
+        _ => player.rewind(),
+    }
+}
+
 /// Plays `range` of the recording into `state` (declared, fresh), calling `each` after every
 /// event and `frame` after every frame inside the range.
 fn play(
@@ -93,19 +110,7 @@ fn play(
     mut frame: impl FnMut(&State) -> io::Result<()>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let warmup = warmup_ms(player.recording.info());
-    match range.from {
-        Some(from) if from > player.recording.start() => {
-            // Warm up on the frames before `from`, without output.
-            let first = player.recording.frames.partition_point(|f| f.time < from);
-            if first > 0 {
-                player.seek(first - 1, warmup, |d| feed(state, d, |_, _| {}));
-            } else {
-                player.rewind();
-            }
-        }
-        _ => player.rewind(),
-    }
+    start(player, state, range);
     let mut err = None;
     while let Some(d) = player.next_frame() {
         if range.to.is_some_and(|to| d.time > to) {
@@ -127,11 +132,70 @@ fn play(
     Ok(summary)
 }
 
-/// JSON lines: one schema-1 snapshot (`--once --json`, compact) per frame.
+/// JSON lines: one schema-1 snapshot (`--once --json`, compact, `report::write_snapshot`) per
+/// frame.
 ///
-/// Formatting the numbers is most of the work (a 50-node × 32-core snapshot is ~250 KB of JSON),
-/// so it runs on worker threads while this one plays the recording; lines come out in order.
+/// Three stages, each on its own thread, so that they overlap: decoding frames (zstd, CBOR, the
+/// delta-coded numbers); feeding the state and writing each snapshot into a buffer; and, on the
+/// calling thread, writing the buffers out. Buffers go back to be reused, so no line allocates.
 pub fn json(
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    use std::sync::mpsc::sync_channel;
+    start(player, state, range);
+    std::thread::scope(|scope| {
+        let (frames_tx, frames) = sync_channel::<Decoded>(8);
+        let (lines_tx, lines) = sync_channel::<Vec<u8>>(2);
+        let (spent, spent_rx) = sync_channel::<Vec<u8>>(3);
+        let decoder = scope.spawn(move || {
+            while let Some(d) = player.next_frame() {
+                if range.to.is_some_and(|to| d.time > to) || frames_tx.send(d).is_err() {
+                    break;
+                }
+            }
+        });
+        let formatter = scope.spawn(move || {
+            for d in frames {
+                feed(state, d, |_, _| {});
+                let mut line = spent_rx.try_recv().unwrap_or_default();
+                line.clear();
+                report::write_snapshot(state, &mut line);
+                line.push(b'\n');
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut summary = Summary::default();
+        let mut written = Ok(());
+        for line in lines.iter() {
+            if let Err(e) = out.write_all(&line) {
+                written = Err(e);
+                break;
+            }
+            summary.frames += 1;
+            summary.rows += 1;
+            let _ = spent.try_send(line);
+        }
+        // Dropping the receiver stops the formatter, and so the decoder, at their next frame.
+        drop(lines);
+        let joined = [decoder.join(), formatter.join()];
+        if joined.iter().any(Result::is_err) {
+            return Err(io::Error::other("export thread panicked"));
+        }
+        written?;
+        out.flush()?;
+        Ok(summary)
+    })
+}
+
+/// JSON lines the way `json` wrote them before `report::write_snapshot`: a serde `Snapshot` value
+/// per frame, serialised by serde_json on up to four worker threads (CPU percentages at full
+/// precision). Kept as the benchmark's alternative (`benches/record.rs`, `export_1h`).
+pub fn json_serde(
     player: &mut Player,
     state: &mut State,
     range: Range,
