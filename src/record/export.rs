@@ -55,6 +55,19 @@ pub fn feed(state: &mut State, frame: Decoded, mut each: impl FnMut(&State, &Fed
     state.tick(frame.time);
 }
 
+/// Goes to frame `target` of the recording in `state` (declared, fresh), as replay shows it: the
+/// alert history from before the warm-up is restored from the alerts the recording holds
+/// (`Player::alerts_before`), then the warm-up frames, from the keyframe `WARMUP_SAMPLES` before
+/// `target`, go through `State::ingest` as live. So the alerts pane, the alerts on and the nodes'
+/// alert levels are what playing from the start would show, not only the warm-up's. The next
+/// frame is then `target + 1`.
+pub fn seek(player: &mut Player, state: &mut State, target: usize) {
+    let warmup = warmup_ms(player.recording.info());
+    let start = player.warmup_start(target, warmup);
+    state.restore_alerts(player.alerts_before(start));
+    player.seek(target, warmup, |d| feed(state, d, |_, _| {}));
+}
+
 /// What an event was, kept after `ingest` took it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fed {
@@ -90,8 +103,7 @@ fn start(player: &mut Player, state: &mut State, range: Range) {
         Some(from) if from > player.recording.start() => {
             let first = player.recording.frames.partition_point(|f| f.time < from);
             if first > 0 {
-                let warmup = warmup_ms(player.recording.info());
-                player.seek(first - 1, warmup, |d| feed(state, d, |_, _| {}));
+                seek(player, state, first - 1);
             } else {
                 player.rewind();
             }
