@@ -148,8 +148,9 @@ fn play(
 /// frame.
 ///
 /// Three stages, each on its own thread, so that they overlap: decoding frames (zstd, CBOR, the
-/// delta-coded numbers); feeding the state and writing each snapshot into a buffer; and, on the
-/// calling thread, writing the buffers out. Buffers go back to be reused, so no line allocates.
+/// delta-coded numbers); feeding the state and writing the snapshots into a buffer; and, on the
+/// calling thread, writing the buffers out, about a megabyte at a time. Buffers go back to be
+/// reused, so no line allocates.
 pub fn json(
     player: &mut Player,
     state: &mut State,
@@ -157,42 +158,67 @@ pub fn json(
     out: &mut impl Write,
 ) -> io::Result<Summary> {
     use std::sync::mpsc::sync_channel;
+    // Frames and lines travel in batches: a hand-over wakes the other thread, and per frame
+    // that would be tens of thousands of wake-ups an hour.
+    const FRAMES: usize = 8;
+    const BYTES: usize = 1 << 20;
     start(player, state, range);
     std::thread::scope(|scope| {
-        let (frames_tx, frames) = sync_channel::<Decoded>(8);
-        let (lines_tx, lines) = sync_channel::<Vec<u8>>(2);
-        let (spent, spent_rx) = sync_channel::<Vec<u8>>(3);
+        let (frames_tx, frames) = sync_channel::<Vec<Decoded>>(2);
+        let (lines_tx, lines) = sync_channel::<(Vec<u8>, u64)>(2);
+        let (spent, spent_rx) = sync_channel::<Vec<u8>>(4);
         let decoder = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(FRAMES);
             while let Some(d) = player.next_frame() {
-                if range.to.is_some_and(|to| d.time > to) || frames_tx.send(d).is_err() {
+                if range.to.is_some_and(|to| d.time > to) {
                     break;
+                }
+                batch.push(d);
+                if batch.len() == FRAMES {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(FRAMES));
+                    if frames_tx.send(full).is_err() {
+                        return;
+                    }
                 }
             }
+            let _ = frames_tx.send(batch);
         });
         let formatter = scope.spawn(move || {
-            for d in frames {
+            let mut buf = Vec::with_capacity(BYTES + (BYTES >> 1));
+            let mut count = 0u64;
+            for d in frames.into_iter().flatten() {
                 feed(state, d, |_, _| {});
-                let mut line = spent_rx.try_recv().unwrap_or_default();
-                line.clear();
-                report::write_snapshot(state, &mut line);
-                line.push(b'\n');
-                if lines_tx.send(line).is_err() {
-                    break;
+                report::write_snapshot(state, &mut buf);
+                buf.push(b'\n');
+                count += 1;
+                if buf.len() >= BYTES {
+                    let mut next = spent_rx.try_recv().unwrap_or_default();
+                    next.clear();
+                    if lines_tx
+                        .send((std::mem::replace(&mut buf, next), count))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    count = 0;
                 }
+            }
+            if count > 0 {
+                let _ = lines_tx.send((buf, count));
             }
         });
         let mut summary = Summary::default();
         let mut written = Ok(());
-        for line in lines.iter() {
-            if let Err(e) = out.write_all(&line) {
+        for (buf, count) in lines.iter() {
+            if let Err(e) = out.write_all(&buf) {
                 written = Err(e);
                 break;
             }
-            summary.frames += 1;
-            summary.rows += 1;
-            let _ = spent.try_send(line);
+            summary.frames += count;
+            summary.rows += count;
+            let _ = spent.try_send(buf);
         }
-        // Dropping the receiver stops the formatter, and so the decoder, at their next frame.
+        // Dropping the receiver stops the formatter, and so the decoder, at their next batch.
         drop(lines);
         let joined = [decoder.join(), formatter.join()];
         if joined.iter().any(Result::is_err) {
