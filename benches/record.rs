@@ -7,9 +7,11 @@
 //!
 //! - size (printed, not timed): lbtop's format vs the same events as CBOR without delta coding
 //!   and as JSON lines, both zstd-compressed per frame.
-//! - seek_24h: open the 24-hour file and go to a time (keyframe + warm-up), vs playing from the
-//!   start up to the first hour (what seeking costs without keyframes, for only 1 h of 24).
-//! - export_1h: JSON lines and CSV of one hour, vs decoding the hour without the state or output.
+//! - seek_24h: open the 24-hour file and go to a time (the alert history, keyframe + warm-up), vs
+//!   playing from the start up to the first hour (what seeking costs without keyframes, for only
+//!   1 h of 24); also in a 24-hour file with an alert raised and cleared every 2 minutes.
+//! - export_1h: JSON lines (the hand-written writer, and the serde_json path it replaced) and CSV
+//!   of one hour, vs decoding the hour without the state or output.
 //! - write_one_poll: encoding and writing one poll, vs serialising it as JSON and zstd.
 
 use std::hint::black_box;
@@ -22,7 +24,7 @@ use lbtop::model::sample::{SourceEvent, Timestamp};
 use lbtop::record::export::{self, Range, declare, feed};
 use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
 use lbtop::record::{Item, Player, Writer};
-use lbtop::source::scripted::{ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::source::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 50,
@@ -37,9 +39,25 @@ fn dir() -> PathBuf {
     d
 }
 
+/// web02 over its core count for a minute of every two, all day: 1,440 alerts raised and 1,440
+/// cleared in 24 h, in 2,880 frames, for the seek's alert history to read.
+const BURSTS: Bursts = Bursts {
+    node: 1,
+    every: 120,
+    length: 60,
+};
+
 /// A recording of `seconds` polls, made once.
 fn recording(seconds: usize) -> PathBuf {
-    let path = dir().join(format!("cluster-{seconds}s.lbrec"));
+    recording_with(seconds, None)
+}
+
+fn recording_with(seconds: usize, bursts: Option<Bursts>) -> PathBuf {
+    let name = match bursts {
+        Some(b) => format!("cluster-{seconds}s-bursts-{}-{}.lbrec", b.every, b.length),
+        None => format!("cluster-{seconds}s.lbrec"),
+    };
+    let path = dir().join(name);
     if Player::open(&path).is_ok_and(|p| p.len() == seconds) {
         return path;
     }
@@ -54,6 +72,9 @@ fn recording(seconds: usize) -> PathBuf {
     )
     .expect("writer");
     let mut c = ScriptedCluster::new(SHAPE, 42);
+    if let Some(b) = bursts {
+        c = c.with_bursts(b);
+    }
     let mut s = State::new(StateOptions::default());
     record_scripted(&mut w, &mut c, &mut s, seconds).expect("record");
     w.finish().expect("finish");
@@ -104,22 +125,37 @@ fn report_sizes() {
 fn bench_seek(c: &mut Criterion) {
     report_sizes();
     let day = recording(86_400);
+    let bursts = recording_with(86_400, Some(BURSTS));
     let mut g = c.benchmark_group("seek_24h");
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(20));
+    // Open, and seek as replay does (`export::seek`): the alert history before the warm-up from
+    // the recording's alerts, then the warm-up from the keyframe before the target.
+    let open_and_seek = |file: &Path, k: u64| {
+        let mut p = Player::open(file).expect("open");
+        let mut state = State::new(StateOptions::default());
+        declare(&mut state, &p.recording.header.info.clone());
+        let target = p.recording.frame_at(Timestamp(EPOCH.0 + k as i64 * 1000));
+        export::seek(&mut p, &mut state, target);
+        black_box(state.generation())
+    };
     let mut k = 0u64;
     g.bench_function("lbtop_open_and_seek_anywhere", |b| {
         b.iter(|| {
             // A different time each iteration, spread over the day.
             k = (k + 7919) % 86_400;
-            let mut p = Player::open(&day).expect("open");
-            let mut state = State::new(StateOptions::default());
-            declare(&mut state, &p.recording.header.info.clone());
-            let target = p.recording.frame_at(Timestamp(EPOCH.0 + k as i64 * 1000));
-            let warmup = export::warmup_ms(p.recording.info());
-            p.seek(target, warmup, |d| feed(&mut state, d, |_, _| {}));
-            black_box(state.generation())
+            open_and_seek(&day, k)
         });
+    });
+    let mut k = 0u64;
+    g.bench_function("lbtop_open_and_seek_anywhere_alerts_every_2_min", |b| {
+        b.iter(|| {
+            k = (k + 7919) % 86_400;
+            open_and_seek(&bursts, k)
+        });
+    });
+    g.bench_function("lbtop_open_and_seek_to_the_end_alerts_every_2_min", |b| {
+        b.iter(|| open_and_seek(&bursts, 86_400));
     });
     g.bench_function("play_from_start_to_1h_no_keyframes", |b| {
         b.iter(|| {
@@ -138,31 +174,64 @@ fn bench_seek(c: &mut Criterion) {
     g.finish();
 }
 
+/// Plays the hour into a fresh state and exports it with `export` into the file `name`, which
+/// is removed before each iteration, outside the timing (truncating the last iteration's
+/// gigabyte is the file system's work, not the export's).
+fn bench_export_to(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    hour: &Path,
+    name: &str,
+    export: impl Fn(
+        &mut Player,
+        &mut State,
+        &mut std::io::BufWriter<std::fs::File>,
+    ) -> std::io::Result<export::Summary>,
+) {
+    let path = dir().join(name);
+    g.bench_function(id, |b| {
+        b.iter_batched(
+            || {
+                let _ = std::fs::remove_file(&path);
+            },
+            |()| {
+                let mut p = Player::open(hour).expect("open");
+                let mut state = State::new(StateOptions::default());
+                declare(&mut state, &p.recording.header.info.clone());
+                let f = std::fs::File::create(&path).expect("out");
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+                black_box(export(&mut p, &mut state, &mut out).expect("export"))
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    let _ = std::fs::remove_file(&path);
+}
+
 fn bench_export(c: &mut Criterion) {
     let hour = recording(3600);
     let mut g = c.benchmark_group("export_1h");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(30));
-    let sink = |name: &str| dir().join(name);
-    g.bench_function("lbtop_json_lines", |b| {
-        b.iter(|| {
-            let mut p = Player::open(&hour).expect("open");
-            let mut state = State::new(StateOptions::default());
-            declare(&mut state, &p.recording.header.info.clone());
-            let f = std::fs::File::create(sink("export.jsonl")).expect("out");
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
-            black_box(export::json(&mut p, &mut state, Range::default(), &mut out).expect("json"))
-        });
-    });
-    g.bench_function("lbtop_csv", |b| {
-        b.iter(|| {
-            let mut p = Player::open(&hour).expect("open");
-            let mut state = State::new(StateOptions::default());
-            declare(&mut state, &p.recording.header.info.clone());
-            let f = std::fs::File::create(sink("export.csv")).expect("out");
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
-            black_box(export::csv(&mut p, &mut state, Range::default(), &mut out).expect("csv"))
-        });
+    let all = Range::default();
+    bench_export_to(
+        &mut g,
+        "lbtop_json_lines",
+        &hour,
+        "export.jsonl",
+        |p, s, out| export::json(p, s, all, out),
+    );
+    // The path `lbtop_json_lines` replaced: a serde `Snapshot` per frame, serde_json on worker
+    // threads, CPU percentages at full precision.
+    bench_export_to(
+        &mut g,
+        "serde_json_lines_before",
+        &hour,
+        "export-serde.jsonl",
+        |p, s, out| export::json_serde(p, s, all, out),
+    );
+    bench_export_to(&mut g, "lbtop_csv", &hour, "export.csv", |p, s, out| {
+        export::csv(p, s, all, out)
     });
     g.bench_function("decode_only_floor", |b| {
         b.iter(|| {
@@ -175,8 +244,6 @@ fn bench_export(c: &mut Criterion) {
         });
     });
     g.finish();
-    let _ = std::fs::remove_file(sink("export.jsonl"));
-    let _ = std::fs::remove_file(sink("export.csv"));
 }
 
 fn bench_write(c: &mut Criterion) {

@@ -141,10 +141,15 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     if cli.once {
-        let snapshot = rt.block_on(runtime::once(sources, state, config.interval));
+        let state = rt.block_on(runtime::once(sources, state, config.interval));
+        // The same bytes as a line of `replay --export json`.
+        let mut line = Vec::with_capacity(1 << 16);
+        lbtop::report::write_snapshot(&state, &mut line);
+        line.push(b'\n');
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &snapshot).context("writing JSON")?;
-        writeln!(out).context("writing JSON")?;
+        out.write_all(&line)
+            .and_then(|()| out.flush())
+            .context("writing JSON")?;
         return Ok(());
     }
     let audit =

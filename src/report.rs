@@ -1,5 +1,13 @@
 //! The JSON snapshot (`--once --json`, replay export): schema 1, documented in `docs/json.md`.
 //! Field names are a public contract; add fields, never rename them.
+//!
+//! `write_snapshot` writes it, straight from the state into a reused buffer (`json.rs`). The serde
+//! types below are the same snapshot as a value: the reference the writer is tested against, and
+//! the benchmark's alternative. Adding a field means adding it to both.
+
+mod json;
+
+pub use json::write_snapshot;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -174,7 +182,8 @@ fn real(
     }
 }
 
-/// The state as a schema-1 snapshot.
+/// The state as a schema-1 snapshot value, at full precision (the reference for `write_snapshot`,
+/// which rounds CPU percentages to two decimals; see `round_percentages`).
 pub fn snapshot(state: &State) -> Snapshot {
     let router = state.router.as_ref().map(|r| {
         let cur = r.cur.as_ref();
@@ -236,9 +245,11 @@ pub fn snapshot(state: &State) -> Snapshot {
             }
         })
         .collect();
-    let mut alerts: Vec<Alert> = state
-        .alerts
-        .active()
+    // Newest first; alerts raised at the same moment keep the book's order (subject, kind).
+    let mut active: Vec<_> = state.alerts.active().collect();
+    active.sort_by_key(|a| std::cmp::Reverse(a.2.since));
+    let alerts = active
+        .into_iter()
         .map(|(subject, _, a)| Alert {
             time: a.since.rfc3339(),
             severity: a.severity,
@@ -246,12 +257,36 @@ pub fn snapshot(state: &State) -> Snapshot {
             message: a.message.clone(),
         })
         .collect();
-    alerts.sort_by(|a, b| b.time.cmp(&a.time));
     Snapshot {
         schema: SCHEMA,
         time: state.now.rfc3339(),
         router,
         nodes,
         alerts,
+    }
+}
+
+/// Rounds the CPU percentages to two decimals, as `write_snapshot` writes them: with this, serde
+/// writes a snapshot byte for byte as `write_snapshot` does.
+pub fn round_percentages(snapshot: &mut Snapshot) {
+    let round = |x: &mut f64| *x = (*x * 100.0).round() / 100.0;
+    for n in &mut snapshot.nodes {
+        if let Some(t) = &mut n.cpu_total_percent {
+            round(t);
+        }
+        for c in n.cpus.iter_mut().flatten().flatten() {
+            for x in [
+                &mut c.user,
+                &mut c.nice,
+                &mut c.system,
+                &mut c.iowait,
+                &mut c.irq,
+                &mut c.softirq,
+                &mut c.steal,
+                &mut c.idle,
+            ] {
+                round(x);
+            }
+        }
     }
 }

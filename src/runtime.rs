@@ -19,7 +19,6 @@ use crate::control::plan::WeightChange;
 use crate::control::{RouterControl, apply};
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
-use crate::report;
 use crate::source::local::{LocalNode, LocalRouter};
 use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
 use crate::source::remote::{self, RemoteSet};
@@ -136,8 +135,9 @@ fn declare(state: &mut State, set: &SourceSet) {
     }
 }
 
-/// `--once`: one sample, or two `interval` apart so rates and CPU percentages are real.
-pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> report::Snapshot {
+/// `--once`: one sample, or two `interval` apart so rates and CPU percentages are real. Returns
+/// the state to print (`report::write_snapshot`).
+pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> State {
     if !set.remote.is_empty() {
         return once_remote(set, state, interval).await;
     }
@@ -154,12 +154,12 @@ pub async fn once(mut set: SourceSet, mut state: State, interval: Duration) -> r
             state.ingest(p.poll());
         }
     }
-    report::snapshot(&state)
+    state
 }
 
 /// `--once` with SSH hosts: every source runs as a task; each host is done after its samples or
 /// its first failure, and the whole wait is bounded. Hosts that never answered are reported so.
-async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> report::Snapshot {
+async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> State {
     declare(&mut state, &set);
     let rounds: u32 = if interval.is_zero() { 1 } else { 2 };
     let mut progress = remote::OnceProgress::new(rounds);
@@ -205,7 +205,7 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> re
         state.ingest(remote::unanswered(name, host.unwrap_or_default(), wait));
     }
     drop(handles);
-    report::snapshot(&state)
+    state
 }
 
 /// Maps a key to what it does: filter text while the prompt is open, else the keymap.

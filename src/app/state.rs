@@ -355,8 +355,10 @@ impl State {
                     self.node_by_addr.entry(addr).or_insert(i);
                 }
             }
-            self.nodes
-                .push(NodeEntry::new(name, host, self.options.history_len));
+            let mut node = NodeEntry::new(name, host, self.options.history_len);
+            // Its load level carries on from the alerts (after `restore_alerts`, from before).
+            node.level = self.alerts.level(name, AlertKind::Load);
+            self.nodes.push(node);
             self.touch();
         }
     }
@@ -403,6 +405,18 @@ impl State {
         self.alerts = AlertBook::new(1000);
         self.held.clear();
         self.now = Timestamp(0);
+        self.touch();
+    }
+
+    /// Takes in alert events raised earlier (a recording's, oldest first), as if they had been
+    /// raised here: replay rebuilds the alert history from before a seek's warm-up with them, so
+    /// the alerts pane, the alerts on and every node's load level (and with it the hysteresis)
+    /// are what they would be after playing from the start.
+    pub fn restore_alerts(&mut self, events: impl IntoIterator<Item = AlertEvent>) {
+        self.alerts.restore(events);
+        for node in &mut self.nodes {
+            node.level = self.alerts.level(&node.name, AlertKind::Load);
+        }
         self.touch();
     }
 
@@ -1295,6 +1309,49 @@ mod tests {
                 .map(|p| p.time),
             Some(Timestamp(2_000))
         );
+    }
+
+    fn node_sample(ms: i64, load: f64) -> SourceEvent {
+        use crate::model::sample::{CpuTimes, LoadAvg, ProcStat};
+        SourceEvent::Node {
+            name: "web1".into(),
+            host: "10.0.0.2".into(),
+            report: Report::Sample(NodeSample {
+                time: Timestamp(ms),
+                stat: ProcStat {
+                    cpus: vec![CpuTimes::default(); 4],
+                    cpu_ids: (0..4).collect(),
+                    ..ProcStat::default()
+                },
+                load: LoadAvg {
+                    one: load,
+                    ..LoadAvg::default()
+                },
+                ..NodeSample::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn restored_alerts_carry_the_load_level_and_its_hysteresis_on() {
+        // Live: critical at 4.5 on 4 cores, and 3.9 is still inside the hysteresis band.
+        let mut live = State::new(StateOptions::default());
+        live.add_node("web1", "10.0.0.2");
+        let raised = live.ingest(node_sample(1_000, 4.5));
+        assert_eq!(live.ingest(node_sample(2_000, 3.9)), vec![]);
+        // A seek restores the events before its warm-up, then plays the warm-up.
+        let mut sought = State::new(StateOptions::default());
+        sought.add_node("web1", "10.0.0.2");
+        sought.restore_alerts(raised);
+        assert_eq!(sought.nodes[0].level, Some(Severity::Critical));
+        assert_eq!(sought.ingest(node_sample(2_000, 3.9)), vec![]);
+        assert_eq!(sought.alerts.log(), live.alerts.log());
+        assert_eq!(sought.nodes[0].level, live.nodes[0].level);
+        // A node first seen after the restore takes its level from the alerts too.
+        let mut late = State::new(StateOptions::default());
+        late.restore_alerts(live.alerts.log().to_vec());
+        late.ingest(node_sample(2_000, 3.9));
+        assert_eq!(late.nodes[0].level, Some(Severity::Critical));
     }
 
     #[test]

@@ -186,6 +186,37 @@ impl AlertBook {
         Some(event)
     }
 
+    /// Takes in events `set` made earlier (a recording's, oldest first), so that the book ends as
+    /// it was after them: the alerts on, since when, and the log up to its limit. Replay rebuilds
+    /// the history before a seek's warm-up this way.
+    pub fn restore(&mut self, events: impl IntoIterator<Item = AlertEvent>) {
+        for e in events {
+            let key = (e.subject.clone(), e.kind);
+            if e.raised {
+                match self.active.get_mut(&key) {
+                    // A change of severity: `since` stays when the alert was first raised.
+                    Some(a) => {
+                        a.severity = e.severity;
+                        a.message.clone_from(&e.message);
+                    }
+                    None => {
+                        self.active.insert(
+                            key,
+                            ActiveAlert {
+                                since: e.time,
+                                severity: e.severity,
+                                message: e.message.clone(),
+                            },
+                        );
+                    }
+                }
+            } else {
+                self.active.remove(&key);
+            }
+            self.push(e);
+        }
+    }
+
     /// The current severity of one alert.
     pub fn level(&self, subject: &str, kind: AlertKind) -> Option<Severity> {
         self.active
@@ -315,6 +346,36 @@ mod tests {
         assert!(cleared.is_some_and(|e| !e.raised && e.time == Timestamp(4)));
         assert_eq!(book.log().len(), 3);
         assert_eq!(book.active_count(), 0);
+    }
+
+    #[test]
+    fn restoring_the_events_of_a_book_gives_the_same_book() {
+        let mut book = AlertBook::new(3);
+        let mut events = Vec::new();
+        let warn = || Some((Severity::Warning, "load 3.5 on 4 cores".to_string()));
+        let crit = || Some((Severity::Critical, "load 4.5 on 4 cores".to_string()));
+        for (t, subject, kind, level) in [
+            (1, "web1", AlertKind::Load, warn()),
+            (2, "web1", AlertKind::Load, crit()),
+            (3, "web2", AlertKind::Load, crit()),
+            (4, "router", AlertKind::Stale, warn()),
+            (5, "web2", AlertKind::Load, None),
+            (6, "web3", AlertKind::Unreachable, crit()),
+        ] {
+            events.extend(book.set(Timestamp(t), subject, kind, level));
+        }
+        let mut restored = AlertBook::new(3);
+        restored.restore(events);
+        assert_eq!(restored.log(), book.log());
+        assert_eq!(
+            restored.active().collect::<Vec<_>>(),
+            book.active().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            restored.active().find(|a| a.0 == "web1").map(|a| a.2.since),
+            Some(Timestamp(1)),
+            "a change of severity keeps when the alert was raised"
+        );
     }
 
     #[test]

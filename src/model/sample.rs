@@ -50,8 +50,50 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with millisecond precision, as the JSON output uses.
     pub fn rfc3339(self) -> String {
-        humantime::format_rfc3339_millis(self.to_system()).to_string()
+        String::from_utf8_lossy(&self.rfc3339_bytes()).into_owned()
     }
+
+    /// RFC 3339 in UTC with millisecond precision (`2026-01-01T12:34:56.789Z`), without
+    /// allocating. RFC 3339 has four-digit years only, so a time outside years 0000–9999 (a damaged
+    /// or hand-made recording) is written as the nearest end of that range rather than failing.
+    pub fn rfc3339_bytes(self) -> [u8; 24] {
+        const MIN_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+        const MAX_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+        let ms = self.0.clamp(MIN_MS, MAX_MS);
+        let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+        let in_day = ms.rem_euclid(86_400_000);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, value: i64, width: usize| {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, in_day / 3_600_000, 2);
+        put(14, in_day / 60_000 % 60, 2);
+        put(17, in_day / 1000 % 60, 2);
+        put(20, in_day % 1000, 3);
+        out
+    }
+}
+
+/// Year, month (1–12) and day (1–31) of a day counted from 1970-01-01, in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Display for Timestamp {
@@ -585,4 +627,32 @@ pub enum SourceEvent {
         host: String,
         report: Report<NodeSample>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn rfc3339_is_humantimes_format_for_every_time_it_can_write(
+            ms in 0i64..=253_402_300_799_999,
+        ) {
+            let t = Timestamp(ms);
+            let want = humantime::format_rfc3339_millis(t.to_system()).to_string();
+            prop_assert_eq!(t.rfc3339(), want);
+        }
+    }
+
+    #[test]
+    fn rfc3339_writes_times_before_1970_and_clamps_beyond_its_four_digit_years() {
+        assert_eq!(Timestamp(-1).rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            Timestamp(951_782_400_000).rfc3339(),
+            "2000-02-29T00:00:00.000Z"
+        );
+        assert_eq!(Timestamp(i64::MIN).rfc3339(), "0000-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(i64::MAX).rfc3339(), "9999-12-31T23:59:59.999Z");
+    }
 }

@@ -332,6 +332,8 @@ pub(crate) fn pack(words: &[u64], base: Option<&[u64]>, out: &mut Vec<u8>) {
 /// and the count differs from it.
 pub(crate) fn unpack(bytes: &[u8], base: Option<&[u64]>, out: &mut Vec<u64>) -> Option<()> {
     out.clear();
+    // Every varint takes at least a byte: one allocation, not a growth per power of two.
+    out.reserve(base.map_or(bytes.len(), <[u64]>::len));
     let mut i = 0;
     while i < bytes.len() {
         let mut z: u64 = 0;

@@ -55,6 +55,19 @@ pub fn feed(state: &mut State, frame: Decoded, mut each: impl FnMut(&State, &Fed
     state.tick(frame.time);
 }
 
+/// Goes to frame `target` of the recording in `state` (declared, fresh), as replay shows it: the
+/// alert history from before the warm-up is restored from the alerts the recording holds
+/// (`Player::alerts_before`), then the warm-up frames, from the keyframe `WARMUP_SAMPLES` before
+/// `target`, go through `State::ingest` as live. So the alerts pane, the alerts on and the nodes'
+/// alert levels are what playing from the start would show, not only the warm-up's. The next
+/// frame is then `target + 1`.
+pub fn seek(player: &mut Player, state: &mut State, target: usize) {
+    let warmup = warmup_ms(player.recording.info());
+    let start = player.warmup_start(target, warmup);
+    state.restore_alerts(player.alerts_before(start));
+    player.seek(target, warmup, |d| feed(state, d, |_, _| {}));
+}
+
 /// What an event was, kept after `ingest` took it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fed {
@@ -83,6 +96,22 @@ impl Fed {
     }
 }
 
+/// Puts the player where `range` starts: at the beginning, or — for a later `from` — after a
+/// warm-up on the frames before it, fed into `state` (declared, fresh) without output.
+fn start(player: &mut Player, state: &mut State, range: Range) {
+    match range.from {
+        Some(from) if from > player.recording.start() => {
+            let first = player.recording.frames.partition_point(|f| f.time < from);
+            if first > 0 {
+                seek(player, state, first - 1);
+            } else {
+                player.rewind();
+            }
+        }
+        _ => player.rewind(),
+    }
+}
+
 /// Plays `range` of the recording into `state` (declared, fresh), calling `each` after every
 /// event and `frame` after every frame inside the range.
 fn play(
@@ -93,19 +122,7 @@ fn play(
     mut frame: impl FnMut(&State) -> io::Result<()>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
-    let warmup = warmup_ms(player.recording.info());
-    match range.from {
-        Some(from) if from > player.recording.start() => {
-            // Warm up on the frames before `from`, without output.
-            let first = player.recording.frames.partition_point(|f| f.time < from);
-            if first > 0 {
-                player.seek(first - 1, warmup, |d| feed(state, d, |_, _| {}));
-            } else {
-                player.rewind();
-            }
-        }
-        _ => player.rewind(),
-    }
+    start(player, state, range);
     let mut err = None;
     while let Some(d) = player.next_frame() {
         if range.to.is_some_and(|to| d.time > to) {
@@ -127,11 +144,96 @@ fn play(
     Ok(summary)
 }
 
-/// JSON lines: one schema-1 snapshot (`--once --json`, compact) per frame.
+/// JSON lines: one schema-1 snapshot (`--once --json`, compact, `report::write_snapshot`) per
+/// frame.
 ///
-/// Formatting the numbers is most of the work (a 50-node × 32-core snapshot is ~250 KB of JSON),
-/// so it runs on worker threads while this one plays the recording; lines come out in order.
+/// Three stages, each on its own thread, so that they overlap: decoding frames (zstd, CBOR, the
+/// delta-coded numbers); feeding the state and writing the snapshots into a buffer; and, on the
+/// calling thread, writing the buffers out, about a megabyte at a time. Buffers go back to be
+/// reused, so no line allocates.
 pub fn json(
+    player: &mut Player,
+    state: &mut State,
+    range: Range,
+    out: &mut impl Write,
+) -> io::Result<Summary> {
+    use std::sync::mpsc::sync_channel;
+    // Frames and lines travel in batches: a hand-over wakes the other thread, and per frame
+    // that would be tens of thousands of wake-ups an hour.
+    const FRAMES: usize = 8;
+    const BYTES: usize = 1 << 20;
+    start(player, state, range);
+    std::thread::scope(|scope| {
+        let (frames_tx, frames) = sync_channel::<Vec<Decoded>>(2);
+        let (lines_tx, lines) = sync_channel::<(Vec<u8>, u64)>(2);
+        let (spent, spent_rx) = sync_channel::<Vec<u8>>(4);
+        let decoder = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(FRAMES);
+            while let Some(d) = player.next_frame() {
+                if range.to.is_some_and(|to| d.time > to) {
+                    break;
+                }
+                batch.push(d);
+                if batch.len() == FRAMES {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(FRAMES));
+                    if frames_tx.send(full).is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = frames_tx.send(batch);
+        });
+        let formatter = scope.spawn(move || {
+            let mut buf = Vec::with_capacity(BYTES + (BYTES >> 1));
+            let mut count = 0u64;
+            for d in frames.into_iter().flatten() {
+                feed(state, d, |_, _| {});
+                report::write_snapshot(state, &mut buf);
+                buf.push(b'\n');
+                count += 1;
+                if buf.len() >= BYTES {
+                    let mut next = spent_rx.try_recv().unwrap_or_default();
+                    next.clear();
+                    if lines_tx
+                        .send((std::mem::replace(&mut buf, next), count))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    count = 0;
+                }
+            }
+            if count > 0 {
+                let _ = lines_tx.send((buf, count));
+            }
+        });
+        let mut summary = Summary::default();
+        let mut written = Ok(());
+        for (buf, count) in lines.iter() {
+            if let Err(e) = out.write_all(&buf) {
+                written = Err(e);
+                break;
+            }
+            summary.frames += count;
+            summary.rows += count;
+            let _ = spent.try_send(buf);
+        }
+        // Dropping the receiver stops the formatter, and so the decoder, at their next batch.
+        drop(lines);
+        let joined = [decoder.join(), formatter.join()];
+        if joined.iter().any(Result::is_err) {
+            return Err(io::Error::other("export thread panicked"));
+        }
+        written?;
+        out.flush()?;
+        Ok(summary)
+    })
+}
+
+/// JSON lines the way `json` wrote them before `report::write_snapshot`: a serde `Snapshot` value
+/// per frame, serialised by serde_json on up to four worker threads (CPU percentages at full
+/// precision). Kept as the benchmark's alternative (`benches/record.rs`, `export_1h`).
+pub fn json_serde(
     player: &mut Player,
     state: &mut State,
     range: Range,

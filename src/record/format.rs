@@ -69,6 +69,8 @@ pub mod flags {
     pub const ACTION: u8 = 4;
     /// An alert cleared.
     pub const CLEARED: u8 = 8;
+    /// Any of the alert flags: the frame carries alert events.
+    pub const ALERTS: u8 = WARNING | CRITICAL | CLEARED;
 }
 
 /// A frame's fixed-size header.
@@ -287,6 +289,13 @@ pub struct FramePayload {
     pub alerts: Vec<AlertEvent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionRecord>,
+}
+
+/// Only the alerts of a frame's payload; the rest (hosts, events, actions) is skipped unread.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FrameAlerts {
+    #[serde(default)]
+    pub alerts: Vec<AlertEvent>,
 }
 
 /// The index frame's payload: every frame's offset, time, kind and flags, packed as columns.

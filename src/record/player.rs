@@ -2,7 +2,7 @@
 //! headers when the file was not closed cleanly) and reads frames by number; `Player` decodes them
 //! in order, back into the exact source events, and seeks through keyframes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,8 @@ use crate::model::sample::{
 use super::delta::{Numbers, join, unpack};
 use super::format::{
     self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
-    FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl, IndexPayload,
-    MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, le32,
+    FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl,
+    IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
 };
 use super::{ActionRecord, RecordError};
 
@@ -250,6 +250,18 @@ impl Recording {
 
     /// Reads frame `i`: its header, checked against the index, and its payload.
     pub fn read_frame(&mut self, i: usize) -> Result<(FrameHeader, FramePayload), FrameError> {
+        self.read_frame_as(i)
+    }
+
+    /// Reads only the alerts of frame `i`: the samples are skipped, not decoded.
+    pub fn read_alerts(&mut self, i: usize) -> Result<Vec<AlertEvent>, FrameError> {
+        self.read_frame_as::<FrameAlerts>(i).map(|(_, p)| p.alerts)
+    }
+
+    fn read_frame_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        i: usize,
+    ) -> Result<(FrameHeader, T), FrameError> {
         let info = *self.frames.get(i).ok_or(FrameError::Header)?;
         let mut hb = [0u8; FRAME_HEADER_LEN];
         read_at(&self.file, &mut hb, info.offset).map_err(|_| FrameError::Header)?;
@@ -469,6 +481,9 @@ pub struct Player {
     next: usize,
     /// Frames found damaged while reading (beyond those found at open).
     pub damaged_frames: u64,
+    /// The alerts of the frames flagged as carrying some, by frame, as far as they have been
+    /// read: while playing, or for a seek (`alerts_before`). Kept across seeks.
+    alerts: BTreeMap<usize, Vec<AlertEvent>>,
 }
 
 impl Player {
@@ -478,6 +493,7 @@ impl Player {
             decoder: Decoder::default(),
             next: 0,
             damaged_frames: 0,
+            alerts: BTreeMap::new(),
         }
     }
 
@@ -525,6 +541,9 @@ impl Player {
                         ..Decoded::default()
                     };
                     self.decoder.decode(&h, payload, &mut out);
+                    if !out.alerts.is_empty() {
+                        self.alerts.entry(i).or_insert_with(|| out.alerts.clone());
+                    }
                     return Some(out);
                 }
                 Err(e) => {
@@ -568,6 +587,33 @@ impl Player {
                 None => break,
             }
         }
+    }
+
+    /// The alert events recorded in frames `0..frame`, oldest first: what the live view raised
+    /// and cleared up to there. Frames the index flags as carrying alerts are read for their
+    /// alerts only (the samples are skipped), once per player; a damaged one gives none.
+    pub fn alerts_before(&mut self, frame: usize) -> Vec<AlertEvent> {
+        let upto = frame.min(self.len());
+        let mut out = Vec::new();
+        for i in 0..upto {
+            if self.recording.frames[i].flags & flags::ALERTS == 0 {
+                continue;
+            }
+            if !self.alerts.contains_key(&i) {
+                let alerts = self.recording.read_alerts(i).unwrap_or_else(|e| {
+                    tracing::warn!(
+                        "{}: the alerts of frame {i} are unreadable: {e:?}",
+                        self.recording.path.display()
+                    );
+                    Vec::new()
+                });
+                self.alerts.insert(i, alerts);
+            }
+            if let Some(a) = self.alerts.get(&i) {
+                out.extend(a.iter().cloned());
+            }
+        }
+        out
     }
 
     /// Goes back to the start, before the first frame.

@@ -13,7 +13,7 @@ use crate::app::{Command, Mode, Speed, State};
 use crate::config::Config;
 use crate::model::sample::Timestamp;
 use crate::record::Player;
-use crate::record::export::{declare, feed, warmup_ms};
+use crate::record::export::{self, declare, feed};
 
 use super::{RunError, redraw_if_changed, terminal_event};
 
@@ -22,7 +22,6 @@ pub struct Replayer {
     pub player: Player,
     /// Recording time the clock has reached, in milliseconds.
     position: f64,
-    warmup: i64,
 }
 
 impl Replayer {
@@ -47,7 +46,6 @@ impl Replayer {
         let mut r = Self {
             player,
             position: start.0 as f64,
-            warmup: warmup_ms(&info),
         };
         r.player.rewind();
         r.catch_up(state);
@@ -103,16 +101,15 @@ impl Replayer {
         }
     }
 
-    /// Goes to `t` (clamped to the recording): a fresh state fed from the keyframe before it.
+    /// Goes to `t` (clamped to the recording): a fresh state with the recording's alert history,
+    /// fed from the keyframe before it (`record::export::seek`).
     pub fn seek(&mut self, state: &mut State, t: Timestamp) {
         let t = t.clamp(self.start(), self.end());
         let target = self.player.recording.frame_at(t);
         let info = self.player.recording.info().clone();
         state.clear_data();
         declare(state, &info);
-        let warmup = self.warmup;
-        self.player
-            .seek(target, warmup, |d| feed(state, d, |_, _| {}));
+        export::seek(&mut self.player, state, target);
         self.position = t.0 as f64;
         self.catch_up(state);
     }

@@ -46,6 +46,17 @@ pub struct ScriptedCluster {
     interval_ms: i64,
     cpus: Vec<Vec<CpuTimes>>,
     totals: Vec<Vec<IpvsCounters>>,
+    bursts: Option<Bursts>,
+}
+
+/// A node that runs over its core count now and then, so that alerts are raised and cleared
+/// all through a recording: `node` is at 1.3 × its cores for the first `length` steps of every
+/// `every`, and as usual otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Bursts {
+    pub node: usize,
+    pub every: u64,
+    pub length: u64,
 }
 
 /// Starts at 2026-01-01T00:00:00Z, so snapshots show fixed times.
@@ -60,6 +71,22 @@ impl ScriptedCluster {
             interval_ms: 1000,
             cpus: vec![vec![CpuTimes::default(); shape.cores]; shape.nodes],
             totals: vec![vec![IpvsCounters::default(); shape.reals_per_service]; shape.services],
+            bursts: None,
+        }
+    }
+
+    /// The same cluster, with one node's load bursting over its core count (see `Bursts`).
+    pub fn with_bursts(mut self, bursts: Bursts) -> Self {
+        self.bursts = Some(bursts);
+        self
+    }
+
+    /// How busy node `i` is at this step.
+    fn busy_now(&self, i: usize) -> f64 {
+        let step = ((self.time.0 - EPOCH.0) / self.interval_ms.max(1)).max(0) as u64;
+        match self.bursts {
+            Some(b) if b.node == i && step % b.every.max(1) < b.length => 1.3,
+            _ => Self::node_busy(i),
         }
     }
 
@@ -105,7 +132,7 @@ impl ScriptedCluster {
     }
 
     fn node_sample(&mut self, i: usize) -> NodeSample {
-        let busy = Self::node_busy(i);
+        let busy = self.busy_now(i);
         let tick = 100u64; // jiffies per core per second
         for core in &mut self.cpus[i] {
             let b = (busy.min(1.0) * tick as f64) as u64;
