@@ -2,7 +2,9 @@
 //! the current forwarding flag and both thresholds: `ipvsadm -e` without `-g/-m/-i` silently turns
 //! a masquerading or tunnelled real server into direct routing.
 
-use super::plan::WeightChange;
+use std::net::IpAddr;
+
+use super::plan::{PlanError, WeightChange};
 use crate::model::sample::{
     AddressFamily, Forward, Protocol, RealServerSample, ServiceKey, SocketText, TunnelEncap,
     TunnelKind, VirtualServiceSample,
@@ -115,51 +117,103 @@ const APPLIED: &str = "@@lbtop-applied\n";
 /// Printed by the checked edit when its checks refused the change, with the reason after it.
 const REFUSED: &str = "@@lbtop-refused ";
 
+/// How the kernel names an address and port in `/proc/net/ip_vs`: IPv4 as `%08X:%04X`, IPv6
+/// as all eight groups in brackets.
+fn proc_socket(address: IpAddr, port: u16) -> String {
+    match address {
+        IpAddr::V4(a) => format!("{:08X}:{port:04X}", u32::from(a)),
+        IpAddr::V6(a) => {
+            let groups: Vec<String> = a.segments().iter().map(|g| format!("{g:04x}")).collect();
+            format!("[{}]:{port:04X}", groups.join(":"))
+        }
+    }
+}
+
+/// A service's line in `/proc/net/ip_vs`, up to the scheduler: `TCP 0A4D0164:0050`,
+/// `FWM 00000001` (a firewall mark's family is not shown there).
+fn proc_service(key: &ServiceKey) -> String {
+    match *key {
+        ServiceKey::Addr {
+            protocol,
+            address,
+            port,
+        } => format!(
+            "{} {}",
+            protocol.as_str().to_uppercase(),
+            proc_socket(address, port)
+        ),
+        ServiceKey::Fwmark { mark, .. } => format!("FWM {mark:08X}"),
+    }
+}
+
 /// A POSIX sh script (for `/bin/sh -s`, after a line that sets `S` to the sudo prefix) that
-/// re-checks and changes a weight in one exec, so an action costs one round trip:
+/// re-checks and changes a weight in one exec, so that an action costs one round trip and as
+/// few processes as it can (each ipvsadm is another `sudo` for a login that is not root):
 ///
-/// 1. reads the service's `--tun-info` view (or the plain view, where ipvsadm lacks it) and its
-///    `--thresholds` view, and prints both;
-/// 2. refuses, printing `@@lbtop-refused REASON`, unless the real's weight is still the one the
-///    operator saw and, for a drain that is not forced, another real of the service still has
-///    weight > 0;
-/// 3. runs `ipvsadm -e` with the forwarding flag, tunnel options and thresholds it just read,
-///    then prints the service's view again, read back after the change.
+/// 1. reads the real's forwarding method and weight, and whether another real of the service
+///    has weight > 0, from `/proc/net/ip_vs` with shell builtins only. For a tunnel real (whose
+///    encapsulation only ipvsadm's `--tun-info` shows), a firewall mark that /proc shows twice
+///    (once per family), or anything /proc does not show, it reads them from ipvsadm's view of
+///    the service instead (which fails, naming why, when the service does not exist);
+/// 2. reads the real's thresholds from ipvsadm's `--thresholds` view of the service;
+/// 3. refuses, printing `@@lbtop-refused REASON [WEIGHT]`, unless the weight is still the one
+///    the operator saw and, for a drain that is not forced, another real still has weight > 0;
+/// 4. runs `ipvsadm -e` with the forwarding flag, tunnel options and thresholds it read, then
+///    prints ipvsadm's view of the service, read back after the change.
 ///
 /// The script holds only constants and typed values (addresses, ports, numbers), and what it
-/// reads from ipvsadm is matched against fixed patterns before the edit uses it: nothing from
-/// the router or the operator is interpreted by the shell. [`read_checked_edit`] reads its
+/// reads from the router is matched against fixed patterns before the edit uses it: nothing
+/// from the router or the operator is interpreted by the shell. [`read_checked_edit`] reads its
 /// output.
 pub fn checked_edit_script(change: &WeightChange, force: bool) -> String {
     let svc = service_args(&change.service).join(" ");
     let guard = u8::from(change.to == 0 && !force);
     let (real, from, to) = (change.real, change.from, change.to);
+    let proc_real = proc_socket(real.address, real.port);
+    let proc_svc = proc_service(&change.service);
     format!(
-        r#"R='{real}'
-no() {{ echo "@@lbtop-refused $1"; exit 0; }}
-v=$($S ipvsadm -L -n --exact --tun-info {svc} 2>/dev/null) || v=$($S ipvsadm -L -n --exact {svc}) || exit
-h=$($S ipvsadm -L -n --exact --thresholds {svc}) || exit
-printf '%s\n@@lbtop-view\n%s\n@@lbtop-view\n' "$v" "$h"
-ti=; case $v in *TunnelInfo*) ti=1 ;; esac
-f= t=n/a w= u= l= live=0
-while read -r a r c1 c2 c3 c4; do
-  [ "$a" = '->' ] || continue
-  [ -n "$ti" ] || {{ c3=$c2; c2=n/a; }}
-  case $c3 in ''|*[!0-9]*) continue ;; esac
-  if [ "$r" = "$R" ]; then f=$c1 t=$c2 w=$c3
-  elif [ "$c3" != 0 ]; then live=1
-  fi
-done <<EOF
+        r#"R='{real}' RP='{proc_real}' SP='{proc_svc}'
+no() {{ echo "@@lbtop-refused $*"; exit 0; }}
+f= t=n/a w= live=0 n=0 in=
+if [ -r /proc/net/ip_vs ]; then
+  while read -r a b c d e; do
+    if [ "$a" = '->' ]; then
+      [ -n "$in" ] || continue
+      case $d in ''|*[!0-9]*) continue ;; esac
+      if [ "$b" = "$RP" ]; then f=$c w=$d
+      elif [ "$d" != 0 ]; then live=1
+      fi
+    elif [ "$a $b" = "$SP" ]; then in=1 n=$((n + 1))
+    else in=
+    fi
+  done < /proc/net/ip_vs
+fi
+if [ "$n" != 1 ] || [ -z "$f" ] || [ "$f" = Tunnel ]; then
+  f= w= live=0
+  v=$($S ipvsadm -L -n --exact --tun-info {svc} 2>/dev/null) || v=$($S ipvsadm -L -n --exact {svc}) || exit
+  ti=; case $v in *TunnelInfo*) ti=1 ;; esac
+  while read -r a r c1 c2 c3 c4; do
+    [ "$a" = '->' ] || continue
+    [ -n "$ti" ] || {{ c3=$c2; c2=n/a; }}
+    case $c3 in ''|*[!0-9]*) continue ;; esac
+    if [ "$r" = "$R" ]; then f=$c1 t=$c2 w=$c3
+    elif [ "$c3" != 0 ]; then live=1
+    fi
+  done <<EOF
 $v
 EOF
+fi
+[ -n "$f" ] || no real
+h=$($S ipvsadm -L -n --exact --thresholds {svc}) || exit
+u= l=
 while read -r a r c1 c2 c3; do
   if [ "$a" = '->' ] && [ "$r" = "$R" ]; then u=$c1 l=$c2; fi
 done <<EOF
 $h
 EOF
-case $f in Route|Local) F=-g ;; Masq) F=-m ;; Tunnel) F=-i ;; '') no real ;; *) no forward ;; esac
-for n in "$w" "$u" "$l"; do case $n in ''|*[!0-9]*) no number ;; esac; done
-[ "$w" = {from} ] || no weight
+case $f in Route|Local) F=-g ;; Masq) F=-m ;; Tunnel) F=-i ;; *) no forward ;; esac
+for x in "$w" "$u" "$l"; do case $x in ''|*[!0-9]*) no number ;; esac; done
+[ "$w" = {from} ] || no weight "$w"
 [ {guard} = 0 ] || [ "$w" = 0 ] || [ $live = 1 ] || no last-live
 set --
 if [ $F = -i ]; then
@@ -186,41 +240,76 @@ $S ipvsadm -L -n --exact {svc}
 /// What a checked edit did, read from its output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckedEdit {
-    /// The change was made. `before` is the service as read just before it; `after` is the
-    /// weight ipvsadm showed for the real just after it (`None` if the real was gone by then).
-    Applied {
-        before: Vec<VirtualServiceSample>,
-        after: Option<i32>,
-    },
-    /// The script's checks refused the change; nothing was changed.
-    Refused {
-        before: Vec<VirtualServiceSample>,
-        reason: String,
-    },
+    /// The change was made; `after` is the weight ipvsadm showed for the real just after it
+    /// (`None` if the real was gone by then).
+    Applied { after: Option<i32> },
+    /// The router's checks refused the change, and nothing was changed.
+    Refused(Refusal),
+}
+
+/// Why the router's checks refused a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NoReal,
+    /// The weight is no longer the one the operator saw; this is the weight now.
+    WeightChanged(i32),
+    LastLiveServer,
+    /// ipvsadm printed something the script does not take into an edit: a forwarding method,
+    /// a number or tunnel settings.
+    NotUnderstood(String),
+}
+
+impl Refusal {
+    /// The same error any other router gives for the same refusal.
+    pub fn error(&self, change: &WeightChange) -> Result<PlanError, String> {
+        let (service, real) = (change.service.to_string(), change.real.to_string());
+        Ok(match self {
+            Self::NoReal => PlanError::NoSuchReal { service, real },
+            Self::WeightChanged(now) => PlanError::WeightChanged {
+                real,
+                seen: change.from,
+                now: *now,
+            },
+            Self::LastLiveServer => PlanError::LastLiveServer { service, real },
+            Self::NotUnderstood(what) => {
+                return Err(format!(
+                    "the router's ipvsadm printed a {what} lbtop does not pass to ipvsadm -e \
+                     for {real}; nothing was changed"
+                ));
+            }
+        })
+    }
 }
 
 /// Reads the output of [`checked_edit_script`].
 pub fn read_checked_edit(out: &str, change: &WeightChange) -> Result<CheckedEdit, ParseError> {
     const WHAT: &str = "the router's checked edit";
-    let mut parts = out.splitn(3, VIEW_END);
-    let (Some(primary), Some(thresholds), Some(rest)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::new(WHAT, 0, "fewer views than asked"));
-    };
-    let before = parse::merge_ipvsadm(
-        &parse::ipvsadm_list(primary)?,
-        &[parse::ipvsadm_list(thresholds)?],
-    )?;
-    if let Some(reason) = rest.strip_prefix(REFUSED) {
-        return Ok(CheckedEdit::Refused {
-            before,
-            reason: reason.trim().to_string(),
-        });
+    if let Some(reason) = out.strip_prefix(REFUSED) {
+        let mut words = reason.split_ascii_whitespace();
+        let refusal = match (words.next(), words.next()) {
+            (Some("real"), _) => Refusal::NoReal,
+            (Some("last-live"), _) => Refusal::LastLiveServer,
+            (Some("weight"), Some(now)) => Refusal::WeightChanged(
+                now.parse()
+                    .map_err(|_| ParseError::new(WHAT, 1, format!("bad weight {now}")))?,
+            ),
+            (Some("forward"), _) => Refusal::NotUnderstood("forwarding method".into()),
+            (Some("number"), _) => Refusal::NotUnderstood("weight or threshold".into()),
+            (Some("tunnel"), _) => Refusal::NotUnderstood("tunnel setting".into()),
+            _ => {
+                return Err(ParseError::new(
+                    WHAT,
+                    1,
+                    format!("unknown refusal {}", reason.trim()),
+                ));
+            }
+        };
+        return Ok(CheckedEdit::Refused(refusal));
     }
-    let Some(view) = rest.strip_prefix(APPLIED) else {
+    let Some(view) = out.strip_prefix(APPLIED) else {
         return Err(ParseError::new(
             WHAT,
-            0,
+            1,
             "neither the change nor a refusal was printed",
         ));
     };
@@ -233,7 +322,7 @@ pub fn read_checked_edit(out: &str, change: &WeightChange) -> Result<CheckedEdit
             parse::IpvsadmRealColumns::Plain { weight, .. } => Some(weight),
             _ => None,
         });
-    Ok(CheckedEdit::Applied { before, after })
+    Ok(CheckedEdit::Applied { after })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::ipvsadm::{self, CheckedEdit, VIEW_END};
-use super::plan::{WeightChange, find, recheck};
+use super::plan::WeightChange;
 use super::{ControlError, RouterControl, read_ipvsadm_table};
 use crate::model::sample::{RealServerSample, VirtualServiceSample};
 use crate::source::remote::{ROUTER_COMMAND, SudoMode};
@@ -163,8 +163,7 @@ impl RouterControl for SshControl {
         self.run(&script).await.map(|_| ())
     }
 
-    /// The re-check and the change in one exec ([`ipvsadm::checked_edit_script`]). When the
-    /// router's checks refuse, the views it printed are checked again here, so the refusal
+    /// The re-check and the change in one exec ([`ipvsadm::checked_edit_script`]). A refusal
     /// carries the same message as on any other router.
     async fn change_weight(
         &mut self,
@@ -175,21 +174,11 @@ impl RouterControl for SshControl {
         script.push_str(&ipvsadm::checked_edit_script(change, force));
         let out = self.run(&script).await?;
         match ipvsadm::read_checked_edit(&out, change)? {
-            CheckedEdit::Refused { before, reason } => {
-                recheck(&before, change, force)?;
-                find(&before, &change.service, &change.real)?;
-                Err(ControlError::Backend(format!(
-                    "{}: the router refused the change ({}); nothing was changed",
-                    self.name,
-                    match reason.as_str() {
-                        "forward" => "unknown forwarding method",
-                        "number" => "a weight or threshold that is not a number",
-                        "tunnel" => "tunnel settings ipvsadm cannot set",
-                        other => other,
-                    }
-                )))
-            }
-            CheckedEdit::Applied { after, .. } if after != Some(change.to) => {
+            CheckedEdit::Refused(refusal) => Err(match refusal.error(change) {
+                Ok(plan) => plan.into(),
+                Err(why) => ControlError::Backend(format!("{}: {why}", self.name)),
+            }),
+            CheckedEdit::Applied { after } if after != Some(change.to) => {
                 Err(ControlError::Backend(format!(
                     "{}: ipvsadm -e succeeded, but ipvsadm then showed {} for {}",
                     self.name,
