@@ -76,7 +76,10 @@ impl Router {
             .expect("chmod");
         std::fs::write(dir.path().join("state"), state).expect("write the table");
         let r = Self { dir, proc };
-        let ok = Command::new(&fake)
+        // Through sh, not exec: a child another test thread forks while this one writes the
+        // file can hold it open for writing a moment longer, and exec would fail with ETXTBSY.
+        let ok = Command::new("/bin/sh")
+            .arg(&fake)
             .arg("--write-proc")
             .env("FAKE", r.dir.path())
             .status()

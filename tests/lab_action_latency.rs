@@ -7,12 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use lbtop::cli::RouterSpec;
 use lbtop::control::plan::{ActionKind, RealKey, WeightChange, find, parse_service, plan, recheck};
-use lbtop::control::{AnyControl, RouterControl, apply};
+use lbtop::control::{RouterControl, apply};
 use lbtop::model::sample::{ServiceKey, VirtualServiceSample};
-use lbtop::source::remote::SudoMode;
-use lbtop::source::ssh::SshArgs;
 use support::lab::lab;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -46,19 +43,7 @@ fn measure(host: &str) {
         .enable_all()
         .build()
         .expect("runtime");
-    let ssh = SshArgs {
-        config_file: Some(lab.ssh_config.clone().into()),
-        options: Vec::new(),
-    };
-    let Ok(Some(AnyControl::Ssh(ctrl))) = AnyControl::for_router(
-        &RouterSpec::Remote(host.into()),
-        &ssh,
-        SudoMode::Auto,
-        Duration::from_secs(1),
-    ) else {
-        panic!("no SSH control for the lab router");
-    };
-    let mut ctrl = *ctrl;
+    let mut ctrl = lab.ssh_control(host);
     let service = parse_service("tcp:10.77.1.100:8080").expect("service");
     let real: RealKey = "10.77.0.12:80".parse().expect("real");
     rt.block_on(async {

@@ -570,11 +570,8 @@ fn drain_and_restore_over_ssh_as_root_and_through_sudo() {
 /// the last live server, and a weight changed by someone else between look and confirm.
 #[test]
 fn guards_hold_over_ssh() {
-    use lbtop::cli::RouterSpec;
     use lbtop::control::plan::{ActionKind, parse_service, plan};
-    use lbtop::control::{AnyControl, RouterControl, apply};
-    use lbtop::source::remote::SudoMode;
-    use lbtop::source::ssh::SshArgs;
+    use lbtop::control::{RouterControl, apply};
 
     let _g = serial();
     let lab = lab();
@@ -606,18 +603,7 @@ fn guards_hold_over_ssh() {
         .enable_all()
         .build()
         .expect("runtime");
-    let ssh = SshArgs {
-        config_file: Some(lab.ssh_config.clone().into()),
-        options: Vec::new(),
-    };
-    let Ok(Some(mut ctrl)) = AnyControl::for_router(
-        &RouterSpec::Remote("lab".into()),
-        &ssh,
-        SudoMode::Auto,
-        Duration::from_secs(1),
-    ) else {
-        panic!("no SSH control for the lab router");
-    };
+    let mut ctrl = lab.ssh_control("lab");
     let service = parse_service("tcp:10.77.1.121:80").expect("service");
     let real = "10.77.0.12:80".parse().expect("real");
     let result = rt.block_on(async {

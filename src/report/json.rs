@@ -640,17 +640,16 @@ impl<'a> Json<'a> {
             self.null();
             return;
         };
-        self.raw(b"{\"conns\":");
-        self.uint(c.conns);
-        self.raw(b",\"in_packets\":");
-        self.uint(c.in_packets);
-        self.raw(b",\"out_packets\":");
-        self.uint(c.out_packets);
-        self.raw(b",\"in_bytes\":");
-        self.uint(c.in_bytes);
-        self.raw(b",\"out_bytes\":");
-        self.uint(c.out_bytes);
-        self.raw(b"}");
+        self.object(
+            &[
+                ("conns", c.conns),
+                ("in_packets", c.in_packets),
+                ("out_packets", c.out_packets),
+                ("in_bytes", c.in_bytes),
+                ("out_bytes", c.out_bytes),
+            ],
+            Self::uint,
+        );
     }
 
     fn rates(&mut self, r: Option<&IpvsRates>) {
@@ -658,16 +657,31 @@ impl<'a> Json<'a> {
             self.null();
             return;
         };
-        self.raw(b"{\"cps\":");
-        self.float(r.cps);
-        self.raw(b",\"in_pps\":");
-        self.float(r.in_pps);
-        self.raw(b",\"out_pps\":");
-        self.float(r.out_pps);
-        self.raw(b",\"in_bps\":");
-        self.float(r.in_bps);
-        self.raw(b",\"out_bps\":");
-        self.float(r.out_bps);
+        self.object(
+            &[
+                ("cps", r.cps),
+                ("in_pps", r.in_pps),
+                ("out_pps", r.out_pps),
+                ("in_bps", r.in_bps),
+                ("out_bps", r.out_bps),
+            ],
+            Self::float,
+        );
+    }
+
+    /// `{"key":value,…}` from constant keys (nothing in them to escape), each value written by
+    /// `value`.
+    fn object<T: Copy>(&mut self, fields: &[(&str, T)], value: fn(&mut Self, T)) {
+        self.raw(b"{");
+        for (i, (key, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                self.raw(b",");
+            }
+            self.raw(b"\"");
+            self.bytes(key.as_bytes());
+            self.raw(b"\":");
+            value(self, *v);
+        }
         self.raw(b"}");
     }
 }

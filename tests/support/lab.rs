@@ -121,6 +121,24 @@ impl Lab {
         self.exec(host, cmd)
     }
 
+    /// lbtop's control of the lab router over SSH from this machine, as `--router HOST -F` the
+    /// lab's ssh config makes it (`lab` logs in as root, `lab-user` goes through `sudo -n`).
+    pub fn ssh_control(&self, host: &str) -> lbtop::control::ssh::SshControl {
+        let ssh = lbtop::source::ssh::SshArgs {
+            config_file: Some(self.ssh_config.clone().into()),
+            options: Vec::new(),
+        };
+        match lbtop::control::AnyControl::for_router(
+            &lbtop::cli::RouterSpec::Remote(host.into()),
+            &ssh,
+            lbtop::source::remote::SudoMode::Auto,
+            std::time::Duration::from_secs(1),
+        ) {
+            Ok(Some(lbtop::control::AnyControl::Ssh(c))) => *c,
+            other => panic!("no SSH control for the lab's {host}: {other:?}"),
+        }
+    }
+
     /// The path of this test binary's copy of lbtop in the VM.
     pub fn lbtop(&self) -> &str {
         &self.lbtop

@@ -335,9 +335,12 @@ fn real_line(view: IpvsadmView, rest: &str) -> Result<(IpAddr, u16, IpvsadmRealC
     let (address, port) = socket(target)?;
     let wrong = |want: &str| format!("expected {want} after {target}, got {}", excerpt(rest));
     let columns = match view {
-        IpvsadmView::Plain => {
-            let [forward, weight, active, inactive] = cols[..] else {
-                return Err(wrong("forward, weight, active, inactive"));
+        IpvsadmView::Plain | IpvsadmView::TunInfo => {
+            let (forward, tunnel, weight, active, inactive) = match (view, cols) {
+                (IpvsadmView::Plain, &[f, w, a, i]) => (f, None, w, a, i),
+                (_, &[f, t, w, a, i]) if view == IpvsadmView::TunInfo => (f, Some(t), w, a, i),
+                (IpvsadmView::Plain, _) => return Err(wrong("forward, weight, active, inactive")),
+                _ => return Err(wrong("forward, tunnel info, weight, active, inactive")),
             };
             IpvsadmRealColumns::Plain {
                 forward: Forward::from_proc(forward)
@@ -345,20 +348,7 @@ fn real_line(view: IpvsadmView, rest: &str) -> Result<(IpAddr, u16, IpvsadmRealC
                 weight: weight_field(weight)?,
                 active_conns: count(active)?,
                 inactive_conns: count(inactive)?,
-                tunnel: None,
-            }
-        }
-        IpvsadmView::TunInfo => {
-            let [forward, tunnel, weight, active, inactive] = cols[..] else {
-                return Err(wrong("forward, tunnel info, weight, active, inactive"));
-            };
-            IpvsadmRealColumns::Plain {
-                forward: Forward::from_proc(forward)
-                    .ok_or_else(|| format!("unknown forwarding method {}", excerpt(forward)))?,
-                weight: weight_field(weight)?,
-                active_conns: count(active)?,
-                inactive_conns: count(inactive)?,
-                tunnel: tunnel_info(tunnel)?,
+                tunnel: tunnel.map(tunnel_info).transpose()?.flatten(),
             }
         }
         IpvsadmView::Stats => IpvsadmRealColumns::Stats(counters(cols)?),
