@@ -79,3 +79,32 @@ fn the_demo_recording_shows_traffic_an_overloaded_node_and_a_drain() {
         "a drain of rs1, then its restore"
     );
 }
+
+/// The demo replayed at 100 columns: the drain and the restore both show as ◆ on the position
+/// bar, although alerts were raised in the same columns (actions outrank alerts there).
+#[test]
+fn the_demo_replay_shows_both_actions_on_the_position_bar() {
+    use lbtop::app::{State, StateOptions};
+    use lbtop::config::{Keymap, Theme};
+    use lbtop::runtime::replay::Replayer;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    let mut state = State::new(StateOptions::default());
+    let _r = Replayer::new(
+        Player::open(std::path::Path::new(DEMO)).expect("open"),
+        &mut state,
+        "demo.lbrec",
+    );
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("test backend");
+    terminal
+        .draw(|f| lbtop::ui::draw(f, &state, &Theme::default(), &Keymap::defaults()))
+        .expect("draw");
+    let screen = terminal.backend().to_string();
+    let bar = screen
+        .lines()
+        .find(|l| l.contains(" / 4:0"))
+        .unwrap_or_else(|| panic!("no position bar:\n{screen}"));
+    assert_eq!(bar.matches('◆').count(), 2, "{bar}");
+    assert!(bar.contains('▲'), "the alerts show too: {bar}");
+}

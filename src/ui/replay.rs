@@ -100,7 +100,8 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 as usize
         }
     };
-    // Per column: the most important mark in it.
+    // Per column: the most important mark in it. An operator's action outranks alerts: actions
+    // are few and deliberate, and alerts cluster around them (often in the same column).
     let mut marks: Vec<u8> = vec![0; width];
     for &(t, f) in &r.marks {
         marks[col(t.0).min(width - 1)] |= f;
@@ -119,12 +120,12 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     for (i, &m) in marks.iter().enumerate() {
         let (ch, style) = if i == cursor {
             ('●', theme.title)
+        } else if m & flags::ACTION != 0 {
+            ('◆', theme.key_hint)
         } else if m & flags::CRITICAL != 0 {
             ('▲', theme.critical)
         } else if m & flags::WARNING != 0 {
             ('▲', theme.warning)
-        } else if m & flags::ACTION != 0 {
-            ('◆', theme.key_hint)
         } else if i < cursor {
             ('━', theme.ok)
         } else {
