@@ -457,19 +457,13 @@ impl Connection {
                     .authenticate_publickey_with(&user, key.clone(), hash, agent)
                     .await
                 {
-                    Ok(AuthResult::Success) => return Ok(()),
-                    Ok(AuthResult::Failure {
-                        remaining_methods, ..
-                    }) => {
-                        if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
-                            return Err(auth_failed(
-                                &user,
-                                "the server does not accept public keys",
-                                &tried,
-                                &notes,
-                            ));
+                    Ok(answer) => match key_answer(answer) {
+                        KeyAnswer::Accepted => return Ok(()),
+                        KeyAnswer::NextKey => {}
+                        KeyAnswer::Stop(why) => {
+                            return Err(auth_failed(&user, why, &tried, &notes));
                         }
-                    }
+                    },
                     Err(e) => notes.push(format!("the agent could not sign: {e}")),
                 }
                 if self.handle.is_closed() {
@@ -500,19 +494,13 @@ impl Connection {
                         )
                         .await
                     {
-                        Ok(AuthResult::Success) => return Ok(()),
-                        Ok(AuthResult::Failure {
-                            remaining_methods, ..
-                        }) => {
-                            if !remaining_methods.contains(&russh::MethodKind::PublicKey) {
-                                return Err(auth_failed(
-                                    &user,
-                                    "the server does not accept public keys",
-                                    &tried,
-                                    &notes,
-                                ));
+                        Ok(answer) => match key_answer(answer) {
+                            KeyAnswer::Accepted => return Ok(()),
+                            KeyAnswer::NextKey => {}
+                            KeyAnswer::Stop(why) => {
+                                return Err(auth_failed(&user, why, &tried, &notes));
                             }
-                        }
+                        },
                         Err(e) => {
                             return Err(match SshError::from(e) {
                                 SshError::Unreachable(m) => auth_failed(&user, &m, &tried, &notes),
@@ -663,6 +651,26 @@ fn bytesize_text(n: usize) -> String {
         format!("{} MiB", n >> 20)
     } else {
         format!("{} KiB", n >> 10)
+    }
+}
+
+/// What the server's answer to one offered key means for the next.
+enum KeyAnswer {
+    Accepted,
+    NextKey,
+    /// No more keys are worth offering; the reason for the error.
+    Stop(&'static str),
+}
+
+fn key_answer(answer: AuthResult) -> KeyAnswer {
+    match answer {
+        AuthResult::Success => KeyAnswer::Accepted,
+        AuthResult::Failure {
+            remaining_methods, ..
+        } if !remaining_methods.contains(&russh::MethodKind::PublicKey) => {
+            KeyAnswer::Stop("the server does not accept public keys")
+        }
+        AuthResult::Failure { .. } => KeyAnswer::NextKey,
     }
 }
 
