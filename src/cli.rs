@@ -1,7 +1,6 @@
 //! The command line (clap derive). Values are parsed into types here, at the edge.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -9,56 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::control::plan::{RealKey, parse_service};
 use crate::model::sample::ServiceKey;
 
-/// Which router to watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouterSpec {
-    Local,
-    None,
-    /// `[user@]host[:port]`, reached over SSH.
-    Remote(String),
-}
-
-impl FromStr for RouterSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "local" => Ok(Self::Local),
-            "none" => Ok(Self::None),
-            "" => Err("empty router; use local, none or [user@]host[:port]".into()),
-            other => Ok(Self::Remote(other.to_string())),
-        }
-    }
-}
-
-/// Which nodes to watch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodesSpec {
-    Local,
-    None,
-    /// A comma list of `[user@]host[:port]`, ranges (`web[01-24]`) and `@FILE`s, reached over SSH.
-    List(Vec<String>),
-    /// The router's real servers, reached over SSH.
-    Auto,
-}
-
-impl FromStr for NodesSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "local" => Ok(Self::Local),
-            "none" => Ok(Self::None),
-            "auto" => Ok(Self::Auto),
-            "" => Err("empty node list; use local, none, auto or a comma list of hosts".into()),
-            list => Ok(Self::List(
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty())
-                    .map(String::from)
-                    .collect(),
-            )),
-        }
-    }
-}
+pub use crate::source::spec::{NodesSpec, RouterSpec};
+use crate::source::spec::{RouterBudget, SourceSpec, parse_core_share};
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 1s, 2m)"))
@@ -95,6 +46,30 @@ pub struct SourceArgs {
     /// always, or never
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub router_sudo: crate::source::remote::SudoMode,
+    /// Over SSH, the share of one router core (in %) that ipvsadm's counters, thresholds and
+    /// persistent-connection counts may take; `/proc/net/ip_vs` is read at every poll regardless
+    #[arg(long, value_name = "PERCENT", default_value = "20", value_parser = parse_core_share)]
+    pub router_budget: f64,
+}
+
+impl SourceArgs {
+    /// The sources' own view of these arguments.
+    pub fn spec(&self) -> SourceSpec {
+        SourceSpec {
+            router: self.router.clone(),
+            nodes: self.nodes.clone(),
+            ssh: crate::source::ssh::SshArgs {
+                config_file: self.ssh_config.clone(),
+                options: self.ssh_option.clone(),
+            },
+            jump: self.jump.clone(),
+            router_sudo: self.router_sudo,
+            router_budget: RouterBudget {
+                ipvsadm: self.router_budget,
+                ..RouterBudget::default()
+            },
+        }
+    }
 }
 
 /// Which real server of which service an action is about.
@@ -123,10 +98,18 @@ pub struct ActionTarget {
 }
 
 impl ActionTarget {
-    pub fn ssh_args(&self) -> crate::source::ssh::SshArgs {
-        crate::source::ssh::SshArgs {
-            config_file: self.ssh_config.clone(),
-            options: self.ssh_option.clone(),
+    /// The control's own view of these arguments.
+    pub fn target(&self) -> crate::control::run::ActionTarget {
+        crate::control::run::ActionTarget {
+            router: self.router.clone(),
+            service: self.service,
+            real: self.real,
+            audit_log: self.audit_log.clone(),
+            ssh: crate::source::ssh::SshArgs {
+                config_file: self.ssh_config.clone(),
+                options: self.ssh_option.clone(),
+            },
+            router_sudo: self.router_sudo,
         }
     }
 }

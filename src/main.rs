@@ -111,7 +111,13 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run::run_action(target, kind, weight, force, cli.read_only)) {
+    match rt.block_on(run::run_action(
+        &target.target(),
+        kind,
+        weight,
+        force,
+        cli.read_only,
+    )) {
         Ok(line) => {
             println!("{line}");
             ExitCode::SUCCESS

@@ -473,6 +473,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                                 udp_s,
                             }),
                         }),
+                        parts: Default::default(),
                     },
                     advance,
                     samples,

@@ -29,7 +29,8 @@ fn junk_truncated_and_endless_replies_are_per_host_errors() {
     let junk = forced(&client, "echo 'Welcome to the machine!'");
     let truncated = forced(
         &client,
-        r"printf '==> /proc/stat <==\ncpu  1 2 3\n\n==> /proc/uptime <==\n12'",
+        // lbtop's greeting, then a reply cut off before its end marker.
+        r"printf 'lbtop-node 2\n@@lbtop ready\n@@lbtop stat\ncpu  1 2 3\n@@lbtop uptime\n12'",
     );
     let endless = forced(&client, "yes lbtop");
     let fine = Host::new(&client, 201, None, "");

@@ -12,7 +12,9 @@ use crate::model::history::Ring;
 use crate::model::sample::{
     HostStatus, NodeSample, Report, RouterSample, ServiceKey, SourceEvent, Timestamp,
 };
-use crate::model::snapshot::{NodeStats, RouterStats, derive_node, derive_router};
+use crate::model::snapshot::{
+    NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
+};
 
 use super::action::Action;
 use super::mode::Mode;
@@ -147,6 +149,7 @@ pub struct RouterEntry {
     pub host: String,
     pub status: HostStatus,
     pub message: Option<String>,
+    /// The sample the current rates are measured from: the last one with older counters.
     pub prev: Option<RouterSample>,
     pub cur: Option<RouterSample>,
     pub stats: RouterStats,
@@ -450,7 +453,16 @@ impl State {
                 if self.now < time {
                     self.now = time;
                 }
-                router.stats = derive_router(router.cur.as_ref(), &sample);
+                // Rates are measured from the last sample with older counters (the same one
+                // while a router over SSH carries its counters over between readings).
+                if router
+                    .cur
+                    .as_ref()
+                    .is_none_or(|last| counters_advanced(last, &sample))
+                {
+                    router.prev = router.cur.take();
+                }
+                router.stats = derive_router(router.prev.as_ref(), &sample);
                 for (svc, st) in sample.services.iter().zip(&router.stats.services) {
                     if let Some(r) = st.rates {
                         router
@@ -462,7 +474,7 @@ impl State {
                 }
                 router.status = HostStatus::Ok;
                 router.message = sample.notes.first().cloned();
-                router.prev = router.cur.replace(sample);
+                router.cur = Some(sample);
                 let mut events = Vec::new();
                 events.extend(self.alerts.set(time, "router", AlertKind::Stale, None));
                 events.extend(
@@ -1230,6 +1242,7 @@ mod tests {
             host: "r".into(),
             report: Report::Sample(RouterSample {
                 ipvs: None,
+                parts: Default::default(),
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

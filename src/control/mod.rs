@@ -119,12 +119,12 @@ impl AnyControl {
     /// The control for `router`: netlink or ipvsadm locally, ipvsadm over SSH for a remote host
     /// (with `-F`, `-o` and `--router-sudo` as the watch uses them).
     pub fn for_router(
-        router: &crate::cli::RouterSpec,
+        router: &crate::source::spec::RouterSpec,
         ssh: &crate::source::ssh::config::SshArgs,
         sudo: crate::source::remote::SudoMode,
         interval: std::time::Duration,
     ) -> Result<Option<Self>, String> {
-        use crate::cli::RouterSpec;
+        use crate::source::spec::RouterSpec;
         use crate::source::ssh::config::SshSettings;
         use crate::source::ssh::connection::SshContext;
         use crate::source::ssh::{SshTuning, hosts::HostSpec};

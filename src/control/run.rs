@@ -4,7 +4,23 @@
 use super::audit::AuditLog;
 use super::plan::{self, ActionKind, PlanError, WeightChange};
 use super::{AnyControl, ControlError, RouterControl, apply};
-use crate::cli::ActionTarget;
+use crate::control::plan::RealKey;
+use crate::model::sample::ServiceKey;
+use crate::source::remote::SudoMode;
+use crate::source::spec::RouterSpec;
+use crate::source::ssh::SshArgs;
+
+/// Which real server of which service an action is about, and how to reach the router.
+#[derive(Debug, Clone)]
+pub struct ActionTarget {
+    pub router: RouterSpec,
+    pub service: ServiceKey,
+    pub real: RealKey,
+    /// The audit log; `None`: the default place.
+    pub audit_log: Option<std::path::PathBuf>,
+    pub ssh: SshArgs,
+    pub router_sudo: SudoMode,
+}
 
 /// Why an action from the command line failed: bad input (exit 2) or a refused or failed action
 /// (exit 1).
@@ -34,7 +50,7 @@ pub async fn run_action(
         .map(AuditLog::at);
     let ctrl = AnyControl::for_router(
         &target.router,
-        &target.ssh_args(),
+        &target.ssh,
         target.router_sudo,
         std::time::Duration::from_secs(1),
     )

@@ -4,3 +4,4 @@ pub mod alert;
 pub mod history;
 pub mod sample;
 pub mod snapshot;
+pub mod text;

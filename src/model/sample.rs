@@ -573,6 +573,40 @@ pub struct RouterSample {
     /// Version, connection-table size and timeouts; from netlink only.
     #[serde(default)]
     pub ipvs: Option<IpvsInfo>,
+    /// When the parts that are not read at every poll were read, where that was before this
+    /// sample's own time.
+    #[serde(default, skip_serializing_if = "PartTimes::is_fresh")]
+    pub parts: PartTimes,
+}
+
+impl RouterSample {
+    /// When the per-service and per-real counters were read.
+    pub fn counters_time(&self) -> Timestamp {
+        self.parts.counters.unwrap_or(self.time)
+    }
+}
+
+/// When a router sample's costlier parts were read. A router over SSH reads `/proc/net/ip_vs`
+/// at every poll, and the rest (ipvsadm's counters, thresholds and persistent-connection counts,
+/// the connection table) as often as a CPU budget on the router allows; a sample carries the
+/// latest of each, with the time it was read. `None`: read with the sample itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PartTimes {
+    /// Per-service and per-real counters (`ipvsadm --stats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Timestamp>,
+    /// Thresholds, persistent-connection counts, persistence timeouts and tunnel settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Timestamp>,
+    /// The connection table summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Timestamp>,
+}
+
+impl PartTimes {
+    pub fn is_fresh(&self) -> bool {
+        *self == PartTimes::default()
+    }
 }
 
 // ───────────────────────────── source events ─────────────────────────────

@@ -234,9 +234,16 @@ fn derive_service(
     }
 }
 
-/// Derives the router's view from its previous and current samples.
+/// Derives the router's view from the sample its rates are measured from and the current one.
+///
+/// A router over SSH reads the per-service and per-real counters less often than `/proc`, and
+/// its samples carry the latest counters with the time they were read: `prev` is then the last
+/// sample with older counters ([`counters_advanced`]), and the rates span the two readings.
 pub fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> RouterStats {
-    let seconds = prev.map_or(0.0, |p| cur.time.seconds_since(p.time));
+    let seconds = prev.map_or(0.0, |p| {
+        cur.counters_time().seconds_since(p.counters_time())
+    });
+    let global_seconds = prev.map_or(0.0, |p| cur.time.seconds_since(p.time));
     let prev_services: HashMap<ServiceKey, &VirtualServiceSample> = prev
         .map(|p| p.services.iter().map(|s| (s.key, s)).collect())
         .unwrap_or_default();
@@ -249,13 +256,19 @@ pub fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> RouterS
         derive_rates(
             &prev?.global.as_ref()?.totals,
             &cur.global.as_ref()?.totals,
-            seconds,
+            global_seconds,
         )
     });
     RouterStats {
         services,
         global_rates,
     }
+}
+
+/// Whether `cur` brings counters newer than `last`'s: then `last` becomes the sample the next
+/// rates are measured from.
+pub fn counters_advanced(last: &RouterSample, cur: &RouterSample) -> bool {
+    cur.counters_time() != last.counters_time()
 }
 
 #[cfg(test)]
@@ -375,6 +388,7 @@ mod tests {
     fn router(ms: i64, s: VirtualServiceSample) -> RouterSample {
         RouterSample {
             ipvs: None,
+            parts: Default::default(),
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

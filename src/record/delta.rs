@@ -280,6 +280,16 @@ impl Numbers for ConnSummary {
 impl Numbers for RouterSample {
     fn walk(&mut self, v: &mut impl Visit) {
         i64(v, &mut self.time.0);
+        for t in [
+            &mut self.parts.counters,
+            &mut self.parts.details,
+            &mut self.parts.connections,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            i64(v, &mut t.0);
+        }
         if let Some(g) = &mut self.global {
             g.totals.walk(v);
             g.rates.walk(v);

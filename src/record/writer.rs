@@ -64,6 +64,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         connections: s.connections.clone(),
         notes: s.notes.clone(),
         ipvs: s.ipvs.clone(),
+        parts: s.parts,
     }
 }
 

@@ -244,6 +244,7 @@ impl LocalRouter {
                     connections,
                     notes: Vec::new(),
                     ipvs: Some(info),
+                    parts: Default::default(),
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -312,6 +313,7 @@ impl LocalRouter {
             connections,
             notes: Vec::new(),
             ipvs: None,
+            parts: Default::default(),
         })
     }
 }

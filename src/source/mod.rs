@@ -8,6 +8,7 @@ pub mod parse;
 pub mod poller;
 pub mod remote;
 pub mod scripted;
+pub mod spec;
 pub mod ssh;
 
 /// Why a source could not produce a sample. Each message names the place.

@@ -283,6 +283,7 @@ impl ScriptedCluster {
         let total = by_state.values().sum();
         RouterSample {
             ipvs: None,
+            parts: Default::default(),
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

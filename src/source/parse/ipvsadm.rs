@@ -515,11 +515,6 @@ pub fn merge_ipvsadm(
             "a second plain listing to merge",
         ));
     }
-    let indexes: Vec<HashMap<ServiceKey, &IpvsadmService>> = others
-        .iter()
-        .map(|o| o.services.iter().map(|s| (s.key, s)).collect())
-        .collect();
-
     let mut out = Vec::with_capacity(plain.services.len());
     for svc in &plain.services {
         let IpvsadmServiceColumns::Plain {
@@ -575,13 +570,40 @@ pub fn merge_ipvsadm(
                 rates: None,
             });
         }
-        for index in &indexes {
-            let Some(other) = index.get(&svc.key) else {
+        out.push(sample);
+    }
+    overlay_views(&mut out, others.iter());
+    Ok(out)
+}
+
+/// Fills in, on samples read elsewhere (`/proc/net/ip_vs`, or a plain listing), what other
+/// ipvsadm views of the same table carry: totals from `--stats`, the kernel's rate estimates from
+/// `--rate`, thresholds from `--thresholds`, persistent-connection counts from
+/// `--persistent-conn`, and from a plain or `--tun-info` view the persistence timeout (which
+/// `/proc` gives in kernel ticks), one-packet scheduling, each real's tunnel encapsulation and the
+/// address family of a firewall-mark service (which `/proc` does not say). Services and real
+/// servers the views lack (added since they were read) keep what they had.
+pub fn overlay_views<'a>(
+    samples: &mut [VirtualServiceSample],
+    views: impl Iterator<Item = &'a IpvsadmListing>,
+) {
+    for view in views {
+        let index: HashMap<ServiceKey, &IpvsadmService> =
+            view.services.iter().map(|s| (s.key, s)).collect();
+        for sample in samples.iter_mut() {
+            let Some(other) = find_service(&index, view, sample) else {
                 continue;
             };
-            match other.columns {
-                IpvsadmServiceColumns::Stats(c) => sample.totals = Some(c),
-                IpvsadmServiceColumns::Rate(r) => sample.rates = Some(r),
+            match &other.columns {
+                IpvsadmServiceColumns::Stats(c) => sample.totals = Some(*c),
+                IpvsadmServiceColumns::Rate(r) => sample.rates = Some(*r),
+                IpvsadmServiceColumns::Plain {
+                    persistent, ops, ..
+                } if view.view.is_primary() => {
+                    sample.key = other.key;
+                    sample.persistent.clone_from(persistent);
+                    sample.ops = *ops;
+                }
                 IpvsadmServiceColumns::Plain { .. } => {}
             }
             let reals: HashMap<(IpAddr, u16), &IpvsadmRealColumns> = other
@@ -603,13 +625,38 @@ pub fn merge_ipvsadm(
                     IpvsadmRealColumns::PersistentConn {
                         persistent_conns, ..
                     } => r.persistent_conns = Some(persistent_conns),
-                    IpvsadmRealColumns::Plain { .. } => {}
+                    IpvsadmRealColumns::Plain { tunnel, .. } => {
+                        if view.view == IpvsadmView::TunInfo {
+                            r.tunnel = tunnel;
+                        }
+                    }
                 }
             }
         }
-        out.push(sample);
     }
-    Ok(out)
+}
+
+/// The service of `view` that `sample` is: the same key, or for a firewall mark whose family
+/// `/proc` had to guess, the one service of that mark in the view with the other family.
+fn find_service<'a>(
+    index: &HashMap<ServiceKey, &'a IpvsadmService>,
+    view: &'a IpvsadmListing,
+    sample: &VirtualServiceSample,
+) -> Option<&'a IpvsadmService> {
+    if let Some(s) = index.get(&sample.key) {
+        return Some(s);
+    }
+    let ServiceKey::Fwmark { mark, .. } = sample.key else {
+        return None;
+    };
+    let mut same_mark = view
+        .services
+        .iter()
+        .filter(|s| matches!(s.key, ServiceKey::Fwmark { mark: m, .. } if m == mark));
+    match (same_mark.next(), same_mark.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
 pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
 pub use ipvsadm::{
     IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,
-    IpvsadmView, ipvsadm_list, merge_ipvsadm,
+    IpvsadmView, ipvsadm_list, merge_ipvsadm, overlay_views,
 };
 pub use proc::{loadavg, meminfo, proc_stat, uptime};
 

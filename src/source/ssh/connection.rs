@@ -147,7 +147,7 @@ impl EndReason {
 }
 
 /// The russh client handler: it judges the host key and remembers why the connection ended.
-struct Client {
+pub(super) struct Client {
     policy: Arc<HostKeyPolicy>,
     ended: EndReason,
 }
@@ -373,6 +373,10 @@ impl Connection {
         Ok(conn)
     }
 
+    pub(super) fn handle(&self) -> &Handle<Client> {
+        &self.handle
+    }
+
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -398,7 +402,7 @@ impl Connection {
     }
 
     /// An error from a call on this connection, with the reason it ended when it has.
-    fn lost(&self, e: russh::Error) -> SshError {
+    pub(super) fn lost(&self, e: russh::Error) -> SshError {
         match (SshError::from(e), self.ended.get()) {
             (SshError::Unreachable(_), Some(why)) => SshError::Unreachable(why),
             (other, _) => other,
@@ -635,7 +639,7 @@ impl Connection {
 }
 
 /// Why a channel was refused, in words.
-fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
+pub(super) fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
     use russh::ChannelOpenFailure as F;
     match reason {
         F::AdministrativelyProhibited => "refused by its sshd's configuration".into(),
@@ -646,7 +650,7 @@ fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
     }
 }
 
-fn bytesize_text(n: usize) -> String {
+pub(super) fn bytesize_text(n: usize) -> String {
     if n >= 1 << 20 {
         format!("{} MiB", n >> 20)
     } else {

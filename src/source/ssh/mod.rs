@@ -8,6 +8,7 @@ pub mod connection;
 pub mod hosts;
 pub mod jump;
 pub mod known_hosts;
+pub mod session;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::model::sample::HostStatus;
 pub use config::{ResolvedHost, SshArgs, SshConfigError, SshSettings, StrictHostKeyChecking};
 pub use connection::{Connection, ExecOutput, SshContext};
 pub use hosts::{HostSpec, HostsError};
+pub use session::RemoteProgram;
 
 /// Timeouts and limits of the SSH sources. `ConnectTimeout`, `ServerAliveInterval` and
 /// `ServerAliveCountMax` from the ssh config override the first three per host.

@@ -1,0 +1,123 @@
+//! `--nodes auto`: the router's real servers become nodes, each watched by a task of its own.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+
+use super::nodemap::NodeMap;
+use super::task::{RemoteSource, Role};
+use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
+use crate::source::poller::PollHandle;
+use crate::source::ssh::{HostSpec, SshContext, SshError};
+
+/// `--nodes auto`: nodes are the router's real servers, each mapped to an SSH host by a
+/// `[[node]]` entry, else by an ssh_config alias whose HostName is the address, else the address.
+#[derive(Debug, Clone)]
+pub struct AutoNodes {
+    pub map: NodeMap,
+    pub jump: Option<Vec<HostSpec>>,
+    pub ctx: Arc<SshContext>,
+}
+
+impl AutoNodes {
+    /// The source for a real server's address, or the reason it cannot be watched.
+    pub fn source_for(&self, addr: IpAddr) -> Result<RemoteSource, Box<(String, SshError)>> {
+        let spec = match self.map.lookup(addr) {
+            Some(s) => s.clone(),
+            None => HostSpec {
+                user: None,
+                host: self
+                    .ctx
+                    .settings
+                    .alias_for_address(addr)
+                    .unwrap_or_else(|| addr.to_string()),
+                port: None,
+            },
+        };
+        let name = spec.host.clone();
+        let resolved = self
+            .ctx
+            .settings
+            .resolve(&spec, self.jump.as_deref())
+            .map_err(|e| Box::new((name.clone(), SshError::from(e))))?;
+        Ok(RemoteSource::new(
+            name,
+            addr.to_string(),
+            resolved,
+            Role::Node,
+            self.ctx.clone(),
+        ))
+    }
+
+    /// A channel for the router's events: they pass on to `out`, and each real server not seen
+    /// before becomes a node task (announced as connecting first). Refreshing `group` refreshes
+    /// every node found.
+    pub(super) fn tap(
+        self,
+        interval: Duration,
+        out: mpsc::Sender<SourceEvent>,
+        limit: Option<u32>,
+        group: Arc<Notify>,
+    ) -> mpsc::Sender<SourceEvent> {
+        let (tx, mut rx) = mpsc::channel::<SourceEvent>(64);
+        tokio::spawn(async move {
+            let mut seen: HashSet<IpAddr> = HashSet::new();
+            let mut names: HashSet<String> = HashSet::new();
+            let mut children: Vec<PollHandle> = Vec::new();
+            loop {
+                tokio::select! {
+                    ev = rx.recv() => {
+                        let Some(ev) = ev else { break };
+                        if let SourceEvent::Router { report: Report::Sample(s), .. } = &ev {
+                            let addrs: Vec<IpAddr> = s
+                                .services
+                                .iter()
+                                .flat_map(|svc| svc.reals.iter().map(|r| r.address))
+                                .collect();
+                            for addr in addrs {
+                                if !seen.insert(addr) {
+                                    continue;
+                                }
+                                let event = match self.source_for(addr) {
+                                    Ok(src) if names.insert(src.name.clone()) => {
+                                        tracing::info!(node = %src.name, %addr, "found on the router");
+                                        let announce = src.event_status(HostStatus::Connecting, None);
+                                        if out.send(announce).await.is_err() {
+                                            return;
+                                        }
+                                        children.push(src.spawn(interval, out.clone(), limit));
+                                        continue;
+                                    }
+                                    Ok(_) => continue,
+                                    Err(failed) => {
+                                        let (name, e) = *failed;
+                                        SourceEvent::Node {
+                                        name,
+                                        host: addr.to_string(),
+                                        report: Report::Status {
+                                            time: Timestamp::now(),
+                                            status: e.status(),
+                                            message: Some(e.to_string()),
+                                        },
+                                    }
+                                    }
+                                };
+                                if out.send(event).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        if out.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
+                    () = group.notified() => children.iter().for_each(PollHandle::refresh),
+                }
+            }
+        });
+        tx
+    }
+}

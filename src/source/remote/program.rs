@@ -1,0 +1,264 @@
+//! What runs on the hosts: one small fixed POSIX-sh program per connection, sent once on the
+//! stdin of `exec /bin/sh -s`. It greets, then answers each request line with one reply closed
+//! by `@@lbtop end SEQ`. Nothing from the configuration, IPVS or the operator is ever put into
+//! it: the program is constant text (the router's differs only by one of three constant
+//! `sudo` lines), and a request is a fixed word, a sequence number and fixed part names, which
+//! the program checks against its own patterns and refuses (exits) otherwise.
+//!
+//! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
+//! all; a router poll starts one `cat` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
+//! parts asked for.
+
+use std::str::FromStr;
+
+use crate::source::parse::CONN_SUMMARY_AWK;
+
+/// How many top clients of the connection table the router reports.
+pub const TOP_CLIENTS: usize = crate::source::local::TOP_CLIENTS;
+
+/// The program goes to this on stdin, so no quoting of it is ever needed, under any login shell.
+pub const PROGRAM_COMMAND: &str = "exec /bin/sh -s";
+
+/// The first line of the node program's greeting.
+pub const NODE_HELLO: &str = "lbtop-node 2";
+/// The first line of the router program's greeting.
+pub const ROUTER_HELLO: &str = "lbtop-router 2";
+/// The line that closes the greeting.
+pub const READY: &str = "@@lbtop ready";
+
+/// The line that closes the reply to request `seq`.
+pub fn end_line(seq: u64) -> String {
+    format!("@@lbtop end {seq}")
+}
+
+/// The whole program is one `{ … }` group, so the shell has read all of it before it prints its
+/// greeting: a request sent after the greeting can never be taken for program text.
+///
+/// `/proc/stat` is read up to its last `cpu` line (counted at start, and recounted every 60
+/// polls and whenever a line is not a cpu line, for CPUs brought on- or offline), `meminfo` up
+/// to `SwapFree`: the rest of those files (the long `intr` line above all) is never read.
+pub const NODE_PROGRAM: &str = r#"{
+read -r h </proc/sys/kernel/hostname
+read -r r </proc/sys/kernel/osrelease
+n=0
+while IFS= read -r l; do case $l in cpu*) n=$((n+1)) ;; *) break ;; esac; done </proc/stat
+printf 'lbtop-node 2\n@@lbtop hostname\n%s\n@@lbtop osrelease\n%s\n@@lbtop ready\n' "$h" "$r"
+k=0
+while read -r q s; do
+  case $q in p) ;; *) exit 2 ;; esac
+  case $s in ''|*[!0-9]*) exit 2 ;; esac
+  m=$n; k=$((k+1))
+  if [ $k -ge 60 ]; then k=0; m=4096; fi
+  o='@@lbtop stat
+'
+  i=0
+  while [ $i -lt $m ] && IFS= read -r l; do
+    case $l in cpu*) o="$o$l
+"; i=$((i+1)) ;; *) break ;; esac
+  done </proc/stat
+  n=$i
+  o="$o@@lbtop meminfo
+"
+  i=0
+  while [ $i -lt 64 ] && IFS= read -r l; do
+    i=$((i+1)); o="$o$l
+"
+    case $l in SwapFree:*) break ;; esac
+  done </proc/meminfo
+  read -r l </proc/loadavg
+  o="$o@@lbtop loadavg
+$l
+"
+  read -r l </proc/uptime
+  printf '%s@@lbtop uptime\n%s\n@@lbtop end %s\n' "$o" "$l" "$s"
+done
+exit 0
+}
+"#;
+
+/// Whether the router program runs ipvsadm through `sudo -n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SudoMode {
+    /// When the login user is not root.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl SudoMode {
+    fn program_line(self) -> &'static str {
+        match self {
+            SudoMode::Auto => "S=; [ \"$(id -u)\" = 0 ] || S='sudo -n'\n",
+            SudoMode::Always => "S='sudo -n'\n",
+            SudoMode::Never => "S=\n",
+        }
+    }
+}
+
+impl FromStr for SudoMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(SudoMode::Auto),
+            "always" => Ok(SudoMode::Always),
+            "never" => Ok(SudoMode::Never),
+            other => Err(format!("{other:?}: use auto, always or never")),
+        }
+    }
+}
+
+/// A part of the router's state that is not read at every poll. Each is one word of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouterPart {
+    /// `ipvsadm -Ln --exact --stats`: per-service and per-real counters.
+    Stats,
+    /// `--thresholds`: each real's connection thresholds.
+    Thresholds,
+    /// `--persistent-conn`: each real's persistent-connection count.
+    Persistent,
+    /// `--tun-info` (ipvsadm 1.31): the plain view with tunnel encapsulations; also the
+    /// persistence timeouts and firewall-mark families `/proc` cannot tell.
+    TunInfo,
+    /// The plain view, where `--tun-info` is not known.
+    Plain,
+    /// The connection table summed by awk.
+    Conn,
+}
+
+impl RouterPart {
+    pub const ALL: [RouterPart; 6] = [
+        RouterPart::Stats,
+        RouterPart::Thresholds,
+        RouterPart::Persistent,
+        RouterPart::TunInfo,
+        RouterPart::Plain,
+        RouterPart::Conn,
+    ];
+
+    /// The word in requests and in the reply's section names.
+    pub fn word(self) -> &'static str {
+        match self {
+            RouterPart::Stats => "stats",
+            RouterPart::Thresholds => "thresholds",
+            RouterPart::Persistent => "persistent",
+            RouterPart::TunInfo => "tun",
+            RouterPart::Plain => "plain",
+            RouterPart::Conn => "conn",
+        }
+    }
+
+    pub fn from_word(w: &str) -> Option<RouterPart> {
+        RouterPart::ALL.into_iter().find(|p| p.word() == w)
+    }
+}
+
+/// A node poll request.
+pub fn node_request(seq: u64) -> String {
+    format!("p {seq}\n")
+}
+
+/// A router poll request: `/proc` always, and the parts named.
+pub fn router_request(seq: u64, parts: &[RouterPart]) -> String {
+    let mut s = format!("p {seq}");
+    for p in parts {
+        s.push(' ');
+        s.push_str(p.word());
+    }
+    s.push('\n');
+    s
+}
+
+const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
+
+/// The router program after its sudo line. Every poll: `/proc/net/ip_vs` (one `cat`) and
+/// `ip_vs_stats` (the shell's `read`). Then each part asked for, each followed by the shell's
+/// own `/proc/$$/stat` line, whose CPU times (its own and its children's) tell lbtop what each
+/// part cost the router.
+const ROUTER_BODY: &str = r#"A=$(command -v ipvsadm 2>/dev/null)
+T=$(getconf CLK_TCK 2>/dev/null)
+case $T in ''|*[!0-9]*) T=100 ;; esac
+printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
+cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
+view() {
+  echo "@@lbtop ipvsadm $1"
+  if [ -z "$A" ]; then echo "@@lbtop ipvsadm-missing"; return; fi
+  $S "$A" -L -n --exact $2 2>&1 </dev/null
+  echo "@@lbtop rc $?"
+}
+while read -r q s w; do
+  case $q in p) ;; *) exit 2 ;; esac
+  case $s in ''|*[!0-9]*) exit 2 ;; esac
+  cpu start
+  echo "@@lbtop ip_vs"
+  if [ -r /proc/net/ip_vs ]; then cat /proc/net/ip_vs </dev/null; else echo "@@lbtop absent"; fi
+  if [ -r /proc/net/ip_vs_stats ]; then
+    echo "@@lbtop ip_vs_stats"
+    while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
+  fi
+  cpu proc
+  for x in $w; do
+    case $x in
+      stats) view stats --stats ;;
+      thresholds) view thresholds --thresholds ;;
+      persistent) view persistent --persistent-conn ;;
+      tun) view tun --tun-info ;;
+      plain) view plain ;;
+      conn)
+        if [ -r /proc/net/ip_vs_conn ]; then
+          echo "@@lbtop conn"
+          awk -v top="#;
+
+const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
+        fi ;;
+      *) exit 2 ;;
+    esac
+    cpu $x
+  done
+  echo "@@lbtop end $s"
+done
+exit 0
+}
+"#;
+
+/// The whole router program for a sudo mode. Built from constants only.
+pub fn router_program(sudo: SudoMode) -> String {
+    let mut s = String::with_capacity(4096);
+    s.push_str(ROUTER_HEAD);
+    s.push_str(sudo.program_line());
+    s.push_str(ROUTER_BODY);
+    s.push_str(&TOP_CLIENTS.to_string());
+    s.push_str(" '");
+    s.push_str(CONN_SUMMARY_AWK);
+    s.push_str(ROUTER_TAIL);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_router_program_is_constant_text_per_sudo_mode() {
+        let auto = router_program(SudoMode::Auto);
+        assert!(auto.starts_with(ROUTER_HEAD));
+        assert!(auto.ends_with("done\nexit 0\n}\n"));
+        assert!(!CONN_SUMMARY_AWK.contains('\''));
+        // The awk program is the only quoted text besides the fixed sudo word and printf formats.
+        assert!(auto.contains(CONN_SUMMARY_AWK));
+        assert!(router_program(SudoMode::Never).contains("\nS=\n"));
+        assert!(router_program(SudoMode::Always).contains("\nS='sudo -n'\n"));
+    }
+
+    #[test]
+    fn requests_are_a_word_a_number_and_part_names() {
+        assert_eq!(node_request(7), "p 7\n");
+        assert_eq!(
+            router_request(8, &[RouterPart::Stats, RouterPart::Conn]),
+            "p 8 stats conn\n"
+        );
+        for p in RouterPart::ALL {
+            assert_eq!(RouterPart::from_word(p.word()), Some(p));
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Reading what the remote programs print: their greetings and their replies, split at the
+//! `@@lbtop NAME` marker lines, through the same parsers as the local files. Everything here is
+//! text from another host: it is parsed, never trusted, and only shown escaped.
+
+use crate::model::sample::{HostFacts, NodeSample, Timestamp};
+use crate::model::text::printable;
+use crate::source::parse;
+use crate::source::ssh::SshError;
+
+use super::program::{NODE_HELLO, ROUTER_HELLO};
+
+const MARK: &str = "@@lbtop ";
+
+/// A reply split at its marker lines: `(name, body)` in order. A marker's name is the rest of
+/// its line (`cpu stats 1234 (sh) S …` for the cost lines).
+#[derive(Debug, Default)]
+pub struct Sections<'a> {
+    pub parts: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Sections<'a> {
+    /// Splits `text`; lines before the first marker are ignored.
+    pub fn split(text: &'a str) -> Sections<'a> {
+        let mut parts: Vec<(&str, &str)> = Vec::new();
+        let mut offset = 0;
+        let mut current: Option<(&str, usize)> = None;
+        for line in text.split_inclusive('\n') {
+            let start = offset;
+            offset += line.len();
+            let Some(name) = line.trim_end_matches(['\n', '\r']).strip_prefix(MARK) else {
+                continue;
+            };
+            if let Some((n, body_start)) = current.take() {
+                parts.push((n, &text[body_start..start]));
+            }
+            current = Some((name, offset));
+        }
+        if let Some((n, body_start)) = current {
+            parts.push((n, &text[body_start..]));
+        }
+        Sections { parts }
+    }
+
+    /// The body of the first section named `name`.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.parts.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+    }
+
+    /// A section and the exit status in the `rc N` marker right after it.
+    pub fn with_rc(&self, name: &str) -> Option<(&'a str, Option<i32>)> {
+        let i = self.parts.iter().position(|(n, _)| *n == name)?;
+        let (_, body) = self.parts[i];
+        let rc = self
+            .parts
+            .get(i + 1)
+            .and_then(|(n, _)| n.strip_prefix("rc "))
+            .and_then(|c| c.trim().parse().ok());
+        Some((body, rc))
+    }
+}
+
+/// What came back instead of lbtop's program, for the message: the start of it, the first line
+/// of stderr and how the program ended, all escaped.
+pub fn excerpt(stdout: &[u8], stderr: Option<String>, ended: Option<&str>) -> String {
+    let text = String::from_utf8_lossy(stdout);
+    let shown = printable(text.trim(), 80);
+    let mut m = if shown.is_empty() {
+        "an empty reply".to_string()
+    } else {
+        format!("\"{shown}\"")
+    };
+    if let Some(e) = stderr {
+        m.push_str(&format!(", stderr \"{}\"", printable(&e, 200)));
+    }
+    if let Some(e) = ended {
+        m.push_str(&format!(" ({e})"));
+    }
+    m
+}
+
+/// The error for a greeting that is not lbtop's program's.
+pub fn unexpected(
+    what: &str,
+    stdout: &[u8],
+    stderr: Option<String>,
+    ended: Option<&str>,
+) -> SshError {
+    SshError::Reply(format!(
+        "unexpected reply to the {what}: {} (is a ForceCommand or a login script in the way?)",
+        excerpt(stdout, stderr, ended)
+    ))
+}
+
+/// The node program's greeting: its host facts. `None` when it is not the node program's.
+pub fn node_greeting(text: &str) -> Option<HostFacts> {
+    if text.lines().next()?.trim_end() != NODE_HELLO {
+        return None;
+    }
+    let sections = Sections::split(text);
+    let fact = |name: &str| {
+        sections
+            .get(name)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| printable(s, 120))
+    };
+    Some(HostFacts {
+        hostname: fact("hostname"),
+        os: None,
+        kernel: fact("osrelease"),
+    })
+}
+
+/// The router program's greeting: the kernel's clock ticks per second for CPU times.
+pub fn router_greeting(text: &str) -> Option<u64> {
+    if text.lines().next()?.trim_end() != ROUTER_HELLO {
+        return None;
+    }
+    Sections::split(text)
+        .parts
+        .iter()
+        .find_map(|(n, _)| n.strip_prefix("hz ")?.trim().parse::<u64>().ok())
+        .filter(|&hz| hz > 0)
+        .or(Some(100))
+}
+
+/// A node poll's reply as a sample, through the same parsers as the local node.
+pub fn node_reply(
+    text: &str,
+    time: Timestamp,
+    facts: Option<HostFacts>,
+) -> Result<NodeSample, SshError> {
+    let sections = Sections::split(text);
+    let file = |name: &str| -> Result<&str, SshError> {
+        match sections.get(name) {
+            Some(body) if !body.trim().is_empty() => Ok(body),
+            _ => Err(SshError::Reply(format!(
+                "/proc/{name} could not be read on the node"
+            ))),
+        }
+    };
+    let parse_err = |e: parse::ParseError| SshError::Reply(e.to_string());
+    Ok(NodeSample {
+        time,
+        stat: parse::proc_stat(file("stat")?).map_err(parse_err)?,
+        load: parse::loadavg(file("loadavg")?).map_err(parse_err)?,
+        memory: parse::meminfo(file("meminfo")?).map_err(parse_err)?,
+        uptime: parse::uptime(file("uptime")?).map_err(parse_err)?,
+        facts,
+    })
+}
+
+/// The CPU the router program had used (itself and the children it waited for), in clock ticks,
+/// from its `/proc/$$/stat` line: utime, stime, cutime and cstime, fields 14 to 17.
+pub fn cpu_ticks(stat_line: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat_line[stat_line.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let mut sum = 0u64;
+    for f in fields.get(11..15)? {
+        sum = sum.checked_add(f.parse::<u64>().ok()?)?;
+    }
+    Some(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_split_at_markers_and_find_exit_statuses() {
+        let s = Sections::split("junk\n@@lbtop a\n1\n2\n@@lbtop ipvsadm stats\nx\n@@lbtop rc 3\n");
+        assert_eq!(s.get("a"), Some("1\n2\n"));
+        assert_eq!(s.with_rc("ipvsadm stats"), Some(("x\n", Some(3))));
+        assert_eq!(s.get("b"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_sum_own_and_children_times_after_the_command_name() {
+        let line = "4242 (s h)) S 1 4242 4242 0 -1 4194560 1 2 0 0 7 3 20 10 20 0 1 0 1 1 1";
+        assert_eq!(cpu_ticks(line), Some(7 + 3 + 20 + 10));
+        assert_eq!(cpu_ticks("4242 (sh) S 1 2"), None);
+        assert_eq!(cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn greetings_are_recognised_and_facts_escaped() {
+        let g = "lbtop-node 2\n@@lbtop hostname\nweb\x1b[2J1\n@@lbtop osrelease\n6.1.0\n";
+        let facts = node_greeting(g).expect("node greeting");
+        assert_eq!(facts.hostname.as_deref(), Some("web\\u{1b}[2J1"));
+        assert_eq!(facts.kernel.as_deref(), Some("6.1.0"));
+        assert!(node_greeting("Welcome\n").is_none());
+        assert_eq!(
+            router_greeting("lbtop-router 2\n@@lbtop hz 250\n"),
+            Some(250)
+        );
+        assert_eq!(router_greeting("lbtop-router 2\n@@lbtop hz x\n"), Some(100));
+        assert_eq!(router_greeting("lbtop-node 2\n"), None);
+    }
+}
+
+#[cfg(test)]
+mod program_tests {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    use super::*;
+    use crate::source::remote::program::{NODE_PROGRAM, READY, end_line, node_request};
+
+    /// Runs the node program under this machine's `/bin/sh` as sshd would, and asks it `polls`
+    /// times; returns the greeting and the replies.
+    fn run_node_program(polls: u64) -> (String, Vec<String>) {
+        let mut child = Command::new("/bin/sh")
+            .arg("-s")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        stdin.write_all(NODE_PROGRAM.as_bytes()).expect("program");
+        stdin.flush().expect("flush");
+        let mut read_until = |end: &str| {
+            let mut text = String::new();
+            loop {
+                let mut line = String::new();
+                assert!(out.read_line(&mut line).expect("read") > 0, "ended: {text}");
+                if line.trim_end_matches('\n') == end {
+                    return text;
+                }
+                text.push_str(&line);
+            }
+        };
+        let greeting = read_until(READY);
+        let mut replies = Vec::new();
+        for seq in 1..=polls {
+            stdin
+                .write_all(node_request(seq).as_bytes())
+                .expect("request");
+            stdin.flush().expect("flush");
+            replies.push(read_until(&end_line(seq)));
+        }
+        drop(stdin);
+        assert!(child.wait().expect("wait").success());
+        (greeting, replies)
+    }
+
+    #[test]
+    fn the_node_program_answers_many_polls_on_this_machine_like_the_local_files() {
+        // 130 polls: past the every-60-polls recount of the CPUs, twice.
+        let (greeting, replies) = run_node_program(130);
+        let facts = node_greeting(&greeting).expect("greeting");
+        assert!(facts.kernel.is_some());
+        let local = parse::proc_stat(&std::fs::read_to_string("/proc/stat").expect("stat"))
+            .expect("local stat");
+        for text in &replies {
+            let s = node_reply(text, Timestamp(1), None).expect("reply");
+            assert_eq!(s.stat.cpu_ids, local.cpu_ids, "every CPU, no other line");
+            assert!(s.memory.total_bytes > 0 && s.memory.available_bytes > 0);
+            assert!(s.uptime.uptime_s > 0.0);
+        }
+    }
+
+    #[test]
+    fn the_node_program_refuses_a_request_that_is_not_its_own() {
+        for bad in ["p 1; id\n", "x 1\n", "p\n", "p $(id)\n", "id\n"] {
+            let mut child = Command::new("/bin/sh")
+                .arg("-s")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("sh");
+            let mut stdin = child.stdin.take().expect("stdin");
+            let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+            stdin.write_all(NODE_PROGRAM.as_bytes()).expect("program");
+            stdin.flush().expect("flush");
+            // As lbtop does: the request only after the greeting.
+            let mut line = String::new();
+            while line.trim_end() != READY {
+                line.clear();
+                assert!(out.read_line(&mut line).expect("read") > 0);
+            }
+            stdin.write_all(bad.as_bytes()).expect("request");
+            // More after it: never run as commands.
+            stdin.write_all(b"id\np 2\n").expect("more");
+            drop(stdin);
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut out, &mut rest).expect("rest");
+            assert!(!rest.contains("@@lbtop end"), "{bad:?}: {rest}");
+            assert!(!rest.contains("uid="), "{bad:?}: {rest}");
+            assert_eq!(child.wait().expect("wait").code(), Some(2), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_cut_node_replies_are_clear_errors_never_panics() {
+        let (_, replies) = run_node_program(1);
+        let full = &replies[0];
+        for (text, needle) in [
+            ("Welcome to junk\n".to_string(), "could not be read"),
+            (full.replace("cpu", "cpX"), "/proc/stat"),
+            (full.replace("MemTotal", "MemTotaI"), "meminfo"),
+        ] {
+            let e = node_reply(&text, Timestamp(1), None).expect_err(needle);
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
+        for cut in (0..full.len()).step_by(37) {
+            let _ = node_reply(&full[..cut], Timestamp(1), None);
+        }
+    }
+}

@@ -1,0 +1,656 @@
+//! The router over SSH: what to ask at each poll, and the sample from what came back.
+//!
+//! `/proc/net/ip_vs` and `ip_vs_stats` are read at every poll, so weights and active and inactive
+//! connections are always fresh. ipvsadm's counters (`--stats`), the details `/proc` lacks
+//! (`--thresholds`, `--persistent-conn`, `--tun-info`) and the connection table cost the router
+//! far more on a large table, so each reply says what each part cost (the program's CPU and its
+//! children's), and the next readings are spaced so that they stay within a share of one router
+//! core ([`Budget`]). The details are read again when the table's shape changes, and at least
+//! every [`DETAILS_MAX_AGE`]. A sample carries the latest reading of each part with its time.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use crate::model::sample::{
+    ConnSummary, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
+    VirtualServiceSample,
+};
+use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
+use crate::source::spec::RouterBudget;
+use crate::source::ssh::SshError;
+
+use super::program::RouterPart;
+use super::reply::{Sections, cpu_ticks};
+
+/// The details are read again at least this often, whatever they cost.
+pub const DETAILS_MAX_AGE: Duration = Duration::from_secs(30);
+/// After ipvsadm was missing or refused, it is tried again this often.
+const IPVSADM_RETRY: Duration = Duration::from_secs(30);
+
+const FALLBACK: &str =
+    "showing /proc/net/ip_vs: no counters, thresholds or persistent-connection counts";
+
+/// A share of one core, as credit in CPU seconds: it grows with time at the share's rate (up to
+/// one poll interval's worth, so that quiet time is not saved up for a burst), and a reading
+/// spends what it cost. A reading may start while the credit is not negative.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    share: f64,
+    cap: f64,
+    credit: f64,
+    at: Option<Instant>,
+}
+
+impl Budget {
+    pub fn new(share: f64, interval: Duration) -> Budget {
+        Budget {
+            share,
+            cap: share * interval.as_secs_f64().max(1.0),
+            credit: 0.0,
+            at: None,
+        }
+    }
+
+    fn accrue(&mut self, now: Instant) {
+        if let Some(at) = self.at {
+            let dt = now.saturating_duration_since(at).as_secs_f64();
+            self.credit = (self.credit + dt * self.share).min(self.cap);
+        }
+        self.at = Some(now);
+    }
+
+    /// Whether a reading may start now.
+    pub fn allows(&mut self, now: Instant) -> bool {
+        self.accrue(now);
+        // Not negative, give or take the rounding of the sums.
+        self.credit >= -1e-9
+    }
+
+    /// Takes note of a reading that cost `cpu_seconds` of the router's CPU.
+    pub fn spend(&mut self, now: Instant, cpu_seconds: f64) {
+        self.accrue(now);
+        self.credit -= cpu_seconds.max(0.0);
+    }
+}
+
+/// What the router told about itself since the connection was made.
+#[derive(Debug)]
+pub struct RouterWatch {
+    ipvsadm: Budget,
+    conn_budget: Budget,
+    /// Clock ticks per second of the router's CPU times.
+    hz: u64,
+    /// Read everything at every poll (`--once`).
+    everything: bool,
+    stats: Option<(IpvsadmListing, Timestamp)>,
+    /// The primary view (`--tun-info` or plain), `--thresholds` and `--persistent-conn`.
+    details: Option<Details>,
+    conn: Option<(ConnSummary, Timestamp)>,
+    info: Option<IpvsInfo>,
+    tun_info_unknown: bool,
+    /// Why ipvsadm cannot be used, and when that was found.
+    ipvsadm_problem: Option<(String, Instant)>,
+    /// The shape of the table at the last poll.
+    shape: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Details {
+    views: Vec<IpvsadmListing>,
+    time: Timestamp,
+    read: Instant,
+    shape: Option<u64>,
+}
+
+/// What one reply cost the router, in CPU seconds, by part.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Costs {
+    pub proc: f64,
+    pub ipvsadm: f64,
+    pub conn: f64,
+}
+
+impl RouterWatch {
+    pub fn new(budget: RouterBudget, interval: Duration, hz: u64, everything: bool) -> RouterWatch {
+        RouterWatch {
+            ipvsadm: Budget::new(budget.ipvsadm, interval),
+            conn_budget: Budget::new(budget.connections, interval),
+            hz: hz.max(1),
+            everything,
+            stats: None,
+            details: None,
+            conn: None,
+            info: None,
+            tun_info_unknown: false,
+            ipvsadm_problem: None,
+            shape: None,
+        }
+    }
+
+    /// Starts over on a new connection (its program may tick at another rate); what was learnt
+    /// about costs is kept.
+    pub fn reconnected(&mut self, hz: u64) {
+        self.hz = hz.max(1);
+        self.stats = None;
+        self.details = None;
+        self.conn = None;
+        self.ipvsadm_problem = None;
+        self.shape = None;
+    }
+
+    fn details_parts(&self) -> [RouterPart; 3] {
+        let primary = if self.tun_info_unknown {
+            RouterPart::Plain
+        } else {
+            RouterPart::TunInfo
+        };
+        [primary, RouterPart::Thresholds, RouterPart::Persistent]
+    }
+
+    /// Whether the details must be read again: never read, too old, or the shape changed.
+    fn details_due(&self, now: Instant) -> (bool, bool) {
+        match &self.details {
+            None => (true, true),
+            Some(d) if now.saturating_duration_since(d.read) >= DETAILS_MAX_AGE => (true, true),
+            Some(d) => (d.shape != self.shape, false),
+        }
+    }
+
+    fn ipvsadm_usable(&self, now: Instant) -> bool {
+        self.ipvsadm_problem
+            .as_ref()
+            .is_none_or(|(_, at)| now.saturating_duration_since(*at) >= IPVSADM_RETRY)
+    }
+
+    /// The parts to ask for at this poll.
+    pub fn plan(&mut self, now: Instant) -> Vec<RouterPart> {
+        let mut parts = Vec::new();
+        if self.everything {
+            parts.push(RouterPart::Stats);
+            parts.extend(self.details_parts());
+            parts.push(RouterPart::Conn);
+            return parts;
+        }
+        if self.ipvsadm_usable(now) {
+            let allowed = self.ipvsadm.allows(now);
+            let (due, forced) = self.details_due(now);
+            if due && (allowed || forced) {
+                parts.extend(self.details_parts());
+            }
+            if allowed {
+                parts.push(RouterPart::Stats);
+            }
+        }
+        if self.conn_budget.allows(now) {
+            parts.push(RouterPart::Conn);
+        }
+        parts
+    }
+
+    /// The parts to ask for again at once, after a reply showed the table's shape change: the
+    /// details (and counters for what is new), when the budget allows.
+    pub fn follow_up(&mut self, now: Instant) -> Vec<RouterPart> {
+        if self.everything || !self.ipvsadm_usable(now) {
+            return Vec::new();
+        }
+        let (due, _) = self.details_due(now);
+        if !due || !self.ipvsadm.allows(now) {
+            return Vec::new();
+        }
+        let mut parts = self.details_parts().to_vec();
+        parts.push(RouterPart::Stats);
+        parts
+    }
+
+    /// Takes in a reply to a request for `asked`, and makes the sample.
+    pub fn absorb(
+        &mut self,
+        text: &str,
+        asked: &[RouterPart],
+        time: Timestamp,
+        now: Instant,
+    ) -> Result<(RouterSample, Costs), SshError> {
+        let sections = Sections::split(text);
+        let parse_err = |e: parse::ParseError| SshError::Reply(format!("router: {e}"));
+        if sections.get("absent").is_some() {
+            return Err(SshError::Reply(
+                "IPVS not loaded on the router (no /proc/net/ip_vs; modprobe ip_vs)".into(),
+            ));
+        }
+        let Some(proc_text) = sections.get("ip_vs") else {
+            return Err(SshError::Reply(
+                "the router's reply has no /proc/net/ip_vs".into(),
+            ));
+        };
+        let mut services = parse::ip_vs(proc_text).map_err(parse_err)?;
+        let global = match sections.get("ip_vs_stats") {
+            Some(t) if !t.trim().is_empty() => Some(parse::ip_vs_stats(t).map_err(parse_err)?),
+            _ => None,
+        };
+        let costs = self.costs(&sections);
+        self.shape = Some(shape_of(&services));
+
+        self.take_ipvsadm(&sections, asked, time, now);
+        if asked.contains(&RouterPart::Conn)
+            && let Some(body) = sections.get("conn")
+        {
+            self.conn = Some((parse::conn_summary(body).map_err(parse_err)?, time));
+        }
+        self.ipvsadm.spend(now, costs.ipvsadm);
+        self.conn_budget.spend(now, costs.conn);
+
+        if let Some(d) = &self.details {
+            parse::overlay_views(&mut services, d.views.iter());
+        }
+        if let Some((stats, _)) = &self.stats {
+            parse::overlay_views(&mut services, std::iter::once(stats));
+        }
+        let older = |t: Timestamp| (t != time).then_some(t);
+        let parts = PartTimes {
+            counters: self.stats.as_ref().and_then(|(_, t)| older(*t)),
+            details: self.details.as_ref().and_then(|d| older(d.time)),
+            connections: self.conn.as_ref().and_then(|(_, t)| older(*t)),
+        };
+        let notes = self
+            .ipvsadm_problem
+            .iter()
+            .map(|(why, _)| format!("{why}; {FALLBACK}"))
+            .collect();
+        Ok((
+            RouterSample {
+                time,
+                source: RouterSourceKind::Ssh,
+                services,
+                global,
+                connections: self.conn.as_ref().map(|(c, _)| c.clone()),
+                notes,
+                ipvs: self.info.clone(),
+                parts,
+            },
+            costs,
+        ))
+    }
+
+    /// What each part cost, from the cost lines between them.
+    fn costs(&self, sections: &Sections) -> Costs {
+        let mut costs = Costs::default();
+        let mut last: Option<u64> = None;
+        for (name, _) in &sections.parts {
+            let Some(rest) = name.strip_prefix("cpu ") else {
+                continue;
+            };
+            let (part, line) = rest.split_once(' ').unwrap_or((rest, ""));
+            let Some(ticks) = cpu_ticks(line) else {
+                continue;
+            };
+            let spent = last.map_or(0.0, |l| ticks.saturating_sub(l) as f64 / self.hz as f64);
+            last = Some(ticks);
+            match part {
+                "start" => {}
+                "proc" => costs.proc += spent,
+                "conn" => costs.conn += spent,
+                _ => costs.ipvsadm += spent,
+            }
+        }
+        costs
+    }
+
+    /// Takes the ipvsadm views in the reply.
+    fn take_ipvsadm(
+        &mut self,
+        sections: &Sections,
+        asked: &[RouterPart],
+        time: Timestamp,
+        now: Instant,
+    ) {
+        if !asked.iter().any(|p| *p != RouterPart::Conn) {
+            return;
+        }
+        if sections.get("ipvsadm-missing").is_some() {
+            self.ipvsadm_problem = Some(("ipvsadm is not installed on the router".into(), now));
+            return;
+        }
+        let mut views = Vec::new();
+        let mut failures: Vec<(RouterPart, String)> = Vec::new();
+        for part in asked.iter().filter(|p| **p != RouterPart::Conn) {
+            let name = format!("ipvsadm {}", part.word());
+            match sections.with_rc(&name) {
+                None => failures.push((*part, "the router sent no ipvsadm listing".into())),
+                Some((body, rc)) if rc != Some(0) => {
+                    let why = body
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty())
+                        .unwrap_or("no message");
+                    failures.push((
+                        *part,
+                        format!(
+                            "ipvsadm failed on the router ({})",
+                            crate::model::text::printable(why, 160)
+                        ),
+                    ));
+                }
+                Some((body, _)) => match parse::ipvsadm_list(body) {
+                    Ok(listing) => views.push((*part, listing)),
+                    Err(e) => {
+                        failures.push((*part, format!("ipvsadm output not understood ({e})")));
+                    }
+                },
+            }
+        }
+        // ipvsadm before 1.31 does not know --tun-info, while its other views work: the plain
+        // view from then on.
+        if let [(RouterPart::TunInfo, _)] = failures.as_slice()
+            && !views.is_empty()
+        {
+            self.tun_info_unknown = true;
+            failures.clear();
+        }
+        if let Some((_, why)) = failures.into_iter().next() {
+            self.ipvsadm_problem = Some((why, now));
+            return;
+        }
+        self.ipvsadm_problem = None;
+        let mut details = Vec::new();
+        for (part, listing) in views {
+            if let (Some(version), Some(size)) = (&listing.version, listing.conn_table_size) {
+                self.info = Some(IpvsInfo {
+                    version: version.clone(),
+                    conn_table_size: size,
+                    timeouts: None,
+                });
+            }
+            match part {
+                RouterPart::Stats if listing.view == IpvsadmView::Stats => {
+                    self.stats = Some((listing, time));
+                }
+                RouterPart::Stats => {}
+                _ => details.push(listing),
+            }
+        }
+        // The primary view goes first: the others' counts are laid over what it says.
+        details.sort_by_key(|l| !l.view.is_primary());
+        if details.iter().any(|l| l.view.is_primary()) {
+            self.details = Some(Details {
+                views: details,
+                time,
+                read: now,
+                shape: self.shape,
+            });
+        }
+    }
+}
+
+/// What a change of calls for the details to be read again: services and real servers added or
+/// removed, or a real's forwarding method or weight changed.
+fn shape_of(services: &[VirtualServiceSample]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for s in services {
+        s.key.hash(&mut h);
+        for r in &s.reals {
+            r.address.hash(&mut h);
+            r.port.hash(&mut h);
+            r.forward.hash(&mut h);
+            r.weight.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_spaces_readings_by_their_cost_over_the_share() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(0.2, Duration::from_secs(2));
+        let mut runs = Vec::new();
+        for s in 0..60u64 {
+            let now = t0 + Duration::from_secs(2 * s);
+            if b.allows(now) {
+                runs.push(2 * s);
+                b.spend(now, 2.4);
+            }
+        }
+        // 2.4 s at 20 % of a core: one reading every 12 s.
+        let gaps: Vec<u64> = runs.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|g| *g == 12), "{gaps:?}");
+        // A cheap reading runs at every poll.
+        let mut cheap = Budget::new(0.2, Duration::from_secs(1));
+        for s in 0..10u64 {
+            let now = t0 + Duration::from_secs(s);
+            assert!(cheap.allows(now));
+            cheap.spend(now, 0.01);
+        }
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+    use crate::source::remote::program::router_request;
+
+    fn fixture(path: &str) -> String {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect(path)
+    }
+
+    const STAT: &str = "77 (sh) S 1 77 77 0 -1 4194560 1 2 0 0";
+
+    /// A reply as the router program prints it, from the lab's captured files: `/proc`, then
+    /// each part asked for with the program's CPU times after it (`ticks` apart).
+    fn reply(parts: &[RouterPart], ticks: u64) -> String {
+        let cpu = |name: &str, t: u64| format!("@@lbtop cpu {name} {STAT} {t} 0 0 0\n");
+        let mut s = cpu("start", 0);
+        s.push_str(&format!(
+            "@@lbtop ip_vs\n{}@@lbtop ip_vs_stats\n{}",
+            fixture("ipvs/ip_vs"),
+            fixture("ipvs/ip_vs_stats")
+        ));
+        s.push_str(&cpu("proc", 1));
+        let mut t = 1;
+        for p in parts {
+            let file = match p {
+                RouterPart::Stats => "ipvsadm-Ln-exact-stats.txt",
+                RouterPart::Thresholds => "ipvsadm-Ln-exact-thresholds.txt",
+                RouterPart::Persistent => "ipvsadm-Ln-exact-persistent-conn.txt",
+                RouterPart::TunInfo => "ipvsadm-Ln-exact-tun-info.txt",
+                RouterPart::Plain => "ipvsadm-Ln-exact.txt",
+                RouterPart::Conn => {
+                    s.push_str(
+                        "@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n",
+                    );
+                    t += ticks;
+                    s.push_str(&cpu("conn", t));
+                    continue;
+                }
+            };
+            s.push_str(&format!(
+                "@@lbtop ipvsadm {}\n{}@@lbtop rc 0\n",
+                p.word(),
+                fixture(&format!("ipvs/{file}"))
+            ));
+            t += ticks;
+            s.push_str(&cpu(p.word(), t));
+        }
+        s
+    }
+
+    fn watch() -> RouterWatch {
+        RouterWatch::new(RouterBudget::default(), Duration::from_secs(1), 100, false)
+    }
+
+    #[test]
+    fn the_first_poll_reads_everything_and_merges_it_over_proc() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        assert_eq!(
+            router_request(1, &parts),
+            "p 1 tun thresholds persistent stats conn\n"
+        );
+        let (s, costs) = w
+            .absorb(&reply(&parts, 1), &parts, Timestamp(1000), t0)
+            .expect("absorb");
+        assert_eq!(s.source, RouterSourceKind::Ssh);
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        assert!(s.parts.is_fresh());
+        assert!(s.services.iter().all(|v| v.totals.is_some()));
+        assert!(
+            s.services
+                .iter()
+                .flat_map(|v| &v.reals)
+                .all(|r| r.persistent_conns.is_some() && r.totals.is_some())
+        );
+        assert!(s.global.is_some());
+        assert!(s.ipvs.is_some());
+        assert_eq!(s.connections.as_ref().map(|c| c.total), Some(2));
+        assert!((costs.ipvsadm - 0.04).abs() < 1e-9, "{costs:?}");
+        assert!((costs.conn - 0.01).abs() < 1e-9, "{costs:?}");
+        // The merge over /proc is what ipvsadm's own views merged say, thresholds and tunnels
+        // included (the connection counts were captured at other times than /proc's).
+        let views: Vec<IpvsadmListing> = [
+            "ipvsadm-Ln-exact-thresholds.txt",
+            "ipvsadm-Ln-exact-persistent-conn.txt",
+            "ipvsadm-Ln-exact-stats.txt",
+        ]
+        .iter()
+        .map(|f| parse::ipvsadm_list(&fixture(&format!("ipvs/{f}"))).expect(f))
+        .collect();
+        let primary =
+            parse::ipvsadm_list(&fixture("ipvs/ipvsadm-Ln-exact-tun-info.txt")).expect("tun");
+        let merged = parse::merge_ipvsadm(&primary, &views).expect("merge");
+        let key = |v: &VirtualServiceSample| v.key;
+        let mut ours = s.services.clone();
+        let mut theirs = merged;
+        ours.sort_by_key(key);
+        theirs.sort_by_key(key);
+        for v in ours.iter_mut().chain(theirs.iter_mut()) {
+            v.reals.sort_by_key(|r| (r.address, r.port));
+            v.flags = None;
+            v.pe_name = None;
+            for r in &mut v.reals {
+                r.active_conns = 0;
+                r.inactive_conns = 0;
+            }
+        }
+        assert_eq!(ours.len(), theirs.len());
+        for (a, b) in ours.iter().zip(theirs.iter_mut()) {
+            // The lab added a real server between the captures: compare those in both.
+            b.reals.retain(|r| {
+                a.reals
+                    .iter()
+                    .any(|x| (x.address, x.port) == (r.address, r.port))
+            });
+            assert_eq!(a, b, "{}", a.key);
+        }
+    }
+
+    #[test]
+    fn costly_parts_wait_for_the_budget_and_samples_carry_their_time() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        // The ipvsadm views cost 3 s each: 12 s at 20 % of a core is 60 s of credit.
+        w.absorb(&reply(&parts, 300), &parts, Timestamp(0), t0)
+            .expect("first");
+        let t1 = t0 + Duration::from_secs(1);
+        let parts = w.plan(t1);
+        assert!(parts.is_empty(), "{parts:?}");
+        let (s, _) = w
+            .absorb(&reply(&parts, 300), &parts, Timestamp(1000), t1)
+            .expect("second");
+        assert_eq!(s.parts.counters, Some(Timestamp(0)));
+        assert_eq!(s.parts.details, Some(Timestamp(0)));
+        assert_eq!(s.parts.connections, Some(Timestamp(0)));
+        assert!(s.services.iter().all(|v| v.totals.is_some()), "kept");
+        // Details are read again after 30 s whatever they cost; counters when paid for.
+        let t30 = t0 + DETAILS_MAX_AGE;
+        let parts = w.plan(t30);
+        assert!(parts.contains(&RouterPart::TunInfo), "{parts:?}");
+        assert!(!parts.contains(&RouterPart::Stats), "{parts:?}");
+    }
+
+    #[test]
+    fn a_shape_change_asks_for_the_details_again_at_once() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        w.absorb(&reply(&parts, 0), &parts, Timestamp(0), t0)
+            .expect("first");
+        assert!(w.follow_up(t0).is_empty());
+        // A weight changed in /proc.
+        let changed = reply(&[], 0).replacen("Route   1", "Route   7", 1);
+        assert_ne!(changed, reply(&[], 0), "the fixture has a weight-1 route");
+        w.absorb(&changed, &[], Timestamp(1000), t0)
+            .expect("changed");
+        let again = w.follow_up(t0);
+        assert!(again.contains(&RouterPart::Thresholds), "{again:?}");
+        assert!(again.contains(&RouterPart::Stats), "{again:?}");
+    }
+
+    #[test]
+    fn without_ipvsadm_rights_the_router_falls_back_to_proc_with_a_note() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        let mut text = reply(&[], 0);
+        for p in &parts {
+            if *p != RouterPart::Conn {
+                text.push_str(&format!(
+                    "@@lbtop ipvsadm {}\nsudo: a password is required\n@@lbtop rc 1\n",
+                    p.word()
+                ));
+            }
+        }
+        let (s, _) = w.absorb(&text, &parts, Timestamp(0), t0).expect("absorb");
+        assert_eq!(s.notes.len(), 1);
+        assert!(
+            s.notes[0].contains("sudo: a password is required"),
+            "{:?}",
+            s.notes
+        );
+        assert_eq!(
+            s.services,
+            parse::ip_vs(&fixture("ipvs/ip_vs")).expect("proc")
+        );
+        // Not asked again until the retry time.
+        let later = w.plan(t0 + Duration::from_secs(1));
+        assert!(!later.contains(&RouterPart::Stats), "{later:?}");
+        let missing = reply(&[], 0) + "@@lbtop ipvsadm tun\n@@lbtop ipvsadm-missing\n";
+        let mut w = watch();
+        let (s, _) = w
+            .absorb(&missing, &[RouterPart::TunInfo], Timestamp(0), t0)
+            .expect("absorb");
+        assert!(s.notes[0].contains("not installed"), "{:?}", s.notes);
+        let absent = "@@lbtop ip_vs\n@@lbtop absent\n";
+        let e = watch()
+            .absorb(absent, &[], Timestamp(0), t0)
+            .expect_err("absent");
+        assert!(e.to_string().contains("modprobe ip_vs"), "{e}");
+    }
+
+    #[test]
+    fn an_ipvsadm_without_tun_info_is_asked_for_the_plain_view_from_then_on() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        let others: Vec<RouterPart> = parts
+            .iter()
+            .copied()
+            .filter(|p| *p != RouterPart::TunInfo)
+            .collect();
+        let text = reply(&others, 0)
+            + "@@lbtop ipvsadm tun\nipvsadm: unrecognized option '--tun-info'\n@@lbtop rc 2\n";
+        let (s, _) = w.absorb(&text, &parts, Timestamp(0), t0).expect("absorb");
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+        let next = w.plan(t0 + DETAILS_MAX_AGE);
+        assert!(next.contains(&RouterPart::Plain), "{next:?}");
+        assert!(!next.contains(&RouterPart::TunInfo), "{next:?}");
+    }
+}

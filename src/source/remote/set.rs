@@ -1,0 +1,160 @@
+//! Every host watched over SSH, built from the source spec and the config, and started.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+
+use super::discovery::AutoNodes;
+use super::nodemap::NodeMap;
+use super::task::{RemoteSource, Role};
+use crate::config::Config;
+use crate::model::sample::SourceEvent;
+use crate::source::poller::PollHandle;
+use crate::source::spec::{NodesSpec, RouterSpec, SourceSpec};
+use crate::source::ssh::config::parse_jump_list;
+use crate::source::ssh::hosts::{HostSpec, display_names, expand_node_list};
+use crate::source::ssh::{SshContext, SshSettings, SshTuning};
+
+/// Every host watched over SSH.
+#[derive(Debug, Default)]
+pub struct RemoteSet {
+    pub router: Option<RemoteSource>,
+    pub nodes: Vec<RemoteSource>,
+    pub auto: Option<AutoNodes>,
+}
+
+/// What [`RemoteSet::start`] gives back.
+pub struct Started {
+    /// One per host, and one for the nodes `auto` finds.
+    pub handles: Vec<PollHandle>,
+    /// Where a router that is not watched over SSH should send its events (through `auto`'s
+    /// discovery when it is on).
+    pub router_tx: mpsc::Sender<SourceEvent>,
+}
+
+impl RemoteSet {
+    /// The SSH hosts the command line names: `--router HOST`, `--nodes LIST` or `auto`, with
+    /// `-F`, `-o` and `--jump`. Errors (a bad host, an unreadable ssh config, a bad `[[node]]`
+    /// entry) are for the operator, as they are.
+    pub fn from_spec(args: &SourceSpec, config: &Config) -> Result<RemoteSet, String> {
+        let settings = SshSettings::load(&args.ssh).map_err(|e| e.to_string())?;
+        let ctx = SshContext::new(settings, SshTuning::for_interval(config.interval));
+        RemoteSet::with_context(args, config, ctx)
+    }
+
+    /// As [`from_spec`](Self::from_spec) with the SSH settings and tuning given.
+    pub fn with_context(
+        args: &SourceSpec,
+        config: &Config,
+        ctx: Arc<SshContext>,
+    ) -> Result<RemoteSet, String> {
+        let mut set = RemoteSet::default();
+        let jump = match &args.jump {
+            Some(j) => {
+                Some(parse_jump_list(std::slice::from_ref(j)).map_err(|e| format!("--jump: {e}"))?)
+            }
+            None => None,
+        };
+        if let RouterSpec::Remote(text) = &args.router {
+            let spec = HostSpec::parse(text).map_err(|e| format!("--router: {e}"))?;
+            let resolved = ctx
+                .settings
+                .resolve(&spec, None)
+                .map_err(|e| format!("--router: {e}"))?;
+            set.router = Some(
+                RemoteSource::new(
+                    text.clone(),
+                    text.clone(),
+                    resolved,
+                    Role::Router(args.router_sudo),
+                    ctx.clone(),
+                )
+                .with_budget(args.router_budget),
+            );
+        }
+        match &args.nodes {
+            NodesSpec::List(entries) => {
+                let hosts = expand_node_list(entries, None).map_err(|e| format!("--nodes: {e}"))?;
+                for (spec, name) in hosts.iter().zip(display_names(&hosts)) {
+                    let resolved = ctx
+                        .settings
+                        .resolve(spec, jump.as_deref())
+                        .map_err(|e| format!("--nodes: {e}"))?;
+                    let host = resolved.hostname.clone();
+                    set.nodes.push(RemoteSource::new(
+                        name,
+                        host,
+                        resolved,
+                        Role::Node,
+                        ctx.clone(),
+                    ));
+                }
+            }
+            NodesSpec::Auto => {
+                if args.router == RouterSpec::None {
+                    return Err(
+                        "--nodes auto finds the nodes on the router; name one with --router".into(),
+                    );
+                }
+                set.auto = Some(AutoNodes {
+                    map: NodeMap::new(&config.node_map)?,
+                    jump,
+                    ctx: ctx.clone(),
+                });
+            }
+            NodesSpec::Local | NodesSpec::None => {}
+        }
+        Ok(set)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.router.is_none() && self.nodes.is_empty() && self.auto.is_none()
+    }
+
+    /// The nodes known before anything runs: `(name, host)`.
+    pub fn node_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.host.as_str()))
+    }
+
+    /// Starts every task; see [`RemoteSource::spawn`] for `limit`.
+    pub fn start(
+        self,
+        interval: Duration,
+        tx: mpsc::Sender<SourceEvent>,
+        limit: Option<u32>,
+    ) -> Started {
+        let mut handles = Vec::new();
+        let router_tx = match self.auto {
+            Some(auto) => {
+                let group = Arc::new(Notify::new());
+                handles.push(PollHandle::from_notify(group.clone()));
+                auto.tap(interval, tx.clone(), limit, group)
+            }
+            None => tx.clone(),
+        };
+        if let Some(r) = self.router {
+            handles.push(r.spawn(interval, router_tx.clone(), limit));
+        }
+        for n in self.nodes {
+            handles.push(n.spawn(interval, tx.clone(), limit));
+        }
+        Started { handles, router_tx }
+    }
+
+    /// How long `--once` waits at most: every host has its own deadlines well inside this.
+    pub fn once_deadline(&self, interval: Duration, rounds: u32) -> Duration {
+        let t = self
+            .router
+            .as_ref()
+            .or(self.nodes.first())
+            .map(|s| s.ctx.tuning)
+            .or_else(|| self.auto.as_ref().map(|a| a.ctx.tuning))
+            .unwrap_or_default();
+        let one = t.connect_timeout + (interval + t.router_poll_timeout) * rounds;
+        let hops = if self.auto.is_some() { 2 } else { 1 };
+        one * hops + Duration::from_secs(2)
+    }
+}

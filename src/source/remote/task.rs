@@ -1,0 +1,520 @@
+//! One async task per host: it connects (with a deadline), starts lbtop's program on the host
+//! once per connection, polls it on the interval (each poll with its own deadline), reports a
+//! status when something goes wrong, and reconnects with exponential backoff and jitter. A dead,
+//! slow or cut-off host only ever waits in its own task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::model::sample::{HostFacts, HostStatus, Report, SourceEvent, Timestamp};
+use crate::source::poller::PollHandle;
+use crate::source::spec::RouterBudget;
+use crate::source::ssh::{
+    Connection, RemoteProgram, ResolvedHost, SshContext, SshError, SshTuning,
+};
+
+use super::program::{self, NODE_PROGRAM, PROGRAM_COMMAND, READY, SudoMode, end_line};
+use super::reply;
+use super::router::RouterWatch;
+
+/// What a host is watched as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Node,
+    Router(SudoMode),
+}
+
+/// A host to watch over SSH.
+#[derive(Debug, Clone)]
+pub struct RemoteSource {
+    /// The node's name, or the router's host as given.
+    pub name: String,
+    /// The host as events carry it (an address for nodes when known, so real servers match).
+    pub host: String,
+    pub resolved: ResolvedHost,
+    pub role: Role,
+    /// A router's CPU budget for its costlier parts.
+    pub budget: RouterBudget,
+    pub(super) ctx: Arc<SshContext>,
+}
+
+/// lbtop's program running on a host, with what its greeting said.
+struct Running {
+    program: RemoteProgram,
+    facts: Option<HostFacts>,
+}
+
+impl RemoteSource {
+    pub fn new(
+        name: String,
+        host: String,
+        resolved: ResolvedHost,
+        role: Role,
+        ctx: Arc<SshContext>,
+    ) -> RemoteSource {
+        RemoteSource {
+            name,
+            host,
+            resolved,
+            role,
+            budget: RouterBudget::default(),
+            ctx,
+        }
+    }
+
+    /// The same source with a router CPU budget.
+    pub fn with_budget(mut self, budget: RouterBudget) -> RemoteSource {
+        self.budget = budget;
+        self
+    }
+
+    pub(super) fn event_status(&self, status: HostStatus, message: Option<String>) -> SourceEvent {
+        let time = Timestamp::now();
+        match self.role {
+            Role::Node => SourceEvent::Node {
+                name: self.name.clone(),
+                host: self.host.clone(),
+                report: Report::Status {
+                    time,
+                    status,
+                    message,
+                },
+            },
+            Role::Router(_) => SourceEvent::Router {
+                host: self.host.clone(),
+                report: Report::Status {
+                    time,
+                    status,
+                    message,
+                },
+            },
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self.role {
+            Role::Node => "node poll",
+            Role::Router(_) => "router poll",
+        }
+    }
+
+    /// Starts lbtop's program on the connection and reads its greeting.
+    async fn start(
+        &self,
+        conn: &Connection,
+        watch: &mut Option<RouterWatch>,
+    ) -> Result<Running, SshError> {
+        let text = match self.role {
+            Role::Node => NODE_PROGRAM.to_string(),
+            Role::Router(sudo) => program::router_program(sudo),
+        };
+        let mut program = conn.start_program(PROGRAM_COMMAND, text.as_bytes()).await?;
+        let limit = self.ctx.tuning.max_reply_bytes;
+        let greeting = match program.read_until(READY.as_bytes(), limit).await {
+            Ok(g) => g,
+            Err(SshError::Reply(why)) if !why.starts_with("reply larger") => {
+                let e = reply::unexpected(
+                    self.what(),
+                    program.pending(),
+                    program.stderr_line(),
+                    program.ended(),
+                );
+                program.close().await;
+                tracing::debug!(host = %self.name, "program ended: {why}");
+                return Err(e);
+            }
+            Err(e) => {
+                program.close().await;
+                return Err(e);
+            }
+        };
+        let text = String::from_utf8_lossy(&greeting);
+        let facts = match self.role {
+            Role::Node => reply::node_greeting(&text).map(Some),
+            Role::Router(_) => reply::router_greeting(&text).map(|hz| {
+                if let Some(w) = watch.as_mut() {
+                    w.reconnected(hz);
+                }
+                None
+            }),
+        };
+        match facts {
+            Some(facts) => Ok(Running { program, facts }),
+            None => {
+                let e = reply::unexpected(self.what(), &greeting, program.stderr_line(), None);
+                program.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends one request and reads its reply.
+    async fn ask(
+        &self,
+        running: &mut Running,
+        seq: u64,
+        request: &str,
+    ) -> Result<String, SshError> {
+        let limit = self.ctx.tuning.max_reply_bytes;
+        let sent = running.program.send(request.as_bytes()).await;
+        match running
+            .program
+            .read_until(end_line(seq).as_bytes(), limit)
+            .await
+        {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(e) => {
+                let pending = running.program.pending();
+                if pending.is_empty() {
+                    Err(sent.err().unwrap_or(e))
+                } else if matches!(&e, SshError::Reply(m) if m.starts_with("reply larger")) {
+                    Err(e)
+                } else {
+                    Err(SshError::Reply(format!(
+                        "truncated reply to the {} ({} bytes, no end marker): {e}",
+                        self.what(),
+                        pending.len()
+                    )))
+                }
+            }
+        }
+    }
+
+    /// One poll. A failure to talk to the program leaves `running` empty (the program is
+    /// closed, and started again at the next poll); a reply that does not parse keeps it.
+    async fn poll(
+        &self,
+        conn: &Connection,
+        running: &mut Option<Running>,
+        watch: &mut Option<RouterWatch>,
+        seq: &mut u64,
+    ) -> Result<SourceEvent, SshError> {
+        if running.is_none() {
+            *running = Some(self.start(conn, watch).await?);
+        }
+        let Some(live) = running.as_mut() else {
+            return Err(SshError::Reply("lbtop's program did not start".into()));
+        };
+        match (self.role, watch.as_mut()) {
+            (Role::Router(_), Some(w)) => {
+                let mut asked = w.plan(std::time::Instant::now());
+                let mut sample;
+                loop {
+                    *seq += 1;
+                    let time = Timestamp::now();
+                    let request = program::router_request(*seq, &asked);
+                    let text = match self.ask(live, *seq, &request).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            close(running).await;
+                            return Err(e);
+                        }
+                    };
+                    let (s, costs) = w.absorb(&text, &asked, time, std::time::Instant::now())?;
+                    tracing::debug!(host = %self.name, ?asked, ?costs, "router poll");
+                    sample = s;
+                    asked = w.follow_up(std::time::Instant::now());
+                    if asked.is_empty() {
+                        break;
+                    }
+                }
+                Ok(SourceEvent::Router {
+                    host: self.host.clone(),
+                    report: Report::Sample(sample),
+                })
+            }
+            _ => {
+                *seq += 1;
+                let time = Timestamp::now();
+                let text = match self.ask(live, *seq, &program::node_request(*seq)).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        close(running).await;
+                        return Err(e);
+                    }
+                };
+                let sample = reply::node_reply(&text, time, live.facts.clone())?;
+                Ok(SourceEvent::Node {
+                    name: self.name.clone(),
+                    host: self.host.clone(),
+                    report: Report::Sample(sample),
+                })
+            }
+        }
+    }
+
+    /// Starts the host's task. With `limit`, it stops after that many samples, and a failure is
+    /// final (for `--once`); without, it runs until the receiver goes away.
+    pub fn spawn(
+        self,
+        interval: Duration,
+        tx: mpsc::Sender<SourceEvent>,
+        limit: Option<u32>,
+    ) -> PollHandle {
+        let refresh = Arc::new(Notify::new());
+        tokio::spawn(run(self, interval, tx, refresh.clone(), limit));
+        PollHandle::from_notify(refresh)
+    }
+}
+
+/// Ends the program, if one runs.
+async fn close(running: &mut Option<Running>) {
+    if let Some(r) = running.take() {
+        r.program.close().await;
+    }
+}
+
+/// Sends status changes only (a sample means ok).
+struct Reporter<'a> {
+    src: &'a RemoteSource,
+    tx: &'a mpsc::Sender<SourceEvent>,
+    last: Option<(HostStatus, Option<String>)>,
+}
+
+impl Reporter<'_> {
+    /// `false` once nobody listens.
+    async fn failure(&mut self, e: &SshError) -> bool {
+        let status = e.status();
+        let message = e.to_string();
+        let key = (status, Some(message.clone()));
+        if self.last.as_ref() == Some(&key) {
+            return !self.tx.is_closed();
+        }
+        tracing::warn!(host = %self.src.name, endpoint = %self.src.resolved.endpoint(), status = status.as_str(), "{message}");
+        self.last = Some(key);
+        self.tx
+            .send(self.src.event_status(status, Some(message)))
+            .await
+            .is_ok()
+    }
+
+    async fn sample(&mut self, event: SourceEvent) -> bool {
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(s, _)| *s != HostStatus::Ok)
+        {
+            tracing::info!(host = %self.src.name, "answering again");
+        }
+        self.last = Some((HostStatus::Ok, None));
+        self.tx.send(event).await.is_ok()
+    }
+}
+
+/// The first instant on the grid of `interval` (counted from the Unix epoch) at least half an
+/// interval from now.
+fn next_on_grid(interval: Duration) -> Instant {
+    let period = interval.as_nanos().max(1);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut wait = period - since_epoch % period;
+    if wait < period / 2 {
+        wait += period;
+    }
+    Instant::now() + Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX))
+}
+
+/// The wait after `current` failed again: doubled, at most `backoff_max`.
+fn next_backoff(current: Duration, tuning: &SshTuning) -> Duration {
+    (current * 2).clamp(tuning.backoff_min, tuning.backoff_max)
+}
+
+/// `wait` spread by ±25 %, so that hosts that failed together do not retry together.
+fn with_jitter(wait: Duration) -> Duration {
+    wait.mul_f64(jitter())
+}
+
+/// A factor in [0.75, 1.25) for spreading reconnects.
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    if getrandom::fill(&mut b).is_err() {
+        return 1.0;
+    }
+    0.75 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.5
+}
+
+async fn run(
+    src: RemoteSource,
+    interval: Duration,
+    tx: mpsc::Sender<SourceEvent>,
+    refresh: Arc<Notify>,
+    limit: Option<u32>,
+) {
+    let tuning = src.ctx.tuning;
+    let interval = interval.max(Duration::from_millis(10));
+    let connect_timeout = src
+        .resolved
+        .connect_timeout
+        .unwrap_or(tuning.connect_timeout);
+    let once = limit.is_some();
+    let poll_timeout = match src.role {
+        Role::Node => tuning.poll_timeout,
+        Role::Router(_) => tuning.router_poll_timeout,
+    };
+    let mut reporter = Reporter {
+        src: &src,
+        tx: &tx,
+        last: None,
+    };
+    let mut backoff = tuning.backoff_min;
+    let mut samples = 0u32;
+    // What the router told about its costs outlives a connection.
+    let mut watch = match src.role {
+        Role::Router(_) => Some(RouterWatch::new(src.budget, interval, 100, once)),
+        Role::Node => None,
+    };
+    let mut seq = 0u64;
+    loop {
+        let started = Instant::now();
+        let deadline = started + connect_timeout;
+        // The stages have their own deadlines; this one catches anything else that might wait.
+        let attempt = tokio::time::timeout_at(
+            deadline + Duration::from_secs(1),
+            Connection::connect(&src.ctx, &src.resolved, deadline),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(SshError::Unreachable(format!(
+                "no answer within {}",
+                humantime::format_duration(connect_timeout)
+            )))
+        });
+        let conn = match attempt {
+            Ok(c) => c,
+            Err(e) => {
+                if !reporter.failure(&e).await || once {
+                    return;
+                }
+                let wait = with_jitter(backoff);
+                tracing::debug!(host = %src.name, "reconnecting in {wait:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = refresh.notified() => {}
+                }
+                backoff = next_backoff(backoff, &tuning);
+                continue;
+            }
+        };
+        tracing::info!(
+            host = %src.name,
+            endpoint = %conn.endpoint(),
+            "connected in {} ms",
+            started.elapsed().as_millis()
+        );
+        // The first poll at once; then on a grid shared by every host (whole seconds for 1 s), so
+        // that samples of one round come together and the screen redraws once for them.
+        let mut ticker = if once {
+            let mut t = tokio::time::interval_at(Instant::now() + interval, interval);
+            t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            t
+        } else {
+            let mut t = tokio::time::interval_at(next_on_grid(interval), interval);
+            t.set_missed_tick_behavior(MissedTickBehavior::Skip);
+            t
+        };
+        let mut first = true;
+        let mut running: Option<Running> = None;
+        loop {
+            if !first {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    () = refresh.notified() => {}
+                    // Lost while idle (keepalives unanswered, the host went away): say so now,
+                    // not at the next poll.
+                    e = conn.closed() => {
+                        if !reporter.failure(&e).await || once {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            first = false;
+            let polled = tokio::time::timeout(
+                poll_timeout,
+                src.poll(&conn, &mut running, &mut watch, &mut seq),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Unreachable(format!(
+                    "no answer to a poll within {}",
+                    humantime::format_duration(poll_timeout)
+                )))
+            });
+            if polled.is_err() && matches!(polled, Err(SshError::Unreachable(_))) {
+                // Cut off mid-reply: the program is in an unknown state.
+                close(&mut running).await;
+            }
+            match polled {
+                Ok(event) => {
+                    backoff = tuning.backoff_min;
+                    if !reporter.sample(event).await {
+                        close(&mut running).await;
+                        conn.close().await;
+                        return;
+                    }
+                    samples += 1;
+                    if limit.is_some_and(|l| samples >= l) {
+                        close(&mut running).await;
+                        conn.close().await;
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let lost = e.loses_connection() || conn.is_closed();
+                    if !reporter.failure(&e).await || once {
+                        close(&mut running).await;
+                        conn.close().await;
+                        return;
+                    }
+                    if lost {
+                        break;
+                    }
+                }
+            }
+        }
+        close(&mut running).await;
+        conn.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_jitter_stays_within_a_quarter() {
+        let t = SshTuning::default();
+        let mut b = t.backoff_min;
+        let mut seen = vec![b];
+        for _ in 0..8 {
+            b = next_backoff(b, &t);
+            seen.push(b);
+        }
+        let secs: Vec<u64> = seen.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30, 30]);
+        let waits: Vec<Duration> = (0..200)
+            .map(|_| with_jitter(Duration::from_secs(8)))
+            .collect();
+        assert!(waits.iter().all(|w| (6.0..10.0).contains(&w.as_secs_f64())));
+        assert!(waits.iter().any(|w| *w != waits[0]), "jitter varies");
+    }
+
+    #[test]
+    fn the_grid_puts_every_host_on_the_same_instants() {
+        let i = Duration::from_secs(1);
+        let (a, b) = (next_on_grid(i), next_on_grid(i));
+        let d = if a > b { a - b } else { b - a };
+        assert!(d < Duration::from_millis(5), "{d:?}");
+        let wait = a - Instant::now();
+        assert!(
+            wait >= Duration::from_millis(490) && wait <= Duration::from_millis(1500),
+            "{wait:?}"
+        );
+    }
+}

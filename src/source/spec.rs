@@ -1,0 +1,116 @@
+//! What to watch, as the command line says it, in the sources' own types: nothing under
+//! `source` or `control` names clap or the command line; `cli` parses into these.
+
+use std::str::FromStr;
+
+use crate::source::remote::SudoMode;
+use crate::source::ssh::SshArgs;
+
+/// Which router to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterSpec {
+    Local,
+    None,
+    /// `[user@]host[:port]`, reached over SSH.
+    Remote(String),
+}
+
+impl FromStr for RouterSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            "" => Err("empty router; use local, none or [user@]host[:port]".into()),
+            other => Ok(Self::Remote(other.to_string())),
+        }
+    }
+}
+
+/// Which nodes to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodesSpec {
+    Local,
+    None,
+    /// A comma list of `[user@]host[:port]`, ranges (`web[01-24]`) and `@FILE`s, reached over SSH.
+    List(Vec<String>),
+    /// The router's real servers, reached over SSH.
+    Auto,
+}
+
+impl FromStr for NodesSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            "auto" => Ok(Self::Auto),
+            "" => Err("empty node list; use local, none, auto or a comma list of hosts".into()),
+            list => Ok(Self::List(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// How much of one router core the costlier parts of a router poll over SSH may take, as a
+/// fraction (0.2 is 20 %). The per-service counters and the re-read details share it; the
+/// connection table has its own, smaller share.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RouterBudget {
+    pub ipvsadm: f64,
+    pub connections: f64,
+}
+
+impl Default for RouterBudget {
+    fn default() -> Self {
+        RouterBudget {
+            ipvsadm: 0.20,
+            connections: 0.05,
+        }
+    }
+}
+
+/// Everything the SSH sources need to know from the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    pub router: RouterSpec,
+    pub nodes: NodesSpec,
+    /// `-F` and `-o`, as ssh takes them.
+    pub ssh: SshArgs,
+    /// `--jump`: reach the nodes through this host (a comma list for a chain).
+    pub jump: Option<String>,
+    pub router_sudo: SudoMode,
+    pub router_budget: RouterBudget,
+}
+
+impl Default for SourceSpec {
+    fn default() -> Self {
+        SourceSpec {
+            router: RouterSpec::Local,
+            nodes: NodesSpec::Local,
+            ssh: SshArgs::default(),
+            jump: None,
+            router_sudo: SudoMode::Auto,
+            router_budget: RouterBudget::default(),
+        }
+    }
+}
+
+/// A share of one core from a percentage, `1` to `100` (`20`, `20%`, `2.5`).
+pub fn parse_core_share(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage of one core (e.g. 20)"))?;
+    if !(0.1..=100.0).contains(&n) {
+        return Err(format!("{s:?}: use 0.1 to 100 (% of one core)"));
+    }
+    Ok(n / 100.0)
+}
