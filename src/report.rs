@@ -17,8 +17,8 @@ use serde::Serialize;
 use crate::app::State;
 use crate::model::alert::Severity;
 use crate::model::sample::{
-    IpvsCounters, IpvsInfo, IpvsRates, Persistence, RealServerSample, ServiceKey, TunnelEncap,
-    VirtualServiceSample,
+    IpvsCounters, IpvsInfo, IpvsRates, PartAges, Persistence, RealServerSample, ServiceKey,
+    TunnelEncap, VirtualServiceSample,
 };
 use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -49,6 +49,9 @@ pub struct Router {
     pub notes: Vec<String>,
     /// Version, connection-table size and timeouts, when read over netlink.
     pub ipvs: Option<IpvsInfo>,
+    /// How much older than the sample its costlier parts are (a router over SSH reads them as
+    /// its CPU budget allows).
+    pub ages_s: Option<PartAges>,
 }
 
 #[derive(Debug, Serialize)]
@@ -218,6 +221,7 @@ pub fn snapshot(state: &State) -> Snapshot {
             rates: r.stats.global_rates,
             notes: cur.map(|c| c.notes.clone()).unwrap_or_default(),
             ipvs: cur.and_then(|c| c.ipvs.clone()),
+            ages_s: cur.map(|c| c.parts.ages(c.time)),
         }
     });
     let nodes = state

@@ -213,3 +213,122 @@ fn auto_discovers_the_real_servers_and_reaches_them_through_the_router() {
         assert!(n["cpu_total_percent"].is_number(), "{n}");
     }
 }
+
+/// service id -> real id -> (forward, weight, upper, lower), from a sample.
+fn sample_table(s: &lbtop::model::sample::RouterSample) -> Table {
+    s.services
+        .iter()
+        .map(|v| {
+            let reals = v
+                .reals
+                .iter()
+                .map(|r| {
+                    (
+                        r.id(),
+                        (
+                            r.forward.as_str().to_string(),
+                            i64::from(r.weight),
+                            u64::from(r.upper_threshold),
+                            u64::from(r.lower_threshold),
+                        ),
+                    )
+                })
+                .collect();
+            (v.key.to_string(), (v.scheduler.clone(), reals))
+        })
+        .collect()
+}
+
+/// The session lbtop keeps with the router reads `/proc` at every poll and ipvsadm's details
+/// when the table's shape changes: a service added, and a real's weight and thresholds changed,
+/// between two polls are in the very next sample, thresholds included, as ipvsadm says.
+#[test]
+fn a_service_added_and_a_weight_changed_between_polls_are_in_the_next_sample() {
+    use lbtop::model::sample::{Report, SourceEvent};
+    use lbtop::source::remote::{RemoteSource, Role, SudoMode};
+    use std::time::Duration;
+
+    let lab = lab();
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (vip_a, vip_b) = ("10.77.1.210:80", "10.77.1.211:80");
+    let cleanup =
+        format!("ipvsadm -D -t {vip_a} 2>/dev/null; ipvsadm -D -t {vip_b} 2>/dev/null; true");
+    lab.root(&cleanup);
+    lab.root(&format!(
+        "ipvsadm -A -t {vip_a} -s rr && ipvsadm -a -t {vip_a} -r 10.77.0.11:80 -g -w 3 -x 70 -y 7"
+    ));
+    let home = tempfile::tempdir().expect("home");
+    let tuning = lbtop::source::ssh::SshTuning {
+        connect_timeout: Duration::from_secs(60),
+        poll_timeout: Duration::from_secs(60),
+        router_poll_timeout: Duration::from_secs(60),
+        ..lbtop::source::ssh::SshTuning::default()
+    };
+    let ctx = support::watch::context(
+        home.path(),
+        std::path::Path::new(&lab.ssh_config),
+        &[],
+        tuning,
+    );
+    let spec = lbtop::source::ssh::HostSpec::parse("lab").expect("spec");
+    let resolved = ctx.settings.resolve(&spec, None).expect("resolve");
+    let src = RemoteSource::new(
+        "lab".into(),
+        "lab".into(),
+        resolved,
+        Role::Router(SudoMode::Auto),
+        ctx,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let _handle = src.spawn(Duration::from_secs(2), tx, None);
+        let mut next_sample = async || loop {
+            let ev = tokio::time::timeout(Duration::from_secs(120), rx.recv())
+                .await
+                .expect("a sample within 120 s")
+                .expect("the task runs");
+            match ev {
+                SourceEvent::Router {
+                    report: Report::Sample(s),
+                    ..
+                } => return s,
+                SourceEvent::Router {
+                    report: Report::Status { status, message, .. },
+                    ..
+                } => panic!("router {status:?}: {message:?}"),
+                SourceEvent::Node { .. } => {}
+            }
+        };
+        let first = next_sample().await;
+        assert_eq!(sample_table(&first), oracle(lab), "first sample");
+        // Between two polls: a new service with thresholds, and a weight and thresholds changed.
+        lab.root(&format!(
+            "ipvsadm -A -t {vip_b} -s wlc && ipvsadm -a -t {vip_b} -r 10.77.0.12:80 -g -w 2 -x 40 -y 4 \
+             && ipvsadm -e -t {vip_a} -r 10.77.0.11:80 -g -w 5 -x 80 -y 8"
+        ));
+        let want = oracle(lab);
+        let changed_at = lbtop::model::sample::Timestamp::now();
+        let mut after = next_sample().await;
+        while after.time < changed_at {
+            after = next_sample().await;
+        }
+        assert_eq!(sample_table(&after), want, "the next sample after the change");
+        assert!(after.parts.details.is_none(), "details read with that sample");
+        let b = after
+            .services
+            .iter()
+            .find(|v| v.key.to_string() == format!("tcp:{vip_b}"))
+            .expect("the new service");
+        assert!(b.totals.is_some(), "its counters too");
+        // Later polls carry what was read, with its time, while the budget spaces readings.
+        let later = next_sample().await;
+        assert_eq!(sample_table(&later), want);
+    });
+    lab.root(&cleanup);
+}

@@ -607,6 +607,25 @@ impl PartTimes {
     pub fn is_fresh(&self) -> bool {
         *self == PartTimes::default()
     }
+
+    /// How much older than `sample_time` each part is, in seconds: counters, details and the
+    /// connection table (0 for a part read with the sample).
+    pub fn ages(&self, sample_time: Timestamp) -> PartAges {
+        let age = |t: Option<Timestamp>| t.map_or(0.0, |t| sample_time.seconds_since(t).max(0.0));
+        PartAges {
+            counters: age(self.counters),
+            details: age(self.details),
+            connections: age(self.connections),
+        }
+    }
+}
+
+/// [`PartTimes`] as ages in seconds, as the JSON gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct PartAges {
+    pub counters: f64,
+    pub details: f64,
+    pub connections: f64,
 }
 
 // ───────────────────────────── source events ─────────────────────────────

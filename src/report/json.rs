@@ -183,6 +183,18 @@ fn router(w: &mut Json<'_>, state: &State) {
     }
     w.raw(b"],\"ipvs\":");
     ipvs(w, cur.and_then(|c| c.ipvs.as_ref()));
+    w.raw(b",\"ages_s\":");
+    match cur.map(|c| c.parts.ages(c.time)) {
+        Some(a) => w.object(
+            &[
+                ("counters", a.counters),
+                ("details", a.details),
+                ("connections", a.connections),
+            ],
+            Json::float,
+        ),
+        None => w.null(),
+    }
     w.raw(b"}");
 }
 

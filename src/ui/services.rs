@@ -141,14 +141,35 @@ pub fn draw(
                 format!("via {} ", cur.source.as_str()),
                 theme.dim,
             ));
+            // A router over SSH reads its costlier parts less often than /proc: say how old.
+            let ages = cur.parts.ages(cur.time);
+            if ages.counters >= 1.0 || ages.details >= 1.0 {
+                title.push(Span::styled(
+                    format!(
+                        "│ counters {} old, details {} old ",
+                        whole_seconds(ages.counters),
+                        whole_seconds(ages.details)
+                    ),
+                    theme.dim,
+                ));
+            }
             if let Some(c) = &cur.connections {
                 let states: Vec<String> = c
                     .by_state
                     .iter()
                     .map(|(k, v)| format!("{k} {}", si(*v as f64)))
                     .collect();
+                let age = if ages.connections >= 1.0 {
+                    format!(", {} old", whole_seconds(ages.connections))
+                } else {
+                    String::new()
+                };
                 title.push(Span::styled(
-                    format!("│ conns {} ({}) ", si(c.total as f64), states.join(" ")),
+                    format!(
+                        "│ conns {} ({}{age}) ",
+                        si(c.total as f64),
+                        states.join(" ")
+                    ),
                     theme.dim,
                 ));
             }
@@ -375,4 +396,14 @@ fn real_cells(
         load_cell,
         cell("", false, theme.base),
     ]
+}
+
+/// `12s`, `3m04s`: an age for a title.
+fn whole_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
 }
