@@ -1,0 +1,190 @@
+//! Benchmark (ignored in the suite; run it with `cargo test --release --test lab_router_cost --
+//! --ignored --nocapture`, about 6 minutes): what watching a large table costs the router, for
+//! lbtop and for `watch -n 2 ipvsadm -Ln --exact --stats`, in the same run.
+//!
+//! The lab router (qemu TCG, the real kernel's IPVS) gets 1,000 services × 10 real servers. The
+//! cost is what the router's sshd reaps from its children (everything a session starts: the
+//! login shell, lbtop's program, ipvsadm, awk, `cat`; `watch` and its ipvsadm runs), read from
+//! its `/proc/PID/stat` (cutime + cstime) once each session has ended. Each tool runs for a
+//! short and a long time; the difference divided by the difference in time is the cost per
+//! second of watching, with connection set-up cancelled out.
+//!
+//! lbtop runs as an operator runs it: `lbtop record --interval 2s --router lab --nodes none`,
+//! the real CLI on this machine; its recording then says how fresh each part was.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::lab::{Lab, lab};
+
+const SERVICES: usize = 1000;
+const REALS: usize = 10;
+const SHORT: u64 = 20;
+const LONG: u64 = 60;
+
+/// The router sshd's reaped children's CPU, in seconds.
+fn reaped(lab: &Lab) -> f64 {
+    let out = lab.root(
+        "read -r l </proc/$(cat /run/lab/sshd-router.pid)/stat; echo \"${l##*) }\"; getconf CLK_TCK",
+    );
+    let mut lines = out.lines();
+    let fields: Vec<u64> = lines
+        .next()
+        .expect("stat")
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let hz: f64 = lines.next().expect("hz").trim().parse().expect("CLK_TCK");
+    // After the command name: state is field 3, so cutime (16) and cstime (17) are 13 and 14.
+    (fields[13] + fields[14]) as f64 / hz
+}
+
+/// The big table, from one `ipvsadm -R` (fast even under emulation). VIPs in 10.78/16 and reals
+/// in 10.77.2.0/24 exist only in the VM's IPVS table: no packet is sent to them.
+fn big_table(lab: &Lab) {
+    let mut rules = String::new();
+    for s in 0..SERVICES {
+        let vip = format!("10.78.{}.{}:80", s / 250, s % 250 + 1);
+        rules.push_str(&format!("-A -t {vip} -s wlc\n"));
+        for r in 0..REALS {
+            rules.push_str(&format!(
+                "-a -t {vip} -r 10.77.2.{}:{} -g -w 1\n",
+                r + 1,
+                8000 + s
+            ));
+        }
+    }
+    lab.root(&format!(
+        "ipvsadm -S -n > /tmp/lab-table.before\ncat > /tmp/big.rules <<'EOF'\n{rules}EOF\nipvsadm -R < /tmp/big.rules"
+    ));
+}
+
+fn restore(lab: &Lab) {
+    lab.root("ipvsadm -C; ipvsadm -R < /tmp/lab-table.before");
+}
+
+/// The router CPU for `seconds` of `watch -n 2 ipvsadm -Ln --exact --stats` in one session.
+fn watch_ipvsadm(lab: &Lab, seconds: u64) -> f64 {
+    let before = reaped(lab);
+    let status = Command::new("ssh")
+        .args(["-F", &lab.ssh_config, "-tt", "lab"])
+        .arg(format!(
+            "TERM=xterm timeout {seconds} watch -n 2 ipvsadm -Ln --exact --stats"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ssh");
+    assert!(status.code().is_some(), "{status}");
+    std::thread::sleep(Duration::from_secs(1));
+    reaped(lab) - before
+}
+
+/// The router CPU for `seconds` of `lbtop record`, and the recording's frames as JSON.
+fn lbtop(lab: &Lab, seconds: u64, budget: &str) -> (f64, Vec<Value>) {
+    let home = tempfile::tempdir().expect("home");
+    let file = home.path().join("cost.lbrec");
+    let before = reaped(lab);
+    let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args([
+            "record",
+            "--interval",
+            "2s",
+            "--router",
+            "lab",
+            "--nodes",
+            "none",
+        ])
+        .args(["--router-budget", budget, "-F", &lab.ssh_config])
+        .args([
+            "-o",
+            "ConnectTimeout=60",
+            "--duration",
+            &format!("{seconds}s"),
+        ])
+        .arg(&file)
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("lbtop record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let cost = reaped(lab) - before;
+    let export = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["replay", "--export", "json"])
+        .arg(&file)
+        .env("HOME", home.path())
+        .output()
+        .expect("export");
+    let frames = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (cost, frames)
+}
+
+fn describe(frames: &[Value]) -> String {
+    let ages = |part: &str| -> f64 {
+        frames
+            .iter()
+            .filter_map(|f| f["router"]["ages_s"][part].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let ok = frames
+        .iter()
+        .filter(|f| f["router"]["host_status"] == "ok")
+        .count();
+    format!(
+        "{} frames ({ok} ok), oldest counters {:.0} s, details {:.0} s, connection table {:.0} s",
+        frames.len(),
+        ages("counters"),
+        ages("details"),
+        ages("connections")
+    )
+}
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn router_cpu_while_watching_a_large_table() {
+    let lab = lab();
+    big_table(lab);
+    let started = Instant::now();
+    let one = Instant::now();
+    lab.root("ipvsadm -Ln --exact --stats >/dev/null");
+    let ipvsadm_wall = one.elapsed();
+    let w_short = watch_ipvsadm(lab, SHORT);
+    let w_long = watch_ipvsadm(lab, LONG);
+    let (l_short, _) = lbtop(lab, SHORT, "20");
+    let (l_long, frames) = lbtop(lab, LONG, "20");
+    restore(lab);
+    let span = (LONG - SHORT) as f64;
+    let watch = (w_long - w_short) / span;
+    let ours = (l_long - l_short) / span;
+    println!(
+        "\n{SERVICES} services × {REALS} reals, --interval 2s, router sshd's reaped CPU per second of watching \
+         (({LONG} s − {SHORT} s runs) / {span} s), measured in {:.0} s:",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  one `ipvsadm -Ln --exact --stats` over ssh: {:.2} s wall",
+        ipvsadm_wall.as_secs_f64()
+    );
+    println!(
+        "  watch -n 2 ipvsadm -Ln --exact --stats: {watch:.3} cores ({w_short:.1} s / {w_long:.1} s)"
+    );
+    println!(
+        "  lbtop record --interval 2s:             {ours:.3} cores ({l_short:.1} s / {l_long:.1} s)"
+    );
+    println!("  ratio lbtop / watch: {:.2}", ours / watch);
+    println!("  lbtop's {LONG} s recording: {}", describe(&frames));
+}
