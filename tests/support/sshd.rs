@@ -379,6 +379,10 @@ pub struct Sshd {
     key_generation: u32,
     child: Option<Child>,
     extra: String,
+    /// Root logs in to its real home (this machine's `/root`, rc files and all).
+    real_home: bool,
+    /// sshd is the init of a PID namespace of its own (see [`Sshd::with_accounting`]).
+    accounting: bool,
 }
 
 impl Sshd {
@@ -397,6 +401,8 @@ impl Sshd {
             key_generation: 0,
             child: None,
             extra: String::new(),
+            real_home: false,
+            accounting: false,
         };
         s.new_host_key();
         s
@@ -434,40 +440,82 @@ impl Sshd {
         )
     }
 
+    /// From the next start on, root logs in to its REAL home: no empty directory is mounted over
+    /// /root, so this machine's own `/root/.bashrc` (and whatever it runs) is read by bash for
+    /// every SSH command, as on a real node. Only the ssh config's `AuthorizedKeysFile` is the
+    /// test's; nothing in /root is written.
+    pub fn with_real_home(mut self) -> Sshd {
+        self.real_home = true;
+        self
+    }
+
+    /// From the next start on, sshd runs as the init (PID 1) of a PID namespace of its own, with
+    /// a /proc of its own (`unshare --pid --fork --mount-proc`). Every process of every
+    /// connection is then reaped into the listener — even a shell that outlives its
+    /// per-connection sshd, which is reparented to PID 1 — so [`Sshd::reaped_cpu_ticks`] is the
+    /// whole CPU cost of the connections, and [`Sshd::pids_used`] counts every process started.
+    pub fn with_accounting(mut self) -> Sshd {
+        self.accounting = true;
+        self
+    }
+
+    /// The home root logs in to when not [`Sshd::with_real_home`] (mounted over /root).
+    pub fn server_home(&self) -> PathBuf {
+        self.dir.join("server-home")
+    }
+
+    /// Writes `.bashrc` into the server home. Debian's bash reads `~/.bashrc` when sshd starts
+    /// it for a command (it sees `SSH_CLIENT`), so this runs at every exec, as pyenv, conda or nvm
+    /// init lines do on real machines.
+    pub fn write_bashrc(&self, text: &str) {
+        let home = self.server_home();
+        std::fs::create_dir_all(&home).expect("mkdir");
+        std::fs::write(home.join(".bashrc"), text).expect("write .bashrc");
+    }
+
     /// Starts sshd and waits until it accepts connections (bounded).
     pub fn start(&mut self) {
         self.reap();
         let cfg = self.dir.join("sshd_config");
         std::fs::write(&cfg, self.config_text()).expect("write sshd_config");
         let cfg = cfg.to_string_lossy().to_string();
-        // The server side gets its own HOME too: root's home is bind-mounted over by an empty
-        // directory in a private mount namespace, so no login script of this machine runs.
-        let home = self.dir.join("server-home");
-        std::fs::create_dir_all(&home).expect("mkdir");
-        let home = home.to_string_lossy().to_string();
-        let script = format!("mount --bind \"$1\" /root && exec {SSHD} -D -e -f \"$2\"");
-        let mut cmd = match &self.ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "sh", "-c", &script, "sh", &home, &cfg]);
-                c
+        let mut argv: Vec<String> = Vec::new();
+        if self.accounting {
+            // `--kill-child`: when unshare goes, so does sshd and everything below it.
+            argv.extend(
+                ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"].map(String::from),
+            );
+        }
+        argv.extend([SSHD, "-D", "-e", "-f", &cfg].map(String::from));
+        if !self.real_home {
+            // The server side gets its own HOME too: root's home is bind-mounted over by a
+            // directory of the test in a private mount namespace, so no login script of this
+            // machine runs.
+            let home = self.server_home();
+            std::fs::create_dir_all(&home).expect("mkdir");
+            let script = "mount --bind \"$1\" /root && shift && exec \"$@\"";
+            let mut wrapped: Vec<String> = ["sh", "-c", script, "sh"].map(String::from).to_vec();
+            wrapped.push(home.to_string_lossy().to_string());
+            wrapped.append(&mut argv);
+            argv = wrapped;
+            if self.ns.is_none() {
+                // `ip netns exec` makes a mount namespace; on loopback, unshare does.
+                let mut u: Vec<String> = ["unshare", "-m", "--propagation", "private"]
+                    .map(String::from)
+                    .to_vec();
+                u.append(&mut argv);
+                argv = u;
             }
-            None => {
-                let mut c = Command::new("unshare");
-                c.args([
-                    "-m",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                    &script,
-                    "sh",
-                    &home,
-                    &cfg,
-                ]);
-                c
-            }
-        };
+        }
+        if let Some(ns) = &self.ns {
+            let mut n: Vec<String> = ["ip", "netns", "exec", ns.as_str()]
+                .map(String::from)
+                .to_vec();
+            n.append(&mut argv);
+            argv = n;
+        }
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
         let log = std::fs::File::create(self.dir.join("sshd.log")).expect("log");
         let child = cmd
             .stdin(Stdio::null())
@@ -477,6 +525,53 @@ impl Sshd {
             .expect("start sshd");
         self.child = Some(child);
         self.wait_listening();
+    }
+
+    /// The listening sshd's process id (in this machine's PID namespace).
+    pub fn listener_pid(&self) -> Option<u32> {
+        let started = self.child.as_ref()?.id();
+        if !self.accounting {
+            // `ip netns exec`, `unshare -m` and `sh -c … exec` all exec: the child is sshd.
+            return Some(started);
+        }
+        // unshare forked: sshd is its child.
+        children_of(started)
+            .into_iter()
+            .find(|&p| proc_comm(p).as_deref() == Some("sshd"))
+    }
+
+    /// What the listener has reaped from its children so far: `cutime + cstime` (fields 16
+    /// and 17 of `/proc/PID/stat`), in clock ticks. A child's time lands here when it is reaped,
+    /// and it includes what that child reaped from its own: the per-connection sshd, its
+    /// privilege-separated child and the shell and every process the shell started.
+    pub fn reaped_cpu_ticks(&self) -> u64 {
+        let pid = self.listener_pid().expect("sshd runs");
+        let f = stat_fields(pid).expect("listener's /proc/PID/stat");
+        let at = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // Fields counted from 1, the first two (pid, comm) already split off.
+        at(16 - 3) + at(17 - 3)
+    }
+
+    /// Waits until the listener has no child left (every connection closed and reaped); `false`
+    /// after `limit`.
+    pub fn wait_idle(&self, limit: Duration) -> bool {
+        let Some(pid) = self.listener_pid() else {
+            return false;
+        };
+        wait_for(limit, || children_of(pid).is_empty().then_some(())).is_some()
+    }
+
+    /// The last process id handed out in sshd's PID namespace (with [`Sshd::with_accounting`]):
+    /// the difference between two readings, less one for the reading itself, is how many
+    /// processes the node started in between.
+    pub fn pids_used(&self) -> u64 {
+        assert!(self.accounting, "pids_used needs with_accounting");
+        let pid = self.listener_pid().expect("sshd runs").to_string();
+        // The reader's own pid in that namespace is the last one handed out.
+        run("nsenter", &["-t", &pid, "-p", "--", "sh", "-c", "echo $$"])
+            .trim()
+            .parse()
+            .expect("a pid")
     }
 
     fn wait_listening(&mut self) {
@@ -587,10 +682,24 @@ pub struct Host {
 impl Host {
     /// A namespace under `parent` (the root namespace when `None`) with a started sshd.
     pub fn new(client: &Client, second: u8, parent: Option<&str>, extra_config: &str) -> Host {
+        Host::with_sshd(client, second, parent, extra_config, |s| s)
+    }
+
+    /// The same, with `prepare` applied to the sshd before it starts (a real home, accounting,
+    /// an rc file).
+    pub fn with_sshd(
+        client: &Client,
+        second: u8,
+        parent: Option<&str>,
+        extra_config: &str,
+        prepare: impl FnOnce(Sshd) -> Sshd,
+    ) -> Host {
         let ns = Netns::new(subnet(second), parent, 0);
         let dir = client.dir.path().join(&ns.name);
-        let mut sshd = Sshd::new(&dir, Some(&ns.name), &ns.addr.to_string(), 22, client)
-            .with_config(extra_config);
+        let mut sshd = prepare(
+            Sshd::new(&dir, Some(&ns.name), &ns.addr.to_string(), 22, client)
+                .with_config(extra_config),
+        );
         sshd.start();
         Host { sshd, ns }
     }
@@ -615,4 +724,44 @@ impl Cluster {
         }
         Cluster { hosts, client }
     }
+}
+
+/// The fields of `/proc/PID/stat` after the command name (from field 3, the state, on).
+pub fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, tail) = stat.rsplit_once(')')?;
+    Some(tail.split_whitespace().map(String::from).collect())
+}
+
+/// A process's command name.
+pub fn proc_comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim().to_string())
+}
+
+/// The processes (zombies included) whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let ppid = pid.to_string();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter(|&p| stat_fields(p).is_some_and(|f| f.get(1) == Some(&ppid)))
+        .collect()
+}
+
+/// A `.bashrc` that starts `processes` short processes, each a real fork and exec as the init
+/// lines of pyenv, conda or nvm are, after appending a line to `marker` (so a test can count
+/// how many times bash read it).
+pub fn heavy_bashrc(processes: usize, marker: &Path) -> String {
+    let mut s = format!(
+        "# lbtop test: a login user's heavy rc file\necho rc >>'{}'\n",
+        marker.display()
+    );
+    for _ in 0..processes {
+        s.push_str("_lbtop_rc=$(/bin/true)\n");
+    }
+    s
 }
