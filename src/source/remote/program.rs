@@ -158,9 +158,9 @@ pub fn node_request(seq: u64) -> String {
     format!("p {seq}\n")
 }
 
-/// A router poll request: `/proc` always, and the parts named.
-pub fn router_request(seq: u64, parts: &[RouterPart]) -> String {
-    let mut s = format!("p {seq}");
+/// A router request: `/proc` when `with_proc` (word `p`; else `q`), and the parts named.
+pub fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) -> String {
+    let mut s = format!("{} {seq}", if with_proc { "p" } else { "q" });
     for p in parts {
         s.push(' ');
         s.push_str(p.word());
@@ -171,10 +171,12 @@ pub fn router_request(seq: u64, parts: &[RouterPart]) -> String {
 
 const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 
-/// The router program after its sudo line. Every poll: `/proc/net/ip_vs` (one `cat`) and
-/// `ip_vs_stats` (the shell's `read`). Then each part asked for, each followed by the shell's
-/// own `/proc/$$/stat` line, whose CPU times (its own and its children's) tell lbtop what each
-/// part cost the router.
+/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` (one `cat`) and
+/// `ip_vs_stats` (the shell's `read`); `q` skips them. Then each part asked for, each followed by
+/// the shell's own `/proc/$$/stat` line, whose CPU times (its own and its children's) tell lbtop
+/// what each part cost the router. lbtop runs the program twice on a connection: one answers
+/// the `p` polls on the interval, the other the `q` requests for the costlier parts, so that a
+/// slow ipvsadm never delays `/proc`.
 const ROUTER_BODY: &str = r#"A=$(command -v ipvsadm 2>/dev/null)
 T=$(getconf CLK_TCK 2>/dev/null)
 case $T in ''|*[!0-9]*) T=100 ;; esac
@@ -187,14 +189,16 @@ view() {
   echo "@@lbtop rc $?"
 }
 while read -r q s w; do
-  case $q in p) ;; *) exit 2 ;; esac
+  case $q in p|q) ;; *) exit 2 ;; esac
   case $s in ''|*[!0-9]*) exit 2 ;; esac
   cpu start
-  echo "@@lbtop ip_vs"
-  if [ -r /proc/net/ip_vs ]; then cat /proc/net/ip_vs </dev/null; else echo "@@lbtop absent"; fi
-  if [ -r /proc/net/ip_vs_stats ]; then
-    echo "@@lbtop ip_vs_stats"
-    while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
+  if [ "$q" = p ]; then
+    echo "@@lbtop ip_vs"
+    if [ -r /proc/net/ip_vs ]; then cat /proc/net/ip_vs </dev/null; else echo "@@lbtop absent"; fi
+    if [ -r /proc/net/ip_vs_stats ]; then
+      echo "@@lbtop ip_vs_stats"
+      while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
+    fi
   fi
   cpu proc
   for x in $w; do
@@ -254,9 +258,10 @@ mod tests {
     fn requests_are_a_word_a_number_and_part_names() {
         assert_eq!(node_request(7), "p 7\n");
         assert_eq!(
-            router_request(8, &[RouterPart::Stats, RouterPart::Conn]),
+            router_request(8, true, &[RouterPart::Stats, RouterPart::Conn]),
             "p 8 stats conn\n"
         );
+        assert_eq!(router_request(9, false, &[RouterPart::Conn]), "q 9 conn\n");
         for p in RouterPart::ALL {
             assert_eq!(RouterPart::from_word(p.word()), Some(p));
         }

@@ -16,9 +16,9 @@ use crate::model::sample::{
     ConnSummary, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
     VirtualServiceSample,
 };
+use crate::source::budget::Budget;
 use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
 use crate::source::spec::RouterBudget;
-use crate::source::budget::Budget;
 use crate::source::ssh::SshError;
 
 use super::program::RouterPart;
@@ -146,29 +146,35 @@ impl RouterWatch {
         parts
     }
 
-    /// The parts to ask for again at once, after a reply showed the table's shape change: the
-    /// details (and counters for what is new), when the budget allows.
-    pub fn follow_up(&mut self, now: Instant) -> Vec<RouterPart> {
-        if self.everything || !self.ipvsadm_usable(now) {
-            return Vec::new();
-        }
-        let (due, _) = self.details_due(now);
-        if !due || !self.ipvsadm.allows(now) {
-            return Vec::new();
-        }
-        let mut parts = self.details_parts().to_vec();
-        parts.push(RouterPart::Stats);
-        parts
-    }
-
-    /// Takes in a reply to a request for `asked`, and makes the sample.
-    pub fn absorb(
+    /// Takes in a reply with the costlier parts (`asked`), read at `time`; the reply may also
+    /// hold `/proc` (`--once` asks for everything in one request).
+    pub fn absorb_parts(
         &mut self,
         text: &str,
         asked: &[RouterPart],
         time: Timestamp,
         now: Instant,
-    ) -> Result<(RouterSample, Costs), SshError> {
+    ) -> Result<Costs, SshError> {
+        let sections = Sections::split(text);
+        let costs = self.costs(&sections);
+        self.take_ipvsadm(&sections, asked, time, now);
+        let conn = match sections.get("conn") {
+            Some(body) if asked.contains(&RouterPart::Conn) => Some(
+                parse::conn_summary(body).map_err(|e| SshError::Reply(format!("router: {e}")))?,
+            ),
+            _ => None,
+        };
+        if let Some(c) = conn {
+            self.conn = Some((c, time));
+        }
+        self.ipvsadm.spend(now, costs.ipvsadm);
+        self.conn_budget.spend(now, costs.conn);
+        Ok(costs)
+    }
+
+    /// Takes in a reply with `/proc/net/ip_vs` and `ip_vs_stats`, and makes the sample: the table
+    /// as `/proc` has it now, with the latest reading of each costlier part laid over it.
+    pub fn sample(&mut self, text: &str, time: Timestamp) -> Result<RouterSample, SshError> {
         let sections = Sections::split(text);
         let parse_err = |e: parse::ParseError| SshError::Reply(format!("router: {e}"));
         if sections.get("absent").is_some() {
@@ -186,18 +192,7 @@ impl RouterWatch {
             Some(t) if !t.trim().is_empty() => Some(parse::ip_vs_stats(t).map_err(parse_err)?),
             _ => None,
         };
-        let costs = self.costs(&sections);
         self.shape = Some(shape_of(&services));
-
-        self.take_ipvsadm(&sections, asked, time, now);
-        if asked.contains(&RouterPart::Conn)
-            && let Some(body) = sections.get("conn")
-        {
-            self.conn = Some((parse::conn_summary(body).map_err(parse_err)?, time));
-        }
-        self.ipvsadm.spend(now, costs.ipvsadm);
-        self.conn_budget.spend(now, costs.conn);
-
         if let Some(d) = &self.details {
             parse::overlay_views(&mut services, d.views.iter());
         }
@@ -215,19 +210,49 @@ impl RouterWatch {
             .iter()
             .map(|(why, _)| format!("{why}; {FALLBACK}"))
             .collect();
-        Ok((
-            RouterSample {
-                time,
-                source: RouterSourceKind::Ssh,
-                services,
-                global,
-                connections: self.conn.as_ref().map(|(c, _)| c.clone()),
-                notes,
-                ipvs: self.info.clone(),
-                parts,
-            },
-            costs,
-        ))
+        Ok(RouterSample {
+            time,
+            source: RouterSourceKind::Ssh,
+            services,
+            global,
+            connections: self.conn.as_ref().map(|(c, _)| c.clone()),
+            notes,
+            ipvs: self.info.clone(),
+            parts,
+        })
+    }
+
+    /// A reply to a request for `/proc` and `asked`, taken in whole: the parts, then the sample.
+    pub fn absorb(
+        &mut self,
+        text: &str,
+        asked: &[RouterPart],
+        time: Timestamp,
+        now: Instant,
+    ) -> Result<(RouterSample, Costs), SshError> {
+        // The table's shape first: the details read with it belong to it.
+        self.sample(text, time)?;
+        let costs = self.absorb_parts(text, asked, time, now)?;
+        Ok((self.sample(text, time)?, costs))
+    }
+
+    /// Whether nothing but `/proc` was read since the connection was made.
+    pub fn has_read_nothing(&self) -> bool {
+        self.stats.is_none()
+            && self.details.is_none()
+            && self.conn.is_none()
+            && self.ipvsadm_problem.is_none()
+    }
+
+    /// Whether this watch reads everything at every poll (`--once`), in one request.
+    pub fn reads_everything(&self) -> bool {
+        self.everything
+    }
+
+    /// Takes note that a request for the costlier parts failed (no answer in time, the program
+    /// gone): the pane says so, and they are tried again after a while.
+    pub fn parts_failed(&mut self, why: String, now: Instant) {
+        self.ipvsadm_problem = Some((why, now));
     }
 
     /// What each part cost, from the cost lines between them.
@@ -420,8 +445,8 @@ mod reply_tests {
         let t0 = Instant::now();
         let parts = w.plan(t0);
         assert_eq!(
-            router_request(1, &parts),
-            "p 1 tun thresholds persistent stats conn\n"
+            router_request(1, false, &parts),
+            "q 1 tun thresholds persistent stats conn\n"
         );
         let (s, costs) = w
             .absorb(&reply(&parts, 1), &parts, Timestamp(1000), t0)
@@ -506,19 +531,23 @@ mod reply_tests {
     }
 
     #[test]
-    fn a_shape_change_asks_for_the_details_again_at_once() {
+    fn a_shape_change_asks_for_the_details_again_at_the_next_plan() {
         let mut w = watch();
         let t0 = Instant::now();
         let parts = w.plan(t0);
         w.absorb(&reply(&parts, 0), &parts, Timestamp(0), t0)
             .expect("first");
-        assert!(w.follow_up(t0).is_empty());
+        let t1 = t0 + Duration::from_secs(1);
+        w.sample(&reply(&[], 0), Timestamp(1000)).expect("same");
+        assert!(
+            !w.plan(t1).contains(&RouterPart::Thresholds),
+            "no change, no details"
+        );
         // A weight changed in /proc.
         let changed = reply(&[], 0).replacen("Route   1", "Route   7", 1);
         assert_ne!(changed, reply(&[], 0), "the fixture has a weight-1 route");
-        w.absorb(&changed, &[], Timestamp(1000), t0)
-            .expect("changed");
-        let again = w.follow_up(t0);
+        w.sample(&changed, Timestamp(2000)).expect("changed");
+        let again = w.plan(t1 + Duration::from_secs(1));
         assert!(again.contains(&RouterPart::Thresholds), "{again:?}");
         assert!(again.contains(&RouterPart::Stats), "{again:?}");
     }

@@ -3,6 +3,8 @@
 //! status when something goes wrong, and reconnects with exponential backoff and jitter. A dead,
 //! slow or cut-off host only ever waits in its own task.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use crate::source::ssh::{
     Connection, RemoteProgram, ResolvedHost, SshContext, SshError, SshTuning,
 };
 
-use super::program::{self, NODE_PROGRAM, PROGRAM_COMMAND, READY, SudoMode, end_line};
+use super::program::{self, NODE_PROGRAM, PROGRAM_COMMAND, READY, RouterPart, SudoMode, end_line};
 use super::reply;
 use super::router::RouterWatch;
 
@@ -39,6 +41,25 @@ pub struct RemoteSource {
     /// A router's CPU budget for its costlier parts.
     pub budget: RouterBudget,
     pub(super) ctx: Arc<SshContext>,
+}
+
+/// How long a request for the router's costlier parts may take: ipvsadm on a large table takes
+/// seconds, and more through sudo on a busy router.
+const PARTS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a request for the costlier parts gives back: the program (when it can go on), what was
+/// asked, when, and the reply.
+type PartsReply = (
+    Option<Running>,
+    Vec<RouterPart>,
+    Timestamp,
+    Result<String, SshError>,
+);
+
+/// The router's second program: idle (with the program once started), or answering.
+enum Parts<'a> {
+    Idle(Option<Running>),
+    Busy(Pin<Box<dyn Future<Output = PartsReply> + Send + 'a>>),
 }
 
 /// lbtop's program running on a host, with what its greeting said.
@@ -200,30 +221,30 @@ impl RemoteSource {
         };
         match (self.role, watch.as_mut()) {
             (Role::Router(_), Some(w)) => {
-                let mut asked = w.plan(std::time::Instant::now());
-                let mut sample;
-                loop {
-                    *seq += 1;
-                    let time = Timestamp::now();
-                    let request = program::router_request(*seq, &asked);
-                    let text = match self.ask(live, *seq, &request).await {
-                        Ok(t) => t,
-                        Err(e) => {
-                            close(running).await;
-                            return Err(e);
-                        }
-                    };
-                    let (s, costs) = w.absorb(&text, &asked, time, std::time::Instant::now())?;
-                    tracing::debug!(host = %self.name, ?asked, ?costs, "router poll");
-                    sample = s;
-                    asked = w.follow_up(std::time::Instant::now());
-                    if asked.is_empty() {
-                        break;
+                // The costlier parts go to the second program, but for `--once` and the first
+                // poll of a connection, so that its first sample is whole.
+                let asked = if w.reads_everything() || w.has_read_nothing() {
+                    w.plan(std::time::Instant::now())
+                } else {
+                    Vec::new()
+                };
+                *seq += 1;
+                let time = Timestamp::now();
+                let request = program::router_request(*seq, true, &asked);
+                let text = match self.ask(live, *seq, &request).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        close(running).await;
+                        return Err(e);
                     }
+                };
+                if !asked.is_empty() {
+                    let costs = w.absorb_parts(&text, &asked, time, std::time::Instant::now())?;
+                    tracing::debug!(host = %self.name, ?asked, ?costs, "router parts");
                 }
                 Ok(SourceEvent::Router {
                     host: self.host.clone(),
-                    report: Report::Sample(sample),
+                    report: Report::Sample(w.sample(&text, time)?),
                 })
             }
             _ => {
@@ -242,6 +263,42 @@ impl RemoteSource {
                     host: self.host.clone(),
                     report: Report::Sample(sample),
                 })
+            }
+        }
+    }
+
+    /// Asks the router's second program (started first when there is none) for the costlier
+    /// parts. Gives the program back while it can go on answering.
+    async fn ask_parts(
+        &self,
+        conn: &Connection,
+        program: Option<Running>,
+        seq: u64,
+        asked: Vec<RouterPart>,
+    ) -> PartsReply {
+        let mut running = match program {
+            Some(r) => r,
+            // The first program's greeting told the watch what it needs.
+            None => match self.start(conn, &mut None).await {
+                Ok(r) => r,
+                Err(e) => return (None, asked, Timestamp::now(), Err(e)),
+            },
+        };
+        let time = Timestamp::now();
+        let request = program::router_request(seq, false, &asked);
+        let answer = tokio::time::timeout(PARTS_TIMEOUT, self.ask(&mut running, seq, &request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Unreachable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(PARTS_TIMEOUT)
+                )))
+            });
+        match answer {
+            Ok(text) => (Some(running), asked, time, Ok(text)),
+            Err(e) => {
+                running.program.close().await;
+                (None, asked, time, Err(e))
             }
         }
     }
@@ -419,11 +476,34 @@ async fn run(
         };
         let mut first = true;
         let mut running: Option<Running> = None;
+        let mut parts = Parts::Idle(None);
         loop {
             if !first {
                 tokio::select! {
                     _ = ticker.tick() => {}
                     () = refresh.notified() => {}
+                    reply = async {
+                        match &mut parts {
+                            Parts::Busy(f) => f.await,
+                            Parts::Idle(_) => std::future::pending().await,
+                        }
+                    } => {
+                        let (program, asked, time, result) = reply;
+                        parts = Parts::Idle(program);
+                        if let Some(w) = watch.as_mut() {
+                            let now = std::time::Instant::now();
+                            match result.and_then(|text| w.absorb_parts(&text, &asked, time, now)) {
+                                Ok(costs) => {
+                                    tracing::debug!(host = %src.name, ?asked, ?costs, "router parts");
+                                }
+                                Err(e) => {
+                                    tracing::warn!(host = %src.name, "router parts: {e}");
+                                    w.parts_failed(format!("ipvsadm's views: {e}"), now);
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     // Lost while idle (keepalives unanswered, the host went away): say so now,
                     // not at the next poll.
                     e = conn.closed() => {
@@ -449,6 +529,19 @@ async fn run(
             if polled.is_err() && matches!(polled, Err(SshError::Unreachable(_))) {
                 // Cut off mid-reply: the program is in an unknown state.
                 close(&mut running).await;
+            }
+            // The router's costlier parts, on their own program, when the budget allows.
+            if polled.is_ok()
+                && let (Some(w), Parts::Idle(_)) = (watch.as_mut(), &parts)
+                && !w.reads_everything()
+            {
+                let asked = w.plan(std::time::Instant::now());
+                if !asked.is_empty()
+                    && let Parts::Idle(program) = std::mem::replace(&mut parts, Parts::Idle(None))
+                {
+                    seq += 1;
+                    parts = Parts::Busy(Box::pin(src.ask_parts(&conn, program, seq, asked)));
+                }
             }
             match polled {
                 Ok(event) => {
