@@ -172,8 +172,8 @@ fn router_cpu_while_watching_a_large_table() {
     let ipvsadm_wall = one.elapsed();
     let w_short = watch_ipvsadm(lab, SHORT);
     let w_long = watch_ipvsadm(lab, LONG);
-    let (l_short, _) = lbtop(lab, SHORT, "20");
-    let (l_long, frames) = lbtop(lab, LONG, "20");
+    let (l_short, _) = lbtop(lab, SHORT, "10");
+    let (l_long, frames) = lbtop(lab, LONG, "10");
     restore(lab);
     let span = (LONG - SHORT) as f64;
     let watch = (w_long - w_short) / span;

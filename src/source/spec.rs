@@ -58,8 +58,8 @@ impl FromStr for NodesSpec {
 }
 
 /// How much of one router core the costlier parts of a router poll over SSH may take, as a
-/// fraction (0.2 is 20 %). The per-service counters and the re-read details share it; the
-/// connection table has its own, smaller share.
+/// fraction (0.1 is 10 %). Every ipvsadm view shares it (the per-service counters and the
+/// details); the connection table has its own, smaller share.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RouterBudget {
     pub ipvsadm: f64,
@@ -69,7 +69,7 @@ pub struct RouterBudget {
 impl Default for RouterBudget {
     fn default() -> Self {
         RouterBudget {
-            ipvsadm: 0.20,
+            ipvsadm: 0.10,
             connections: 0.05,
         }
     }

@@ -6,7 +6,7 @@
 //! the program checks against its own patterns and refuses (exits) otherwise.
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
-//! all; a router poll starts one `cat` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
+//! all; a router poll starts one `tr` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
 //! parts asked for.
 
 use std::str::FromStr;
@@ -171,8 +171,10 @@ pub fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) -> String
 
 const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 
-/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` (one `cat`) and
-/// `ip_vs_stats` (the shell's `read`); `q` skips them. Then each part asked for, each followed by
+/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` (one `tr`, which
+/// squeezes the runs of spaces that pad its columns: half the bytes for the router's sshd to
+/// encrypt and send) and `ip_vs_stats` (the shell's `read`); `q` skips them. ipvsadm's views
+/// are squeezed the same way (a third of their size). Then each part asked for, each followed by
 /// the shell's own `/proc/$$/stat` line, whose CPU times (its own and its children's) tell lbtop
 /// what each part cost the router. lbtop runs the program twice on a connection: one answers
 /// the `p` polls on the interval, the other the `q` requests for the costlier parts, so that a
@@ -182,11 +184,11 @@ T=$(getconf CLK_TCK 2>/dev/null)
 case $T in ''|*[!0-9]*) T=100 ;; esac
 printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
 cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
+if command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
 view() {
   echo "@@lbtop ipvsadm $1"
   if [ -z "$A" ]; then echo "@@lbtop ipvsadm-missing"; return; fi
-  $S "$A" -L -n --exact $2 2>&1 </dev/null
-  echo "@@lbtop rc $?"
+  { $S "$A" -L -n --exact $2 2>&1 </dev/null; echo "@@lbtop rc $?"; } | sq
 }
 while read -r q s w; do
   case $q in p|q) ;; *) exit 2 ;; esac
@@ -194,7 +196,7 @@ while read -r q s w; do
   cpu start
   if [ "$q" = p ]; then
     echo "@@lbtop ip_vs"
-    if [ -r /proc/net/ip_vs ]; then cat /proc/net/ip_vs </dev/null; else echo "@@lbtop absent"; fi
+    if [ -r /proc/net/ip_vs ]; then sq </proc/net/ip_vs; else echo "@@lbtop absent"; fi
     if [ -r /proc/net/ip_vs_stats ]; then
       echo "@@lbtop ip_vs_stats"
       while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
