@@ -65,7 +65,7 @@ fn bench_conn_table(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
     g.bench_function("lbtop_sum_ip_vs_conn", |b| {
-        b.iter(|| black_box(sum_ip_vs_conn(black_box(&text), 10)));
+        b.iter(|| black_box(sum_ip_vs_conn(black_box(text.as_bytes()), 10)));
     });
     g.bench_function("awk_count_same_file", |b| {
         b.iter(|| {

@@ -2,18 +2,17 @@
 //! with sysinfo for host facts and as the fallback where `/proc` is absent.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::model::sample::{
-    CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample, RouterSourceKind,
-    Timestamp, Uptime,
+    ConnSummary, CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample,
+    RouterSourceKind, Timestamp, Uptime,
 };
 
 use super::SourceError;
 use super::netlink::{IpvsNetlink, NetlinkError};
-use super::parse::{self, ConnSummer};
+use super::parse::{self, ConnReadError};
 
 /// How many top clients of the connection table are kept.
 pub const TOP_CLIENTS: usize = 10;
@@ -316,10 +315,9 @@ impl LocalRouter {
     }
 }
 
-/// Streams the connection table, which can hold millions of rows, into counts.
-pub fn sum_conn_file(
-    path: &Path,
-) -> Result<Option<crate::model::sample::ConnSummary>, SourceError> {
+/// Sums the connection table, which can hold millions of rows (see [`parse::sum_ip_vs_conn`]);
+/// None when there is none.
+pub fn sum_conn_file(path: &Path) -> Result<Option<ConnSummary>, SourceError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -330,23 +328,79 @@ pub fn sum_conn_file(
             });
         }
     };
-    let mut summer = ConnSummer::new(TOP_CLIENTS);
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        let got = reader
-            .read_line(&mut line)
-            .map_err(|source| SourceError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if got == 0 {
-            break;
-        }
-        n += 1;
-        summer.feed_line(n, line.trim_end_matches('\n'))?;
+    match parse::sum_ip_vs_conn(file, TOP_CLIENTS) {
+        Ok(s) => Ok(Some(s)),
+        Err(ConnReadError::Parse(e)) => Err(e.into()),
+        Err(ConnReadError::Io(source)) => Err(SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(ConnReadError::TooLarge { limit }) => Err(SourceError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        }),
     }
-    Ok(Some(summer.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const HEADER: &str =
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n";
+
+    /// Rows in the kernel's format (`ip_vs_conn_seq_show`), constructed, not captured.
+    fn row(i: u32) -> String {
+        let state = ["ESTABLISHED", "TIME_WAIT", "FIN_WAIT"][(i % 3) as usize];
+        format!(
+            "TCP {:08X} {:04X} C000020A 0050 {:08X} 0050 {state:<11} {:>7}\n",
+            0xC633_6400 + i % 300,
+            i % 60_000,
+            0x0A00_0002 + i % 5,
+            i % 900
+        )
+    }
+
+    #[test]
+    fn a_missing_table_is_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(matches!(
+            sum_conn_file(&dir.path().join("ip_vs_conn")),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn a_table_of_many_reads_sums_every_row_and_names_a_late_bad_line() {
+        // Rows are 66 bytes; reads are a power of two: many rows lie across two reads.
+        let rows = 40_000u32;
+        let mut text = HEADER.to_string();
+        for i in 0..rows {
+            text += &row(i);
+        }
+        assert!(text.len() > 2 << 20);
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        let s = sum_conn_file(file.path()).expect("sums").expect("a table");
+        assert_eq!(s.total, u64::from(rows));
+        let per_state = u64::from(rows) / 3;
+        assert_eq!(s.by_state["ESTABLISHED"], per_state + 1);
+        assert_eq!(s.by_state["TIME_WAIT"], per_state);
+        assert_eq!(s.by_state["FIN_WAIT"], per_state);
+        assert_eq!(s.top_clients.len(), TOP_CLIENTS);
+        assert!(s.top_clients.iter().all(|&(_, n)| n == 134));
+
+        // A bad row far into the table: its line counts every line before it.
+        let bad_line = 35_001;
+        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let bad = "TCP C0000201 D431 C000020A 0050 ZZZZZZZZ 0050 ESTABLISHED     899\n";
+        lines[bad_line - 1] = bad;
+        std::fs::write(file.path(), lines.concat()).expect("rewrite");
+        match sum_conn_file(file.path()) {
+            Err(SourceError::Parse(e)) => assert_eq!(e.line, bad_line, "{e}"),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
 }
