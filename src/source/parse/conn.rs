@@ -33,7 +33,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock};
 
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
@@ -696,11 +696,11 @@ const MAX_THREADS: usize = 64;
 /// The table is read in chunks into a few reused buffers, each cut after its last `\n` (the
 /// partial line after it starts the next chunk), so memory stays bounded whatever the table's
 /// size; past [`MAX_TABLE_BYTES`] reading stops. A table that fits in one chunk is summed on the
-/// calling thread. A larger one is summed as it is read, by a helper thread per other core and
-/// by the calling thread (which reads) whenever the helpers are behind, each thread into its own
+/// calling thread. A larger one is summed as it is read by a thread per core (the calling one
+/// among them), each reading the next chunk when it is free and summing it into its own
 /// [`ConnSummer`]; their counts are merged exactly, so the result, errors and their line numbers
 /// included, is the same as on one thread.
-pub fn sum_ip_vs_conn(input: impl Read, top_n: usize) -> Result<ConnSummary, ConnReadError> {
+pub fn sum_ip_vs_conn(input: impl Read + Send, top_n: usize) -> Result<ConnSummary, ConnReadError> {
     sum_stream(
         input,
         top_n,
@@ -719,7 +719,7 @@ fn cores() -> usize {
 /// [`sum_ip_vs_conn`] with `threads` summing threads, chunks of `chunk_bytes` (lines must be
 /// shorter) and at most `limit` bytes read.
 fn sum_stream(
-    input: impl Read,
+    input: impl Read + Send,
     top_n: usize,
     threads: usize,
     chunk_bytes: usize,
@@ -727,11 +727,11 @@ fn sum_stream(
 ) -> Result<ConnSummary, ConnReadError> {
     let mut chunks = LineChunks::new(input, limit);
     let mut buf = vec![0; chunk_bytes.max(1)];
-    let first = chunks.next(&mut buf)?;
-    if threads <= 1 || chunks.at_end() {
-        sum_serially(chunks, first, buf, top_n)
-    } else {
-        sum_in_parallel(chunks, first, buf, top_n, threads)
+    match chunks.next(&mut buf)? {
+        Chunk::Lines(len) if threads > 1 && !chunks.at_end() => {
+            sum_in_parallel(chunks, len, buf, top_n, threads)
+        }
+        first => sum_serially(chunks, first, buf, top_n),
     }
 }
 
@@ -762,16 +762,8 @@ fn sum_serially(
     }
 }
 
-/// A chunk of whole lines handed to a summing thread: the `index`th read, the first `len` bytes
-/// of `buf`.
-struct Piece {
-    index: usize,
-    buf: Vec<u8>,
-    len: usize,
-}
-
-/// What one thread summed: its counts, and each piece it took with how many lines it had or its
-/// error (lines numbered from 1 in the piece).
+/// What one thread summed: its counts, and each chunk it took with how many lines it had or its
+/// error (lines numbered from 1 in the chunk).
 struct Share {
     summer: ConnSummer,
     outcomes: Vec<(usize, Result<usize, ParseError>)>,
@@ -785,7 +777,8 @@ impl Share {
         }
     }
 
-    /// Sums a piece unless one before it is known to fail, and records what came of it.
+    /// Sums the `index`th chunk unless one before it is known to fail, and records what came of
+    /// it.
     fn take(&mut self, index: usize, bytes: &[u8], failed: &AtomicUsize) {
         if index >= failed.load(Ordering::Relaxed) {
             return;
@@ -795,6 +788,39 @@ impl Share {
             failed.fetch_min(index, Ordering::Relaxed);
         }
         self.outcomes.push((index, outcome));
+    }
+
+    /// Reads the next chunk into `buf` (holding the reader only for that) and sums it, until the
+    /// table ends, reading stops, or a chunk is known to fail.
+    fn take_all(
+        &mut self,
+        reader: &Mutex<SharedReader<impl Read>>,
+        buf: &mut [u8],
+        failed: &AtomicUsize,
+    ) {
+        while failed.load(Ordering::Relaxed) == usize::MAX {
+            let Ok(mut r) = reader.lock() else { return };
+            if r.stop.is_some() {
+                return;
+            }
+            let (index, len) = match r.chunks.next(buf) {
+                Ok(Chunk::Lines(len)) => {
+                    r.read += 1;
+                    (r.read - 1, len)
+                }
+                Ok(Chunk::End) => return,
+                Ok(Chunk::LongLine) => {
+                    r.stop = Some(Stop::LongLine);
+                    return;
+                }
+                Err(e) => {
+                    r.stop = Some(Stop::Read(e));
+                    return;
+                }
+            };
+            drop(r);
+            self.take(index, buf.get(..len).unwrap_or_default(), failed);
+        }
     }
 
     /// The counts, with the IPv4 clients taken out sorted by address: counting them is most of
@@ -809,93 +835,52 @@ impl Share {
     }
 }
 
+/// The table as the summing threads share it: whoever is free reads the next chunk.
+struct SharedReader<R> {
+    chunks: LineChunks<R>,
+    /// How many chunks have been read, which numbers the next.
+    read: usize,
+    stop: Option<Stop>,
+}
+
 /// Why reading stopped before the end of the table.
 enum Stop {
     LongLine,
     Read(ConnReadError),
 }
 
-/// Reads chunks on the calling thread and sums them on `threads` threads as they come: the
-/// calling thread and `threads - 1` helpers, which take the chunks queued. When the queue is
-/// full the calling thread sums the chunk it has just read, so no thread waits while there is
-/// work and a busy core holds nothing up.
+/// Sums a table whose first chunk (the first `first_len` bytes of `first_buf`) did not hold all
+/// of it on `threads` threads, the calling one among them: each reads the next chunk into its own
+/// buffer when it is free, then sums it while another reads. No thread waits for another except
+/// while one is reading, and a busy core holds nothing up.
 fn sum_in_parallel(
-    mut chunks: LineChunks<impl Read>,
-    first: Chunk,
-    first_buf: Vec<u8>,
+    chunks: LineChunks<impl Read + Send>,
+    first_len: usize,
+    mut first_buf: Vec<u8>,
     top_n: usize,
     threads: usize,
 ) -> Result<ConnSummary, ConnReadError> {
     let chunk_bytes = first_buf.len();
-    let helpers = threads.saturating_sub(1).max(1);
-    let queue = helpers;
-    // Chunks queued, being summed by helpers and being read: memory stays within this many.
-    let max_buffers = queue + helpers + 1;
-    let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(queue);
-    let piece_rx = Arc::new(Mutex::new(piece_rx));
-    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
-    // The first piece known to fail: pieces after it cannot change the outcome.
+    let reader = Mutex::new(SharedReader {
+        chunks,
+        read: 1,
+        stop: None,
+    });
+    // The first chunk known to fail: chunks after it cannot change the outcome.
     let failed = AtomicUsize::new(usize::MAX);
-    let (shares, read, stop) = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (0..helpers)
+    let shares = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
             .map(|_| {
-                let rx = Arc::clone(&piece_rx);
-                let free = free_tx.clone();
-                let failed = &failed;
-                scope.spawn(move || sum_pieces(&rx, &free, failed, top_n))
+                scope.spawn(|| {
+                    let mut share = Share::new(top_n);
+                    share.take_all(&reader, &mut vec![0; chunk_bytes], &failed);
+                    share.done()
+                })
             })
             .collect();
-        // Once every helper has gone, waiting for a buffer fails rather than blocks.
-        drop((piece_rx, free_tx));
         let mut own = Share::new(top_n);
-        let mut read = 0;
-        let mut stop = None;
-        let mut buffers = 1;
-        let mut chunk = Ok(first);
-        let mut buf = first_buf;
-        loop {
-            match chunk {
-                Ok(Chunk::End) => break,
-                Ok(Chunk::LongLine) => {
-                    stop = Some(Stop::LongLine);
-                    break;
-                }
-                Err(e) => {
-                    stop = Some(Stop::Read(e));
-                    break;
-                }
-                Ok(Chunk::Lines(len)) => {
-                    let piece = Piece {
-                        index: read,
-                        buf,
-                        len,
-                    };
-                    read += 1;
-                    buf = match piece_tx.try_send(piece) {
-                        Ok(()) => match free_rx.try_recv() {
-                            Ok(b) => b,
-                            Err(_) if buffers < max_buffers => {
-                                buffers += 1;
-                                vec![0; chunk_bytes]
-                            }
-                            Err(_) => match free_rx.recv() {
-                                Ok(b) => b,
-                                Err(_) => break,
-                            },
-                        },
-                        Err(mpsc::TrySendError::Full(p) | mpsc::TrySendError::Disconnected(p)) => {
-                            own.take(p.index, p.buf.get(..p.len).unwrap_or_default(), &failed);
-                            p.buf
-                        }
-                    };
-                }
-            }
-            if failed.load(Ordering::Relaxed) != usize::MAX {
-                break;
-            }
-            chunk = chunks.next(&mut buf);
-        }
-        drop(piece_tx);
+        own.take(0, first_buf.get(..first_len).unwrap_or_default(), &failed);
+        own.take_all(&reader, &mut first_buf, &failed);
         let mut shares = vec![own.done()];
         for h in helpers {
             shares.push(
@@ -903,8 +888,16 @@ fn sum_in_parallel(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             );
         }
-        (shares, read, stop)
+        shares
     });
+    let (read, stop) = match reader.into_inner() {
+        Ok(r) => (r.read, r.stop),
+        // A thread panicked while reading: the panic was resumed above.
+        Err(poisoned) => {
+            let r = poisoned.into_inner();
+            (r.read, r.stop)
+        }
+    };
     let mut outcomes: Vec<Option<Result<usize, ParseError>>> = vec![None; read];
     let mut summers = Vec::with_capacity(shares.len());
     for (share, v4) in shares {
@@ -918,7 +911,7 @@ fn sum_in_parallel(
     if matches!(stop, Some(Stop::LongLine)) {
         outcomes.push(Some(Err(long_line(chunk_bytes, 1))));
     }
-    // Each piece numbered its lines from 1. Every piece before the first failing one was summed
+    // Each chunk numbered its lines from 1. Every chunk before the first failing one was summed
     // to its end, so its error is the one reading the table in order would have stopped at.
     let mut line_offset = 0;
     for outcome in outcomes {
@@ -928,7 +921,7 @@ fn sum_in_parallel(
                 e.line += line_offset;
                 return Err(e.into());
             }
-            // Only pieces after a failing one are left unsummed.
+            // Only chunks after a failing one are left unsummed.
             None => break,
         }
     }
@@ -936,31 +929,6 @@ fn sum_in_parallel(
         return Err(e);
     }
     Ok(merge_summers(summers, top_n))
-}
-
-/// A helper thread: sums the pieces it takes and hands each buffer back.
-fn sum_pieces(
-    pieces: &Mutex<mpsc::Receiver<Piece>>,
-    free: &mpsc::Sender<Vec<u8>>,
-    failed: &AtomicUsize,
-    top_n: usize,
-) -> (Share, Vec<(u32, u64)>) {
-    let mut share = Share::new(top_n);
-    loop {
-        let next = match pieces.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => break,
-        };
-        let Ok(piece) = next else { break };
-        share.take(
-            piece.index,
-            piece.buf.get(..piece.len).unwrap_or_default(),
-            failed,
-        );
-        // The reader may have stopped already; then the buffer is simply dropped.
-        let _ = free.send(piece.buf);
-    }
-    share.done()
 }
 
 /// The summers of several threads as one summary. The busiest clients are picked from the
