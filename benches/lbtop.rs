@@ -1,14 +1,17 @@
 //! Criterion benchmarks for lbtop's hot paths, each next to a named alternative measured in the same
 //! run. Results and ratios go to BENCHMARKS.md.
 //!
-//! - conn_table: summing a 1,000,000-row IPv4 `/proc/net/ip_vs_conn` vs `awk` counting the same
-//!   file (same counts: per state, per real server, per client).
+//! - conn_table: a 1,000,000-row IPv4 `/proc/net/ip_vs_conn`, summed by the real CLI
+//!   (`lbtop --once --json --router local --proc-root DIR`, a process per iteration) and in
+//!   process by `sum_conn_file`, the function `--router local` calls; vs `awk` counting the same
+//!   file, as a process too: the same counts (per state, per real server, per client), and the
+//!   states alone.
 //! - derive: one poll's derivation (CPU %, rates, alerts, history) for 200 nodes × 32 cores plus
 //!   100 services × 10 real servers, vs only cloning the same raw samples (the floor).
 //! - draw: one full 250×70 frame of that cluster vs ratatui drawing a same-size Paragraph of text.
 
 use std::hint::black_box;
-use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lbtop::app::{State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::SourceEvent;
-use lbtop::source::parse::sum_ip_vs_conn;
+use lbtop::source::local::{TOP_CLIENTS, sum_conn_file};
 use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -56,29 +59,105 @@ fn conn_table(rows: usize) -> String {
     out
 }
 
+/// A `--proc-root` snapshot: the lab router's captured files (`tests/fixtures/proc-root-lab`) with
+/// `net/ip_vs_conn` replaced by `table`.
+fn proc_root_with(table: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("temp dir");
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc-root-lab");
+    for rel in [
+        "stat",
+        "loadavg",
+        "meminfo",
+        "uptime",
+        "net/ip_vs",
+        "net/ip_vs_stats",
+    ] {
+        let to = root.path().join(rel);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        std::fs::copy(lab.join(rel), to).expect("copy the lab snapshot");
+    }
+    std::fs::write(root.path().join("net/ip_vs_conn"), table).expect("write the table");
+    root
+}
+
+/// `lbtop --once --json` reading the router from `root`; its standard output.
+fn cli_once(root: &Path, home: &Path) -> Vec<u8> {
+    // Cargo builds the binary for this bench (the bench profile: release, with line tables).
+    let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            "0s",
+            "--router",
+            "local",
+            "--nodes",
+            "none",
+            "--proc-root",
+        ])
+        .arg(root)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("XDG_STATE_HOME", home)
+        .output()
+        .expect("lbtop runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn awk(program: &str, path: &Path) -> usize {
+    let out = Command::new("awk")
+        .arg(program)
+        .arg(path)
+        .output()
+        .expect("awk runs");
+    assert!(out.status.success());
+    out.stdout.len()
+}
+
+/// awk counting what lbtop counts: rows per state, per real server and state, per client.
+const AWK_SAME_COUNTS: &str = "NR>1 { s[$8]++; d[$6\":\"$7\" \"$8]++; c[$2]++ } \
+     END { for (k in s) print k, s[k]; for (k in d) n++; for (k in c) m++; print n, m }";
+/// awk counting the states alone, the least a summary can be.
+const AWK_STATES: &str = "{ n[$8]++ } END { for (s in n) print s, n[s] }";
+
 fn bench_conn_table(c: &mut Criterion) {
-    let text = conn_table(CONN_ROWS);
-    let mut file = tempfile::NamedTempFile::new().expect("temp file");
-    file.write_all(text.as_bytes()).expect("write table");
-    let path = file.path().to_path_buf();
+    let root = proc_root_with(&conn_table(CONN_ROWS));
+    let home = tempfile::tempdir().expect("temp home");
+    let table = root.path().join("net/ip_vs_conn");
+    // What is timed must be a whole, correct answer.
+    let json: serde_json::Value =
+        serde_json::from_slice(&cli_once(root.path(), home.path())).expect("JSON");
+    assert_eq!(json["router"]["status"], "ok", "{}", json["router"]);
+    assert_eq!(
+        json["router"]["connections"]["total"], CONN_ROWS as u64,
+        "{}",
+        json["router"]["connections"]
+    );
+    let summed = sum_conn_file(&table).expect("sums").expect("a table");
+    assert_eq!(summed.total, CONN_ROWS as u64);
+    assert_eq!(summed.top_clients.len(), TOP_CLIENTS);
+
     let mut g = c.benchmark_group("conn_table_1M");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));
-    g.bench_function("lbtop_sum_ip_vs_conn", |b| {
-        b.iter(|| black_box(sum_ip_vs_conn(black_box(&text), 10)));
+    g.bench_function("lbtop_cli_once_json", |b| {
+        b.iter(|| black_box(cli_once(root.path(), home.path()).len()));
     });
-    g.bench_function("awk_count_same_file", |b| {
-        b.iter(|| {
-            let out = Command::new("awk")
-                .arg(
-                    "NR>1 { s[$8]++; d[$6\":\"$7\" \"$8]++; c[$2]++ } \
-                     END { for (k in s) print k, s[k]; for (k in d) n++; for (k in c) m++; print n, m }",
-                )
-                .arg(&path)
-                .output()
-                .expect("awk runs");
-            black_box(out.stdout.len())
-        });
+    g.bench_function("awk_same_counts", |b| {
+        b.iter(|| black_box(awk(AWK_SAME_COUNTS, &table)));
+    });
+    g.bench_function("awk_states_only", |b| {
+        b.iter(|| black_box(awk(AWK_STATES, &table)));
+    });
+    g.bench_function("lbtop_sum_conn_file", |b| {
+        b.iter(|| black_box(sum_conn_file(black_box(&table))));
     });
     g.finish();
 }

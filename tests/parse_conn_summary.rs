@@ -29,7 +29,7 @@ fn awk(table: &str) -> String {
 }
 
 fn same_as_lbtop(table: &str) {
-    let want = sum_ip_vs_conn(table, TOP).expect("lbtop's parser");
+    let want = sum_ip_vs_conn(table.as_bytes(), TOP).expect("lbtop's parser");
     let text = awk(table);
     let got = conn_summary(&text).expect("awk summary");
     assert_eq!(got, want, "awk printed:\n{text}");

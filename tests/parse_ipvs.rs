@@ -3,8 +3,19 @@
 
 use std::net::IpAddr;
 
+use lbtop::model::sample::ConnSummary;
 use lbtop::model::sample::{AddressFamily, Forward, Persistence, Protocol, ServiceKey};
-use lbtop::source::parse::{ip_vs, ip_vs_stats, sum_ip_vs_conn};
+use lbtop::source::parse::{ConnReadError, ParseError, ip_vs, ip_vs_stats, sum_ip_vs_conn};
+
+/// A captured connection table summed from its file, as lbtop sums `/proc/net/ip_vs_conn`.
+fn sum_conn_fixture(name: &str, top_n: usize) -> Result<ConnSummary, ParseError> {
+    let path = format!("{}/tests/fixtures/ipvs/{name}", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    sum_ip_vs_conn(file, top_n).map_err(|e| match e {
+        ConnReadError::Parse(e) => e,
+        other => panic!("{path}: {other}"),
+    })
+}
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/ipvs/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -221,7 +232,7 @@ fn captured_ip_vs_stats_counters_only_grow_between_samples() {
 
 #[test]
 fn captured_ip_vs_conn_sums_states_reals_and_clients() {
-    let s = sum_ip_vs_conn(&fixture("ip_vs_conn"), 5).expect("parses");
+    let s = sum_conn_fixture("ip_vs_conn", 5).expect("parses");
     assert_eq!(s.total, 78);
     let states: Vec<(&str, u64)> = s.by_state.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(
@@ -250,13 +261,13 @@ fn captured_ip_vs_conn_sums_states_reals_and_clients() {
 
 #[test]
 fn captured_ip_vs_conn_top_n_keeps_only_the_busiest_clients() {
-    let s = sum_ip_vs_conn(&fixture("ip_vs_conn"), 1).expect("parses");
+    let s = sum_conn_fixture("ip_vs_conn", 1).expect("parses");
     assert_eq!(s.top_clients, vec![(ip("10.78.0.2"), 56)]);
 }
 
 #[test]
 fn captured_ip_vs_conn_sync_is_not_mistaken_for_ip_vs_conn() {
     // ip_vs_conn_sync has an extra Origin column before Expires.
-    let e = sum_ip_vs_conn(&fixture("ip_vs_conn_sync"), 1).expect_err("different format");
+    let e = sum_conn_fixture("ip_vs_conn_sync", 1).expect_err("different format");
     assert_eq!(e.line, 2);
 }

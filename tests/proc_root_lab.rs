@@ -115,3 +115,90 @@ fn same_files_twice_give_zero_rates_not_errors() {
     assert!(node["cpu_total_percent"].is_null(), "{node}");
     assert_eq!(v["router"]["status"], "ok");
 }
+
+/// The lab snapshot copied to a temporary directory, for a test to put something else in place
+/// of one of its files.
+fn copy_of_the_lab() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for rel in [
+        "stat",
+        "loadavg",
+        "meminfo",
+        "uptime",
+        "net/ip_vs",
+        "net/ip_vs_stats",
+        "net/ip_vs_conn",
+    ] {
+        let to = dir.path().join(rel);
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
+        std::fs::copy(Path::new(ROOT).join(rel), to).expect("copy");
+    }
+    dir
+}
+
+/// `lbtop --once --json --router local --proc-root root`, killed and failed if it takes more than
+/// ten seconds (a FIFO opened for reading waits for a writer forever).
+fn once_within_ten_seconds(root: &Path) -> Value {
+    let home = tempfile::tempdir().expect("temp home");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            "0s",
+            "--router",
+            "local",
+            "--nodes",
+            "none",
+            "--proc-root",
+        ])
+        .arg(root)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env("XDG_STATE_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lbtop");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lbtop --once did not finish within 10 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn a_fifo_or_directory_in_place_of_the_connection_table_is_an_error_naming_it_not_a_hang() {
+    for (file, what) in [
+        ("net/ip_vs_conn", "a FIFO"),
+        ("net/ip_vs_conn", "a directory"),
+        ("net/ip_vs", "a FIFO"),
+    ] {
+        let root = copy_of_the_lab();
+        let path = root.path().join(file);
+        std::fs::remove_file(&path).expect("rm");
+        if what == "a FIFO" {
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+        } else {
+            std::fs::create_dir(&path).expect("mkdir");
+        }
+        let v = once_within_ten_seconds(root.path());
+        let router = &v["router"];
+        assert_eq!(router["status"], "error", "{router}");
+        assert_eq!(
+            router["error"],
+            format!("{}: {what}, not a regular file; not read", path.display()),
+        );
+    }
+}

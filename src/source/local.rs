@@ -2,25 +2,45 @@
 //! with sysinfo for host facts and as the fallback where `/proc` is absent.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use nix::fcntl::OFlag;
+
 use crate::model::sample::{
-    CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample, RouterSourceKind,
-    Timestamp, Uptime,
+    ConnSummary, CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample,
+    RouterSourceKind, Timestamp, Uptime,
 };
 
 use super::SourceError;
 use super::netlink::{IpvsNetlink, NetlinkError};
-use super::parse::{self, ConnSummer};
+use super::parse::{self, ConnReadError};
 
 /// How many top clients of the connection table are kept.
 pub const TOP_CLIENTS: usize = 10;
 
+/// The most of any other `/proc` file that is read (`net/ip_vs` with thousands of services is a
+/// few MB).
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// A `/proc` file, or one of a snapshot's: a regular file (see [`open_regular`]) of at most
+/// [`MAX_FILE_BYTES`].
 fn read(root: &Path, rel: &str) -> Result<String, SourceError> {
     let path = root.join(rel);
-    std::fs::read_to_string(&path).map_err(|source| SourceError::Io { path, source })
+    let file = open_regular(&path)?;
+    let mut text = String::new();
+    if let Err(source) = file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text) {
+        return Err(SourceError::Io { path, source });
+    }
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(SourceError::TooLarge {
+            path,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    Ok(text)
 }
 
 /// This machine as a node.
@@ -291,17 +311,14 @@ impl LocalRouter {
     pub fn proc_sample(&self) -> Result<RouterSample, SourceError> {
         let time = Timestamp::now();
         let root = &self.proc_root;
-        let text = match std::fs::read_to_string(root.join("net/ip_vs")) {
+        let text = match read(root, "net/ip_vs") {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(SourceError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Err(SourceError::IpvsAbsent);
             }
-            Err(source) => {
-                return Err(SourceError::Io {
-                    path: root.join("net/ip_vs"),
-                    source,
-                });
-            }
+            Err(e) => return Err(e),
         };
         let services = parse::ip_vs(&text)?;
         let (global, connections) = self.proc_extras()?;
@@ -318,37 +335,181 @@ impl LocalRouter {
     }
 }
 
-/// Streams the connection table, which can hold millions of rows, into counts.
-pub fn sum_conn_file(
-    path: &Path,
-) -> Result<Option<crate::model::sample::ConnSummary>, SourceError> {
-    let file = match File::open(path) {
+/// Sums the connection table, which can hold millions of rows (see [`parse::sum_ip_vs_conn`]);
+/// None when there is none.
+pub fn sum_conn_file(path: &Path) -> Result<Option<ConnSummary>, SourceError> {
+    let file = match open_regular(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(SourceError::Io {
-                path: path.to_path_buf(),
-                source,
-            });
+        Err(SourceError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
         }
+        Err(e) => return Err(e),
     };
-    let mut summer = ConnSummer::new(TOP_CLIENTS);
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        let got = reader
-            .read_line(&mut line)
-            .map_err(|source| SourceError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if got == 0 {
-            break;
-        }
-        n += 1;
-        summer.feed_line(n, line.trim_end_matches('\n'))?;
+    match parse::sum_ip_vs_conn(file, TOP_CLIENTS) {
+        Ok(s) => Ok(Some(s)),
+        Err(ConnReadError::Parse(e)) => Err(e.into()),
+        Err(ConnReadError::Io(source)) => Err(SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(ConnReadError::TooLarge { limit }) => Err(SourceError::TooLarge {
+            path: path.to_path_buf(),
+            limit,
+        }),
     }
-    Ok(Some(summer.finish()))
+}
+
+/// Opens a file to read, refusing anything but a regular file (`/proc` files are regular files):
+/// a snapshot given as `--proc-root` may hold a FIFO, a device or a directory in a file's place.
+/// Opening does not wait for a FIFO's writer.
+fn open_regular(path: &Path) -> Result<File, SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(io)?;
+    let kind = file.metadata().map_err(io)?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "something else"
+    };
+    Err(SourceError::NotAFile {
+        path: path.to_path_buf(),
+        what,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    const HEADER: &str =
+        "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n";
+
+    /// Rows in the kernel's format (`ip_vs_conn_seq_show`), constructed, not captured.
+    fn row(i: u32) -> String {
+        let state = ["ESTABLISHED", "TIME_WAIT", "FIN_WAIT"][(i % 3) as usize];
+        format!(
+            "TCP {:08X} {:04X} C000020A 0050 {:08X} 0050 {state:<11} {:>7}\n",
+            0xC633_6400 + i % 300,
+            i % 60_000,
+            0x0A00_0002 + i % 5,
+            i % 900
+        )
+    }
+
+    /// `sum_conn_file` on another thread, failing the test rather than hanging if it blocks.
+    fn sum_within_a_second(path: &Path) -> Result<Option<ConnSummary>, SourceError> {
+        let (tx, rx) = mpsc::channel();
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(sum_conn_file(&path));
+        });
+        rx.recv_timeout(Duration::from_secs(1))
+            .expect("summing returned within a second")
+    }
+
+    #[test]
+    fn a_fifo_directory_or_device_in_place_of_the_table_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        for (path, what) in [
+            (fifo, "a FIFO"),
+            (dir.path().to_path_buf(), "a directory"),
+            (zero, "a character device"),
+        ] {
+            let e = sum_within_a_second(&path).expect_err("refused");
+            assert!(matches!(e, SourceError::NotAFile { .. }), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("{}: {what}, not a regular file; not read", path.display())
+            );
+        }
+    }
+
+    #[test]
+    fn other_files_are_refused_too_and_read_only_up_to_their_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("stat");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+        let (tx, rx) = mpsc::channel();
+        let root = dir.path().to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(read(&root, "stat"));
+        });
+        let e = rx
+            .recv_timeout(Duration::from_secs(1))
+            .expect("returned within a second")
+            .expect_err("refused");
+        assert!(
+            matches!(e, SourceError::NotAFile { what: "a FIFO", .. }),
+            "{e:?}"
+        );
+        std::fs::write(dir.path().join("uptime"), "12.5 3.1\n").expect("write");
+        assert_eq!(read(dir.path(), "uptime").expect("reads"), "12.5 3.1\n");
+    }
+
+    #[test]
+    fn a_missing_table_is_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(matches!(
+            sum_conn_file(&dir.path().join("ip_vs_conn")),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn a_table_of_many_reads_sums_every_row_and_names_a_late_bad_line() {
+        // Rows are 66 bytes; reads are a power of two: many rows lie across two reads.
+        let rows = 40_000u32;
+        let mut text = HEADER.to_string();
+        for i in 0..rows {
+            text += &row(i);
+        }
+        assert!(text.len() > 2 << 20);
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        let s = sum_conn_file(file.path()).expect("sums").expect("a table");
+        assert_eq!(s.total, u64::from(rows));
+        let per_state = u64::from(rows) / 3;
+        assert_eq!(s.by_state["ESTABLISHED"], per_state + 1);
+        assert_eq!(s.by_state["TIME_WAIT"], per_state);
+        assert_eq!(s.by_state["FIN_WAIT"], per_state);
+        assert_eq!(s.top_clients.len(), TOP_CLIENTS);
+        assert!(s.top_clients.iter().all(|&(_, n)| n == 134));
+
+        // A bad row far into the table: its line counts every line before it.
+        let bad_line = 35_001;
+        let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let bad = "TCP C0000201 D431 C000020A 0050 ZZZZZZZZ 0050 ESTABLISHED     899\n";
+        lines[bad_line - 1] = bad;
+        std::fs::write(file.path(), lines.concat()).expect("rewrite");
+        match sum_conn_file(file.path()) {
+            Err(SourceError::Parse(e)) => assert_eq!(e.line, bad_line, "{e}"),
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
 }

@@ -22,6 +22,10 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Parse(#[from] parse::ParseError),
+    #[error("{}: {what}, not a regular file; not read", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("{}: larger than {}; not read further", path.display(), bytesize::ByteSize::b(*limit).display().iec())]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("IPVS is not available: modprobe ip_vs")]
     IpvsAbsent,
     #[error(transparent)]

@@ -10,7 +10,7 @@ mod ipvsadm;
 mod proc;
 mod text;
 
-pub use conn::{ConnSummer, sum_ip_vs_conn, sum_ip_vs_conn_bytes};
+pub use conn::{ConnReadError, MAX_TABLE_BYTES, sum_ip_vs_conn};
 pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
 pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
 pub use ipvsadm::{
