@@ -10,11 +10,12 @@ use std::time::Instant;
 use nix::fcntl::OFlag;
 
 use crate::model::sample::{
-    ConnSummary, CpuTimes, HostFacts, LoadAvg, MemInfo, NodeSample, ProcStat, RouterSample,
-    RouterSourceKind, Timestamp, Uptime,
+    ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, MemInfo, NodeSample, PartTimes,
+    ProcStat, RouterSample, RouterSourceKind, Timestamp, Uptime,
 };
 
 use super::SourceError;
+use super::budget::Budget;
 use super::netlink::{IpvsNetlink, NetlinkError};
 use super::parse::{self, ConnReadError};
 
@@ -215,7 +216,14 @@ enum RouterRead {
 pub struct LocalRouter {
     proc_root: PathBuf,
     read: RouterRead,
+    /// The connection table is summed within this share of the machine's CPU; between sums the
+    /// last one is carried, with its time.
+    conn_budget: Budget,
+    last_conns: Option<(ConnSummary, Timestamp)>,
 }
+
+/// The share of one core that summing the connection table may take, as over SSH.
+const CONN_SHARE: f64 = 0.05;
 
 impl LocalRouter {
     /// Netlink first unless `proc_root` is given.
@@ -228,6 +236,8 @@ impl LocalRouter {
         Self {
             proc_root: proc_root.unwrap_or_else(|| PathBuf::from("/proc")),
             read,
+            conn_budget: Budget::new(CONN_SHARE, std::time::Duration::from_secs(1)),
+            last_conns: None,
         }
     }
 
@@ -255,7 +265,7 @@ impl LocalRouter {
         let read = conn.services().and_then(|s| Ok((s, conn.info()?)));
         match read {
             Ok((services, info)) => {
-                let (global, connections) = self.proc_extras()?;
+                let (global, connections, parts) = self.proc_extras(time)?;
                 Ok(RouterSample {
                     time,
                     source: RouterSourceKind::Netlink,
@@ -264,7 +274,7 @@ impl LocalRouter {
                     connections,
                     notes: Vec::new(),
                     ipvs: Some(info),
-                    parts: Default::default(),
+                    parts,
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -282,33 +292,49 @@ impl LocalRouter {
         }
     }
 
-    fn denied_sample(&self) -> Result<RouterSample, SourceError> {
+    fn denied_sample(&mut self) -> Result<RouterSample, SourceError> {
         let mut s = self.proc_sample()?;
         s.notes.push(NETLINK_DENIED_NOTE.to_string());
         Ok(s)
     }
 
-    /// Router-wide counters and the connection table, from `/proc` (netlink has neither).
+    /// Router-wide counters and the connection table, from `/proc` (netlink has neither). The
+    /// table is summed again when the last sum's cost fits [`CONN_SHARE`] of a core since; its
+    /// cost is taken as its wall time on every core the summer may use (an upper bound).
     fn proc_extras(
-        &self,
-    ) -> Result<
-        (
-            Option<crate::model::sample::IpvsGlobalStats>,
-            Option<crate::model::sample::ConnSummary>,
-        ),
-        SourceError,
-    > {
+        &mut self,
+        time: Timestamp,
+    ) -> Result<(Option<IpvsGlobalStats>, Option<ConnSummary>, PartTimes), SourceError> {
         let root = &self.proc_root;
         let global = match read(root, "net/ip_vs_stats") {
             Ok(t) => Some(parse::ip_vs_stats(&t)?),
             Err(_) => None,
         };
-        let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
-        Ok((global, connections))
+        let now = std::time::Instant::now();
+        if self.last_conns.is_none() || self.conn_budget.allows(now) {
+            let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            self.conn_budget
+                .spend(now, now.elapsed().as_secs_f64() * cores as f64);
+            self.last_conns = connections.map(|c| (c, time));
+        }
+        let parts = PartTimes {
+            connections: self
+                .last_conns
+                .as_ref()
+                .map(|(_, t)| *t)
+                .filter(|t| *t != time),
+            ..PartTimes::default()
+        };
+        Ok((
+            global,
+            self.last_conns.as_ref().map(|(c, _)| c.clone()),
+            parts,
+        ))
     }
 
     /// The router from `/proc/net/ip_vs*` alone.
-    pub fn proc_sample(&self) -> Result<RouterSample, SourceError> {
+    pub fn proc_sample(&mut self) -> Result<RouterSample, SourceError> {
         let time = Timestamp::now();
         let root = &self.proc_root;
         let text = match read(root, "net/ip_vs") {
@@ -321,7 +347,7 @@ impl LocalRouter {
             Err(e) => return Err(e),
         };
         let services = parse::ip_vs(&text)?;
-        let (global, connections) = self.proc_extras()?;
+        let (global, connections, parts) = self.proc_extras(time)?;
         Ok(RouterSample {
             time,
             source: RouterSourceKind::Proc,
@@ -330,7 +356,7 @@ impl LocalRouter {
             connections,
             notes: Vec::new(),
             ipvs: None,
-            parts: Default::default(),
+            parts,
         })
     }
 }
@@ -511,5 +537,36 @@ mod tests {
             Err(SourceError::Parse(e)) => assert_eq!(e.line, bad_line, "{e}"),
             other => panic!("expected a parse error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_connection_table_is_summed_within_its_share_and_carried_between_sums() {
+        let dir = tempfile::tempdir().expect("dir");
+        let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc-root-lab");
+        std::fs::create_dir(dir.path().join("net")).expect("net");
+        for f in [
+            "stat",
+            "loadavg",
+            "meminfo",
+            "uptime",
+            "net/ip_vs",
+            "net/ip_vs_stats",
+        ] {
+            std::fs::copy(lab.join(f), dir.path().join(f)).expect(f);
+        }
+        let mut table = std::fs::File::create(dir.path().join("net/ip_vs_conn")).expect("table");
+        for i in 0..50_000 {
+            table.write_all(row(i).as_bytes()).expect("row");
+        }
+        drop(table);
+        let mut router = LocalRouter::new(Some(dir.path().to_path_buf()));
+        let first = router.proc_sample().expect("first");
+        assert_eq!(first.connections.as_ref().map(|c| c.total), Some(50_000));
+        assert!(first.parts.is_fresh(), "summed with the sample");
+        // Soon after: the sum's cost is not paid back yet, so the last one is carried.
+        std::thread::sleep(Duration::from_millis(5));
+        let second = router.proc_sample().expect("second");
+        assert_eq!(second.connections, first.connections);
+        assert_eq!(second.parts.connections, Some(first.time));
     }
 }
