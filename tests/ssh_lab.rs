@@ -49,28 +49,7 @@ fn oracle(lab: &Lab) -> Table {
         .split("@@\n")
         .map(|v| ipvsadm_list(v).expect("ipvsadm output"))
         .collect();
-    merge_ipvsadm(&views[0], &views[1..])
-        .expect("merge")
-        .iter()
-        .map(|s| {
-            let reals = s
-                .reals
-                .iter()
-                .map(|r| {
-                    (
-                        r.id(),
-                        (
-                            r.forward.as_str().to_string(),
-                            i64::from(r.weight),
-                            u64::from(r.upper_threshold),
-                            u64::from(r.lower_threshold),
-                        ),
-                    )
-                })
-                .collect();
-            (s.key.to_string(), (s.scheduler.clone(), reals))
-        })
-        .collect()
+    services_table(&merge_ipvsadm(&views[0], &views[1..]).expect("merge"))
 }
 
 fn table(router: &Value) -> Table {
@@ -214,9 +193,9 @@ fn auto_discovers_the_real_servers_and_reaches_them_through_the_router() {
     }
 }
 
-/// service id -> real id -> (forward, weight, upper, lower), from a sample.
-fn sample_table(s: &lbtop::model::sample::RouterSample) -> Table {
-    s.services
+/// service id -> (scheduler, real id -> (forward, weight, upper, lower)), from samples.
+fn services_table(services: &[lbtop::model::sample::VirtualServiceSample]) -> Table {
+    services
         .iter()
         .map(|v| {
             let reals = v
@@ -237,6 +216,10 @@ fn sample_table(s: &lbtop::model::sample::RouterSample) -> Table {
             (v.key.to_string(), (v.scheduler.clone(), reals))
         })
         .collect()
+}
+
+fn sample_table(s: &lbtop::model::sample::RouterSample) -> Table {
+    services_table(&s.services)
 }
 
 /// The session lbtop keeps with the router reads `/proc` at every poll and ipvsadm's details

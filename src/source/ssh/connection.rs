@@ -147,7 +147,7 @@ impl EndReason {
 }
 
 /// The russh client handler: it judges the host key and remembers why the connection ended.
-pub(super) struct Client {
+struct Client {
     policy: Arc<HostKeyPolicy>,
     ended: EndReason,
 }
@@ -373,10 +373,6 @@ impl Connection {
         Ok(conn)
     }
 
-    pub(super) fn handle(&self) -> &Handle<Client> {
-        &self.handle
-    }
-
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -402,7 +398,7 @@ impl Connection {
     }
 
     /// An error from a call on this connection, with the reason it ended when it has.
-    pub(super) fn lost(&self, e: russh::Error) -> SshError {
+    fn lost(&self, e: russh::Error) -> SshError {
         match (SshError::from(e), self.ended.get()) {
             (SshError::Unreachable(_), Some(why)) => SshError::Unreachable(why),
             (other, _) => other,
@@ -559,15 +555,13 @@ impl Connection {
         h
     }
 
-    /// Runs `command` with `input` on its stdin (then end of file) and collects its output; more
-    /// than `limit` bytes of stdout is an error.
-    pub async fn exec(
+    /// A new session channel running `command`, with `input` written to its stdin (left open).
+    pub(super) async fn open_exec(
         &self,
         command: &str,
-        input: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<ExecOutput, SshError> {
-        let mut channel = self
+        input: &[u8],
+    ) -> Result<russh::Channel<client::Msg>, SshError> {
+        let channel = self
             .handle
             .channel_open_session()
             .await
@@ -582,9 +576,21 @@ impl Connection {
             .exec(true, command)
             .await
             .map_err(|e| self.lost(e))?;
-        if let Some(input) = input {
+        if !input.is_empty() {
             channel.data(input).await.map_err(|e| self.lost(e))?;
         }
+        Ok(channel)
+    }
+
+    /// Runs `command` with `input` on its stdin (then end of file) and collects its output; more
+    /// than `limit` bytes of stdout is an error.
+    pub async fn exec(
+        &self,
+        command: &str,
+        input: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<ExecOutput, SshError> {
+        let mut channel = self.open_exec(command, input.unwrap_or_default()).await?;
         channel.eof().await.map_err(|e| self.lost(e))?;
         let mut out = ExecOutput::default();
         while let Some(msg) = channel.wait().await {
@@ -639,7 +645,7 @@ impl Connection {
 }
 
 /// Why a channel was refused, in words.
-pub(super) fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
+fn open_failure(reason: &russh::ChannelOpenFailure) -> String {
     use russh::ChannelOpenFailure as F;
     match reason {
         F::AdministrativelyProhibited => "refused by its sshd's configuration".into(),

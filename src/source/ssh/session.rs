@@ -9,7 +9,7 @@ use russh::client::Msg;
 use russh::{Channel, ChannelMsg};
 
 use super::SshError;
-use super::connection::{Connection, bytesize_text, open_failure};
+use super::connection::{Connection, bytesize_text};
 
 /// At most this much of the program's stderr is kept, for messages.
 const MAX_STDERR: usize = 16 << 10;
@@ -41,22 +41,7 @@ impl Connection {
         command: &str,
         program: &[u8],
     ) -> Result<RemoteProgram, SshError> {
-        let channel = self
-            .handle()
-            .channel_open_session()
-            .await
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(reason) => SshError::Reply(format!(
-                    "the host refused a session ({})",
-                    open_failure(&reason)
-                )),
-                other => self.lost(other),
-            })?;
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|e| self.lost(e))?;
-        channel.data(program).await.map_err(|e| self.lost(e))?;
+        let channel = self.open_exec(command, program).await?;
         Ok(RemoteProgram {
             channel,
             buf: Vec::new(),
