@@ -88,7 +88,13 @@ fn main() -> ExitCode {
     }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,
+        // The terminal is restored and a recording closed; the status says which signal, as a
+        // shell reports a program killed by it.
         Err(e) => {
+            if let Some(RunError::Signal(number)) = e.downcast_ref::<RunError>() {
+                tracing::info!("{e:#}");
+                return ExitCode::from(lbtop::runtime::signals::exit_status(*number));
+            }
             tracing::error!("{e:#}");
             eprintln!("lbtop: {e:#}");
             match e.downcast_ref::<RunError>() {

@@ -25,8 +25,10 @@ use crate::source::remote::{self, RemoteSet};
 
 pub mod recording;
 pub mod replay;
+pub mod signals;
 
 use recording::LiveRecorder;
+use signals::StopSignals;
 
 /// Why lbtop could not run. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,9 @@ pub enum RunError {
     /// A recording that could not go on (a write error, a full disk).
     #[error("{0}")]
     Recording(String),
+    /// SIGTERM, SIGINT or SIGHUP (its number) stopped the TUI; the terminal has been restored.
+    #[error("stopped by signal {0}")]
+    Signal(i32),
 }
 
 /// The sources named on the command line, ready to poll.
@@ -375,6 +380,9 @@ pub async fn run_tui_recording(
     }
     drop(tx);
 
+    // Listening before the terminal is set up: a signal from here on ends the loop, and the
+    // terminal is restored and the recording closed below.
+    let mut signals = StopSignals::listen().map_err(RunError::Terminal)?;
     let mut terminal = ratatui::init();
     let result = event_loop(
         &mut terminal,
@@ -384,6 +392,7 @@ pub async fn run_tui_recording(
         config,
         controls.as_ref(),
         &mut recorder,
+        &mut signals,
     )
     .await;
     ratatui::restore();
@@ -391,6 +400,10 @@ pub async fn run_tui_recording(
     result
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the loop's parts, each owned by run_tui_recording, which restores the terminal after"
+)]
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     rx: &mut mpsc::Receiver<SourceEvent>,
@@ -399,6 +412,7 @@ async fn event_loop(
     config: &Config,
     controls: Option<&Controls>,
     recorder: &mut LiveRecorder,
+    signals: &mut StopSignals,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
     let mut applying: Option<Applying> = None;
@@ -410,6 +424,7 @@ async fn event_loop(
     loop {
         let command = tokio::select! {
             ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
+            number = signals.recv() => return Err(RunError::Signal(number)),
             Some(ev) = rx.recv() => {
                 recorder.event(&ev);
                 let alerts = state.ingest(ev);

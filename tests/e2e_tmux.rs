@@ -4,6 +4,7 @@
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use support::tmux::Tmux;
@@ -57,4 +58,57 @@ fn terminal_is_restored_after_quitting() {
         !after.contains("LIVE"),
         "alternate screen left behind:\n{after}"
     );
+}
+
+/// Sends `signal` to lbtop once its first frame is up; checks the exit status and that the
+/// terminal left behind is usable: main screen, cursor shown, canonical mode and echo back on.
+fn signal_restores_the_terminal(signal: &str, status: &str) {
+    let t = Tmux::new(&format!("signal-{}", signal.to_lowercase()));
+    t.start_keeping_pane("--interval 300ms");
+    let first = t.wait_for(|s| s.contains("LIVE"), Duration::from_secs(20));
+    assert!(first.contains("LIVE"), "no first frame:\n{first}");
+    let pid = t
+        .lbtop_pid(Duration::from_secs(5))
+        .expect("lbtop's process id");
+    let killed = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -{signal} {pid} failed");
+    assert_eq!(
+        t.exit_status(Duration::from_secs(10)).as_deref(),
+        Some(status),
+        "exit status after SIG{signal}"
+    );
+    let stty = t
+        .stty_after_exit(Duration::from_secs(10))
+        .expect("stty -a ran in the pane after lbtop");
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig"] {
+        assert!(
+            flags.contains(&flag),
+            "SIG{signal} left the terminal without {flag}:\n{stty}"
+        );
+    }
+    let modes = t.run(&["display", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}"]);
+    assert_eq!(
+        modes.trim(),
+        "0 1",
+        "SIG{signal} left the alternate screen on or the cursor hidden (alternate_on cursor_flag)"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    signal_restores_the_terminal("TERM", "143");
+}
+
+#[test]
+fn sigint_restores_the_terminal_and_exits_130() {
+    signal_restores_the_terminal("INT", "130");
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_129() {
+    signal_restores_the_terminal("HUP", "129");
 }
