@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             eprintln!("lbtop: {e:#}");
             match e.downcast_ref::<RunError>() {
-                Some(RunError::Unsupported(_)) => ExitCode::from(EXIT_USAGE),
+                Some(RunError::Unsupported(_) | RunError::NoTerminal) => ExitCode::from(EXIT_USAGE),
                 Some(RunError::Record(r)) if r.is_bad_file() => ExitCode::from(EXIT_USAGE),
                 _ => ExitCode::FAILURE,
             }
@@ -153,6 +153,9 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         Some(Commands::Replay(args)) => return replay(args, config),
         Some(Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. })
         | None => {}
+    }
+    if !cli.once {
+        runtime::require_terminal()?;
     }
     let sources = runtime::sources_for(&cli.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
@@ -266,6 +269,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
             Err(e) => return Err(e).context("writing the export"),
         }
     } else {
+        runtime::require_terminal()?;
         runtime()?.block_on(runtime::replay::run(player, state, config, &file))?;
         return Ok(());
     }

@@ -42,6 +42,12 @@ pub enum RunError {
     /// A recording that could not go on (a write error, a full disk).
     #[error("{0}")]
     Recording(String),
+    /// The TUI was asked for without a terminal on stdin and stdout.
+    #[error(
+        "no terminal: the dashboard needs one on stdin and stdout; for a snapshot use \
+         `lbtop --once --json`, to record use `lbtop record FILE`"
+    )]
+    NoTerminal,
     /// SIGTERM, SIGINT or SIGHUP (its number) stopped the TUI; the terminal has been restored.
     #[error("stopped by signal {0}")]
     Signal(i32),
@@ -109,6 +115,17 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         nodes,
         remote: RemoteSet::default(),
     })
+}
+
+/// The TUI needs a terminal on stdin (keys) and stdout (the screen); checked before anything is
+/// written to either, so without one lbtop says so instead of failing in raw mode.
+pub fn require_terminal() -> Result<(), RunError> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        Err(RunError::NoTerminal)
+    }
 }
 
 /// The state's settings from the resolved config and the command line.
