@@ -158,7 +158,12 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         runtime::require_terminal()?;
     }
     let sources = runtime::sources_for(&cli.sources, config)?;
-    let state = State::new(runtime::state_options(config, cli.read_only));
+    // A captured snapshot (`--proc-root`) is read-only: no control is made for it, whatever
+    // machine lbtop runs on.
+    let snapshot = cli.sources.proc_root.is_some();
+    let mut options = runtime::state_options(config, cli.read_only);
+    options.snapshot = snapshot;
+    let state = State::new(options);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,7 +182,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     }
     let audit =
         lbtop::control::audit::AuditLog::default_path().map(lbtop::control::audit::AuditLog::at);
-    let controls = if cli.read_only {
+    let controls = if cli.read_only || snapshot {
         None
     } else {
         runtime::Controls::for_router(&cli.sources, audit, config.interval)

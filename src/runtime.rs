@@ -139,6 +139,7 @@ pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
         },
         history_len: config.history_len,
         read_only,
+        snapshot: false,
     }
 }
 

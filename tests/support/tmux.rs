@@ -35,7 +35,12 @@ impl Tmux {
 
     /// Starts lbtop in a 120×40 window, in the temp dir; its exit status lands in `status`.
     pub fn start(&self, lbtop_args: &str) {
-        self.start_then(lbtop_args, "");
+        self.start_then("", lbtop_args, "");
+    }
+
+    /// Like `start`, with more `NAME=value` settings (the shell expands them: `PATH=x:$PATH`).
+    pub fn start_with_env(&self, env: &str, lbtop_args: &str) {
+        self.start_then(env, lbtop_args, "");
     }
 
     /// Like `start`, and once lbtop has exited the pane stays open: `stty -a` run in it lands in
@@ -43,17 +48,18 @@ impl Tmux {
     pub fn start_keeping_pane(&self, lbtop_args: &str) {
         let d = self.dir.path().display();
         self.start_then(
+            "",
             lbtop_args,
             &format!("; stty -a > {d}/stty.tmp 2>&1; mv {d}/stty.tmp {d}/stty; exec sleep 600"),
         );
     }
 
-    fn start_then(&self, lbtop_args: &str, then: &str) {
+    fn start_then(&self, env: &str, lbtop_args: &str, then: &str) {
         let bin = env!("CARGO_BIN_EXE_lbtop");
         let d = self.dir.path().display();
         let cmd = format!(
             "env -u NO_COLOR HOME={d} XDG_CONFIG_HOME={d}/config XDG_STATE_HOME={d}/state \
-             XDG_DATA_HOME={d}/data TERM=xterm-256color {bin} {lbtop_args}; \
+             XDG_DATA_HOME={d}/data TERM=xterm-256color {env} {bin} {lbtop_args}; \
              echo $? > {d}/status{then}"
         );
         let dir = d.to_string();
