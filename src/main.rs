@@ -88,11 +88,17 @@ fn main() -> ExitCode {
     }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,
+        // The terminal is restored and a recording closed; the status says which signal, as a
+        // shell reports a program killed by it.
         Err(e) => {
+            if let Some(RunError::Signal(number)) = e.downcast_ref::<RunError>() {
+                tracing::info!("{e:#}");
+                return ExitCode::from(lbtop::runtime::signals::exit_status(*number));
+            }
             tracing::error!("{e:#}");
             eprintln!("lbtop: {e:#}");
             match e.downcast_ref::<RunError>() {
-                Some(RunError::Unsupported(_)) => ExitCode::from(EXIT_USAGE),
+                Some(RunError::Unsupported(_) | RunError::NoTerminal) => ExitCode::from(EXIT_USAGE),
                 Some(RunError::Record(r)) if r.is_bad_file() => ExitCode::from(EXIT_USAGE),
                 _ => ExitCode::FAILURE,
             }
@@ -148,8 +154,16 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         Some(Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. })
         | None => {}
     }
+    if !cli.once {
+        runtime::require_terminal()?;
+    }
     let sources = runtime::sources_for(&cli.sources, config)?;
-    let state = State::new(runtime::state_options(config, cli.read_only));
+    // A captured snapshot (`--proc-root`) is read-only: no control is made for it, whatever
+    // machine lbtop runs on.
+    let snapshot = cli.sources.proc_root.is_some();
+    let mut options = runtime::state_options(config, cli.read_only);
+    options.snapshot = snapshot;
+    let state = State::new(options);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -168,7 +182,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     }
     let audit =
         lbtop::control::audit::AuditLog::default_path().map(lbtop::control::audit::AuditLog::at);
-    let controls = if cli.read_only {
+    let controls = if cli.read_only || snapshot {
         None
     } else {
         runtime::Controls::for_router(&cli.sources, audit, config.interval)
@@ -260,6 +274,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
             Err(e) => return Err(e).context("writing the export"),
         }
     } else {
+        runtime::require_terminal()?;
         runtime()?.block_on(runtime::replay::run(player, state, config, &file))?;
         return Ok(());
     }

@@ -25,8 +25,10 @@ use crate::source::remote::{self, RemoteSet};
 
 pub mod recording;
 pub mod replay;
+pub mod signals;
 
 use recording::LiveRecorder;
+use signals::StopSignals;
 
 /// Why lbtop could not run. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,15 @@ pub enum RunError {
     /// A recording that could not go on (a write error, a full disk).
     #[error("{0}")]
     Recording(String),
+    /// The TUI was asked for without a terminal on stdin and stdout.
+    #[error(
+        "no terminal: the dashboard needs one on stdin and stdout; for a snapshot use \
+         `lbtop --once --json`, to record use `lbtop record FILE`"
+    )]
+    NoTerminal,
+    /// SIGTERM, SIGINT or SIGHUP (its number) stopped the TUI; the terminal has been restored.
+    #[error("stopped by signal {0}")]
+    Signal(i32),
 }
 
 /// The sources named on the command line, ready to poll.
@@ -106,6 +117,17 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     })
 }
 
+/// The TUI needs a terminal on stdin (keys) and stdout (the screen); checked before anything is
+/// written to either, so without one lbtop says so instead of failing in raw mode.
+pub fn require_terminal() -> Result<(), RunError> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        Err(RunError::NoTerminal)
+    }
+}
+
 /// The state's settings from the resolved config and the command line.
 pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
     StateOptions {
@@ -117,6 +139,7 @@ pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
         },
         history_len: config.history_len,
         read_only,
+        snapshot: false,
     }
 }
 
@@ -375,6 +398,9 @@ pub async fn run_tui_recording(
     }
     drop(tx);
 
+    // Listening before the terminal is set up: a signal from here on ends the loop, and the
+    // terminal is restored and the recording closed below.
+    let mut signals = StopSignals::listen().map_err(RunError::Terminal)?;
     let mut terminal = ratatui::init();
     let result = event_loop(
         &mut terminal,
@@ -384,6 +410,7 @@ pub async fn run_tui_recording(
         config,
         controls.as_ref(),
         &mut recorder,
+        &mut signals,
     )
     .await;
     ratatui::restore();
@@ -391,6 +418,10 @@ pub async fn run_tui_recording(
     result
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the loop's parts, each owned by run_tui_recording, which restores the terminal after"
+)]
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     rx: &mut mpsc::Receiver<SourceEvent>,
@@ -399,6 +430,7 @@ async fn event_loop(
     config: &Config,
     controls: Option<&Controls>,
     recorder: &mut LiveRecorder,
+    signals: &mut StopSignals,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
     let mut applying: Option<Applying> = None;
@@ -410,6 +442,7 @@ async fn event_loop(
     loop {
         let command = tokio::select! {
             ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
+            number = signals.recv() => return Err(RunError::Signal(number)),
             Some(ev) = rx.recv() => {
                 recorder.event(&ev);
                 let alerts = state.ingest(ev);

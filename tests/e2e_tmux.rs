@@ -4,6 +4,7 @@
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use support::tmux::Tmux;
@@ -56,5 +57,115 @@ fn terminal_is_restored_after_quitting() {
     assert!(
         !after.contains("LIVE"),
         "alternate screen left behind:\n{after}"
+    );
+}
+
+/// Sends `signal` to lbtop once its first frame is up; checks the exit status and that the
+/// terminal left behind is usable: main screen, cursor shown, canonical mode and echo back on.
+fn signal_restores_the_terminal(signal: &str, status: &str) {
+    let t = Tmux::new(&format!("signal-{}", signal.to_lowercase()));
+    t.start_keeping_pane("--interval 300ms");
+    let first = t.wait_for(|s| s.contains("LIVE"), Duration::from_secs(20));
+    assert!(first.contains("LIVE"), "no first frame:\n{first}");
+    let pid = t
+        .lbtop_pid(Duration::from_secs(5))
+        .expect("lbtop's process id");
+    let killed = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -{signal} {pid} failed");
+    assert_eq!(
+        t.exit_status(Duration::from_secs(10)).as_deref(),
+        Some(status),
+        "exit status after SIG{signal}"
+    );
+    let stty = t
+        .stty_after_exit(Duration::from_secs(10))
+        .expect("stty -a ran in the pane after lbtop");
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig"] {
+        assert!(
+            flags.contains(&flag),
+            "SIG{signal} left the terminal without {flag}:\n{stty}"
+        );
+    }
+    let modes = t.run(&["display", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}"]);
+    assert_eq!(
+        modes.trim(),
+        "0 1",
+        "SIG{signal} left the alternate screen on or the cursor hidden (alternate_on cursor_flag)"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    signal_restores_the_terminal("TERM", "143");
+}
+
+#[test]
+fn sigint_restores_the_terminal_and_exits_130() {
+    signal_restores_the_terminal("INT", "130");
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_129() {
+    signal_restores_the_terminal("HUP", "129");
+}
+
+/// A captured snapshot is read-only: with `--proc-root`, the drain keys and enter never run
+/// ipvsadm on this machine (a stand-in first in PATH records any call) nor write an audit line.
+#[test]
+fn proc_root_snapshot_never_changes_this_machine() {
+    let t = Tmux::new("proc-root");
+    let d = t.path().to_path_buf();
+    let bin = d.join("bin");
+    std::fs::create_dir_all(&bin).expect("stand-in dir");
+    let calls = d.join("ipvsadm-calls");
+    let stand_in = bin.join("ipvsadm");
+    std::fs::write(
+        &stand_in,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 0\n", calls.display()),
+    )
+    .expect("write the stand-in ipvsadm");
+    let mut perms = std::fs::metadata(&stand_in)
+        .expect("stand-in")
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&stand_in, perms).expect("make the stand-in executable");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc-root-lab");
+    t.start_with_env(
+        &format!("PATH={}:$PATH", bin.display()),
+        &format!("--interval 300ms --proc-root {root}"),
+    );
+    let first = t.wait_for(
+        |s| s.contains("LIVE") && s.contains("10.77.1.100"),
+        Duration::from_secs(20),
+    );
+    assert!(first.contains("10.77.1.100"), "no services:\n{first}");
+    for k in ["j", "j", "d"] {
+        t.keys(k);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let refused = t.wait_for(|s| s.contains("--proc-root"), Duration::from_secs(5));
+    t.keys("Enter");
+    // Enter again in case a confirmation had come up; then give any change time to run.
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys("Enter");
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = t.screen();
+    t.keys("q");
+    assert_eq!(t.exit_status(Duration::from_secs(10)).as_deref(), Some("0"));
+    assert!(
+        !calls.exists(),
+        "ipvsadm was run on this machine: {:?}\nscreen after enter:\n{after}",
+        std::fs::read_to_string(&calls)
+    );
+    let audit = d.join("state/lbtop/audit.jsonl");
+    let lines = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(lines.trim().is_empty(), "audit lines written:\n{lines}");
+    assert!(
+        refused.contains("read-only: --proc-root shows a captured snapshot"),
+        "the drain key does not say why it is disabled:\n{refused}"
     );
 }

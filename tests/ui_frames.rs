@@ -320,6 +320,40 @@ fn read_only_mode_disables_the_action_keys() {
 }
 
 #[test]
+fn a_snapshot_disables_the_action_keys_and_says_why() {
+    let mut s = small();
+    s.options.snapshot = true;
+    select_first_real(&mut s);
+    for c in ['d', 'w', 'r'] {
+        assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
+        assert!(
+            matches!(&s.ui.popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("--proc-root")),
+            "{c}: {:?}",
+            s.ui.popup
+        );
+        press(&mut s, KeyCode::Esc);
+    }
+    assert!(render(&s, 120, 30).contains("snapshot, read-only"));
+}
+
+#[test]
+fn drain_confirmation_names_the_router_it_changes() {
+    let mut s = small();
+    let router = s.router.as_ref().expect("a router").host.clone();
+    select_first_real(&mut s);
+    handle_key(&mut s, &Keymap::defaults(), key('d'));
+    let Some(lbtop::app::state::Popup::Confirm(pending)) = s.ui.popup.clone() else {
+        panic!("no confirmation: {:?}", s.ui.popup);
+    };
+    let question = format!(
+        "drain {} of {} on {router}?",
+        pending.change.real, pending.change.service
+    );
+    let frame = render(&s, 120, 30);
+    assert!(frame.contains(&question), "no {question:?} in:\n{frame}");
+}
+
+#[test]
 fn reweight_prompts_for_a_number_then_confirms() {
     let mut s = small();
     select_first_real(&mut s);

@@ -49,6 +49,26 @@ pub struct StateOptions {
     pub rules: AlertRules,
     pub history_len: usize,
     pub read_only: bool,
+    /// The router is read from a captured snapshot (`--proc-root`): read-only too, and the
+    /// action keys say so.
+    pub snapshot: bool,
+}
+
+impl StateOptions {
+    /// Why the router cannot be changed from this view, if it cannot.
+    pub fn read_only_reason(&self) -> Option<PlanError> {
+        if self.snapshot {
+            Some(PlanError::Snapshot)
+        } else if self.read_only {
+            Some(PlanError::ReadOnly)
+        } else {
+            None
+        }
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only_reason().is_some()
+    }
 }
 
 impl Default for StateOptions {
@@ -58,6 +78,7 @@ impl Default for StateOptions {
             rules: AlertRules::default(),
             history_len: 300,
             read_only: false,
+            snapshot: false,
         }
     }
 }
@@ -771,6 +792,31 @@ impl State {
         None
     }
 
+    /// The question a weight change is confirmed with, naming the router it changes:
+    /// `drain 10.77.0.11:80 of tcp:10.77.1.100:80 on lb1?`
+    pub fn confirm_question(&self, change: &WeightChange) -> String {
+        let router = match self.router.as_ref().map(|r| r.host.as_str()) {
+            None | Some("local") => "local (this machine)",
+            Some(host) => host,
+        };
+        let (real, service) = (change.real, change.service);
+        match change.kind {
+            ActionKind::Drain => format!("drain {real} of {service} on {router}?"),
+            ActionKind::Reweight => {
+                format!(
+                    "set the weight of {real} of {service} on {router} to {}?",
+                    change.to
+                )
+            }
+            ActionKind::Restore => {
+                format!(
+                    "restore {real} of {service} on {router} to weight {}?",
+                    change.to
+                )
+            }
+        }
+    }
+
     /// The real server selected in the services pane, if a real server row is selected.
     pub fn selected_real(&self) -> Option<(ServiceKey, RealKey)> {
         match self.ui.service_sel {
@@ -782,8 +828,8 @@ impl State {
     }
 
     fn start_action(&mut self, action: Action) {
-        if self.options.read_only {
-            self.ui.popup = Some(Popup::Message(PlanError::ReadOnly.to_string()));
+        if let Some(reason) = self.options.read_only_reason() {
+            self.ui.popup = Some(Popup::Message(reason.to_string()));
             return;
         }
         let Some((service, real)) = self.selected_real() else {

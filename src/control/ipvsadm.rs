@@ -9,6 +9,7 @@ use crate::model::sample::{
     AddressFamily, Forward, Protocol, RealServerSample, ServiceKey, SocketText, TunnelEncap,
     TunnelKind, VirtualServiceSample,
 };
+use crate::model::text::printable;
 use crate::source::parse::{self, ParseError};
 
 /// The argument vector (without the program) that sets `real`'s weight in `svc` and nothing else.
@@ -289,10 +290,9 @@ pub fn read_checked_edit(out: &str, change: &WeightChange) -> Result<CheckedEdit
         let refusal = match (words.next(), words.next()) {
             (Some("real"), _) => Refusal::NoReal,
             (Some("last-live"), _) => Refusal::LastLiveServer,
-            (Some("weight"), Some(now)) => Refusal::WeightChanged(
-                now.parse()
-                    .map_err(|_| ParseError::new(WHAT, 1, format!("bad weight {now}")))?,
-            ),
+            (Some("weight"), Some(now)) => Refusal::WeightChanged(now.parse().map_err(|_| {
+                ParseError::new(WHAT, 1, format!("bad weight {}", printable(now, 40)))
+            })?),
             (Some("forward"), _) => Refusal::NotUnderstood("forwarding method".into()),
             (Some("number"), _) => Refusal::NotUnderstood("weight or threshold".into()),
             (Some("tunnel"), _) => Refusal::NotUnderstood("tunnel setting".into()),
@@ -300,7 +300,7 @@ pub fn read_checked_edit(out: &str, change: &WeightChange) -> Result<CheckedEdit
                 return Err(ParseError::new(
                     WHAT,
                     1,
-                    format!("unknown refusal {}", reason.trim()),
+                    format!("unknown refusal {}", printable(reason.trim(), 200)),
                 ));
             }
         };
@@ -330,6 +330,41 @@ mod tests {
     use super::*;
     use crate::control::plan::parse_service;
     use std::net::IpAddr;
+
+    const PWNED: &str = "\x1b]0;pwned\x07\x1b[2J";
+
+    fn drain() -> WeightChange {
+        WeightChange {
+            kind: super::super::plan::ActionKind::Drain,
+            service: parse_service("tcp:192.0.2.10:80").expect("service"),
+            real: "10.0.0.2:80".parse().expect("real"),
+            from: 3,
+            to: 0,
+        }
+    }
+
+    fn refused_message(reason: &str) -> String {
+        match read_checked_edit(&format!("{REFUSED}{reason}"), &drain()) {
+            Err(e) => e.to_string(),
+            Ok(edit) => panic!("not an error: {edit:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_weight_from_the_router_is_reported_with_its_escapes_escaped() {
+        let m = refused_message(&format!("weight 3{PWNED}"));
+        assert!(m.contains("bad weight"), "{m}");
+        assert!(!m.contains('\x1b') && !m.contains('\x07'), "{m:?}");
+        assert!(m.contains("\\u{1b}]0;pwned\\u{7}"), "{m}");
+    }
+
+    #[test]
+    fn an_unknown_refusal_from_the_router_is_reported_with_its_escapes_escaped() {
+        let m = refused_message(&format!("mystery {PWNED}"));
+        assert!(m.contains("unknown refusal"), "{m}");
+        assert!(!m.contains('\x1b') && !m.contains('\x07'), "{m:?}");
+        assert!(m.contains("\\u{1b}[2J"), "{m}");
+    }
 
     fn real(forward: Forward) -> RealServerSample {
         RealServerSample {

@@ -195,6 +195,8 @@ pub enum PlanError {
     Unchanged { real: String, weight: i32 },
     #[error("read-only mode: lbtop changes nothing on the router")]
     ReadOnly,
+    #[error("read-only: --proc-root shows a captured snapshot, not a router lbtop could change")]
+    Snapshot,
 }
 
 /// Finds a service and a real server in the router's table.

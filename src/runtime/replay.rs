@@ -15,6 +15,7 @@ use crate::model::sample::Timestamp;
 use crate::record::Player;
 use crate::record::export::{self, declare, feed};
 
+use super::signals::StopSignals;
 use super::{RunError, redraw_if_changed, terminal_event};
 
 /// A replay in progress: the player, and where the clock is.
@@ -164,8 +165,16 @@ pub async fn run(
     file: &str,
 ) -> Result<(), RunError> {
     let mut replayer = Replayer::new(player, &mut state, file);
+    let mut signals = StopSignals::listen().map_err(RunError::Terminal)?;
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut replayer, &mut state, config).await;
+    let result = event_loop(
+        &mut terminal,
+        &mut replayer,
+        &mut state,
+        config,
+        &mut signals,
+    )
+    .await;
     ratatui::restore();
     result
 }
@@ -175,6 +184,7 @@ async fn event_loop(
     replayer: &mut Replayer,
     state: &mut State,
     config: &Config,
+    signals: &mut StopSignals,
 ) -> Result<(), RunError> {
     let mut keys = EventStream::new();
     let mut clock = tokio::time::interval(Duration::from_millis(50));
@@ -186,6 +196,7 @@ async fn event_loop(
     loop {
         let command = tokio::select! {
             ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
+            number = signals.recv() => return Err(RunError::Signal(number)),
             _ = clock.tick() => {
                 let now = Instant::now();
                 replayer.advance(state, now - last);

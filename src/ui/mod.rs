@@ -92,7 +92,10 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
                 r,
             );
         }
-        Some(Popup::Confirm(pending)) => draw_confirm(frame, area, theme, keymap, pending),
+        Some(Popup::Confirm(pending)) => {
+            let question = state.confirm_question(&pending.change);
+            draw_confirm(frame, area, theme, keymap, pending, &question);
+        }
         Some(Popup::WeightInput {
             service,
             real,
@@ -126,14 +129,19 @@ fn draw_confirm(
     theme: &Theme,
     keymap: &Keymap,
     pending: &crate::app::state::PendingAction,
+    question: &str,
 ) {
     let text = pending.change.to_string();
-    let width = (text.chars().count() as u16 + 6).max(64);
-    let height = if pending.typed.is_some() { 7 } else { 5 };
+    let widest = text.chars().count().max(question.chars().count());
+    let width = (u16::try_from(widest).unwrap_or(u16::MAX).saturating_add(6)).max(64);
+    let height = if pending.typed.is_some() { 8 } else { 6 };
     let r = centered_lines(area, width, height);
     frame.render_widget(Clear, r);
     let block = widgets::pane(theme, Line::from(" Confirm "), true).style(theme.popup);
-    let mut lines = vec![Line::from(Span::styled(text, theme.title))];
+    let mut lines = vec![
+        Line::from(Span::styled(question.to_string(), theme.title)),
+        Line::from(Span::styled(text, theme.popup)),
+    ];
     match &pending.typed {
         None => {
             let enter = keymap
@@ -306,7 +314,9 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
             theme.warning,
         ));
     }
-    if state.options.read_only {
+    if state.options.snapshot {
+        spans.push(Span::styled("│ snapshot, read-only ", theme.dim));
+    } else if state.options.read_only {
         spans.push(Span::styled("│ read-only ", theme.dim));
     }
     if let Some(change) = &state.applying {
@@ -314,7 +324,7 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
     }
     spans.push(Span::styled("│ ", theme.status_bar));
     if state.selected_real().is_some() {
-        let style = if state.options.read_only {
+        let style = if state.options.is_read_only() {
             theme.dim
         } else {
             theme.key_hint
@@ -420,7 +430,7 @@ fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap
         .iter()
         .map(|b| {
             let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
-            let disabled = state.options.read_only && is_router_action(b.action);
+            let disabled = state.options.is_read_only() && is_router_action(b.action);
             let style = if disabled { theme.dim } else { theme.popup };
             let desc = if disabled {
                 format!("{} (disabled: read-only)", b.description)

@@ -146,6 +146,15 @@ impl EndReason {
     }
 }
 
+/// Why the host says it closed the connection: its own words, printable (they end up in errors
+/// printed to the terminal and in the log), at most 200 characters.
+fn host_closed(message: &str) -> String {
+    format!(
+        "the host closed the connection ({})",
+        crate::model::text::printable(message.trim(), 200)
+    )
+}
+
 /// The russh client handler: it judges the host key and remembers why the connection ended.
 struct Client {
     policy: Arc<HostKeyPolicy>,
@@ -160,9 +169,7 @@ impl client::Handler for Client {
         reason: client::DisconnectReason<SshError>,
     ) -> Result<(), SshError> {
         let why = match &reason {
-            client::DisconnectReason::ReceivedDisconnect(info) => {
-                format!("the host closed the connection ({})", info.message.trim())
-            }
+            client::DisconnectReason::ReceivedDisconnect(info) => host_closed(&info.message),
             client::DisconnectReason::Error(e) => e.to_string(),
         };
         self.ended.set(why);
@@ -193,13 +200,14 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
-    /// The first line of stderr, for messages.
+    /// The first line of stderr, for messages: printable (the router's escapes shown escaped,
+    /// never sent to a terminal or a log) and at most 200 characters.
     pub fn stderr_line(&self) -> Option<String> {
         String::from_utf8_lossy(&self.stderr)
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
-            .map(|l| l.chars().take(200).collect())
+            .map(|l| crate::model::text::printable(l, 200))
     }
 }
 
@@ -777,4 +785,32 @@ async fn load_identity_files(host: &ResolvedHost) -> Vec<IdentityFile> {
     })
     .await
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod stderr_tests {
+    use super::{ExecOutput, host_closed};
+
+    #[test]
+    fn the_hosts_disconnect_message_shows_its_escape_sequences_escaped() {
+        let why = host_closed(" bye \x1b]0;pwned\x07\x1b[2J ");
+        assert!(!why.contains('\x1b') && !why.contains('\x07'), "{why:?}");
+        assert_eq!(
+            why,
+            "the host closed the connection (bye \\u{1b}]0;pwned\\u{7}\\u{1b}[2J)"
+        );
+    }
+
+    #[test]
+    fn stderr_line_shows_the_routers_escape_sequences_escaped() {
+        let out = ExecOutput {
+            stdout: Vec::new(),
+            stderr: b"\n ipvsadm: \x1b]0;pwned\x07\x1b[2J failed\nmore\n".to_vec(),
+            exit_status: Some(1),
+            exit_signal: None,
+        };
+        let line = out.stderr_line().expect("a line");
+        assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
+        assert_eq!(line, "ipvsadm: \\u{1b}]0;pwned\\u{7}\\u{1b}[2J failed");
+    }
 }
