@@ -453,3 +453,29 @@ fn after_a_drain_the_row_counts_connections_down() {
     handle_key(&mut s, &Keymap::defaults(), key('r'));
     assert!(render(&s, 120, 30).contains("weight 0 → 1 (restore)"));
 }
+
+#[test]
+fn the_services_title_says_how_old_the_counters_and_details_are() {
+    let mut s = small();
+    let mut sample = s
+        .router
+        .as_ref()
+        .and_then(|r| r.cur.clone())
+        .expect("a router sample");
+    // As a router over SSH carries ipvsadm's counters and details read earlier.
+    sample.time = Timestamp(sample.time.0 + 2_000);
+    sample.parts.counters = Some(Timestamp(sample.time.0 - 12_000));
+    sample.parts.details = Some(Timestamp(sample.time.0 - 75_000));
+    s.ingest(SourceEvent::Router {
+        host: "local".into(),
+        report: Report::Sample(sample),
+    });
+    let frame = render(&s, 200, 50);
+    assert!(
+        frame.contains("counters 12s old, details 1m15s old"),
+        "{frame}"
+    );
+    // Read with the sample: no age.
+    let fresh = render(&small(), 200, 50);
+    assert!(!fresh.contains(" old"), "{fresh}");
+}
