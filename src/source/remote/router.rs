@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::model::sample::{
-    ConnSummary, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
+    ConnSummary, IpvsGlobalStats, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
     VirtualServiceSample,
 };
 use crate::source::budget::Budget;
@@ -179,7 +179,15 @@ impl RouterWatch {
     /// Takes in a reply with `/proc/net/ip_vs` and `ip_vs_stats`, and makes the sample: the table
     /// as `/proc` has it now, with the latest reading of each costlier part laid over it.
     pub fn sample(&mut self, text: &str, time: Timestamp) -> Result<RouterSample, SshError> {
-        let sections = Sections::split(text);
+        let (services, global) = self.table(&Sections::split(text))?;
+        Ok(self.assemble(services, global, time))
+    }
+
+    /// The table in a reply, as `/proc` has it; notes its shape.
+    fn table(
+        &mut self,
+        sections: &Sections,
+    ) -> Result<(Vec<VirtualServiceSample>, Option<IpvsGlobalStats>), SshError> {
         let parse_err = |e: parse::ParseError| SshError::Reply(format!("router: {e}"));
         if sections.get("absent").is_some() {
             return Err(SshError::Reply(
@@ -191,12 +199,22 @@ impl RouterWatch {
                 "the router's reply has no /proc/net/ip_vs".into(),
             ));
         };
-        let mut services = parse::ip_vs(proc_text).map_err(parse_err)?;
+        let services = parse::ip_vs(proc_text).map_err(parse_err)?;
         let global = match sections.get("ip_vs_stats") {
             Some(t) if !t.trim().is_empty() => Some(parse::ip_vs_stats(t).map_err(parse_err)?),
             _ => None,
         };
         self.shape = Some(shape_of(&services));
+        Ok((services, global))
+    }
+
+    /// The sample: `services` from `/proc` with the latest reading of each part laid over them.
+    fn assemble(
+        &self,
+        mut services: Vec<VirtualServiceSample>,
+        global: Option<IpvsGlobalStats>,
+        time: Timestamp,
+    ) -> RouterSample {
         if let Some(d) = &self.details {
             parse::overlay_views(&mut services, d.views.iter());
         }
@@ -214,7 +232,7 @@ impl RouterWatch {
             .iter()
             .map(|(why, _)| format!("{why}; {FALLBACK}"))
             .collect();
-        Ok(RouterSample {
+        RouterSample {
             time,
             source: RouterSourceKind::Ssh,
             services,
@@ -223,10 +241,11 @@ impl RouterWatch {
             notes,
             ipvs: self.info.clone(),
             parts,
-        })
+        }
     }
 
-    /// A reply to a request for `/proc` and `asked`, taken in whole: the parts, then the sample.
+    /// A reply to a request for `/proc` and `asked`, taken in whole: the table (whose shape the
+    /// details read with it belong to), the parts, then the sample.
     pub fn absorb(
         &mut self,
         text: &str,
@@ -234,10 +253,9 @@ impl RouterWatch {
         time: Timestamp,
         now: Instant,
     ) -> Result<(RouterSample, Costs), SshError> {
-        // The table's shape first: the details read with it belong to it.
-        self.sample(text, time)?;
+        let (services, global) = self.table(&Sections::split(text))?;
         let costs = self.absorb_parts(text, asked, time, now)?;
-        Ok((self.sample(text, time)?, costs))
+        Ok((self.assemble(services, global, time), costs))
     }
 
     /// Whether nothing but `/proc` was read since the connection was made.
