@@ -12,18 +12,9 @@ use super::ipvsadm::{self, CheckedEdit, VIEW_END};
 use super::plan::WeightChange;
 use super::{ControlError, RouterControl, read_ipvsadm_table};
 use crate::model::sample::{RealServerSample, VirtualServiceSample};
-use crate::source::remote::{ROUTER_COMMAND, SudoMode};
+use crate::source::remote::{PROGRAM_COMMAND, SudoMode};
 use crate::source::ssh::config::ResolvedHost;
 use crate::source::ssh::connection::{Connection, SshContext};
-
-/// How ipvsadm is prefixed, as the router poll decides it.
-fn sudo_line(sudo: SudoMode) -> &'static str {
-    match sudo {
-        SudoMode::Auto => "S=; [ \"$(id -u)\" = 0 ] || S='sudo -n'\n",
-        SudoMode::Always => "S='sudo -n'\n",
-        SudoMode::Never => "S=\n",
-    }
-}
 
 /// How long an action's exec may take: every ipvsadm run goes through `sudo -n` for a login
 /// that is not root, and a slow or busy router takes seconds for that.
@@ -79,7 +70,7 @@ impl SshControl {
         let limit = self.ctx.tuning.poll_timeout.max(ACTION_TIMEOUT);
         let out = tokio::time::timeout(
             limit,
-            conn.exec(ROUTER_COMMAND, Some(script.as_bytes()), 8 << 20),
+            conn.exec(PROGRAM_COMMAND, Some(script.as_bytes()), 8 << 20),
         )
         .await
         .map_err(|_| {
@@ -126,7 +117,7 @@ impl RouterControl for SshControl {
     }
 
     async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
-        let mut script = String::from(sudo_line(self.sudo));
+        let mut script = String::from(self.sudo.program_line());
         script.push_str("set -e\n");
         for (i, view) in ipvsadm::READ_VIEWS.iter().enumerate() {
             if i == 0 {
@@ -156,7 +147,7 @@ impl RouterControl for SshControl {
         real: &RealServerSample,
         weight: i32,
     ) -> Result<(), ControlError> {
-        let mut script = String::from(sudo_line(self.sudo));
+        let mut script = String::from(self.sudo.program_line());
         script.push_str("exec $S ipvsadm ");
         script.push_str(&ipvsadm::edit_args(svc, real, weight).join(" "));
         script.push('\n');
@@ -170,7 +161,7 @@ impl RouterControl for SshControl {
         change: &WeightChange,
         force: bool,
     ) -> Result<(), ControlError> {
-        let mut script = String::from(sudo_line(self.sudo));
+        let mut script = String::from(self.sudo.program_line());
         script.push_str(&ipvsadm::checked_edit_script(change, force));
         let out = self.run(&script).await?;
         match ipvsadm::read_checked_edit(&out, change)? {

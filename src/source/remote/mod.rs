@@ -30,7 +30,3 @@ pub use program::{
 };
 pub use set::{RemoteSet, Started};
 pub use task::{RemoteSource, Role};
-
-/// Runs a script on the router's `/bin/sh`, sent on stdin (for one-off execs such as a weight
-/// change, which are not polls).
-pub const ROUTER_COMMAND: &str = PROGRAM_COMMAND;

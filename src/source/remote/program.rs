@@ -87,7 +87,9 @@ pub enum SudoMode {
 }
 
 impl SudoMode {
-    fn program_line(self) -> &'static str {
+    /// The constant shell line that sets `S` to the prefix ipvsadm runs with: the router
+    /// program and the weight changes over SSH (`control::ssh`) both start with it.
+    pub fn program_line(self) -> &'static str {
         match self {
             SudoMode::Auto => "S=; [ \"$(id -u)\" = 0 ] || S='sudo -n'\n",
             SudoMode::Always => "S='sudo -n'\n",

@@ -202,14 +202,14 @@ mod tests {
 #[cfg(test)]
 mod program_tests {
     use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
     use super::*;
     use crate::source::remote::program::{NODE_PROGRAM, READY, end_line, node_request};
 
-    /// Runs the node program under this machine's `/bin/sh` as sshd would, and asks it `polls`
-    /// times; returns the greeting and the replies.
-    fn run_node_program(polls: u64) -> (String, Vec<String>) {
+    /// The node program under this machine's `/bin/sh`, started as sshd would (the program on
+    /// stdin), its greeting read: `(child, stdin, stdout, greeting)`.
+    fn start_node_program() -> (Child, ChildStdin, BufReader<ChildStdout>, String) {
         let mut child = Command::new("/bin/sh")
             .arg("-s")
             .stdin(Stdio::piped())
@@ -220,25 +220,34 @@ mod program_tests {
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         stdin.write_all(NODE_PROGRAM.as_bytes()).expect("program");
         stdin.flush().expect("flush");
-        let mut read_until = |end: &str| {
-            let mut text = String::new();
-            loop {
-                let mut line = String::new();
-                assert!(out.read_line(&mut line).expect("read") > 0, "ended: {text}");
-                if line.trim_end_matches('\n') == end {
-                    return text;
-                }
-                text.push_str(&line);
+        let greeting = read_until(&mut out, READY);
+        (child, stdin, out, greeting)
+    }
+
+    /// The lines before the line `end`.
+    fn read_until(out: &mut BufReader<ChildStdout>, end: &str) -> String {
+        let mut text = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(out.read_line(&mut line).expect("read") > 0, "ended: {text}");
+            if line.trim_end_matches('\n') == end {
+                return text;
             }
-        };
-        let greeting = read_until(READY);
+            text.push_str(&line);
+        }
+    }
+
+    /// Asks the node program `polls` times, as lbtop does (a request only after the greeting);
+    /// returns the greeting and the replies.
+    fn run_node_program(polls: u64) -> (String, Vec<String>) {
+        let (mut child, mut stdin, mut out, greeting) = start_node_program();
         let mut replies = Vec::new();
         for seq in 1..=polls {
             stdin
                 .write_all(node_request(seq).as_bytes())
                 .expect("request");
             stdin.flush().expect("flush");
-            replies.push(read_until(&end_line(seq)));
+            replies.push(read_until(&mut out, &end_line(seq)));
         }
         drop(stdin);
         assert!(child.wait().expect("wait").success());
@@ -264,22 +273,7 @@ mod program_tests {
     #[test]
     fn the_node_program_refuses_a_request_that_is_not_its_own() {
         for bad in ["p 1; id\n", "x 1\n", "p\n", "p $(id)\n", "id\n"] {
-            let mut child = Command::new("/bin/sh")
-                .arg("-s")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("sh");
-            let mut stdin = child.stdin.take().expect("stdin");
-            let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-            stdin.write_all(NODE_PROGRAM.as_bytes()).expect("program");
-            stdin.flush().expect("flush");
-            // As lbtop does: the request only after the greeting.
-            let mut line = String::new();
-            while line.trim_end() != READY {
-                line.clear();
-                assert!(out.read_line(&mut line).expect("read") > 0);
-            }
+            let (mut child, mut stdin, mut out, _) = start_node_program();
             stdin.write_all(bad.as_bytes()).expect("request");
             // More after it: never run as commands.
             stdin.write_all(b"id\np 2\n").expect("more");
