@@ -6,7 +6,7 @@
 //! the program checks against its own patterns and refuses (exits) otherwise.
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
-//! all; a router poll starts one `tr` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
+//! all; a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
 //! parts asked for.
 
 use std::str::FromStr;
@@ -173,10 +173,14 @@ pub fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) -> String
 
 const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 
-/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` (one `tr`, which
-/// squeezes the runs of spaces that pad its columns: half the bytes for the router's sshd to
-/// encrypt and send) and `ip_vs_stats` (the shell's `read`); `q` skips them. ipvsadm's views
-/// are squeezed the same way (a third of their size). Then each part asked for, each followed by
+/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` and `ip_vs_stats`
+/// (the shell's `read`); `q` skips them. `/proc/net/ip_vs` and ipvsadm's views are sent as one
+/// `gzip -1` member each, after a `@@lbtop gzip` line (see [`super::reply::expand`]): at 1,000
+/// services × 10 reals, 640 KB of `/proc` becomes 8 KB, and the router's sshd, which costs more
+/// per byte it encrypts than gzip does per byte it packs, sends a 80th of it (BENCHMARKS.md).
+/// Where gzip is missing or fails, one `tr` squeezes the runs of spaces that pad the columns
+/// instead (half the bytes). An empty connection table is answered without starting awk. Then
+/// each part asked for, each followed by
 /// the shell's own `/proc/$$/stat` line, whose CPU times (its own and its children's) tell lbtop
 /// what each part cost the router. lbtop runs the program twice on a connection: one answers
 /// the `p` polls on the interval, the other the `q` requests for the costlier parts, so that a
@@ -186,7 +190,9 @@ T=$(getconf CLK_TCK 2>/dev/null)
 case $T in ''|*[!0-9]*) T=100 ;; esac
 printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
 cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
-if command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
+if printf x | gzip -1 -c >/dev/null 2>&1; then
+  sq() { echo "@@lbtop gzip"; gzip -1 -c 2>/dev/null; }
+elif command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
 view() {
   echo "@@lbtop ipvsadm $1"
   if [ -z "$A" ]; then echo "@@lbtop ipvsadm-missing"; return; fi
@@ -215,9 +221,11 @@ while read -r q s w; do
       conn)
         if [ -r /proc/net/ip_vs_conn ]; then
           echo "@@lbtop conn"
+          if ! { read -r l && read -r l; } </proc/net/ip_vs_conn; then echo "T 0 0"; else
           awk -v top="#;
 
 const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
+          fi
         fi ;;
       *) exit 2 ;;
     esac

@@ -59,6 +59,53 @@ impl<'a> Sections<'a> {
     }
 }
 
+/// The line before each gzip member in a reply.
+const GZIP_LINE: &[u8] = b"@@lbtop gzip\n";
+
+/// A reply as text, with each gzip member (after a `@@lbtop gzip` line) replaced by what it
+/// holds. The text may grow to `limit` bytes, so that a member cannot expand without bound (a
+/// few kilobytes of zeros can say gigabytes). Invalid UTF-8 is replaced, as everywhere else.
+pub fn expand(reply: &[u8], limit: usize) -> Result<String, SshError> {
+    let mut out: Vec<u8> = Vec::with_capacity(reply.len());
+    let mut rest = reply;
+    loop {
+        let at = rest
+            .windows(GZIP_LINE.len())
+            .enumerate()
+            .find(|&(i, w)| w == GZIP_LINE && (i == 0 || rest[i - 1] == b'\n'))
+            .map(|(i, _)| i);
+        let Some(at) = at else {
+            out.extend_from_slice(rest);
+            break;
+        };
+        out.extend_from_slice(&rest[..at]);
+        let member = &rest[at + GZIP_LINE.len()..];
+        let mut decoder = flate2::bufread::GzDecoder::new(member);
+        let room = limit.saturating_sub(out.len()) as u64;
+        let mut bounded = std::io::Read::take(&mut decoder, room + 1);
+        let before = out.len();
+        std::io::Read::read_to_end(&mut bounded, &mut out).map_err(|e| {
+            SshError::Reply(format!("a compressed part of the reply is corrupt: {e}"))
+        })?;
+        if (out.len() - before) as u64 > room {
+            return Err(SshError::Reply(format!(
+                "a compressed part of the reply holds more than {} bytes — not what lbtop asked for",
+                limit
+            )));
+        }
+        rest = decoder.into_inner();
+    }
+    if out.len() > limit {
+        return Err(SshError::Reply(format!(
+            "reply larger than {limit} bytes — not what lbtop asked for"
+        )));
+    }
+    Ok(match String::from_utf8(out) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
 /// What came back instead of lbtop's program, for the message: the start of it, the first line
 /// of stderr and how the program ended, all escaped.
 pub fn excerpt(stdout: &[u8], stderr: Option<String>, ended: Option<&str>) -> String {
@@ -173,6 +220,90 @@ mod tests {
         assert_eq!(s.get("a"), Some("1\n2\n"));
         assert_eq!(s.with_rc("ipvsadm stats"), Some(("x\n", Some(3))));
         assert_eq!(s.get("b"), None);
+    }
+
+    /// What the router program sends for `text`: this machine's own `gzip -1`, as the program
+    /// runs it.
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut child = std::process::Command::new("gzip")
+            .args(["-1", "-c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = text.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().expect("gzip output");
+        writer.join().expect("writer").expect("write");
+        assert!(out.status.success());
+        out.stdout
+    }
+
+    #[test]
+    fn gzip_members_expand_in_place_and_the_text_around_them_stays() {
+        let table =
+            "IP Virtual Server version 1.2.1 (size=4096)\nTCP  0A000001:0050 wlc\n".repeat(500);
+        let view = "TCP  10.0.0.1:80 wlc\n  -> 10.0.1.1:80 Route 1 0 0\n@@lbtop rc 0\n";
+        let mut reply = b"@@lbtop cpu start 1 (sh) S 0 0\n@@lbtop ip_vs\n@@lbtop gzip\n".to_vec();
+        reply.extend(gzip(table.as_bytes()));
+        reply.extend(b"@@lbtop ip_vs_stats\nx\n@@lbtop ipvsadm stats\n@@lbtop gzip\n");
+        reply.extend(gzip(view.as_bytes()));
+        reply.extend(b"@@lbtop cpu stats 1 (sh) S 0 0\n");
+        let text = expand(&reply, 1 << 20).expect("expands");
+        assert_eq!(
+            text,
+            format!(
+                "@@lbtop cpu start 1 (sh) S 0 0\n@@lbtop ip_vs\n{table}@@lbtop ip_vs_stats\nx\n\
+                 @@lbtop ipvsadm stats\n{view}@@lbtop cpu stats 1 (sh) S 0 0\n"
+            )
+        );
+        let sections = Sections::split(&text);
+        assert_eq!(sections.get("ip_vs"), Some(table.as_str()));
+        assert_eq!(
+            sections.with_rc("ipvsadm stats").map(|(_, rc)| rc),
+            Some(Some(0))
+        );
+        // Packed 500 times over, the table travels in a fraction of its size.
+        assert!(reply.len() < table.len() / 10, "{} bytes", reply.len());
+        // A reply without members is its own text; a marker inside a line is text too.
+        let plain = b"@@lbtop ip_vs\nx @@lbtop gzip\n".to_vec();
+        assert_eq!(
+            expand(&plain, 100).expect("plain"),
+            "@@lbtop ip_vs\nx @@lbtop gzip\n"
+        );
+    }
+
+    #[test]
+    fn corrupt_cut_and_bomb_members_are_clear_errors_in_bounded_memory() {
+        let packed = gzip(&b"TCP  0A000001:0050 wlc\n".repeat(100));
+        let mut corrupt = b"@@lbtop gzip\n".to_vec();
+        corrupt.extend(&packed);
+        let mid = 13 + packed.len() / 2;
+        corrupt[mid] ^= 0xff;
+        let cut = {
+            let mut c = b"@@lbtop gzip\n".to_vec();
+            c.extend(&packed[..packed.len() - 12]);
+            c
+        };
+        for (what, reply) in [
+            ("corrupt", corrupt),
+            ("cut", cut),
+            ("junk", b"@@lbtop gzip\n\x1b[2J".to_vec()),
+        ] {
+            let e = expand(&reply, 1 << 20).expect_err(what).to_string();
+            assert!(e.contains("compressed part of the reply"), "{what}: {e}");
+        }
+        // 64 MiB of zeros packs into about 64 KB; with room for 1 MiB it stops there.
+        let bomb = {
+            let mut b = b"@@lbtop gzip\n".to_vec();
+            b.extend(gzip(&vec![0u8; 64 << 20]));
+            b
+        };
+        assert!(bomb.len() < 1 << 20);
+        let e = expand(&bomb, 1 << 20).expect_err("bomb").to_string();
+        assert!(e.contains("more than 1048576 bytes"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::source::ssh::{
 };
 
 use super::program::{self, NODE_PROGRAM, PROGRAM_COMMAND, READY, RouterPart, SudoMode, end_line};
-use super::reply;
+use super::reply::{self, expand};
 use super::router::RouterWatch;
 
 /// What a host is watched as.
@@ -46,6 +46,10 @@ pub struct RemoteSource {
 /// How long a request for the router's costlier parts may take: ipvsadm on a large table takes
 /// seconds, and more through sudo on a busy router.
 const PARTS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How much larger than the bytes received (`max_reply_bytes`) a reply may grow once its gzip
+/// members are expanded: the router's `/proc/net/ip_vs` and ipvsadm views pack about 80 to 1.
+const EXPANSION: usize = 8;
 
 /// What a request for the costlier parts gives back: the program (when it can go on), what was
 /// asked, when, and the reply.
@@ -186,7 +190,7 @@ impl RemoteSource {
             .read_until(end_line(seq).as_bytes(), limit)
             .await
         {
-            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Ok(bytes) => expand(&bytes, limit.saturating_mul(EXPANSION)),
             Err(e) => {
                 let pending = running.program.pending();
                 if pending.is_empty() {
