@@ -20,7 +20,7 @@ use lbtop::app::{State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::SourceEvent;
 use lbtop::source::local::{TOP_CLIENTS, sum_conn_file};
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::widgets::Paragraph;

@@ -22,9 +22,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lbtop::app::{State, StateOptions};
 use lbtop::model::sample::{SourceEvent, Timestamp};
 use lbtop::record::export::{self, Range, declare, feed};
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Item, Player, Writer};
-use lbtop::source::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 50,

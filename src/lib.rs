@@ -12,4 +12,6 @@ pub mod record;
 pub mod report;
 pub mod runtime;
 pub mod source;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod ui;

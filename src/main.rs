@@ -238,7 +238,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
         let at = |text: &Option<String>| -> Result<_, RunError> {
             text.as_deref()
                 .map(|t| {
-                    lbtop::record::time::parse(t, start, start)
+                    lbtop::model::time::parse(t, start, start)
                         .map_err(|e| RunError::Unsupported(format!("--from/--to: {e}")))
                 })
                 .transpose()

@@ -80,7 +80,8 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         || matches!(args.nodes, NodesSpec::List(_) | NodesSpec::Auto)
     {
         let mut set = SourceSet {
-            remote: RemoteSet::from_spec(&args.spec(), config).map_err(RunError::Unsupported)?,
+            remote: RemoteSet::from_spec(&args.spec(), config.interval, &config.node_map)
+                .map_err(RunError::Unsupported)?,
             ..SourceSet::default()
         };
         if matches!(args.router, RouterSpec::Local) {

@@ -13,7 +13,7 @@ use lbtop::record::export::CSV_COLUMNS;
 use lbtop::record::format::HeaderInfo;
 use lbtop::record::writer::{Sink, WriterOptions};
 use lbtop::record::{Item, Player, Recorder};
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf8 path")
@@ -168,7 +168,7 @@ fn a_disk_filling_up_stops_the_recording_with_the_error_and_nothing_blocks() {
         reals_per_service: 2,
     };
     let opts = WriterOptions::default();
-    let info: HeaderInfo = lbtop::record::writer::scripted_info(shape, &opts);
+    let info: HeaderInfo = lbtop::testing::scripted_info(shape, &opts);
     let r = Recorder::start_with(
         FillsUp { room: 4000 },
         Path::new("full.lbrec"),

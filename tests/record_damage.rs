@@ -12,9 +12,10 @@ use lbtop::app::{State, StateOptions};
 use lbtop::record::format::{
     FILE_MAGIC, FRAME_HEADER_LEN, FrameHeader, FrameKind, MAJOR, TAIL_LEN,
 };
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, RecordError, Recording, Writer};
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 5,

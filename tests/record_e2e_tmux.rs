@@ -8,9 +8,10 @@ use std::time::Duration;
 mod support;
 
 use lbtop::app::{State, StateOptions};
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 use support::tmux::Tmux;
 
 /// The replay's clock on the position bar: `2026-01-01 00:01:40` → `00:01:40`.

@@ -8,11 +8,12 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use lbtop::app::{Command, Mode, Speed, State, StateOptions};
 use lbtop::config::Keymap;
 use lbtop::model::sample::Timestamp;
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::runtime::handle_key;
 use lbtop::runtime::replay::Replayer;
-use lbtop::source::scripted::{ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 4,

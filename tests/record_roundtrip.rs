@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use lbtop::app::{State, StateOptions};
 use lbtop::model::sample::SourceEvent;
 use lbtop::record::export::{self, Range};
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::report;
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 8,

@@ -13,12 +13,13 @@ use lbtop::config::Keymap;
 use lbtop::model::alert::{AlertEvent, Severity};
 use lbtop::model::sample::Timestamp;
 use lbtop::record::export::{self, Range};
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::report;
 use lbtop::runtime::handle_key;
 use lbtop::runtime::replay::Replayer;
-use lbtop::source::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 
 const SHAPE: ClusterShape = ClusterShape {
     nodes: 4,

@@ -6,10 +6,11 @@ use std::time::Duration;
 use lbtop::app::replay::RecordingView;
 use lbtop::app::{Action, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
-use lbtop::record::writer::{WriterOptions, record_scripted, scripted_info};
+use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::runtime::replay::Replayer;
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::{record_scripted, scripted_info};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -15,7 +15,7 @@ use lbtop::model::sample::{
     Timestamp, TunnelEncap, TunnelKind, Uptime, VirtualServiceSample,
 };
 use lbtop::report;
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::Value;

@@ -6,7 +6,7 @@ use lbtop::app::{Command, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
 use lbtop::runtime::handle_key;
-use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
+use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

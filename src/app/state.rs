@@ -953,7 +953,7 @@ impl State {
     }
 
     /// Keys typed while the go-to-time prompt is open. Enter resolves the time against the
-    /// recording (see `record::time`) and asks the runtime to seek there.
+    /// recording (see `model::time`) and asks the runtime to seek there.
     pub fn goto_input(&mut self, input: TextInput) -> Option<Command> {
         self.touch();
         let text = self.ui.goto.as_mut()?;
@@ -967,7 +967,7 @@ impl State {
                 let text = self.ui.goto.take().unwrap_or_default();
                 let start = self.replay.as_ref().map_or(self.now, |r| r.start);
                 let current = self.replay.as_ref().map_or(self.now, |r| r.position);
-                match crate::record::time::parse(&text, start, current) {
+                match crate::model::time::parse(&text, start, current) {
                     Ok(t) => return Some(Command::Seek(SeekTo::At(t))),
                     Err(e) => self.ui.popup = Some(Popup::Message(e)),
                 }

@@ -48,14 +48,7 @@ impl Default for Thresholds {
     }
 }
 
-/// Which SSH host to use for nodes whose address matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeMapping {
-    /// A CIDR block (`10.0.0.0/24`) or an exact address, as written in the file.
-    pub match_: String,
-    /// An SSH host (alias from `~/.ssh/config`, or `user@host`).
-    pub host: String,
-}
+pub use crate::source::spec::NodeMapping;
 
 /// The resolved configuration the rest of lbtop runs with.
 #[derive(Debug, Clone, PartialEq)]

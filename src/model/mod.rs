@@ -5,3 +5,4 @@ pub mod history;
 pub mod sample;
 pub mod snapshot;
 pub mod text;
+pub mod time;

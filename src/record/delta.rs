@@ -377,7 +377,7 @@ pub(crate) fn unpack(bytes: &[u8], base: Option<&[u64]>, out: &mut Vec<u64>) -> 
 mod tests {
     use super::*;
     use crate::model::sample::SourceEvent;
-    use crate::source::scripted::{ClusterShape, ScriptedCluster};
+    use crate::testing::scripted::{ClusterShape, ScriptedCluster};
 
     #[test]
     fn floats_round_trip_bit_for_bit() {

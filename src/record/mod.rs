@@ -14,7 +14,6 @@ pub(crate) mod delta;
 pub mod export;
 pub mod format;
 pub mod player;
-pub mod time;
 pub mod writer;
 
 pub use player::{Decoded, Player, Recording};

@@ -8,7 +8,6 @@ pub mod netlink;
 pub mod parse;
 pub mod poller;
 pub mod remote;
-pub mod scripted;
 pub mod spec;
 pub mod ssh;
 

@@ -1,4 +1,4 @@
-//! What to watch, as the command line says it, in the sources' own types: nothing under
+//! What to watch, as the command line and the config file say it, in the sources' own types: nothing under
 //! `source` or `control` names clap or the command line; `cli` parses into these.
 
 use std::str::FromStr;
@@ -113,4 +113,13 @@ pub fn parse_core_share(s: &str) -> Result<f64, String> {
         return Err(format!("{s:?}: use 0.1 to 100 (% of one core)"));
     }
     Ok(n / 100.0)
+}
+
+/// Which SSH host to use for nodes whose address matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeMapping {
+    /// A CIDR block (`10.0.0.0/24`) or an exact address, as written in the file.
+    pub match_: String,
+    /// An SSH host (alias from `~/.ssh/config`, or `user@host`).
+    pub host: String,
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use crate::config::NodeMapping;
+use crate::source::spec::NodeMapping;
 use crate::source::ssh::HostSpec;
 
 /// An address block of a `[[node]]` mapping.

@@ -8,10 +8,9 @@ use tokio::sync::{Notify, mpsc};
 use super::discovery::AutoNodes;
 use super::nodemap::NodeMap;
 use super::task::{RemoteSource, Role};
-use crate::config::Config;
 use crate::model::sample::SourceEvent;
 use crate::source::poller::PollHandle;
-use crate::source::spec::{NodesSpec, RouterSpec, SourceSpec};
+use crate::source::spec::{NodeMapping, NodesSpec, RouterSpec, SourceSpec};
 use crate::source::ssh::config::parse_jump_list;
 use crate::source::ssh::hosts::{HostSpec, display_names, expand_node_list};
 use crate::source::ssh::{SshContext, SshSettings, SshTuning};
@@ -37,16 +36,21 @@ impl RemoteSet {
     /// The SSH hosts the command line names: `--router HOST`, `--nodes LIST` or `auto`, with
     /// `-F`, `-o` and `--jump`. Errors (a bad host, an unreadable ssh config, a bad `[[node]]`
     /// entry) are for the operator, as they are.
-    pub fn from_spec(args: &SourceSpec, config: &Config) -> Result<RemoteSet, String> {
+    /// `node_map` is the config file's `[[node]]` list, for `--nodes auto`.
+    pub fn from_spec(
+        args: &SourceSpec,
+        interval: Duration,
+        node_map: &[NodeMapping],
+    ) -> Result<RemoteSet, String> {
         let settings = SshSettings::load(&args.ssh).map_err(|e| e.to_string())?;
-        let ctx = SshContext::new(settings, SshTuning::for_interval(config.interval));
-        RemoteSet::with_context(args, config, ctx)
+        let ctx = SshContext::new(settings, SshTuning::for_interval(interval));
+        RemoteSet::with_context(args, node_map, ctx)
     }
 
     /// As [`from_spec`](Self::from_spec) with the SSH settings and tuning given.
     pub fn with_context(
         args: &SourceSpec,
-        config: &Config,
+        node_map: &[NodeMapping],
         ctx: Arc<SshContext>,
     ) -> Result<RemoteSet, String> {
         let mut set = RemoteSet::default();
@@ -98,7 +102,7 @@ impl RemoteSet {
                     );
                 }
                 set.auto = Some(AutoNodes {
-                    map: NodeMap::new(&config.node_map)?,
+                    map: NodeMap::new(node_map)?,
                     jump,
                     ctx: ctx.clone(),
                 });
