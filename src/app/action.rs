@@ -3,8 +3,23 @@
 use serde::{Deserialize, Serialize};
 
 /// An operator intent, independent of the key that asked for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Its name in config files (`page-down`) is the same for serde and for strum's `as_str` and
+/// `FromStr`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Action {
     Quit,
     Help,
@@ -45,6 +60,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name config files use: `quit`, `page-down`, `seek-back-long`.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
     /// Seek, step, speed and go-to: they act on a replay only.
     pub fn is_replay(self) -> bool {
         matches!(
@@ -61,38 +81,23 @@ impl Action {
         )
     }
 
-    pub const ALL: &'static [Action] = &[
-        Action::Quit,
-        Action::Help,
-        Action::Back,
-        Action::NextPane,
-        Action::PrevPane,
-        Action::Up,
-        Action::Down,
-        Action::PageUp,
-        Action::PageDown,
-        Action::Top,
-        Action::Bottom,
-        Action::Toggle,
-        Action::ExpandAll,
-        Action::CollapseAll,
-        Action::SortNext,
-        Action::SortReverse,
-        Action::Filter,
-        Action::Pause,
-        Action::Refresh,
-        Action::ToggleRecord,
-        Action::Drain,
-        Action::Reweight,
-        Action::Restore,
-        Action::StepForward,
-        Action::StepBack,
-        Action::SeekForward,
-        Action::SeekBack,
-        Action::SeekForwardLong,
-        Action::SeekBackLong,
-        Action::GoToTime,
-        Action::SpeedUp,
-        Action::SpeedDown,
-    ];
+    /// Every action, in declaration order (the help screen's order).
+    pub const ALL: &'static [Action] = <Action as strum::VariantArray>::VARIANTS;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_are_serde_names_and_parse_back() {
+        assert_eq!(Action::ALL.len(), 32);
+        for a in Action::ALL {
+            let serde = serde_json::to_value(a).expect("serialises");
+            assert_eq!(serde.as_str(), Some(a.name()));
+            assert_eq!(a.name().parse::<Action>(), Ok(*a));
+        }
+        assert_eq!(Action::PageDown.name(), "page-down");
+        assert!("PageDown".parse::<Action>().is_err());
+    }
 }

@@ -209,10 +209,7 @@ impl<'de> Deserialize<'de> for KeySpec {
 
 /// The name of an action as written in config files (`quit`, `page-down`, `seek-back-long`).
 pub fn action_name(action: Action) -> String {
-    match serde_json::to_value(action) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => format!("{action:?}"),
-    }
+    action.name().to_string()
 }
 
 /// Every action name, in [`Action::ALL`] order.
@@ -222,13 +219,9 @@ pub fn action_names() -> Vec<String> {
 
 /// The action a config file names, if there is one by that name.
 pub fn parse_action(name: &str) -> Result<Action, KeymapError> {
-    Action::ALL
-        .iter()
-        .copied()
-        .find(|a| action_name(*a) == name)
-        .ok_or_else(|| KeymapError::UnknownAction {
-            name: name.to_string(),
-        })
+    name.parse().map_err(|_| KeymapError::UnknownAction {
+        name: name.to_string(),
+    })
 }
 
 /// Keys for one action, with the line the help screen shows for it.

@@ -23,7 +23,7 @@ mod set;
 mod task;
 
 pub use discovery::AutoNodes;
-pub use nodemap::{Cidr, NodeMap};
+pub use nodemap::{Cidr, NodeMap, parse_block};
 pub use once::{OnceProgress, unanswered};
 pub use program::{
     NODE_PROGRAM, PROGRAM_COMMAND, RouterPart, SudoMode, TOP_CLIENTS, router_program,

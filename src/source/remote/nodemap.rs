@@ -1,56 +1,28 @@
 //! `[[node]]` mappings from the config file: address blocks to SSH hosts, for `--nodes auto`.
 
 use std::net::IpAddr;
-use std::str::FromStr;
+
+use ipnet::IpNet;
 
 use crate::source::spec::NodeMapping;
 use crate::source::ssh::HostSpec;
 
 /// An address block of a `[[node]]` mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    net: IpAddr,
-    prefix: u8,
-}
+pub type Cidr = IpNet;
 
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let net: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not an address or CIDR block (10.0.0.0/24)"))?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => match p.trim().parse::<u8>() {
-                Ok(n) if n <= max => n,
-                _ => return Err(format!("{s:?}: the prefix length must be 0 to {max}")),
-            },
-        };
-        Ok(Cidr { net, prefix })
+/// A `[[node]]` block as written: `10.0.0.0/24`, or one address (`fd77::11`).
+pub fn parse_block(s: &str) -> Result<Cidr, String> {
+    let t = s.trim();
+    if let Ok(addr) = t.parse::<IpAddr>() {
+        return Ok(IpNet::from(addr));
     }
-}
-
-impl Cidr {
-    pub fn contains(&self, addr: IpAddr) -> bool {
-        fn bits(a: IpAddr) -> (u128, u32) {
-            match a {
-                IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
-                IpAddr::V6(v) => (u128::from(v), 128),
-            }
+    t.parse::<IpNet>().map_err(|_| match t.split_once('/') {
+        Some((a, _)) if a.trim().parse::<IpAddr>().is_ok() => {
+            let max = if a.contains(':') { 128 } else { 32 };
+            format!("{s:?}: the prefix length must be 0 to {max}")
         }
-        let ((n, w1), (a, w2)) = (bits(self.net), bits(addr));
-        if w1 != w2 {
-            return false;
-        }
-        let shift = w1 - u32::from(self.prefix);
-        shift >= w1 || (n >> shift) == (a >> shift)
-    }
+        _ => format!("{s:?} is not an address or CIDR block (10.0.0.0/24)"),
+    })
 }
 
 /// `[[node]]` mappings from the config file, checked.
@@ -63,10 +35,7 @@ impl NodeMap {
     pub fn new(mappings: &[NodeMapping]) -> Result<NodeMap, String> {
         let mut entries = Vec::new();
         for m in mappings {
-            let cidr: Cidr = m
-                .match_
-                .parse()
-                .map_err(|e| format!("[[node]] match: {e}"))?;
+            let cidr = parse_block(&m.match_).map_err(|e| format!("[[node]] match: {e}"))?;
             let host = HostSpec::parse(&m.host).map_err(|e| format!("[[node]] host: {e}"))?;
             entries.push((cidr, host));
         }
@@ -77,7 +46,7 @@ impl NodeMap {
     pub fn lookup(&self, addr: IpAddr) -> Option<&HostSpec> {
         self.entries
             .iter()
-            .find(|(c, _)| c.contains(addr))
+            .find(|(c, _)| c.contains(&addr))
             .map(|(_, h)| h)
     }
 }
@@ -88,16 +57,34 @@ mod tests {
 
     #[test]
     fn cidr_blocks_match_their_addresses() {
-        let c: Cidr = "10.0.0.0/24".parse().expect("cidr");
-        assert!(c.contains("10.0.0.77".parse().expect("ip")));
-        assert!(!c.contains("10.0.1.1".parse().expect("ip")));
-        assert!(!c.contains("fd00::1".parse().expect("ip")));
-        let one: Cidr = "fd77::11".parse().expect("cidr");
-        assert!(one.contains("fd77::11".parse().expect("ip")));
-        assert!(!one.contains("fd77::12".parse().expect("ip")));
-        let all: Cidr = "0.0.0.0/0".parse().expect("cidr");
-        assert!(all.contains("192.0.2.1".parse().expect("ip")));
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("web1".parse::<Cidr>().is_err());
+        let c = parse_block("10.0.0.0/24").expect("cidr");
+        assert!(c.contains(&"10.0.0.77".parse::<IpAddr>().expect("ip")));
+        assert!(!c.contains(&"10.0.1.1".parse::<IpAddr>().expect("ip")));
+        assert!(!c.contains(&"fd00::1".parse::<IpAddr>().expect("ip")));
+        let one = parse_block("fd77::11").expect("cidr");
+        assert!(one.contains(&"fd77::11".parse::<IpAddr>().expect("ip")));
+        assert!(!one.contains(&"fd77::12".parse::<IpAddr>().expect("ip")));
+        let all = parse_block("0.0.0.0/0").expect("cidr");
+        assert!(all.contains(&"192.0.2.1".parse::<IpAddr>().expect("ip")));
+        assert!(
+            parse_block("10.0.0.0/33")
+                .expect_err("prefix")
+                .contains("0 to 32")
+        );
+        assert!(
+            parse_block("fd00::/129")
+                .expect_err("prefix")
+                .contains("0 to 128")
+        );
+        assert!(
+            parse_block(" 10.1.0.0/16 ")
+                .expect("spaces")
+                .contains(&"10.1.2.3".parse::<IpAddr>().expect("ip"))
+        );
+        assert!(
+            parse_block("web1")
+                .expect_err("name")
+                .contains("not an address")
+        );
     }
 }
