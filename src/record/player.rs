@@ -62,7 +62,7 @@ impl Recording {
     /// Opens a recording. A damaged or unknown header is an error; damaged or cut-off frames are
     /// skipped and counted in `damage`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let file = File::open(path).map_err(|e| RecordError::io(path, e))?;
+        let file = crate::fsutil::open_regular(path)?;
         let file_len = file.metadata().map_err(|e| RecordError::io(path, e))?.len();
         let header = read_header(&file, path, file_len)?;
         let header_end = (FILE_HEADER_LEN as u64) + u64::from(le32_at(&file, 12).unwrap_or(0));

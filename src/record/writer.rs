@@ -418,18 +418,26 @@ pub struct Recorder {
 /// Items queued at most before the recorder drops new ones (and counts them).
 const QUEUE: usize = 16_384;
 
-/// Opens a new recording file; never replaces an existing regular file.
+/// Creates a new recording file; never opens one that exists. A regular file is never replaced,
+/// and anything else is refused: opening a FIFO for writing waits for a reader (it froze the TUI
+/// and `lbtop record`), a device is no recording.
 pub fn create_file(path: &Path) -> Result<File, RecordError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => return Err(RecordError::Exists { path: path.into() }),
-        _ => {}
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(crate::fsutil::FileError::NotAFile {
+                path: path.into(),
+                what: crate::fsutil::kind_name(m.file_type()),
+            }
+            .into()),
+            _ => Err(RecordError::Exists { path: path.into() }),
+        },
+        Err(e) => Err(RecordError::io(path, e)),
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true);
-    if !path.exists() {
-        opts.create_new(true);
-    }
-    opts.open(path).map_err(|e| RecordError::io(path, e))
 }
 
 impl Recorder {

@@ -144,7 +144,9 @@ fn local_user() -> String {
     }
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+    let passwd =
+        crate::fsutil::read_text(Path::new("/etc/passwd"), crate::fsutil::SMALL_FILE_BYTES);
+    if let (Some(uid), Ok(passwd)) = (uid, passwd) {
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid) {
@@ -186,9 +188,11 @@ fn neutralise_match_blocks(text: &str, path: &Path) -> String {
 }
 
 fn parse_file(path: &Path, home: &Path, rules: ParseRule) -> Result<SshConfig, SshConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SshConfigError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES).map_err(|e| {
+        SshConfigError::File {
+            path: path.to_path_buf(),
+            message: e.problem(),
+        }
     })?;
     let text = neutralise_match_blocks(&text, path);
     SshConfig::default()

@@ -145,11 +145,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn read(path: &Path) -> String {
-    match std::fs::read(path) {
+    match crate::fsutil::read_bytes(path, crate::fsutil::KNOWN_HOSTS_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) if e.is_not_found() => String::new(),
         Err(e) => {
-            tracing::warn!("cannot read {}: {e}", path.display());
+            tracing::warn!("cannot read {e}");
             String::new()
         }
     }
@@ -287,6 +287,22 @@ mod tests {
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).expect("key")
+    }
+
+    #[test]
+    fn a_fifo_as_known_hosts_is_skipped_at_once_as_an_unreadable_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("known_hosts");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let files = vec![fifo];
+        std::thread::spawn(move || {
+            let _ = tx.send(check(&files, "host", &key(ED_A)));
+        });
+        let verdict = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("answered within five seconds");
+        assert!(matches!(verdict, Verdict::Unknown { .. }), "{verdict:?}");
     }
 
     fn file(text: &str) -> (tempfile::TempDir, Vec<PathBuf>) {
