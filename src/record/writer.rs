@@ -396,7 +396,7 @@ impl RecorderStatus {
     /// Recorded time, from the first frame to the last.
     pub fn duration(&self) -> Duration {
         match (self.first, self.last) {
-            (Some(a), Some(b)) => Duration::from_millis((b.0 - a.0).max(0) as u64),
+            (Some(a), Some(b)) => Duration::from_millis(b.0.saturating_sub(a.0).max(0) as u64),
             _ => Duration::ZERO,
         }
     }
