@@ -462,6 +462,41 @@ mod tests {
     }
 
     #[test]
+    fn a_parse_error_under_a_snapshot_names_the_file_read_not_proc() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc-root-lab");
+        for f in ["loadavg", "meminfo", "uptime"] {
+            std::fs::copy(lab.join(f), dir.path().join(f)).expect(f);
+        }
+        std::fs::write(
+            dir.path().join("stat"),
+            "cpu  10 0 5 100 1 0 0 0 0 0\ncpu0 5 0 2 50 1 0 0 0 0 0\ncpu0 5 0 2 50 1 0 0 0 0 0\n",
+        )
+        .expect("stat");
+        let e = LocalNode::new(Some(dir.path().to_path_buf()))
+            .sample()
+            .expect_err("a bad stat");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} line 3: cpu0 again (first on line 2)",
+                dir.path().join("stat").display()
+            )
+        );
+        std::fs::create_dir(dir.path().join("net")).expect("net");
+        std::fs::write(
+            dir.path().join("net/ip_vs"),
+            "IP Virtual Server version 1.2.1\nbad\n",
+        )
+        .expect("ip_vs");
+        let e = LocalRouter::new(Some(dir.path().to_path_buf()))
+            .sample()
+            .expect_err("a bad ip_vs");
+        let path = dir.path().join("net/ip_vs").display().to_string();
+        assert!(e.to_string().starts_with(&format!("{path} line ")), "{e}");
+    }
+
+    #[test]
     fn a_missing_table_is_none() {
         let dir = tempfile::tempdir().expect("temp dir");
         assert!(matches!(
