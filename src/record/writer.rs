@@ -418,25 +418,51 @@ pub struct Recorder {
 /// Items queued at most before the recorder drops new ones (and counts them).
 const QUEUE: usize = 16_384;
 
-/// Creates a new recording file; never opens one that exists. A regular file is never replaced,
-/// and anything else is refused: opening a FIFO for writing waits for a reader (it froze the TUI
-/// and `lbtop record`), a device is no recording.
+/// Creates a new recording file. A regular file that exists is never replaced. Of anything else
+/// that exists only a character device is written to (`/dev/null`; `/dev/full` tests a full
+/// disk): opening a FIFO for writing waits for a reader (it froze the TUI and `lbtop record`), so
+/// the open never waits (`O_NONBLOCK`) and what was opened is checked (`fstat`).
 pub fn create_file(path: &Path) -> Result<File, RecordError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
     {
-        Ok(file) => Ok(file),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match std::fs::metadata(path) {
-            Ok(m) if !m.is_file() => Err(crate::fsutil::FileError::NotAFile {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(RecordError::io(path, e)),
+    }
+    let not_a_file = |kind: std::fs::FileType| -> RecordError {
+        if kind.is_file() {
+            RecordError::Exists { path: path.into() }
+        } else {
+            crate::fsutil::FileError::NotAFile {
                 path: path.into(),
-                what: crate::fsutil::kind_name(m.file_type()),
+                what: crate::fsutil::kind_name(kind),
             }
-            .into()),
-            _ => Err(RecordError::Exists { path: path.into() }),
-        },
-        Err(e) => Err(RecordError::io(path, e)),
+            .into()
+        }
+    };
+    let kind = std::fs::metadata(path)
+        .map_err(|e| RecordError::io(path, e))?
+        .file_type();
+    if !kind.is_char_device() {
+        return Err(not_a_file(kind));
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| RecordError::io(path, e))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| RecordError::io(path, e))?
+        .file_type();
+    if kind.is_char_device() {
+        Ok(file)
+    } else {
+        Err(not_a_file(kind))
     }
 }
 
