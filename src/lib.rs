@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod fsutil;
 pub mod model;
 pub mod record;
 pub mod report;

@@ -170,6 +170,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     if cli.once {
         let state = rt.block_on(runtime::once(sources, state, config.interval));
+        rt.shutdown_background();
         // The same bytes as a line of `replay --export json`.
         let mut line = Vec::with_capacity(1 << 16);
         lbtop::report::write_snapshot(&state, &mut line);
@@ -187,13 +188,15 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     } else {
         runtime::Controls::for_router(&cli.sources, audit, config.interval)
     };
-    rt.block_on(runtime::run_tui_recording(
+    let result = rt.block_on(runtime::run_tui_recording(
         sources,
         state,
         config,
         cli.record.as_deref(),
         controls,
-    ))?;
+    ));
+    rt.shutdown_background();
+    result?;
     Ok(())
 }
 
@@ -204,17 +207,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Runs `future` to its end, then leaves the runtime without waiting for its blocking tasks: a
+/// poll stuck in a read (a hung network file system, a device) must not keep lbtop alive after
+/// `q` or the end of `--once`. Whatever must be finished (the terminal, a recording) is finished
+/// inside `future`.
+fn run_to_end<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let rt = runtime()?;
+    let output = rt.block_on(future);
+    rt.shutdown_background();
+    Ok(output)
+}
+
 /// `lbtop record FILE`: headless, until `--duration` or SIGINT/SIGTERM.
 fn record(cli: &Cli, args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
     let sources = runtime::sources_for(&args.sources, config)?;
     let state = State::new(runtime::state_options(config, cli.read_only));
-    let status = runtime()?.block_on(runtime::recording::record_headless(
+    let status = run_to_end(runtime::recording::record_headless(
         sources,
         state,
         config.interval,
         &args.file,
         args.duration,
-    ))?;
+    ))??;
     eprintln!(
         "lbtop: recorded {} frames, {} in {}, to {}",
         status.frames,
@@ -275,7 +289,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
         }
     } else {
         runtime::require_terminal()?;
-        runtime()?.block_on(runtime::replay::run(player, state, config, &file))?;
+        run_to_end(runtime::replay::run(player, state, config, &file))??;
         return Ok(());
     }
     if let Some(w) = player.damage_report() {

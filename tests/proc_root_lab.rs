@@ -198,7 +198,75 @@ fn a_fifo_or_directory_in_place_of_the_connection_table_is_an_error_naming_it_no
         assert_eq!(router["status"], "error", "{router}");
         assert_eq!(
             router["error"],
-            format!("{}: {what}, not a regular file; not read", path.display()),
+            format!("{}: not a regular file ({what})", path.display()),
         );
+    }
+}
+
+/// The nine files lbtop reads under `--proc-root`.
+const SNAPSHOT_FILES: [&str; 9] = [
+    "stat",
+    "loadavg",
+    "meminfo",
+    "uptime",
+    "net/ip_vs",
+    "net/ip_vs_stats",
+    "net/ip_vs_conn",
+    "sys/kernel/hostname",
+    "sys/kernel/osrelease",
+];
+
+#[test]
+fn any_snapshot_file_as_a_fifo_or_an_endless_device_is_answered_in_bounded_time_and_memory() {
+    for file in SNAPSHOT_FILES {
+        for what in ["a FIFO", "/dev/zero", "/dev/urandom"] {
+            let root = copy_of_the_lab();
+            let kernel = root.path().join("sys/kernel");
+            std::fs::create_dir_all(&kernel).expect("sys/kernel");
+            std::fs::write(kernel.join("hostname"), "lab\n").expect("hostname");
+            std::fs::write(kernel.join("osrelease"), "6.1.0\n").expect("osrelease");
+            let path = root.path().join(file);
+            std::fs::remove_file(&path).expect("rm");
+            if what == "a FIFO" {
+                nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRUSR).expect("mkfifo");
+            } else {
+                std::os::unix::fs::symlink(what, &path).expect("symlink");
+            }
+            let run = support::bounded::lbtop_within(
+                &[
+                    "--once",
+                    "--json",
+                    "--router",
+                    "local",
+                    "--nodes",
+                    "local",
+                    "--proc-root",
+                    root.path().to_str().expect("utf8"),
+                ],
+                std::time::Duration::from_secs(20),
+            );
+            assert!(run.finished().success(), "{file} {what}: {}", run.stderr);
+            assert!(
+                run.max_rss_mb() < 200,
+                "{file} {what}: {} MB",
+                run.max_rss_mb()
+            );
+            let v: Value = serde_json::from_str(&run.stdout).expect("JSON");
+            let kind = if what == "a FIFO" {
+                what
+            } else {
+                "a character device"
+            };
+            let said = format!("{}: not a regular file ({kind})", path.display());
+            // The host facts are optional: without them the node is still shown.
+            if !file.starts_with("sys/") {
+                let error = if file.starts_with("net/") {
+                    &v["router"]["error"]
+                } else {
+                    &v["nodes"][0]["error"]
+                };
+                assert_eq!(error.as_str(), Some(said.as_str()), "{file} {what}: {v}");
+            }
+        }
     }
 }

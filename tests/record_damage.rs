@@ -5,12 +5,17 @@
 mod support;
 
 use support::bin::lbtop;
+use support::bounded;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use lbtop::app::{State, StateOptions};
+use lbtop::model::sample::{NodeSample, Timestamp};
 use lbtop::record::format::{
-    FILE_MAGIC, FRAME_HEADER_LEN, FrameHeader, FrameKind, MAJOR, TAIL_LEN,
+    Entry, FILE_MAGIC, FRAME_HEADER_LEN, FrameHeader, FrameKind, FramePayload, HostDecl, MAJOR,
+    Packed, Part, Role, TAIL_LEN, decode_tail,
 };
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, RecordError, Recording, Writer};
@@ -303,4 +308,107 @@ fn unknown_fields_and_a_newer_minor_version_are_ignored() {
     }
     assert_eq!(frames, 12);
     assert_eq!(b.damage_report(), None);
+}
+
+/// A frame whose numbers part is `zeros` zero bytes for the shape of one node sample (a
+/// dozen-odd numbers): one word per byte to a decoder that trusts it. CRCs are valid and zstd
+/// squeezes the zeros to a few KB, so a 25 KB file can claim 250 MiB.
+fn frame_of_zero_numbers(seq: u32, time: Timestamp, zeros: usize) -> Vec<u8> {
+    let payload = FramePayload {
+        hosts: vec![HostDecl {
+            id: 77,
+            role: Role::Node,
+            name: "crafted".into(),
+            host: "crafted".into(),
+        }],
+        events: vec![Entry::Node {
+            host: 77,
+            sample: Part {
+                shape: Some(NodeSample::default()),
+                nums: Packed(Vec::new()),
+            },
+        }],
+        ..FramePayload::default()
+    };
+    let mut cbor = Vec::new();
+    ciborium::into_writer(&payload, &mut cbor).expect("cbor");
+    // `"nums": h''` becomes `"nums": h'00…00'` (a byte string with a 4-byte length).
+    let empty = b"\x64nums\x40";
+    let at = cbor
+        .windows(empty.len())
+        .position(|w| w == empty)
+        .expect("the numbers")
+        + empty.len()
+        - 1;
+    let mut z = zstd::stream::Encoder::new(Vec::new(), 3).expect("zstd");
+    z.write_all(&cbor[..at]).expect("zstd");
+    z.write_all(&[0x5a]).expect("zstd");
+    z.write_all(&(zeros as u32).to_be_bytes()).expect("zstd");
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        z.write_all(&chunk[..n]).expect("zstd");
+        left -= n;
+    }
+    z.write_all(&cbor[at + 1..]).expect("zstd");
+    let compressed = z.finish().expect("zstd");
+    let header = FrameHeader {
+        kind: FrameKind::Delta,
+        flags: 0,
+        seq,
+        time,
+        payload_len: compressed.len() as u32,
+        raw_len: (cbor.len() - 1 + 5 + zeros) as u32,
+        payload_crc: crc32fast::hash(&compressed),
+    };
+    let mut frame = header.encode().to_vec();
+    frame.extend_from_slice(&compressed);
+    frame
+}
+
+#[test]
+fn a_crafted_frame_claiming_hundreds_of_mib_of_numbers_is_skipped_in_bounded_memory() {
+    let d = tempfile::tempdir().expect("dir");
+    let full = recording(3);
+    let last = Recording::open(&write(d.path(), "clean.lbrec", &full))
+        .expect("open")
+        .end();
+    // Without its index (as after a crash), then two crafted frames: 250 MiB of numbers, far past
+    // what its 8 KB could hold; 15 MiB, which decompresses but is far past what its shape holds.
+    let index_at = decode_tail(&full[full.len() - TAIL_LEN..]).expect("tail") as usize;
+    let mut bytes = full[..index_at].to_vec();
+    bytes.extend(frame_of_zero_numbers(
+        3,
+        Timestamp(last.0 + 1000),
+        250 << 20,
+    ));
+    bytes.extend(frame_of_zero_numbers(4, Timestamp(last.0 + 2000), 15 << 20));
+    assert!(bytes.len() < 64 << 10, "{} bytes", bytes.len());
+    let p = write(d.path(), "crafted.lbrec", &bytes);
+
+    let run = bounded::lbtop_within(
+        &["replay", p.to_str().expect("utf8"), "--export", "json"],
+        Duration::from_secs(120),
+    );
+    assert!(run.finished().success(), "{}", run.stderr);
+    assert!(
+        run.max_rss_mb() < 200,
+        "peak memory {} MB; {}",
+        run.max_rss_mb(),
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 damaged frame skipped")
+            && run
+                .stderr
+                .contains("1 sample that depended on them dropped"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stdout.lines().count(),
+        4,
+        "the three polls and the empty frame"
+    );
 }

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use lbtop::app::replay::RecordingView;
-use lbtop::app::{Action, State, StateOptions};
+use lbtop::app::replay::{RecordingView, ReplayView};
+use lbtop::app::state::TextInput;
+use lbtop::app::{Action, Mode, Speed, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
+use lbtop::model::sample::Timestamp;
+use lbtop::record::RecorderStatus;
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::runtime::replay::Replayer;
@@ -59,6 +62,47 @@ fn replay_at_100x30_shows_the_position_bar_with_alert_marks() {
     let c = state.update(Action::Pause).expect("pause");
     r.apply(&mut state, &c);
     insta::assert_snapshot!(render(&state, 100, 30));
+}
+
+#[test]
+fn a_recording_spanning_every_time_there_is_draws_its_bar_and_resolves_a_typed_time() {
+    // Times are whatever the file says; a plain difference of these overflows (a debug build
+    // panicked drawing the bar).
+    let (_d, mut state, _r) = replaying();
+    let (start, end) = (Timestamp(i64::MIN + 1), Timestamp(i64::MAX));
+    state.replay = Some(ReplayView {
+        file: "wide.lbrec".into(),
+        start,
+        end,
+        position: Timestamp(0),
+        marks: vec![(start, 1), (Timestamp(0), 2), (end, 4)],
+        warning: None,
+    });
+    state.mode = Mode::Replay {
+        paused: true,
+        speed: Speed::NORMAL,
+    };
+    let frame = render(&state, 100, 30);
+    assert!(frame.contains("❚❚"), "{frame}");
+    for typed in ["00:00", "23:59:59", "+1h", "-1h"] {
+        state.update(Action::GoToTime);
+        for c in typed.chars() {
+            state.goto_input(TextInput::Char(c));
+        }
+        let seek = state.goto_input(TextInput::Accept);
+        assert!(seek.is_some(), "{typed}: {:?}", state.ui.popup);
+    }
+    let status = RecorderStatus {
+        path: "wide.lbrec".into(),
+        bytes: 0,
+        frames: 2,
+        first: Some(start),
+        last: Some(end),
+        dropped: 0,
+        error: None,
+        finished: true,
+    };
+    assert_eq!(status.duration(), Duration::from_millis(i64::MAX as u64));
 }
 
 #[test]

@@ -115,12 +115,12 @@ impl fmt::Display for Location {
 /// Why a configuration or theme could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read (an explicit `--config` that does not exist lands here).
-    #[error("cannot read {}: {source}", path.display())]
+    /// The file could not be read (an explicit `--config` that does not exist lands here), or is
+    /// not a regular file, or is too large for a config file.
+    #[error("cannot read {source}")]
     Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        #[from]
+        source: crate::fsutil::FileError,
     },
     /// Not valid TOML, an unknown key, a value of the wrong type, or a bad key name / colour.
     #[error("{location}: {message}")]
@@ -445,10 +445,7 @@ impl Config {
                 ..Config::default_with(&Overrides::default())
             });
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = crate::fsutil::read_text(&path, crate::fsutil::SMALL_FILE_BYTES)?;
         Config::from_toml_str(&text, &path, overrides)
     }
 

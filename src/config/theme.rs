@@ -186,10 +186,7 @@ impl Theme {
 
     /// A theme file.
     pub fn from_file(path: &Path) -> Result<Theme, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES)?;
         Theme::from_toml_str(&text, path)
     }
 

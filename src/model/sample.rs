@@ -36,9 +36,10 @@ impl Timestamp {
         }
     }
 
-    /// Seconds from `earlier` to `self`; negative when the clock went backwards.
+    /// Seconds from `earlier` to `self`; negative when the clock went backwards. Exact for any
+    /// two times (a recording's may be anything), where an `i64` difference could overflow.
     pub fn seconds_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1000.0
+        (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1000.0
     }
 
     pub fn saturating_add(self, d: Duration) -> Self {
@@ -686,6 +687,14 @@ pub enum SourceEvent {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn seconds_between_any_two_times_do_not_overflow() {
+        let (a, b) = (Timestamp(i64::MIN), Timestamp(i64::MAX));
+        assert!((b.seconds_since(a) - 18_446_744_073_709_551.615).abs() < 1e3);
+        assert!(a.seconds_since(b) < -1.8e16);
+        assert!((Timestamp(1500).seconds_since(Timestamp(500)) - 1.0).abs() < f64::EPSILON);
+    }
 
     proptest! {
         #[test]

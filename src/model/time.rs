@@ -25,12 +25,15 @@ pub fn parse(text: &str, start: Timestamp, current: Timestamp) -> Result<Timesta
         return Ok(Timestamp(current.0.saturating_sub(dur(rest)?)));
     }
     if let Some(clock) = parse_clock(t) {
-        let day = start.0.div_euclid(DAY_MS) * DAY_MS;
-        let mut at = day + clock;
-        if at < start.0 {
-            at += DAY_MS;
+        // The recording's start may be any time its file says: at the ends of the i64 range the
+        // day's start or the next day is past it, and the time is the nearest one there is.
+        let day = i128::from(start.0.div_euclid(DAY_MS)) * i128::from(DAY_MS);
+        let mut at = day + i128::from(clock);
+        if at < i128::from(start.0) {
+            at += i128::from(DAY_MS);
         }
-        return Ok(Timestamp(at));
+        let at = at.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
+        return Ok(Timestamp(i64::try_from(at).unwrap_or(i64::MAX)));
     }
     if let Ok(st) = humantime::parse_rfc3339_weak(t) {
         return Ok(Timestamp::from_system(st));
@@ -84,6 +87,12 @@ mod tests {
             Ok(Timestamp(START.0 + 10_000))
         );
         assert!(parse("soon", START, cur).is_err());
+        // At the ends of the range: the nearest time there is, not an overflow.
+        let (min, max) = (Timestamp(i64::MIN), Timestamp(i64::MAX));
+        assert_eq!(parse("23:59", max, max), Ok(max));
+        assert!(parse("00:00", min, min).is_ok_and(|t| t >= min));
+        assert_eq!(parse("+1h", max, max), Ok(max));
+        assert_eq!(parse("-1h", min, min), Ok(min));
         assert!(parse("25:00", START, cur).is_err());
     }
 }

@@ -59,6 +59,15 @@ impl Visit for Put<'_> {
     }
 }
 
+/// Counts the words without touching them: how many numbers a shape holds.
+pub(crate) struct Count(pub usize);
+
+impl Visit for Count {
+    fn word(&mut self, _: &mut u64) {
+        self.0 += 1;
+    }
+}
+
 /// Values whose numbers can be walked.
 pub(crate) trait Numbers {
     fn walk(&mut self, v: &mut impl Visit);
@@ -305,6 +314,13 @@ pub(crate) fn split<T: Numbers + Clone>(value: &T, words: &mut Vec<u64>) -> T {
     shape
 }
 
+/// How many numbers `shape` holds (what [`join`] takes).
+pub(crate) fn word_count<T: Numbers>(shape: &mut T) -> usize {
+    let mut count = Count(0);
+    shape.walk(&mut count);
+    count.0
+}
+
 /// Puts `words` into a copy of `shape`. `None` when the count of words does not fit the shape.
 pub(crate) fn join<T: Numbers + Clone>(shape: &T, words: &[u64]) -> Option<T> {
     let mut value = shape.clone();
@@ -338,12 +354,25 @@ pub(crate) fn pack(words: &[u64], base: Option<&[u64]>, out: &mut Vec<u8>) {
     }
 }
 
-/// Unpacks what `pack` wrote. `None` on a truncated or overlong varint, or when a base is given
-/// and the count differs from it.
-pub(crate) fn unpack(bytes: &[u8], base: Option<&[u64]>, out: &mut Vec<u64>) -> Option<()> {
+/// Unpacks what `pack` wrote: exactly `count` words (what the shape holds, or the base's
+/// length), else `None` — decided before allocating, and at the first word too many, so numbers
+/// claiming more than their shape holds (a crafted frame: 250 MiB of zero bytes, one word each)
+/// cost nothing. `None` too on a truncated or overlong varint.
+pub(crate) fn unpack(
+    bytes: &[u8],
+    base: Option<&[u64]>,
+    count: usize,
+    out: &mut Vec<u64>,
+) -> Option<()> {
     out.clear();
-    // Every varint takes at least a byte: one allocation, not a growth per power of two.
-    out.reserve(base.map_or(bytes.len(), <[u64]>::len));
+    // A varint takes one to ten bytes.
+    if base.is_some_and(|b| b.len() != count)
+        || bytes.len() < count
+        || bytes.len() > count.saturating_mul(10)
+    {
+        return None;
+    }
+    out.reserve(count);
     let mut i = 0;
     while i < bytes.len() {
         let mut z: u64 = 0;
@@ -361,16 +390,16 @@ pub(crate) fn unpack(bytes: &[u8], base: Option<&[u64]>, out: &mut Vec<u64>) -> 
             shift += 7;
         }
         let n = out.len();
+        if n == count {
+            return None;
+        }
         let b = match base {
             Some(base) => *base.get(n)?,
             None => 0,
         };
         out.push(b.wrapping_add(unzigzag(z) as u64));
     }
-    match base {
-        Some(b) if b.len() != out.len() => None,
-        _ => Some(()),
-    }
+    (out.len() == count).then_some(())
 }
 
 #[cfg(test)]
@@ -408,9 +437,31 @@ mod tests {
         let mut bytes = Vec::new();
         pack(&words, Some(&base), &mut bytes);
         let mut out = Vec::new();
-        unpack(&bytes, Some(&base), &mut out).expect("unpacks");
+        unpack(&bytes, Some(&base), base.len(), &mut out).expect("unpacks");
         assert_eq!(out, words);
-        assert!(unpack(&bytes[..bytes.len() - 1], Some(&base), &mut out).is_none());
+        assert!(unpack(&bytes[..bytes.len() - 1], Some(&base), base.len(), &mut out).is_none());
+    }
+
+    #[test]
+    fn numbers_beyond_what_the_shape_holds_are_refused_before_allocating_for_them() {
+        // 16 MiB of zero bytes are 16 Mi words to a decoder that trusts them (128 MiB).
+        let zeros = vec![0u8; 16 << 20];
+        let mut out = Vec::new();
+        assert!(unpack(&zeros, None, 12, &mut out).is_none());
+        assert!(out.capacity() < 1024, "{}", out.capacity());
+        let base = [1u64; 12];
+        assert!(unpack(&zeros, Some(&base), base.len(), &mut out).is_none());
+        assert!(out.capacity() < 1024, "{}", out.capacity());
+        // Exactly what the shape holds, neither fewer nor more.
+        let mut bytes = Vec::new();
+        pack(&[7; 12], None, &mut bytes);
+        assert!(unpack(&bytes, None, 12, &mut out).is_some());
+        assert!(unpack(&bytes, None, 13, &mut out).is_none());
+        assert!(unpack(&bytes, None, 11, &mut out).is_none());
+        let mut node = crate::model::sample::NodeSample::default();
+        let mut words = Vec::new();
+        split(&node, &mut words);
+        assert_eq!(word_count(&mut node), words.len());
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub const FRAME_HEADER_LEN: usize = 36;
 /// The biggest payload accepted, compressed or not; a bigger length means a damaged frame.
 pub const MAX_PAYLOAD: u32 = 256 << 20;
 
+/// A payload may decompress to at most this many times its size once past [`SMALL_RAW`]: lbtop's
+/// frames compress 4 to 15 times, while zstd can blow a few KB up to 256 MiB (a crafted frame of
+/// 8 KB did). So a frame's memory cost stays within a small multiple of its size on disk.
+pub const MAX_RATIO: u32 = 1024;
+/// Below this, any ratio is accepted (small frames cost little whatever they claim).
+pub const SMALL_RAW: u32 = 16 << 20;
+
 /// The tail a clean close writes last: magic, offset of the index frame, CRC32 of those 12 bytes.
 pub const TAIL_MAGIC: &[u8; 4] = b"LBIX";
 pub const TAIL_LEN: usize = 16;
@@ -103,7 +110,8 @@ impl FrameHeader {
         b
     }
 
-    /// `None` unless the magic, the header CRC, the kind and the lengths are all sound.
+    /// `None` unless the magic, the header CRC, the kind and the lengths are all sound (see
+    /// [`MAX_RATIO`]).
     pub fn decode(b: &[u8]) -> Option<Self> {
         if b.len() < FRAME_HEADER_LEN || &b[0..4] != FRAME_MAGIC {
             return None;
@@ -120,7 +128,8 @@ impl FrameHeader {
             raw_len: le32(&b[24..28]),
             payload_crc: le32(&b[28..32]),
         };
-        (h.payload_len <= MAX_PAYLOAD && h.raw_len <= MAX_PAYLOAD).then_some(h)
+        let raw_bound = SMALL_RAW.max(h.payload_len.saturating_mul(MAX_RATIO));
+        (h.payload_len <= MAX_PAYLOAD && h.raw_len <= MAX_PAYLOAD.min(raw_bound)).then_some(h)
     }
 }
 
@@ -339,10 +348,8 @@ impl IndexPayload {
 
     pub fn to_frames(&self) -> Option<Vec<FrameInfo>> {
         let mut words = Vec::new();
-        super::delta::unpack(&self.frames.0, None, &mut words)?;
-        if words.len() as u64 != self.count.checked_mul(5)? {
-            return None;
-        }
+        let count = usize::try_from(self.count.checked_mul(5)?).ok()?;
+        super::delta::unpack(&self.frames.0, None, count, &mut words)?;
         let (mut off, mut time) = (0u64, 0i64);
         let mut out = Vec::with_capacity(self.count as usize);
         for w in words.chunks_exact(5) {
@@ -382,6 +389,27 @@ mod tests {
             d[bit / 8] ^= 1 << (bit % 8);
             assert_eq!(FrameHeader::decode(&d), None, "bit {bit}");
         }
+    }
+
+    #[test]
+    fn a_frame_claiming_to_decompress_far_beyond_its_size_is_unsound() {
+        let h = |payload_len: u32, raw_len: u32| FrameHeader {
+            kind: FrameKind::Delta,
+            flags: 0,
+            seq: 1,
+            time: Timestamp(0),
+            payload_len,
+            raw_len,
+            payload_crc: 0,
+        };
+        let sound = |x: FrameHeader| FrameHeader::decode(&x.encode()).is_some();
+        assert!(sound(h(8 << 10, SMALL_RAW)), "small frames: any ratio");
+        assert!(!sound(h(8 << 10, 250 << 20)), "8 KB claiming 250 MiB");
+        assert!(
+            sound(h(1 << 20, 200 << 20)),
+            "1 MiB to 200 MiB: within the ratio"
+        );
+        assert!(!sound(h(1 << 20, MAX_PAYLOAD + 1)));
     }
 
     #[test]

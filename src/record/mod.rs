@@ -104,6 +104,9 @@ pub enum RecordError {
     Exists { path: PathBuf },
     #[error("{}: the recording holds no complete frame", path.display())]
     Empty { path: PathBuf },
+    /// Not a regular file (a FIFO to replay or to record into would wait forever), or unreadable.
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
 }
 
 impl RecordError {
@@ -116,7 +119,10 @@ impl RecordError {
 
     /// Bad input rather than a failure of this machine: the file is not something lbtop can read.
     pub fn is_bad_file(&self) -> bool {
-        !matches!(self, Self::Io { .. })
+        !matches!(
+            self,
+            Self::Io { .. } | Self::File(crate::fsutil::FileError::Io { .. })
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use crate::model::sample::{
     NodeSample, Report, RouterSample, SourceEvent, Timestamp, VirtualServiceSample,
 };
 
-use super::delta::{Numbers, join, unpack};
+use super::delta::{Numbers, join, unpack, word_count};
 use super::format::{
     self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
     FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl,
@@ -62,7 +62,7 @@ impl Recording {
     /// Opens a recording. A damaged or unknown header is an error; damaged or cut-off frames are
     /// skipped and counted in `damage`.
     pub fn open(path: &Path) -> Result<Self, RecordError> {
-        let file = File::open(path).map_err(|e| RecordError::io(path, e))?;
+        let file = crate::fsutil::open_regular(path)?;
         let file_len = file.metadata().map_err(|e| RecordError::io(path, e))?.len();
         let header = read_header(&file, path, file_len)?;
         let header_end = (FILE_HEADER_LEN as u64) + u64::from(le32_at(&file, 12).unwrap_or(0));
@@ -241,10 +241,14 @@ impl Recording {
         if crc32fast::hash(&payload) != h.payload_crc {
             return Err(FrameError::Checksum);
         }
+        // At most `raw_len` bytes come out (more is an error), and fewer is damage too.
         let raw = self
             .decompressor
             .decompress(&payload, h.raw_len as usize)
             .map_err(|_| FrameError::Decompress)?;
+        if raw.len() != h.raw_len as usize {
+            return Err(FrameError::Decompress);
+        }
         ciborium::from_reader(raw.as_slice()).map_err(|_| FrameError::Decode)
     }
 
@@ -340,15 +344,16 @@ struct Last<T> {
 fn decode_part<T: Numbers + Clone>(last: &mut Option<Last<T>>, part: Part<T>) -> Option<T> {
     let mut words = Vec::new();
     match part.shape {
-        Some(shape) => {
-            unpack(&part.nums.0, None, &mut words)?;
+        Some(mut shape) => {
+            let count = word_count(&mut shape);
+            unpack(&part.nums.0, None, count, &mut words)?;
             let value = join(&shape, &words)?;
             *last = Some(Last { shape, words });
             Some(value)
         }
         None => {
             let l = last.as_mut()?;
-            unpack(&part.nums.0, Some(&l.words), &mut words)?;
+            unpack(&part.nums.0, Some(&l.words), l.words.len(), &mut words)?;
             let value = join(&l.shape, &words)?;
             l.words = words;
             Some(value)

@@ -396,7 +396,7 @@ impl RecorderStatus {
     /// Recorded time, from the first frame to the last.
     pub fn duration(&self) -> Duration {
         match (self.first, self.last) {
-            (Some(a), Some(b)) => Duration::from_millis((b.0 - a.0).max(0) as u64),
+            (Some(a), Some(b)) => Duration::from_millis(b.0.saturating_sub(a.0).max(0) as u64),
             _ => Duration::ZERO,
         }
     }
@@ -418,18 +418,52 @@ pub struct Recorder {
 /// Items queued at most before the recorder drops new ones (and counts them).
 const QUEUE: usize = 16_384;
 
-/// Opens a new recording file; never replaces an existing regular file.
+/// Creates a new recording file. A regular file that exists is never replaced. Of anything else
+/// that exists only a character device is written to (`/dev/null`; `/dev/full` tests a full
+/// disk): opening a FIFO for writing waits for a reader (it froze the TUI and `lbtop record`), so
+/// the open never waits (`O_NONBLOCK`) and what was opened is checked (`fstat`).
 pub fn create_file(path: &Path) -> Result<File, RecordError> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => return Err(RecordError::Exists { path: path.into() }),
-        _ => {}
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(RecordError::io(path, e)),
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true);
-    if !path.exists() {
-        opts.create_new(true);
+    let not_a_file = |kind: std::fs::FileType| -> RecordError {
+        if kind.is_file() {
+            RecordError::Exists { path: path.into() }
+        } else {
+            crate::fsutil::FileError::NotAFile {
+                path: path.into(),
+                what: crate::fsutil::kind_name(kind),
+            }
+            .into()
+        }
+    };
+    let kind = std::fs::metadata(path)
+        .map_err(|e| RecordError::io(path, e))?
+        .file_type();
+    if !kind.is_char_device() {
+        return Err(not_a_file(kind));
     }
-    opts.open(path).map_err(|e| RecordError::io(path, e))
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| RecordError::io(path, e))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| RecordError::io(path, e))?
+        .file_type();
+    if kind.is_char_device() {
+        Ok(file)
+    } else {
+        Err(not_a_file(kind))
+    }
 }
 
 impl Recorder {

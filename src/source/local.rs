@@ -1,14 +1,10 @@
 //! This machine as a node and as a router: `/proc` read through the same parsers remote hosts use,
 //! with sysinfo for host facts and as the fallback where `/proc` is absent.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nix::fcntl::OFlag;
-
+use crate::fsutil::{self, FileError};
 use crate::model::sample::{
     ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, MemInfo, NodeSample, PartTimes,
     ProcStat, RouterSample, RouterSourceKind, Timestamp, Uptime,
@@ -26,22 +22,24 @@ pub const TOP_CLIENTS: usize = 10;
 /// few MB).
 const MAX_FILE_BYTES: u64 = 64 << 20;
 
-/// A `/proc` file, or one of a snapshot's: a regular file (see [`open_regular`]) of at most
-/// [`MAX_FILE_BYTES`].
-fn read(root: &Path, rel: &str) -> Result<String, SourceError> {
-    let path = root.join(rel);
-    let file = open_regular(&path)?;
-    let mut text = String::new();
-    if let Err(source) = file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text) {
-        return Err(SourceError::Io { path, source });
-    }
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(SourceError::TooLarge {
-            path,
-            limit: MAX_FILE_BYTES,
-        });
-    }
-    Ok(text)
+/// A `/proc` file, or one of a snapshot's: a regular file of at most [`MAX_FILE_BYTES`] (see
+/// [`fsutil::open_regular`]: a snapshot may hold a FIFO or a device in a file's place).
+fn read(root: &Path, rel: &str) -> Result<String, FileError> {
+    fsutil::read_text(&root.join(rel), MAX_FILE_BYTES)
+}
+
+/// A `/proc` file read and parsed; a parse error names the path read, which under `--proc-root`
+/// is the snapshot's file, not `/proc/...`.
+fn read_parsed<T>(
+    root: &Path,
+    rel: &str,
+    parse: fn(&str) -> Result<T, parse::ParseError>,
+) -> Result<T, SourceError> {
+    let text = read(root, rel)?;
+    parse(&text).map_err(|source| SourceError::ParseFile {
+        path: root.join(rel),
+        source,
+    })
 }
 
 /// This machine as a node.
@@ -104,10 +102,10 @@ impl LocalNode {
         let root = &self.proc_root;
         Ok(NodeSample {
             time,
-            stat: parse::proc_stat(&read(root, "stat")?)?,
-            load: parse::loadavg(&read(root, "loadavg")?)?,
-            memory: parse::meminfo(&read(root, "meminfo")?)?,
-            uptime: parse::uptime(&read(root, "uptime")?)?,
+            stat: read_parsed(root, "stat", parse::proc_stat)?,
+            load: read_parsed(root, "loadavg", parse::loadavg)?,
+            memory: read_parsed(root, "meminfo", parse::meminfo)?,
+            uptime: read_parsed(root, "uptime", parse::uptime)?,
             facts: Some(self.facts.clone()),
         })
     }
@@ -306,9 +304,10 @@ impl LocalRouter {
         time: Timestamp,
     ) -> Result<(Option<IpvsGlobalStats>, Option<ConnSummary>, PartTimes), SourceError> {
         let root = &self.proc_root;
-        let global = match read(root, "net/ip_vs_stats") {
-            Ok(t) => Some(parse::ip_vs_stats(&t)?),
-            Err(_) => None,
+        let global = match read_parsed(root, "net/ip_vs_stats", parse::ip_vs_stats) {
+            Ok(g) => Some(g),
+            Err(SourceError::File(e)) if e.is_not_found() => None,
+            Err(e) => return Err(e),
         };
         let now = std::time::Instant::now();
         if self.last_conns.is_none() || self.conn_budget.allows(now) {
@@ -337,16 +336,11 @@ impl LocalRouter {
     pub fn proc_sample(&mut self) -> Result<RouterSample, SourceError> {
         let time = Timestamp::now();
         let root = &self.proc_root;
-        let text = match read(root, "net/ip_vs") {
-            Ok(t) => t,
-            Err(SourceError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Err(SourceError::IpvsAbsent);
-            }
+        let services = match read_parsed(root, "net/ip_vs", parse::ip_vs) {
+            Ok(s) => s,
+            Err(SourceError::File(e)) if e.is_not_found() => return Err(SourceError::IpvsAbsent),
             Err(e) => return Err(e),
         };
-        let services = parse::ip_vs(&text)?;
         let (global, connections, parts) = self.proc_extras(time)?;
         Ok(RouterSample {
             time,
@@ -364,61 +358,27 @@ impl LocalRouter {
 /// Sums the connection table, which can hold millions of rows (see [`parse::sum_ip_vs_conn`]);
 /// None when there is none.
 pub fn sum_conn_file(path: &Path) -> Result<Option<ConnSummary>, SourceError> {
-    let file = match open_regular(path) {
+    let file = match fsutil::open_regular(path) {
         Ok(f) => f,
-        Err(SourceError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(None);
-        }
-        Err(e) => return Err(e),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
     match parse::sum_ip_vs_conn(file, TOP_CLIENTS) {
         Ok(s) => Ok(Some(s)),
-        Err(ConnReadError::Parse(e)) => Err(e.into()),
+        Err(ConnReadError::Parse(source)) => Err(SourceError::ParseFile {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(ConnReadError::Io(source)) => Err(SourceError::Io {
             path: path.to_path_buf(),
             source,
         }),
-        Err(ConnReadError::TooLarge { limit }) => Err(SourceError::TooLarge {
+        Err(ConnReadError::TooLarge { limit }) => Err(FileError::TooLarge {
             path: path.to_path_buf(),
             limit,
-        }),
+        }
+        .into()),
     }
-}
-
-/// Opens a file to read, refusing anything but a regular file (`/proc` files are regular files):
-/// a snapshot given as `--proc-root` may hold a FIFO, a device or a directory in a file's place.
-/// Opening does not wait for a FIFO's writer.
-fn open_regular(path: &Path) -> Result<File, SourceError> {
-    let io = |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(io)?;
-    let kind = file.metadata().map_err(io)?.file_type();
-    if kind.is_file() {
-        return Ok(file);
-    }
-    let what = if kind.is_dir() {
-        "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "something else"
-    };
-    Err(SourceError::NotAFile {
-        path: path.to_path_buf(),
-        what,
-    })
 }
 
 #[cfg(test)]
@@ -468,10 +428,13 @@ mod tests {
             (zero, "a character device"),
         ] {
             let e = sum_within_a_second(&path).expect_err("refused");
-            assert!(matches!(e, SourceError::NotAFile { .. }), "{e:?}");
+            assert!(
+                matches!(e, SourceError::File(FileError::NotAFile { .. })),
+                "{e:?}"
+            );
             assert_eq!(
                 e.to_string(),
-                format!("{}: {what}, not a regular file; not read", path.display())
+                format!("{}: not a regular file ({what})", path.display())
             );
         }
     }
@@ -491,11 +454,46 @@ mod tests {
             .expect("returned within a second")
             .expect_err("refused");
         assert!(
-            matches!(e, SourceError::NotAFile { what: "a FIFO", .. }),
+            matches!(e, FileError::NotAFile { what: "a FIFO", .. }),
             "{e:?}"
         );
         std::fs::write(dir.path().join("uptime"), "12.5 3.1\n").expect("write");
         assert_eq!(read(dir.path(), "uptime").expect("reads"), "12.5 3.1\n");
+    }
+
+    #[test]
+    fn a_parse_error_under_a_snapshot_names_the_file_read_not_proc() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lab = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc-root-lab");
+        for f in ["loadavg", "meminfo", "uptime"] {
+            std::fs::copy(lab.join(f), dir.path().join(f)).expect(f);
+        }
+        std::fs::write(
+            dir.path().join("stat"),
+            "cpu  10 0 5 100 1 0 0 0 0 0\ncpu0 5 0 2 50 1 0 0 0 0 0\ncpu0 5 0 2 50 1 0 0 0 0 0\n",
+        )
+        .expect("stat");
+        let e = LocalNode::new(Some(dir.path().to_path_buf()))
+            .sample()
+            .expect_err("a bad stat");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} line 3: cpu0 again (first on line 2)",
+                dir.path().join("stat").display()
+            )
+        );
+        std::fs::create_dir(dir.path().join("net")).expect("net");
+        std::fs::write(
+            dir.path().join("net/ip_vs"),
+            "IP Virtual Server version 1.2.1\nbad\n",
+        )
+        .expect("ip_vs");
+        let e = LocalRouter::new(Some(dir.path().to_path_buf()))
+            .sample()
+            .expect_err("a bad ip_vs");
+        let path = dir.path().join("net/ip_vs").display().to_string();
+        assert!(e.to_string().starts_with(&format!("{path} line ")), "{e}");
     }
 
     #[test]
@@ -534,7 +532,10 @@ mod tests {
         lines[bad_line - 1] = bad;
         std::fs::write(file.path(), lines.concat()).expect("rewrite");
         match sum_conn_file(file.path()) {
-            Err(SourceError::Parse(e)) => assert_eq!(e.line, bad_line, "{e}"),
+            Err(SourceError::ParseFile { path, source }) => {
+                assert_eq!(source.line, bad_line, "{source}");
+                assert_eq!(path, file.path());
+            }
             other => panic!("expected a parse error, got {other:?}"),
         }
     }

@@ -21,10 +21,15 @@ pub enum SourceError {
     },
     #[error(transparent)]
     Parse(#[from] parse::ParseError),
-    #[error("{}: {what}, not a regular file; not read", path.display())]
-    NotAFile { path: PathBuf, what: &'static str },
-    #[error("{}: larger than {}; not read further", path.display(), bytesize::ByteSize::b(*limit).display().iec())]
-    TooLarge { path: PathBuf, limit: u64 },
+    /// A file that does not parse, named by the path read (a snapshot's under `--proc-root`).
+    #[error("{}", source.at(path))]
+    ParseFile {
+        path: PathBuf,
+        source: parse::ParseError,
+    },
+    /// Not a regular file, too large, or unreadable (see [`crate::fsutil`]).
+    #[error(transparent)]
+    File(#[from] crate::fsutil::FileError),
     #[error("IPVS is not available: modprobe ip_vs")]
     IpvsAbsent,
     #[error(transparent)]

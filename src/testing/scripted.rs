@@ -83,7 +83,7 @@ impl ScriptedCluster {
 
     /// How busy node `i` is at this step.
     fn busy_now(&self, i: usize) -> f64 {
-        let step = ((self.time.0 - EPOCH.0) / self.interval_ms.max(1)).max(0) as u64;
+        let step = (self.time.0.saturating_sub(EPOCH.0) / self.interval_ms.max(1)).max(0) as u64;
         match self.bursts {
             Some(b) if b.node == i && step % b.every.max(1) < b.length => 1.3,
             _ => Self::node_busy(i),

@@ -78,8 +78,10 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Mode::Replay { paused, speed } => (paused, speed),
         _ => (true, crate::app::Speed::NORMAL),
     };
-    let total = (r.end.0 - r.start.0).max(0);
-    let at = (r.position.0 - r.start.0).clamp(0, total);
+    // Saturating: a recording's times are whatever its file says, and may span the whole i64
+    // range (a damaged or crafted file), where a plain difference overflows.
+    let total = r.end.0.saturating_sub(r.start.0).max(0);
+    let at = r.position.0.saturating_sub(r.start.0).clamp(0, total);
     let left = format!(
         " {} {:>5}  {}  ",
         if paused { "❚❚" } else { "▶" },
@@ -96,8 +98,8 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         if total == 0 {
             0
         } else {
-            ((t - r.start.0).clamp(0, total) as f64 / total as f64 * (width - 1) as f64).round()
-                as usize
+            (t.saturating_sub(r.start.0).clamp(0, total) as f64 / total as f64 * (width - 1) as f64)
+                .round() as usize
         }
     };
     // Per column: the most important mark in it. An operator's action outranks alerts: actions

@@ -1,5 +1,6 @@
 //! Shared pieces of the integration tests.
 pub mod bin;
+pub mod bounded;
 pub mod json;
 pub mod lab;
 pub mod sshd;

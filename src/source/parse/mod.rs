@@ -35,6 +35,16 @@ impl ParseError {
             message: message.into(),
         }
     }
+
+    /// The error with the path actually read in place of the input's usual name (a snapshot's
+    /// file under `--proc-root` is not `/proc/...`).
+    pub fn at(&self, path: &std::path::Path) -> String {
+        if self.line == 0 {
+            format!("{}: {}", path.display(), self.message)
+        } else {
+            format!("{} line {}: {}", path.display(), self.line, self.message)
+        }
+    }
 }
 
 impl fmt::Display for ParseError {

@@ -1,5 +1,7 @@
 //! `/proc/stat`, `/proc/loadavg`, `/proc/meminfo`, `/proc/uptime`.
 
+use std::collections::HashMap;
+
 use super::ParseError;
 use super::text::{dec_u32, dec_u64, excerpt, non_negative_f64, numbered_lines};
 use crate::model::sample::{CpuTimes, LoadAvg, MemInfo, ProcStat, Uptime};
@@ -9,21 +11,33 @@ const LOADAVG: &str = "/proc/loadavg";
 const MEMINFO: &str = "/proc/meminfo";
 const UPTIME: &str = "/proc/uptime";
 
-/// The aggregate `cpu` line, the `cpuN` lines (N may skip when cores are offline), and the
+/// The aggregate `cpu` line, the `cpuN` lines (N may skip when cores are offline; a line twice is
+/// an error naming both lines), and the
 /// `ctxt`, `btime`, `processes`, `procs_running`, `procs_blocked` counters. Other lines (`intr`,
 /// `softirq`, …) are skipped.
 pub fn proc_stat(text: &str) -> Result<ProcStat, ParseError> {
     let mut stat = ProcStat::default();
-    let mut seen_total = false;
+    let mut seen_total: Option<usize> = None;
+    // Each cpu's line, by id: a core listed twice is not two cores (1,000 copies of `cpu0` were
+    // counted as 1,000 cores), and which copy is right cannot be told.
+    let mut seen_cpus: HashMap<u32, usize> = HashMap::new();
     for (line_no, line) in numbered_lines(text) {
         let mut fields = line.split_ascii_whitespace();
         let Some(name) = fields.next() else { continue };
         let err = |msg: String| ParseError::new(STAT, line_no, msg);
         if name == "cpu" {
+            if let Some(first) = seen_total {
+                return Err(err(format!(
+                    "a second aggregate \"cpu\" line (the first is line {first})"
+                )));
+            }
             stat.total = cpu_times(fields).map_err(err)?;
-            seen_total = true;
+            seen_total = Some(line_no);
         } else if let Some(id) = name.strip_prefix("cpu") {
             let id = dec_u32(id).ok_or_else(|| err(format!("bad cpu name {}", excerpt(name))))?;
+            if let Some(first) = seen_cpus.insert(id, line_no) {
+                return Err(err(format!("cpu{id} again (first on line {first})")));
+            }
             stat.cpus.push(cpu_times(fields).map_err(err)?);
             stat.cpu_ids.push(id);
         } else {
@@ -42,7 +56,7 @@ pub fn proc_stat(text: &str) -> Result<ProcStat, ParseError> {
             *slot = Some(value);
         }
     }
-    if !seen_total {
+    if seen_total.is_none() {
         return Err(ParseError::new(STAT, 0, "no aggregate \"cpu\" line"));
     }
     Ok(stat)
@@ -223,6 +237,24 @@ mod tests {
 
     // Inputs below are constructed from the kernel's formats (fs/proc/stat.c, loadavg.c,
     // meminfo.c, uptime.c), not captured; real captures are in tests/fixtures/proc.
+
+    #[test]
+    fn a_core_listed_twice_is_an_error_naming_both_lines_not_another_core() {
+        let mut text = String::from("cpu  10 0 5 100 1 0 0 0 0 0\n");
+        for _ in 0..1000 {
+            text += "cpu0 5 0 2 50 1 0 0 0 0 0\n";
+        }
+        let e = proc_stat(&text).expect_err("duplicate");
+        assert_eq!(
+            e.to_string(),
+            "/proc/stat line 3: cpu0 again (first on line 2)"
+        );
+        let e = proc_stat("cpu 1 2 3 4\ncpu0 1 2 3 4\ncpu 1 2 3 4\n").expect_err("duplicate");
+        assert_eq!(
+            e.to_string(),
+            "/proc/stat line 3: a second aggregate \"cpu\" line (the first is line 1)"
+        );
+    }
 
     #[test]
     fn proc_stat_keeps_kernel_core_ids_when_cores_are_offline() {

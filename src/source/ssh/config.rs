@@ -144,7 +144,9 @@ fn local_user() -> String {
     }
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
+    let passwd =
+        crate::fsutil::read_text(Path::new("/etc/passwd"), crate::fsutil::SMALL_FILE_BYTES);
+    if let (Some(uid), Ok(passwd)) = (uid, passwd) {
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid) {
@@ -186,10 +188,13 @@ fn neutralise_match_blocks(text: &str, path: &Path) -> String {
 }
 
 fn parse_file(path: &Path, home: &Path, rules: ParseRule) -> Result<SshConfig, SshConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SshConfigError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES).map_err(|e| {
+        SshConfigError::File {
+            path: path.to_path_buf(),
+            message: e.problem(),
+        }
     })?;
+    check_includes(&text, home, 0)?;
     let text = neutralise_match_blocks(&text, path);
     SshConfig::default()
         .home_dir(home)
@@ -198,6 +203,58 @@ fn parse_file(path: &Path, home: &Path, rules: ParseRule) -> Result<SshConfig, S
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+}
+
+/// How deep `Include`s are followed by [`check_includes`] (the parser reports a cycle itself).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// The ssh2-config parser opens the files an `Include` names itself, and would wait forever on a
+/// FIFO among them or read a device without end. So each file it would open (the same paths:
+/// absolute, `~/…`, else under `~/.ssh/`, globbed) is read first through [`fsutil`], refused
+/// with its path unless it is a regular file of a config file's size, and its own `Include`s in
+/// turn.
+fn check_includes(text: &str, home: &Path, depth: usize) -> Result<(), SshConfigError> {
+    if depth > MAX_INCLUDE_DEPTH {
+        return Ok(());
+    }
+    for line in text.lines() {
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|w| !w.is_empty());
+        if !words
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("include"))
+        {
+            continue;
+        }
+        for arg in words {
+            let arg = arg.trim_matches('"');
+            let escaped = |p: &Path| PathBuf::from(glob::Pattern::escape(&p.to_string_lossy()));
+            let pattern = if arg.starts_with('/') {
+                PathBuf::from(arg)
+            } else if arg == "~" {
+                escaped(home)
+            } else if let Some(rest) = arg.strip_prefix("~/") {
+                escaped(home).join(rest)
+            } else if arg.starts_with('~') {
+                continue; // `~user/…`: the parser keeps it as it is, and finds nothing
+            } else {
+                escaped(home).join(".ssh").join(arg)
+            };
+            let Ok(files) = glob::glob(&pattern.to_string_lossy()) else {
+                continue; // a bad pattern: the parser says so
+            };
+            for file in files.flatten() {
+                let text = crate::fsutil::read_text(&file, crate::fsutil::SMALL_FILE_BYTES)
+                    .map_err(|e| SshConfigError::File {
+                        path: file.clone(),
+                        message: e.problem(),
+                    })?;
+                check_includes(&text, home, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `-o` options OpenSSH has but lbtop does not act on are still accepted (as ssh(1) would),
@@ -666,6 +723,31 @@ mod tests {
                 home.path().join(".ssh/id_ecdsa"),
                 home.path().join(".ssh/id_rsa")
             ]
+        );
+    }
+
+    #[test]
+    fn an_included_fifo_is_refused_naming_it_not_waited_on() {
+        let home = tempfile::tempdir().expect("tempdir");
+        let ssh = home.path().join(".ssh");
+        std::fs::create_dir_all(ssh.join("conf.d")).expect("mkdir");
+        std::fs::write(ssh.join("config"), "Include conf.d/*.conf\n").expect("write");
+        std::fs::write(ssh.join("conf.d/a.conf"), "Include ~/.ssh/deeper\n").expect("write");
+        let fifo = ssh.join("deeper");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = home.path().to_path_buf();
+        std::thread::spawn(move || {
+            let r = SshSettings::load_from(&SshArgs::default(), &dir, None, "me".into());
+            let _ = tx.send(r.err().map(|e| e.to_string()));
+        });
+        let e = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("answered within five seconds")
+            .expect("refused");
+        assert_eq!(
+            e,
+            format!("ssh config {}: not a regular file (a FIFO)", fifo.display())
         );
     }
 

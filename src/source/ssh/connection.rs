@@ -21,6 +21,7 @@ use super::config::{IdentityAgent, ResolvedHost, SshSettings, StrictHostKeyCheck
 use super::jump::JumpPool;
 use super::known_hosts::{self, Verdict};
 use super::{SshError, SshTuning, io_message};
+use crate::fsutil;
 
 /// What every connection shares: the configuration, the tuning and the jump host connections.
 #[derive(Debug)]
@@ -758,8 +759,8 @@ async fn load_identity_files(host: &ResolvedHost) -> Vec<IdentityFile> {
         paths
             .into_iter()
             .map(|path| {
-                let private = match std::fs::read_to_string(&path) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(KeyLoad::Missing),
+                let private = match fsutil::read_text(&path, fsutil::SMALL_FILE_BYTES) {
+                    Err(e) if e.is_not_found() => Err(KeyLoad::Missing),
                     Err(e) => Err(KeyLoad::Unreadable(e.to_string())),
                     Ok(text) => match russh::keys::decode_secret_key(&text, None) {
                         Ok(k) => Ok(k),
@@ -772,7 +773,7 @@ async fn load_identity_files(host: &ResolvedHost) -> Vec<IdentityFile> {
                     Err(_) => {
                         let mut pub_path = path.clone().into_os_string();
                         pub_path.push(".pub");
-                        russh::keys::load_public_key(PathBuf::from(pub_path)).ok()
+                        public_key_file(Path::new(&pub_path))
                     }
                 };
                 IdentityFile {
@@ -785,6 +786,48 @@ async fn load_identity_files(host: &ResolvedHost) -> Vec<IdentityFile> {
     })
     .await
     .unwrap_or_default()
+}
+
+/// `FILE.pub`: the first line that is not blank or a comment, `ALGORITHM BASE64 [COMMENT]` or
+/// the bare base64 (as `russh::keys::load_public_key` reads it, through [`fsutil`]).
+fn public_key_file(path: &Path) -> Option<PublicKey> {
+    let text = fsutil::read_text(path, fsutil::SMALL_FILE_BYTES).ok()?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let base64 = match line.split_once(char::is_whitespace) {
+        None => line,
+        Some((_, rest)) => rest.split_whitespace().next()?,
+    };
+    russh::keys::parse_public_key_base64(base64).ok()
+}
+
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_public_key_file_is_read_and_a_fifo_in_its_place_is_not_waited_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let good = dir.path().join("id.pub");
+        std::fs::write(
+            &good,
+            "# comment\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ me@x\n",
+        )
+        .expect("write");
+        assert!(public_key_file(&good).is_some());
+        let fifo = dir.path().join("fifo.pub");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(public_key_file(&fifo).is_none());
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("answered within five seconds")
+        );
+    }
 }
 
 #[cfg(test)]

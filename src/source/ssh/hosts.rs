@@ -253,9 +253,11 @@ pub fn expand_node_list(
 
 /// Reads an `@FILE` host list.
 pub fn read_host_file(path: &Path) -> Result<Vec<HostSpec>, HostsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| HostsError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES).map_err(|e| {
+        HostsError::File {
+            path: path.to_path_buf(),
+            message: e.problem(),
+        }
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -7,6 +7,7 @@
 //! hides the rest of the file.
 
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
@@ -145,11 +146,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn read(path: &Path) -> String {
-    match std::fs::read(path) {
+    match crate::fsutil::read_bytes(path, crate::fsutil::KNOWN_HOSTS_BYTES) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) if e.is_not_found() => String::new(),
         Err(e) => {
-            tracing::warn!("cannot read {}: {e}", path.display());
+            tracing::warn!("cannot read {e}");
             String::new()
         }
     }
@@ -244,11 +245,21 @@ pub fn learn(path: &Path, name: &str, key: &PublicKey, hash: bool) -> std::io::R
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // Never waits on what is there (a FIFO), and writes only into a regular file.
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(std::io::Error::other(format!(
+            "{}: not a regular file ({})",
+            path.display(),
+            crate::fsutil::kind_name(kind)
+        )));
+    }
     let mut needs_newline = false;
     if file.seek(SeekFrom::End(-1)).is_ok() {
         let mut last = [0u8; 1];
@@ -287,6 +298,34 @@ mod tests {
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).expect("key")
+    }
+
+    #[test]
+    fn a_host_key_is_never_learned_into_a_fifo() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("known_hosts");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let e = learn(&fifo, "host", &key(ED_A), false).expect_err("refused");
+        assert_eq!(
+            e.to_string(),
+            format!("{}: not a regular file (a FIFO)", fifo.display())
+        );
+    }
+
+    #[test]
+    fn a_fifo_as_known_hosts_is_skipped_at_once_as_an_unreadable_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("known_hosts");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let files = vec![fifo];
+        std::thread::spawn(move || {
+            let _ = tx.send(check(&files, "host", &key(ED_A)));
+        });
+        let verdict = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("answered within five seconds");
+        assert!(matches!(verdict, Verdict::Unknown { .. }), "{verdict:?}");
     }
 
     fn file(text: &str) -> (tempfile::TempDir, Vec<PathBuf>) {
