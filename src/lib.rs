@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod model;
+pub mod owner_only;
 pub mod record;
 pub mod report;
 pub mod runtime;

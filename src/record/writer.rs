@@ -424,7 +424,7 @@ pub fn create_file(path: &Path) -> Result<File, RecordError> {
         Ok(m) if m.is_file() => return Err(RecordError::Exists { path: path.into() }),
         _ => {}
     }
-    let mut opts = std::fs::OpenOptions::new();
+    let mut opts = crate::owner_only::options();
     opts.write(true);
     if !path.exists() {
         opts.create_new(true);

@@ -242,9 +242,9 @@ pub fn hashed_name(name: &str) -> std::io::Result<String> {
 /// write so that hosts learned at the same time do not interleave.
 pub fn learn(path: &Path, name: &str, key: &PublicKey, hash: bool) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::owner_only::create_dir_all(dir)?;
     }
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::owner_only::options()
         .read(true)
         .append(true)
         .create(true)
