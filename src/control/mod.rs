@@ -70,7 +70,7 @@ pub async fn apply<C: RouterControl>(
         let record = AuditRecord::new(
             &ctrl.router_name(),
             change,
-            result.as_ref().map(|_| ()).map_err(ToString::to_string),
+            result.as_ref().map(|_| ()),
         );
         if let Err(e) = log.append(&record) {
             tracing::error!("{e}");
