@@ -301,9 +301,7 @@ mod tests {
             other => panic!("not a drain: {other:?}"),
         }
         assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "7"]).is_ok());
-        assert!(
-            Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "65535"]).is_ok()
-        );
+        assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "65535"]).is_ok());
         let e = Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "65536"])
             .expect_err("out of range");
         assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);

@@ -22,7 +22,10 @@ pub fn options() -> OpenOptions {
 
 /// `create_dir_all` with mode 0700 for every directory it creates.
 pub fn create_dir_all(path: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
+    DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
 }
 
 #[cfg(test)]

@@ -127,8 +127,14 @@ fn a_weight_out_of_range_is_a_usage_error_before_the_router_is_contacted() {
     ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("70000") && stderr.contains("0..=65535"), "{stderr}");
-    assert!(stderr.contains("invalid value"), "clap's usage error: {stderr}");
+    assert!(
+        stderr.contains("70000") && stderr.contains("0..=65535"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("invalid value"),
+        "clap's usage error: {stderr}"
+    );
     for word in ["connect", "refused", "127.0.0.1"] {
         assert!(!stderr.contains(word), "no connection attempt: {stderr}");
     }

@@ -23,7 +23,9 @@ use lbtop::source::parse::{
     ConnReadError, ParseError, ip_vs, ip_vs_stats, ipvsadm_list, loadavg, meminfo, proc_stat,
     sum_ip_vs_conn, uptime,
 };
-use lbtop::source::remote::reply::{Sections, cpu_ticks, node_greeting, node_reply, router_greeting};
+use lbtop::source::remote::reply::{
+    Sections, cpu_ticks, node_greeting, node_reply, router_greeting,
+};
 use lbtop::source::scripted::{ClusterShape, ScriptedCluster};
 use lbtop::source::ssh::SshError;
 
@@ -138,8 +140,10 @@ fn mutate(rng: &mut Rng, base: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                 v.splice(at..at, token.iter().copied());
             }
             7 => {
-                let mut lines: Vec<Vec<u8>> =
-                    v.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+                let mut lines: Vec<Vec<u8>> = v
+                    .split_inclusive(|&b| b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect();
                 if lines.len() > 1 {
                     let (a, b) = (rng.below(lines.len()), rng.below(lines.len()));
                     lines.swap(a, b);
@@ -160,9 +164,17 @@ fn mutate(rng: &mut Rng, base: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
 
 /// Runs `check` on `cases` mutations of `corpus`. A panic is caught and reported with the seed,
 /// the case and the input, escaped; `check` returns what is wrong with a result, if anything.
-fn fuzz(name: &str, corpus: &[Vec<u8>], cases: usize, mut check: impl FnMut(&[u8]) -> Option<String>) {
+fn fuzz(
+    name: &str,
+    corpus: &[Vec<u8>],
+    cases: usize,
+    mut check: impl FnMut(&[u8]) -> Option<String>,
+) {
     assert!(!corpus.is_empty(), "{name}: no inputs");
-    let mut rng = Rng(seed() ^ name.bytes().fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b)));
+    let mut rng = Rng(seed()
+        ^ name
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b)));
     // The inputs themselves first, as they are.
     for (i, input) in corpus.iter().enumerate() {
         if let Some(wrong) = check(input) {
@@ -240,7 +252,10 @@ fn mutations_are_sometimes_read_and_sometimes_refused() {
             Err(_) => refused += 1,
         }
     }
-    assert!(read >= 40 && refused >= 40, "{read} read, {refused} refused");
+    assert!(
+        read >= 40 && refused >= 40,
+        "{read} read, {refused} refused"
+    );
 }
 
 #[test]
@@ -255,7 +270,11 @@ fn proc_files() {
         &["proc/loadavg", "proc/vm/loadavg", "proc/vm/sample2/loadavg"],
         loadavg,
     );
-    text_parser("/proc/meminfo", &["proc/meminfo", "proc/vm/meminfo"], meminfo);
+    text_parser(
+        "/proc/meminfo",
+        &["proc/meminfo", "proc/vm/meminfo"],
+        meminfo,
+    );
     text_parser(
         "/proc/uptime",
         &["proc/uptime", "proc/vm/uptime", "proc/vm/sample2/uptime"],
@@ -265,7 +284,11 @@ fn proc_files() {
 
 #[test]
 fn proc_net_ip_vs_files() {
-    text_parser("/proc/net/ip_vs", &["ipvs/ip_vs", "ipvs/sample2/ip_vs"], ip_vs);
+    text_parser(
+        "/proc/net/ip_vs",
+        &["ipvs/ip_vs", "ipvs/sample2/ip_vs"],
+        ip_vs,
+    );
     text_parser(
         "/proc/net/ip_vs_stats",
         &["ipvs/ip_vs_stats", "ipvs/sample2/ip_vs_stats"],
@@ -273,15 +296,18 @@ fn proc_net_ip_vs_files() {
     );
     // The connection table is read as bytes, not text: no lossy decoding in between.
     let corpus = fixtures(&["ipvs/ip_vs_conn", "ipvs/ip_vs_conn_sync"]);
-    fuzz("/proc/net/ip_vs_conn", &corpus, cases(TEXT_CASES), |bytes| {
-        match sum_ip_vs_conn(bytes, 3) {
+    fuzz(
+        "/proc/net/ip_vs_conn",
+        &corpus,
+        cases(TEXT_CASES),
+        |bytes| match sum_ip_vs_conn(bytes, 3) {
             Ok(_) => None,
             Err(ConnReadError::Parse(e)) => {
                 located("/proc/net/ip_vs_conn", &String::from_utf8_lossy(bytes), &e)
             }
             Err(other) => Some(format!("reading bytes in memory failed: {other}")),
-        }
-    });
+        },
+    );
 }
 
 #[test]
@@ -423,10 +449,19 @@ fn config_files_and_key_names() {
         }
     });
 
-    let keys: Vec<Vec<u8>> = ["q", "ctrl-r", "shift-tab", "f5", "alt-enter", "space", "?", "G"]
-        .iter()
-        .map(|k| k.as_bytes().to_vec())
-        .collect();
+    let keys: Vec<Vec<u8>> = [
+        "q",
+        "ctrl-r",
+        "shift-tab",
+        "f5",
+        "alt-enter",
+        "space",
+        "?",
+        "G",
+    ]
+    .iter()
+    .map(|k| k.as_bytes().to_vec())
+    .collect();
     fuzz("key name", &keys, cases(TEXT_CASES), |bytes| {
         let text = String::from_utf8_lossy(bytes);
         match KeySpec::from_str(&text) {

@@ -283,7 +283,10 @@ mod tests {
             Ok(()),
         ))
         .expect("append");
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
         f.write_all(b"{\"time\": garbage\n").expect("write");
         let (records, bad) = log.records().expect("read");
         assert_eq!((records.len(), bad), (1, 1));

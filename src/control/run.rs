@@ -246,14 +246,20 @@ mod tests {
             "refused: tcp:192.0.2.10:80 has no real server 10.0.0.99:80"
         );
         assert_eq!((rec.old_weight, rec.new_weight), (None, Some(0)));
-        assert_eq!((rec.router.as_str(), rec.action), ("lb1", ActionKind::Drain));
+        assert_eq!(
+            (rec.router.as_str(), rec.action),
+            ("lb1", ActionKind::Drain)
+        );
 
         let (_, rec) = run(&mut fake, "10.0.0.3:80", ActionKind::Reweight, Some(5));
         assert!(rec.result.starts_with("refused: ") && rec.result.contains("already has weight 5"));
         assert_eq!((rec.old_weight, rec.new_weight), (Some(5), Some(5)));
 
         let (_, rec) = run(&mut fake, "10.0.0.2:80", ActionKind::Restore, None);
-        assert!(rec.result.starts_with("refused: no earlier drain"), "{rec:?}");
+        assert!(
+            rec.result.starts_with("refused: no earlier drain"),
+            "{rec:?}"
+        );
         assert_eq!((rec.old_weight, rec.new_weight), (Some(3), None));
         assert!(fake.set.is_empty(), "nothing was changed");
     }
