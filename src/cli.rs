@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::control::plan::{RealKey, parse_service};
+use crate::control::plan::{MAX_WEIGHT, RealKey, parse_service};
 use crate::model::sample::ServiceKey;
 
 pub use crate::source::spec::{NodesSpec, RouterSpec};
@@ -134,7 +134,8 @@ pub enum Commands {
     Weight {
         #[command(flatten)]
         target: ActionTarget,
-        /// The new weight
+        /// The new weight, 0–65535 (checked here, before the router is contacted)
+        #[arg(value_parser = clap::value_parser!(i64).range(0..=i64::from(MAX_WEIGHT)))]
         weight: i64,
     },
     /// Restore the weight a real server had before lbtop last drained it (from the audit log)
@@ -300,6 +301,11 @@ mod tests {
             other => panic!("not a drain: {other:?}"),
         }
         assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "7"]).is_ok());
+        assert!(Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "65535"]).is_ok());
+        let e = Cli::try_parse_from(["lbtop", "weight", "fwm:42", "10.0.0.2:80", "65536"])
+            .expect_err("out of range");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("0..=65535"), "{e}");
         assert!(Cli::try_parse_from(["lbtop", "drain", "tcp:1.2.3.4", "10.0.0.2:80"]).is_err());
     }
 

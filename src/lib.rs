@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod fsutil;
 pub mod model;
+pub mod owner_only;
 pub mod record;
 pub mod report;
 pub mod runtime;

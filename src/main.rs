@@ -36,9 +36,9 @@ const LOG_QUEUE_LINES: usize = 4096;
 fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let path = log_path(cli)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).ok()?;
+        lbtop::owner_only::create_dir_all(dir).ok()?;
     }
-    let file = std::fs::OpenOptions::new()
+    let file = lbtop::owner_only::options()
         .create(true)
         .append(true)
         .open(&path)
@@ -264,7 +264,11 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
         lbtop::record::export::declare(&mut state, &info);
         let result = match &args.output {
             Some(path) => {
-                let f = std::fs::File::create(path)
+                let f = lbtop::owner_only::options()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(path)
                     .with_context(|| format!("creating {}", path.display()))?;
                 export(
                     format,

@@ -150,6 +150,8 @@ fn errors_in_text_name_the_origin_and_column() {
 }
 
 proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
     #[test]
     fn arbitrary_text_never_panics_and_errors_are_located(text in "\\PC{0,80}") {
         if let Err(error) = Config::from_toml_str(&text, Path::new("fuzz.toml"), &Overrides::default()) {

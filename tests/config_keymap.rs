@@ -363,6 +363,8 @@ fn bad_key_names_are_errors_not_panics() {
 }
 
 proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
     #[test]
     fn any_key_name_parses_or_errors_and_parsed_keys_round_trip(text in "\\PC{0,12}") {
         if let Ok(spec) = text.parse::<KeySpec>() {

@@ -250,6 +250,8 @@ fn print_ipvsadm(services: &[VirtualServiceSample]) -> String {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
     #[test]
     fn proc_ip_vs_reads_back_what_the_kernel_format_prints(
         services in prop::collection::vec(service(), 0..6)

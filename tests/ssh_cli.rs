@@ -146,6 +146,49 @@ fn an_unknown_host_key_is_refused_and_logged_then_learned_with_accept_new() {
 }
 
 #[test]
+fn accept_new_without_a_ssh_directory_creates_it_0700_and_known_hosts_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    if !support::sshd::require() {
+        return;
+    }
+    // The umask a login shell usually sets (lbtop inherits it); the other tests here want it too.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let client = Client::new();
+    let host = Host::new(&client, 201, None, "");
+    // The key and the config move out of ~/.ssh, and ~/.ssh goes: lbtop must make it.
+    let key = client.dir.path().join("id_ed25519");
+    std::fs::rename(&client.key, &key).expect("move key");
+    let cfg = client.dir.path().join("ssh_config");
+    std::fs::write(&cfg, format!("IdentityFile {}\n", key.display())).expect("config");
+    let ssh = client.home.join(".ssh");
+    std::fs::remove_dir_all(&ssh).expect("rm ~/.ssh");
+
+    let r = lbtop(
+        &client,
+        &[
+            "-F",
+            &cfg.to_string_lossy(),
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "--nodes",
+            &host.sshd.spec(),
+        ],
+        &[],
+    );
+    assert_eq!(node(&r.json, &host.addr())["status"], "ok", "{}", r.json);
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&ssh), 0o700, "~/.ssh as OpenSSH makes it");
+    assert_eq!(mode(&ssh.join("known_hosts")), 0o600);
+    assert!(support::sshd::read(&ssh.join("known_hosts")).contains("ssh-ed25519"));
+}
+
+#[test]
 fn openssh_written_known_hosts_with_ports_and_hashes_are_understood() {
     if !support::sshd::require() {
         return;

@@ -1,12 +1,13 @@
-//! The audit log: one JSON line per action, appended to `$XDG_STATE_HOME/lbtop/audit.jsonl`.
-//! `restore` reads the weight a real server had before lbtop last drained it from here.
+//! The audit log: one JSON line per action — done, refused or failed — appended to
+//! `$XDG_STATE_HOME/lbtop/audit.jsonl`. `restore` reads the weight a real server had before lbtop
+//! last drained it from here.
 
-use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::ControlError;
 use super::plan::{ActionKind, RealKey, WeightChange};
 use crate::model::sample::{ServiceKey, Timestamp};
 
@@ -21,25 +22,47 @@ pub struct AuditRecord {
     pub service: String,
     pub real: String,
     pub action: ActionKind,
-    pub old_weight: i32,
-    pub new_weight: i32,
-    /// `ok`, or `error: …` with the reason the action failed or was refused.
+    /// The weight on the router before; `null` when the action ended before lbtop knew it (no
+    /// such real server, the router unreachable, read-only).
+    pub old_weight: Option<i32>,
+    /// The weight asked for; `null` when there was none (nothing to restore).
+    pub new_weight: Option<i32>,
+    /// `ok`; `refused: …` with the reason lbtop would not make the change (no such service or
+    /// real server, the weight moved, the last live server, read-only); or `error: …` with the
+    /// reason it could not (the router unreachable, permission).
     pub result: String,
 }
 
 impl AuditRecord {
-    pub fn new(router: &str, change: &WeightChange, result: Result<(), String>) -> Self {
+    /// A planned change, after it was applied or refused at the re-check.
+    pub fn new(router: &str, change: &WeightChange, result: Result<(), &ControlError>) -> Self {
+        Self::of(
+            router,
+            Attempt {
+                service: change.service,
+                real: change.real,
+                kind: change.kind,
+                old_weight: Some(change.from),
+                new_weight: Some(change.to),
+            },
+            result,
+        )
+    }
+
+    /// Any attempt, planned or not.
+    pub fn of(router: &str, attempt: Attempt, result: Result<(), &ControlError>) -> Self {
         Self {
             time: Timestamp::now().rfc3339(),
             user: operator(),
             router: router.to_string(),
-            service: change.service.to_string(),
-            real: change.real.to_string(),
-            action: change.kind,
-            old_weight: change.from,
-            new_weight: change.to,
+            service: attempt.service.to_string(),
+            real: attempt.real.to_string(),
+            action: attempt.kind,
+            old_weight: attempt.old_weight,
+            new_weight: attempt.new_weight,
             result: match result {
                 Ok(()) => "ok".into(),
+                Err(e @ ControlError::Plan(_)) => format!("refused: {e}"),
                 Err(e) => format!("error: {e}"),
             },
         }
@@ -48,6 +71,16 @@ impl AuditRecord {
     pub fn ok(&self) -> bool {
         self.result == "ok"
     }
+}
+
+/// What an action was about, as far as lbtop got before it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub service: ServiceKey,
+    pub real: RealKey,
+    pub kind: ActionKind,
+    pub old_weight: Option<i32>,
+    pub new_weight: Option<i32>,
 }
 
 /// `user@host` of whoever runs lbtop.
@@ -98,11 +131,11 @@ impl AuditLog {
             source,
         };
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            crate::owner_only::create_dir_all(dir).map_err(err)?;
         }
         let mut line = serde_json::to_string(record).map_err(|e| err(std::io::Error::other(e)))?;
         line.push('\n');
-        let mut f = OpenOptions::new()
+        let mut f = crate::owner_only::options()
             .create(true)
             .append(true)
             .open(&self.path)
@@ -149,11 +182,12 @@ impl AuditLog {
             .iter()
             .filter(|r| r.ok() && r.action == ActionKind::Drain && r.router == router)
         {
-            if let (Ok(svc), Ok(real)) = (
+            if let (Ok(svc), Ok(real), Some(weight)) = (
                 super::plan::parse_service(&r.service),
                 r.real.parse::<RealKey>(),
+                r.old_weight,
             ) {
-                points.insert((svc, real), r.old_weight);
+                points.insert((svc, real), weight);
             }
         }
         Ok(points)
@@ -180,8 +214,9 @@ impl AuditLog {
                     && r.router == router
                     && r.service == service
                     && r.real == real
+                    && r.old_weight.is_some()
             })
-            .map(|r| r.old_weight))
+            .and_then(|r| r.old_weight))
     }
 }
 
@@ -225,7 +260,7 @@ mod tests {
         log.append(&AuditRecord::new(
             "r1",
             &change(ActionKind::Drain, 9, 0),
-            Err("refused".into()),
+            Err(&ControlError::Backend("refused".into())),
         ))
         .expect("append");
         let svc = parse_service("tcp:192.0.2.10:80").expect("valid");
@@ -248,7 +283,10 @@ mod tests {
             Ok(()),
         ))
         .expect("append");
-        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
         f.write_all(b"{\"time\": garbage\n").expect("write");
         let (records, bad) = log.records().expect("read");
         assert_eq!((records.len(), bad), (1, 1));

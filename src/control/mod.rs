@@ -67,11 +67,7 @@ pub async fn apply<C: RouterControl>(
 ) -> Result<(), ControlError> {
     let result = ctrl.change_weight(change, force).await;
     if let Some(log) = audit {
-        let record = AuditRecord::new(
-            &ctrl.router_name(),
-            change,
-            result.as_ref().map(|_| ()).map_err(ToString::to_string),
-        );
+        let record = AuditRecord::new(&ctrl.router_name(), change, result.as_ref().map(|_| ()));
         if let Err(e) = log.append(&record) {
             tracing::error!("{e}");
             if result.is_ok() {

@@ -287,7 +287,7 @@ pub fn cuts_off(svc: &VirtualServiceSample, real: &RealKey) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::sample::Forward;
 
@@ -308,7 +308,8 @@ mod tests {
         }
     }
 
-    fn table(weights: &[i32]) -> Vec<VirtualServiceSample> {
+    /// `tcp:192.0.2.10:80` with real servers 10.0.0.2:80, 10.0.0.3:80… of these weights.
+    pub(crate) fn table(weights: &[i32]) -> Vec<VirtualServiceSample> {
         vec![VirtualServiceSample {
             key: parse_service("tcp:192.0.2.10:80").expect("valid"),
             scheduler: "wlc".into(),

@@ -697,6 +697,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
         #[test]
         fn rfc3339_is_humantimes_format_for_every_time_it_can_write(
             ms in 0i64..=253_402_300_799_999,

@@ -340,31 +340,87 @@ pub const CSV_COLUMNS: &[&str] = &[
     "out_bps",
 ];
 
-fn field(out: &mut Vec<u8>, text: &str) {
-    if text.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
+/// A text cell as a spreadsheet will show it, not run it. Names, hosts and everything else that
+/// comes from outside lbtop are text cells. Control and direction-changing characters are written
+/// escaped (`\n`, `\u{1b}`, as the screen shows them), and a cell that starts with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return — a formula to Excel, LibreOffice and Google Sheets — gets a
+/// `'` in front (OWASP, "CSV Injection"), which the writer's quoting then puts in quotes.
+/// Numbers are not text cells: lbtop writes them itself, and a negative one stays a number.
+pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let shown = if text.chars().any(|c| c.is_control() || c > '\u{7f}') {
+        Cow::Owned(crate::model::text::printable(text, usize::MAX))
     } else {
-        out.extend_from_slice(text.as_bytes());
+        Cow::Borrowed(text)
+    };
+    if formula {
+        Cow::Owned(format!("'{shown}"))
+    } else {
+        shown
     }
 }
 
-fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+/// One CSV row as it is built: text cells through `csv_text`, numbers as numbers, and no value
+/// (not applicable, not known yet, or not a finite number) as an empty cell, as `null` is in the
+/// JSON.
+#[derive(Default)]
+struct Row {
+    cells: csv::ByteRecord,
+    number: String,
 }
 
-/// CSV: one row per node per sample, one row per real server per router sample.
+impl Row {
+    fn text(&mut self, text: &str) {
+        self.cells.push_field(csv_text(text).as_bytes());
+    }
+
+    fn empty(&mut self, n: usize) {
+        for _ in 0..n {
+            self.cells.push_field(b"");
+        }
+    }
+
+    fn value<T: std::fmt::Display>(&mut self, v: Option<T>) {
+        use std::fmt::Write as _;
+        self.number.clear();
+        if let Some(v) = v {
+            let _ = write!(self.number, "{v}");
+        }
+        self.cells.push_field(self.number.as_bytes());
+    }
+
+    fn num(&mut self, v: Option<f64>) {
+        self.value(v.filter(|x| x.is_finite()));
+    }
+}
+
+/// The error a CSV writer met, as the I/O error it was (so a closed pipe stays `BrokenPipe`).
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("CSV: {other:?}")),
+    }
+}
+
+/// CSV: one row per node per sample, one row per real server per router sample. Quoted as RFC
+/// 4180 says (by the `csv` crate), and any cell with a `'` in it too, so that a formula
+/// neutralised by `csv_text` is both quoted and prefixed.
 pub fn csv(
     player: &mut Player,
     state: &mut State,
     range: Range,
     out: &mut impl Write,
 ) -> io::Result<Summary> {
-    out.write_all(CSV_COLUMNS.join(",").as_bytes())?;
-    out.write_all(b"\n")?;
+    // `comment` makes the writer quote every cell that holds the character: no comments are
+    // written, but every neutralised formula is quoted.
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .comment(Some(b'\''))
+        .from_writer(out);
+    w.write_record(CSV_COLUMNS).map_err(csv_error)?;
     let mut rows = 0u64;
-    let mut line = Vec::with_capacity(256);
+    let mut row = Row::default();
     let mut s = play(
         player,
         state,
@@ -376,31 +432,22 @@ pub fn csv(
                         return Ok(());
                     };
                     let st = n.stats.as_ref();
-                    let cells = [
-                        time.rfc3339(),
-                        "node".into(),
-                        n.name.clone(),
-                        n.host.clone(),
-                        n.status.as_str().into(),
-                        opt(st.map(|s| s.cores)),
-                        opt(st.map(|s| s.load[0])),
-                        opt(st.map(|s| s.load[1])),
-                        opt(st.map(|s| s.load[2])),
-                        opt(st.map(|s| s.load_per_core)),
-                        opt(st.and_then(|s| s.cpu_total).map(|c| c.busy())),
-                        opt(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0)),
-                        opt(state.alerts.worst(&n.name).map(|s| s.as_str())),
-                    ];
-                    line.clear();
-                    for (i, c) in cells.iter().enumerate() {
-                        if i > 0 {
-                            line.push(b',');
-                        }
-                        field(&mut line, c);
-                    }
-                    line.extend(std::iter::repeat_n(b',', CSV_COLUMNS.len() - cells.len()));
-                    line.push(b'\n');
-                    out.write_all(&line)?;
+                    row.cells.clear();
+                    row.text(&time.rfc3339());
+                    row.text("node");
+                    row.text(&n.name);
+                    row.text(&n.host);
+                    row.text(n.status.as_str());
+                    row.value(st.map(|s| s.cores));
+                    row.num(st.map(|s| s.load[0]));
+                    row.num(st.map(|s| s.load[1]));
+                    row.num(st.map(|s| s.load[2]));
+                    row.num(st.map(|s| s.load_per_core));
+                    row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()));
+                    row.num(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0));
+                    row.text(state.alerts.worst(&n.name).map_or("", |s| s.as_str()));
+                    row.empty(CSV_COLUMNS.len() - row.cells.len());
+                    w.write_byte_record(&row.cells).map_err(csv_error)?;
                     rows += 1;
                 }
                 Fed::RouterSample { time } => {
@@ -422,41 +469,26 @@ pub fn csv(
                         for (ri, real) in svc.reals.iter().enumerate() {
                             let rates = sst.and_then(|s| s.reals.get(ri)).and_then(|s| s.rates);
                             let node = state.node_for_real(real.address);
-                            line.clear();
-                            let cells = [
-                                t.clone(),
-                                "real".into(),
-                                node.map(|n| n.name.clone()).unwrap_or_default(),
-                                r.host.clone(),
-                                status.into(),
-                            ];
-                            for (i, c) in cells.iter().enumerate() {
-                                if i > 0 {
-                                    line.push(b',');
-                                }
-                                field(&mut line, c);
-                            }
+                            row.cells.clear();
+                            row.text(&t);
+                            row.text("real");
+                            row.text(node.map_or("", |n| n.name.as_str()));
+                            row.text(&r.host);
+                            row.text(status);
                             // cores … alert are node columns: empty on a real server's row.
-                            line.extend(std::iter::repeat_n(b',', 8));
-                            let tail = [
-                                svc_id.clone(),
-                                real.id(),
-                                real.forward.as_str().into(),
-                                real.weight.to_string(),
-                                real.active_conns.to_string(),
-                                real.inactive_conns.to_string(),
-                                opt(rates.map(|r| r.cps)),
-                                opt(rates.map(|r| r.in_pps)),
-                                opt(rates.map(|r| r.out_pps)),
-                                opt(rates.map(|r| r.in_bps)),
-                                opt(rates.map(|r| r.out_bps)),
-                            ];
-                            for c in &tail {
-                                line.push(b',');
-                                field(&mut line, c);
-                            }
-                            line.push(b'\n');
-                            out.write_all(&line)?;
+                            row.empty(8);
+                            row.text(&svc_id);
+                            row.text(&real.id());
+                            row.text(real.forward.as_str());
+                            row.value(Some(real.weight));
+                            row.value(Some(real.active_conns));
+                            row.value(Some(real.inactive_conns));
+                            row.num(rates.map(|r| r.cps));
+                            row.num(rates.map(|r| r.in_pps));
+                            row.num(rates.map(|r| r.out_pps));
+                            row.num(rates.map(|r| r.in_bps));
+                            row.num(rates.map(|r| r.out_bps));
+                            w.write_byte_record(&row.cells).map_err(csv_error)?;
                             rows += 1;
                         }
                     }
@@ -468,6 +500,29 @@ pub fn csv(
         |_| Ok(()),
     )?;
     s.rows = rows;
-    out.flush()?;
+    w.flush()?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_text;
+
+    #[test]
+    fn formula_cells_get_a_quote_in_front_and_control_characters_are_escaped() {
+        for f in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_text(f).starts_with('\''), "{f:?}: {}", csv_text(f));
+        }
+        assert_eq!(
+            csv_text("=HYPERLINK(\"http://x\",\"x\")"),
+            "'=HYPERLINK(\"http://x\",\"x\")"
+        );
+        assert_eq!(csv_text("\tx"), "'\\tx");
+        assert_eq!(csv_text("web1\n=1+1"), "web1\\n=1+1");
+        assert_eq!(csv_text("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(csv_text("a\u{202e}b"), "a\\u{202e}b");
+        for plain in ["web01", "10.0.0.2", "tcp:192.0.2.10:80", "wéb", "a-b", ""] {
+            assert_eq!(csv_text(plain), plain);
+        }
+    }
 }

@@ -151,7 +151,7 @@ pub fn default_path(now: Timestamp) -> PathBuf {
     match directories::ProjectDirs::from("", "", "lbtop") {
         Some(dirs) => {
             let dir = dirs.data_dir().join("recordings");
-            let _ = std::fs::create_dir_all(&dir);
+            let _ = crate::owner_only::create_dir_all(&dir);
             dir.join(name)
         }
         None => PathBuf::from(name),
@@ -160,7 +160,12 @@ pub fn default_path(now: Timestamp) -> PathBuf {
 
 fn is_writable(dir: &Path) -> bool {
     let probe = dir.join(format!(".lbtop-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
+    match crate::owner_only::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+    {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             true

@@ -424,7 +424,7 @@ const QUEUE: usize = 16_384;
 /// the open never waits (`O_NONBLOCK`) and what was opened is checked (`fstat`).
 pub fn create_file(path: &Path) -> Result<File, RecordError> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    match std::fs::OpenOptions::new()
+    match crate::owner_only::options()
         .write(true)
         .create_new(true)
         .open(path)

@@ -1100,6 +1100,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
         #[test]
         fn any_datagram_is_read_or_refused_never_a_panic(
             kind in proptest::prop_oneof![proptest::strategy::Just(2u16), proptest::strategy::Just(3u16), proptest::strategy::Just(0x20u16), proptest::prelude::any::<u16>()],

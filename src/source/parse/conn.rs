@@ -2214,6 +2214,8 @@ mod tests {
         }
 
         proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
             /// Summing a table in chunks on several threads gives exactly what one chunk gives,
             /// busiest clients (many tied) and the line of the first bad row included.
             #[test]

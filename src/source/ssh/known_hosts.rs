@@ -243,10 +243,10 @@ pub fn hashed_name(name: &str) -> std::io::Result<String> {
 /// write so that hosts learned at the same time do not interleave.
 pub fn learn(path: &Path, name: &str, key: &PublicKey, hash: bool) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        crate::owner_only::create_dir_all(dir)?;
     }
     // Never waits on what is there (a FIFO), and writes only into a regular file.
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = crate::owner_only::options()
         .read(true)
         .append(true)
         .create(true)
