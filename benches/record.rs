@@ -18,12 +18,16 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/serde_snapshot.rs"]
+mod serde_snapshot;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use lbtop::app::playback::{self, Range, declare, feed};
 use lbtop::app::{State, StateOptions};
 use lbtop::model::sample::{SourceEvent, Timestamp};
-use lbtop::record::export::{self, Range, declare, feed};
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Item, Player, Writer};
+use lbtop::report::export;
 use lbtop::testing::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
 use lbtop::testing::{record_scripted, scripted_info};
 
@@ -137,7 +141,7 @@ fn bench_seek(c: &mut Criterion) {
         let mut state = State::new(StateOptions::default());
         declare(&mut state, &p.recording.header.info.clone());
         let target = p.recording.frame_at(Timestamp(EPOCH.0 + k as i64 * 1000));
-        export::seek(&mut p, &mut state, target);
+        playback::seek(&mut p, &mut state, target);
         black_box(state.generation())
     };
     let mut k = 0u64;
@@ -187,7 +191,7 @@ fn bench_export_to(
         &mut Player,
         &mut State,
         &mut std::io::BufWriter<std::fs::File>,
-    ) -> std::io::Result<export::Summary>,
+    ) -> std::io::Result<playback::Summary>,
 ) {
     let path = dir().join(name);
     g.bench_function(id, |b| {
@@ -229,7 +233,7 @@ fn bench_export(c: &mut Criterion) {
         "serde_json_lines_before",
         &hour,
         "export-serde.jsonl",
-        |p, s, out| export::json_serde(p, s, all, out),
+        |p, s, out| serde_snapshot::json_serde(p, s, all, out),
     );
     bench_export_to(&mut g, "lbtop_csv", &hour, "export.csv", |p, s, out| {
         export::csv(p, s, all, out)

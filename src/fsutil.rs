@@ -93,6 +93,42 @@ pub fn open_regular(path: &Path) -> Result<File, FileError> {
     })
 }
 
+/// Opens `path` to write with `options` (which say create, append or truncate), never waiting:
+/// the open is made with `O_NONBLOCK`, so a FIFO nobody reads is refused at once ("no reader")
+/// instead of freezing lbtop. A regular file is what it is for; a FIFO with a reader (a shell's
+/// `>(gzip)`) or a character device (`/dev/null`) is written to as well, and then blocks on
+/// writes as usual. A directory or a socket is refused with what it is.
+pub fn open_to_write(path: &Path, mut options: std::fs::OpenOptions) -> Result<File, FileError> {
+    let io = |source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match options
+        .write(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(nix::libc::ENXIO) => {
+            return Err(io(std::io::Error::other("a FIFO that nothing reads")));
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let kind = file.metadata().map_err(io)?.file_type();
+    if kind.is_file() || kind.is_fifo() || kind.is_char_device() {
+        let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(|e| io(std::io::Error::from(e)))?;
+        let blocking = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(blocking))
+            .map_err(|e| io(std::io::Error::from(e)))?;
+        return Ok(file);
+    }
+    Err(FileError::NotAFile {
+        path: path.to_path_buf(),
+        what: kind_name(kind),
+    })
+}
+
 /// What a file that is not a regular file is, in an operator's words.
 pub fn kind_name(kind: std::fs::FileType) -> &'static str {
     if kind.is_file() {
@@ -144,6 +180,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn writing_never_waits_on_a_fifo_without_a_reader_and_refuses_a_directory() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let (tx, rx) = mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_to_write(&path, crate::owner_only::options()).map(|_| ()));
+        });
+        let e = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("returned within five seconds")
+            .expect_err("no reader");
+        assert!(e.to_string().contains("a FIFO that nothing reads"), "{e}");
+        let e = open_to_write(dir.path(), crate::owner_only::options()).expect_err("a directory");
+        assert!(
+            e.to_string().contains("a directory") || e.to_string().contains("Is a directory"),
+            "{e}"
+        );
+        let mut o = crate::owner_only::options();
+        o.create(true).append(true);
+        let file = dir.path().join("log");
+        let mut f = open_to_write(&file, o).expect("a regular file");
+        std::io::Write::write_all(&mut f, b"x\n").expect("writes");
+        open_to_write(Path::new("/dev/null"), crate::owner_only::options()).expect("a device");
+    }
 
     /// `f(path)` on another thread, failing the test rather than hanging if it blocks.
     fn within_a_second<T: Send + 'static>(

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use lbtop::app::State;
+use lbtop::app::playback::Range;
 use lbtop::cli::{Cli, Commands, ExportFormat, RecordArgs, ReplayArgs};
 use lbtop::config::{Config, Overrides};
 use lbtop::control::plan::ActionKind;
 use lbtop::control::run;
 use lbtop::record::Player;
-use lbtop::record::export::Range;
 use lbtop::runtime::{self, RunError};
 
 /// Exit status for bad input: an invalid config, an unusable option.
@@ -38,11 +38,9 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
     if let Some(dir) = path.parent() {
         lbtop::owner_only::create_dir_all(dir).ok()?;
     }
-    let file = lbtop::owner_only::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .ok()?;
+    let mut options = lbtop::owner_only::options();
+    options.create(true).append(true);
+    let file = lbtop::fsutil::open_to_write(&path, options).ok()?;
     // Lines wait in a queue for the writing thread. The default queue of 128,000 lines costs every
     // start 4 MB of memory written (2 ms, most of a `--once` on a small router); lbtop logs a few
     // lines a poll, and more than this many waiting are dropped, not waited for.
@@ -261,14 +259,12 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
             from: at(&args.from)?,
             to: at(&args.to)?,
         };
-        lbtop::record::export::declare(&mut state, &info);
+        lbtop::app::playback::declare(&mut state, &info);
         let result = match &args.output {
             Some(path) => {
-                let f = lbtop::owner_only::options()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(path)
+                let mut options = lbtop::owner_only::options();
+                options.create(true).truncate(true);
+                let f = lbtop::fsutil::open_to_write(path, options)
                     .with_context(|| format!("creating {}", path.display()))?;
                 export(
                     format,
@@ -308,9 +304,9 @@ fn export(
     state: &mut State,
     range: Range,
     out: &mut impl Write,
-) -> std::io::Result<lbtop::record::export::Summary> {
+) -> std::io::Result<lbtop::app::playback::Summary> {
     match format {
-        ExportFormat::Json => lbtop::record::export::json(player, state, range, out),
-        ExportFormat::Csv => lbtop::record::export::csv(player, state, range, out),
+        ExportFormat::Json => lbtop::report::export::json(player, state, range, out),
+        ExportFormat::Csv => lbtop::report::export::csv(player, state, range, out),
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// Lowest first. A module may use a module of a lower layer; modules in one layer may not use
 /// each other.
 const LAYERS: &[&[&str]] = &[
-    &["model"],
+    &["model", "fsutil", "owner_only"],
     &["source"],
     &["control"],
     &["record"],

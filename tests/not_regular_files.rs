@@ -188,3 +188,46 @@ fn r_refuses_a_fifo_under_the_recordings_name_and_q_still_quits() {
     t.keys("q");
     assert_eq!(t.exit_status(Duration::from_secs(20)).as_deref(), Some("0"));
 }
+
+#[test]
+fn a_fifo_as_the_log_or_the_export_file_never_freezes_lbtop() {
+    let d = tempfile::tempdir().expect("dir");
+    let log = fifo(d.path(), "lbtop.log");
+    let out = fifo(d.path(), "out.json");
+    // The log is not essential: lbtop runs without it, at once.
+    let run = lbtop_within(
+        &[
+            "--log-file",
+            log.to_str().expect("utf8"),
+            "--once",
+            "--json",
+            "--router",
+            "none",
+            "--nodes",
+            "local",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(run.finished().success(), "{}", run.stderr);
+    assert!(run.stdout.contains("\"schema\":1"), "{}", run.stdout);
+    // An export into a FIFO that nothing reads is an error naming it.
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+    let run = lbtop_within(
+        &[
+            "replay",
+            demo,
+            "--export",
+            "json",
+            "-o",
+            out.to_str().expect("utf8"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.finished().code(), Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{}", out.display()))
+            && run.stderr.contains("a FIFO that nothing reads"),
+        "{}",
+        run.stderr
+    );
+}

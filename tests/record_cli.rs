@@ -9,10 +9,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use lbtop::record::export::CSV_COLUMNS;
 use lbtop::record::format::HeaderInfo;
 use lbtop::record::writer::{Sink, WriterOptions};
 use lbtop::record::{Item, Player, Recorder};
+use lbtop::report::export::CSV_COLUMNS;
 use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 
 fn s(p: &Path) -> &str {

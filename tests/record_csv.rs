@@ -9,9 +9,9 @@ use std::path::Path;
 
 use lbtop::app::{State, StateOptions};
 use lbtop::model::sample::{Report, SourceEvent};
-use lbtop::record::export::CSV_COLUMNS;
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Item, Writer};
+use lbtop::report::export::CSV_COLUMNS;
 use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use lbtop::testing::scripted_info;
 use support::bin::lbtop;

@@ -3,12 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use lbtop::app::playback::{self, Range};
 use lbtop::app::{State, StateOptions};
 use lbtop::model::sample::SourceEvent;
-use lbtop::record::export::{self, Range};
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::report;
+use lbtop::report::export;
 use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use lbtop::testing::{record_scripted, scripted_info};
 
@@ -46,7 +47,7 @@ fn live_snapshots(steps: usize) -> (Vec<Vec<SourceEvent>>, Vec<String>) {
     let mut c = ScriptedCluster::new(SHAPE, 7);
     let mut s = State::new(StateOptions::default());
     let info = scripted_info(SHAPE, &WriterOptions::default());
-    export::declare(&mut s, &info);
+    playback::declare(&mut s, &info);
     let mut events = Vec::new();
     let mut snaps = Vec::new();
     for _ in 0..steps {
@@ -107,8 +108,8 @@ fn seeking_gives_the_same_snapshot_as_playing_through() {
     let mut p = Player::open(&path).expect("open");
     for target in [59usize, 20, 13, 33] {
         let mut s = State::new(StateOptions::default());
-        export::declare(&mut s, &p.recording.header.info.clone());
-        export::seek(&mut p, &mut s, target);
+        playback::declare(&mut s, &p.recording.header.info.clone());
+        playback::seek(&mut p, &mut s, target);
         let mut snap = Vec::new();
         report::write_snapshot(&s, &mut snap);
         // Rates, CPU, loads and memory come from the last two samples, the alerts from the

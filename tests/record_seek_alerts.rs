@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use lbtop::app::playback::{self, Range};
 use lbtop::app::replay::SeekTo;
 use lbtop::app::{Command, State, StateOptions};
 use lbtop::config::Keymap;
 use lbtop::model::alert::{AlertEvent, Severity};
 use lbtop::model::sample::Timestamp;
-use lbtop::record::export::{self, Range};
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::report;
+use lbtop::report::export;
 use lbtop::runtime::handle_key;
 use lbtop::runtime::replay::Replayer;
 use lbtop::testing::scripted::{Bursts, ClusterShape, EPOCH, ScriptedCluster};
@@ -181,7 +182,7 @@ fn an_export_from_a_later_time_has_the_alerts_of_the_full_export() {
     let export = |range: Range| -> Vec<String> {
         let mut p = Player::open(&path).expect("open");
         let mut s = State::new(StateOptions::default());
-        export::declare(&mut s, &p.recording.header.info.clone());
+        playback::declare(&mut s, &p.recording.header.info.clone());
         let mut out = Vec::new();
         export::json(&mut p, &mut s, range, &mut out).expect("export");
         String::from_utf8(out)

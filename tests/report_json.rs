@@ -1,8 +1,10 @@
 //! The hand-written JSON writer (`report::write_snapshot`) against the serde reference
-//! (`report::snapshot`): byte for byte the same as serde_json's output of the snapshot with CPU
+//! (`tests/support/serde_snapshot.rs`): byte for byte the same as serde_json's output of the snapshot with CPU
 //! percentages rounded to two decimals, for the scripted cluster and for generated states full of
 //! edge cases (control characters and quotes in names and errors, NaN and infinite numbers,
 //! IPv6, firewall marks, unknown tunnel kinds, times before 1970 and past 9999).
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -19,15 +21,16 @@ use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::Value;
+use support::serde_snapshot;
 
 /// What the writer writes, and what serde writes of the reference snapshot: rounded, and as is.
 fn both(state: &State) -> (String, String, Value) {
     let mut line = Vec::new();
     report::write_snapshot(state, &mut line);
-    let mut snap = report::snapshot(state);
+    let mut snap = serde_snapshot::snapshot(state);
     // Through text, as the writer's output is read back: the same parser on both sides.
     let exact = serde_json::from_str(&serde_json::to_string(&snap).expect("serde")).expect("JSON");
-    report::round_percentages(&mut snap);
+    serde_snapshot::round_percentages(&mut snap);
     let rounded = serde_json::to_string(&snap).expect("serde");
     (String::from_utf8(line).expect("utf-8"), rounded, exact)
 }

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod mode;
+pub mod playback;
 pub mod replay;
 pub mod state;
 

@@ -2,7 +2,7 @@
 //! `$XDG_STATE_HOME/lbtop/audit.jsonl`. `restore` reads the weight a real server had before lbtop
 //! last drained it from here.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::ControlError;
 use super::plan::{ActionKind, RealKey, WeightChange};
 use crate::model::sample::{ServiceKey, Timestamp};
+
+/// The most of the audit log read back (for restore points): years of an operator's actions.
+const AUDIT_BYTES: u64 = 256 << 20;
 
 /// One action as the audit log holds it. Unknown fields are ignored when reading, so the log can
 /// grow new fields.
@@ -135,30 +138,30 @@ impl AuditLog {
         }
         let mut line = serde_json::to_string(record).map_err(|e| err(std::io::Error::other(e)))?;
         line.push('\n');
-        let mut f = crate::owner_only::options()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(err)?;
+        let mut options = crate::owner_only::options();
+        options.create(true).append(true);
+        let mut f = crate::fsutil::open_to_write(&self.path, options)
+            .map_err(|e| err(std::io::Error::other(e.problem())))?;
         f.write_all(line.as_bytes()).map_err(err)?;
         f.sync_data().map_err(err)
     }
 
     /// Every readable record, oldest first, and how many lines could not be read.
     pub fn records(&self) -> Result<(Vec<AuditRecord>, usize), AuditError> {
-        let file = match std::fs::File::open(&self.path) {
+        let file = match crate::fsutil::open_regular(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-            Err(source) => {
+            Err(e) if e.is_not_found() => return Ok((Vec::new(), 0)),
+            Err(e) => {
                 return Err(AuditError {
                     path: self.path.clone(),
-                    source,
+                    source: std::io::Error::other(e.problem()),
                 });
             }
         };
         let mut records = Vec::new();
         let mut bad = 0;
-        for line in BufReader::new(file).lines() {
+        // Bounded: a line longer than any record is junk, and so is a log past AUDIT_BYTES.
+        for line in BufReader::new(file.take(AUDIT_BYTES)).lines() {
             match line {
                 Ok(l) if l.trim().is_empty() => {}
                 Ok(l) => match serde_json::from_str::<AuditRecord>(&l) {

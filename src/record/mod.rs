@@ -1,6 +1,6 @@
 //! Recording and replay: raw source events, alerts and operator actions go into an append-only
 //! `.lbrec` file (`writer`), and come back out exactly (`player`) to be fed through the same
-//! `State::ingest` path as live, or exported (`export`). The format is in `format` and
+//! `State::ingest` path as live (`app::playback`), or exported (`report::export`). The format is in `format` and
 //! `docs/recording-format.md`. Nothing here knows the terminal.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +11,6 @@ use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
 
 pub(crate) mod delta;
-pub mod export;
 pub mod format;
 pub mod player;
 pub mod writer;

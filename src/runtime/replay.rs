@@ -8,12 +8,12 @@ use crossterm::event::EventStream;
 use futures_util::StreamExt;
 use tokio::time::MissedTickBehavior;
 
+use crate::app::playback::{self, declare, feed};
 use crate::app::replay::{ReplayView, SeekTo};
 use crate::app::{Command, Mode, Speed, State};
 use crate::config::Config;
 use crate::model::sample::Timestamp;
 use crate::record::Player;
-use crate::record::export::{self, declare, feed};
 
 use super::signals::StopSignals;
 use super::{RunError, redraw_if_changed, terminal_event};
@@ -103,14 +103,14 @@ impl Replayer {
     }
 
     /// Goes to `t` (clamped to the recording): a fresh state with the recording's alert history,
-    /// fed from the keyframe before it (`record::export::seek`).
+    /// fed from the keyframe before it (`app::playback::seek`).
     pub fn seek(&mut self, state: &mut State, t: Timestamp) {
         let t = t.clamp(self.start(), self.end());
         let target = self.player.recording.frame_at(t);
         let info = self.player.recording.info().clone();
         state.clear_data();
         declare(state, &info);
-        export::seek(&mut self.player, state, target);
+        playback::seek(&mut self.player, state, target);
         self.position = t.0 as f64;
         self.catch_up(state);
     }

@@ -1,148 +1,14 @@
-//! Export without the TUI: the recording is played through the same `State::ingest` path as live,
-//! and written out as JSON lines (one `--once --json` schema-1 snapshot per frame) or CSV (one row
-//! per node per sample and one per real server per sample; columns in `docs/recording-format.md`).
+//! Export without the TUI: the recording is played through the same `State::ingest` path as live
+//! (`app::playback`), and written out as JSON lines (one `--once --json` schema-1 snapshot per
+//! frame) or CSV (one row per node per sample and one per real server per sample; columns in
+//! `docs/recording-format.md`).
 
 use std::io::{self, Write};
 
 use crate::app::State;
-use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
-use crate::report;
-
-use super::format::HeaderInfo;
-use super::player::{Decoded, Player};
-
-/// Samples of history replayed before the first exported or shown moment, so that rates, CPU
-/// percentages, sparklines and alert levels are what they were live.
-pub const WARMUP_SAMPLES: i64 = 12;
-
-/// The time window to export; both ends inclusive.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Range {
-    pub from: Option<Timestamp>,
-    pub to: Option<Timestamp>,
-}
-
-/// How much was exported.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub frames: u64,
-    pub rows: u64,
-}
-
-/// Names the recording's hosts to a fresh state, as live mode declares its sources.
-pub fn declare(state: &mut State, info: &HeaderInfo) {
-    if let Some(r) = &info.router {
-        state.add_router(r);
-    }
-    for n in &info.nodes {
-        state.add_node(&n.name, &n.host);
-    }
-}
-
-/// How long the warm-up before a seek is, in this recording.
-pub fn warmup_ms(info: &HeaderInfo) -> i64 {
-    WARMUP_SAMPLES * info.interval_ms.max(1) as i64
-}
-
-/// Feeds one decoded frame to the state, the way the live loop does: every event through
-/// `ingest`, then the passing of time up to the frame's time. Calls `each` after every event.
-pub fn feed(state: &mut State, frame: Decoded, mut each: impl FnMut(&State, &Fed)) {
-    for event in frame.events {
-        let fed = Fed::of(&event);
-        state.ingest(event);
-        each(state, &fed);
-    }
-    state.tick(frame.time);
-}
-
-/// Goes to frame `target` of the recording in `state` (declared, fresh), as replay shows it: the
-/// alert history from before the warm-up is restored from the alerts the recording holds
-/// (`Player::alerts_before`), then the warm-up frames, from the keyframe `WARMUP_SAMPLES` before
-/// `target`, go through `State::ingest` as live. So the alerts pane, the alerts on and the nodes'
-/// alert levels are what playing from the start would show, not only the warm-up's. The next
-/// frame is then `target + 1`.
-pub fn seek(player: &mut Player, state: &mut State, target: usize) {
-    let warmup = warmup_ms(player.recording.info());
-    let start = player.warmup_start(target, warmup);
-    state.restore_alerts(player.alerts_before(start));
-    player.seek(target, warmup, |d| feed(state, d, |_, _| {}));
-}
-
-/// What an event was, kept after `ingest` took it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fed {
-    NodeSample { name: String, time: Timestamp },
-    RouterSample { time: Timestamp },
-    Status,
-}
-
-impl Fed {
-    fn of(e: &SourceEvent) -> Self {
-        match e {
-            SourceEvent::Node {
-                name,
-                report: Report::Sample(s),
-                ..
-            } => Fed::NodeSample {
-                name: name.clone(),
-                time: s.time,
-            },
-            SourceEvent::Router {
-                report: Report::Sample(s),
-                ..
-            } => Fed::RouterSample { time: s.time },
-            _ => Fed::Status,
-        }
-    }
-}
-
-/// Puts the player where `range` starts: at the beginning, or — for a later `from` — after a
-/// warm-up on the frames before it, fed into `state` (declared, fresh) without output.
-fn start(player: &mut Player, state: &mut State, range: Range) {
-    match range.from {
-        Some(from) if from > player.recording.start() => {
-            let first = player.recording.frames.partition_point(|f| f.time < from);
-            if first > 0 {
-                seek(player, state, first - 1);
-            } else {
-                player.rewind();
-            }
-        }
-        _ => player.rewind(),
-    }
-}
-
-/// Plays `range` of the recording into `state` (declared, fresh), calling `each` after every
-/// event and `frame` after every frame inside the range.
-fn play(
-    player: &mut Player,
-    state: &mut State,
-    range: Range,
-    mut each: impl FnMut(&State, &Fed) -> io::Result<()>,
-    mut frame: impl FnMut(&State) -> io::Result<()>,
-) -> io::Result<Summary> {
-    let mut summary = Summary::default();
-    start(player, state, range);
-    let mut err = None;
-    while let Some(d) = player.next_frame() {
-        if range.to.is_some_and(|to| d.time > to) {
-            break;
-        }
-        feed(state, d, |s, fed| {
-            if err.is_none()
-                && let Err(e) = each(s, fed)
-            {
-                err = Some(e);
-            }
-        });
-        if let Some(e) = err.take() {
-            return Err(e);
-        }
-        frame(state)?;
-        summary.frames += 1;
-    }
-    Ok(summary)
-}
+use crate::app::playback::{Fed, Range, Summary, feed, play, start};
+use crate::model::sample::HostStatus;
+use crate::record::player::{Decoded, Player};
 
 /// JSON lines: one schema-1 snapshot (`--once --json`, compact, `report::write_snapshot`) per
 /// frame.
@@ -188,7 +54,7 @@ pub fn json(
             let mut count = 0u64;
             for d in frames.into_iter().flatten() {
                 feed(state, d, |_, _| {});
-                report::write_snapshot(state, &mut buf);
+                super::write_snapshot(state, &mut buf);
                 buf.push(b'\n');
                 count += 1;
                 if buf.len() >= BYTES {
@@ -227,88 +93,6 @@ pub fn json(
         written?;
         out.flush()?;
         Ok(summary)
-    })
-}
-
-/// JSON lines the way `json` wrote them before `report::write_snapshot`: a serde `Snapshot` value
-/// per frame, serialised by serde_json on up to four worker threads (CPU percentages at full
-/// precision). Kept as the benchmark's alternative (`benches/record.rs`, `export_1h`).
-pub fn json_serde(
-    player: &mut Player,
-    state: &mut State,
-    range: Range,
-    out: &mut impl Write,
-) -> io::Result<Summary> {
-    use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "export stopped");
-    std::thread::scope(|scope| {
-        let mut to_workers: Vec<SyncSender<report::Snapshot>> = Vec::new();
-        let mut from_workers: Vec<Receiver<Vec<u8>>> = Vec::new();
-        // Written lines go back to their worker for reuse: no fresh quarter-megabyte per line.
-        let mut spent: Vec<SyncSender<Vec<u8>>> = Vec::new();
-        for _ in 0..workers {
-            let (tx, rx) = sync_channel::<report::Snapshot>(4);
-            let (ltx, lrx) = sync_channel::<Vec<u8>>(4);
-            let (stx, srx) = sync_channel::<Vec<u8>>(8);
-            scope.spawn(move || {
-                for snap in rx {
-                    let mut line = srx.try_recv().unwrap_or_default();
-                    line.clear();
-                    if serde_json::to_writer(&mut line, &snap).is_err() {
-                        break;
-                    }
-                    line.push(b'\n');
-                    if ltx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            to_workers.push(tx);
-            from_workers.push(lrx);
-            spent.push(stx);
-        }
-        // Lines go round the workers in turn, so reading them in turn keeps the order.
-        let producer = scope.spawn(move || {
-            let mut n = 0usize;
-            play(
-                player,
-                state,
-                range,
-                |_, _| Ok(()),
-                |state| {
-                    to_workers[n % workers]
-                        .send(report::snapshot(state))
-                        .map_err(|_| gone())?;
-                    n += 1;
-                    Ok(())
-                },
-            )
-        });
-        let mut rows = 0u64;
-        let mut written: io::Result<()> = Ok(());
-        for i in 0.. {
-            let Ok(line) = from_workers[i % workers].recv() else {
-                break;
-            };
-            if let Err(e) = out.write_all(&line) {
-                written = Err(e);
-                break;
-            }
-            let _ = spent[i % workers].try_send(line);
-            rows += 1;
-        }
-        drop(from_workers);
-        let played = producer
-            .join()
-            .map_err(|_| io::Error::other("export thread panicked"))?;
-        written?;
-        let mut s = played?;
-        s.rows = rows;
-        out.flush()?;
-        Ok(s)
     })
 }
 
