@@ -5,13 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use futures_util::StreamExt;
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use crate::app::state::TextInput;
-use crate::app::{Action, Command, State, StateOptions};
+use crate::app::state::{Popup, TextInput};
+use crate::app::{Command, Event, State, StateOptions};
 use crate::cli::{NodesSpec, RouterSpec, SourceArgs};
 use crate::config::{Config, Keymap};
 use crate::control::audit::AuditLog;
@@ -23,10 +22,12 @@ use crate::source::local::{LocalNode, LocalRouter};
 use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHandle};
 use crate::source::remote::{self, RemoteSet};
 
+pub(crate) mod event_loop;
 pub mod recording;
 pub mod replay;
 pub mod signals;
 
+use event_loop::Feed;
 use recording::LiveRecorder;
 use signals::StopSignals;
 
@@ -66,11 +67,6 @@ impl Poll for Box<dyn Poll> {
     fn poll(&mut self) -> SourceEvent {
         (**self).poll()
     }
-}
-
-/// Builds the sources for `args` with the default configuration.
-pub fn sources(args: &SourceArgs) -> Result<SourceSet, RunError> {
-    sources_for(args, &Config::default())
 }
 
 /// Builds the sources for `args`; the config gives the interval (SSH timeouts follow it) and the
@@ -223,7 +219,7 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     }
     for name in progress.pending() {
         let host = match &name {
-            None => state.router.as_ref().map(|r| r.host.clone()),
+            None => state.router().map(|r| r.host.clone()),
             Some(n) => state.node(n).map(|n| n.host.clone()),
         };
         state.ingest(remote::unanswered(name, host.unwrap_or_default(), wait));
@@ -232,37 +228,31 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     state
 }
 
-/// Maps a key to what it does: filter text while the prompt is open, else the keymap.
+/// Maps a key to what it does: text while a prompt is open (the filter, a go-to time, a weight,
+/// a typed confirmation), else the keymap's action; either goes to `State::handle`. Ctrl-C quits
+/// from a prompt too.
 pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<Command> {
-    if state.ui.goto.is_some() {
+    if state.wants_text() {
         let input = match key.code {
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Some(Command::Quit);
+            }
             KeyCode::Enter => TextInput::Accept,
             KeyCode::Esc => TextInput::Cancel,
             KeyCode::Backspace => TextInput::Backspace,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                return Some(Command::Quit);
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                TextInput::Char(c)
             }
-            KeyCode::Char(c) => TextInput::Char(c),
             _ => return None,
         };
-        return state.goto_input(input);
+        return state.handle(Event::Text(input)).command;
     }
-    if state.wants_text() {
-        let input = match key.code {
-            KeyCode::Enter => Some(TextInput::Accept),
-            KeyCode::Esc => Some(TextInput::Cancel),
-            KeyCode::Backspace => Some(TextInput::Backspace),
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                return Some(Command::Quit);
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                Some(TextInput::Char(c))
-            }
-            _ => None,
-        };
-        return input.and_then(|i| state.text_input(i));
-    }
-    keymap.action_for(&key).and_then(|a| state.update(a))
+    let action = if matches!(state.ui().popup, Some(Popup::Confirm(_))) {
+        keymap.confirm_action_for(&key)?
+    } else {
+        keymap.action_for(&key)?
+    };
+    state.handle(Event::Action(action)).command
 }
 
 /// A terminal event for the live and replay loops: a key to act on, a resize that forces a redraw,
@@ -270,14 +260,14 @@ pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<C
 fn terminal_event(
     state: &mut State,
     keymap: &Keymap,
-    ev: Option<std::io::Result<Event>>,
+    ev: Option<std::io::Result<TermEvent>>,
     drawn: &mut Option<u64>,
 ) -> Result<Option<Command>, RunError> {
     Ok(match ev {
-        Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+        Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
             handle_key(state, keymap, key)
         }
-        Some(Ok(Event::Resize(..))) => {
+        Some(Ok(TermEvent::Resize(..))) => {
             *drawn = None;
             None
         }
@@ -355,16 +345,6 @@ fn start_apply(controls: Option<&Controls>, change: WeightChange, force: bool) -
     })
 }
 
-/// Runs the live TUI until the operator quits.
-pub async fn run_tui(
-    set: SourceSet,
-    state: State,
-    config: &Config,
-    controls: Option<Controls>,
-) -> Result<(), RunError> {
-    run_tui_recording(set, state, config, None, controls).await
-}
-
 /// Runs the live TUI, recording into `record` from the start when given (`--record FILE`).
 pub async fn run_tui_recording(
     set: SourceSet,
@@ -383,11 +363,11 @@ pub async fn run_tui_recording(
         && let Some(audit) = &c.audit
     {
         match audit.restore_points(&c.router.router_name()) {
-            Ok(points) => state.restore_points = points,
+            Ok(points) => state.set_restore_points(points),
             Err(e) => tracing::warn!("{e}"),
         }
     }
-    let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
+    let (tx, rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(config.interval, tx.clone(), None);
     let mut handles: Vec<PollHandle> = started.handles;
     if let Some((_, p)) = set.router {
@@ -402,77 +382,110 @@ pub async fn run_tui_recording(
     // Listening before the terminal is set up: a signal from here on ends the loop, and the
     // terminal is restored and the recording closed below.
     let mut signals = StopSignals::listen().map_err(RunError::Terminal)?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut feed = LiveFeed {
+        rx,
+        handles,
+        controls: controls.as_ref(),
+        recorder,
+        applying: None,
+        tick,
+        closed: false,
+    };
     let mut terminal = ratatui::init();
-    let result = event_loop(
-        &mut terminal,
-        &mut rx,
-        &handles,
-        &mut state,
-        config,
-        controls.as_ref(),
-        &mut recorder,
-        &mut signals,
-    )
-    .await;
+    let result = event_loop::run(&mut terminal, &mut state, config, &mut signals, &mut feed).await;
     ratatui::restore();
-    recorder.stop();
+    feed.recorder.stop();
     result
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the loop's parts, each owned by run_tui_recording, which restores the terminal after"
-)]
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    rx: &mut mpsc::Receiver<SourceEvent>,
-    handles: &[PollHandle],
-    state: &mut State,
-    config: &Config,
-    controls: Option<&Controls>,
-    recorder: &mut LiveRecorder,
-    signals: &mut StopSignals,
-) -> Result<(), RunError> {
-    let mut keys = EventStream::new();
-    let mut applying: Option<Applying> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut render = tokio::time::interval(Duration::from_millis(33));
-    render.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut drawn: Option<u64> = None;
-    loop {
-        let command = tokio::select! {
-            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
-            number = signals.recv() => return Err(RunError::Signal(number)),
-            Some(ev) = rx.recv() => {
-                recorder.event(&ev);
-                let alerts = state.ingest(ev);
-                recorder.alerts(&alerts);
-                log_alerts(&alerts);
-                while let Ok(ev) = rx.try_recv() {
-                    recorder.event(&ev);
-                    let alerts = state.ingest(ev);
-                    recorder.alerts(&alerts);
-                    log_alerts(&alerts);
+/// The live sources as the loop's feed: their events, the weight change being applied, and the
+/// tick that ages the data; the recorder sees everything the state does, in the same order.
+struct LiveFeed<'a> {
+    rx: mpsc::Receiver<SourceEvent>,
+    handles: Vec<PollHandle>,
+    controls: Option<&'a Controls>,
+    recorder: LiveRecorder,
+    applying: Option<Applying>,
+    tick: tokio::time::Interval,
+    /// Every source has stopped: the channel is not polled again.
+    closed: bool,
+}
+
+/// What the live feed waits for.
+enum Live {
+    /// Source events, as many as had arrived.
+    Sources(Vec<SourceEvent>),
+    Applied(WeightChange, Result<(), String>),
+    Tick,
+    /// Every source has stopped.
+    Closed,
+}
+
+impl LiveFeed<'_> {
+    fn handle(&self, state: &mut State, event: Event) -> Option<Command> {
+        if let Event::Source(e) = &event {
+            self.recorder.event(e);
+        }
+        let outcome = state.handle(event);
+        self.recorder.alerts(&outcome.alerts);
+        log_alerts(&outcome.alerts);
+        outcome.command
+    }
+}
+
+impl Feed for LiveFeed<'_> {
+    type Item = Live;
+
+    async fn next(&mut self) -> Live {
+        tokio::select! {
+            ev = self.rx.recv(), if !self.closed => match ev {
+                Some(ev) => {
+                    let mut batch = vec![ev];
+                    while let Ok(ev) = self.rx.try_recv() {
+                        batch.push(ev);
+                    }
+                    Live::Sources(batch)
                 }
-                None
-            }
+                None => {
+                    self.closed = true;
+                    Live::Closed
+                }
+            },
             Some((change, result)) = async {
-                match applying.as_mut() {
+                match self.applying.as_mut() {
                     Some(f) => Some(f.await),
                     None => None,
                 }
-            }, if applying.is_some() => {
-                applying = None;
+            }, if self.applying.is_some() => {
+                self.applying = None;
+                Live::Applied(change, result)
+            }
+            _ = self.tick.tick() => Live::Tick,
+        }
+    }
+
+    fn take(&mut self, state: &mut State, item: Live) -> Option<Command> {
+        match item {
+            Live::Sources(batch) => {
+                for ev in batch {
+                    self.handle(state, Event::Source(ev));
+                }
+                None
+            }
+            Live::Applied(change, result) => {
                 match &result {
                     Ok(()) => tracing::info!("{change}: done"),
                     Err(e) => tracing::warn!("{change}: {e}"),
                 }
                 // The same record as the audit log's goes into the recording, if one is running.
-                recorder.action(crate::record::ActionRecord {
+                self.recorder.action(crate::record::ActionRecord {
                     time: Timestamp::now(),
                     user: crate::control::audit::operator(),
-                    router: controls.map_or_else(|| "local".into(), |c| c.router.router_name()),
+                    router: self
+                        .controls
+                        .map_or_else(|| "local".into(), |c| c.router.router_name()),
                     service: change.service.to_string(),
                     real: change.real.to_string(),
                     old_weight: change.from,
@@ -482,34 +495,27 @@ async fn event_loop(
                         Err(e) => crate::record::ActionOutcome::Failed(e.clone()),
                     },
                 });
-                state.action_done(&change, result)
+                self.handle(state, Event::Applied { change, result })
             }
-            _ = tick.tick() => {
-                let alerts = state.tick(Timestamp::now());
-                recorder.alerts(&alerts);
-                log_alerts(&alerts);
-                recorder.refresh(state);
-                None
+            Live::Tick => {
+                let command = self.handle(state, Event::Tick(Timestamp::now()));
+                self.recorder.refresh(state);
+                command
             }
-            _ = render.tick() => {
-                redraw_if_changed(terminal, state, config, &mut drawn)?;
-                None
-            }
-        };
-        match command {
-            Some(Command::Quit) => return Ok(()),
-            Some(Command::Refresh) => handles.iter().for_each(PollHandle::refresh),
-            Some(Command::Apply { change, force }) => {
-                applying = Some(start_apply(controls, change, force));
-            }
-            Some(Command::ToggleRecord) => recorder.toggle(state),
-            // Seek, step, speed: replay only (runtime::replay).
-            Some(_) | None => {}
+            // Nothing more will come from the sources; keys, signals and the tick still work.
+            Live::Closed => None,
         }
     }
-}
 
-/// Quit is always reachable, whatever the keymap says.
-pub fn quit_action() -> Action {
-    Action::Quit
+    fn carry_out(&mut self, state: &mut State, command: Command) {
+        match command {
+            Command::Refresh => self.handles.iter().for_each(PollHandle::refresh),
+            Command::Apply { change, force } => {
+                self.applying = Some(start_apply(self.controls, change, force));
+            }
+            Command::ToggleRecord => self.recorder.toggle(state),
+            // Seek, step, speed: replay only (runtime::replay); quit: the loop's.
+            _ => {}
+        }
+    }
 }

@@ -63,7 +63,7 @@ fn press(state: &mut State, r: &mut Replayer, c: char) -> Option<Command> {
 }
 
 fn mode(state: &State) -> (bool, Speed) {
-    match state.mode {
+    match state.mode() {
         Mode::Replay { paused, speed } => (paused, speed),
         other => panic!("not replay: {other:?}"),
     }
@@ -75,7 +75,7 @@ fn replay_starts_at_the_first_sample_and_plays_at_the_chosen_speed() {
     assert_eq!(mode(&state), (false, Speed::NORMAL));
     assert_eq!(shown(&state), Some(at(1)));
     assert_eq!(
-        state.replay.as_ref().map(|v| (v.start, v.end)),
+        state.replay().map(|v| (v.start, v.end)),
         Some((at(1), at(300)))
     );
     r.advance(&mut state, Duration::from_secs(3));
@@ -146,9 +146,9 @@ fn brackets_and_braces_seek_by_10_s_and_1_min_with_history_rebuilt() {
     assert!(web01.stats.as_ref().and_then(|s| s.cpu_total).is_some());
     // The view (sort, selection) survives seeking.
     press(&mut state, &mut r, 's');
-    let sort = state.ui.service_sort;
+    let sort = state.ui().service_sort;
     press(&mut state, &mut r, '[');
-    assert_eq!(state.ui.service_sort, sort);
+    assert_eq!(state.ui().service_sort, sort);
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn t_and_shift_t_step_one_sample_and_pause() {
 fn g_goes_to_a_typed_time() {
     let (_d, mut state, mut r) = replay();
     press(&mut state, &mut r, 'g');
-    assert_eq!(state.ui.goto.as_deref(), Some(""));
+    assert_eq!(state.ui().goto(), Some(""));
     for c in "2m".chars() {
         press(&mut state, &mut r, c);
     }
@@ -184,7 +184,7 @@ fn g_goes_to_a_typed_time() {
     r.apply(&mut state, &cmd);
     // 2 min from the start (the first frame, at 1 s).
     assert_eq!(shown(&state), Some(at(121)));
-    assert_eq!(state.ui.goto, None);
+    assert_eq!(state.ui().goto(), None);
     // A clock time, UTC: 00:04:00 on the recording's day.
     press(&mut state, &mut r, 'g');
     for c in "00:04:00".chars() {
@@ -206,7 +206,7 @@ fn g_goes_to_a_typed_time() {
         KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
     );
     assert_eq!(cmd, None);
-    assert!(state.ui.popup.is_some());
+    assert!(state.ui().popup.is_some());
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn the_replay_stops_at_the_end_and_space_plays_it_again() {
 fn live_mode_keeps_the_replay_keys_harmless() {
     let mut s = State::new(StateOptions::default());
     assert_eq!(s.update(lbtop::app::Action::SeekForward), None);
-    assert!(s.ui.popup.is_some());
+    assert!(s.ui().popup.is_some());
     assert_eq!(
         s.update(lbtop::app::Action::ToggleRecord),
         None,

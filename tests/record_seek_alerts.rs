@@ -87,15 +87,16 @@ fn snapshot(s: &State) -> String {
 /// The alerts pane (the log it lists and the count of alerts on), the nodes' levels, and the
 /// whole JSON snapshot (alerts on, since when, each node's alert) are the same.
 fn assert_same_alerts(sought: &State, played: &State, what: &str) {
-    let (a, b) = (sought.alerts.log(), played.alerts.log());
+    let (a, b) = (sought.alerts().log(), played.alerts().log());
     assert_eq!(a.len(), b.len(), "{what}: the pane lists as many alerts");
     assert!(a == b, "{what}: the pane lists the same alerts");
     assert_eq!(
-        sought.alerts.active_count(),
-        played.alerts.active_count(),
+        sought.alerts().active_count(),
+        played.alerts().active_count(),
         "{what}"
     );
-    let levels = |s: &State| -> Vec<Option<Severity>> { s.nodes.iter().map(|n| n.level).collect() };
+    let levels =
+        |s: &State| -> Vec<Option<Severity>> { s.nodes().iter().map(|n| n.level).collect() };
     assert_eq!(levels(sought), levels(played), "{what}: node levels");
     assert_eq!(
         snapshot(sought),
@@ -122,14 +123,14 @@ fn after_a_seek_the_alerts_pane_is_what_playing_from_the_start_shows() {
         assert_eq!(r.position(), t);
         assert_same_alerts(&sought, &played, &format!("{s} s in"));
         if s >= 200 {
-            let log = sought.alerts.log();
+            let log = sought.alerts().log();
             assert!(
                 raised_before(log, at(s - 60)) > 10,
                 "{s} s in: alerts from long before the warm-up are listed"
             );
         }
         if s >= 2301 {
-            assert_eq!(sought.alerts.log().len(), 1000, "the pane keeps 1,000");
+            assert_eq!(sought.alerts().log().len(), 1000, "the pane keeps 1,000");
         }
     }
 }

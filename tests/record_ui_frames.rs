@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lbtop::app::replay::{RecordingView, ReplayView};
 use lbtop::app::state::TextInput;
-use lbtop::app::{Action, Mode, Speed, State, StateOptions};
+use lbtop::app::{Action, Speed, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::Timestamp;
 use lbtop::record::RecorderStatus;
@@ -70,27 +70,27 @@ fn a_recording_spanning_every_time_there_is_draws_its_bar_and_resolves_a_typed_t
     // panicked drawing the bar).
     let (_d, mut state, _r) = replaying();
     let (start, end) = (Timestamp(i64::MIN + 1), Timestamp(i64::MAX));
-    state.replay = Some(ReplayView {
-        file: "wide.lbrec".into(),
-        start,
-        end,
-        position: Timestamp(0),
-        marks: vec![(start, 1), (Timestamp(0), 2), (end, 4)],
-        warning: None,
-    });
-    state.mode = Mode::Replay {
-        paused: true,
-        speed: Speed::NORMAL,
-    };
+    state.start_replay(
+        ReplayView {
+            file: "wide.lbrec".into(),
+            start,
+            end,
+            position: Timestamp(0),
+            marks: vec![(start, 1), (Timestamp(0), 2), (end, 4)],
+            warning: None,
+        },
+        true,
+        Speed::NORMAL,
+    );
     let frame = render(&state, 100, 30);
     assert!(frame.contains("❚❚"), "{frame}");
     for typed in ["00:00", "23:59:59", "+1h", "-1h"] {
         state.update(Action::GoToTime);
         for c in typed.chars() {
-            state.goto_input(TextInput::Char(c));
+            state.text_input(TextInput::Char(c));
         }
-        let seek = state.goto_input(TextInput::Accept);
-        assert!(seek.is_some(), "{typed}: {:?}", state.ui.popup);
+        let seek = state.text_input(TextInput::Accept);
+        assert!(seek.is_some(), "{typed}: {:?}", state.ui().popup);
     }
     let status = RecorderStatus {
         path: "wide.lbrec".into(),

@@ -103,7 +103,7 @@ fn the_scripted_cluster_is_written_byte_for_byte_as_serde_writes_it() {
 #[test]
 fn an_empty_state_and_a_state_without_a_router_are_written_too() {
     let mut s = State::new(StateOptions::default());
-    s.now = Timestamp(0);
+    *s.testing_parts().1 = Timestamp(0);
     let (written, rounded, _) = both(&s);
     assert_eq!(written, rounded);
     assert_eq!(

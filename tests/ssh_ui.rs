@@ -81,7 +81,7 @@ fn a_failing_node_row_shows_its_status_and_the_age_of_its_numbers() {
             .any(|l| l.contains(&name) && l.contains("unreachable 3.0s")),
         "no row for {name} with its status and age:\n{screen}"
     );
-    state.ui.popup = Some(lbtop::app::state::Popup::NodeDetail(name));
+    state.show_popup(lbtop::app::state::Popup::NodeDetail(name));
     let screen = render(&state, 160, 40);
     assert!(
         screen.contains("unreachable: no answer to a poll within 5s"),

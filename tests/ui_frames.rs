@@ -97,12 +97,15 @@ fn filter_keeps_only_matching_nodes_and_services() {
     for c in "/web03".chars() {
         handle_key(&mut s, &Keymap::defaults(), key(c));
     }
-    assert!(s.ui.filter_editing, "the prompt stays open while typing");
+    assert!(
+        s.ui().filter_editing(),
+        "the prompt stays open while typing"
+    );
     press(&mut s, KeyCode::Enter);
-    assert_eq!(s.ui.filter, "web03");
+    assert_eq!(s.ui().filter, "web03");
     let rows = s.node_rows();
     assert_eq!(rows.len(), 1);
-    assert_eq!(s.nodes[rows[0]].name, "web03");
+    assert_eq!(s.nodes()[rows[0]].name, "web03");
     // Real servers on that node match by the node's name.
     assert!(
         s.service_rows()
@@ -113,7 +116,7 @@ fn filter_keeps_only_matching_nodes_and_services() {
     // Typing `q` into the filter must not quit.
     handle_key(&mut s, &Keymap::defaults(), key('/'));
     assert_eq!(handle_key(&mut s, &Keymap::defaults(), key('q')), None);
-    assert_eq!(s.ui.filter, "web03q");
+    assert_eq!(s.ui().filter, "web03q");
 }
 
 #[test]
@@ -140,7 +143,7 @@ fn ipvs_absent_is_a_clear_non_fatal_message() {
         "last table kept: {frame}"
     );
     assert!(
-        s.alerts
+        s.alerts()
             .level("router", lbtop::model::alert::AlertKind::Unreachable)
             .is_none()
     );
@@ -199,12 +202,12 @@ fn selection_follows_the_node_when_sorting_changes_the_order() {
     press(&mut s, KeyCode::Tab);
     press(&mut s, KeyCode::Down);
     press(&mut s, KeyCode::Down);
-    let picked = s.ui.node_sel.clone();
+    let picked = s.ui().node_sel.clone();
     handle_key(&mut s, &Keymap::defaults(), key('s'));
-    assert_eq!(s.ui.node_sel, picked);
+    assert_eq!(s.ui().node_sel, picked);
     let rows = s.node_rows();
     let at = s.selected_node_row(&rows).expect("still selected");
-    assert_eq!(Some(s.nodes[rows[at]].name.clone()), picked);
+    assert_eq!(Some(s.nodes()[rows[at]].name.clone()), picked);
 }
 
 #[test]
@@ -213,14 +216,14 @@ fn a_node_over_its_core_count_raises_a_critical_alert() {
     // web01 is scripted at 1.15 × its cores, web04 at 0.97 × (within the 1-load margin of 4 cores).
     use lbtop::model::alert::{AlertKind, Severity};
     assert_eq!(
-        s.alerts.level("web01", AlertKind::Load),
+        s.alerts().level("web01", AlertKind::Load),
         Some(Severity::Critical)
     );
     assert_eq!(
-        s.alerts.level("web04", AlertKind::Load),
+        s.alerts().level("web04", AlertKind::Load),
         Some(Severity::Warning)
     );
-    assert_eq!(s.alerts.level("web02", AlertKind::Load), None);
+    assert_eq!(s.alerts().level("web02", AlertKind::Load), None);
 }
 
 #[test]
@@ -290,7 +293,7 @@ fn drain_key_asks_to_confirm_the_exact_change_and_enter_applies_it() {
         }
         other => panic!("enter did not apply: {other:?}"),
     }
-    assert!(s.applying.is_some());
+    assert!(s.applying().is_some());
 }
 
 #[test]
@@ -299,21 +302,21 @@ fn escape_cancels_a_drain() {
     select_first_real(&mut s);
     handle_key(&mut s, &Keymap::defaults(), key('d'));
     assert_eq!(press(&mut s, KeyCode::Esc), None);
-    assert!(s.ui.popup.is_none());
-    assert!(s.applying.is_none());
+    assert!(s.ui().popup.is_none());
+    assert!(s.applying().is_none());
 }
 
 #[test]
 fn read_only_mode_disables_the_action_keys() {
     let mut s = small();
-    s.options.read_only = true;
+    s.testing_parts().0.read_only = true;
     select_first_real(&mut s);
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui.popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("read-only")),
+            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("read-only")),
             "{c}: {:?}",
-            s.ui.popup
+            s.ui().popup
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -322,14 +325,14 @@ fn read_only_mode_disables_the_action_keys() {
 #[test]
 fn a_snapshot_disables_the_action_keys_and_says_why() {
     let mut s = small();
-    s.options.snapshot = true;
+    s.testing_parts().0.snapshot = true;
     select_first_real(&mut s);
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui.popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("--proc-root")),
+            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("--proc-root")),
             "{c}: {:?}",
-            s.ui.popup
+            s.ui().popup
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -339,11 +342,11 @@ fn a_snapshot_disables_the_action_keys_and_says_why() {
 #[test]
 fn drain_confirmation_names_the_router_it_changes() {
     let mut s = small();
-    let router = s.router.as_ref().expect("a router").host.clone();
+    let router = s.router().expect("a router").host.clone();
     select_first_real(&mut s);
     handle_key(&mut s, &Keymap::defaults(), key('d'));
-    let Some(lbtop::app::state::Popup::Confirm(pending)) = s.ui.popup.clone() else {
-        panic!("no confirmation: {:?}", s.ui.popup);
+    let Some(lbtop::app::state::Popup::Confirm(pending)) = s.ui().popup.clone() else {
+        panic!("no confirmation: {:?}", s.ui().popup);
     };
     let question = format!(
         "drain {} of {} on {router}?",
@@ -385,7 +388,7 @@ fn draining_the_last_live_server_needs_the_service_typed() {
     };
     // Simulate the router having applied a drain of the other live server (weight 3 → 0).
     let mut cluster_state = s.clone();
-    if let Some(r) = cluster_state.router.as_mut()
+    if let Some(r) = cluster_state.testing_parts().2
         && let Some(cur) = r.cur.as_mut()
     {
         for real in &mut cur.services[0].reals {
@@ -434,14 +437,14 @@ fn after_a_drain_the_row_counts_connections_down() {
         to: 0,
     };
     assert_eq!(s.action_done(&change, Ok(())), Some(Command::Refresh));
-    assert_eq!(s.restore_points.get(&(service, real)), Some(&1));
-    if let Some(r) = s.router.as_mut()
+    assert_eq!(s.restore_points().get(&(service, real)), Some(&1));
+    if let Some(r) = s.testing_parts().2
         && let Some(cur) = r.cur.as_mut()
     {
         cur.services[0].reals[0].weight = 0;
     }
     assert!(render(&s, 120, 30).contains("draining"));
-    if let Some(r) = s.router.as_mut()
+    if let Some(r) = s.testing_parts().2
         && let Some(cur) = r.cur.as_mut()
     {
         let x = &mut cur.services[0].reals[0];
@@ -458,7 +461,7 @@ fn after_a_drain_the_row_counts_connections_down() {
 fn the_services_title_says_how_old_the_counters_and_details_are() {
     let mut s = small();
     let mut sample = s
-        .router
+        .router()
         .as_ref()
         .and_then(|r| r.cur.clone())
         .expect("a router sample");

@@ -48,6 +48,9 @@ pub enum Action {
     Drain,
     Reweight,
     Restore,
+    /// Carry out the weight change being confirmed. Its keys count only in a confirmation, so
+    /// they may be keys other actions use elsewhere (`enter` also expands a service).
+    Apply,
     StepForward,
     StepBack,
     SeekForward,
@@ -60,6 +63,11 @@ pub enum Action {
 }
 
 impl Action {
+    /// Actions whose keys are looked up only while a confirmation is open.
+    pub fn in_confirmation(self) -> bool {
+        self == Action::Apply
+    }
+
     /// The name config files use: `quit`, `page-down`, `seek-back-long`.
     pub fn name(self) -> &'static str {
         self.into()
@@ -91,7 +99,7 @@ mod tests {
 
     #[test]
     fn config_names_are_serde_names_and_parse_back() {
-        assert_eq!(Action::ALL.len(), 32);
+        assert_eq!(Action::ALL.len(), 33);
         for a in Action::ALL {
             let serde = serde_json::to_value(a).expect("serialises");
             assert_eq!(serde.as_str(), Some(a.name()));

@@ -1,11 +1,13 @@
 //! Application state: one place where state changes, driven by actions and source events.
 
 pub mod action;
+pub mod event;
 pub mod mode;
 pub mod playback;
 pub mod replay;
 pub mod state;
 
 pub use action::Action;
+pub use event::{Event, Outcome};
 pub use mode::{Mode, Speed};
 pub use state::{Command, State, StateOptions};

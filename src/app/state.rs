@@ -17,7 +17,8 @@ use crate::model::snapshot::{
 };
 
 use super::action::Action;
-use super::mode::Mode;
+use super::event::{Event, Outcome};
+use super::mode::{Mode, Speed};
 use super::replay::{RecordingView, ReplayView, SeekTo};
 
 /// What the state asks the runtime to do.
@@ -254,20 +255,71 @@ pub enum Popup {
     Message(String),
     /// A weight change waiting for enter (or esc).
     Confirm(PendingAction),
-    /// The new weight being typed for a reweight.
-    WeightInput {
-        service: ServiceKey,
-        real: RealKey,
-        text: String,
-    },
 }
 
-/// A planned change shown for confirmation. `typed` is `Some` when the change would cut the
-/// service off, and the operator must type the service to confirm.
+/// A planned change shown for confirmation. When it would cut the service off (`cuts_off`), a
+/// [`PromptKind::Confirm`] prompt is open too: the operator must type the service to confirm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAction {
     pub change: WeightChange,
-    pub typed: Option<String>,
+    pub cuts_off: bool,
+}
+
+/// A line being typed. Every prompt is edited the same way ([`Prompt::edit`]); its kind says
+/// which characters it takes and what Enter does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+}
+
+/// What a prompt is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptKind {
+    /// The filter: the rows follow it as it is typed; Enter keeps it, Esc clears it.
+    Filter,
+    /// Replay: a time to go to (`model::time`).
+    GoTo,
+    /// The new weight of a real server, for a reweight.
+    Weight { service: ServiceKey, real: RealKey },
+    /// A drain that cuts its service off: the service, typed out.
+    Confirm(WeightChange),
+}
+
+/// What an edit did to a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    Typing,
+    Accept,
+    Cancel,
+}
+
+impl Prompt {
+    fn new(kind: PromptKind, text: String) -> Prompt {
+        Prompt { kind, text }
+    }
+
+    /// The one edit path: a character the kind takes, backspace, Enter or Esc.
+    fn edit(&mut self, input: TextInput) -> Edit {
+        match input {
+            TextInput::Char(c) if self.takes(c) => self.text.push(c),
+            TextInput::Char(_) => {}
+            TextInput::Backspace => {
+                self.text.pop();
+            }
+            TextInput::Accept => return Edit::Accept,
+            TextInput::Cancel => return Edit::Cancel,
+        }
+        Edit::Typing
+    }
+
+    fn takes(&self, c: char) -> bool {
+        match self.kind {
+            // A weight is at most 65535: five digits, and a sixth to be refused with a reason.
+            PromptKind::Weight { .. } => c.is_ascii_digit() && self.text.len() < 6,
+            _ => !c.is_control() && self.text.chars().count() < 256,
+        }
+    }
 }
 
 /// View state: what is focused, selected, sorted, filtered, open.
@@ -280,13 +332,33 @@ pub struct UiState {
     pub service_sort: ServiceSort,
     pub node_sort: NodeSort,
     pub reverse: bool,
+    /// The filter the rows follow (kept after its prompt closes).
     pub filter: String,
-    pub filter_editing: bool,
     pub collapsed: HashSet<ServiceKey>,
     pub popup: Option<Popup>,
     pub page: usize,
-    /// Replay: the time typed after `g`, while the prompt is open.
-    pub goto: Option<String>,
+    /// The line being typed, if any: while one is open, keys are its text.
+    pub prompt: Option<Prompt>,
+}
+
+impl UiState {
+    /// Whether the filter is being typed.
+    pub fn filter_editing(&self) -> bool {
+        matches!(&self.prompt, Some(p) if p.kind == PromptKind::Filter)
+    }
+
+    /// Replay: the time typed after `g`, while its prompt is open.
+    pub fn goto(&self) -> Option<&str> {
+        match &self.prompt {
+            Some(p) if p.kind == PromptKind::GoTo => Some(&p.text),
+            _ => None,
+        }
+    }
+
+    /// The open prompt of `kind`'s sort (a weight or a typed confirmation), if it is open.
+    pub fn prompt(&self) -> Option<&Prompt> {
+        self.prompt.as_ref()
+    }
 }
 
 impl Default for UiState {
@@ -300,42 +372,43 @@ impl Default for UiState {
             node_sort: NodeSort::Name,
             reverse: false,
             filter: String::new(),
-            filter_editing: false,
             collapsed: HashSet::new(),
             popup: None,
             page: 10,
-            goto: None,
+            prompt: None,
         }
     }
 }
 
-/// Everything lbtop knows and shows.
+/// Everything lbtop knows and shows. The fields are private: the state changes only through its
+/// own methods (`update`, `ingest`, `tick` and the named setters below), each of which marks it
+/// for a redraw; everything else reads it through the accessors.
 #[derive(Debug, Clone)]
 pub struct State {
-    pub options: StateOptions,
-    pub mode: Mode,
-    pub now: Timestamp,
-    pub router: Option<RouterEntry>,
-    pub nodes: Vec<NodeEntry>,
+    options: StateOptions,
+    mode: Mode,
+    now: Timestamp,
+    router: Option<RouterEntry>,
+    nodes: Vec<NodeEntry>,
     node_index: HashMap<String, usize>,
     /// Nodes by the address they answer to, for matching real servers to nodes.
     node_by_addr: HashMap<IpAddr, usize>,
-    pub alerts: AlertBook,
-    pub ui: UiState,
+    alerts: AlertBook,
+    ui: UiState,
     /// Weights real servers had before lbtop drained them (from the audit log), for restore.
-    pub restore_points: HashMap<(ServiceKey, RealKey), i32>,
+    restore_points: HashMap<(ServiceKey, RealKey), i32>,
     /// Real servers lbtop drained this session: their rows count connections down.
-    pub draining: HashSet<(ServiceKey, RealKey)>,
+    draining: HashSet<(ServiceKey, RealKey)>,
     /// The change being applied now, if any.
-    pub applying: Option<WeightChange>,
+    applying: Option<WeightChange>,
     /// Events that arrived while the live view was paused; applied on resume.
     held: Vec<SourceEvent>,
     /// Bumped on every change that needs a redraw.
     generation: u64,
     /// The recording being made, if any.
-    pub recording: Option<RecordingView>,
+    recording: Option<RecordingView>,
     /// The recording being replayed, if any.
-    pub replay: Option<ReplayView>,
+    replay: Option<ReplayView>,
 }
 
 /// Events held while paused, at most; older ones are dropped (their samples are superseded).
@@ -361,6 +434,117 @@ impl State {
             recording: None,
             replay: None,
         }
+    }
+
+    pub fn options(&self) -> &StateOptions {
+        &self.options
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The time of the last sample or tick.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub fn router(&self) -> Option<&RouterEntry> {
+        self.router.as_ref()
+    }
+
+    pub fn nodes(&self) -> &[NodeEntry] {
+        &self.nodes
+    }
+
+    pub fn alerts(&self) -> &AlertBook {
+        &self.alerts
+    }
+
+    /// Selection, sorting, filter, popups: what the panes show and how.
+    pub fn ui(&self) -> &UiState {
+        &self.ui
+    }
+
+    /// Weights real servers had before lbtop drained them (from the audit log), for restore.
+    pub fn restore_points(&self) -> &HashMap<(ServiceKey, RealKey), i32> {
+        &self.restore_points
+    }
+
+    /// Real servers lbtop drained this session.
+    pub fn draining(&self) -> &HashSet<(ServiceKey, RealKey)> {
+        &self.draining
+    }
+
+    /// The change being applied now, if any.
+    pub fn applying(&self) -> Option<&WeightChange> {
+        self.applying.as_ref()
+    }
+
+    /// The recording being made, if any.
+    pub fn recording(&self) -> Option<&RecordingView> {
+        self.recording.as_ref()
+    }
+
+    /// The recording being replayed, if any.
+    pub fn replay(&self) -> Option<&ReplayView> {
+        self.replay.as_ref()
+    }
+
+    /// The weights from before lbtop's drains, read from the audit log at start.
+    pub fn set_restore_points(&mut self, points: HashMap<(ServiceKey, RealKey), i32>) {
+        self.restore_points = points;
+        self.touch();
+    }
+
+    /// Shows `text` in a message popup (a recording started or stopped, an error).
+    pub fn show_message(&mut self, text: String) {
+        self.ui.popup = Some(Popup::Message(text));
+        self.touch();
+    }
+
+    /// Opens `popup` over the panes.
+    pub fn show_popup(&mut self, popup: Popup) {
+        self.ui.popup = Some(popup);
+        self.touch();
+    }
+
+    /// Enters replay mode on `view`, playing at `speed` or paused.
+    pub fn start_replay(&mut self, view: ReplayView, paused: bool, speed: Speed) {
+        self.mode = Mode::Replay { paused, speed };
+        self.replay = Some(view);
+        self.touch();
+    }
+
+    /// Pauses or resumes a replay, at `speed`. Nothing happens outside replay mode.
+    pub fn set_replay_play(&mut self, paused: bool, speed: Speed) {
+        if let Mode::Replay { .. } = self.mode {
+            let mode = Mode::Replay { paused, speed };
+            if self.mode != mode {
+                self.mode = mode;
+                self.touch();
+            }
+        }
+    }
+
+    /// For tests that build a particular situation by hand: the options, the time, the router
+    /// and the nodes, changed in place without going through samples.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn testing_parts(
+        &mut self,
+    ) -> (
+        &mut StateOptions,
+        &mut Timestamp,
+        Option<&mut RouterEntry>,
+        &mut [NodeEntry],
+    ) {
+        self.touch();
+        (
+            &mut self.options,
+            &mut self.now,
+            self.router.as_mut(),
+            &mut self.nodes,
+        )
     }
 
     /// Declares the router before its first report, so it shows as connecting.
@@ -444,8 +628,55 @@ impl State {
         self.touch();
     }
 
-    /// Takes in what a source reported. Returns the alert events it caused.
+    /// Everything that changes the state comes in here: an operator's action or typed text, a
+    /// source's report, the passing of time, the end of a weight change. It does no I/O; what
+    /// the runtime must do is the outcome's command, and the alerts raised or cleared go to the
+    /// recorder and the log.
+    pub fn handle(&mut self, event: Event) -> Outcome {
+        match event {
+            Event::Action(action) => Outcome::command(self.act(action)),
+            Event::Text(input) => Outcome::command(self.type_text(input)),
+            Event::Source(event) => Outcome::alerts(self.take_in(event)),
+            Event::Tick(now) => Outcome::alerts(self.pass_time(now)),
+            Event::Applied { change, result } => Outcome::command(self.applied(&change, result)),
+        }
+    }
+
+    /// `handle(Event::Source(event))`: the alert events it caused.
     pub fn ingest(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
+        self.handle(Event::Source(event)).alerts
+    }
+
+    /// `handle(Event::Tick(now))`: the alert events the passing of time caused.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<AlertEvent> {
+        self.handle(Event::Tick(now)).alerts
+    }
+
+    /// `handle(Event::Action(action))`: what the runtime must do, if anything.
+    pub fn update(&mut self, action: Action) -> Option<Command> {
+        self.handle(Event::Action(action)).command
+    }
+
+    /// `handle(Event::Text(input))`: keys typed into the open prompt.
+    pub fn text_input(&mut self, input: TextInput) -> Option<Command> {
+        self.handle(Event::Text(input)).command
+    }
+
+    /// `handle(Event::Applied { … })`: the outcome of an applied change.
+    pub fn action_done(
+        &mut self,
+        change: &WeightChange,
+        result: Result<(), String>,
+    ) -> Option<Command> {
+        self.handle(Event::Applied {
+            change: change.clone(),
+            result,
+        })
+        .command
+    }
+
+    /// Takes in what a source reported. Returns the alert events it caused.
+    fn take_in(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
         if self.mode == Mode::Paused {
             if self.held.len() >= HELD_LIMIT {
                 self.held.remove(0);
@@ -581,7 +812,7 @@ impl State {
     }
 
     /// The passing of time: ages grow, and stale data becomes an alert.
-    pub fn tick(&mut self, now: Timestamp) -> Vec<AlertEvent> {
+    fn pass_time(&mut self, now: Timestamp) -> Vec<AlertEvent> {
         if self.mode == Mode::Paused {
             return Vec::new();
         }
@@ -604,11 +835,11 @@ impl State {
     }
 
     /// Acts on an operator action. Returns what the runtime must do, if anything.
-    pub fn update(&mut self, action: Action) -> Option<Command> {
+    fn act(&mut self, action: Action) -> Option<Command> {
         self.touch();
         if let Some(Popup::Confirm(pending)) = &self.ui.popup {
             return match action {
-                Action::Toggle if pending.typed.is_none() => {
+                Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
                     self.ui.popup = None;
                     self.applying = Some(change.clone());
@@ -637,10 +868,7 @@ impl State {
         match action {
             Action::Quit => return Some(Command::Quit),
             Action::Help => self.ui.popup = Some(Popup::Help),
-            Action::Back => {
-                self.ui.filter.clear();
-                self.ui.filter_editing = false;
-            }
+            Action::Back => self.ui.filter.clear(),
             Action::NextPane => self.ui.focus = self.ui.focus.step(true),
             Action::PrevPane => self.ui.focus = self.ui.focus.step(false),
             Action::Up => self.move_selection(-1),
@@ -666,7 +894,10 @@ impl State {
                 _ => self.ui.service_sort = cycle(&ServiceSort::ORDER, self.ui.service_sort),
             },
             Action::SortReverse => self.ui.reverse = !self.ui.reverse,
-            Action::Filter => self.ui.filter_editing = true,
+            Action::Filter => {
+                let text = self.ui.filter.clone();
+                self.ui.prompt = Some(Prompt::new(PromptKind::Filter, text));
+            }
             Action::Pause => return self.toggle_pause(),
             Action::Refresh => return Some(Command::Refresh),
             Action::ToggleRecord if self.mode.is_replay() => {
@@ -677,6 +908,8 @@ impl State {
             Action::ToggleRecord => return Some(Command::ToggleRecord),
             a if a.is_replay() && self.mode.is_replay() => return self.replay_action(a),
             Action::Drain | Action::Reweight | Action::Restore => self.start_action(action),
+            // Nothing is being confirmed.
+            Action::Apply => {}
             // Only the replay actions are left here (`Action::is_replay`), outside a replay.
             _ => {
                 self.ui.popup = Some(Popup::Message(
@@ -687,109 +920,75 @@ impl State {
         None
     }
 
-    /// Whether keys are text for a prompt (filter, weight, typed confirmation) rather than actions.
+    /// Whether keys are text for a prompt (filter, go-to time, weight, typed confirmation) rather
+    /// than actions.
     pub fn wants_text(&self) -> bool {
-        self.ui.filter_editing
-            || matches!(
-                self.ui.popup,
-                Some(Popup::WeightInput { .. })
-                    | Some(Popup::Confirm(PendingAction { typed: Some(_), .. }))
-            )
+        self.ui.prompt.is_some()
     }
 
-    /// Text typed into the open prompt.
-    pub fn text_input(&mut self, input: TextInput) -> Option<Command> {
+    /// A key typed into the open prompt.
+    fn type_text(&mut self, input: TextInput) -> Option<Command> {
+        let mut prompt = self.ui.prompt.take()?;
         self.touch();
-        match self.ui.popup.take() {
-            Some(Popup::WeightInput {
-                service,
-                real,
-                mut text,
-            }) => match input {
-                TextInput::Char(c) if c.is_ascii_digit() && text.len() < 6 => {
-                    text.push(c);
-                    self.ui.popup = Some(Popup::WeightInput {
-                        service,
-                        real,
-                        text,
-                    });
+        match prompt.edit(input) {
+            Edit::Typing => {
+                if prompt.kind == PromptKind::Filter {
+                    self.ui.filter.clone_from(&prompt.text);
                 }
-                TextInput::Char(_) => {
-                    self.ui.popup = Some(Popup::WeightInput {
-                        service,
-                        real,
-                        text,
-                    });
+                self.ui.prompt = Some(prompt);
+                None
+            }
+            Edit::Cancel => {
+                match prompt.kind {
+                    PromptKind::Filter => self.ui.filter.clear(),
+                    PromptKind::Confirm(_) => self.ui.popup = None,
+                    PromptKind::GoTo | PromptKind::Weight { .. } => {}
                 }
-                TextInput::Backspace => {
-                    text.pop();
-                    self.ui.popup = Some(Popup::WeightInput {
-                        service,
-                        real,
-                        text,
-                    });
-                }
-                TextInput::Accept => match text.parse::<i64>() {
-                    Ok(w) => self.plan_and_confirm(ActionKind::Reweight, service, real, w),
-                    Err(_) => {
-                        self.ui.popup = Some(Popup::WeightInput {
-                            service,
-                            real,
-                            text,
-                        });
+                None
+            }
+            Edit::Accept => self.accept(prompt),
+        }
+    }
+
+    /// Enter on a prompt.
+    fn accept(&mut self, prompt: Prompt) -> Option<Command> {
+        match prompt.kind {
+            PromptKind::Filter => None,
+            PromptKind::GoTo => {
+                let start = self.replay.as_ref().map_or(self.now, |r| r.start);
+                let current = self.replay.as_ref().map_or(self.now, |r| r.position);
+                match crate::model::time::parse(&prompt.text, start, current) {
+                    Ok(t) => Some(Command::Seek(SeekTo::At(t))),
+                    Err(e) => {
+                        self.ui.popup = Some(Popup::Message(e));
+                        None
                     }
-                },
-                TextInput::Cancel => {}
-            },
-            Some(Popup::Confirm(PendingAction {
-                change,
-                typed: Some(mut typed),
-            })) => match input {
-                TextInput::Char(c) => {
-                    typed.push(c);
-                    self.ui.popup = Some(Popup::Confirm(PendingAction {
-                        change,
-                        typed: Some(typed),
-                    }));
                 }
-                TextInput::Backspace => {
-                    typed.pop();
-                    self.ui.popup = Some(Popup::Confirm(PendingAction {
-                        change,
-                        typed: Some(typed),
-                    }));
+            }
+            PromptKind::Weight { service, real } => {
+                match prompt.text.parse::<i64>() {
+                    Ok(w) => self.plan_and_confirm(ActionKind::Reweight, service, real, w),
+                    // Nothing typed yet: the prompt stays.
+                    Err(_) => self.ui.prompt = Some(prompt),
                 }
-                TextInput::Accept if typed.trim() == change.service.to_string() => {
+                None
+            }
+            PromptKind::Confirm(change) => {
+                self.ui.popup = None;
+                if prompt.text.trim() == change.service.to_string() {
                     self.applying = Some(change.clone());
                     return Some(Command::Apply {
                         change,
                         force: true,
                     });
                 }
-                TextInput::Accept => {
-                    self.ui.popup = Some(Popup::Message(format!(
-                        "\"{typed}\" is not {}: nothing was changed",
-                        change.service
-                    )));
-                }
-                TextInput::Cancel => {}
-            },
-            other => {
-                self.ui.popup = other;
-                match input {
-                    TextInput::Char(c) => self.ui.filter.push(c),
-                    TextInput::Backspace => {
-                        self.ui.filter.pop();
-                    }
-                    TextInput::Accept => self.ui.filter_editing = false,
-                    TextInput::Cancel => {
-                        self.ui.filter.clear();
-                        self.ui.filter_editing = false;
-                    }
-                }
+                self.ui.popup = Some(Popup::Message(format!(
+                    "\"{}\" is not {}: nothing was changed",
+                    prompt.text, change.service
+                )));
+                None
             }
         }
-        None
     }
 
     /// The question a weight change is confirmed with, naming the router it changes:
@@ -847,11 +1046,10 @@ impl State {
         match action {
             Action::Drain => self.plan_and_confirm(ActionKind::Drain, service, real, 0),
             Action::Reweight => {
-                self.ui.popup = Some(Popup::WeightInput {
-                    service,
-                    real,
-                    text: String::new(),
-                });
+                self.ui.prompt = Some(Prompt::new(
+                    PromptKind::Weight { service, real },
+                    String::new(),
+                ));
             }
             _ => match self.restore_points.get(&(service, real)) {
                 Some(&w) => {
@@ -881,9 +1079,15 @@ impl State {
                 let cut = change.to == 0
                     && plan::find(table, &service, &real)
                         .is_ok_and(|(svc, _)| cuts_off(svc, &real));
+                if cut {
+                    self.ui.prompt = Some(Prompt::new(
+                        PromptKind::Confirm(change.clone()),
+                        String::new(),
+                    ));
+                }
                 Popup::Confirm(PendingAction {
                     change,
-                    typed: cut.then(String::new),
+                    cuts_off: cut,
                 })
             }
             Err(e) => Popup::Message(e.to_string()),
@@ -891,11 +1095,7 @@ impl State {
     }
 
     /// The outcome of an applied change. Returns a refresh so the table shows it at once.
-    pub fn action_done(
-        &mut self,
-        change: &WeightChange,
-        result: Result<(), String>,
-    ) -> Option<Command> {
+    fn applied(&mut self, change: &WeightChange, result: Result<(), String>) -> Option<Command> {
         self.touch();
         self.applying = None;
         let key = (change.service, change.real);
@@ -936,7 +1136,7 @@ impl State {
             Action::SeekForwardLong => Some(Command::Seek(SeekTo::By(60_000))),
             Action::SeekBackLong => Some(Command::Seek(SeekTo::By(-60_000))),
             Action::GoToTime => {
-                self.ui.goto = Some(String::new());
+                self.ui.prompt = Some(Prompt::new(PromptKind::GoTo, String::new()));
                 None
             }
             Action::SpeedUp | Action::SpeedDown => {
@@ -950,30 +1150,6 @@ impl State {
             }
             _ => None,
         }
-    }
-
-    /// Keys typed while the go-to-time prompt is open. Enter resolves the time against the
-    /// recording (see `model::time`) and asks the runtime to seek there.
-    pub fn goto_input(&mut self, input: TextInput) -> Option<Command> {
-        self.touch();
-        let text = self.ui.goto.as_mut()?;
-        match input {
-            TextInput::Char(c) => text.push(c),
-            TextInput::Backspace => {
-                text.pop();
-            }
-            TextInput::Cancel => self.ui.goto = None,
-            TextInput::Accept => {
-                let text = self.ui.goto.take().unwrap_or_default();
-                let start = self.replay.as_ref().map_or(self.now, |r| r.start);
-                let current = self.replay.as_ref().map_or(self.now, |r| r.position);
-                match crate::model::time::parse(&text, start, current) {
-                    Ok(t) => return Some(Command::Seek(SeekTo::At(t))),
-                    Err(e) => self.ui.popup = Some(Popup::Message(e)),
-                }
-            }
-        }
-        None
     }
 
     fn toggle_pause(&mut self) -> Option<Command> {

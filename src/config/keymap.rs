@@ -247,6 +247,9 @@ pub struct UserBinding {
 pub struct Keymap {
     bindings: Vec<Binding>,
     lookup: HashMap<KeySpec, Action>,
+    /// Keys of the actions that act in a confirmation ([`Action::in_confirmation`]), looked up
+    /// first while one is open; they may share keys with the others.
+    confirm_lookup: HashMap<KeySpec, Action>,
 }
 
 impl Default for Keymap {
@@ -258,9 +261,15 @@ impl Default for Keymap {
 impl Keymap {
     /// Builds a keymap from bindings, rejecting a key bound to two different actions.
     pub fn new(bindings: Vec<Binding>) -> Result<Keymap, KeymapError> {
-        let mut lookup = HashMap::new();
+        let mut main = HashMap::new();
+        let mut confirm_lookup = HashMap::new();
         let mut bindings = bindings;
         for binding in &mut bindings {
+            let lookup = if binding.action.in_confirmation() {
+                &mut confirm_lookup
+            } else {
+                &mut main
+            };
             let mut seen = Vec::with_capacity(binding.keys.len());
             for key in &binding.keys {
                 match lookup.get(key) {
@@ -281,7 +290,11 @@ impl Keymap {
             }
             binding.keys = seen;
         }
-        Ok(Keymap { bindings, lookup })
+        Ok(Keymap {
+            bindings,
+            lookup: main,
+            confirm_lookup,
+        })
     }
 
     /// The embedded default keymap.
@@ -329,6 +342,19 @@ impl Keymap {
             return None;
         }
         self.lookup.get(&KeySpec::from_event(key)).copied()
+    }
+
+    /// The action for a key press while a confirmation is open: its own keys ([`Action::Apply`])
+    /// first, then the rest.
+    pub fn confirm_action_for(&self, key: &KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let spec = KeySpec::from_event(key);
+        self.confirm_lookup
+            .get(&spec)
+            .or_else(|| self.lookup.get(&spec))
+            .copied()
     }
 
     /// Every binding in help-screen order.

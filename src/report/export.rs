@@ -229,13 +229,13 @@ pub fn csv(
                     row.num(st.map(|s| s.load_per_core));
                     row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()));
                     row.num(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0));
-                    row.text(state.alerts.worst(&n.name).map_or("", |s| s.as_str()));
+                    row.text(state.alerts().worst(&n.name).map_or("", |s| s.as_str()));
                     row.empty(CSV_COLUMNS.len() - row.cells.len());
                     w.write_byte_record(&row.cells).map_err(csv_error)?;
                     rows += 1;
                 }
                 Fed::RouterSample { time } => {
-                    let Some(r) = state.router.as_ref() else {
+                    let Some(r) = state.router() else {
                         return Ok(());
                     };
                     let Some(cur) = r.cur.as_ref() else {

@@ -27,11 +27,11 @@ pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
     w.raw(b"{\"schema\":");
     w.uint(u64::from(SCHEMA));
     w.raw(b",\"time\":");
-    w.time(state.now);
+    w.time(state.now());
     w.raw(b",\"router\":");
     router(&mut w, state);
     w.raw(b",\"nodes\":[");
-    for (i, n) in state.nodes.iter().enumerate() {
+    for (i, n) in state.nodes().iter().enumerate() {
         if i > 0 {
             w.raw(b",");
         }
@@ -101,12 +101,12 @@ pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
             None => w.null(),
         }
         w.raw(b",\"alert\":");
-        w.severity(state.alerts.worst(&n.name));
+        w.severity(state.alerts().worst(&n.name));
         w.raw(b"}");
     }
     w.raw(b"],\"alerts\":[");
     // Newest first; alerts raised at the same moment keep the book's order (subject, kind).
-    let mut active: Vec<_> = state.alerts.active().collect();
+    let mut active: Vec<_> = state.alerts().active().collect();
     active.sort_by_key(|a| std::cmp::Reverse(a.2.since));
     for (i, (subject, _, a)) in active.into_iter().enumerate() {
         if i > 0 {
@@ -127,7 +127,7 @@ pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
 }
 
 fn router(w: &mut Json<'_>, state: &State) {
-    let Some(r) = state.router.as_ref() else {
+    let Some(r) = state.router() else {
         w.null();
         return;
     };

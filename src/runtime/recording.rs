@@ -10,7 +10,6 @@ use tokio::time::MissedTickBehavior;
 
 use crate::app::State;
 use crate::app::replay::RecordingView;
-use crate::app::state::Popup;
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
 use crate::record::format::{HeaderInfo, NodeDecl};
@@ -108,7 +107,7 @@ impl LiveRecorder {
                 Err(e) => format!("cannot record: {e}"),
             }
         };
-        state.ui.popup = Some(Popup::Message(message));
+        state.show_message(message);
         self.refresh(state);
     }
 
@@ -141,11 +140,11 @@ impl LiveRecorder {
             let view = view_of(&st);
             if st.error.is_some() {
                 self.active = None;
-                state.ui.popup = Some(Popup::Message(format!(
+                state.show_message(format!(
                     "recording stopped: {}: {}; the live view carries on",
                     st.path.display(),
                     st.error.as_deref().unwrap_or("write error")
-                )));
+                ));
                 self.failed = Some(view);
             } else {
                 state.set_recording(Some(view));

@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::EventStream;
-use futures_util::StreamExt;
 use tokio::time::MissedTickBehavior;
 
 use crate::app::playback::{self, declare, feed};
@@ -15,8 +13,9 @@ use crate::config::Config;
 use crate::model::sample::Timestamp;
 use crate::record::Player;
 
+use super::RunError;
+use super::event_loop::{self, Feed};
 use super::signals::StopSignals;
-use super::{RunError, redraw_if_changed, terminal_event};
 
 /// A replay in progress: the player, and where the clock is.
 pub struct Replayer {
@@ -31,19 +30,19 @@ impl Replayer {
         let info = player.recording.info().clone();
         state.clear_data();
         declare(state, &info);
-        state.mode = Mode::Replay {
-            paused: false,
-            speed: Speed::NORMAL,
-        };
         let start = player.recording.start();
-        state.replay = Some(ReplayView {
-            file: file.to_string(),
-            start,
-            end: player.recording.end(),
-            position: start,
-            marks: player.recording.marks(),
-            warning: None,
-        });
+        state.start_replay(
+            ReplayView {
+                file: file.to_string(),
+                start,
+                end: player.recording.end(),
+                position: start,
+                marks: player.recording.marks(),
+                warning: None,
+            },
+            false,
+            Speed::NORMAL,
+        );
         let mut r = Self {
             player,
             position: start.0 as f64,
@@ -85,7 +84,7 @@ impl Replayer {
 
     /// Lets `elapsed` wall-clock time pass at the state's speed; pauses at the end.
     pub fn advance(&mut self, state: &mut State, elapsed: Duration) {
-        let Mode::Replay { paused, speed } = state.mode else {
+        let Mode::Replay { paused, speed } = state.mode() else {
             return;
         };
         if paused {
@@ -95,10 +94,7 @@ impl Replayer {
         self.position = (self.position + elapsed.as_secs_f64() * 1000.0 * speed.factor()).min(end);
         self.catch_up(state);
         if self.position >= end && self.player.at_end() {
-            state.mode = Mode::Replay {
-                paused: true,
-                speed,
-            };
+            state.set_replay_play(true, speed);
         }
     }
 
@@ -143,7 +139,7 @@ impl Replayer {
             Command::Step(n) => self.step(state, n > 0),
             Command::SetSpeed(_) | Command::SetPaused(_) => {
                 // The clock reads both from the mode; at the end, play starts again from the top.
-                if let Mode::Replay { paused: false, .. } = state.mode
+                if let Mode::Replay { paused: false, .. } = state.mode()
                     && self.player.at_end()
                     && self.position >= self.end().0 as f64
                 {
@@ -166,52 +162,44 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let mut replayer = Replayer::new(player, &mut state, file);
     let mut signals = StopSignals::listen().map_err(RunError::Terminal)?;
+    let mut clock = tokio::time::interval(Duration::from_millis(50));
+    clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut feed = ReplayFeed {
+        replayer: &mut replayer,
+        clock,
+        last: Instant::now(),
+    };
     let mut terminal = ratatui::init();
-    let result = event_loop(
-        &mut terminal,
-        &mut replayer,
-        &mut state,
-        config,
-        &mut signals,
-    )
-    .await;
+    let result = event_loop::run(&mut terminal, &mut state, config, &mut signals, &mut feed).await;
     ratatui::restore();
     result
 }
 
-async fn event_loop(
-    terminal: &mut ratatui::DefaultTerminal,
-    replayer: &mut Replayer,
-    state: &mut State,
-    config: &Config,
-    signals: &mut StopSignals,
-) -> Result<(), RunError> {
-    let mut keys = EventStream::new();
-    let mut clock = tokio::time::interval(Duration::from_millis(50));
-    clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut render = tokio::time::interval(Duration::from_millis(33));
-    render.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let mut drawn: Option<u64> = None;
-    let mut last = Instant::now();
-    loop {
-        let command = tokio::select! {
-            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
-            number = signals.recv() => return Err(RunError::Signal(number)),
-            _ = clock.tick() => {
-                let now = Instant::now();
-                replayer.advance(state, now - last);
-                last = now;
-                None
-            }
-            _ = render.tick() => {
-                redraw_if_changed(terminal, state, config, &mut drawn)?;
-                None
-            }
-        };
-        match command {
-            Some(Command::Quit) => return Ok(()),
-            Some(c) if replayer.apply(state, &c) => last = Instant::now(),
-            Some(_) | None => {}
+/// A replay's clock as the loop's feed: every 50 ms the position moves on by the time passed at
+/// the replay's speed; seek, step, speed and pause are carried out on the player.
+struct ReplayFeed<'a> {
+    replayer: &'a mut Replayer,
+    clock: tokio::time::Interval,
+    last: Instant,
+}
+
+impl Feed for ReplayFeed<'_> {
+    type Item = Instant;
+
+    async fn next(&mut self) -> Instant {
+        self.clock.tick().await;
+        Instant::now()
+    }
+
+    fn take(&mut self, state: &mut State, now: Instant) -> Option<Command> {
+        self.replayer.advance(state, now - self.last);
+        self.last = now;
+        None
+    }
+
+    fn carry_out(&mut self, state: &mut State, command: Command) {
+        if self.replayer.apply(state, &command) {
+            self.last = Instant::now();
         }
     }
 }

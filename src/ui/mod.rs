@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, List, ListItem, ListState, Paragraph, Row, Wrap};
 
 use crate::app::Action;
-use crate::app::state::{Pane, Popup, State};
+use crate::app::state::{Pane, Popup, Prompt, PromptKind, State};
 use crate::config::{Keymap, Theme};
 
 mod nodes;
@@ -19,7 +19,7 @@ pub mod widgets;
 pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     let area = frame.area();
     frame.render_widget(Paragraph::new("").style(theme.base), area);
-    let bar_h = u16::from(state.replay.is_some() && area.height > 5);
+    let bar_h = u16::from(state.replay().is_some() && area.height > 5);
     let [main, bar, status] = Layout::vertical([
         Constraint::Min(3),
         Constraint::Length(bar_h),
@@ -33,9 +33,9 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     let service_count = service_rows.len() as u16;
     let alerts_height = if main.height >= 30 { 8 } else { 4 };
     let wide = main.width >= 140;
-    let (top, bottom) = if state.router.is_none() {
+    let (top, bottom) = if state.router().is_none() {
         (Rect::default(), main)
-    } else if state.nodes.is_empty() {
+    } else if state.nodes().is_empty() {
         (main, Rect::default())
     } else {
         // Services get what their rows need, up to about half; nodes the rest.
@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             Layout::vertical([Constraint::Min(3), Constraint::Length(alerts_height)]).areas(bottom);
         (n, a)
     };
-    if nodes_area.height > 0 && (!state.nodes.is_empty() || state.router.is_none()) {
+    if nodes_area.height > 0 && (!state.nodes().is_empty() || state.router().is_none()) {
         nodes::draw(frame, nodes_area, state, theme, &node_rows);
     }
     draw_alerts(frame, alerts_area, state, theme);
@@ -72,7 +72,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     }
     draw_status(frame, status, state, theme, keymap);
 
-    match &state.ui.popup {
+    match &state.ui().popup {
         Some(Popup::Help) => draw_help(frame, area, state, theme, keymap),
         Some(Popup::NodeDetail(name)) => {
             let r = centered(area, 90, 80);
@@ -94,13 +94,23 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         }
         Some(Popup::Confirm(pending)) => {
             let question = state.confirm_question(&pending.change);
-            draw_confirm(frame, area, theme, keymap, pending, &question);
+            let typed = match state.ui().prompt() {
+                Some(Prompt {
+                    kind: PromptKind::Confirm(_),
+                    text,
+                }) => Some(text.as_str()),
+                _ => None,
+            };
+            draw_confirm(frame, area, theme, keymap, pending, typed, &question);
         }
-        Some(Popup::WeightInput {
-            service,
-            real,
-            text,
-        }) => {
+        None => {}
+    }
+    if let Some(Prompt {
+        kind: PromptKind::Weight { service, real },
+        text,
+    }) = state.ui().prompt()
+    {
+        {
             let r = centered_lines(area, 64, 5);
             frame.render_widget(Clear, r);
             let block = widgets::pane(theme, Line::from(" Set weight "), true).style(theme.popup);
@@ -117,7 +127,6 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             ];
             frame.render_widget(Paragraph::new(lines).block(block), r);
         }
-        None => {}
     }
 }
 
@@ -129,12 +138,13 @@ fn draw_confirm(
     theme: &Theme,
     keymap: &Keymap,
     pending: &crate::app::state::PendingAction,
+    typed: Option<&str>,
     question: &str,
 ) {
     let text = pending.change.to_string();
     let widest = text.chars().count().max(question.chars().count());
     let width = (u16::try_from(widest).unwrap_or(u16::MAX).saturating_add(6)).max(64);
-    let height = if pending.typed.is_some() { 8 } else { 6 };
+    let height = if typed.is_some() { 8 } else { 6 };
     let r = centered_lines(area, width, height);
     frame.render_widget(Clear, r);
     let block = widgets::pane(theme, Line::from(" Confirm "), true).style(theme.popup);
@@ -142,11 +152,9 @@ fn draw_confirm(
         Line::from(Span::styled(question.to_string(), theme.title)),
         Line::from(Span::styled(text, theme.popup)),
     ];
-    match &pending.typed {
+    match typed {
         None => {
-            let enter = keymap
-                .hint(Action::Toggle)
-                .unwrap_or_else(|| "enter".into());
+            let enter = keymap.hint(Action::Apply).unwrap_or_else(|| "enter".into());
             let back = keymap.hint(Action::Back).unwrap_or_else(|| "esc".into());
             lines.push(Line::default());
             lines.push(Line::from(Span::styled(
@@ -177,8 +185,8 @@ fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    let focused = state.ui.focus == Pane::Alerts;
-    let active = state.alerts.active_count();
+    let focused = state.ui().focus == Pane::Alerts;
+    let active = state.alerts().active_count();
     let title = Line::from(vec![
         Span::styled(" Alerts ", theme.title),
         Span::styled(
@@ -187,7 +195,7 @@ fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ),
     ]);
     let block = widgets::pane(theme, title, focused);
-    let log = state.alerts.log();
+    let log = state.alerts().log();
     if log.is_empty() {
         frame.render_widget(
             Paragraph::new("no alerts: every node is below its core count")
@@ -219,7 +227,8 @@ fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             ]))
         })
         .collect();
-    let mut list_state = ListState::default().with_selected(focused.then_some(state.ui.alert_sel));
+    let mut list_state =
+        ListState::default().with_selected(focused.then_some(state.ui().alert_sel));
     frame.render_stateful_widget(
         List::new(items)
             .block(block)
@@ -230,37 +239,37 @@ fn draw_alerts(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
 }
 
 fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap: &Keymap) {
-    if let Some(text) = &state.ui.goto {
+    if let Some(text) = state.ui().goto() {
         replay::draw_goto(frame, area, text, theme);
         return;
     }
-    if state.ui.filter_editing {
+    if state.ui().filter_editing() {
         let line = Line::from(vec![
             Span::styled(" filter: ", theme.key_hint),
-            Span::styled(format!("{}▏", state.ui.filter), theme.input),
+            Span::styled(format!("{}▏", state.ui().filter), theme.input),
             Span::styled("  enter keep · esc clear", theme.dim),
         ]);
         frame.render_widget(Paragraph::new(line).style(theme.status_bar), area);
         return;
     }
-    let mode_style = match state.mode {
+    let mode_style = match state.mode() {
         crate::app::Mode::Live => theme.ok,
         crate::app::Mode::Paused => theme.warning,
         crate::app::Mode::Replay { .. } => theme.key_hint,
     };
     let mut spans = vec![Span::styled(
-        format!(" {} ", state.mode.label()),
+        format!(" {} ", state.mode().label()),
         mode_style,
     )];
     spans.extend(replay::status_spans(state, theme));
     spans.extend([Span::styled(
         format!(
             "every {} ",
-            humantime::format_duration(state.options.interval)
+            humantime::format_duration(state.options().interval)
         ),
         theme.status_bar,
     )]);
-    if let Some(r) = &state.router {
+    if let Some(r) = &state.router() {
         // The source while the router answers; its status (error, unreachable, …) when it does not,
         // with the age of the last data still on screen.
         let ok = r.status == crate::model::sample::HostStatus::Ok;
@@ -281,24 +290,24 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
             },
         ));
     }
-    if !state.nodes.is_empty() {
+    if !state.nodes().is_empty() {
         let ok = state
-            .nodes
+            .nodes()
             .iter()
             .filter(|n| n.status == crate::model::sample::HostStatus::Ok)
             .count();
         let oldest = state
-            .nodes
+            .nodes()
             .iter()
             .filter_map(|n| state.age_of(n.last_sample()))
             .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
         spans.push(Span::styled(
             format!(
                 "│ nodes {ok}/{} ok {} ",
-                state.nodes.len(),
+                state.nodes().len(),
                 widgets::age(oldest)
             ),
-            if ok == state.nodes.len() {
+            if ok == state.nodes().len() {
                 theme.status_bar
             } else {
                 theme.warning
@@ -308,23 +317,23 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
     if let Some(problem) = host_key_problem(state) {
         spans.push(Span::styled(format!("│ {problem} "), theme.critical));
     }
-    if !state.ui.filter.is_empty() {
+    if !state.ui().filter.is_empty() {
         spans.push(Span::styled(
-            format!("│ filter \"{}\" ", state.ui.filter),
+            format!("│ filter \"{}\" ", state.ui().filter),
             theme.warning,
         ));
     }
-    if state.options.snapshot {
+    if state.options().snapshot {
         spans.push(Span::styled("│ snapshot, read-only ", theme.dim));
-    } else if state.options.read_only {
+    } else if state.options().read_only {
         spans.push(Span::styled("│ read-only ", theme.dim));
     }
-    if let Some(change) = &state.applying {
+    if let Some(change) = &state.applying() {
         spans.push(Span::styled(format!("│ applying {change} "), theme.warning));
     }
     spans.push(Span::styled("│ ", theme.status_bar));
     if state.selected_real().is_some() {
-        let style = if state.options.is_read_only() {
+        let style = if state.options().is_read_only() {
             theme.dim
         } else {
             theme.key_hint
@@ -366,11 +375,11 @@ fn draw_status(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keym
 fn host_key_problem(state: &State) -> Option<String> {
     use crate::model::sample::HostStatus;
     let router = state
-        .router
+        .router()
         .as_ref()
         .map(|r| (r.host.as_str(), r.status, r.message.as_deref()));
     let nodes = state
-        .nodes
+        .nodes()
         .iter()
         .map(|n| (n.name.as_str(), n.status, n.message.as_deref()));
     router
@@ -430,7 +439,7 @@ fn draw_help(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap
         .iter()
         .map(|b| {
             let keys: Vec<String> = b.keys.iter().map(ToString::to_string).collect();
-            let disabled = state.options.is_read_only() && is_router_action(b.action);
+            let disabled = state.options().is_read_only() && is_router_action(b.action);
             let style = if disabled { theme.dim } else { theme.popup };
             let desc = if disabled {
                 format!("{} (disabled: read-only)", b.description)

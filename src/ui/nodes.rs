@@ -95,10 +95,10 @@ fn status_text(state: &State, n: &NodeEntry) -> String {
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_model: &[usize]) {
-    let focused = state.ui.focus == Pane::Nodes;
-    let over = state.nodes.iter().filter(|n| n.level.is_some()).count();
+    let focused = state.ui().focus == Pane::Nodes;
+    let over = state.nodes().iter().filter(|n| n.level.is_some()).count();
     let title = Line::from(vec![
-        Span::styled(format!(" Nodes {} ", state.nodes.len()), theme.title),
+        Span::styled(format!(" Nodes {} ", state.nodes().len()), theme.title),
         Span::styled(
             if over > 0 {
                 format!("│ {over} near or over core count ")
@@ -107,10 +107,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             },
             theme.warning,
         ),
-        Span::styled(format!("│ sort {} ", state.ui.node_sort.label()), theme.dim),
+        Span::styled(
+            format!("│ sort {} ", state.ui().node_sort.label()),
+            theme.dim,
+        ),
     ]);
     let block = pane(theme, title, focused);
-    if state.nodes.is_empty() {
+    if state.nodes().is_empty() {
         let p = Paragraph::new("no nodes watched (--nodes none)")
             .style(theme.dim)
             .block(block);
@@ -122,7 +125,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
     let mut columns = COLUMNS;
     let status_width = rows_model
         .iter()
-        .filter_map(|&i| state.nodes.get(i))
+        .filter_map(|&i| state.nodes().get(i))
         .filter(|n| n.status != HostStatus::Ok)
         .map(|n| status_text(state, n).chars().count())
         .max()
@@ -149,8 +152,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
     let rows: Vec<Row> = rows_model[window.clone()]
         .iter()
         .map(|&i| {
-            let n = &state.nodes[i];
-            let level = state.alerts.worst(&n.name);
+            let n = &state.nodes()[i];
+            let level = state.alerts().worst(&n.name);
             let name_style = widgets::severity_style(theme, level);
             let marker = match level {
                 Some(crate::model::alert::Severity::Critical) => "!! ",

@@ -37,7 +37,7 @@ fn span_text(ms: i64) -> String {
 /// play state and speed are on its position bar.)
 pub fn status_spans(state: &State, theme: &Theme) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
-    if let Some(r) = &state.recording {
+    if let Some(r) = &state.recording() {
         match &r.error {
             None => {
                 spans.push(Span::styled("● REC ", theme.critical));
@@ -71,10 +71,10 @@ pub fn draw_goto(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
 
 /// The position bar: `▶ 4×  2026-01-01 00:12:34  ━━━━●──▲──◆───  12:34 / 1:00:00`.
 pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let Some(r) = &state.replay else {
+    let Some(r) = &state.replay() else {
         return;
     };
-    let (paused, speed) = match state.mode {
+    let (paused, speed) = match state.mode() {
         Mode::Replay { paused, speed } => (paused, speed),
         _ => (true, crate::app::Speed::NORMAL),
     };

@@ -124,8 +124,8 @@ pub fn draw(
     theme: &Theme,
     rows_model: &[ServiceRow],
 ) {
-    let focused = state.ui.focus == Pane::Services;
-    let router = state.router.as_ref();
+    let focused = state.ui().focus == Pane::Services;
+    let router = state.router();
     let mut title = vec![Span::styled(" Services ", theme.title)];
     if let Some(r) = router {
         title.push(Span::styled(format!("{} ", r.host), theme.dim));
@@ -175,7 +175,7 @@ pub fn draw(
             }
         }
         title.push(Span::styled(
-            format!("│ sort {} ", state.ui.service_sort.label()),
+            format!("│ sort {} ", state.ui().service_sort.label()),
             theme.dim,
         ));
     }
@@ -271,14 +271,14 @@ fn rates_cells(
 }
 
 fn service_cells(state: &State, theme: &Theme, s: usize) -> Vec<ratatui::widgets::Cell<'static>> {
-    let Some(r) = state.router.as_ref() else {
+    let Some(r) = state.router() else {
         return Vec::new();
     };
     let Some(svc) = r.cur.as_ref().and_then(|c| c.services.get(s)) else {
         return vec![cell("", false, theme.base); COLUMNS.len()];
     };
     let st = r.stats.services.get(s);
-    let marker = if state.ui.collapsed.contains(&svc.key) {
+    let marker = if state.ui().collapsed.contains(&svc.key) {
         "▸ "
     } else {
         "▾ "
@@ -330,7 +330,7 @@ fn real_cells(
     i: usize,
     last: bool,
 ) -> Vec<ratatui::widgets::Cell<'static>> {
-    let Some(r) = state.router.as_ref() else {
+    let Some(r) = state.router() else {
         return Vec::new();
     };
     let Some(svc) = r.cur.as_ref().and_then(|c| c.services.get(s)) else {
@@ -364,7 +364,7 @@ fn real_cells(
     let [cps, inpps, outpps, inbps, outbps] = rates_cells(theme, st.rates);
     // Guided drain: a server lbtop drained counts its connections down, then shows drained.
     let key = (svc.key, crate::control::plan::RealKey::of(real));
-    let (tag, tag_style) = if real.weight == 0 && state.draining.contains(&key) {
+    let (tag, tag_style) = if real.weight == 0 && state.draining().contains(&key) {
         let left = u64::from(real.active_conns)
             + u64::from(real.inactive_conns)
             + u64::from(real.persistent_conns.unwrap_or(0));

@@ -183,7 +183,7 @@ fn real(
 /// The state as a schema-1 snapshot value, at full precision (the reference for `write_snapshot`,
 /// which rounds CPU percentages to two decimals; see `round_percentages`).
 pub fn snapshot(state: &State) -> Snapshot {
-    let router = state.router.as_ref().map(|r| {
+    let router = state.router().map(|r| {
         let cur = r.cur.as_ref();
         let conns = cur.and_then(|c| c.connections.as_ref());
         Router {
@@ -220,7 +220,7 @@ pub fn snapshot(state: &State) -> Snapshot {
         }
     });
     let nodes = state
-        .nodes
+        .nodes()
         .iter()
         .map(|n| {
             let st = n.stats.as_ref();
@@ -240,12 +240,12 @@ pub fn snapshot(state: &State) -> Snapshot {
                     available_bytes: s.memory_available_bytes,
                 }),
                 uptime_s: st.map(|s| s.uptime_s),
-                alert: state.alerts.worst(&n.name),
+                alert: state.alerts().worst(&n.name),
             }
         })
         .collect();
     // Newest first; alerts raised at the same moment keep the book's order (subject, kind).
-    let mut active: Vec<_> = state.alerts.active().collect();
+    let mut active: Vec<_> = state.alerts().active().collect();
     active.sort_by_key(|a| std::cmp::Reverse(a.2.since));
     let alerts = active
         .into_iter()
@@ -258,7 +258,7 @@ pub fn snapshot(state: &State) -> Snapshot {
         .collect();
     Snapshot {
         schema: SCHEMA,
-        time: state.now.rfc3339(),
+        time: state.now().rfc3339(),
         router,
         nodes,
         alerts,

@@ -160,7 +160,7 @@ impl Watch {
                             if l.frames > 1 && gap > l.max_frame_gap {
                                 l.max_frame_gap = gap;
                             }
-                            for n in &state.nodes {
+                            for n in state.nodes() {
                                 l.statuses_seen_in_state.insert(n.name.clone(), n.status);
                             }
                             last_frame = now;
