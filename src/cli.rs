@@ -57,7 +57,8 @@ impl SourceArgs {
     pub fn spec(&self) -> SourceSpec {
         SourceSpec {
             router: self.router.clone(),
-            nodes: self.nodes.clone(),
+            // `local` in a list is this machine, polled locally (`runtime::sources_for`).
+            nodes: self.nodes.split_local().1,
             ssh: crate::source::ssh::SshArgs {
                 config_file: self.ssh_config.clone(),
                 options: self.ssh_option.clone(),
@@ -143,6 +144,24 @@ pub enum Commands {
         #[command(flatten)]
         target: ActionTarget,
     },
+    /// Print a shell completion script, e.g. `lbtop completions bash > /etc/bash_completion.d/lbtop`
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `lbtop man > /usr/local/share/man/man1/lbtop.1`
+    Man,
+}
+
+/// Writes the completion script for `shell`, generated from the command line's definition.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "lbtop", out);
+}
+
+/// Writes the manual page (section 1, roff), generated from the command line's definition.
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)
 }
 
 /// lbtop: watch an IPVS/LVS router and its nodes on one screen.
@@ -166,10 +185,11 @@ pub struct Cli {
     /// Never change anything on the router: action keys are disabled
     #[arg(long)]
     pub read_only: bool,
-    /// Take one snapshot (two samples --interval apart), print it and exit
-    #[arg(long, requires = "json")]
+    /// Take one snapshot (two samples --interval apart), print it as JSON (schema in
+    /// docs/json.md) and exit
+    #[arg(long)]
     pub once: bool,
-    /// With --once: print the snapshot as JSON (schema in docs/json.md)
+    /// With --once: JSON, the one format of --once (accepted for scripts that name it)
     #[arg(long, requires = "once")]
     pub json: bool,
     /// Log file [default: $XDG_STATE_HOME/lbtop/lbtop.log]; level from LBTOP_LOG (e.g. debug)

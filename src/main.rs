@@ -60,6 +60,22 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Commands::Completions { shell }) => {
+            lbtop::cli::write_completions(*shell, &mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        Some(Commands::Man) => {
+            return match lbtop::cli::write_man(&mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("lbtop: writing the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     let _guard = init_logging(&cli);
     if let Some(
         command @ (Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. }),
@@ -111,7 +127,10 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
         Commands::Drain { target, force } => (target, ActionKind::Drain, None, *force),
         Commands::Weight { target, weight } => (target, ActionKind::Reweight, Some(*weight), false),
         Commands::Restore { target } => (target, ActionKind::Restore, None, false),
-        Commands::Record(_) | Commands::Replay(_) => return ExitCode::from(EXIT_USAGE),
+        Commands::Record(_)
+        | Commands::Replay(_)
+        | Commands::Completions { .. }
+        | Commands::Man => return ExitCode::from(EXIT_USAGE),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -149,7 +168,13 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     match &cli.command {
         Some(Commands::Record(args)) => return record(cli, args, config),
         Some(Commands::Replay(args)) => return replay(args, config),
-        Some(Commands::Drain { .. } | Commands::Weight { .. } | Commands::Restore { .. })
+        Some(
+            Commands::Drain { .. }
+            | Commands::Weight { .. }
+            | Commands::Restore { .. }
+            | Commands::Completions { .. }
+            | Commands::Man,
+        )
         | None => {}
     }
     if !cli.once {

@@ -72,46 +72,26 @@ impl Poll for Box<dyn Poll> {
 /// Builds the sources for `args`; the config gives the interval (SSH timeouts follow it) and the
 /// `[[node]]` mappings for `--nodes auto`.
 pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunError> {
+    // `local` (alone or in a list) is this machine as a node; the rest are reached over SSH.
+    let (local_node, remote_nodes) = args.nodes.split_local();
+    let mut set = SourceSet::default();
     if matches!(args.router, RouterSpec::Remote(_))
-        || matches!(args.nodes, NodesSpec::List(_) | NodesSpec::Auto)
+        || matches!(remote_nodes, NodesSpec::List(_) | NodesSpec::Auto)
     {
-        let mut set = SourceSet {
-            remote: RemoteSet::from_spec(&args.spec(), config.interval, &config.node_map)
-                .map_err(RunError::Unsupported)?,
-            ..SourceSet::default()
-        };
-        if matches!(args.router, RouterSpec::Local) {
-            set.router = Some((
-                "local".into(),
-                Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
-            ));
-        }
-        if matches!(args.nodes, NodesSpec::Local) {
-            let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
-            set.nodes = vec![(p.name.clone(), "local".into(), Box::new(p))];
-        }
-        return Ok(set);
+        set.remote = RemoteSet::from_spec(&args.spec(), config.interval, &config.node_map)
+            .map_err(RunError::Unsupported)?;
     }
-    let router: Option<(String, Box<dyn Poll>)> = match &args.router {
-        RouterSpec::Local => Some((
+    if matches!(args.router, RouterSpec::Local) {
+        set.router = Some((
             "local".into(),
             Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
-        )),
-        RouterSpec::None => None,
-        RouterSpec::Remote(_) => None,
-    };
-    let nodes: Vec<(String, String, Box<dyn Poll>)> = match &args.nodes {
-        NodesSpec::Local => {
-            let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
-            vec![(p.name.clone(), "local".into(), Box::new(p))]
-        }
-        NodesSpec::None | NodesSpec::List(_) | NodesSpec::Auto => Vec::new(),
-    };
-    Ok(SourceSet {
-        router,
-        nodes,
-        remote: RemoteSet::default(),
-    })
+        ));
+    }
+    if local_node {
+        let p = LocalNodePoll::new(LocalNode::new(args.proc_root.clone()));
+        set.nodes = vec![(p.name.clone(), "local".into(), Box::new(p))];
+    }
+    Ok(set)
 }
 
 /// The TUI needs a terminal on stdin (keys) and stdout (the screen); checked before anything is

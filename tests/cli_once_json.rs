@@ -139,3 +139,28 @@ fn ssh_nodes_that_cannot_be_reached_are_reported_and_the_exit_status_is_still_0(
         assert_eq!(n["error"], "connection refused", "{n}");
     }
 }
+
+#[test]
+fn local_in_a_node_list_is_this_machine_and_the_rest_go_over_ssh() {
+    // Port 1 on loopback: nothing listens, so that node is unreachable at once.
+    let v = once(&[
+        "--interval",
+        "0s",
+        "--router",
+        "none",
+        "--nodes",
+        "local,root@127.0.0.1:1",
+    ]);
+    let nodes = v["nodes"].as_array().expect("nodes");
+    let local: Vec<_> = nodes.iter().filter(|n| n["host"] == "local").collect();
+    assert_eq!(local.len(), 1, "{nodes:?}");
+    assert_eq!(local[0]["status"], "ok");
+    assert!(local[0]["cores"].as_u64().is_some_and(|c| c >= 1));
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["host"] == "127.0.0.1" && n["status"] == "unreachable"),
+        "{nodes:?}"
+    );
+    assert!(nodes.iter().all(|n| n["name"] != "local"), "{nodes:?}");
+}

@@ -57,6 +57,26 @@ impl FromStr for NodesSpec {
     }
 }
 
+impl NodesSpec {
+    /// Whether this machine is one of the nodes (`local`, also inside a list: `local,web1`), and
+    /// the nodes to reach over SSH.
+    pub fn split_local(&self) -> (bool, NodesSpec) {
+        match self {
+            NodesSpec::Local => (true, NodesSpec::None),
+            NodesSpec::List(hosts) if hosts.iter().any(|h| h == "local") => {
+                let rest: Vec<String> = hosts.iter().filter(|h| *h != "local").cloned().collect();
+                let rest = if rest.is_empty() {
+                    NodesSpec::None
+                } else {
+                    NodesSpec::List(rest)
+                };
+                (true, rest)
+            }
+            other => (false, other.clone()),
+        }
+    }
+}
+
 /// How much of one router core the costlier parts of a router poll over SSH may take, as a
 /// fraction (0.1 is 10 %). Every ipvsadm view shares it (the per-service counters and the
 /// details); the connection table has its own, smaller share.
@@ -122,4 +142,24 @@ pub struct NodeMapping {
     pub match_: String,
     /// An SSH host (alias from `~/.ssh/config`, or `user@host`).
     pub host: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_in_a_node_list_is_this_machine() {
+        let spec: NodesSpec = "local,web1, web2".parse().expect("list");
+        assert_eq!(
+            spec.split_local(),
+            (true, NodesSpec::List(vec!["web1".into(), "web2".into()]))
+        );
+        let only: NodesSpec = "local,".parse().expect("list");
+        assert_eq!(only.split_local(), (true, NodesSpec::None));
+        assert_eq!(NodesSpec::Local.split_local(), (true, NodesSpec::None));
+        let remote: NodesSpec = "web1,localhost".parse().expect("list");
+        assert_eq!(remote.split_local(), (false, remote.clone()));
+        assert_eq!(NodesSpec::Auto.split_local(), (false, NodesSpec::Auto));
+    }
 }
