@@ -284,6 +284,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
             from: at(&args.from)?,
             to: at(&args.to)?,
         };
+        check_range(&range, &player.recording)?;
         lbtop::app::playback::declare(&mut state, &info);
         let result = match &args.output {
             Some(path) => {
@@ -319,6 +320,34 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
     }
     if let Some(w) = player.damage_report() {
         eprintln!("lbtop: warning: {file}: {w}");
+    }
+    Ok(())
+}
+
+/// An export range must hold a frame: a reversed one, or one outside the recording, is a usage
+/// error (exit 2) rather than an empty output that looks like success.
+fn check_range(range: &Range, recording: &lbtop::record::Recording) -> Result<(), RunError> {
+    let clock = |t: lbtop::model::sample::Timestamp| t.to_string();
+    if let (Some(from), Some(to)) = (range.from, range.to)
+        && from > to
+    {
+        return Err(RunError::Unsupported(format!(
+            "--from {} is after --to {}: nothing to export",
+            clock(from),
+            clock(to)
+        )));
+    }
+    let inside = recording.frames.iter().any(|f| {
+        range.from.is_none_or(|from| f.time >= from) && range.to.is_none_or(|to| f.time <= to)
+    });
+    if !inside {
+        return Err(RunError::Unsupported(format!(
+            "no frame between {} and {} (the recording runs from {} to {}): nothing to export",
+            range.from.map_or_else(|| "the start".into(), clock),
+            range.to.map_or_else(|| "the end".into(), clock),
+            clock(recording.start()),
+            clock(recording.end())
+        )));
     }
     Ok(())
 }

@@ -200,3 +200,22 @@ fn a_disk_filling_up_stops_the_recording_with_the_error_and_nothing_blocks() {
     let st = r.stop();
     assert!(st.error.is_some());
 }
+
+#[test]
+fn a_reversed_or_empty_export_range_exits_2_saying_why() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+    for (args, said) in [
+        (&["--from", "10m", "--to", "1m"][..], "is after --to"),
+        (&["--from", "5h"][..], "no frame between"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+            .args(["replay", demo, "--export", "csv"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: no output");
+    }
+}
