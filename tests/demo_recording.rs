@@ -108,3 +108,40 @@ fn the_demo_replay_shows_both_actions_on_the_position_bar() {
     assert_eq!(bar.matches('◆').count(), 2, "{bar}");
     assert!(bar.contains('▲'), "the alerts show too: {bar}");
 }
+
+#[test]
+fn in_the_demo_the_router_staleness_alert_does_not_bury_the_nodes() {
+    use lbtop::app::{State, StateOptions};
+    use lbtop::model::alert::AlertKind;
+    use lbtop::runtime::replay::Replayer;
+
+    // The moment an operator looked at (`g 03:03:50`): before, 42 of 48 log lines were the
+    // router's stale/cleared pairs, every ~6 s, and they pushed the nodes' CRIT lines away.
+    let mut state = State::new(StateOptions::default());
+    let player = Player::open(std::path::Path::new(DEMO)).expect("open");
+    let start = player.recording.start();
+    let mut replayer = Replayer::new(player, &mut state, "demo.lbrec");
+    let t = lbtop::model::time::parse("03:03:50", start, start).expect("time");
+    replayer.seek(&mut state, t);
+    let lines = state.alerts().lines(48);
+    let router = lines
+        .iter()
+        .filter(|l| l.event.subject == "router" && l.event.kind == AlertKind::Stale)
+        .count();
+    assert!(
+        router <= 2,
+        "{router} router staleness lines of {}",
+        lines.len()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.event.severity == Severity::Critical && l.event.subject != "router"),
+        "a node's CRIT line is in view: {lines:?}"
+    );
+    // The recording holds what live raised then (42 stale/cleared events by this moment): replay
+    // shows what live showed, folded into one line.
+    // The log is in time order.
+    let times: Vec<_> = state.alerts().log().iter().map(|e| e.time).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}

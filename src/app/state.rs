@@ -405,6 +405,8 @@ pub struct State {
     held: Vec<SourceEvent>,
     /// Bumped on every change that needs a redraw.
     generation: u64,
+    /// Since when the router's data has been within the staleness limit (for its hysteresis).
+    router_fresh_since: Option<Timestamp>,
     /// The recording being made, if any.
     recording: Option<RecordingView>,
     /// The recording being replayed, if any.
@@ -431,6 +433,7 @@ impl State {
             applying: None,
             held: Vec::new(),
             generation: 0,
+            router_fresh_since: None,
             recording: None,
             replay: None,
         }
@@ -613,6 +616,7 @@ impl State {
         self.alerts = AlertBook::new(1000);
         self.held.clear();
         self.now = Timestamp(0);
+        self.router_fresh_since = None;
         self.touch();
     }
 
@@ -727,8 +731,8 @@ impl State {
                 router.status = HostStatus::Ok;
                 router.message = sample.notes.first().cloned();
                 router.cur = Some(sample);
+                // Staleness clears in `pass_time`, once the data has been fresh for a while.
                 let mut events = Vec::new();
-                events.extend(self.alerts.set(time, "router", AlertKind::Stale, None));
                 events.extend(
                     self.alerts
                         .set(time, "router", AlertKind::Unreachable, None),
@@ -823,11 +827,23 @@ impl State {
         let mut events = Vec::new();
         if let Some(last) = self.router.as_ref().and_then(RouterEntry::last_sample) {
             let age = now.seconds_since(last);
-            let level = (age > limit).then(|| {
-                (
-                    Severity::Warning,
-                    format!("router data is {age:.0}s old (limit {limit:.0}s)"),
-                )
+            if age > limit {
+                self.router_fresh_since = None;
+            } else if self.router_fresh_since.is_none() {
+                self.router_fresh_since = Some(now);
+            }
+            let fresh_for = self
+                .router_fresh_since
+                .map_or(0.0, |since| now.seconds_since(since));
+            let stale_now = self.alerts.level("router", AlertKind::Stale).is_some();
+            let level = AlertRules::is_stale(age, limit, stale_now, fresh_for).then(|| {
+                // The message says what the test says: older than the limit, or late within it.
+                let text = if age > limit {
+                    format!("router data is {age:.1}s old (over the {limit:.1}s limit)")
+                } else {
+                    format!("router data came over {limit:.1}s late in the last {limit:.0}s")
+                };
+                (Severity::Warning, text)
             });
             events.extend(self.alerts.set(now, "router", AlertKind::Stale, level));
         }
@@ -1476,7 +1492,7 @@ mod tests {
     }
 
     #[test]
-    fn router_data_older_than_three_intervals_is_an_alert_that_clears_on_new_data() {
+    fn router_data_older_than_three_intervals_is_an_alert_that_clears_after_fresh_data() {
         let mut s = State::new(StateOptions::default());
         s.ingest(router_sample(10_000));
         assert!(
@@ -1489,12 +1505,19 @@ mod tests {
                 .iter()
                 .any(|e| e.raised && e.kind == AlertKind::Stale)
         );
-        let cleared = s.ingest(router_sample(13_200));
-        assert!(
-            cleared
+        // New data: the alert holds until the data has been fresh for the whole limit (3 s).
+        let stale_cleared = |events: &[AlertEvent]| {
+            events
                 .iter()
                 .any(|e| !e.raised && e.kind == AlertKind::Stale)
-        );
+        };
+        assert!(!stale_cleared(&s.ingest(router_sample(13_200))));
+        assert!(!stale_cleared(&s.tick(Timestamp(13_300))));
+        s.ingest(router_sample(14_200));
+        s.ingest(router_sample(15_200));
+        assert!(!stale_cleared(&s.tick(Timestamp(15_300))));
+        s.ingest(router_sample(16_200));
+        assert!(stale_cleared(&s.tick(Timestamp(16_300))));
     }
 
     #[test]

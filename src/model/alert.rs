@@ -77,6 +77,19 @@ impl AlertRules {
     }
 }
 
+impl AlertRules {
+    /// Whether router data `age` seconds old is stale against `limit`. It becomes stale once
+    /// older than the limit; once stale it clears only after the data has stayed within the limit
+    /// for a whole `limit` (`fresh_for`), so a router whose samples come a little late does not
+    /// raise and clear an alert at every sample.
+    pub fn is_stale(age: f64, limit: f64, stale_now: bool, fresh_for: f64) -> bool {
+        if age > limit {
+            return true;
+        }
+        stale_now && fresh_for < limit
+    }
+}
+
 /// What an alert is about, so that one subject can carry several independent alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -105,6 +118,15 @@ pub struct ActiveAlert {
     pub since: Timestamp,
     pub severity: Severity,
     pub message: String,
+}
+
+/// One line of the alert log: its latest event, and how many events of the same subject, kind
+/// and severity it stands for (raises and clears), since `first`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertLine<'a> {
+    pub event: &'a AlertEvent,
+    pub repeats: usize,
+    pub first: Timestamp,
 }
 
 /// The alerts that are on, and the log of every raise and clear, newest last.
@@ -247,12 +269,44 @@ impl AlertBook {
         &self.log
     }
 
+    /// Adds to the log in time order: an event that comes in after a later one (a node's sample
+    /// time against the router's tick) goes before it.
     fn push(&mut self, event: AlertEvent) {
         if self.log.len() >= self.log_limit {
             let excess = self.log.len() + 1 - self.log_limit;
             self.log.drain(..excess);
         }
-        self.log.push(event);
+        let at = self.log.partition_point(|e| e.time <= event.time);
+        self.log.insert(at, event);
+    }
+
+    /// The log as lines to show, newest first, at most `limit`: an event that repeats the one
+    /// before it on the same subject and kind (raised, cleared, raised again at one severity) is
+    /// folded into one line with a count, so a flapping alert takes one line, not dozens.
+    pub fn lines(&self, limit: usize) -> Vec<AlertLine<'_>> {
+        let mut lines: Vec<AlertLine<'_>> = Vec::new();
+        // Where each (subject, kind)'s line is, while its events keep repeating.
+        let mut open: BTreeMap<(&str, AlertKind), usize> = BTreeMap::new();
+        for e in self.log.iter().rev() {
+            let key = (e.subject.as_str(), e.kind);
+            if let Some(&i) = open.get(&key)
+                && lines[i].event.severity == e.severity
+            {
+                lines[i].repeats += 1;
+                lines[i].first = e.time;
+                continue;
+            }
+            if lines.len() == limit {
+                break;
+            }
+            open.insert(key, lines.len());
+            lines.push(AlertLine {
+                event: e,
+                repeats: 1,
+                first: e.time,
+            });
+        }
+        lines
     }
 }
 
@@ -283,6 +337,51 @@ mod tests {
         assert_eq!(RULES.load_level(23.5, 24, None), Some(Severity::Warning));
         assert_eq!(RULES.load_level(23.0, 24, None), None);
         assert_eq!(RULES.load_level(24.0, 24, None), Some(Severity::Warning));
+    }
+
+    #[test]
+    fn stale_data_clears_only_after_a_whole_limit_of_fresh_data() {
+        let limit = 6.0;
+        assert!(
+            !AlertRules::is_stale(6.0, limit, false, 0.0),
+            "at the limit is not over it"
+        );
+        assert!(AlertRules::is_stale(6.4, limit, false, 0.0));
+        // Samples that come every 7 s: fresh for a moment, then stale again; the alert stays.
+        assert!(AlertRules::is_stale(0.1, limit, true, 0.0));
+        assert!(AlertRules::is_stale(5.0, limit, true, 5.0));
+        assert!(!AlertRules::is_stale(0.5, limit, true, 6.0));
+    }
+
+    #[test]
+    fn the_log_is_in_time_order_and_repeats_fold_into_one_line() {
+        let mut book = AlertBook::new(100);
+        let stale = || Some((Severity::Warning, "router data is old".to_string()));
+        for i in 0..10 {
+            book.set(Timestamp(i * 6_000), "router", AlertKind::Stale, stale());
+            book.set(
+                Timestamp(i * 6_000 + 3_000),
+                "router",
+                AlertKind::Stale,
+                None,
+            );
+        }
+        let load = Some((Severity::Critical, "load 3.2 > 2 cores".to_string()));
+        book.set(Timestamp(20_000), "web1", AlertKind::Load, load);
+        // An event that comes in late (a node sample's time) goes where its time says.
+        book.set(Timestamp(4_000), "web2", AlertKind::Unreachable, stale());
+        let times: Vec<i64> = book.log().iter().map(|e| e.time.0).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        let lines = book.lines(10);
+        let summary: Vec<(&str, usize)> = lines
+            .iter()
+            .map(|l| (l.event.subject.as_str(), l.repeats))
+            .collect();
+        assert_eq!(summary, [("router", 20), ("web1", 1), ("web2", 1)]);
+        assert_eq!(lines[0].first, Timestamp(0));
+        assert_eq!(lines[0].event.time, Timestamp(57_000));
+        assert!(!lines[0].event.raised);
+        assert_eq!(book.lines(1).len(), 1);
     }
 
     #[test]
