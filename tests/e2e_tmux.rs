@@ -40,6 +40,11 @@ fn live_view_of_this_machine_shows_panes_and_quits_cleanly_on_q() {
     let help = t.wait_for(|s| s.contains("Keys"), Duration::from_secs(5));
     assert!(help.contains("Quit"), "help has no quit key:\n{help}");
     t.run(&["send-keys", "-t", "t", "Escape"]);
+    // Escape and q sent together read as alt-q; q goes once help has closed.
+    t.wait_for(
+        |s| !s.contains("Keys") && s.contains("LIVE"),
+        Duration::from_secs(5),
+    );
     t.run(&["send-keys", "-t", "t", "q"]);
     let status = t.exit_status(Duration::from_secs(10));
     assert_eq!(status.as_deref(), Some("0"), "lbtop did not exit 0 on q");
