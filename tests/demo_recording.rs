@@ -145,3 +145,18 @@ fn in_the_demo_the_router_staleness_alert_does_not_bury_the_nodes() {
     let times: Vec<_> = state.alerts().log().iter().map(|e| e.time).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]));
 }
+
+#[test]
+fn going_to_a_clock_time_just_before_the_demo_starts_goes_to_its_start() {
+    use lbtop::app::{State, StateOptions};
+    use lbtop::runtime::replay::Replayer;
+
+    // The demo starts at 03:00:54: `g 03:00:00` went to the end (the next day) before.
+    let mut state = State::new(StateOptions::default());
+    let player = Player::open(std::path::Path::new(DEMO)).expect("open");
+    let start = player.recording.start();
+    let mut replayer = Replayer::new(player, &mut state, "demo.lbrec");
+    let t = lbtop::model::time::parse("03:00:00", start, start).expect("time");
+    replayer.seek(&mut state, t);
+    assert_eq!(replayer.position(), start);
+}

@@ -3,7 +3,8 @@
 //! - `+30s`, `-5m`: relative to the current position;
 //! - `90s`, `1h5m`, `0s`: from the start of the recording;
 //! - `14:05` or `14:05:30`: that clock time in UTC (the clock the screen shows), on the day the
-//!   recording is at, or the next day when that is already past the start;
+//!   recording starts on, or the next day when that is nearer the start (`00:15` for a recording
+//!   that starts at 23:00);
 //! - `2026-01-01T14:05:30Z` or `2026-01-01 14:05:30`: RFC 3339, UTC.
 
 use crate::model::sample::Timestamp;
@@ -27,9 +28,13 @@ pub fn parse(text: &str, start: Timestamp, current: Timestamp) -> Result<Timesta
     if let Some(clock) = parse_clock(t) {
         // The recording's start may be any time its file says: at the ends of the i64 range the
         // day's start or the next day is past it, and the time is the nearest one there is.
+        // Of that clock time on the start's day and on the next, the one nearer the start: a
+        // time a little before the start (`03:00` for a recording from 03:00:54) means the start,
+        // not the next day, past the end; one well before it (`00:15` for 23:00) the next day.
         let day = i128::from(start.0.div_euclid(DAY_MS)) * i128::from(DAY_MS);
         let mut at = day + i128::from(clock);
-        if at < i128::from(start.0) {
+        let s = i128::from(start.0);
+        if at < s && (s - at) > (at + i128::from(DAY_MS) - s) {
             at += i128::from(DAY_MS);
         }
         let at = at.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
@@ -76,6 +81,11 @@ mod tests {
         assert_eq!(
             parse("23:30", START, cur),
             Ok(Timestamp(START.0 + 1_800_000))
+        );
+        // A little before the start: that time (a seek clamps it to the start), not tomorrow.
+        assert_eq!(
+            parse("22:59:06", START, cur),
+            Ok(Timestamp(START.0 - 54_000))
         );
         // Past midnight: the next day.
         assert_eq!(
