@@ -2,9 +2,9 @@
 //! a load trend for every node; and the detail view of one node with a full bar per core.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Row};
+use ratatui::widgets::{Paragraph, Row};
 
 use crate::app::state::{NodeEntry, Pane, State};
 use crate::config::Theme;
@@ -242,124 +242,4 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             focused,
         },
     );
-}
-
-/// The detail view of one node: a full bar per core, as htop draws them.
-pub fn draw_detail(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, name: &str) {
-    let Some(n) = state.node(name) else {
-        return;
-    };
-    frame.render_widget(Clear, area);
-    let title = Line::from(Span::styled(
-        format!(" {} ({}) — enter or esc to close ", n.name, n.host),
-        theme.title,
-    ));
-    let block = pane(theme, title, true).style(theme.popup);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let Some(st) = n.stats.as_ref() else {
-        let msg = n
-            .message
-            .clone()
-            .unwrap_or_else(|| n.status.as_str().to_string());
-        frame.render_widget(Paragraph::new(msg).style(theme.warning), inner);
-        return;
-    };
-    let facts = n.cur.as_ref().and_then(|c| c.facts.as_ref());
-    let mut header = vec![
-        Line::from(vec![
-            Span::styled("Load ", theme.dim),
-            Span::styled(
-                format!("{:.2} {:.2} {:.2}", st.load[0], st.load[1], st.load[2]),
-                widgets::severity_style(theme, n.level),
-            ),
-            Span::styled(
-                format!(
-                    "  on {} cores ({:.2} per core)   Mem {} of {}   Up {}",
-                    st.cores,
-                    st.load_per_core,
-                    bytes(
-                        st.memory_total_bytes
-                            .saturating_sub(st.memory_available_bytes)
-                    ),
-                    bytes(st.memory_total_bytes),
-                    widgets::uptime(st.uptime_s)
-                ),
-                theme.base,
-            ),
-        ]),
-        Line::from(vec![
-            Span::styled("Load ", theme.dim),
-            Span::styled(
-                widgets::sparkline(
-                    n.load_history.iter(),
-                    Some(st.cores as f64 * 1.25),
-                    usize::from(inner.width.saturating_sub(12)),
-                ),
-                theme.sparkline,
-            ),
-        ]),
-    ];
-    if n.status != HostStatus::Ok {
-        header.insert(
-            0,
-            Line::from(Span::styled(
-                match &n.message {
-                    Some(m) => format!("{}: {m}", n.status.as_str()),
-                    None => n.status.as_str().to_string(),
-                },
-                theme.warning,
-            )),
-        );
-    }
-    if let Some(f) = facts {
-        header.push(Line::from(Span::styled(
-            format!(
-                "{}  {}  kernel {}",
-                f.hostname.as_deref().unwrap_or("?"),
-                f.os.as_deref().unwrap_or(""),
-                f.kernel.as_deref().unwrap_or("?")
-            ),
-            theme.dim,
-        )));
-    }
-    header.push(Line::from(vec![
-        Span::styled("user ", theme.cpu_user),
-        Span::styled("nice ", theme.cpu_nice),
-        Span::styled("system ", theme.cpu_system),
-        Span::styled("irq ", theme.cpu_irq),
-        Span::styled("softirq ", theme.cpu_softirq),
-        Span::styled("steal ", theme.cpu_steal),
-        Span::styled("iowait", theme.cpu_iowait),
-    ]));
-    let [head, body] =
-        Layout::vertical([Constraint::Length(header.len() as u16), Constraint::Min(1)])
-            .areas(inner);
-    frame.render_widget(Paragraph::new(header), head);
-
-    // As many columns of core bars as the height needs.
-    let ncpu = st.cpus.len().max(1);
-    let rows_avail = usize::from(body.height.max(1));
-    let ncols = ncpu.div_ceil(rows_avail).max(1);
-    let col_width = usize::from(body.width) / ncols;
-    let ids = n
-        .cur
-        .as_ref()
-        .map(|c| c.stat.cpu_ids.clone())
-        .unwrap_or_default();
-    let mut lines: Vec<Line> = vec![Line::default(); ncpu.min(rows_avail)];
-    for (i, cpu) in st.cpus.iter().enumerate() {
-        let line = &mut lines[i % rows_avail.min(ncpu)];
-        let id = ids.get(i).copied().unwrap_or(i as u32);
-        let bar_width = col_width.saturating_sub(12).max(1);
-        line.spans
-            .push(Span::styled(format!("{id:>3}["), theme.dim));
-        line.spans.extend(cpu_bar(theme, cpu.as_ref(), bar_width));
-        line.spans.push(Span::styled(
-            cpu.map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
-            theme.dim,
-        ));
-        line.spans.push(Span::raw(" "));
-    }
-    frame.render_widget(Paragraph::new(lines), body);
 }
