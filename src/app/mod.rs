@@ -5,6 +5,7 @@ pub mod event;
 pub mod mode;
 pub mod playback;
 pub mod replay;
+pub mod rows;
 pub mod state;
 
 pub use action::Action;

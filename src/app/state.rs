@@ -20,6 +20,7 @@ use super::action::Action;
 use super::event::{Event, Outcome};
 use super::mode::{Mode, Speed};
 use super::replay::{RecordingView, ReplayView, SeekTo};
+use super::rows;
 
 /// What the state asks the runtime to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +214,7 @@ pub struct NodeEntry {
 }
 
 impl NodeEntry {
-    fn new(name: &str, host: &str, history: usize) -> Self {
+    pub(crate) fn new(name: &str, host: &str, history: usize) -> Self {
         Self {
             name: name.to_string(),
             host: host.to_string(),
@@ -853,8 +854,17 @@ impl State {
     /// Acts on an operator action. Returns what the runtime must do, if anything.
     fn act(&mut self, action: Action) -> Option<Command> {
         self.touch();
+        match self.popup_action(action) {
+            Some(command) => command,
+            None => self.view_action(action),
+        }
+    }
+
+    /// An action while a popup is open: a confirmation takes only apply and cancel; another
+    /// popup closes on its own keys. `None` when no popup took the action.
+    fn popup_action(&mut self, action: Action) -> Option<Option<Command>> {
         if let Some(Popup::Confirm(pending)) = &self.ui.popup {
-            return match action {
+            return Some(match action {
                 Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
                     self.ui.popup = None;
@@ -869,18 +879,22 @@ impl State {
                     None
                 }
                 _ => None,
-            };
+            });
         }
-        if let Some(popup) = &self.ui.popup {
-            let closes = matches!(action, Action::Back | Action::Quit)
-                || (matches!(popup, Popup::Help) && action == Action::Help)
-                || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle)
-                || matches!(popup, Popup::Message(_));
-            if closes {
-                self.ui.popup = None;
-                return None;
-            }
+        let popup = self.ui.popup.as_ref()?;
+        let closes = matches!(action, Action::Back | Action::Quit)
+            || (matches!(popup, Popup::Help) && action == Action::Help)
+            || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle)
+            || matches!(popup, Popup::Message(_));
+        if closes {
+            self.ui.popup = None;
+            return Some(None);
         }
+        None
+    }
+
+    /// An action on the view and its panes, with no popup in the way.
+    fn view_action(&mut self, action: Action) -> Option<Command> {
         match action {
             Action::Quit => return Some(Command::Quit),
             Action::Help => self.ui.popup = Some(Popup::Help),
@@ -895,16 +909,7 @@ impl State {
             Action::Bottom => self.move_selection(isize::MAX / 2),
             Action::Toggle => self.toggle(),
             Action::ExpandAll => self.ui.collapsed.clear(),
-            Action::CollapseAll => {
-                if let Some(r) = &self.router
-                    && let Some(cur) = &r.cur
-                {
-                    self.ui.collapsed = cur.services.iter().map(|s| s.key).collect();
-                }
-                if let Some(ServiceSelection::Real(k, ..)) = self.ui.service_sel {
-                    self.ui.service_sel = Some(ServiceSelection::Service(k));
-                }
-            }
+            Action::CollapseAll => self.collapse_all(),
             Action::SortNext => match self.ui.focus {
                 Pane::Nodes => self.ui.node_sort = cycle(&NodeSort::ORDER, self.ui.node_sort),
                 _ => self.ui.service_sort = cycle(&ServiceSort::ORDER, self.ui.service_sort),
@@ -1189,6 +1194,18 @@ impl State {
         None
     }
 
+    /// Collapses every service; a selected real server gives the selection to its service.
+    fn collapse_all(&mut self) {
+        if let Some(r) = &self.router
+            && let Some(cur) = &r.cur
+        {
+            self.ui.collapsed = cur.services.iter().map(|s| s.key).collect();
+        }
+        if let Some(ServiceSelection::Real(k, ..)) = self.ui.service_sel {
+            self.ui.service_sel = Some(ServiceSelection::Service(k));
+        }
+    }
+
     fn toggle(&mut self) {
         match self.ui.focus {
             Pane::Services => {
@@ -1277,126 +1294,16 @@ impl State {
         Some(self.nodes[rows[i]].name.clone())
     }
 
-    fn filter_matches(&self, text: &str) -> bool {
-        self.ui.filter.is_empty() || text.to_lowercase().contains(&self.ui.filter.to_lowercase())
-    }
-
-    /// The services tree as shown: filtered, sorted, with collapsed services' reals hidden.
+    /// The services tree as shown ([`rows::service_rows`]).
     pub fn service_rows(&self) -> Vec<ServiceRow> {
-        let Some(cur) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
-            return Vec::new();
-        };
-        let stats = &self.router.as_ref().map(|r| &r.stats);
-        let svc_stat = |i: usize| stats.and_then(|s| s.services.get(i));
-        let mut order: Vec<usize> = (0..cur.services.len()).collect();
-        let sort = self.ui.service_sort;
-        let service_value = |i: usize| -> f64 {
-            let st = svc_stat(i);
-            match sort {
-                ServiceSort::Id => 0.0,
-                ServiceSort::Connections => {
-                    st.map_or(0.0, |s| (s.active_conns + s.inactive_conns) as f64)
-                }
-                ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),
-                ServiceSort::Traffic => st
-                    .and_then(|s| s.rates)
-                    .map_or(0.0, |r| r.in_bps + r.out_bps),
-                ServiceSort::Weight => st.map_or(0.0, |s| s.total_weight as f64),
-            }
-        };
-        order.sort_by(|&a, &b| {
-            let o = if sort == ServiceSort::Id {
-                cur.services[a].key.cmp(&cur.services[b].key)
-            } else {
-                // Biggest first, then by id for a stable order.
-                service_value(b)
-                    .total_cmp(&service_value(a))
-                    .then(cur.services[a].key.cmp(&cur.services[b].key))
-            };
-            if self.ui.reverse { o.reverse() } else { o }
-        });
-        let mut rows = Vec::new();
-        for s in order {
-            let svc = &cur.services[s];
-            let svc_match = self.ui.filter.is_empty()
-                || self.filter_matches(&format!("{} {}", svc.key, svc.scheduler));
-            let reals: Vec<usize> = (0..svc.reals.len())
-                .filter(|&r| {
-                    let real = &svc.reals[r];
-                    svc_match
-                        || self.filter_matches(&real.id())
-                        || self
-                            .node_for_real(real.address)
-                            .is_some_and(|n| self.filter_matches(&n.name))
-                })
-                .collect();
-            if !svc_match && reals.is_empty() {
-                continue;
-            }
-            rows.push(ServiceRow::Service(s));
-            if self.ui.collapsed.contains(&svc.key) {
-                continue;
-            }
-            let mut reals = reals;
-            let real_stats = svc_stat(s);
-            let real_value = |r: usize| -> f64 {
-                let real = &svc.reals[r];
-                let st = real_stats.and_then(|st| st.reals.get(r));
-                match sort {
-                    ServiceSort::Id => 0.0,
-                    ServiceSort::Connections => {
-                        f64::from(real.active_conns) + f64::from(real.inactive_conns)
-                    }
-                    ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),
-                    ServiceSort::Traffic => st
-                        .and_then(|s| s.rates)
-                        .map_or(0.0, |r| r.in_bps + r.out_bps),
-                    ServiceSort::Weight => f64::from(real.weight),
-                }
-            };
-            reals.sort_by(|&a, &b| {
-                let ka = (svc.reals[a].address, svc.reals[a].port);
-                let kb = (svc.reals[b].address, svc.reals[b].port);
-                let o = if sort == ServiceSort::Id {
-                    ka.cmp(&kb)
-                } else {
-                    real_value(b).total_cmp(&real_value(a)).then(ka.cmp(&kb))
-                };
-                if self.ui.reverse { o.reverse() } else { o }
-            });
-            rows.extend(reals.into_iter().map(|r| ServiceRow::Real(s, r)));
-        }
-        rows
+        rows::service_rows(self.router.as_ref(), &self.ui, |addr| {
+            self.node_for_real(addr).map(|n| n.name.as_str())
+        })
     }
 
-    /// Indices into `nodes`, filtered and sorted as shown.
+    /// Indices into `nodes`, filtered and sorted as shown ([`rows::node_rows`]).
     pub fn node_rows(&self) -> Vec<usize> {
-        let mut rows: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| {
-                let n = &self.nodes[i];
-                self.filter_matches(&n.name) || self.filter_matches(&n.host)
-            })
-            .collect();
-        let value = |i: usize| -> f64 {
-            let st = self.nodes[i].stats.as_ref();
-            match self.ui.node_sort {
-                NodeSort::Name => 0.0,
-                NodeSort::LoadPerCore => st.map_or(-1.0, |s| s.load_per_core),
-                NodeSort::Cpu => st.and_then(|s| s.cpu_total).map_or(-1.0, |c| c.busy()),
-                NodeSort::Memory => st.and_then(NodeStats::memory_used_fraction).unwrap_or(-1.0),
-            }
-        };
-        rows.sort_by(|&a, &b| {
-            let o = if self.ui.node_sort == NodeSort::Name {
-                natural_cmp(&self.nodes[a].name, &self.nodes[b].name)
-            } else {
-                value(b)
-                    .total_cmp(&value(a))
-                    .then_with(|| natural_cmp(&self.nodes[a].name, &self.nodes[b].name))
-            };
-            if self.ui.reverse { o.reverse() } else { o }
-        });
-        rows
+        rows::node_rows(&self.nodes, &self.ui)
     }
 
     /// The node whose address is this real server's, if one is watched.
@@ -1431,42 +1338,6 @@ fn unreachable_level(status: HostStatus, message: Option<&str>) -> Option<(Sever
                 None => other.as_str().to_string(),
             },
         )),
-    }
-}
-
-/// Orders `web2` before `web10`: digit runs compare as numbers.
-pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return std::cmp::Ordering::Equal,
-            (None, Some(_)) => return std::cmp::Ordering::Less,
-            (Some(_), None) => return std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
-                let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-                let na = std::str::from_utf8(&a[..da])
-                    .unwrap_or("0")
-                    .trim_start_matches('0');
-                let nb = std::str::from_utf8(&b[..db])
-                    .unwrap_or("0")
-                    .trim_start_matches('0');
-                let o = na.len().cmp(&nb.len()).then(na.cmp(nb));
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-                a = &a[da..];
-                b = &b[db..];
-            }
-            (Some(x), Some(y)) => {
-                let o = x.to_ascii_lowercase().cmp(&y.to_ascii_lowercase());
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
-        }
     }
 }
 
@@ -1610,12 +1481,5 @@ mod tests {
         late.restore_alerts(live.alerts.log().to_vec());
         late.ingest(node_sample(2_000, 3.9));
         assert_eq!(late.nodes[0].level, Some(Severity::Critical));
-    }
-
-    #[test]
-    fn natural_order_puts_web2_before_web10() {
-        let mut v = vec!["web10", "web2", "Web1", "db1"];
-        v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, ["db1", "Web1", "web2", "web10"]);
     }
 }

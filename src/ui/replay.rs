@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::app::replay::ReplayView;
 use crate::app::{Mode, State};
 use crate::config::Theme;
 use crate::model::sample::Timestamp;
@@ -94,6 +95,26 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let fixed = left.chars().count() + right.chars().count();
     let width = (area.width as usize).saturating_sub(fixed).max(10);
+    let mut spans = vec![Span::styled(left, theme.status_bar)];
+    spans.extend(track(r, total, width, theme));
+    spans.push(Span::styled(
+        right,
+        if r.warning.is_some() {
+            theme.warning
+        } else {
+            theme.status_bar
+        },
+    ));
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.status_bar),
+        area,
+    );
+}
+
+/// The track `width` cells wide: played `━`, to come `─`, the cursor `●`, and per cell the most
+/// important mark in it. An operator's action outranks alerts: actions are few and deliberate,
+/// and alerts cluster around them (often in the same cell).
+fn track(r: &ReplayView, total: i64, width: usize, theme: &Theme) -> Vec<Span<'static>> {
     let col = |t: i64| -> usize {
         if total == 0 {
             0
@@ -102,23 +123,14 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 .round() as usize
         }
     };
-    // Per column: the most important mark in it. An operator's action outranks alerts: actions
-    // are few and deliberate, and alerts cluster around them (often in the same column).
     let mut marks: Vec<u8> = vec![0; width];
     for &(t, f) in &r.marks {
         marks[col(t.0).min(width - 1)] |= f;
     }
     let cursor = col(r.position.0);
-    let mut spans = vec![Span::styled(left, theme.status_bar)];
+    let mut spans = Vec::new();
     let mut run = String::new();
     let mut run_style = Style::default();
-    let mut push = |spans: &mut Vec<Span<'static>>, ch: char, style: Style| {
-        if style != run_style && !run.is_empty() {
-            spans.push(Span::styled(std::mem::take(&mut run), run_style));
-        }
-        run_style = style;
-        run.push(ch);
-    };
     for (i, &m) in marks.iter().enumerate() {
         let (ch, style) = if i == cursor {
             ('●', theme.title)
@@ -133,21 +145,14 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         } else {
             ('─', theme.dim)
         };
-        push(&mut spans, ch, style);
+        if style != run_style && !run.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut run), run_style));
+        }
+        run_style = style;
+        run.push(ch);
     }
     if !run.is_empty() {
         spans.push(Span::styled(run, run_style));
     }
-    spans.push(Span::styled(
-        right,
-        if r.warning.is_some() {
-            theme.warning
-        } else {
-            theme.status_bar
-        },
-    ));
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).style(theme.status_bar),
-        area,
-    );
+    spans
 }

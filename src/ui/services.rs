@@ -4,101 +4,105 @@
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Wrap};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Wrap};
 
-use crate::app::state::{Pane, ServiceRow, State};
+use crate::app::state::{Pane, RouterEntry, ServiceRow, ServiceSort, State};
 use crate::config::Theme;
-use crate::model::sample::{HostStatus, VirtualServiceSample};
-use crate::model::snapshot::RealStats;
+use crate::model::sample::{HostStatus, IpvsRates, RealServerSample, VirtualServiceSample};
+use crate::model::snapshot::{RealStats, ServiceStats};
 
-use super::widgets::{self, Column, TableView, cell, draw_table, fit_columns, pane, si};
+use super::widgets::{self, TableView, cell, draw_table, fit_columns, pane, si};
 
+/// One row of the tree as its cells see it.
+struct RowCx<'a> {
+    state: &'a State,
+    theme: &'a Theme,
+    router: &'a RouterEntry,
+    subject: Subject<'a>,
+}
+
+/// What a row shows: a virtual service, one of its real servers (`last` under its service, in
+/// the order shown), or nothing (an index the sample no longer has).
+enum Subject<'a> {
+    Service {
+        svc: &'a VirtualServiceSample,
+        st: Option<&'a ServiceStats>,
+    },
+    Real {
+        svc: &'a VirtualServiceSample,
+        real: &'a RealServerSample,
+        st: RealStats,
+        last: bool,
+    },
+    Missing,
+}
+
+type Column = widgets::Column<ServiceSort, fn(&RowCx) -> Cell<'static>>;
+
+/// The services table, left to right.
 const COLUMNS: [Column; 14] = [
-    Column {
-        header: "Service / real server",
-        width: 34,
-        priority: 100,
-        right: false,
-    },
-    Column {
-        header: "Fwd",
-        width: 6,
-        priority: 80,
-        right: false,
-    },
-    Column {
-        header: "Weight",
-        width: 6,
-        priority: 95,
-        right: true,
-    },
-    Column {
-        header: "W%",
-        width: 4,
-        priority: 60,
-        right: true,
-    },
-    Column {
-        header: "Active",
-        width: 7,
-        priority: 90,
-        right: true,
-    },
-    Column {
-        header: "InAct",
-        width: 7,
-        priority: 85,
-        right: true,
-    },
-    Column {
-        header: "C%",
-        width: 4,
-        priority: 55,
-        right: true,
-    },
-    Column {
-        header: "CPS",
-        width: 6,
-        priority: 75,
-        right: true,
-    },
-    Column {
-        header: "InPPS",
-        width: 6,
-        priority: 40,
-        right: true,
-    },
-    Column {
-        header: "OutPPS",
-        width: 6,
-        priority: 35,
-        right: true,
-    },
-    Column {
-        header: "InB/s",
-        width: 6,
-        priority: 50,
-        right: true,
-    },
-    Column {
-        header: "OutB/s",
-        width: 6,
-        priority: 45,
-        right: true,
-    },
-    Column {
-        header: "Load/c",
-        width: 6,
-        priority: 70,
-        right: true,
-    },
-    Column {
-        header: "CPS trend",
-        width: 10,
-        priority: 20,
-        right: false,
-    },
+    col(
+        "Service / real server",
+        34,
+        100,
+        false,
+        Some(ServiceSort::Id),
+        name_cell,
+    ),
+    col("Fwd", 6, 80, false, None, forward_cell),
+    col(
+        "Weight",
+        6,
+        95,
+        true,
+        Some(ServiceSort::Weight),
+        weight_cell,
+    ),
+    col("W%", 4, 60, true, None, weight_share_cell),
+    col(
+        "Active",
+        7,
+        90,
+        true,
+        Some(ServiceSort::Connections),
+        active_cell,
+    ),
+    col("InAct", 7, 85, true, None, inactive_cell),
+    col("C%", 4, 55, true, None, conn_share_cell),
+    col("CPS", 6, 75, true, Some(ServiceSort::Cps), cps_cell),
+    col("InPPS", 6, 40, true, None, in_pps_cell),
+    col("OutPPS", 6, 35, true, None, out_pps_cell),
+    col(
+        "InB/s",
+        6,
+        50,
+        true,
+        Some(ServiceSort::Traffic),
+        in_bps_cell,
+    ),
+    col("OutB/s", 6, 45, true, None, out_bps_cell),
+    col("Load/c", 6, 70, true, None, load_cell),
+    col("CPS trend", 10, 20, false, None, trend_cell),
 ];
+
+/// A column: header, width, priority, right-aligned, sort, cell.
+const fn col(
+    header: &'static str,
+    width: u16,
+    priority: u8,
+    right: bool,
+    sort: Option<ServiceSort>,
+    cell: fn(&RowCx) -> Cell<'static>,
+) -> Column {
+    Column {
+        header,
+        width,
+        priority,
+        right,
+        sort,
+        cell,
+    }
+}
 
 fn service_label(svc: &VirtualServiceSample) -> String {
     let mut s = crate::control::plan::service_label(&svc.key);
@@ -117,6 +121,7 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
+/// Draws the pane: the title, then the table of `rows_model`, or why there is no table.
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
@@ -125,63 +130,8 @@ pub fn draw(
     rows_model: &[ServiceRow],
 ) {
     let focused = state.ui().focus == Pane::Services;
-    let router = state.router();
-    let mut title = vec![Span::styled(" Services ", theme.title)];
-    if let Some(r) = router {
-        title.push(Span::styled(format!("{} ", r.host), theme.dim));
-        // Data on screen but the router failing since: say why, beside the last table.
-        if r.cur.is_some()
-            && r.status != HostStatus::Ok
-            && let Some(m) = &r.message
-        {
-            title.push(Span::styled(format!("│ {m} │ last data: "), theme.warning));
-        }
-        if let Some(cur) = &r.cur {
-            title.push(Span::styled(
-                format!("via {} ", cur.source.as_str()),
-                theme.dim,
-            ));
-            // A router over SSH reads its costlier parts less often than /proc: say how old.
-            let ages = cur.parts.ages(cur.time);
-            if ages.counters >= 1.0 || ages.details >= 1.0 {
-                title.push(Span::styled(
-                    format!(
-                        "│ counters {} old, details {} old ",
-                        whole_seconds(ages.counters),
-                        whole_seconds(ages.details)
-                    ),
-                    theme.dim,
-                ));
-            }
-            if let Some(c) = &cur.connections {
-                let states: Vec<String> = c
-                    .by_state
-                    .iter()
-                    .map(|(k, v)| format!("{k} {}", si(*v as f64)))
-                    .collect();
-                let age = if ages.connections >= 1.0 {
-                    format!(", {} old", whole_seconds(ages.connections))
-                } else {
-                    String::new()
-                };
-                title.push(Span::styled(
-                    format!(
-                        "│ conns {} ({}{age}) ",
-                        si(c.total as f64),
-                        states.join(" ")
-                    ),
-                    theme.dim,
-                ));
-            }
-        }
-        title.push(Span::styled(
-            format!("│ sort {} ", state.ui().service_sort.label()),
-            theme.dim,
-        ));
-    }
-    let block = pane(theme, Line::from(title), focused);
-
-    let Some(r) = router else {
+    let block = pane(theme, Line::from(title(state, theme)), focused);
+    let Some(r) = state.router() else {
         let p = Paragraph::new("no router watched (--router none)")
             .style(theme.dim)
             .alignment(Alignment::Center)
@@ -189,34 +139,109 @@ pub fn draw(
         frame.render_widget(p, area);
         return;
     };
-    let Some(cur) = r.cur.as_ref() else {
-        let (text, style) = match (&r.message, r.status) {
-            (Some(m), _) => (m.clone(), theme.warning),
-            (None, HostStatus::Connecting) => {
-                ("waiting for the first poll…".to_string(), theme.dim)
-            }
-            (None, s) => (s.as_str().to_string(), theme.warning),
-        };
-        let p = Paragraph::new(text)
+    match no_table_reason(r, theme) {
+        Some(p) => frame.render_widget(p.block(block), area),
+        None => draw_rows(frame, area, block, state, theme, r, rows_model),
+    }
+}
+
+/// ` Services lb1 via netlink │ counters … │ conns … │ sort service `.
+fn title<'a>(state: &State, theme: &Theme) -> Vec<Span<'a>> {
+    let mut title = vec![Span::styled(" Services ", theme.title)];
+    let Some(r) = state.router() else {
+        return title;
+    };
+    title.push(Span::styled(format!("{} ", r.host), theme.dim));
+    // Data on screen but the router failing since: say why, beside the last table.
+    if r.cur.is_some()
+        && r.status != HostStatus::Ok
+        && let Some(m) = &r.message
+    {
+        title.push(Span::styled(format!("│ {m} │ last data: "), theme.warning));
+    }
+    if let Some(cur) = &r.cur {
+        title.push(Span::styled(
+            format!("via {} ", cur.source.as_str()),
+            theme.dim,
+        ));
+        // A router over SSH reads its costlier parts less often than /proc: say how old.
+        let ages = cur.parts.ages(cur.time);
+        if ages.counters >= 1.0 || ages.details >= 1.0 {
+            title.push(Span::styled(
+                format!(
+                    "│ counters {} old, details {} old ",
+                    whole_seconds(ages.counters),
+                    whole_seconds(ages.details)
+                ),
+                theme.dim,
+            ));
+        }
+        if let Some(c) = &cur.connections {
+            let states: Vec<String> = c
+                .by_state
+                .iter()
+                .map(|(k, v)| format!("{k} {}", si(*v as f64)))
+                .collect();
+            let age = if ages.connections >= 1.0 {
+                format!(", {} old", whole_seconds(ages.connections))
+            } else {
+                String::new()
+            };
+            title.push(Span::styled(
+                format!(
+                    "│ conns {} ({}{age}) ",
+                    si(c.total as f64),
+                    states.join(" ")
+                ),
+                theme.dim,
+            ));
+        }
+    }
+    title.push(Span::styled(
+        format!("│ sort {} ", state.ui().service_sort.label()),
+        theme.dim,
+    ));
+    title
+}
+
+/// Why the router has no table to show (no data yet, or no services), as a paragraph.
+fn no_table_reason(r: &RouterEntry, theme: &Theme) -> Option<Paragraph<'static>> {
+    let (text, style) = match (&r.cur, &r.message, r.status) {
+        (Some(cur), ..) if !cur.services.is_empty() => return None,
+        (Some(_), ..) => (
+            "IPVS is loaded, but holds no virtual services (ipvsadm -A to add one)".to_string(),
+            theme.dim,
+        ),
+        (None, Some(m), _) => (m.clone(), theme.warning),
+        (None, None, HostStatus::Connecting) => {
+            ("waiting for the first poll…".to_string(), theme.dim)
+        }
+        (None, None, s) => (s.as_str().to_string(), theme.warning),
+    };
+    Some(
+        Paragraph::new(text)
             .style(style)
             .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true })
-            .block(block);
-        frame.render_widget(p, area);
-        return;
-    };
-    if cur.services.is_empty() {
-        let p =
-            Paragraph::new("IPVS is loaded, but holds no virtual services (ipvsadm -A to add one)")
-                .style(theme.dim)
-                .alignment(Alignment::Center)
-                .wrap(Wrap { trim: true })
-                .block(block);
-        frame.render_widget(p, area);
-        return;
-    }
+            .wrap(Wrap { trim: true }),
+    )
+}
 
-    let keep = fit_columns(&COLUMNS, area.width.saturating_sub(2));
+/// The table: the columns that fit, and the rows in view, each cell made by its column.
+fn draw_rows(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    state: &State,
+    theme: &Theme,
+    r: &RouterEntry,
+    rows_model: &[ServiceRow],
+) {
+    let focused = state.ui().focus == Pane::Services;
+    let keep = fit_columns(
+        &COLUMNS,
+        area.width.saturating_sub(2),
+        &state.ui().service_sort,
+    );
     let cols: Vec<&Column> = keep.iter().map(|&i| &COLUMNS[i]).collect();
     let selected = state.selected_service_row(rows_model);
     let window = widgets::visible_window(
@@ -224,22 +249,21 @@ pub fn draw(
         selected,
         usize::from(area.height.saturating_sub(3)),
     );
-    let stale = r.status != HostStatus::Ok;
-    let rows: Vec<Row> = rows_model[window.clone()]
-        .iter()
-        .enumerate()
-        .map(|(i, row)| (i + window.start, row))
-        .map(|(at, row)| {
-            let cells = match *row {
-                ServiceRow::Service(s) => service_cells(state, theme, s),
-                ServiceRow::Real(s, i) => {
-                    // The last real server shown under its service, in the order shown.
-                    let last = !matches!(rows_model.get(at + 1), Some(ServiceRow::Real(..)));
-                    real_cells(state, theme, s, i, last)
-                }
+    let row_style = if r.status == HostStatus::Ok {
+        theme.base
+    } else {
+        theme.dim
+    };
+    let rows: Vec<Row> = window
+        .clone()
+        .map(|at| {
+            let cx = RowCx {
+                state,
+                theme,
+                router: r,
+                subject: subject(r, rows_model, at),
             };
-            let row_style = if stale { theme.dim } else { theme.base };
-            Row::new(keep.iter().map(|&i| cells[i].clone()).collect::<Vec<_>>()).style(row_style)
+            Row::new(cols.iter().map(|c| (c.cell)(&cx)).collect::<Vec<_>>()).style(row_style)
         })
         .collect();
     draw_table(
@@ -256,146 +280,232 @@ pub fn draw(
     );
 }
 
-fn rates_cells(
-    theme: &Theme,
-    rates: Option<crate::model::sample::IpvsRates>,
-) -> [ratatui::widgets::Cell<'static>; 5] {
-    let f = |v: Option<f64>| v.map_or("-".to_string(), si);
-    [
-        cell(f(rates.map(|r| r.cps)), true, theme.base),
-        cell(f(rates.map(|r| r.in_pps)), true, theme.base),
-        cell(f(rates.map(|r| r.out_pps)), true, theme.base),
-        cell(f(rates.map(|r| r.in_bps)), true, theme.base),
-        cell(f(rates.map(|r| r.out_bps)), true, theme.base),
-    ]
+/// What row `at` of `rows` shows.
+fn subject<'a>(r: &'a RouterEntry, rows: &[ServiceRow], at: usize) -> Subject<'a> {
+    let services = r.cur.as_ref().map_or(&[][..], |c| &c.services[..]);
+    match rows[at] {
+        ServiceRow::Service(s) => match services.get(s) {
+            Some(svc) => Subject::Service {
+                svc,
+                st: r.stats.services.get(s),
+            },
+            None => Subject::Missing,
+        },
+        ServiceRow::Real(s, i) => match services
+            .get(s)
+            .and_then(|svc| Some((svc, svc.reals.get(i)?)))
+        {
+            Some((svc, real)) => Subject::Real {
+                svc,
+                real,
+                st: r
+                    .stats
+                    .services
+                    .get(s)
+                    .and_then(|x| x.reals.get(i))
+                    .copied()
+                    .unwrap_or_default(),
+                // The last real server shown under its service, in the order shown.
+                last: !matches!(rows.get(at + 1), Some(ServiceRow::Real(..))),
+            },
+            None => Subject::Missing,
+        },
+    }
 }
 
-fn service_cells(state: &State, theme: &Theme, s: usize) -> Vec<ratatui::widgets::Cell<'static>> {
-    let Some(r) = state.router() else {
-        return Vec::new();
-    };
-    let Some(svc) = r.cur.as_ref().and_then(|c| c.services.get(s)) else {
-        return vec![cell("", false, theme.base); COLUMNS.len()];
-    };
-    let st = r.stats.services.get(s);
-    let marker = if state.ui().collapsed.contains(&svc.key) {
-        "▸ "
-    } else {
-        "▾ "
-    };
-    let trend = r
-        .cps_history
-        .get(&svc.key)
-        .map(|h| widgets::sparkline(h.iter(), None, 10))
-        .unwrap_or_default();
-    let [cps, inpps, outpps, inbps, outbps] = rates_cells(theme, st.and_then(|s| s.rates));
-    vec![
-        cell(
-            format!("{marker}{}", service_label(svc)),
-            false,
-            theme.title,
-        ),
-        cell(format!("{} rs", svc.reals.len()), false, theme.dim),
-        cell(
+fn blank(cx: &RowCx) -> Cell<'static> {
+    cell("", false, cx.theme.base)
+}
+
+/// `▾ TCP 192.0.2.10:80 wlc` for a service (`▸` when collapsed); `├ 10.0.0.2:80` for a real
+/// server, with its guided drain: connections counting down, then `drained`.
+fn name_cell(cx: &RowCx) -> Cell<'static> {
+    let theme = cx.theme;
+    match cx.subject {
+        Subject::Service { svc, .. } => {
+            let marker = if cx.state.ui().collapsed.contains(&svc.key) {
+                "▸ "
+            } else {
+                "▾ "
+            };
+            cell(
+                format!("{marker}{}", service_label(svc)),
+                false,
+                theme.title,
+            )
+        }
+        Subject::Real {
+            svc, real, last, ..
+        } => {
+            let branch = if last { "  └ " } else { "  ├ " };
+            let key = (svc.key, crate::control::plan::RealKey::of(real));
+            let (tag, tag_style) = if real.weight == 0 && cx.state.draining().contains(&key) {
+                let left = u64::from(real.active_conns)
+                    + u64::from(real.inactive_conns)
+                    + u64::from(real.persistent_conns.unwrap_or(0));
+                if left == 0 {
+                    (" drained".to_string(), theme.ok)
+                } else {
+                    (format!(" draining {left}"), theme.warning)
+                }
+            } else {
+                (String::new(), theme.base)
+            };
+            Line::from(vec![
+                Span::styled(format!("{branch}{}", real.id()), theme.base),
+                Span::styled(tag, tag_style),
+            ])
+            .into()
+        }
+        Subject::Missing => blank(cx),
+    }
+}
+
+/// The number of real servers; a real server's forwarding method.
+fn forward_cell(cx: &RowCx) -> Cell<'static> {
+    match cx.subject {
+        Subject::Service { svc, .. } => {
+            cell(format!("{} rs", svc.reals.len()), false, cx.theme.dim)
+        }
+        Subject::Real { real, .. } => cell(real.forward.as_proc(), false, cx.theme.dim),
+        Subject::Missing => blank(cx),
+    }
+}
+
+/// The service's total weight; a real server's weight, in warning colour at 0.
+fn weight_cell(cx: &RowCx) -> Cell<'static> {
+    let theme = cx.theme;
+    match cx.subject {
+        Subject::Service { st, .. } => cell(
             st.map_or("-".into(), |s| s.total_weight.to_string()),
             true,
             theme.base,
         ),
-        cell("", true, theme.base),
-        cell(
-            st.map_or("-".into(), |s| si(s.active_conns as f64)),
+        Subject::Real { real, .. } => cell(
+            real.weight.to_string(),
             true,
-            theme.base,
+            if real.weight == 0 {
+                theme.warning
+            } else {
+                theme.base
+            },
         ),
-        cell(
-            st.map_or("-".into(), |s| si(s.inactive_conns as f64)),
-            true,
-            theme.base,
-        ),
-        cell("", true, theme.base),
-        cps,
-        inpps,
-        outpps,
-        inbps,
-        outbps,
-        cell("", true, theme.base),
-        cell(trend, false, theme.sparkline),
-    ]
+        Subject::Missing => blank(cx),
+    }
 }
 
-fn real_cells(
-    state: &State,
-    theme: &Theme,
-    s: usize,
-    i: usize,
-    last: bool,
-) -> Vec<ratatui::widgets::Cell<'static>> {
-    let Some(r) = state.router() else {
-        return Vec::new();
-    };
-    let Some(svc) = r.cur.as_ref().and_then(|c| c.services.get(s)) else {
-        return vec![cell("", false, theme.base); COLUMNS.len()];
-    };
-    let Some(real) = svc.reals.get(i) else {
-        return vec![cell("", false, theme.base); COLUMNS.len()];
-    };
-    let st: RealStats = r
-        .stats
-        .services
-        .get(s)
-        .and_then(|x| x.reals.get(i))
-        .copied()
-        .unwrap_or_default();
-    let branch = if last { "  └ " } else { "  ├ " };
-    let weight_style = if real.weight == 0 {
-        theme.warning
-    } else {
-        theme.base
-    };
-    let node = state.node_for_real(real.address);
-    let load_cell = match node.and_then(|n| n.stats.as_ref().map(|st| (n, st))) {
-        Some((n, st)) => cell(
-            format!("{:.2}", st.load_per_core),
+/// A real server's value, dim and right-aligned; empty on a service's row.
+fn real_only(
+    cx: &RowCx,
+    text: impl FnOnce(&RealServerSample, &RealStats) -> String,
+) -> Cell<'static> {
+    match &cx.subject {
+        Subject::Service { .. } => cell("", true, cx.theme.base),
+        Subject::Real { real, st, .. } => cell(text(real, st), true, cx.theme.dim),
+        Subject::Missing => blank(cx),
+    }
+}
+
+fn weight_share_cell(cx: &RowCx) -> Cell<'static> {
+    real_only(cx, |_, st| pct(st.weight_share))
+}
+
+fn conn_share_cell(cx: &RowCx) -> Cell<'static> {
+    real_only(cx, |_, st| pct(st.conn_share))
+}
+
+/// Connections from the service's stats or the real server's sample.
+fn conns_cell(
+    cx: &RowCx,
+    service: fn(&ServiceStats) -> u64,
+    real: fn(&RealServerSample) -> u32,
+) -> Cell<'static> {
+    match cx.subject {
+        Subject::Service { st, .. } => cell(
+            st.map_or("-".into(), |s| si(service(s) as f64)),
             true,
-            widgets::severity_style(theme, n.level),
+            cx.theme.base,
         ),
-        None => cell("", true, theme.dim),
+        Subject::Real { real: r, .. } => cell(si(f64::from(real(r))), true, cx.theme.base),
+        Subject::Missing => blank(cx),
+    }
+}
+
+fn active_cell(cx: &RowCx) -> Cell<'static> {
+    conns_cell(cx, |s| s.active_conns, |r| r.active_conns)
+}
+
+fn inactive_cell(cx: &RowCx) -> Cell<'static> {
+    conns_cell(cx, |s| s.inactive_conns, |r| r.inactive_conns)
+}
+
+/// One rate of the service or real server, `-` when it has none yet.
+fn rate_cell(cx: &RowCx, value: fn(&IpvsRates) -> f64) -> Cell<'static> {
+    let rates = match &cx.subject {
+        Subject::Service { st, .. } => st.and_then(|s| s.rates),
+        Subject::Real { st, .. } => st.rates,
+        Subject::Missing => return blank(cx),
     };
-    let [cps, inpps, outpps, inbps, outbps] = rates_cells(theme, st.rates);
-    // Guided drain: a server lbtop drained counts its connections down, then shows drained.
-    let key = (svc.key, crate::control::plan::RealKey::of(real));
-    let (tag, tag_style) = if real.weight == 0 && state.draining().contains(&key) {
-        let left = u64::from(real.active_conns)
-            + u64::from(real.inactive_conns)
-            + u64::from(real.persistent_conns.unwrap_or(0));
-        if left == 0 {
-            (" drained".to_string(), theme.ok)
-        } else {
-            (format!(" draining {left}"), theme.warning)
+    cell(
+        rates.as_ref().map_or("-".to_string(), |r| si(value(r))),
+        true,
+        cx.theme.base,
+    )
+}
+
+fn cps_cell(cx: &RowCx) -> Cell<'static> {
+    rate_cell(cx, |r| r.cps)
+}
+
+fn in_pps_cell(cx: &RowCx) -> Cell<'static> {
+    rate_cell(cx, |r| r.in_pps)
+}
+
+fn out_pps_cell(cx: &RowCx) -> Cell<'static> {
+    rate_cell(cx, |r| r.out_pps)
+}
+
+fn in_bps_cell(cx: &RowCx) -> Cell<'static> {
+    rate_cell(cx, |r| r.in_bps)
+}
+
+fn out_bps_cell(cx: &RowCx) -> Cell<'static> {
+    rate_cell(cx, |r| r.out_bps)
+}
+
+/// The load per core of the node behind a real server, if it is watched.
+fn load_cell(cx: &RowCx) -> Cell<'static> {
+    match cx.subject {
+        Subject::Service { .. } => cell("", true, cx.theme.base),
+        Subject::Real { real, .. } => {
+            let node = cx.state.node_for_real(real.address);
+            match node.and_then(|n| n.stats.as_ref().map(|st| (n, st))) {
+                Some((n, st)) => cell(
+                    format!("{:.2}", st.load_per_core),
+                    true,
+                    widgets::severity_style(cx.theme, n.level),
+                ),
+                None => cell("", true, cx.theme.dim),
+            }
         }
-    } else {
-        (String::new(), theme.base)
-    };
-    vec![
-        Line::from(vec![
-            Span::styled(format!("{branch}{}", real.id()), theme.base),
-            Span::styled(tag, tag_style),
-        ])
-        .into(),
-        cell(real.forward.as_proc(), false, theme.dim),
-        cell(real.weight.to_string(), true, weight_style),
-        cell(pct(st.weight_share), true, theme.dim),
-        cell(si(f64::from(real.active_conns)), true, theme.base),
-        cell(si(f64::from(real.inactive_conns)), true, theme.base),
-        cell(pct(st.conn_share), true, theme.dim),
-        cps,
-        inpps,
-        outpps,
-        inbps,
-        outbps,
-        load_cell,
-        cell("", false, theme.base),
-    ]
+        Subject::Missing => blank(cx),
+    }
+}
+
+/// A service's connections per second, as a sparkline.
+fn trend_cell(cx: &RowCx) -> Cell<'static> {
+    match cx.subject {
+        Subject::Service { svc, .. } => {
+            let trend = cx
+                .router
+                .cps_history
+                .get(&svc.key)
+                .map(|h| widgets::sparkline(h.iter(), None, 10))
+                .unwrap_or_default();
+            cell(trend, false, cx.theme.sparkline)
+        }
+        Subject::Real { .. } | Subject::Missing => blank(cx),
+    }
 }
 
 /// `12s`, `3m04s`: an age for a title.

@@ -226,19 +226,32 @@ pub fn pane<'a>(theme: &Theme, title: Line<'a>, focused: bool) -> Block<'a> {
         .title_style(theme.title)
 }
 
-/// A column of a table: header, width, and how readily it is dropped when space is short (higher
-/// priority survives longer).
-pub struct Column {
+/// A column of a table, as data: its header and width, how readily it is dropped when space is
+/// short (higher priority survives longer), the sort it shows (`S`, the pane's sort enum), and
+/// how a row's cell is made (`F`, a `fn` from the pane's row context to a cell).
+#[derive(Clone, Copy)]
+pub struct Column<S, F> {
     pub header: &'static str,
     pub width: u16,
     pub priority: u8,
     pub right: bool,
+    /// The sort whose order this column shows, if any: while the rows are sorted by it, the
+    /// column is kept however narrow the pane.
+    pub sort: Option<S>,
+    pub cell: F,
 }
 
-/// Which columns fit in `width`, keeping those of highest priority, in their original order.
-pub fn fit_columns(columns: &[Column], width: u16) -> Vec<usize> {
+/// Which columns fit in `width`, keeping the column of the current sort and then those of
+/// highest priority, in their original order.
+pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: &S) -> Vec<usize> {
     let mut order: Vec<usize> = (0..columns.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(columns[i].priority));
+    order.sort_by_key(|&i| {
+        let sorted = columns[i].sort.as_ref() == Some(sort);
+        (
+            std::cmp::Reverse(sorted),
+            std::cmp::Reverse(columns[i].priority),
+        )
+    });
     let mut used = 0u16;
     let mut keep = Vec::new();
     for i in order {
@@ -268,15 +281,21 @@ pub fn visible_window(
 }
 
 /// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row.
-pub struct TableView<'a> {
-    pub columns: Vec<&'a Column>,
+pub struct TableView<'a, S, F> {
+    pub columns: Vec<&'a Column<S, F>>,
     pub rows: Vec<Row<'a>>,
     pub selected: Option<usize>,
     pub focused: bool,
 }
 
 /// The shared table: header, rows, and a selection that scrolls into view.
-pub fn draw_table(frame: &mut Frame, area: Rect, block: Block, theme: &Theme, view: TableView) {
+pub fn draw_table<S, F>(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    theme: &Theme,
+    view: TableView<S, F>,
+) {
     let TableView {
         columns,
         rows,
