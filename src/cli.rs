@@ -294,8 +294,8 @@ mod tests {
     }
 
     #[test]
-    fn once_requires_json_and_json_requires_once() {
-        assert!(Cli::try_parse_from(["lbtop", "--once"]).is_err());
+    fn once_prints_json_and_json_requires_once() {
+        assert!(Cli::try_parse_from(["lbtop", "--once"]).is_ok_and(|c| c.once));
         assert!(Cli::try_parse_from(["lbtop", "--json"]).is_err());
         assert!(Cli::try_parse_from(["lbtop", "--once", "--json", "--interval", "0s"]).is_ok());
     }
