@@ -160,3 +160,48 @@ fn going_to_a_clock_time_just_before_the_demo_starts_goes_to_its_start() {
     replayer.seek(&mut state, t);
     assert_eq!(replayer.position(), start);
 }
+
+#[test]
+fn the_demos_drain_shows_in_replay_after_playing_and_after_a_seek() {
+    use lbtop::app::{State, StateOptions};
+    use lbtop::runtime::replay::Replayer;
+
+    let mut state = State::new(StateOptions::default());
+    let mut player = Player::open(std::path::Path::new(DEMO)).expect("open");
+    let actions = player.actions_before(player.len());
+    let drain = actions
+        .iter()
+        .find(|a| a.new_weight == 0 && a.result == ActionOutcome::Done)
+        .expect("the demo drains a real server")
+        .clone();
+    let restore = actions
+        .iter()
+        .find(|a| a.new_weight > 0 && a.time > drain.time)
+        .expect("and restores it")
+        .clone();
+    let key = (
+        lbtop::control::plan::parse_service(&drain.service).expect("service"),
+        drain.real.parse().expect("real"),
+    );
+    let mut replayer = Replayer::new(player, &mut state, "demo.lbrec");
+    // Played through from the start to just after the drain.
+    replayer.advance(&mut state, std::time::Duration::from_millis(0));
+    let mid = lbtop::model::sample::Timestamp(drain.time.0 + 5_000);
+    while replayer.position() < mid {
+        replayer.step(&mut state, true);
+    }
+    assert!(state.draining().contains(&key), "played: {key:?} draining");
+    // A seek from elsewhere (the warm-up does not reach back to the drain) shows it too.
+    replayer.seek(&mut state, replayer.position());
+    let later = lbtop::model::sample::Timestamp((drain.time.0 + restore.time.0) / 2);
+    replayer.seek(&mut state, later);
+    assert!(
+        state.draining().contains(&key),
+        "after a seek: {key:?} draining"
+    );
+    replayer.seek(
+        &mut state,
+        lbtop::model::sample::Timestamp(restore.time.0 + 2_000),
+    );
+    assert!(!state.draining().contains(&key), "restored");
+}

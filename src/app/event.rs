@@ -4,6 +4,7 @@
 use crate::control::plan::WeightChange;
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
+use crate::record::ActionRecord;
 
 use super::action::Action;
 use super::state::{Command, TextInput};
@@ -25,6 +26,8 @@ pub enum Event {
         change: WeightChange,
         result: Result<(), String>,
     },
+    /// Replay: an operator action the recording holds, as it was carried out then.
+    Recorded(ActionRecord),
 }
 
 /// What handling an event asks for.

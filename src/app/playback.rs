@@ -5,7 +5,7 @@
 
 use std::io;
 
-use crate::app::State;
+use crate::app::{Event, State};
 use crate::model::sample::{Report, SourceEvent, Timestamp};
 use crate::record::format::HeaderInfo;
 use crate::record::player::{Decoded, Player};
@@ -51,6 +51,10 @@ pub fn feed(state: &mut State, frame: Decoded, mut each: impl FnMut(&State, &Fed
         state.ingest(event);
         each(state, &fed);
     }
+    // The operator's drains and weight changes, so the services pane shows them as live did.
+    for action in frame.actions {
+        state.handle(Event::Recorded(action));
+    }
     state.tick(frame.time);
 }
 
@@ -64,6 +68,9 @@ pub fn seek(player: &mut Player, state: &mut State, target: usize) {
     let warmup = warmup_ms(player.recording.info());
     let start = player.warmup_start(target, warmup);
     state.restore_alerts(player.alerts_before(start));
+    for action in player.actions_before(start) {
+        state.handle(Event::Recorded(action));
+    }
     player.seek(target, warmup, |d| feed(state, d, |_, _| {}));
 }
 

@@ -644,6 +644,10 @@ impl State {
             Event::Source(event) => Outcome::alerts(self.take_in(event)),
             Event::Tick(now) => Outcome::alerts(self.pass_time(now)),
             Event::Applied { change, result } => Outcome::command(self.applied(&change, result)),
+            Event::Recorded(action) => {
+                self.recorded(&action);
+                Outcome::default()
+            }
         }
     }
 
@@ -1113,6 +1117,29 @@ impl State {
             }
             Err(e) => Popup::Message(e.to_string()),
         });
+    }
+
+    /// Replay: a recorded action that was carried out marks its real server as live did (a
+    /// drain counts its connections down, anything else ends that), without a popup. One whose
+    /// service or real server does not parse is left out.
+    fn recorded(&mut self, action: &crate::record::ActionRecord) {
+        if action.result != crate::record::ActionOutcome::Done {
+            return;
+        }
+        let (Ok(service), Ok(real)) = (
+            plan::parse_service(&action.service),
+            action.real.parse::<RealKey>(),
+        ) else {
+            return;
+        };
+        let key = (service, real);
+        if action.new_weight == 0 {
+            self.restore_points.insert(key, action.old_weight);
+            self.draining.insert(key);
+        } else {
+            self.draining.remove(&key);
+        }
+        self.touch();
     }
 
     /// The outcome of an applied change. Returns a refresh so the table shows it at once.

@@ -307,6 +307,13 @@ pub struct FrameAlerts {
     pub alerts: Vec<AlertEvent>,
 }
 
+/// Only the operator actions of a frame's payload; the rest is skipped unread.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FrameActions {
+    #[serde(default)]
+    pub actions: Vec<ActionRecord>,
+}
+
 /// The index frame's payload: every frame's offset, time, kind and flags, packed as columns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexPayload {

@@ -15,8 +15,8 @@ use crate::model::sample::{
 use super::delta::{Numbers, join, unpack, word_count};
 use super::format::{
     self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
-    FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl,
-    IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
+    FrameActions, FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo,
+    HostDecl, IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
 };
 use super::{ActionRecord, RecordError};
 
@@ -260,6 +260,12 @@ impl Recording {
     /// Reads only the alerts of frame `i`: the samples are skipped, not decoded.
     pub fn read_alerts(&mut self, i: usize) -> Result<Vec<AlertEvent>, FrameError> {
         self.read_frame_as::<FrameAlerts>(i).map(|(_, p)| p.alerts)
+    }
+
+    /// The operator actions of frame `i` alone, without decoding its samples.
+    pub fn read_actions(&mut self, i: usize) -> Result<Vec<ActionRecord>, FrameError> {
+        self.read_frame_as::<FrameActions>(i)
+            .map(|(_, p)| p.actions)
     }
 
     fn read_frame_as<T: serde::de::DeserializeOwned>(
@@ -616,6 +622,26 @@ impl Player {
             }
             if let Some(a) = self.alerts.get(&i) {
                 out.extend(a.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// Every operator action recorded before frame `frame`, oldest first: a seek replays them
+    /// so that a real server drained earlier shows as draining or drained after it.
+    pub fn actions_before(&mut self, frame: usize) -> Vec<ActionRecord> {
+        let upto = frame.min(self.len());
+        let mut out = Vec::new();
+        for i in 0..upto {
+            if self.recording.frames[i].flags & flags::ACTION == 0 {
+                continue;
+            }
+            match self.recording.read_actions(i) {
+                Ok(actions) => out.extend(actions),
+                Err(e) => tracing::warn!(
+                    "{}: the actions of frame {i} are unreadable: {e:?}",
+                    self.recording.path.display()
+                ),
             }
         }
         out
