@@ -534,11 +534,6 @@ impl Player {
         self.recording.frames.get(self.next).map(|f| f.time)
     }
 
-    /// Samples dropped because a frame they depended on was damaged.
-    pub fn dropped_samples(&self) -> u64 {
-        self.decoder.dropped
-    }
-
     /// Decodes the next frame. Damaged frames are skipped and counted.
     pub fn next_frame(&mut self) -> Option<Decoded> {
         while self.next < self.len() {

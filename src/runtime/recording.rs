@@ -63,10 +63,6 @@ impl LiveRecorder {
         )
     }
 
-    pub fn is_recording(&self) -> bool {
-        self.active.is_some()
-    }
-
     /// Starts recording into `path`, which must not exist yet.
     pub fn start(&mut self, path: &Path) -> Result<(), RecordError> {
         let options = WriterOptions {
