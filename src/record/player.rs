@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{
-    NodeSample, Report, RouterSample, SourceEvent, Timestamp, VirtualServiceSample,
+    HostStatus, NodeSample, Report, RouterSample, SourceEvent, Timestamp, VirtualServiceSample,
 };
 
 use super::delta::{Numbers, join, unpack, word_count};
@@ -413,67 +413,18 @@ impl Decoder {
         }
         for entry in payload.events {
             let event = match entry {
-                Entry::Node { host, sample } => {
-                    let last = self.nodes.entry(host).or_default();
-                    let s = decode_part(last, sample);
-                    match (s, self.hosts.get(&host)) {
-                        (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
-                            name: d.name.clone(),
-                            host: d.host.clone(),
-                            report: Report::Sample(s),
-                        }),
-                        _ => {
-                            *last = None;
-                            None
-                        }
-                    }
-                }
+                Entry::Node { host, sample } => self.node(host, sample),
                 Entry::Router {
                     host,
                     services,
                     rest,
-                } => {
-                    let (ls, lr) = self.routers.entry(host).or_default();
-                    let services = decode_part(ls, services);
-                    let rest = decode_part(lr, rest);
-                    match (services, rest, self.hosts.get(&host)) {
-                        (Some(services), Some(rest), Some(d)) if d.role == Role::Router => {
-                            Some(SourceEvent::Router {
-                                host: d.host.clone(),
-                                report: Report::Sample(RouterSample { services, ..rest }),
-                            })
-                        }
-                        _ => {
-                            *ls = None;
-                            *lr = None;
-                            None
-                        }
-                    }
-                }
+                } => self.router(host, services, rest),
                 Entry::Status {
                     host,
                     time,
                     status,
                     message,
-                } => self.hosts.get(&host).map(|d| match d.role {
-                    Role::Router => SourceEvent::Router {
-                        host: d.host.clone(),
-                        report: Report::Status {
-                            time,
-                            status,
-                            message,
-                        },
-                    },
-                    Role::Node => SourceEvent::Node {
-                        name: d.name.clone(),
-                        host: d.host.clone(),
-                        report: Report::Status {
-                            time,
-                            status,
-                            message,
-                        },
-                    },
-                }),
+                } => self.status(host, time, status, message),
             };
             match event {
                 Some(e) => out.events.push(e),
@@ -482,6 +433,78 @@ impl Decoder {
         }
         out.alerts = payload.alerts;
         out.actions = payload.actions;
+    }
+
+    /// A node's sample, rebuilt on the last one; none when that was lost or the host is not a
+    /// declared node (and then the next must start over).
+    fn node(&mut self, host: u32, sample: Part<NodeSample>) -> Option<SourceEvent> {
+        let last = self.nodes.entry(host).or_default();
+        let s = decode_part(last, sample);
+        match (s, self.hosts.get(&host)) {
+            (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
+                name: d.name.clone(),
+                host: d.host.clone(),
+                report: Report::Sample(s),
+            }),
+            _ => {
+                *last = None;
+                None
+            }
+        }
+    }
+
+    /// A router's sample from its two parts, as [`Decoder::node`] does for a node.
+    fn router(
+        &mut self,
+        host: u32,
+        services: Part<Vec<VirtualServiceSample>>,
+        rest: Part<RouterSample>,
+    ) -> Option<SourceEvent> {
+        let (ls, lr) = self.routers.entry(host).or_default();
+        let services = decode_part(ls, services);
+        let rest = decode_part(lr, rest);
+        match (services, rest, self.hosts.get(&host)) {
+            (Some(services), Some(rest), Some(d)) if d.role == Role::Router => {
+                Some(SourceEvent::Router {
+                    host: d.host.clone(),
+                    report: Report::Sample(RouterSample { services, ..rest }),
+                })
+            }
+            _ => {
+                *ls = None;
+                *lr = None;
+                None
+            }
+        }
+    }
+
+    /// A declared host's status.
+    fn status(
+        &self,
+        host: u32,
+        time: Timestamp,
+        status: HostStatus,
+        message: Option<String>,
+    ) -> Option<SourceEvent> {
+        self.hosts.get(&host).map(|d| match d.role {
+            Role::Router => SourceEvent::Router {
+                host: d.host.clone(),
+                report: Report::Status {
+                    time,
+                    status,
+                    message,
+                },
+            },
+            Role::Node => SourceEvent::Node {
+                name: d.name.clone(),
+                host: d.host.clone(),
+                report: Report::Status {
+                    time,
+                    status,
+                    message,
+                },
+            },
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use crate::app::State;
 use crate::app::playback::{Fed, Range, Summary, feed, play, start};
-use crate::model::sample::HostStatus;
+use crate::model::sample::{HostStatus, Timestamp};
 use crate::record::player::{Decoded, Player};
 
 /// JSON lines: one schema-1 snapshot (`--once --json`, compact, `report::write_snapshot`) per
@@ -210,75 +210,11 @@ pub fn csv(
         state,
         range,
         |state, fed| {
-            match fed {
-                Fed::NodeSample { name, time } => {
-                    let Some(n) = state.node(name) else {
-                        return Ok(());
-                    };
-                    let st = n.stats.as_ref();
-                    row.cells.clear();
-                    row.text(&time.rfc3339());
-                    row.text("node");
-                    row.text(&n.name);
-                    row.text(&n.host);
-                    row.text(n.status.as_str());
-                    row.value(st.map(|s| s.cores));
-                    row.num(st.map(|s| s.load[0]));
-                    row.num(st.map(|s| s.load[1]));
-                    row.num(st.map(|s| s.load[2]));
-                    row.num(st.map(|s| s.load_per_core));
-                    row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()));
-                    row.num(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0));
-                    row.text(state.alerts().worst(&n.name).map_or("", |s| s.as_str()));
-                    row.empty(CSV_COLUMNS.len() - row.cells.len());
-                    w.write_byte_record(&row.cells).map_err(csv_error)?;
-                    rows += 1;
-                }
-                Fed::RouterSample { time } => {
-                    let Some(r) = state.router() else {
-                        return Ok(());
-                    };
-                    let Some(cur) = r.cur.as_ref() else {
-                        return Ok(());
-                    };
-                    let status = if r.status == HostStatus::Ok {
-                        "ok"
-                    } else {
-                        r.status.as_str()
-                    };
-                    let t = time.rfc3339();
-                    for (si, svc) in cur.services.iter().enumerate() {
-                        let svc_id = svc.key.to_string();
-                        let sst = r.stats.services.get(si);
-                        for (ri, real) in svc.reals.iter().enumerate() {
-                            let rates = sst.and_then(|s| s.reals.get(ri)).and_then(|s| s.rates);
-                            let node = state.node_for_real(real.address);
-                            row.cells.clear();
-                            row.text(&t);
-                            row.text("real");
-                            row.text(node.map_or("", |n| n.name.as_str()));
-                            row.text(&r.host);
-                            row.text(status);
-                            // cores … alert are node columns: empty on a real server's row.
-                            row.empty(8);
-                            row.text(&svc_id);
-                            row.text(&real.id());
-                            row.text(real.forward.as_str());
-                            row.value(Some(real.weight));
-                            row.value(Some(real.active_conns));
-                            row.value(Some(real.inactive_conns));
-                            row.num(rates.map(|r| r.cps));
-                            row.num(rates.map(|r| r.in_pps));
-                            row.num(rates.map(|r| r.out_pps));
-                            row.num(rates.map(|r| r.in_bps));
-                            row.num(rates.map(|r| r.out_bps));
-                            w.write_byte_record(&row.cells).map_err(csv_error)?;
-                            rows += 1;
-                        }
-                    }
-                }
-                Fed::Status => {}
-            }
+            rows += match fed {
+                Fed::NodeSample { name, time } => csv_node(state, name, *time, &mut row, &mut w)?,
+                Fed::RouterSample { time } => csv_reals(state, *time, &mut row, &mut w)?,
+                Fed::Status => 0,
+            };
             Ok(())
         },
         |_| Ok(()),
@@ -286,6 +222,91 @@ pub fn csv(
     s.rows = rows;
     w.flush()?;
     Ok(s)
+}
+
+/// The row of the node `name` as its sample at `time` left it; the number of rows written.
+#[inline]
+fn csv_node<W: Write>(
+    state: &State,
+    name: &str,
+    time: Timestamp,
+    row: &mut Row,
+    w: &mut csv::Writer<W>,
+) -> io::Result<u64> {
+    let Some(n) = state.node(name) else {
+        return Ok(0);
+    };
+    let st = n.stats.as_ref();
+    row.cells.clear();
+    row.text(&time.rfc3339());
+    row.text("node");
+    row.text(&n.name);
+    row.text(&n.host);
+    row.text(n.status.as_str());
+    row.value(st.map(|s| s.cores));
+    row.num(st.map(|s| s.load[0]));
+    row.num(st.map(|s| s.load[1]));
+    row.num(st.map(|s| s.load[2]));
+    row.num(st.map(|s| s.load_per_core));
+    row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()));
+    row.num(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0));
+    row.text(state.alerts().worst(&n.name).map_or("", |s| s.as_str()));
+    row.empty(CSV_COLUMNS.len() - row.cells.len());
+    w.write_byte_record(&row.cells).map_err(csv_error)?;
+    Ok(1)
+}
+
+/// One row per real server of the router's sample at `time`; the number of rows written.
+#[inline]
+fn csv_reals<W: Write>(
+    state: &State,
+    time: Timestamp,
+    row: &mut Row,
+    w: &mut csv::Writer<W>,
+) -> io::Result<u64> {
+    let Some(r) = state.router() else {
+        return Ok(0);
+    };
+    let Some(cur) = r.cur.as_ref() else {
+        return Ok(0);
+    };
+    let status = if r.status == HostStatus::Ok {
+        "ok"
+    } else {
+        r.status.as_str()
+    };
+    let t = time.rfc3339();
+    let mut rows = 0;
+    for (si, svc) in cur.services.iter().enumerate() {
+        let svc_id = svc.key.to_string();
+        let sst = r.stats.services.get(si);
+        for (ri, real) in svc.reals.iter().enumerate() {
+            let rates = sst.and_then(|s| s.reals.get(ri)).and_then(|s| s.rates);
+            let node = state.node_for_real(real.address);
+            row.cells.clear();
+            row.text(&t);
+            row.text("real");
+            row.text(node.map_or("", |n| n.name.as_str()));
+            row.text(&r.host);
+            row.text(status);
+            // cores … alert are node columns: empty on a real server's row.
+            row.empty(8);
+            row.text(&svc_id);
+            row.text(&real.id());
+            row.text(real.forward.as_str());
+            row.value(Some(real.weight));
+            row.value(Some(real.active_conns));
+            row.value(Some(real.inactive_conns));
+            row.num(rates.map(|r| r.cps));
+            row.num(rates.map(|r| r.in_pps));
+            row.num(rates.map(|r| r.out_pps));
+            row.num(rates.map(|r| r.in_bps));
+            row.num(rates.map(|r| r.out_bps));
+            w.write_byte_record(&row.cells).map_err(csv_error)?;
+            rows += 1;
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 
 use crate::app::State;
+use crate::app::state::NodeEntry;
 use crate::model::alert::Severity;
 use crate::model::sample::{
     ConnSummary, HostStatus, IpvsCounters, IpvsInfo, IpvsRates, Persistence, RealServerSample,
@@ -35,76 +36,90 @@ pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
         if i > 0 {
             w.raw(b",");
         }
-        let st = n.stats.as_ref();
-        w.raw(b"{\"name\":");
-        w.string(&n.name);
-        w.raw(b",\"host\":");
-        w.string(&n.host);
-        w.raw(b",\"status\":");
-        w.string(n.status.as_str());
-        w.raw(b",\"error\":");
-        w.opt_string(n.message.as_deref());
-        w.raw(b",\"cores\":");
-        match st {
-            Some(s) => w.uint(s.cores as u64),
-            None => w.null(),
-        }
-        w.raw(b",\"load\":");
-        match st {
-            Some(s) => {
-                w.raw(b"[");
-                w.float(s.load[0]);
-                w.raw(b",");
-                w.float(s.load[1]);
-                w.raw(b",");
-                w.float(s.load[2]);
-                w.raw(b"]");
-            }
-            None => w.null(),
-        }
-        w.raw(b",\"cpu_total_percent\":");
-        match st.and_then(|s| s.cpu_total) {
-            Some(c) => w.percent(c.busy()),
-            None => w.null(),
-        }
-        w.raw(b",\"cpus\":");
-        match st.filter(|s| s.cpus.iter().any(Option::is_some)) {
-            Some(s) => {
-                w.raw(b"[");
-                for (i, c) in s.cpus.iter().enumerate() {
-                    if i > 0 {
-                        w.raw(b",");
-                    }
-                    match c {
-                        Some(c) => cpu(&mut w, c),
-                        None => w.null(),
-                    }
-                }
-                w.raw(b"]");
-            }
-            None => w.null(),
-        }
-        w.raw(b",\"memory\":");
-        match st {
-            Some(s) => {
-                w.raw(b"{\"total_bytes\":");
-                w.uint(s.memory_total_bytes);
-                w.raw(b",\"available_bytes\":");
-                w.uint(s.memory_available_bytes);
-                w.raw(b"}");
-            }
-            None => w.null(),
-        }
-        w.raw(b",\"uptime_s\":");
-        match st {
-            Some(s) => w.float(s.uptime_s),
-            None => w.null(),
-        }
-        w.raw(b",\"alert\":");
-        w.severity(state.alerts().worst(&n.name));
-        w.raw(b"}");
+        node(&mut w, state, n);
     }
     w.raw(b"],\"alerts\":[");
+    alerts(&mut w, state);
+    w.raw(b"]}");
+    w.flush();
+}
+
+/// One node's object.
+#[inline]
+fn node(w: &mut Json<'_>, state: &State, n: &NodeEntry) {
+    let st = n.stats.as_ref();
+    w.raw(b"{\"name\":");
+    w.string(&n.name);
+    w.raw(b",\"host\":");
+    w.string(&n.host);
+    w.raw(b",\"status\":");
+    w.string(n.status.as_str());
+    w.raw(b",\"error\":");
+    w.opt_string(n.message.as_deref());
+    w.raw(b",\"cores\":");
+    match st {
+        Some(s) => w.uint(s.cores as u64),
+        None => w.null(),
+    }
+    w.raw(b",\"load\":");
+    match st {
+        Some(s) => {
+            w.raw(b"[");
+            w.float(s.load[0]);
+            w.raw(b",");
+            w.float(s.load[1]);
+            w.raw(b",");
+            w.float(s.load[2]);
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
+    w.raw(b",\"cpu_total_percent\":");
+    match st.and_then(|s| s.cpu_total) {
+        Some(c) => w.percent(c.busy()),
+        None => w.null(),
+    }
+    w.raw(b",\"cpus\":");
+    match st.filter(|s| s.cpus.iter().any(Option::is_some)) {
+        Some(s) => {
+            w.raw(b"[");
+            for (i, c) in s.cpus.iter().enumerate() {
+                if i > 0 {
+                    w.raw(b",");
+                }
+                match c {
+                    Some(c) => cpu(w, c),
+                    None => w.null(),
+                }
+            }
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
+    w.raw(b",\"memory\":");
+    match st {
+        Some(s) => {
+            w.raw(b"{\"total_bytes\":");
+            w.uint(s.memory_total_bytes);
+            w.raw(b",\"available_bytes\":");
+            w.uint(s.memory_available_bytes);
+            w.raw(b"}");
+        }
+        None => w.null(),
+    }
+    w.raw(b",\"uptime_s\":");
+    match st {
+        Some(s) => w.float(s.uptime_s),
+        None => w.null(),
+    }
+    w.raw(b",\"alert\":");
+    w.severity(state.alerts().worst(&n.name));
+    w.raw(b"}");
+}
+
+/// The active alerts' objects, newest first.
+#[inline]
+fn alerts(w: &mut Json<'_>, state: &State) {
     // Newest first; alerts raised at the same moment keep the book's order (subject, kind).
     let mut active: Vec<_> = state.alerts().active().collect();
     active.sort_by_key(|a| std::cmp::Reverse(a.2.since));
@@ -122,8 +137,6 @@ pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
         w.string(&a.message);
         w.raw(b"}");
     }
-    w.raw(b"]}");
-    w.flush();
 }
 
 fn router(w: &mut Json<'_>, state: &State) {

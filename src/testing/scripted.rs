@@ -198,87 +198,17 @@ impl ScriptedCluster {
         let mut by_state = std::collections::BTreeMap::new();
         let mut global = IpvsCounters::default();
         for s in 0..self.shape.services {
-            let key = if s % 10 == 9 {
-                ServiceKey::Fwmark {
-                    mark: s as u32 + 1,
-                    family: crate::model::sample::AddressFamily::Inet,
-                }
-            } else {
-                ServiceKey::Addr {
-                    protocol: if s % 5 == 4 {
-                        Protocol::Udp
-                    } else {
-                        Protocol::Tcp
-                    },
-                    address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + (s / 20) as u8)),
-                    port: 80 + (s % 20) as u16,
-                }
-            };
-            let mut reals = Vec::with_capacity(self.shape.reals_per_service);
-            let mut svc_totals = IpvsCounters::default();
-            for r in 0..self.shape.reals_per_service {
-                let conns = 5 + self.rng.below(20);
-                let t = &mut self.totals[s][r];
-                t.conns += conns;
-                t.in_packets += conns * 12;
-                t.out_packets += conns * 10;
-                t.in_bytes += conns * 1500;
-                t.out_bytes += conns * 90_000;
-                svc_totals.conns += t.conns;
-                svc_totals.in_packets += t.in_packets;
-                svc_totals.out_packets += t.out_packets;
-                svc_totals.in_bytes += t.in_bytes;
-                svc_totals.out_bytes += t.out_bytes;
-                let node = (s * self.shape.reals_per_service + r) % self.shape.nodes.max(1);
-                let drained = s == 0 && r == 1;
-                reals.push(RealServerSample {
-                    tunnel: None,
-                    address: Self::node_address(node),
-                    port: 80,
-                    forward: match s % 4 {
-                        1 => Forward::Masq,
-                        2 => Forward::Tunnel,
-                        _ => Forward::Route,
-                    },
-                    weight: if drained { 0 } else { 1 + (r % 3) as i32 },
-                    upper_threshold: 0,
-                    lower_threshold: 0,
-                    active_conns: if drained {
-                        2
-                    } else {
-                        10 + self.rng.below(40) as u32
-                    },
-                    inactive_conns: 30 + self.rng.below(100) as u32,
-                    persistent_conns: Some(0),
-                    totals: Some(*t),
-                    rates: None,
-                });
+            let svc = self.service_sample(s);
+            if let Some(t) = &svc.totals {
+                add_counts(&mut global, t);
             }
-            global.conns += svc_totals.conns;
-            global.in_packets += svc_totals.in_packets;
-            global.out_packets += svc_totals.out_packets;
-            global.in_bytes += svc_totals.in_bytes;
-            global.out_bytes += svc_totals.out_bytes;
-            for real in &reals {
+            for real in &svc.reals {
                 *by_state.entry("ESTABLISHED".to_string()).or_insert(0) +=
                     u64::from(real.active_conns);
                 *by_state.entry("FIN_WAIT".to_string()).or_insert(0) +=
                     u64::from(real.inactive_conns);
             }
-            services.push(VirtualServiceSample {
-                flags: None,
-                pe_name: None,
-                key,
-                scheduler: if s % 3 == 0 { "wlc" } else { "wrr" }.into(),
-                persistent: (s % 6 == 5).then(|| Persistence {
-                    timeout_s: 300,
-                    netmask: "255.255.255.255".into(),
-                }),
-                ops: false,
-                totals: Some(svc_totals),
-                rates: None,
-                reals,
-            });
+            services.push(svc);
         }
         let total = by_state.values().sum();
         RouterSample {
@@ -299,4 +229,94 @@ impl ScriptedCluster {
             notes: Vec::new(),
         }
     }
+
+    /// Service `s`: every tenth by firewall mark, every fifth over UDP, with its real servers
+    /// one poll further on.
+    fn service_sample(&mut self, s: usize) -> VirtualServiceSample {
+        let key = if s % 10 == 9 {
+            ServiceKey::Fwmark {
+                mark: s as u32 + 1,
+                family: crate::model::sample::AddressFamily::Inet,
+            }
+        } else {
+            ServiceKey::Addr {
+                protocol: if s % 5 == 4 {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+                address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + (s / 20) as u8)),
+                port: 80 + (s % 20) as u16,
+            }
+        };
+        let mut reals = Vec::with_capacity(self.shape.reals_per_service);
+        let mut svc_totals = IpvsCounters::default();
+        for r in 0..self.shape.reals_per_service {
+            let real = self.real_sample(s, r);
+            if let Some(t) = &real.totals {
+                add_counts(&mut svc_totals, t);
+            }
+            reals.push(real);
+        }
+        VirtualServiceSample {
+            flags: None,
+            pe_name: None,
+            key,
+            scheduler: if s % 3 == 0 { "wlc" } else { "wrr" }.into(),
+            persistent: (s % 6 == 5).then(|| Persistence {
+                timeout_s: 300,
+                netmask: "255.255.255.255".into(),
+            }),
+            ops: false,
+            totals: Some(svc_totals),
+            rates: None,
+            reals,
+        }
+    }
+
+    /// Real server `r` of service `s`, its counters one poll further on; the second real of the
+    /// first service is drained.
+    fn real_sample(&mut self, s: usize, r: usize) -> RealServerSample {
+        let conns = 5 + self.rng.below(20);
+        let t = &mut self.totals[s][r];
+        t.conns += conns;
+        t.in_packets += conns * 12;
+        t.out_packets += conns * 10;
+        t.in_bytes += conns * 1500;
+        t.out_bytes += conns * 90_000;
+        let totals = *t;
+        let node = (s * self.shape.reals_per_service + r) % self.shape.nodes.max(1);
+        let drained = s == 0 && r == 1;
+        RealServerSample {
+            tunnel: None,
+            address: Self::node_address(node),
+            port: 80,
+            forward: match s % 4 {
+                1 => Forward::Masq,
+                2 => Forward::Tunnel,
+                _ => Forward::Route,
+            },
+            weight: if drained { 0 } else { 1 + (r % 3) as i32 },
+            upper_threshold: 0,
+            lower_threshold: 0,
+            active_conns: if drained {
+                2
+            } else {
+                10 + self.rng.below(40) as u32
+            },
+            inactive_conns: 30 + self.rng.below(100) as u32,
+            persistent_conns: Some(0),
+            totals: Some(totals),
+            rates: None,
+        }
+    }
+}
+
+/// Adds the counts the scripted cluster keeps (connections, packets, bytes) of `c` to `into`.
+fn add_counts(into: &mut IpvsCounters, c: &IpvsCounters) {
+    into.conns += c.conns;
+    into.in_packets += c.in_packets;
+    into.out_packets += c.out_packets;
+    into.in_bytes += c.in_bytes;
+    into.out_bytes += c.out_bytes;
 }

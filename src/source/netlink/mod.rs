@@ -133,6 +133,67 @@ pub struct IpvsNetlink {
 /// Handles one reply message: its command and its top-level attribute bytes.
 type Handler<'h> = dyn FnMut(u8, &[u8]) -> Result<(), NetlinkError> + 'h;
 
+/// The attributes of a destination for IPVS_CMD_SET_DEST: `real` as it was read, with `weight`.
+fn dest_attrs(
+    real: &RealServerSample,
+    weight: u32,
+) -> Result<Vec<Nlattr<u16, Buffer>>, NetlinkError> {
+    use ipvs::*;
+    let mut children = vec![
+        attr(
+            "IPVS_DEST_ATTR_ADDR",
+            DEST_ATTR_ADDR,
+            inet_addr(real.address),
+        )?,
+        attr(
+            "IPVS_DEST_ATTR_PORT",
+            DEST_ATTR_PORT,
+            real.port.to_be_bytes(),
+        )?,
+        attr(
+            "IPVS_DEST_ATTR_FWD_METHOD",
+            DEST_ATTR_FWD_METHOD,
+            real.forward.conn_flags(),
+        )?,
+        attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
+        attr(
+            "IPVS_DEST_ATTR_U_THRESH",
+            DEST_ATTR_U_THRESH,
+            real.upper_threshold,
+        )?,
+        attr(
+            "IPVS_DEST_ATTR_L_THRESH",
+            DEST_ATTR_L_THRESH,
+            real.lower_threshold,
+        )?,
+        attr(
+            "IPVS_DEST_ATTR_ADDR_FAMILY",
+            DEST_ATTR_ADDR_FAMILY,
+            af_of(real.address),
+        )?,
+    ];
+    if let Some(t) = &real.tunnel {
+        let kind = match t.kind {
+            TunnelKind::Ipip => 0u8,
+            TunnelKind::Gue => 1,
+            TunnelKind::Gre => 2,
+            TunnelKind::Other(n) => n,
+        };
+        children.push(attr("IPVS_DEST_ATTR_TUN_TYPE", DEST_ATTR_TUN_TYPE, kind)?);
+        children.push(attr(
+            "IPVS_DEST_ATTR_TUN_PORT",
+            DEST_ATTR_TUN_PORT,
+            t.port.to_be_bytes(),
+        )?);
+        children.push(attr(
+            "IPVS_DEST_ATTR_TUN_FLAGS",
+            DEST_ATTR_TUN_FLAGS,
+            t.flags,
+        )?);
+    }
+    Ok(children)
+}
+
 /// A top-level attribute for a request.
 fn attr<P: neli::Size + ToBytes>(
     what: &'static str,
@@ -341,59 +402,7 @@ impl IpvsNetlink {
         use ipvs::*;
         const WHAT: &str = "IPVS_CMD_SET_DEST";
         let weight = u32::try_from(weight).map_err(|_| encode(WHAT, "a negative weight"))?;
-        let mut children = vec![
-            attr(
-                "IPVS_DEST_ATTR_ADDR",
-                DEST_ATTR_ADDR,
-                inet_addr(real.address),
-            )?,
-            attr(
-                "IPVS_DEST_ATTR_PORT",
-                DEST_ATTR_PORT,
-                real.port.to_be_bytes(),
-            )?,
-            attr(
-                "IPVS_DEST_ATTR_FWD_METHOD",
-                DEST_ATTR_FWD_METHOD,
-                real.forward.conn_flags(),
-            )?,
-            attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
-            attr(
-                "IPVS_DEST_ATTR_U_THRESH",
-                DEST_ATTR_U_THRESH,
-                real.upper_threshold,
-            )?,
-            attr(
-                "IPVS_DEST_ATTR_L_THRESH",
-                DEST_ATTR_L_THRESH,
-                real.lower_threshold,
-            )?,
-            attr(
-                "IPVS_DEST_ATTR_ADDR_FAMILY",
-                DEST_ATTR_ADDR_FAMILY,
-                af_of(real.address),
-            )?,
-        ];
-        if let Some(t) = &real.tunnel {
-            let kind = match t.kind {
-                TunnelKind::Ipip => 0u8,
-                TunnelKind::Gue => 1,
-                TunnelKind::Gre => 2,
-                TunnelKind::Other(n) => n,
-            };
-            children.push(attr("IPVS_DEST_ATTR_TUN_TYPE", DEST_ATTR_TUN_TYPE, kind)?);
-            children.push(attr(
-                "IPVS_DEST_ATTR_TUN_PORT",
-                DEST_ATTR_TUN_PORT,
-                t.port.to_be_bytes(),
-            )?);
-            children.push(attr(
-                "IPVS_DEST_ATTR_TUN_FLAGS",
-                DEST_ATTR_TUN_FLAGS,
-                t.flags,
-            )?);
-        }
-        let dest = nest(WHAT, CMD_ATTR_DEST, &children)?;
+        let dest = nest(WHAT, CMD_ATTR_DEST, &dest_attrs(real, weight)?)?;
         let attrs: GenlBuffer<u16, Buffer> = [identity_attr(&ServiceIdentity::of(&svc.key))?, dest]
             .into_iter()
             .collect();

@@ -265,47 +265,144 @@ impl ServiceIdentity {
     }
 }
 
+/// The attributes of one IPVS_CMD_ATTR_SERVICE nest, as the kernel sent them.
+#[derive(Default)]
+struct ServiceAttrs<'a> {
+    af: Option<(u16, &'a [u8])>,
+    protocol: Option<u16>,
+    addr: Option<&'a [u8]>,
+    port: Option<u16>,
+    fwmark: Option<u32>,
+    sched: Option<String>,
+    flags: Option<u32>,
+    timeout: Option<u32>,
+    netmask: Option<[u8; 4]>,
+    stats: Option<&'a [u8]>,
+    stats64: Option<&'a [u8]>,
+    pe_name: Option<String>,
+}
+
+const SERVICE_NEST: &str = "IPVS_CMD_ATTR_SERVICE";
+
+impl<'a> ServiceAttrs<'a> {
+    fn read(data: &'a [u8]) -> Result<ServiceAttrs<'a>, NetlinkError> {
+        use ipvs::*;
+        let mut s = ServiceAttrs::default();
+        for a in Attrs::new(data) {
+            let (kind, p) = a.map_err(|e| e.in_nest(SERVICE_NEST))?;
+            match kind {
+                SVC_ATTR_AF => s.af = Some((get_u16("IPVS_SVC_ATTR_AF", p)?, p)),
+                SVC_ATTR_PROTOCOL => s.protocol = Some(get_u16("IPVS_SVC_ATTR_PROTOCOL", p)?),
+                SVC_ATTR_ADDR => s.addr = Some(p),
+                SVC_ATTR_PORT => s.port = Some(get_be16("IPVS_SVC_ATTR_PORT", p)?),
+                SVC_ATTR_FWMARK => s.fwmark = Some(get_u32("IPVS_SVC_ATTR_FWMARK", p)?),
+                SVC_ATTR_SCHED_NAME => {
+                    s.sched = Some(get_string("IPVS_SVC_ATTR_SCHED_NAME", p)?);
+                }
+                // struct ip_vs_flags { __u32 flags; __u32 mask; }
+                SVC_ATTR_FLAGS => {
+                    let b = fixed::<8>("IPVS_SVC_ATTR_FLAGS", p)?;
+                    s.flags = Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                }
+                SVC_ATTR_TIMEOUT => s.timeout = Some(get_u32("IPVS_SVC_ATTR_TIMEOUT", p)?),
+                SVC_ATTR_NETMASK => s.netmask = Some(fixed::<4>("IPVS_SVC_ATTR_NETMASK", p)?),
+                SVC_ATTR_STATS => s.stats = Some(p),
+                SVC_ATTR_STATS64 => s.stats64 = Some(p),
+                SVC_ATTR_PE_NAME => s.pe_name = Some(get_string("IPVS_SVC_ATTR_PE_NAME", p)?),
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// The service's key (a firewall mark, or protocol, address and port), filling in the
+    /// identity the kernel knows it by.
+    fn key(
+        &self,
+        family: AddressFamily,
+        identity: &mut ServiceIdentity,
+    ) -> Result<ServiceKey, NetlinkError> {
+        use ipvs::INET_ADDR_LEN;
+        if let Some(mark) = self.fwmark
+            && mark != 0
+        {
+            identity.fwmark = Some(mark);
+            return Ok(ServiceKey::Fwmark { mark, family });
+        }
+        let proto = self
+            .protocol
+            .ok_or_else(|| missing("IPVS_SVC_ATTR_PROTOCOL", SERVICE_NEST))?;
+        let raw = self
+            .addr
+            .ok_or_else(|| missing("IPVS_SVC_ATTR_ADDR", SERVICE_NEST))?;
+        let port = self
+            .port
+            .ok_or_else(|| missing("IPVS_SVC_ATTR_PORT", SERVICE_NEST))?;
+        let address = get_addr("IPVS_SVC_ATTR_ADDR", family, raw)?;
+        let n = raw.len().min(INET_ADDR_LEN);
+        identity.addr[..n].copy_from_slice(&raw[..n]);
+        identity.protocol = proto;
+        identity.port = port;
+        Ok(ServiceKey::Addr {
+            protocol: Protocol::from_ipproto(proto).ok_or_else(|| {
+                malformed(
+                    "IPVS_SVC_ATTR_PROTOCOL",
+                    format!("unknown protocol {proto}"),
+                )
+            })?,
+            address,
+            port,
+        })
+    }
+
+    /// Persistence, when the flags say the service has it.
+    fn persistence(
+        &self,
+        bits: u32,
+        family: AddressFamily,
+    ) -> Result<Option<Persistence>, NetlinkError> {
+        if bits & ipvs::SVC_F_PERSISTENT == 0 {
+            return Ok(None);
+        }
+        let timeout_s = self
+            .timeout
+            .ok_or_else(|| missing("IPVS_SVC_ATTR_TIMEOUT", SERVICE_NEST))?;
+        let mask = self
+            .netmask
+            .ok_or_else(|| missing("IPVS_SVC_ATTR_NETMASK", SERVICE_NEST))?;
+        Ok(Some(Persistence {
+            timeout_s,
+            netmask: match family {
+                // An IPv4 mask in network order; an IPv6 prefix length as a host-order number.
+                AddressFamily::Inet => Ipv4Addr::from(mask).to_string(),
+                AddressFamily::Inet6 => u32::from_ne_bytes(mask).to_string(),
+            },
+        }))
+    }
+}
+
+/// The 64-bit counters when the kernel sent them, else the 32-bit ones, else none.
+fn either_stats(
+    stats64: Option<(&[u8], &'static str)>,
+    stats: Option<(&[u8], &'static str)>,
+) -> Result<(Option<IpvsCounters>, Option<IpvsRates>), NetlinkError> {
+    Ok(match (stats64, stats) {
+        (Some((p, name)), _) => parse_stats(p, name, true).map(Some)?,
+        (None, Some((p, name))) => parse_stats(p, name, false).map(Some)?,
+        (None, None) => None,
+    }
+    .unzip())
+}
+
 /// One IPVS_CMD_ATTR_SERVICE nest as a sample without real servers.
 pub(super) fn parse_service(
     data: &[u8],
 ) -> Result<(VirtualServiceSample, ServiceIdentity), NetlinkError> {
     use ipvs::*;
-    const NEST: &str = "IPVS_CMD_ATTR_SERVICE";
-    let mut af = None;
-    let mut protocol = None;
-    let mut addr: Option<&[u8]> = None;
-    let mut port = None;
-    let mut fwmark = None;
-    let mut sched = None;
-    let mut flags = None;
-    let mut timeout = None;
-    let mut netmask = None;
-    let mut stats = None;
-    let mut stats64 = None;
-    let mut pe_name = None;
-    for a in Attrs::new(data) {
-        let (kind, p) = a.map_err(|e| e.in_nest(NEST))?;
-        match kind {
-            SVC_ATTR_AF => af = Some((get_u16("IPVS_SVC_ATTR_AF", p)?, p)),
-            SVC_ATTR_PROTOCOL => protocol = Some(get_u16("IPVS_SVC_ATTR_PROTOCOL", p)?),
-            SVC_ATTR_ADDR => addr = Some(p),
-            SVC_ATTR_PORT => port = Some(get_be16("IPVS_SVC_ATTR_PORT", p)?),
-            SVC_ATTR_FWMARK => fwmark = Some(get_u32("IPVS_SVC_ATTR_FWMARK", p)?),
-            SVC_ATTR_SCHED_NAME => sched = Some(get_string("IPVS_SVC_ATTR_SCHED_NAME", p)?),
-            // struct ip_vs_flags { __u32 flags; __u32 mask; }
-            SVC_ATTR_FLAGS => {
-                let b = fixed::<8>("IPVS_SVC_ATTR_FLAGS", p)?;
-                flags = Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-            }
-            SVC_ATTR_TIMEOUT => timeout = Some(get_u32("IPVS_SVC_ATTR_TIMEOUT", p)?),
-            SVC_ATTR_NETMASK => netmask = Some(fixed::<4>("IPVS_SVC_ATTR_NETMASK", p)?),
-            SVC_ATTR_STATS => stats = Some(p),
-            SVC_ATTR_STATS64 => stats64 = Some(p),
-            SVC_ATTR_PE_NAME => pe_name = Some(get_string("IPVS_SVC_ATTR_PE_NAME", p)?),
-            _ => {}
-        }
-    }
-    let (af, af_bytes) = af.ok_or_else(|| missing("IPVS_SVC_ATTR_AF", NEST))?;
+    let attrs = ServiceAttrs::read(data)?;
+    let (af, af_bytes) = attrs
+        .af
+        .ok_or_else(|| missing("IPVS_SVC_ATTR_AF", SERVICE_NEST))?;
     let family = get_family("IPVS_SVC_ATTR_AF", af_bytes)?;
     let mut identity = ServiceIdentity {
         af,
@@ -314,54 +411,19 @@ pub(super) fn parse_service(
         addr: [0; INET_ADDR_LEN],
         port: 0,
     };
-    let key = match fwmark {
-        Some(mark) if mark != 0 => {
-            identity.fwmark = Some(mark);
-            ServiceKey::Fwmark { mark, family }
-        }
-        _ => {
-            let proto = protocol.ok_or_else(|| missing("IPVS_SVC_ATTR_PROTOCOL", NEST))?;
-            let raw = addr.ok_or_else(|| missing("IPVS_SVC_ATTR_ADDR", NEST))?;
-            let port = port.ok_or_else(|| missing("IPVS_SVC_ATTR_PORT", NEST))?;
-            let address = get_addr("IPVS_SVC_ATTR_ADDR", family, raw)?;
-            let n = raw.len().min(INET_ADDR_LEN);
-            identity.addr[..n].copy_from_slice(&raw[..n]);
-            identity.protocol = proto;
-            identity.port = port;
-            ServiceKey::Addr {
-                protocol: Protocol::from_ipproto(proto).ok_or_else(|| {
-                    malformed(
-                        "IPVS_SVC_ATTR_PROTOCOL",
-                        format!("unknown protocol {proto}"),
-                    )
-                })?,
-                address,
-                port,
-            }
-        }
-    };
-    let scheduler = sched.ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME", NEST))?;
-    let bits = flags.ok_or_else(|| missing("IPVS_SVC_ATTR_FLAGS", NEST))?;
-    let persistent = if bits & SVC_F_PERSISTENT != 0 {
-        let timeout_s = timeout.ok_or_else(|| missing("IPVS_SVC_ATTR_TIMEOUT", NEST))?;
-        let mask = netmask.ok_or_else(|| missing("IPVS_SVC_ATTR_NETMASK", NEST))?;
-        Some(Persistence {
-            timeout_s,
-            netmask: match family {
-                // An IPv4 mask in network order; an IPv6 prefix length as a host-order number.
-                AddressFamily::Inet => Ipv4Addr::from(mask).to_string(),
-                AddressFamily::Inet6 => u32::from_ne_bytes(mask).to_string(),
-            },
-        })
-    } else {
-        None
-    };
-    let (totals, rates) = match (stats64, stats) {
-        (Some(p), _) => parse_stats(p, "IPVS_SVC_ATTR_STATS64", true).map(Some)?,
-        (None, Some(p)) => parse_stats(p, "IPVS_SVC_ATTR_STATS", false).map(Some)?,
-        (None, None) => None,
-    }
-    .unzip();
+    let key = attrs.key(family, &mut identity)?;
+    let scheduler = attrs
+        .sched
+        .clone()
+        .ok_or_else(|| missing("IPVS_SVC_ATTR_SCHED_NAME", SERVICE_NEST))?;
+    let bits = attrs
+        .flags
+        .ok_or_else(|| missing("IPVS_SVC_ATTR_FLAGS", SERVICE_NEST))?;
+    let persistent = attrs.persistence(bits, family)?;
+    let (totals, rates) = either_stats(
+        attrs.stats64.map(|p| (p, "IPVS_SVC_ATTR_STATS64")),
+        attrs.stats.map(|p| (p, "IPVS_SVC_ATTR_STATS")),
+    )?;
     Ok((
         VirtualServiceSample {
             key,
@@ -371,11 +433,73 @@ pub(super) fn parse_service(
             totals,
             rates,
             flags: Some(bits),
-            pe_name,
+            pe_name: attrs.pe_name,
             reals: Vec::new(),
         },
         identity,
     ))
+}
+
+/// The attributes of one IPVS_CMD_ATTR_DEST nest, as the kernel sent them.
+#[derive(Default)]
+struct DestAttrs<'a> {
+    addr: Option<&'a [u8]>,
+    port: Option<u16>,
+    fwd: Option<u32>,
+    weight: Option<i32>,
+    u_thresh: u32,
+    l_thresh: u32,
+    active: Option<u32>,
+    inactive: Option<u32>,
+    persist: Option<u32>,
+    stats: Option<&'a [u8]>,
+    stats64: Option<&'a [u8]>,
+    family: Option<AddressFamily>,
+    tun_type: Option<u8>,
+    tun_port: u16,
+    tun_flags: u16,
+}
+
+const DEST_NEST: &str = "IPVS_CMD_ATTR_DEST";
+
+impl<'a> DestAttrs<'a> {
+    fn read(data: &'a [u8]) -> Result<DestAttrs<'a>, NetlinkError> {
+        use ipvs::*;
+        let mut d = DestAttrs::default();
+        for a in Attrs::new(data) {
+            let (kind, p) = a.map_err(|e| e.in_nest(DEST_NEST))?;
+            match kind {
+                DEST_ATTR_ADDR => d.addr = Some(p),
+                DEST_ATTR_PORT => d.port = Some(get_be16("IPVS_DEST_ATTR_PORT", p)?),
+                DEST_ATTR_FWD_METHOD => d.fwd = Some(get_u32("IPVS_DEST_ATTR_FWD_METHOD", p)?),
+                // The kernel keeps the weight as an int and sends it as a u32.
+                DEST_ATTR_WEIGHT => {
+                    d.weight = Some(i32::from_ne_bytes(fixed("IPVS_DEST_ATTR_WEIGHT", p)?));
+                }
+                DEST_ATTR_U_THRESH => d.u_thresh = get_u32("IPVS_DEST_ATTR_U_THRESH", p)?,
+                DEST_ATTR_L_THRESH => d.l_thresh = get_u32("IPVS_DEST_ATTR_L_THRESH", p)?,
+                DEST_ATTR_ACTIVE_CONNS => {
+                    d.active = Some(get_u32("IPVS_DEST_ATTR_ACTIVE_CONNS", p)?);
+                }
+                DEST_ATTR_INACT_CONNS => {
+                    d.inactive = Some(get_u32("IPVS_DEST_ATTR_INACT_CONNS", p)?);
+                }
+                DEST_ATTR_PERSIST_CONNS => {
+                    d.persist = Some(get_u32("IPVS_DEST_ATTR_PERSIST_CONNS", p)?);
+                }
+                DEST_ATTR_STATS => d.stats = Some(p),
+                DEST_ATTR_STATS64 => d.stats64 = Some(p),
+                DEST_ATTR_ADDR_FAMILY => {
+                    d.family = Some(get_family("IPVS_DEST_ATTR_ADDR_FAMILY", p)?);
+                }
+                DEST_ATTR_TUN_TYPE => d.tun_type = Some(get_u8("IPVS_DEST_ATTR_TUN_TYPE", p)?),
+                DEST_ATTR_TUN_PORT => d.tun_port = get_be16("IPVS_DEST_ATTR_TUN_PORT", p)?,
+                DEST_ATTR_TUN_FLAGS => d.tun_flags = get_u16("IPVS_DEST_ATTR_TUN_FLAGS", p)?,
+                _ => {}
+            }
+        }
+        Ok(d)
+    }
 }
 
 /// One IPVS_CMD_ATTR_DEST nest. `service_family` stands in for a kernel that does not send
@@ -385,83 +509,51 @@ pub(super) fn parse_dest(
     service_family: AddressFamily,
 ) -> Result<RealServerSample, NetlinkError> {
     use ipvs::*;
-    const NEST: &str = "IPVS_CMD_ATTR_DEST";
-    let mut addr: Option<&[u8]> = None;
-    let mut port = None;
-    let mut fwd = None;
-    let mut weight = None;
-    let mut u_thresh = 0;
-    let mut l_thresh = 0;
-    let mut active = None;
-    let mut inactive = None;
-    let mut persist = None;
-    let mut stats = None;
-    let mut stats64 = None;
-    let mut family = service_family;
-    let mut tun_type = None;
-    let mut tun_port = 0;
-    let mut tun_flags = 0;
-    for a in Attrs::new(data) {
-        let (kind, p) = a.map_err(|e| e.in_nest(NEST))?;
-        match kind {
-            DEST_ATTR_ADDR => addr = Some(p),
-            DEST_ATTR_PORT => port = Some(get_be16("IPVS_DEST_ATTR_PORT", p)?),
-            DEST_ATTR_FWD_METHOD => fwd = Some(get_u32("IPVS_DEST_ATTR_FWD_METHOD", p)?),
-            // The kernel keeps the weight as an int and sends it as a u32.
-            DEST_ATTR_WEIGHT => {
-                weight = Some(i32::from_ne_bytes(fixed("IPVS_DEST_ATTR_WEIGHT", p)?));
-            }
-            DEST_ATTR_U_THRESH => u_thresh = get_u32("IPVS_DEST_ATTR_U_THRESH", p)?,
-            DEST_ATTR_L_THRESH => l_thresh = get_u32("IPVS_DEST_ATTR_L_THRESH", p)?,
-            DEST_ATTR_ACTIVE_CONNS => active = Some(get_u32("IPVS_DEST_ATTR_ACTIVE_CONNS", p)?),
-            DEST_ATTR_INACT_CONNS => inactive = Some(get_u32("IPVS_DEST_ATTR_INACT_CONNS", p)?),
-            DEST_ATTR_PERSIST_CONNS => {
-                persist = Some(get_u32("IPVS_DEST_ATTR_PERSIST_CONNS", p)?);
-            }
-            DEST_ATTR_STATS => stats = Some(p),
-            DEST_ATTR_STATS64 => stats64 = Some(p),
-            DEST_ATTR_ADDR_FAMILY => family = get_family("IPVS_DEST_ATTR_ADDR_FAMILY", p)?,
-            DEST_ATTR_TUN_TYPE => tun_type = Some(get_u8("IPVS_DEST_ATTR_TUN_TYPE", p)?),
-            DEST_ATTR_TUN_PORT => tun_port = get_be16("IPVS_DEST_ATTR_TUN_PORT", p)?,
-            DEST_ATTR_TUN_FLAGS => tun_flags = get_u16("IPVS_DEST_ATTR_TUN_FLAGS", p)?,
-            _ => {}
-        }
-    }
+    let d = DestAttrs::read(data)?;
     let address = get_addr(
         "IPVS_DEST_ATTR_ADDR",
-        family,
-        addr.ok_or_else(|| missing("IPVS_DEST_ATTR_ADDR", NEST))?,
+        d.family.unwrap_or(service_family),
+        d.addr
+            .ok_or_else(|| missing("IPVS_DEST_ATTR_ADDR", DEST_NEST))?,
     )?;
-    let fwd = fwd.ok_or_else(|| missing("IPVS_DEST_ATTR_FWD_METHOD", NEST))?;
+    let fwd = d
+        .fwd
+        .ok_or_else(|| missing("IPVS_DEST_ATTR_FWD_METHOD", DEST_NEST))?;
     let forward = Forward::from_conn_flags(fwd & CONN_F_FWD_MASK).ok_or_else(|| {
         malformed(
             "IPVS_DEST_ATTR_FWD_METHOD",
             format!("unknown forwarding method {fwd}"),
         )
     })?;
-    let (totals, rates) = match (stats64, stats) {
-        (Some(p), _) => parse_stats(p, "IPVS_DEST_ATTR_STATS64", true).map(Some)?,
-        (None, Some(p)) => parse_stats(p, "IPVS_DEST_ATTR_STATS", false).map(Some)?,
-        (None, None) => None,
-    }
-    .unzip();
+    let (totals, rates) = either_stats(
+        d.stats64.map(|p| (p, "IPVS_DEST_ATTR_STATS64")),
+        d.stats.map(|p| (p, "IPVS_DEST_ATTR_STATS")),
+    )?;
     Ok(RealServerSample {
         address,
-        port: port.ok_or_else(|| missing("IPVS_DEST_ATTR_PORT", NEST))?,
+        port: d
+            .port
+            .ok_or_else(|| missing("IPVS_DEST_ATTR_PORT", DEST_NEST))?,
         forward,
-        weight: weight.ok_or_else(|| missing("IPVS_DEST_ATTR_WEIGHT", NEST))?,
-        upper_threshold: u_thresh,
-        lower_threshold: l_thresh,
-        active_conns: active.ok_or_else(|| missing("IPVS_DEST_ATTR_ACTIVE_CONNS", NEST))?,
-        inactive_conns: inactive.ok_or_else(|| missing("IPVS_DEST_ATTR_INACT_CONNS", NEST))?,
-        persistent_conns: persist,
+        weight: d
+            .weight
+            .ok_or_else(|| missing("IPVS_DEST_ATTR_WEIGHT", DEST_NEST))?,
+        upper_threshold: d.u_thresh,
+        lower_threshold: d.l_thresh,
+        active_conns: d
+            .active
+            .ok_or_else(|| missing("IPVS_DEST_ATTR_ACTIVE_CONNS", DEST_NEST))?,
+        inactive_conns: d
+            .inactive
+            .ok_or_else(|| missing("IPVS_DEST_ATTR_INACT_CONNS", DEST_NEST))?,
+        persistent_conns: d.persist,
         totals,
         rates,
-        tunnel: match (forward, tun_type) {
+        tunnel: match (forward, d.tun_type) {
             (Forward::Tunnel, Some(t)) => Some(TunnelEncap {
                 kind: TunnelKind::from_kernel(t),
-                port: tun_port,
-                flags: tun_flags,
+                port: d.tun_port,
+                flags: d.tun_flags,
             }),
             _ => None,
         },

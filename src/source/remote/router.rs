@@ -319,29 +319,9 @@ impl RouterWatch {
         let mut views = Vec::new();
         let mut failures: Vec<(RouterPart, String)> = Vec::new();
         for part in asked.iter().filter(|p| **p != RouterPart::Conn) {
-            let name = format!("ipvsadm {}", part.word());
-            match sections.with_rc(&name) {
-                None => failures.push((*part, "the router sent no ipvsadm listing".into())),
-                Some((body, rc)) if rc != Some(0) => {
-                    let why = body
-                        .lines()
-                        .map(str::trim)
-                        .find(|l| !l.is_empty())
-                        .unwrap_or("no message");
-                    failures.push((
-                        *part,
-                        format!(
-                            "ipvsadm failed on the router ({})",
-                            crate::model::text::printable(why, 160)
-                        ),
-                    ));
-                }
-                Some((body, _)) => match parse::ipvsadm_list(body) {
-                    Ok(listing) => views.push((*part, listing)),
-                    Err(e) => {
-                        failures.push((*part, format!("ipvsadm output not understood ({e})")));
-                    }
-                },
+            match ipvsadm_view(sections, *part) {
+                Ok(listing) => views.push((*part, listing)),
+                Err(why) => failures.push((*part, why)),
             }
         }
         // ipvsadm before 1.31 does not know --tun-info, while its other views work: the plain
@@ -357,6 +337,17 @@ impl RouterWatch {
             return;
         }
         self.ipvsadm_problem = None;
+        self.keep_views(views, time, now);
+    }
+
+    /// Keeps ipvsadm's views that all came: the version and table size they tell, the stats
+    /// view, and the details (when the primary view is among them).
+    fn keep_views(
+        &mut self,
+        views: Vec<(RouterPart, IpvsadmListing)>,
+        time: Timestamp,
+        now: Instant,
+    ) {
         let mut details = Vec::new();
         for (part, listing) in views {
             if let (Some(version), Some(size)) = (&listing.version, listing.conn_table_size) {
@@ -383,6 +374,28 @@ impl RouterWatch {
                 read: now,
                 shape: self.shape,
             });
+        }
+    }
+}
+
+/// One ipvsadm view from the reply, or why there is none.
+fn ipvsadm_view(sections: &Sections, part: RouterPart) -> Result<IpvsadmListing, String> {
+    let name = format!("ipvsadm {}", part.word());
+    match sections.with_rc(&name) {
+        None => Err("the router sent no ipvsadm listing".into()),
+        Some((body, rc)) if rc != Some(0) => {
+            let why = body
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no message");
+            Err(format!(
+                "ipvsadm failed on the router ({})",
+                crate::model::text::printable(why, 160)
+            ))
+        }
+        Some((body, _)) => {
+            parse::ipvsadm_list(body).map_err(|e| format!("ipvsadm output not understood ({e})"))
         }
     }
 }

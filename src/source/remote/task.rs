@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::model::sample::{HostFacts, HostStatus, Report, SourceEvent, Timestamp};
 use crate::source::poller::PollHandle;
@@ -399,6 +399,29 @@ fn jitter() -> f64 {
     0.75 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.5
 }
 
+/// How a connection's polling ends: connect again, or stop the task.
+enum Next {
+    Reconnect,
+    Stop,
+}
+
+/// What a host's task keeps across connections: its settings, the status it reported last, the
+/// backoff, the samples sent, and what the router told about its costs.
+struct HostTask<'a> {
+    src: &'a RemoteSource,
+    interval: Duration,
+    refresh: &'a Notify,
+    limit: Option<u32>,
+    once: bool,
+    connect_timeout: Duration,
+    poll_timeout: Duration,
+    reporter: Reporter<'a>,
+    backoff: Duration,
+    samples: u32,
+    watch: Option<RouterWatch>,
+    seq: u64,
+}
+
 async fn run(
     src: RemoteSource,
     interval: Duration,
@@ -406,33 +429,67 @@ async fn run(
     refresh: Arc<Notify>,
     limit: Option<u32>,
 ) {
-    let tuning = src.ctx.tuning;
-    let interval = interval.max(Duration::from_millis(10));
-    let connect_timeout = src
-        .resolved
-        .connect_timeout
-        .unwrap_or(tuning.connect_timeout);
-    let once = limit.is_some();
-    let poll_timeout = match src.role {
-        Role::Node => tuning.poll_timeout,
-        Role::Router(_) => tuning.router_poll_timeout,
-    };
-    let mut reporter = Reporter {
-        src: &src,
-        tx: &tx,
-        last: None,
-    };
-    let mut backoff = tuning.backoff_min;
-    let mut samples = 0u32;
-    // What the router told about its costs outlives a connection.
-    let mut watch = match src.role {
-        Role::Router(_) => Some(RouterWatch::new(src.budget, interval, 100, once)),
-        Role::Node => None,
-    };
-    let mut seq = 0u64;
+    let mut task = HostTask::new(&src, interval, &tx, &refresh, limit);
     loop {
+        let conn = match task.connect().await {
+            Ok(conn) => conn,
+            Err(Next::Reconnect) => continue,
+            Err(Next::Stop) => return,
+        };
+        match task.serve(&conn).await {
+            Next::Reconnect => {}
+            Next::Stop => return,
+        }
+    }
+}
+
+impl<'a> HostTask<'a> {
+    fn new(
+        src: &'a RemoteSource,
+        interval: Duration,
+        tx: &'a mpsc::Sender<SourceEvent>,
+        refresh: &'a Notify,
+        limit: Option<u32>,
+    ) -> HostTask<'a> {
+        let tuning = src.ctx.tuning;
+        let interval = interval.max(Duration::from_millis(10));
+        let once = limit.is_some();
+        HostTask {
+            src,
+            interval,
+            refresh,
+            limit,
+            once,
+            connect_timeout: src
+                .resolved
+                .connect_timeout
+                .unwrap_or(tuning.connect_timeout),
+            poll_timeout: match src.role {
+                Role::Node => tuning.poll_timeout,
+                Role::Router(_) => tuning.router_poll_timeout,
+            },
+            reporter: Reporter {
+                src,
+                tx,
+                last: None,
+            },
+            backoff: tuning.backoff_min,
+            samples: 0,
+            // What the router told about its costs outlives a connection.
+            watch: match src.role {
+                Role::Router(_) => Some(RouterWatch::new(src.budget, interval, 100, once)),
+                Role::Node => None,
+            },
+            seq: 0,
+        }
+    }
+
+    /// One attempt to connect. After a failure it waits out the backoff (or a refresh) and says
+    /// to try again, or to stop when that was final.
+    async fn connect(&mut self) -> Result<Connection, Next> {
+        let src = self.src;
         let started = Instant::now();
-        let deadline = started + connect_timeout;
+        let deadline = started + self.connect_timeout;
         // The stages have their own deadlines; this one catches anything else that might wait.
         let attempt = tokio::time::timeout_at(
             deadline + Duration::from_secs(1),
@@ -442,34 +499,40 @@ async fn run(
         .unwrap_or_else(|_| {
             Err(SshError::Unreachable(format!(
                 "no answer within {}",
-                humantime::format_duration(connect_timeout)
+                humantime::format_duration(self.connect_timeout)
             )))
         });
-        let conn = match attempt {
-            Ok(c) => c,
+        match attempt {
+            Ok(conn) => {
+                tracing::info!(
+                    host = %src.name,
+                    endpoint = %conn.endpoint(),
+                    "connected in {} ms",
+                    started.elapsed().as_millis()
+                );
+                Ok(conn)
+            }
             Err(e) => {
-                if !reporter.failure(&e).await || once {
-                    return;
+                if !self.reporter.failure(&e).await || self.once {
+                    return Err(Next::Stop);
                 }
-                let wait = with_jitter(backoff);
+                let wait = with_jitter(self.backoff);
                 tracing::debug!(host = %src.name, "reconnecting in {wait:?}");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = refresh.notified() => {}
+                    () = self.refresh.notified() => {}
                 }
-                backoff = next_backoff(backoff, &tuning);
-                continue;
+                self.backoff = next_backoff(self.backoff, &self.src.ctx.tuning);
+                Err(Next::Reconnect)
             }
-        };
-        tracing::info!(
-            host = %src.name,
-            endpoint = %conn.endpoint(),
-            "connected in {} ms",
-            started.elapsed().as_millis()
-        );
-        // The first poll at once; then on a grid shared by every host (whole seconds for 1 s), so
-        // that samples of one round come together and the screen redraws once for them.
-        let mut ticker = if once {
+        }
+    }
+
+    /// The first poll at once; then on a grid shared by every host (whole seconds for 1 s), so
+    /// that samples of one round come together and the screen redraws once for them.
+    fn ticker(&self) -> Interval {
+        let interval = self.interval;
+        if self.once {
             let mut t = tokio::time::interval_at(Instant::now() + interval, interval);
             t.set_missed_tick_behavior(MissedTickBehavior::Delay);
             t
@@ -477,106 +540,169 @@ async fn run(
             let mut t = tokio::time::interval_at(next_on_grid(interval), interval);
             t.set_missed_tick_behavior(MissedTickBehavior::Skip);
             t
-        };
+        }
+    }
+
+    /// Polls over `conn` until it is lost or the task is done. Closes what it leaves behind,
+    /// except when the connection ended while idle and the task stops.
+    async fn serve(&mut self, conn: &Connection) -> Next {
+        let mut ticker = self.ticker();
         let mut first = true;
         let mut running: Option<Running> = None;
         let mut parts = Parts::Idle(None);
         loop {
-            if !first {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    () = refresh.notified() => {}
-                    reply = async {
-                        match &mut parts {
-                            Parts::Busy(f) => f.await,
-                            Parts::Idle(_) => std::future::pending().await,
-                        }
-                    } => {
-                        let (program, asked, time, result) = reply;
-                        parts = Parts::Idle(program);
-                        if let Some(w) = watch.as_mut() {
-                            let now = std::time::Instant::now();
-                            match result.and_then(|text| w.absorb_parts(&text, &asked, time, now)) {
-                                Ok(costs) => {
-                                    tracing::debug!(host = %src.name, ?asked, ?costs, "router parts");
-                                }
-                                Err(e) => {
-                                    tracing::warn!(host = %src.name, "router parts: {e}");
-                                    w.parts_failed(format!("ipvsadm's views: {e}"), now);
-                                }
-                            }
-                        }
-                        continue;
-                    }
-                    // Lost while idle (keepalives unanswered, the host went away): say so now,
-                    // not at the next poll.
-                    e = conn.closed() => {
-                        if !reporter.failure(&e).await || once {
-                            return;
-                        }
-                        break;
-                    }
+            if !first && let Err(next) = self.wait(conn, &mut ticker, &mut parts).await {
+                match next {
+                    Next::Stop => return Next::Stop,
+                    Next::Reconnect => break,
                 }
             }
             first = false;
-            let polled = tokio::time::timeout(
-                poll_timeout,
-                src.poll(&conn, &mut running, &mut watch, &mut seq),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(SshError::Unreachable(format!(
-                    "no answer to a poll within {}",
-                    humantime::format_duration(poll_timeout)
-                )))
-            });
-            if polled.is_err() && matches!(polled, Err(SshError::Unreachable(_))) {
-                // Cut off mid-reply: the program is in an unknown state.
-                close(&mut running).await;
-            }
+            let polled = self.poll(conn, &mut running).await;
             // The router's costlier parts, on their own program, when the budget allows.
-            if polled.is_ok()
-                && let (Some(w), Parts::Idle(_)) = (watch.as_mut(), &parts)
-                && !w.reads_everything()
-            {
-                let asked = w.plan(std::time::Instant::now());
-                if !asked.is_empty()
-                    && let Parts::Idle(program) = std::mem::replace(&mut parts, Parts::Idle(None))
-                {
-                    seq += 1;
-                    parts = Parts::Busy(Box::pin(src.ask_parts(&conn, program, seq, asked)));
-                }
+            if polled.is_ok() {
+                self.start_parts(conn, &mut parts);
             }
-            match polled {
-                Ok(event) => {
-                    backoff = tuning.backoff_min;
-                    if !reporter.sample(event).await {
-                        close(&mut running).await;
-                        conn.close().await;
-                        return;
-                    }
-                    samples += 1;
-                    if limit.is_some_and(|l| samples >= l) {
-                        close(&mut running).await;
-                        conn.close().await;
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let lost = e.loses_connection() || conn.is_closed();
-                    if !reporter.failure(&e).await || once {
-                        close(&mut running).await;
-                        conn.close().await;
-                        return;
-                    }
-                    if lost {
-                        break;
-                    }
+            if let Some(next) = self.report(polled, conn, &mut running).await {
+                match next {
+                    Next::Stop => return Next::Stop,
+                    Next::Reconnect => break,
                 }
             }
         }
         close(&mut running).await;
         conn.close().await;
+        Next::Reconnect
+    }
+
+    /// Waits for the next tick or a refresh, taking in the router's costlier parts as they
+    /// come. A connection lost while idle (keepalives unanswered, the host went away) is said
+    /// now, not at the next poll.
+    async fn wait(
+        &mut self,
+        conn: &Connection,
+        ticker: &mut Interval,
+        parts: &mut Parts<'_>,
+    ) -> Result<(), Next> {
+        let refresh = self.refresh;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => return Ok(()),
+                () = refresh.notified() => return Ok(()),
+                reply = async {
+                    match &mut *parts {
+                        Parts::Busy(f) => f.await,
+                        Parts::Idle(_) => std::future::pending().await,
+                    }
+                } => {
+                    *parts = Parts::Idle(self.took_parts(reply));
+                }
+                e = conn.closed() => {
+                    if !self.reporter.failure(&e).await || self.once {
+                        return Err(Next::Stop);
+                    }
+                    return Err(Next::Reconnect);
+                }
+            }
+        }
+    }
+
+    /// Takes in the router's answer for its costlier parts; gives back the program.
+    fn took_parts(&mut self, reply: PartsReply) -> Option<Running> {
+        let (program, asked, time, result) = reply;
+        if let Some(w) = self.watch.as_mut() {
+            let now = std::time::Instant::now();
+            match result.and_then(|text| w.absorb_parts(&text, &asked, time, now)) {
+                Ok(costs) => {
+                    tracing::debug!(host = %self.src.name, ?asked, ?costs, "router parts");
+                }
+                Err(e) => {
+                    tracing::warn!(host = %self.src.name, "router parts: {e}");
+                    w.parts_failed(format!("ipvsadm's views: {e}"), now);
+                }
+            }
+        }
+        program
+    }
+
+    /// One poll within its deadline. A poll cut off mid-reply ends the program, whose state is
+    /// then unknown.
+    async fn poll(
+        &mut self,
+        conn: &Connection,
+        running: &mut Option<Running>,
+    ) -> Result<SourceEvent, SshError> {
+        let poll_timeout = self.poll_timeout;
+        let polled = tokio::time::timeout(
+            poll_timeout,
+            self.src.poll(conn, running, &mut self.watch, &mut self.seq),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(SshError::Unreachable(format!(
+                "no answer to a poll within {}",
+                humantime::format_duration(poll_timeout)
+            )))
+        });
+        if polled.is_err() && matches!(polled, Err(SshError::Unreachable(_))) {
+            // Cut off mid-reply: the program is in an unknown state.
+            close(running).await;
+        }
+        polled
+    }
+
+    /// Asks the router's second program for what the budget allows now, when it is idle.
+    fn start_parts<'c>(&mut self, conn: &'c Connection, parts: &mut Parts<'c>)
+    where
+        'a: 'c,
+    {
+        if let (Some(w), Parts::Idle(_)) = (self.watch.as_mut(), &*parts)
+            && !w.reads_everything()
+        {
+            let asked = w.plan(std::time::Instant::now());
+            if !asked.is_empty()
+                && let Parts::Idle(program) = std::mem::replace(parts, Parts::Idle(None))
+            {
+                self.seq += 1;
+                *parts = Parts::Busy(Box::pin(self.src.ask_parts(conn, program, self.seq, asked)));
+            }
+        }
+    }
+
+    /// Reports a poll's outcome. Says how polling ends, if it does: at the sample limit, when
+    /// nobody listens, after a final failure (all closed), or when the connection is lost.
+    async fn report(
+        &mut self,
+        polled: Result<SourceEvent, SshError>,
+        conn: &Connection,
+        running: &mut Option<Running>,
+    ) -> Option<Next> {
+        match polled {
+            Ok(event) => {
+                self.backoff = self.src.ctx.tuning.backoff_min;
+                if !self.reporter.sample(event).await {
+                    close(running).await;
+                    conn.close().await;
+                    return Some(Next::Stop);
+                }
+                self.samples += 1;
+                if self.limit.is_some_and(|l| self.samples >= l) {
+                    close(running).await;
+                    conn.close().await;
+                    return Some(Next::Stop);
+                }
+                None
+            }
+            Err(e) => {
+                let lost = e.loses_connection() || conn.is_closed();
+                if !self.reporter.failure(&e).await || self.once {
+                    close(running).await;
+                    conn.close().await;
+                    return Some(Next::Stop);
+                }
+                lost.then_some(Next::Reconnect)
+            }
+        }
     }
 }
 

@@ -400,25 +400,8 @@ impl SshSettings {
             host: alias.clone(),
             message,
         };
-        let fields: &HashMap<String, Vec<String>> = &p.unsupported_fields;
-        let hostname = match &p.host_name {
-            Some(h) => expand_percent_h(h, &alias),
-            None => alias.clone(),
-        };
-        if !is_safe_host(&hostname) {
-            return Err(err(format!(
-                "HostName {hostname:?} is not a safe host name"
-            )));
-        }
-        let port = spec.port.or(p.port).unwrap_or(22);
-        let user = spec
-            .user
-            .clone()
-            .or_else(|| p.user.clone())
-            .unwrap_or_else(|| self.local_user.clone());
-        if !is_safe_user(&user) {
-            return Err(err(format!("User {user:?} is not a safe user name")));
-        }
+        let fields: &Fields = &p.unsupported_fields;
+        let (hostname, port, user) = self.destination(spec, &p, &alias).map_err(err)?;
         let tokens = Tokens {
             home: &self.home,
             local_user: &self.local_user,
@@ -427,64 +410,21 @@ impl SshSettings {
             port,
             user: &user,
         };
-        let configured = p.identity_file.clone().unwrap_or_default();
-        let identity_files_configured = !configured.is_empty();
-        let identity_files: Vec<PathBuf> = if identity_files_configured {
-            configured
-                .iter()
-                .map(|f| tokens.path(&f.to_string_lossy()))
-                .collect()
-        } else {
-            ["id_ed25519", "id_ecdsa", "id_rsa"]
-                .iter()
-                .map(|n| self.home.join(".ssh").join(n))
-                .collect()
-        };
-        let identities_only = match fields.get("identitiesonly") {
-            Some(v) => yes_no(v).map_err(err)?,
-            None => false,
-        };
-        let identity_agent = match fields.get("identityagent").and_then(|v| v.first()) {
-            None => IdentityAgent::Env,
-            Some(v) if v.eq_ignore_ascii_case("none") => IdentityAgent::Disabled,
-            Some(v) if v == "SSH_AUTH_SOCK" || v == "$SSH_AUTH_SOCK" => IdentityAgent::Env,
-            Some(v) => IdentityAgent::Socket(tokens.path(v)),
-        };
+        let (identity_files, identity_files_configured) = self.identity_files(&p, &tokens);
+        let identities_only = flag(fields, "identitiesonly").map_err(err)?;
+        let identity_agent = identity_agent(fields, &tokens);
         let proxy_jump = match jump {
             Some(j) => j.to_vec(),
             None => parse_jump_list(p.proxy_jump.as_deref().unwrap_or_default())
                 .map_err(|e| err(format!("ProxyJump: {e}")))?,
         };
-        let user_known_hosts: Vec<PathBuf> = match fields.get("userknownhostsfile") {
-            Some(v) if v.iter().any(|f| f.eq_ignore_ascii_case("none")) => Vec::new(),
-            Some(v) => v.iter().map(|f| tokens.path(f)).collect(),
-            None => vec![
-                self.home.join(".ssh/known_hosts"),
-                self.home.join(".ssh/known_hosts2"),
-            ],
-        };
-        let global_known_hosts: Vec<PathBuf> = match fields.get("globalknownhostsfile") {
-            Some(v) if v.iter().any(|f| f.eq_ignore_ascii_case("none")) => Vec::new(),
-            Some(v) => v.iter().map(|f| tokens.path(f)).collect(),
-            None => SYSTEM_KNOWN_HOSTS.iter().map(PathBuf::from).collect(),
-        };
+        let (user_known_hosts, global_known_hosts) = self.known_hosts_files(fields, &tokens);
         let strict_host_key_checking = match fields.get("stricthostkeychecking") {
             Some(v) => strict_value(v).map_err(err)?,
             None => StrictHostKeyChecking::Yes,
         };
-        let hash_known_hosts = match fields.get("hashknownhosts") {
-            Some(v) => yes_no(v).map_err(err)?,
-            None => false,
-        };
-        let host_key_alias = fields
-            .get("hostkeyalias")
-            .and_then(|v| v.first())
-            .map(|a| a.to_string());
-        if let Some(a) = &host_key_alias
-            && !is_safe_host(a)
-        {
-            return Err(err(format!("HostKeyAlias {a:?} is not a safe host name")));
-        }
+        let hash_known_hosts = flag(fields, "hashknownhosts").map_err(err)?;
+        let host_key_alias = host_key_alias(fields).map_err(err)?;
         let server_alive_count_max = match fields.get("serveralivecountmax") {
             Some(v) => Some(count_value(v).map_err(err)?),
             None => None,
@@ -508,6 +448,68 @@ impl SshSettings {
             server_alive_interval: p.server_alive_interval,
             server_alive_count_max,
         })
+    }
+
+    /// Where to connect and as whom: `HostName` (with `%h`), the port and the user, typed ones
+    /// first; a name that is not safe to pass on is refused.
+    fn destination(
+        &self,
+        spec: &HostSpec,
+        p: &HostParams,
+        alias: &str,
+    ) -> Result<(String, u16, String), String> {
+        let hostname = match &p.host_name {
+            Some(h) => expand_percent_h(h, alias),
+            None => alias.to_string(),
+        };
+        if !is_safe_host(&hostname) {
+            return Err(format!("HostName {hostname:?} is not a safe host name"));
+        }
+        let port = spec.port.or(p.port).unwrap_or(22);
+        let user = spec
+            .user
+            .clone()
+            .or_else(|| p.user.clone())
+            .unwrap_or_else(|| self.local_user.clone());
+        if !is_safe_user(&user) {
+            return Err(format!("User {user:?} is not a safe user name"));
+        }
+        Ok((hostname, port, user))
+    }
+
+    /// The `IdentityFile`s, or ssh's default keys when none is configured; and whether any was.
+    fn identity_files(&self, p: &HostParams, tokens: &Tokens) -> (Vec<PathBuf>, bool) {
+        let configured = p.identity_file.clone().unwrap_or_default();
+        if configured.is_empty() {
+            let defaults = ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|n| self.home.join(".ssh").join(n))
+                .collect();
+            return (defaults, false);
+        }
+        let files = configured
+            .iter()
+            .map(|f| tokens.path(&f.to_string_lossy()))
+            .collect();
+        (files, true)
+    }
+
+    /// `UserKnownHostsFile` and `GlobalKnownHostsFile`, with ssh's defaults; `none` for none.
+    fn known_hosts_files(&self, fields: &Fields, tokens: &Tokens) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let user_known_hosts: Vec<PathBuf> = match fields.get("userknownhostsfile") {
+            Some(v) if v.iter().any(|f| f.eq_ignore_ascii_case("none")) => Vec::new(),
+            Some(v) => v.iter().map(|f| tokens.path(f)).collect(),
+            None => vec![
+                self.home.join(".ssh/known_hosts"),
+                self.home.join(".ssh/known_hosts2"),
+            ],
+        };
+        let global_known_hosts: Vec<PathBuf> = match fields.get("globalknownhostsfile") {
+            Some(v) if v.iter().any(|f| f.eq_ignore_ascii_case("none")) => Vec::new(),
+            Some(v) => v.iter().map(|f| tokens.path(f)).collect(),
+            None => SYSTEM_KNOWN_HOSTS.iter().map(PathBuf::from).collect(),
+        };
+        (user_known_hosts, global_known_hosts)
     }
 
     /// A `Host` alias whose `HostName` is `addr` (a plain pattern, no wildcard), for nodes found
@@ -550,6 +552,41 @@ pub fn parse_jump_list(hops: &[String]) -> Result<Vec<HostSpec>, HostsError> {
 
 fn first(v: &[String]) -> &str {
     v.first().map_or("", String::as_str)
+}
+
+/// The options ssh2-config leaves to lbtop, by lower-case name.
+type Fields = HashMap<String, Vec<String>>;
+
+/// A yes/no option, `no` when absent.
+fn flag(fields: &Fields, name: &str) -> Result<bool, String> {
+    match fields.get(name) {
+        Some(v) => yes_no(v),
+        None => Ok(false),
+    }
+}
+
+/// `IdentityAgent`: `none`, `SSH_AUTH_SOCK` (the default), or a socket path.
+fn identity_agent(fields: &Fields, tokens: &Tokens) -> IdentityAgent {
+    match fields.get("identityagent").and_then(|v| v.first()) {
+        None => IdentityAgent::Env,
+        Some(v) if v.eq_ignore_ascii_case("none") => IdentityAgent::Disabled,
+        Some(v) if v == "SSH_AUTH_SOCK" || v == "$SSH_AUTH_SOCK" => IdentityAgent::Env,
+        Some(v) => IdentityAgent::Socket(tokens.path(v)),
+    }
+}
+
+/// `HostKeyAlias`, which must be a safe host name.
+fn host_key_alias(fields: &Fields) -> Result<Option<String>, String> {
+    let host_key_alias = fields
+        .get("hostkeyalias")
+        .and_then(|v| v.first())
+        .map(|a| a.to_string());
+    if let Some(a) = &host_key_alias
+        && !is_safe_host(a)
+    {
+        return Err(format!("HostKeyAlias {a:?} is not a safe host name"));
+    }
+    Ok(host_key_alias)
 }
 
 fn yes_no(v: &[String]) -> Result<bool, String> {

@@ -14,7 +14,7 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::{
     Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
 };
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::{Instant, timeout_at};
 
 use super::config::{IdentityAgent, ResolvedHost, SshSettings, StrictHostKeyChecking};
@@ -302,13 +302,6 @@ impl Connection {
         deadline: Instant,
         depth: usize,
     ) -> Result<Connection, SshError> {
-        let timed_out = |stage: &str| {
-            let total = ctx.tuning.connect_timeout;
-            SshError::Unreachable(format!(
-                "no answer within {} ({stage})",
-                humantime::format_duration(Duration::from_secs(total.as_secs().max(1)))
-            ))
-        };
         let policy = Arc::new(HostKeyPolicy::for_host(host));
         let known = {
             let policy = policy.clone();
@@ -325,49 +318,14 @@ impl Connection {
             ended: ended.clone(),
         };
         let (handle, via) = if host.proxy_jump.is_empty() {
-            let tcp = timeout_at(deadline, tcp_connect(host))
-                .await
-                .map_err(|_| timed_out("TCP connect"))??;
-            let handle = timeout_at(deadline, client::connect_stream(config, tcp, handler))
-                .await
-                .map_err(|_| timed_out("SSH handshake"))??;
+            let handle = Self::handshake_direct(ctx, host, deadline, config, handler).await?;
             (handle, None)
         } else {
             let via = ctx
                 .jumps
                 .get(ctx, &host.proxy_jump, deadline, depth + 1)
                 .await?;
-            let via_name = via.endpoint.clone();
-            let wrap = |e: SshError| SshError::Jump {
-                via: via_name.clone(),
-                source: Box::new(e),
-            };
-            let channel = timeout_at(
-                deadline,
-                via.handle.channel_open_direct_tcpip(
-                    host.hostname.as_str(),
-                    u32::from(host.port),
-                    "127.0.0.1",
-                    0,
-                ),
-            )
-            .await
-            .map_err(|_| wrap(timed_out("forwarding")))?
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(reason) => wrap(SshError::Unreachable(format!(
-                    "cannot reach {}:{} ({})",
-                    host.hostname,
-                    host.port,
-                    open_failure(&reason)
-                ))),
-                other => wrap(other.into()),
-            })?;
-            let handle = timeout_at(
-                deadline,
-                client::connect_stream(config, channel.into_stream(), handler),
-            )
-            .await
-            .map_err(|_| timed_out("SSH handshake"))??;
+            let handle = Self::handshake_via(ctx, host, deadline, &via, config, handler).await?;
             (handle, Some(via))
         };
         let mut conn = Connection {
@@ -378,8 +336,65 @@ impl Connection {
         };
         timeout_at(deadline, conn.authenticate(host))
             .await
-            .map_err(|_| timed_out("authentication"))??;
+            .map_err(|_| timed_out(ctx, "authentication"))??;
         Ok(conn)
+    }
+
+    /// TCP to the host, then the SSH handshake over it.
+    async fn handshake_direct(
+        ctx: &SshContext,
+        host: &ResolvedHost,
+        deadline: Instant,
+        config: Arc<client::Config>,
+        handler: Client,
+    ) -> Result<Handle<Client>, SshError> {
+        let tcp = timeout_at(deadline, tcp_connect(host))
+            .await
+            .map_err(|_| timed_out(ctx, "TCP connect"))??;
+        timeout_at(deadline, client::connect_stream(config, tcp, handler))
+            .await
+            .map_err(|_| timed_out(ctx, "SSH handshake"))?
+    }
+
+    /// A channel forwarded through the jump host `via`, then the SSH handshake over it.
+    async fn handshake_via(
+        ctx: &SshContext,
+        host: &ResolvedHost,
+        deadline: Instant,
+        via: &Connection,
+        config: Arc<client::Config>,
+        handler: Client,
+    ) -> Result<Handle<Client>, SshError> {
+        let wrap = |e: SshError| SshError::Jump {
+            via: via.endpoint.clone(),
+            source: Box::new(e),
+        };
+        let channel = timeout_at(
+            deadline,
+            via.handle.channel_open_direct_tcpip(
+                host.hostname.as_str(),
+                u32::from(host.port),
+                "127.0.0.1",
+                0,
+            ),
+        )
+        .await
+        .map_err(|_| wrap(timed_out(ctx, "forwarding")))?
+        .map_err(|e| match e {
+            russh::Error::ChannelOpenFailure(reason) => wrap(SshError::Unreachable(format!(
+                "cannot reach {}:{} ({})",
+                host.hostname,
+                host.port,
+                open_failure(&reason)
+            ))),
+            other => wrap(other.into()),
+        })?;
+        timeout_at(
+            deadline,
+            client::connect_stream(config, channel.into_stream(), handler),
+        )
+        .await
+        .map_err(|_| timed_out(ctx, "SSH handshake"))?
     }
 
     pub fn endpoint(&self) -> &str {
@@ -418,127 +433,126 @@ impl Connection {
     /// with `IdentitiesOnly`), then key files the agent did not offer. Never prompts: an
     /// encrypted key without an agent is reported, not asked about.
     async fn authenticate(&mut self, host: &ResolvedHost) -> Result<(), SshError> {
-        let user = host.user.clone();
-        let mut notes: Vec<String> = Vec::new();
-        let mut tried: Vec<String> = Vec::new();
+        let mut log = AuthLog {
+            user: host.user.clone(),
+            tried: Vec::new(),
+            notes: Vec::new(),
+            rsa_hash: None,
+        };
         let files = load_identity_files(host).await;
         let file_publics: Vec<PublicKey> = files.iter().filter_map(|f| f.public.clone()).collect();
 
-        let mut agent_keys: Vec<PublicKey> = Vec::new();
-        let mut agent = match agent_socket(&host.identity_agent) {
-            None => None,
-            Some(path) => match AgentClient::connect_uds(&path).await {
-                Ok(mut a) => match a.request_identities().await {
-                    Ok(ids) => {
-                        for id in ids {
-                            if let AgentIdentity::PublicKey { key, .. } = id {
-                                agent_keys.push(key);
-                            }
-                        }
-                        Some(a)
-                    }
-                    Err(e) => {
-                        notes.push(format!(
-                            "the agent at {} did not list keys: {e}",
-                            path.display()
-                        ));
-                        None
-                    }
-                },
-                Err(e) => {
-                    notes.push(format!("cannot reach the agent at {}: {e}", path.display()));
-                    None
-                }
-            },
-        };
+        let (mut agent, mut agent_keys) = agent_keys(host, &mut log.notes).await;
         let in_files = |k: &PublicKey| file_publics.iter().any(|f| f.key_data() == k.key_data());
         agent_keys.sort_by_key(|k| !in_files(k));
         if host.identities_only {
             agent_keys.retain(|k| in_files(k));
         }
-        let mut rsa_hash: Option<Option<HashAlg>> = None;
-        if let Some(agent) = agent.as_mut() {
-            for key in &agent_keys {
-                let hash = self.hash_for(key.algorithm(), &mut rsa_hash).await;
-                tried.push(format!("agent key {}", known_hosts::fingerprint(key)));
+        if let Some(agent) = agent.as_mut()
+            && self.offer_agent_keys(agent, &agent_keys, &mut log).await?
+        {
+            return Ok(());
+        }
+        for file in files {
+            if self
+                .offer_key_file(host, file, &agent_keys, &mut log)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(log.failed("permission denied"))
+    }
+
+    /// Offers the agent's keys in turn; `true` once the server accepts one.
+    async fn offer_agent_keys(
+        &mut self,
+        agent: &mut AgentClient<UnixStream>,
+        agent_keys: &[PublicKey],
+        log: &mut AuthLog,
+    ) -> Result<bool, SshError> {
+        for key in agent_keys {
+            let hash = self.hash_for(key.algorithm(), &mut log.rsa_hash).await;
+            log.tried
+                .push(format!("agent key {}", known_hosts::fingerprint(key)));
+            match self
+                .handle
+                .authenticate_publickey_with(&log.user, key.clone(), hash, agent)
+                .await
+            {
+                Ok(answer) => match key_answer(answer) {
+                    KeyAnswer::Accepted => return Ok(true),
+                    KeyAnswer::NextKey => {}
+                    KeyAnswer::Stop(why) => return Err(log.failed(why)),
+                },
+                Err(e) => log.notes.push(format!("the agent could not sign: {e}")),
+            }
+            if self.handle.is_closed() {
+                return Err(log.failed("the server closed the connection"));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Offers one key file, unless the agent offered it already, or notes why it cannot;
+    /// `true` when the server accepts it.
+    async fn offer_key_file(
+        &mut self,
+        host: &ResolvedHost,
+        file: IdentityFile,
+        agent_keys: &[PublicKey],
+        log: &mut AuthLog,
+    ) -> Result<bool, SshError> {
+        let shown = tilde(&file.path, &host_home(host));
+        match file.private {
+            Ok(key) => {
+                let public = key.public_key().clone();
+                if agent_keys.iter().any(|k| k.key_data() == public.key_data()) {
+                    return Ok(false);
+                }
+                let hash = self.hash_for(key.algorithm(), &mut log.rsa_hash).await;
+                log.tried.push(shown);
                 match self
                     .handle
-                    .authenticate_publickey_with(&user, key.clone(), hash, agent)
+                    .authenticate_publickey(
+                        &log.user,
+                        PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                    )
                     .await
                 {
                     Ok(answer) => match key_answer(answer) {
-                        KeyAnswer::Accepted => return Ok(()),
+                        KeyAnswer::Accepted => return Ok(true),
                         KeyAnswer::NextKey => {}
-                        KeyAnswer::Stop(why) => {
-                            return Err(auth_failed(&user, why, &tried, &notes));
-                        }
+                        KeyAnswer::Stop(why) => return Err(log.failed(why)),
                     },
-                    Err(e) => notes.push(format!("the agent could not sign: {e}")),
+                    Err(e) => {
+                        return Err(match SshError::from(e) {
+                            SshError::Unreachable(m) => log.failed(&m),
+                            other => other,
+                        });
+                    }
                 }
-                if self.handle.is_closed() {
-                    return Err(auth_failed(
-                        &user,
-                        "the server closed the connection",
-                        &tried,
-                        &notes,
+            }
+            Err(KeyLoad::Missing) => {
+                if host.identity_files_configured {
+                    log.notes.push(format!("{shown} does not exist"));
+                }
+            }
+            Err(KeyLoad::Encrypted) => {
+                let in_agent = file
+                    .public
+                    .as_ref()
+                    .is_some_and(|p| agent_keys.iter().any(|k| k.key_data() == p.key_data()));
+                if !in_agent {
+                    log.notes.push(format!(
+                        "{shown} is encrypted and no agent holds it (lbtop never asks for \
+                         passphrases: add it with ssh-add)"
                     ));
                 }
             }
+            Err(KeyLoad::Unreadable(e)) => log.notes.push(format!("cannot use {shown}: {e}")),
         }
-        for file in files {
-            let shown = tilde(&file.path, &host_home(host));
-            match file.private {
-                Ok(key) => {
-                    let public = key.public_key().clone();
-                    if agent_keys.iter().any(|k| k.key_data() == public.key_data()) {
-                        continue;
-                    }
-                    let hash = self.hash_for(key.algorithm(), &mut rsa_hash).await;
-                    tried.push(shown);
-                    match self
-                        .handle
-                        .authenticate_publickey(
-                            &user,
-                            PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                        )
-                        .await
-                    {
-                        Ok(answer) => match key_answer(answer) {
-                            KeyAnswer::Accepted => return Ok(()),
-                            KeyAnswer::NextKey => {}
-                            KeyAnswer::Stop(why) => {
-                                return Err(auth_failed(&user, why, &tried, &notes));
-                            }
-                        },
-                        Err(e) => {
-                            return Err(match SshError::from(e) {
-                                SshError::Unreachable(m) => auth_failed(&user, &m, &tried, &notes),
-                                other => other,
-                            });
-                        }
-                    }
-                }
-                Err(KeyLoad::Missing) => {
-                    if host.identity_files_configured {
-                        notes.push(format!("{shown} does not exist"));
-                    }
-                }
-                Err(KeyLoad::Encrypted) => {
-                    let in_agent = file
-                        .public
-                        .as_ref()
-                        .is_some_and(|p| agent_keys.iter().any(|k| k.key_data() == p.key_data()));
-                    if !in_agent {
-                        notes.push(format!(
-                            "{shown} is encrypted and no agent holds it (lbtop never asks for \
-                             passphrases: add it with ssh-add)"
-                        ));
-                    }
-                }
-                Err(KeyLoad::Unreadable(e)) => notes.push(format!("cannot use {shown}: {e}")),
-            }
-        }
-        Err(auth_failed(&user, "permission denied", &tried, &notes))
+        Ok(false)
     }
 
     /// The RSA signature hash to use, asked of the server once (it may take up to a second).
@@ -691,6 +705,68 @@ fn key_answer(answer: AuthResult) -> KeyAnswer {
         }
         AuthResult::Failure { .. } => KeyAnswer::NextKey,
     }
+}
+
+/// What an authentication offered and learned on the way, for its error.
+struct AuthLog {
+    user: String,
+    /// The keys offered, as shown in the error.
+    tried: Vec<String>,
+    /// Why other keys were not offered, or the agent could not help.
+    notes: Vec<String>,
+    /// The server's RSA signature hash, once asked.
+    rsa_hash: Option<Option<HashAlg>>,
+}
+
+impl AuthLog {
+    fn failed(&self, why: &str) -> SshError {
+        auth_failed(&self.user, why, &self.tried, &self.notes)
+    }
+}
+
+/// The agent for `host` and the keys it holds; without one (none configured, unreachable, or
+/// not listing keys), a note says why.
+async fn agent_keys(
+    host: &ResolvedHost,
+    notes: &mut Vec<String>,
+) -> (Option<AgentClient<UnixStream>>, Vec<PublicKey>) {
+    let mut agent_keys: Vec<PublicKey> = Vec::new();
+    let agent = match agent_socket(&host.identity_agent) {
+        None => None,
+        Some(path) => match AgentClient::connect_uds(&path).await {
+            Ok(mut a) => match a.request_identities().await {
+                Ok(ids) => {
+                    for id in ids {
+                        if let AgentIdentity::PublicKey { key, .. } = id {
+                            agent_keys.push(key);
+                        }
+                    }
+                    Some(a)
+                }
+                Err(e) => {
+                    notes.push(format!(
+                        "the agent at {} did not list keys: {e}",
+                        path.display()
+                    ));
+                    None
+                }
+            },
+            Err(e) => {
+                notes.push(format!("cannot reach the agent at {}: {e}", path.display()));
+                None
+            }
+        },
+    };
+    (agent, agent_keys)
+}
+
+/// A connection stage that ran out of time, against the whole connect timeout.
+fn timed_out(ctx: &SshContext, stage: &str) -> SshError {
+    let total = ctx.tuning.connect_timeout;
+    SshError::Unreachable(format!(
+        "no answer within {} ({stage})",
+        humantime::format_duration(Duration::from_secs(total.as_secs().max(1)))
+    ))
 }
 
 fn auth_failed(user: &str, why: &str, tried: &[String], notes: &[String]) -> SshError {
