@@ -219,3 +219,70 @@ fn a_reversed_or_empty_export_range_exits_2_saying_why() {
         assert!(out.stdout.is_empty(), "{args:?}: no output");
     }
 }
+
+#[test]
+fn exports_carry_the_alerts_and_actions_and_csv_numbers_have_a_fixed_precision() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+    let run = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+            .args(["replay", demo, "--export", format])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    // JSON lines: every line has `events`; the demo's drain and restore are there as actions.
+    let json = run("json");
+    let mut actions = Vec::new();
+    let mut alerts = 0;
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        for e in v["events"].as_array().expect("events on every line") {
+            match e["type"].as_str() {
+                Some("action") => actions.push(e["new_weight"].as_i64().expect("weight")),
+                Some("alert") => alerts += 1,
+                other => panic!("event type {other:?}"),
+            }
+        }
+    }
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert_eq!(actions[0], 0, "the drain first");
+    assert!(alerts > 0);
+    // CSV: rows of their own, and numbers with the same places in a column.
+    let csv = run("csv");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let headers = reader.headers().expect("headers").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (kind, mem, load1, message) = (
+        col("kind"),
+        col("memory_used_percent"),
+        col("load1"),
+        col("message"),
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for record in reader.records() {
+        let r = record.expect("a row");
+        kinds.insert(r[kind].to_string());
+        if &r[kind] == "action" {
+            assert!(r[message].contains("weight"), "{r:?}");
+        }
+        for (c, places) in [(mem, 1), (load1, 2)] {
+            if let Some((_, frac)) = r[c].split_once('.') {
+                assert_eq!(
+                    frac.len(),
+                    places,
+                    "{}: {:?}",
+                    headers[c].to_string(),
+                    &r[c]
+                );
+            }
+        }
+    }
+    for k in ["node", "real", "alert", "action"] {
+        assert!(kinds.contains(k), "no {k} rows: {kinds:?}");
+    }
+}

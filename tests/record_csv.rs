@@ -121,7 +121,7 @@ fn formula_names_are_text_numbers_stay_numbers_and_nan_is_empty() {
         assert_eq!(&r[column("load1")], "", "NaN is no value");
         assert_eq!(
             &r[column("load5")],
-            "-1.5",
+            "-1.50",
             "a negative number stays a number"
         );
         assert_eq!(&r[column("cores")], "2");

@@ -96,7 +96,10 @@ fn replay_gives_the_same_json_snapshots_as_live_ingestion() {
     let lines: Vec<&str> = std::str::from_utf8(&out).expect("utf8").lines().collect();
     assert_eq!(lines.len(), 40);
     for (i, (a, b)) in lines.iter().zip(&live).enumerate() {
-        assert_eq!(a, b, "snapshot {i} differs");
+        // The export's one field more, `events`, closes each line (docs/json.md).
+        let at = a.rfind(",\"events\":[").expect("events");
+        let snapshot = format!("{}}}", &a[..at]);
+        assert_eq!(&snapshot, b, "snapshot {i} differs");
     }
 }
 

@@ -6,7 +6,9 @@
 use std::io;
 
 use crate::app::{Event, State};
+use crate::model::alert::AlertEvent;
 use crate::model::sample::{Report, SourceEvent, Timestamp};
+use crate::record::ActionRecord;
 use crate::record::format::HeaderInfo;
 use crate::record::player::{Decoded, Player};
 
@@ -118,22 +120,41 @@ pub fn start(player: &mut Player, state: &mut State, range: Range) {
     }
 }
 
+/// What a frame holds besides samples: the alerts raised or cleared and the operator's actions
+/// recorded in it, as live recorded them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameNotes {
+    pub alerts: Vec<AlertEvent>,
+    pub actions: Vec<ActionRecord>,
+}
+
+impl FrameNotes {
+    /// Takes the notes out of a decoded frame (the actions stay: `feed` marks drains with them).
+    pub fn of(frame: &mut Decoded) -> FrameNotes {
+        FrameNotes {
+            alerts: std::mem::take(&mut frame.alerts),
+            actions: frame.actions.clone(),
+        }
+    }
+}
+
 /// Plays `range` of the recording into `state` (declared, fresh), calling `each` after every
-/// event and `frame` after every frame inside the range.
+/// event and `frame` after every frame inside the range, with the frame's notes.
 pub fn play(
     player: &mut Player,
     state: &mut State,
     range: Range,
     mut each: impl FnMut(&State, &Fed) -> io::Result<()>,
-    mut frame: impl FnMut(&State) -> io::Result<()>,
+    mut frame: impl FnMut(&State, &FrameNotes) -> io::Result<()>,
 ) -> io::Result<Summary> {
     let mut summary = Summary::default();
     start(player, state, range);
     let mut err = None;
-    while let Some(d) = player.next_frame() {
+    while let Some(mut d) = player.next_frame() {
         if range.to.is_some_and(|to| d.time > to) {
             break;
         }
+        let notes = FrameNotes::of(&mut d);
         feed(state, d, |s, fed| {
             if err.is_none()
                 && let Err(e) = each(s, fed)
@@ -144,7 +165,7 @@ pub fn play(
         if let Some(e) = err.take() {
             return Err(e);
         }
-        frame(state)?;
+        frame(state, &notes)?;
         summary.frames += 1;
     }
     Ok(summary)

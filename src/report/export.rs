@@ -6,9 +6,11 @@
 use std::io::{self, Write};
 
 use crate::app::State;
-use crate::app::playback::{Fed, Range, Summary, feed, play, start};
+use crate::app::playback::{Fed, FrameNotes, Range, Summary, feed, play, start};
+use crate::model::alert::AlertEvent;
 use crate::model::sample::{HostStatus, Timestamp};
 use crate::record::player::{Decoded, Player};
+use crate::record::{ActionOutcome, ActionRecord};
 
 /// JSON lines: one schema-1 snapshot (`--once --json`, compact, `report::write_snapshot`) per
 /// frame.
@@ -52,9 +54,11 @@ pub fn json(
         let formatter = scope.spawn(move || {
             let mut buf = Vec::with_capacity(BYTES + (BYTES >> 1));
             let mut count = 0u64;
-            for d in frames.into_iter().flatten() {
+            for mut d in frames.into_iter().flatten() {
+                let notes = FrameNotes::of(&mut d);
                 feed(state, d, |_, _| {});
                 super::write_snapshot(state, &mut buf);
+                write_events(&notes, &mut buf);
                 buf.push(b'\n');
                 count += 1;
                 if buf.len() >= BYTES {
@@ -96,6 +100,63 @@ pub fn json(
     })
 }
 
+/// Closes a snapshot just written with the frame's `events`: the alerts raised or cleared and
+/// the operator's actions recorded in it, oldest first (`[]` when none; docs/json.md).
+fn write_events(notes: &FrameNotes, buf: &mut Vec<u8>) {
+    if buf.last() == Some(&b'}') {
+        buf.pop();
+    }
+    buf.extend_from_slice(b",\"events\":[");
+    let mut first = true;
+    let mut sep = |buf: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            buf.push(b',');
+        }
+    };
+    for a in &notes.alerts {
+        sep(buf);
+        let _ = serde_json::to_writer(&mut *buf, &alert_event(a));
+    }
+    for a in &notes.actions {
+        sep(buf);
+        let _ = serde_json::to_writer(&mut *buf, &action_event(a));
+    }
+    buf.extend_from_slice(b"]}");
+}
+
+fn alert_event(a: &AlertEvent) -> serde_json::Value {
+    serde_json::json!({
+        "type": "alert",
+        "time": a.time.rfc3339(),
+        "subject": a.subject,
+        "kind": a.kind,
+        "severity": a.severity,
+        "raised": a.raised,
+        "message": a.message,
+    })
+}
+
+fn action_event(a: &ActionRecord) -> serde_json::Value {
+    serde_json::json!({
+        "type": "action",
+        "time": a.time.rfc3339(),
+        "user": a.user,
+        "router": a.router,
+        "service": a.service,
+        "real": a.real,
+        "old_weight": a.old_weight,
+        "new_weight": a.new_weight,
+        "result": outcome(&a.result),
+    })
+}
+
+fn outcome(result: &ActionOutcome) -> String {
+    match result {
+        ActionOutcome::Done => "done".into(),
+        ActionOutcome::Failed(e) => format!("failed: {e}"),
+    }
+}
+
 /// The CSV columns, in order.
 pub const CSV_COLUMNS: &[&str] = &[
     "time",
@@ -122,6 +183,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "out_pps",
     "in_bps",
     "out_bps",
+    "message",
 ];
 
 /// A text cell as a spreadsheet will show it, not run it. Names, hosts and everything else that
@@ -174,8 +236,15 @@ impl Row {
         self.cells.push_field(self.number.as_bytes());
     }
 
-    fn num(&mut self, v: Option<f64>) {
-        self.value(v.filter(|x| x.is_finite()));
+    /// A number with `decimals` places, always the same for a column (loads 2, percentages and
+    /// rates 1); not finite is an empty cell, as JSON's `null`.
+    fn num(&mut self, v: Option<f64>, decimals: usize) {
+        use std::fmt::Write as _;
+        self.number.clear();
+        if let Some(v) = v.filter(|x| x.is_finite()) {
+            let _ = write!(self.number, "{v:.decimals$}");
+        }
+        self.cells.push_field(self.number.as_bytes());
     }
 }
 
@@ -203,25 +272,80 @@ pub fn csv(
         .comment(Some(b'\''))
         .from_writer(out);
     w.write_record(CSV_COLUMNS).map_err(csv_error)?;
-    let mut rows = 0u64;
-    let mut row = Row::default();
+    // Both callbacks write rows: the samples' after each event, the notes' after each frame.
+    let out = std::cell::RefCell::new((0u64, Row::default(), w));
     let mut s = play(
         player,
         state,
         range,
         |state, fed| {
-            rows += match fed {
-                Fed::NodeSample { name, time } => csv_node(state, name, *time, &mut row, &mut w)?,
-                Fed::RouterSample { time } => csv_reals(state, *time, &mut row, &mut w)?,
+            let (rows, row, w) = &mut *out.borrow_mut();
+            *rows += match fed {
+                Fed::NodeSample { name, time } => csv_node(state, name, *time, row, w)?,
+                Fed::RouterSample { time } => csv_reals(state, *time, row, w)?,
                 Fed::Status => 0,
             };
             Ok(())
         },
-        |_| Ok(()),
+        |_, notes| {
+            let (rows, row, w) = &mut *out.borrow_mut();
+            *rows += csv_notes(notes, row, w)?;
+            Ok(())
+        },
     )?;
+    let (rows, _, mut w) = out.into_inner();
     s.rows = rows;
     w.flush()?;
     Ok(s)
+}
+
+/// A row per alert raised or cleared and per operator action in a frame: `kind` is `alert` or
+/// `action`; an alert names its subject in `node` and its level (or `cleared`) in `alert`; an
+/// action names the router in `host`, its service, real server and new weight; both say the rest
+/// in `message`.
+fn csv_notes<W: Write>(
+    notes: &FrameNotes,
+    row: &mut Row,
+    w: &mut csv::Writer<W>,
+) -> io::Result<u64> {
+    let width = CSV_COLUMNS.len();
+    for a in &notes.alerts {
+        row.cells.clear();
+        row.text(&a.time.rfc3339());
+        row.text("alert");
+        row.text(&a.subject);
+        row.empty(9);
+        row.text(if a.raised {
+            a.severity.as_str()
+        } else {
+            "cleared"
+        });
+        row.empty(width - 1 - row.cells.len());
+        row.text(&a.message);
+        w.write_byte_record(&row.cells).map_err(csv_error)?;
+    }
+    for a in &notes.actions {
+        row.cells.clear();
+        row.text(&a.time.rfc3339());
+        row.text("action");
+        row.empty(1);
+        row.text(&a.router);
+        row.empty(9);
+        row.text(&a.service);
+        row.text(&a.real);
+        row.empty(1);
+        row.value(Some(a.new_weight));
+        row.empty(width - 1 - row.cells.len());
+        row.text(&format!(
+            "weight {} → {} by {}: {}",
+            a.old_weight,
+            a.new_weight,
+            a.user,
+            outcome(&a.result)
+        ));
+        w.write_byte_record(&row.cells).map_err(csv_error)?;
+    }
+    Ok((notes.alerts.len() + notes.actions.len()) as u64)
 }
 
 /// The row of the node `name` as its sample at `time` left it; the number of rows written.
@@ -244,12 +368,15 @@ fn csv_node<W: Write>(
     row.text(&n.host);
     row.text(n.status.as_str());
     row.value(st.map(|s| s.cores));
-    row.num(st.map(|s| s.load[0]));
-    row.num(st.map(|s| s.load[1]));
-    row.num(st.map(|s| s.load[2]));
-    row.num(st.map(|s| s.load_per_core));
-    row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()));
-    row.num(st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0));
+    row.num(st.map(|s| s.load[0]), 2);
+    row.num(st.map(|s| s.load[1]), 2);
+    row.num(st.map(|s| s.load[2]), 2);
+    row.num(st.map(|s| s.load_per_core), 2);
+    row.num(st.and_then(|s| s.cpu_total).map(|c| c.busy()), 1);
+    row.num(
+        st.and_then(|s| s.memory_used_fraction()).map(|f| f * 100.0),
+        1,
+    );
     row.text(state.alerts().worst(&n.name).map_or("", |s| s.as_str()));
     row.empty(CSV_COLUMNS.len() - row.cells.len());
     w.write_byte_record(&row.cells).map_err(csv_error)?;
@@ -297,11 +424,12 @@ fn csv_reals<W: Write>(
             row.value(Some(real.weight));
             row.value(Some(real.active_conns));
             row.value(Some(real.inactive_conns));
-            row.num(rates.map(|r| r.cps));
-            row.num(rates.map(|r| r.in_pps));
-            row.num(rates.map(|r| r.out_pps));
-            row.num(rates.map(|r| r.in_bps));
-            row.num(rates.map(|r| r.out_bps));
+            row.num(rates.map(|r| r.cps), 1);
+            row.num(rates.map(|r| r.in_pps), 1);
+            row.num(rates.map(|r| r.out_pps), 1);
+            row.num(rates.map(|r| r.in_bps), 1);
+            row.num(rates.map(|r| r.out_bps), 1);
+            row.empty(1);
             w.write_byte_record(&row.cells).map_err(csv_error)?;
             rows += 1;
         }

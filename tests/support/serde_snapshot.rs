@@ -343,7 +343,7 @@ pub fn json_serde(
                 state,
                 range,
                 |_, _| Ok(()),
-                |state| {
+                |state, _| {
                     to_workers[n % workers]
                         .send(snapshot(state))
                         .map_err(|_| gone())?;
