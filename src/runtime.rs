@@ -23,6 +23,7 @@ use crate::source::poller::{self, LocalNodePoll, LocalRouterPoll, Poll, PollHand
 use crate::source::remote::{self, RemoteSet};
 
 pub(crate) mod event_loop;
+pub mod mouse;
 pub mod recording;
 pub mod replay;
 pub mod signals;
@@ -235,18 +236,22 @@ pub fn handle_key(state: &mut State, keymap: &Keymap, key: KeyEvent) -> Option<C
     state.handle(Event::Action(action)).command
 }
 
-/// A terminal event for the live and replay loops: a key to act on, a resize that forces a redraw,
-/// or the end of input (quit).
+/// A terminal event for the live and replay loops: a key or a mouse event to act on, a resize
+/// that forces a redraw, or the end of input (quit).
 fn terminal_event(
     state: &mut State,
     keymap: &Keymap,
     ev: Option<std::io::Result<TermEvent>>,
     drawn: &mut Option<u64>,
+    pointer: &mut mouse::Pointer,
 ) -> Result<Option<Command>, RunError> {
     Ok(match ev {
         Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
             handle_key(state, keymap, key)
         }
+        Some(Ok(TermEvent::Mouse(m))) => pointer
+            .event(state, m, std::time::Instant::now())
+            .and_then(|m| state.handle(Event::Mouse(m)).command),
         Some(Ok(TermEvent::Resize(..))) => {
             *drawn = None;
             None
@@ -373,9 +378,9 @@ pub async fn run_tui_recording(
         tick,
         closed: false,
     };
-    let mut terminal = ratatui::init();
+    let mut terminal = mouse::init_terminal(state.ui().mouse);
     let result = event_loop::run(&mut terminal, &mut state, config, &mut signals, &mut feed).await;
-    ratatui::restore();
+    mouse::restore_terminal();
     feed.recorder.stop();
     result
 }

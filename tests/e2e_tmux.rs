@@ -174,3 +174,120 @@ fn proc_root_snapshot_never_changes_this_machine() {
         "the drain key does not say why it is disabled:\n{refused}"
     );
 }
+
+/// A left click at column `x`, row `y` (1-based) as a terminal reports it with SGR mouse mode:
+/// a press, then a release.
+fn click(t: &Tmux, x: usize, y: usize) {
+    for end in ["M", "m"] {
+        t.run(&[
+            "send-keys",
+            "-t",
+            "t",
+            "-l",
+            &format!("\x1b[<0;{x};{y}{end}"),
+        ]);
+    }
+}
+
+/// Whether lbtop has the terminal report the mouse (tmux's view of the pane's modes).
+fn mouse_captured(t: &Tmux) -> bool {
+    t.run(&[
+        "display",
+        "-p",
+        "-t",
+        "t",
+        "#{mouse_any_flag}#{mouse_sgr_flag}",
+    ])
+    .trim()
+        == "11"
+}
+
+/// The first row of the services table (line 3 of the screen).
+fn first_service(screen: &str) -> String {
+    screen.lines().nth(2).unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_mouse_sorts_by_a_clicked_header_reverses_on_a_second_click_and_focuses_a_clicked_pane() {
+    let t = Tmux::new("mouse");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc-root-lab");
+    t.start_keeping_pane(&format!("--interval 300ms --proc-root {root}"));
+    let screen = t.wait_for(
+        |s| s.contains("Weight") && s.contains("localhost"),
+        Duration::from_secs(20),
+    );
+    assert!(mouse_captured(&t), "the mouse is captured on start");
+    let header = screen.lines().nth(1).expect("a header line");
+    let x = header[..header.find("Weight").expect("Weight header")]
+        .chars()
+        .count()
+        + 1;
+    click(&t, x, 2);
+    let sorted = t.wait_for(|s| s.contains("sort weight"), Duration::from_secs(5));
+    assert!(
+        sorted.contains("sort weight"),
+        "not sorted by weight:\n{sorted}"
+    );
+    let first = first_service(&sorted);
+    assert!(
+        first.contains("65536"),
+        "the heaviest service is not first:\n{sorted}"
+    );
+    std::thread::sleep(Duration::from_millis(600)); // not a double-click
+    click(&t, x, 2);
+    let reversed = t.wait_for(|s| first_service(s) != first, Duration::from_secs(5));
+    assert!(
+        !first_service(&reversed).contains("65536") && reversed.contains("sort weight"),
+        "a second click did not reverse the order:\n{reversed}"
+    );
+    // Click the node's row: the nodes pane takes the focus (its border turns thick).
+    let y = reversed
+        .lines()
+        .position(|l| l.contains("localhost"))
+        .expect("node row")
+        + 1;
+    click(&t, 10, y);
+    let focused = t.wait_for(|s| s.contains("┏ Nodes"), Duration::from_secs(5));
+    assert!(
+        focused.contains("┏ Nodes") && focused.contains("╭ Services"),
+        "{focused}"
+    );
+    // M gives the mouse back to the terminal, and takes it again.
+    t.keys("M");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!mouse_captured(&t), "M did not turn the mouse off");
+    t.keys("M");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(mouse_captured(&t), "M did not turn the mouse back on");
+    // Quitting gives it back.
+    t.keys("q");
+    assert!(
+        t.stty_after_exit(Duration::from_secs(10)).is_some(),
+        "lbtop did not exit"
+    );
+    assert!(
+        !mouse_captured(&t),
+        "the mouse is still captured after exit"
+    );
+}
+
+#[test]
+fn sigterm_gives_the_mouse_back_to_the_terminal() {
+    let t = Tmux::new("mouse-term");
+    t.start_keeping_pane("--interval 300ms --nodes none --router none");
+    t.wait_for(|s| s.contains("LIVE"), Duration::from_secs(20));
+    assert!(mouse_captured(&t));
+    let pid = t.lbtop_pid(Duration::from_secs(5)).expect("lbtop runs");
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(
+        t.stty_after_exit(Duration::from_secs(10)).is_some(),
+        "lbtop did not exit"
+    );
+    assert!(
+        !mouse_captured(&t),
+        "the mouse is still captured after SIGTERM"
+    );
+}

@@ -237,3 +237,55 @@ fn live_mode_keeps_the_replay_keys_harmless() {
         Some(Command::ToggleRecord)
     );
 }
+
+/// `n` and `N` on the demo recording (it has alerts ▲ and actions ◆): each goes to the next or
+/// previous marked moment, in order, and says so at either end.
+#[test]
+fn n_and_shift_n_go_to_the_next_and_previous_alert_or_action_of_the_demo() {
+    use lbtop::app::replay::SeekTo;
+    use lbtop::record::format::flags;
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+    let mut state = State::new(StateOptions::default());
+    let mut r = Replayer::new(
+        Player::open(std::path::Path::new(demo)).expect("open"),
+        &mut state,
+        "demo.lbrec",
+    );
+    press(&mut state, &mut r, ' ');
+    let view = state.replay().expect("replay").clone();
+    let mut times: Vec<Timestamp> = view
+        .marks
+        .iter()
+        .map(|&(t, _)| t)
+        .filter(|&t| t > view.position)
+        .collect();
+    times.sort();
+    times.dedup();
+    assert!(view.marks.iter().any(|&(_, f)| f & flags::ACTION != 0));
+    assert!(
+        view.marks
+            .iter()
+            .any(|&(_, f)| f & (flags::WARNING | flags::CRITICAL) != 0)
+    );
+    for &t in &times {
+        assert_eq!(
+            press(&mut state, &mut r, 'n'),
+            Some(Command::Seek(SeekTo::At(t)))
+        );
+        assert_eq!(state.replay().map(|v| v.position), Some(t));
+    }
+    assert_eq!(
+        press(&mut state, &mut r, 'n'),
+        None,
+        "no mark after the last"
+    );
+    assert!(state.ui().popup.is_some(), "and it says so");
+    press(&mut state, &mut r, 'q'); // closes the message
+    for &t in times.iter().rev().skip(1) {
+        assert_eq!(
+            press(&mut state, &mut r, 'N'),
+            Some(Command::Seek(SeekTo::At(t)))
+        );
+        assert_eq!(state.replay().map(|v| v.position), Some(t));
+    }
+}

@@ -44,6 +44,8 @@ pub enum Action {
     Pause,
     /// Poll every source now.
     Refresh,
+    /// Turn mouse capture off (so the terminal can select text) or back on.
+    ToggleMouse,
     ToggleRecord,
     Drain,
     Reweight,
@@ -58,6 +60,10 @@ pub enum Action {
     SeekForwardLong,
     SeekBackLong,
     GoToTime,
+    /// Replay: go to the next alert or action mark (▲/◆ on the position bar).
+    NextMark,
+    /// Replay: go to the previous alert or action mark.
+    PrevMark,
     SpeedUp,
     SpeedDown,
 }
@@ -84,6 +90,8 @@ impl Action {
                 | Action::SeekForwardLong
                 | Action::SeekBackLong
                 | Action::GoToTime
+                | Action::NextMark
+                | Action::PrevMark
                 | Action::SpeedUp
                 | Action::SpeedDown
         )
@@ -99,7 +107,7 @@ mod tests {
 
     #[test]
     fn config_names_are_serde_names_and_parse_back() {
-        assert_eq!(Action::ALL.len(), 33);
+        assert_eq!(Action::ALL.len(), 36);
         for a in Action::ALL {
             let serde = serde_json::to_value(a).expect("serialises");
             assert_eq!(serde.as_str(), Some(a.name()));

@@ -7,6 +7,7 @@ use crate::model::sample::{SourceEvent, Timestamp};
 use crate::record::ActionRecord;
 
 use super::action::Action;
+use super::mouse::Mouse;
 use super::state::{Command, TextInput};
 
 /// Something that happened, for `State::handle`.
@@ -15,6 +16,8 @@ use super::state::{Command, TextInput};
 pub enum Event {
     /// An operator intent (a key, through the keymap).
     Action(Action),
+    /// A click, double-click or wheel turn on something drawn (`app::mouse`).
+    Mouse(Mouse),
     /// A key while a prompt takes text: the filter, a go-to time, a weight, a typed confirmation.
     Text(TextInput),
     /// A source's sample or status.

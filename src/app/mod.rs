@@ -3,6 +3,7 @@
 pub mod action;
 pub mod event;
 pub mod mode;
+pub mod mouse;
 pub mod playback;
 pub mod replay;
 pub mod rows;
@@ -11,4 +12,5 @@ pub mod state;
 pub use action::Action;
 pub use event::{Event, Outcome};
 pub use mode::{Mode, Speed};
+pub use mouse::{Mouse, MouseKind, SortBy, Target};
 pub use state::{Command, State, StateOptions};

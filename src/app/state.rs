@@ -22,6 +22,8 @@ use super::mode::{Mode, Speed};
 use super::replay::{RecordingView, ReplayView, SeekTo};
 use super::rows;
 
+mod mouse;
+
 /// What the state asks the runtime to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -42,6 +44,8 @@ pub enum Command {
     SetSpeed(super::mode::Speed),
     /// Replay: stop or start the clock.
     SetPaused(bool),
+    /// Capture the mouse (`true`) or leave it to the terminal, for selecting text.
+    SetMouse(bool),
 }
 
 /// Settings the state needs, resolved from config and command line.
@@ -340,6 +344,8 @@ pub struct UiState {
     pub page: usize,
     /// The line being typed, if any: while one is open, keys are its text.
     pub prompt: Option<Prompt>,
+    /// Whether lbtop takes the mouse (clicks, the wheel) or leaves it to the terminal.
+    pub mouse: bool,
 }
 
 impl UiState {
@@ -377,6 +383,7 @@ impl Default for UiState {
             popup: None,
             page: 10,
             prompt: None,
+            mouse: true,
         }
     }
 }
@@ -641,6 +648,7 @@ impl State {
         match event {
             Event::Action(action) => Outcome::command(self.act(action)),
             Event::Text(input) => Outcome::command(self.type_text(input)),
+            Event::Mouse(mouse) => Outcome::command(self.pointer(mouse)),
             Event::Source(event) => Outcome::alerts(self.take_in(event)),
             Event::Tick(now) => Outcome::alerts(self.pass_time(now)),
             Event::Applied { change, result } => Outcome::command(self.applied(&change, result)),
@@ -925,6 +933,10 @@ impl State {
             }
             Action::Pause => return self.toggle_pause(),
             Action::Refresh => return Some(Command::Refresh),
+            Action::ToggleMouse => {
+                self.ui.mouse = !self.ui.mouse;
+                return Some(Command::SetMouse(self.ui.mouse));
+            }
             Action::ToggleRecord if self.mode.is_replay() => {
                 self.ui.popup = Some(Popup::Message(
                     "recording works in the live view; this is a replay".into(),
@@ -1187,6 +1199,8 @@ impl State {
                 self.ui.prompt = Some(Prompt::new(PromptKind::GoTo, String::new()));
                 None
             }
+            Action::NextMark => self.seek_mark(true),
+            Action::PrevMark => self.seek_mark(false),
             Action::SpeedUp | Action::SpeedDown => {
                 let speed = if action == Action::SpeedUp {
                     speed.faster()
@@ -1198,6 +1212,25 @@ impl State {
             }
             _ => None,
         }
+    }
+
+    /// Replay: a seek to the first alert or action mark after the position (`forward`) or the
+    /// last one before it; a message when there is none that way.
+    fn seek_mark(&mut self, forward: bool) -> Option<Command> {
+        let r = self.replay.as_ref()?;
+        let times = r.marks.iter().map(|&(t, _)| t);
+        let mark = if forward {
+            times.filter(|&t| t > r.position).min()
+        } else {
+            times.filter(|&t| t < r.position).max()
+        };
+        if mark.is_none() {
+            self.ui.popup = Some(Popup::Message(format!(
+                "no alert or action {} this point of the recording",
+                if forward { "after" } else { "before" }
+            )));
+        }
+        mark.map(|t| Command::Seek(SeekTo::At(t)))
     }
 
     fn toggle_pause(&mut self) -> Option<Command> {
@@ -1260,6 +1293,11 @@ impl State {
     }
 
     fn move_selection(&mut self, delta: isize) {
+        self.move_selection_in(self.ui.focus, delta);
+    }
+
+    /// Moves the selection of `pane` (focused or not) by `delta` rows.
+    fn move_selection_in(&mut self, pane: Pane, delta: isize) {
         let step = |cur: Option<usize>, len: usize| -> Option<usize> {
             if len == 0 {
                 return None;
@@ -1267,7 +1305,7 @@ impl State {
             let base = cur.map_or(if delta >= 0 { -1 } else { len as isize }, |c| c as isize);
             Some(base.saturating_add(delta).clamp(0, len as isize - 1) as usize)
         };
-        match self.ui.focus {
+        match pane {
             Pane::Services => {
                 let rows = self.service_rows();
                 let cur = self.selected_service_row(&rows);

@@ -1,4 +1,4 @@
-//! The one event loop, for live and replay alike: keys, stop signals and redraws here, and
+//! The one event loop, for live and replay alike: keys, the mouse, stop signals and redraws here, and
 //! everything else from a [`Feed`] — the live sources (`LiveFeed`) or a replay's clock
 //! (`replay::ReplayFeed`). The two differ only in their feed, as the state differs only in its
 //! mode.
@@ -12,6 +12,7 @@ use tokio::time::MissedTickBehavior;
 use crate::app::{Command, State};
 use crate::config::Config;
 
+use super::mouse::{Pointer, set_capture};
 use super::signals::StopSignals;
 use super::{RunError, redraw_if_changed, terminal_event};
 
@@ -43,18 +44,21 @@ pub(crate) async fn run<F: Feed>(
     let mut render = tokio::time::interval(Duration::from_millis(33));
     render.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut drawn: Option<u64> = None;
+    let mut pointer = Pointer::default();
     loop {
         let command = tokio::select! {
-            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn)?,
+            ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn, &mut pointer)?,
             number = signals.recv() => return Err(RunError::Signal(number)),
             item = feed.next() => feed.take(state, item),
             _ = render.tick() => {
                 redraw_if_changed(terminal, state, config, &mut drawn)?;
+                pointer.area = terminal.get_frame().area();
                 None
             }
         };
         match command {
             Some(Command::Quit) => return Ok(()),
+            Some(Command::SetMouse(on)) => set_capture(on)?,
             Some(command) => feed.carry_out(state, command),
             None => {}
         }

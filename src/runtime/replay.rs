@@ -169,9 +169,9 @@ pub async fn run(
         clock,
         last: Instant::now(),
     };
-    let mut terminal = ratatui::init();
+    let mut terminal = super::mouse::init_terminal(state.ui().mouse);
     let result = event_loop::run(&mut terminal, &mut state, config, &mut signals, &mut feed).await;
-    ratatui::restore();
+    super::mouse::restore_terminal();
     result
 }
 

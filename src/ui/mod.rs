@@ -11,12 +11,15 @@ use crate::app::state::State;
 use crate::config::{Keymap, Theme};
 
 mod alerts;
+mod hit;
 mod nodes;
 mod popup;
 mod replay;
 mod services;
 mod status;
 pub mod widgets;
+
+pub use hit::hit;
 
 /// Where the panes go: services above; nodes below, with the alerts beside them on a wide
 /// screen or under them on a narrow one. An empty rectangle for a pane not shown.
@@ -26,10 +29,30 @@ struct PaneAreas {
     alerts: Rect,
 }
 
-/// Draws the whole screen.
-pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
-    let area = frame.area();
-    frame.render_widget(Paragraph::new("").style(theme.base), area);
+/// Where everything is drawn on a screen of `area`: the panes (an empty rectangle for one not
+/// shown), the replay's position bar and the status line. `draw` draws into these, and the
+/// runtime finds what the mouse points at with them (`hit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScreenLayout {
+    pub services: Rect,
+    pub nodes: Rect,
+    pub alerts: Rect,
+    /// The replay's position bar; none outside a replay or on a very short screen.
+    pub bar: Option<Rect>,
+    pub status: Rect,
+}
+
+/// The layout of a screen of `area` showing `state`.
+pub fn layout(area: Rect, state: &State) -> ScreenLayout {
+    layout_for(
+        area,
+        state,
+        state.service_rows().len(),
+        state.node_rows().len(),
+    )
+}
+
+fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> ScreenLayout {
     let bar_h = u16::from(state.replay().is_some() && area.height > 5);
     let [main, bar, status] = Layout::vertical([
         Constraint::Min(3),
@@ -37,10 +60,23 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Constraint::Length(1),
     ])
     .areas(area);
+    let panes = pane_areas(state, main, services, nodes);
+    ScreenLayout {
+        services: panes.services,
+        nodes: panes.nodes,
+        alerts: panes.alerts,
+        bar: (bar_h > 0).then_some(bar),
+        status,
+    }
+}
 
+/// Draws the whole screen.
+pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    let area = frame.area();
+    frame.render_widget(Paragraph::new("").style(theme.base), area);
     let service_rows = state.service_rows();
     let node_rows = state.node_rows();
-    let areas = pane_areas(state, main, service_rows.len(), node_rows.len());
+    let areas = layout_for(area, state, service_rows.len(), node_rows.len());
     if areas.services.height > 0 {
         services::draw(frame, areas.services, state, theme, &service_rows);
     }
@@ -48,10 +84,10 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         nodes::draw(frame, areas.nodes, state, theme, &node_rows);
     }
     alerts::draw(frame, areas.alerts, state, theme);
-    if bar_h > 0 {
+    if let Some(bar) = areas.bar {
         replay::draw_bar(frame, bar, state, theme);
     }
-    status::draw(frame, status, state, theme, keymap);
+    status::draw(frame, areas.status, state, theme, keymap);
     popup::draw(frame, area, state, theme, keymap);
 }
 

@@ -161,6 +161,26 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
     );
 }
 
+/// Where the table's header cells are in the pane's `area`, and the sort each shows; none when
+/// the pane shows no table.
+pub(super) fn header_spans(
+    state: &State,
+    area: Rect,
+    rows_model: &[usize],
+) -> Vec<(std::ops::Range<u16>, Option<NodeSort>)> {
+    if state.nodes().is_empty() {
+        return Vec::new();
+    }
+    let columns = sized_columns(state, rows_model);
+    let keep = fit_columns(
+        &columns,
+        area.width.saturating_sub(2),
+        &state.ui().node_sort,
+    );
+    let cols: Vec<&Column> = keep.iter().map(|&i| &columns[i]).collect();
+    widgets::column_spans(&cols, area)
+}
+
 /// The columns, the status column widened (up to 16) to the widest status shown beside its age.
 fn sized_columns(state: &State, rows_model: &[usize]) -> [Column; 9] {
     let mut columns = COLUMNS;

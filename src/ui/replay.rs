@@ -75,7 +75,35 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(r) = &state.replay() else {
         return;
     };
-    let (paused, speed) = match state.mode() {
+    let parts = bar_parts(r, state.mode(), area.width);
+    let mut spans = vec![Span::styled(parts.left, theme.status_bar)];
+    spans.extend(track(r, parts.total, parts.width, theme));
+    spans.push(Span::styled(
+        parts.right,
+        if r.warning.is_some() {
+            theme.warning
+        } else {
+            theme.status_bar
+        },
+    ));
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.status_bar),
+        area,
+    );
+}
+
+/// The bar's text either side of the track, and the track's width and span.
+struct BarParts {
+    left: String,
+    right: String,
+    /// The track's width in cells (at least 10).
+    width: usize,
+    /// The recording's length in milliseconds.
+    total: i64,
+}
+
+fn bar_parts(r: &ReplayView, mode: Mode, area_width: u16) -> BarParts {
+    let (paused, speed) = match mode {
         Mode::Replay { paused, speed } => (paused, speed),
         _ => (true, crate::app::Speed::NORMAL),
     };
@@ -94,21 +122,30 @@ pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         right.push_str(&format!("⚠ {w} "));
     }
     let fixed = left.chars().count() + right.chars().count();
-    let width = (area.width as usize).saturating_sub(fixed).max(10);
-    let mut spans = vec![Span::styled(left, theme.status_bar)];
-    spans.extend(track(r, total, width, theme));
-    spans.push(Span::styled(
+    let width = (area_width as usize).saturating_sub(fixed).max(10);
+    BarParts {
+        left,
         right,
-        if r.warning.is_some() {
-            theme.warning
-        } else {
-            theme.status_bar
-        },
-    ));
-    frame.render_widget(
-        Paragraph::new(Line::from(spans)).style(theme.status_bar),
-        area,
-    );
+        width,
+        total,
+    }
+}
+
+/// The moment of the recording drawn at column `x` of the bar in `area`, if `x` is on the track.
+pub(super) fn time_at(area: Rect, state: &State, x: u16) -> Option<Timestamp> {
+    let r = state.replay()?;
+    let parts = bar_parts(r, state.mode(), area.width);
+    let col = usize::from(x.checked_sub(area.x)?).checked_sub(parts.left.chars().count())?;
+    if col >= parts.width {
+        return None;
+    }
+    // The inverse of `track`'s column of a time.
+    let frac = col as f64 / (parts.width - 1) as f64;
+    Some(Timestamp(
+        r.start
+            .0
+            .saturating_add((frac * parts.total as f64).round() as i64),
+    ))
 }
 
 /// The track `width` cells wide: played `━`, to come `─`, the cursor `●`, and per cell the most

@@ -237,12 +237,7 @@ fn draw_rows(
     rows_model: &[ServiceRow],
 ) {
     let focused = state.ui().focus == Pane::Services;
-    let keep = fit_columns(
-        &COLUMNS,
-        area.width.saturating_sub(2),
-        &state.ui().service_sort,
-    );
-    let cols: Vec<&Column> = keep.iter().map(|&i| &COLUMNS[i]).collect();
+    let cols = kept_columns(state, area);
     let selected = state.selected_service_row(rows_model);
     let window = widgets::visible_window(
         rows_model.len(),
@@ -278,6 +273,34 @@ fn draw_rows(
             focused,
         },
     );
+}
+
+/// The columns that fit in the pane's `area`, in order.
+fn kept_columns(state: &State, area: Rect) -> Vec<&'static Column> {
+    let keep = fit_columns(
+        &COLUMNS,
+        area.width.saturating_sub(2),
+        &state.ui().service_sort,
+    );
+    keep.iter().map(|&i| &COLUMNS[i]).collect()
+}
+
+/// Where the table's header cells are in the pane's `area`, and the sort each shows; none when
+/// the pane shows no table.
+pub(super) fn header_spans(
+    state: &State,
+    area: Rect,
+) -> Vec<(std::ops::Range<u16>, Option<ServiceSort>)> {
+    // The table is drawn when the router has services (`no_table_reason`).
+    let has_table = state
+        .router()
+        .and_then(|r| r.cur.as_ref())
+        .is_some_and(|c| !c.services.is_empty());
+    if has_table {
+        widgets::column_spans(&kept_columns(state, area), area)
+    } else {
+        Vec::new()
+    }
 }
 
 /// What row `at` of `rows` shows.

@@ -265,6 +265,27 @@ pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: 
     keep
 }
 
+/// The columns of the shared table drawn in a bordered `area`, left to right: the cells each
+/// covers, `x..end`, and the sort its header shows. The last column takes what is left.
+pub fn column_spans<S: Copy, F>(
+    columns: &[&Column<S, F>],
+    area: Rect,
+) -> Vec<(std::ops::Range<u16>, Option<S>)> {
+    let right = area.right().saturating_sub(1);
+    let mut x = area.x.saturating_add(1);
+    let mut spans = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        let end = if i + 1 == columns.len() {
+            right
+        } else {
+            x.saturating_add(c.width).min(right)
+        };
+        spans.push((x..end, c.sort));
+        x = end.saturating_add(1);
+    }
+    spans
+}
+
 /// The rows a table of `len` rows shows in `height` lines, keeping `selected` in view: only these
 /// are built, so a pane with thousands of rows costs what its visible rows cost.
 pub fn visible_window(
