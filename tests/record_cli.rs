@@ -272,13 +272,7 @@ fn exports_carry_the_alerts_and_actions_and_csv_numbers_have_a_fixed_precision()
         }
         for (c, places) in [(mem, 1), (load1, 2)] {
             if let Some((_, frac)) = r[c].split_once('.') {
-                assert_eq!(
-                    frac.len(),
-                    places,
-                    "{}: {:?}",
-                    headers[c].to_string(),
-                    &r[c]
-                );
+                assert_eq!(frac.len(), places, "{}: {:?}", &headers[c], &r[c]);
             }
         }
     }
