@@ -482,3 +482,140 @@ fn the_services_title_says_how_old_the_counters_and_details_are() {
     let fresh = render(&small(), 200, 50);
     assert!(!fresh.contains(" old"), "{fresh}");
 }
+
+/// `small()` with an alert on `web07` that flapped: raised and cleared 21 times in the minute
+/// before the others, raised last, so three alerts are on.
+fn flapping() -> State {
+    use lbtop::model::alert::{AlertEvent, AlertKind, Severity};
+    let mut s = small();
+    let start = lbtop::testing::scripted::EPOCH.0 - 60_000;
+    s.restore_alerts((0..21).map(|i| AlertEvent {
+        time: Timestamp(start + i * 2_000),
+        severity: Severity::Warning,
+        subject: "web07".into(),
+        kind: AlertKind::Load,
+        message: "load 3.10 on 4 cores (0.78 per core)".into(),
+        raised: i % 2 == 0,
+    }));
+    s
+}
+
+/// The lines of the alerts pane in `frame`, from its title down.
+fn alerts_pane(frame: &str) -> Vec<&str> {
+    let lines: Vec<&str> = frame.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains(" Alerts "))
+        .expect("an alerts pane");
+    lines[top..].to_vec()
+}
+
+#[test]
+fn the_alert_log_folds_repeats_into_one_line_with_a_count() {
+    let s = flapping();
+    assert_eq!(s.alerts().active_count(), 3);
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let frame = render(&s, w, h);
+        let pane = alerts_pane(&frame).join("\n");
+        assert!(pane.contains("×21 web07"), "{w}x{h}:\n{frame}");
+        assert_eq!(pane.matches("web07").count(), 1, "{w}x{h}:\n{frame}");
+        insta::assert_snapshot!(format!("alerts_folded_at_{w}x{h}"), frame);
+    }
+    // Newest first: the node alerts of 00:00:01, then the flapping one (last at 23:59:40).
+    let frame = render(&s, 120, 40);
+    let pane = alerts_pane(&frame);
+    let at = |what: &str| pane.iter().position(|l| l.contains(what));
+    assert!(
+        at("web04") < at("web07") && at("web01") < at("web07"),
+        "{frame}"
+    );
+    assert!(pane.iter().any(|l| l.contains("since 23:59:00")), "{frame}");
+}
+
+#[test]
+fn the_alerts_pane_takes_the_rows_the_nodes_do_not_need() {
+    let s = flapping();
+    // 120x24: every active alert shows, and the nodes pane has no empty rows to spare.
+    let frame = render(&s, 120, 24);
+    let pane = alerts_pane(&frame).join("\n");
+    for subject in ["web01", "web04", "web07"] {
+        assert!(pane.contains(subject), "{subject}:\n{frame}");
+    }
+    insta::assert_snapshot!("alerts_spare_rows_at_120x24", frame);
+    // 200x60: the alerts are as wide as the screen, not squeezed beside the nodes.
+    let frame = render(&s, 200, 60);
+    let title = alerts_pane(&frame)[0];
+    assert!(title.chars().count() >= 200 - 2, "{frame}");
+    assert!(frame.contains("(0.97 per core)"), "whole lines: {frame}");
+}
+
+#[test]
+fn narrow_services_keep_the_connection_share_and_node_load_over_the_rates() {
+    let frame = render(&small(), 80, 24);
+    let header = frame
+        .lines()
+        .find(|l| l.contains("Service / real server"))
+        .expect("header");
+    for kept in ["C%", "Load/c", "Weight", "Active"] {
+        assert!(header.contains(kept), "{kept}: {header}");
+    }
+    for dropped in ["CPS", "CPS trend"] {
+        assert!(!header.contains(dropped), "{dropped}: {header}");
+    }
+}
+
+#[test]
+fn the_sorted_column_carries_an_arrow_and_services_sort_by_load_per_core() {
+    let mut s = small();
+    let frame = render(&s, 120, 40);
+    assert!(frame.contains("Service / real server▲"), "{frame}");
+    assert!(frame.contains("Node▲"), "{frame}");
+    // s: connections, cps, bytes/s, weight, load per core.
+    for _ in 0..5 {
+        handle_key(&mut s, &Keymap::defaults(), key('s'));
+    }
+    assert_eq!(
+        s.ui().service_sort,
+        lbtop::app::state::ServiceSort::LoadPerCore
+    );
+    let frame = render(&s, 120, 40);
+    assert!(frame.contains("▼Load/c"), "{frame}");
+    assert!(!frame.contains("real server▲"), "{frame}");
+    insta::assert_snapshot!("services_sorted_by_load_per_core_at_120x40", frame);
+    // Busiest node first under each service: 10.0.0.2 (1.15) before 10.0.0.4 (0.44) before
+    // 10.0.0.3 (0.32).
+    let order: Vec<usize> = ["10.0.0.2:80", "10.0.0.4:80", "10.0.0.3:80"]
+        .iter()
+        .map(|r| frame.find(r).expect("shown"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{frame}");
+    handle_key(&mut s, &Keymap::defaults(), key('S'));
+    assert!(render(&s, 120, 40).contains("▲Load/c"));
+}
+
+#[test]
+fn small_things_say_what_they_mean() {
+    let mut s = small();
+    // Fresh nodes are ok, not an age; the memory says of what.
+    let frame = render(&s, 160, 50);
+    assert!(frame.contains("web01          ok "), "{frame}");
+    assert!(frame.contains("% of 64G"), "{frame}");
+    // A filter that matches nothing says so in the panes.
+    for c in "/nosuchthing".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    let frame = render(&s, 120, 40);
+    assert_eq!(
+        frame
+            .matches("nothing matches the filter \"nosuchthing\"")
+            .count(),
+        2,
+        "{frame}"
+    );
+    // Late numbers show their age.
+    let now = s.now();
+    s.tick(Timestamp(now.0 + 5_000));
+    press(&mut s, KeyCode::Esc);
+    assert!(render(&s, 160, 50).contains("web01          ok 5.0s"));
+}

@@ -113,16 +113,25 @@ pub enum ServiceSort {
     Cps,
     Traffic,
     Weight,
+    /// By the load per core of the node behind each real server (a service by its busiest).
+    LoadPerCore,
 }
 
 impl ServiceSort {
-    const ORDER: [ServiceSort; 5] = [
+    const ORDER: [ServiceSort; 6] = [
         ServiceSort::Id,
         ServiceSort::Connections,
         ServiceSort::Cps,
         ServiceSort::Traffic,
         ServiceSort::Weight,
+        ServiceSort::LoadPerCore,
     ];
+
+    /// Whether this sort's order (before a reverse) is ascending: by id it is; by a value it is
+    /// biggest first.
+    pub fn ascending(self) -> bool {
+        self == Self::Id
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -131,6 +140,7 @@ impl ServiceSort {
             Self::Cps => "cps",
             Self::Traffic => "bytes/s",
             Self::Weight => "weight",
+            Self::LoadPerCore => "load/core",
         }
     }
 }
@@ -150,6 +160,12 @@ impl NodeSort {
         NodeSort::Cpu,
         NodeSort::Memory,
     ];
+
+    /// Whether this sort's order (before a reverse) is ascending: by name it is; by a value it
+    /// is biggest first.
+    pub fn ascending(self) -> bool {
+        self == Self::Name
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -1256,7 +1272,7 @@ impl State {
                 }
             }
             Pane::Alerts => {
-                let len = self.alerts.log().len();
+                let len = self.alerts.lines(usize::MAX).len();
                 self.ui.alert_sel = step(Some(self.ui.alert_sel), len).unwrap_or(0);
             }
         }
@@ -1297,7 +1313,7 @@ impl State {
     /// The services tree as shown ([`rows::service_rows`]).
     pub fn service_rows(&self) -> Vec<ServiceRow> {
         rows::service_rows(self.router.as_ref(), &self.ui, |addr| {
-            self.node_for_real(addr).map(|n| n.name.as_str())
+            self.node_for_real(addr)
         })
     }
 
