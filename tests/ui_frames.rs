@@ -72,14 +72,71 @@ fn help_is_generated_from_the_keymap() {
     handle_key(&mut s, &Keymap::defaults(), key('?'));
     let frame = render(&s, 160, 50);
     for b in Keymap::defaults().bindings() {
-        assert!(
-            frame.contains(&b.description),
-            "help lacks {:?}: {}",
+        // The live view lists every key but the replay's.
+        let listed = frame.contains(&b.description);
+        assert_eq!(
+            listed,
+            !b.action.is_replay(),
+            "{:?}: {}\n{frame}",
             b.action,
             b.description
         );
     }
+    for heading in ["Everywhere", "Live view"] {
+        assert!(frame.contains(heading), "{heading}: {frame}");
+    }
     insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn help_in_a_replay_lists_the_replay_keys_and_not_the_live_only_ones() {
+    let mut s = small();
+    s.start_replay(
+        lbtop::app::replay::ReplayView::default(),
+        true,
+        lbtop::app::Speed::NORMAL,
+    );
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    let frame = render(&s, 160, 50);
+    for b in Keymap::defaults().bindings() {
+        let live_only = b.action.context() == lbtop::app::Context::Live;
+        assert_eq!(
+            frame.contains(&b.description),
+            !live_only,
+            "{:?}: {}\n{frame}",
+            b.action,
+            b.description
+        );
+    }
+    assert!(frame.contains("Replay"), "{frame}");
+}
+
+#[test]
+fn help_scrolls_to_its_last_key_at_80x24() {
+    let mut s = small();
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    let top = render(&s, 80, 24);
+    let last = "Apply the weight change being confirmed";
+    assert!(!top.contains(last), "cut at 80x24 before scrolling:\n{top}");
+    insta::assert_snapshot!("help_at_80x24_top", top);
+    press(&mut s, KeyCode::End);
+    let bottom = render(&s, 80, 24);
+    assert!(bottom.contains(last), "{bottom}");
+    insta::assert_snapshot!("help_at_80x24_end", bottom);
+    // Page by page and line by line back to the top; the help stays open throughout.
+    press(&mut s, KeyCode::PageUp);
+    for _ in 0..40 {
+        handle_key(&mut s, &Keymap::defaults(), key('k'));
+    }
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::Help));
+    assert_eq!(render(&s, 80, 24), top);
+    handle_key(&mut s, &Keymap::defaults(), key('j'));
+    assert_eq!(s.ui().help_line, 1);
+    press(&mut s, KeyCode::Home);
+    assert_eq!(s.ui().help_line, 0);
+    // Its own key closes it.
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    assert_eq!(s.ui().popup, None);
 }
 
 #[test]
@@ -314,9 +371,9 @@ fn read_only_mode_disables_the_action_keys() {
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("read-only")),
+            matches!(&s.ui().toast, Some(t) if t.error && t.text.contains("read-only")),
             "{c}: {:?}",
-            s.ui().popup
+            s.ui().toast
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -330,9 +387,9 @@ fn a_snapshot_disables_the_action_keys_and_says_why() {
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("--proc-root")),
+            matches!(&s.ui().toast, Some(t) if t.error && t.text.contains("--proc-root")),
             "{c}: {:?}",
-            s.ui().popup
+            s.ui().toast
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -591,6 +648,55 @@ fn the_sorted_column_carries_an_arrow_and_services_sort_by_load_per_core() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{frame}");
     handle_key(&mut s, &Keymap::defaults(), key('S'));
     assert!(render(&s, 120, 40).contains("▲Load/c"));
+}
+
+#[test]
+fn information_takes_no_keys_and_goes_by_itself() {
+    let mut s = small();
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('R')),
+        Some(Command::ToggleRecord)
+    );
+    // What the runtime does with it: start recording and say so.
+    s.show_message("recording to /tmp/lbtop-20260101-000000.lbrec".into());
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("recording to"), "{frame}");
+    insta::assert_snapshot!("message_as_a_toast_at_80x24", frame);
+    // The next R stops the recording, and q quits: the message takes neither.
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('R')),
+        Some(Command::ToggleRecord)
+    );
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('q')),
+        Some(Command::Quit)
+    );
+    // It goes after a few seconds.
+    let now = s.now();
+    s.tick(Timestamp(now.0 + 1_000));
+    assert!(s.ui().toast.is_some());
+    s.tick(Timestamp(now.0 + 6_000));
+    assert!(s.ui().toast.is_none());
+    assert!(!render(&s, 80, 24).contains("recording to"));
+}
+
+#[test]
+fn keys_act_through_help_and_a_node_detail_and_close_them() {
+    let mut s = small();
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('q')),
+        Some(Command::Quit)
+    );
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Enter);
+    assert!(matches!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(_))
+    ));
+    handle_key(&mut s, &Keymap::defaults(), key('s'));
+    assert_eq!(s.ui().popup, None);
+    assert_eq!(s.ui().node_sort, lbtop::app::state::NodeSort::LoadPerCore);
 }
 
 #[test]

@@ -54,6 +54,15 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     }
     status::draw(frame, status, state, theme, keymap);
     popup::draw(frame, area, state, theme, keymap);
+    popup::draw_toast(
+        frame,
+        Rect {
+            height: area.height.saturating_sub(1),
+            ..area
+        },
+        state,
+        theme,
+    );
 }
 
 /// What the panes need to show every row: lines of content plus borders and header.
