@@ -252,14 +252,28 @@ fn record(cli: &Cli, args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
         &args.file,
         args.duration,
     ))??;
+    // A `--duration 3s` recording covers 3 s, not the 2 s between its first and last frame; a
+    // frame that raced the deadline does not make it longer.
+    let covered = status
+        .covered(config.interval)
+        .min(args.duration.unwrap_or(std::time::Duration::MAX));
     eprintln!(
         "lbtop: recorded {} frames, {} in {}, to {}",
         status.frames,
         bytesize::ByteSize::b(status.bytes).display().si(),
-        humantime::format_duration(status.duration()),
+        humantime::format_duration(round_to_seconds(covered)),
         args.file.display()
     );
     Ok(())
+}
+
+/// Whole seconds from a second on (`3s`, not `2s 999ms`); milliseconds below.
+fn round_to_seconds(d: std::time::Duration) -> std::time::Duration {
+    if d < std::time::Duration::from_secs(1) {
+        std::time::Duration::from_millis(d.as_millis() as u64)
+    } else {
+        std::time::Duration::from_secs(d.as_secs_f64().round() as u64)
+    }
 }
 
 /// `lbtop replay FILE`: the TUI, or `--export json|csv`.

@@ -40,7 +40,11 @@ fn a_headless_recording_of_this_machine_replays_and_exports() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("recorded"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("recorded"), "{said}");
+    // Eight frames 250 ms apart cover the 2 s asked for (not the 1.75 s between the first
+    // and the last).
+    assert!(said.contains(" in 2s, to "), "{said}");
 
     let mut p = Player::open(&file).expect("a replayable file");
     assert!(p.recording.indexed, "closed cleanly, with its index");

@@ -206,7 +206,7 @@ fn g_goes_to_a_typed_time() {
         KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
     );
     assert_eq!(cmd, None);
-    assert!(state.ui().popup.is_some());
+    assert!(state.ui().toast.as_ref().is_some_and(|t| t.error));
 }
 
 #[test]
@@ -226,15 +226,12 @@ fn the_replay_stops_at_the_end_and_space_plays_it_again() {
 fn live_mode_keeps_the_replay_keys_harmless() {
     let mut s = State::new(StateOptions::default());
     assert_eq!(s.update(lbtop::app::Action::SeekForward), None);
-    assert!(s.ui().popup.is_some());
+    assert!(s.ui().toast.as_ref().is_some_and(|t| t.error), "says why");
+    assert_eq!(s.ui().popup, None, "and takes no keys");
     assert_eq!(
         s.update(lbtop::app::Action::ToggleRecord),
-        None,
-        "closes the popup"
-    );
-    assert_eq!(
-        s.update(lbtop::app::Action::ToggleRecord),
-        Some(Command::ToggleRecord)
+        Some(Command::ToggleRecord),
+        "the next key acts"
     );
 }
 
@@ -279,8 +276,7 @@ fn n_and_shift_n_go_to_the_next_and_previous_alert_or_action_of_the_demo() {
         None,
         "no mark after the last"
     );
-    assert!(state.ui().popup.is_some(), "and it says so");
-    press(&mut state, &mut r, 'q'); // closes the message
+    assert!(state.ui().toast.is_some(), "and it says so");
     for &t in times.iter().rev().skip(1) {
         assert_eq!(
             press(&mut state, &mut r, 'N'),

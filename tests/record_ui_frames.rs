@@ -142,3 +142,22 @@ fn recording_shows_rec_size_and_duration_on_the_live_status_line() {
         "{frame}"
     );
 }
+
+#[test]
+fn a_finished_replay_shows_it_stopped_not_playing() {
+    let (_d, mut state, mut r) = replaying();
+    r.advance(&mut state, Duration::from_secs(1));
+    let bar = |state: &State| {
+        render(state, 100, 30)
+            .lines()
+            .rev()
+            .nth(1)
+            .expect("the bar")
+            .to_string()
+    };
+    assert!(bar(&state).contains(" ▶ "), "{}", bar(&state));
+    r.advance(&mut state, Duration::from_secs(600));
+    let at_end = bar(&state);
+    assert!(at_end.contains(" ■ "), "{at_end}");
+    assert!(!at_end.contains('▶'), "{at_end}");
+}

@@ -72,14 +72,71 @@ fn help_is_generated_from_the_keymap() {
     handle_key(&mut s, &Keymap::defaults(), key('?'));
     let frame = render(&s, 160, 50);
     for b in Keymap::defaults().bindings() {
-        assert!(
-            frame.contains(&b.description),
-            "help lacks {:?}: {}",
+        // The live view lists every key but the replay's.
+        let listed = frame.contains(&b.description);
+        assert_eq!(
+            listed,
+            !b.action.is_replay(),
+            "{:?}: {}\n{frame}",
             b.action,
             b.description
         );
     }
+    for heading in ["Everywhere", "Live view"] {
+        assert!(frame.contains(heading), "{heading}: {frame}");
+    }
     insta::assert_snapshot!(frame);
+}
+
+#[test]
+fn help_in_a_replay_lists_the_replay_keys_and_not_the_live_only_ones() {
+    let mut s = small();
+    s.start_replay(
+        lbtop::app::replay::ReplayView::default(),
+        true,
+        lbtop::app::Speed::NORMAL,
+    );
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    let frame = render(&s, 160, 50);
+    for b in Keymap::defaults().bindings() {
+        let live_only = b.action.context() == lbtop::app::Context::Live;
+        assert_eq!(
+            frame.contains(&b.description),
+            !live_only,
+            "{:?}: {}\n{frame}",
+            b.action,
+            b.description
+        );
+    }
+    assert!(frame.contains("Replay"), "{frame}");
+}
+
+#[test]
+fn help_scrolls_to_its_last_key_at_80x24() {
+    let mut s = small();
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    let top = render(&s, 80, 24);
+    let last = "Apply the weight change being confirmed";
+    assert!(!top.contains(last), "cut at 80x24 before scrolling:\n{top}");
+    insta::assert_snapshot!("help_at_80x24_top", top);
+    press(&mut s, KeyCode::End);
+    let bottom = render(&s, 80, 24);
+    assert!(bottom.contains(last), "{bottom}");
+    insta::assert_snapshot!("help_at_80x24_end", bottom);
+    // Page by page and line by line back to the top; the help stays open throughout.
+    press(&mut s, KeyCode::PageUp);
+    for _ in 0..40 {
+        handle_key(&mut s, &Keymap::defaults(), key('k'));
+    }
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::Help));
+    assert_eq!(render(&s, 80, 24), top);
+    handle_key(&mut s, &Keymap::defaults(), key('j'));
+    assert_eq!(s.ui().help_line, 1);
+    press(&mut s, KeyCode::Home);
+    assert_eq!(s.ui().help_line, 0);
+    // Its own key closes it.
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    assert_eq!(s.ui().popup, None);
 }
 
 #[test]
@@ -314,9 +371,9 @@ fn read_only_mode_disables_the_action_keys() {
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("read-only")),
+            matches!(&s.ui().toast, Some(t) if t.error && t.text.contains("read-only")),
             "{c}: {:?}",
-            s.ui().popup
+            s.ui().toast
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -330,9 +387,9 @@ fn a_snapshot_disables_the_action_keys_and_says_why() {
     for c in ['d', 'w', 'r'] {
         assert_eq!(handle_key(&mut s, &Keymap::defaults(), key(c)), None);
         assert!(
-            matches!(&s.ui().popup, Some(lbtop::app::state::Popup::Message(m)) if m.contains("--proc-root")),
+            matches!(&s.ui().toast, Some(t) if t.error && t.text.contains("--proc-root")),
             "{c}: {:?}",
-            s.ui().popup
+            s.ui().toast
         );
         press(&mut s, KeyCode::Esc);
     }
@@ -481,4 +538,190 @@ fn the_services_title_says_how_old_the_counters_and_details_are() {
     // Read with the sample: no age.
     let fresh = render(&small(), 200, 50);
     assert!(!fresh.contains(" old"), "{fresh}");
+}
+
+/// `small()` with an alert on `web07` that flapped: raised and cleared 21 times in the minute
+/// before the others, raised last, so three alerts are on.
+fn flapping() -> State {
+    use lbtop::model::alert::{AlertEvent, AlertKind, Severity};
+    let mut s = small();
+    let start = lbtop::testing::scripted::EPOCH.0 - 60_000;
+    s.restore_alerts((0..21).map(|i| AlertEvent {
+        time: Timestamp(start + i * 2_000),
+        severity: Severity::Warning,
+        subject: "web07".into(),
+        kind: AlertKind::Load,
+        message: "load 3.10 on 4 cores (0.78 per core)".into(),
+        raised: i % 2 == 0,
+    }));
+    s
+}
+
+/// The lines of the alerts pane in `frame`, from its title down.
+fn alerts_pane(frame: &str) -> Vec<&str> {
+    let lines: Vec<&str> = frame.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains(" Alerts "))
+        .expect("an alerts pane");
+    lines[top..].to_vec()
+}
+
+#[test]
+fn the_alert_log_folds_repeats_into_one_line_with_a_count() {
+    let s = flapping();
+    assert_eq!(s.alerts().active_count(), 3);
+    for (w, h) in [(80, 24), (120, 40), (200, 60)] {
+        let frame = render(&s, w, h);
+        let pane = alerts_pane(&frame).join("\n");
+        assert!(pane.contains("×21 web07"), "{w}x{h}:\n{frame}");
+        assert_eq!(pane.matches("web07").count(), 1, "{w}x{h}:\n{frame}");
+        insta::assert_snapshot!(format!("alerts_folded_at_{w}x{h}"), frame);
+    }
+    // Newest first: the node alerts of 00:00:01, then the flapping one (last at 23:59:40).
+    let frame = render(&s, 120, 40);
+    let pane = alerts_pane(&frame);
+    let at = |what: &str| pane.iter().position(|l| l.contains(what));
+    assert!(
+        at("web04") < at("web07") && at("web01") < at("web07"),
+        "{frame}"
+    );
+    assert!(pane.iter().any(|l| l.contains("since 23:59:00")), "{frame}");
+}
+
+#[test]
+fn the_alerts_pane_takes_the_rows_the_nodes_do_not_need() {
+    let s = flapping();
+    // 120x24: every active alert shows, and the nodes pane has no empty rows to spare.
+    let frame = render(&s, 120, 24);
+    let pane = alerts_pane(&frame).join("\n");
+    for subject in ["web01", "web04", "web07"] {
+        assert!(pane.contains(subject), "{subject}:\n{frame}");
+    }
+    insta::assert_snapshot!("alerts_spare_rows_at_120x24", frame);
+    // 200x60: the alerts are as wide as the screen, not squeezed beside the nodes.
+    let frame = render(&s, 200, 60);
+    let title = alerts_pane(&frame)[0];
+    assert!(title.chars().count() >= 200 - 2, "{frame}");
+    assert!(frame.contains("(0.97 per core)"), "whole lines: {frame}");
+}
+
+#[test]
+fn narrow_services_keep_the_connection_share_and_node_load_over_the_rates() {
+    let frame = render(&small(), 80, 24);
+    let header = frame
+        .lines()
+        .find(|l| l.contains("Service / real server"))
+        .expect("header");
+    for kept in ["C%", "Load/c", "Weight", "Active"] {
+        assert!(header.contains(kept), "{kept}: {header}");
+    }
+    for dropped in ["CPS", "CPS trend"] {
+        assert!(!header.contains(dropped), "{dropped}: {header}");
+    }
+}
+
+#[test]
+fn the_sorted_column_carries_an_arrow_and_services_sort_by_load_per_core() {
+    let mut s = small();
+    let frame = render(&s, 120, 40);
+    assert!(frame.contains("Service / real server▲"), "{frame}");
+    assert!(frame.contains("Node▲"), "{frame}");
+    // s: connections, cps, bytes/s, weight, load per core.
+    for _ in 0..5 {
+        handle_key(&mut s, &Keymap::defaults(), key('s'));
+    }
+    assert_eq!(
+        s.ui().service_sort,
+        lbtop::app::state::ServiceSort::LoadPerCore
+    );
+    let frame = render(&s, 120, 40);
+    assert!(frame.contains("▼Load/c"), "{frame}");
+    assert!(!frame.contains("real server▲"), "{frame}");
+    insta::assert_snapshot!("services_sorted_by_load_per_core_at_120x40", frame);
+    // Busiest node first under each service: 10.0.0.2 (1.15) before 10.0.0.4 (0.44) before
+    // 10.0.0.3 (0.32).
+    let order: Vec<usize> = ["10.0.0.2:80", "10.0.0.4:80", "10.0.0.3:80"]
+        .iter()
+        .map(|r| frame.find(r).expect("shown"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{frame}");
+    handle_key(&mut s, &Keymap::defaults(), key('S'));
+    assert!(render(&s, 120, 40).contains("▲Load/c"));
+}
+
+#[test]
+fn information_takes_no_keys_and_goes_by_itself() {
+    let mut s = small();
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('R')),
+        Some(Command::ToggleRecord)
+    );
+    // What the runtime does with it: start recording and say so.
+    s.show_message("recording to /tmp/lbtop-20260101-000000.lbrec".into());
+    let frame = render(&s, 80, 24);
+    assert!(frame.contains("recording to"), "{frame}");
+    insta::assert_snapshot!("message_as_a_toast_at_80x24", frame);
+    // The next R stops the recording, and q quits: the message takes neither.
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('R')),
+        Some(Command::ToggleRecord)
+    );
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('q')),
+        Some(Command::Quit)
+    );
+    // It goes after a few seconds.
+    let now = s.now();
+    s.tick(Timestamp(now.0 + 1_000));
+    assert!(s.ui().toast.is_some());
+    s.tick(Timestamp(now.0 + 6_000));
+    assert!(s.ui().toast.is_none());
+    assert!(!render(&s, 80, 24).contains("recording to"));
+}
+
+#[test]
+fn keys_act_through_help_and_a_node_detail_and_close_them() {
+    let mut s = small();
+    handle_key(&mut s, &Keymap::defaults(), key('?'));
+    assert_eq!(
+        handle_key(&mut s, &Keymap::defaults(), key('q')),
+        Some(Command::Quit)
+    );
+    press(&mut s, KeyCode::Tab);
+    press(&mut s, KeyCode::Enter);
+    assert!(matches!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(_))
+    ));
+    handle_key(&mut s, &Keymap::defaults(), key('s'));
+    assert_eq!(s.ui().popup, None);
+    assert_eq!(s.ui().node_sort, lbtop::app::state::NodeSort::LoadPerCore);
+}
+
+#[test]
+fn small_things_say_what_they_mean() {
+    let mut s = small();
+    // Fresh nodes are ok, not an age; the memory says of what.
+    let frame = render(&s, 160, 50);
+    assert!(frame.contains("web01          ok "), "{frame}");
+    assert!(frame.contains("% of 64G"), "{frame}");
+    // A filter that matches nothing says so in the panes.
+    for c in "/nosuchthing".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    let frame = render(&s, 120, 40);
+    assert_eq!(
+        frame
+            .matches("nothing matches the filter \"nosuchthing\"")
+            .count(),
+        2,
+        "{frame}"
+    );
+    // Late numbers show their age.
+    let now = s.now();
+    s.tick(Timestamp(now.0 + 5_000));
+    press(&mut s, KeyCode::Esc);
+    assert!(render(&s, 160, 50).contains("web01          ok 5.0s"));
 }

@@ -99,6 +99,49 @@ impl Action {
 
     /// Every action, in declaration order (the help screen's order).
     pub const ALL: &'static [Action] = <Action as strum::VariantArray>::VARIANTS;
+
+    /// Where the action means something: everywhere, in the live view, or in a replay.
+    pub fn context(self) -> Context {
+        match self {
+            Action::Refresh
+            | Action::ToggleRecord
+            | Action::Drain
+            | Action::Reweight
+            | Action::Restore
+            | Action::Apply => Context::Live,
+            a if a.is_replay() => Context::Replay,
+            _ => Context::Everywhere,
+        }
+    }
+}
+
+/// Where an action means something; the help screen groups the keys by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    Everywhere,
+    Live,
+    Replay,
+}
+
+impl Context {
+    /// The help screen's heading for the group.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Context::Everywhere => "Everywhere",
+            Context::Live => "Live view",
+            Context::Replay => "Replay",
+        }
+    }
+
+    /// The groups the help screen shows, in order: in a replay the live-only keys (record,
+    /// drain, …) mean nothing and are left out, and in the live view the replay keys are.
+    pub fn shown(replay: bool) -> [Context; 2] {
+        if replay {
+            [Context::Everywhere, Context::Replay]
+        } else {
+            [Context::Everywhere, Context::Live]
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +158,15 @@ mod tests {
         }
         assert_eq!(Action::PageDown.name(), "page-down");
         assert!("PageDown".parse::<Action>().is_err());
+    }
+
+    #[test]
+    fn the_live_view_hides_the_replay_keys_and_a_replay_the_live_only_ones() {
+        assert_eq!(Action::SeekForward.context(), Context::Replay);
+        assert_eq!(Action::Drain.context(), Context::Live);
+        assert_eq!(Action::ToggleRecord.context(), Context::Live);
+        assert_eq!(Action::Quit.context(), Context::Everywhere);
+        assert!(!Context::shown(false).contains(&Context::Replay));
+        assert!(!Context::shown(true).contains(&Context::Live));
     }
 }

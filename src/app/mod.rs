@@ -9,7 +9,7 @@ pub mod replay;
 pub mod rows;
 pub mod state;
 
-pub use action::Action;
+pub use action::{Action, Context};
 pub use event::{Event, Outcome};
 pub use mode::{Mode, Speed};
 pub use mouse::{Mouse, MouseKind, SortBy, Target};

@@ -16,17 +16,22 @@ pub fn filter_matches(filter: &str, text: &str) -> bool {
 }
 
 /// The services tree as shown: filtered, sorted, with collapsed services' reals hidden.
-/// `node_name` names the watched node at a real server's address, so that the filter finds
-/// real servers by their node's name too.
+/// `node` is the watched node at a real server's address, so that the filter finds real servers
+/// by their node's name too, and the load-per-core sort orders them by their node's load.
 pub fn service_rows<'a>(
     router: Option<&RouterEntry>,
     ui: &UiState,
-    node_name: impl Fn(IpAddr) -> Option<&'a str>,
+    node: impl Fn(IpAddr) -> Option<&'a NodeEntry>,
 ) -> Vec<ServiceRow> {
     let Some((cur, stats)) = router.and_then(|r| r.cur.as_ref().map(|c| (c, &r.stats))) else {
         return Vec::new();
     };
     let services = &cur.services;
+    let node_load = |addr: IpAddr| {
+        node(addr)
+            .and_then(|n| n.stats.as_ref())
+            .map_or(-1.0, |s| s.load_per_core)
+    };
     let mut order: Vec<usize> = (0..services.len()).collect();
     order.sort_by(|&a, &b| {
         directed(
@@ -34,6 +39,7 @@ pub fn service_rows<'a>(
                 ui.service_sort,
                 (&services[a], stats.services.get(a)),
                 (&services[b], stats.services.get(b)),
+                &node_load,
             ),
             ui.reverse,
         )
@@ -43,7 +49,7 @@ pub fn service_rows<'a>(
         let svc = &services[s];
         let svc_match = filter_matches(&ui.filter, &format!("{} {}", svc.key, svc.scheduler));
         let mut reals: Vec<usize> = (0..svc.reals.len())
-            .filter(|&r| svc_match || real_matches(&ui.filter, &svc.reals[r], &node_name))
+            .filter(|&r| svc_match || real_matches(&ui.filter, &svc.reals[r], &node))
             .collect();
         if !svc_match && reals.is_empty() {
             continue;
@@ -59,6 +65,7 @@ pub fn service_rows<'a>(
                     ui.service_sort,
                     (&svc.reals[a], real_stats(a)),
                     (&svc.reals[b], real_stats(b)),
+                    &node_load,
                 ),
                 ui.reverse,
             )
@@ -72,10 +79,10 @@ pub fn service_rows<'a>(
 fn real_matches<'a>(
     filter: &str,
     real: &RealServerSample,
-    node_name: &impl Fn(IpAddr) -> Option<&'a str>,
+    node: &impl Fn(IpAddr) -> Option<&'a NodeEntry>,
 ) -> bool {
     filter_matches(filter, &real.id())
-        || node_name(real.address).is_some_and(|n| filter_matches(filter, n))
+        || node(real.address).is_some_and(|n| filter_matches(filter, &n.name))
 }
 
 /// Indices into `nodes`, filtered by name or host and sorted as shown.
@@ -104,19 +111,30 @@ fn compare_services(
     sort: ServiceSort,
     (a, sa): (&VirtualServiceSample, Option<&ServiceStats>),
     (b, sb): (&VirtualServiceSample, Option<&ServiceStats>),
+    node_load: &impl Fn(IpAddr) -> f64,
 ) -> Ordering {
     let by_id = a.key.cmp(&b.key);
     if sort == ServiceSort::Id {
         return by_id;
     }
-    service_value(sort, sb)
-        .total_cmp(&service_value(sort, sa))
+    service_value(sort, b, sb, node_load)
+        .total_cmp(&service_value(sort, a, sa, node_load))
         .then(by_id)
 }
 
-/// What a service is sorted by.
-fn service_value(sort: ServiceSort, st: Option<&ServiceStats>) -> f64 {
+/// What a service is sorted by; by load per core, its busiest real server's node (-1 for none).
+fn service_value(
+    sort: ServiceSort,
+    svc: &VirtualServiceSample,
+    st: Option<&ServiceStats>,
+    node_load: &impl Fn(IpAddr) -> f64,
+) -> f64 {
     match sort {
+        ServiceSort::LoadPerCore => svc
+            .reals
+            .iter()
+            .map(|r| node_load(r.address))
+            .fold(-1.0, f64::max),
         ServiceSort::Id => 0.0,
         ServiceSort::Connections => st.map_or(0.0, |s| (s.active_conns + s.inactive_conns) as f64),
         ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),
@@ -133,19 +151,26 @@ fn compare_reals(
     sort: ServiceSort,
     (a, sa): (&RealServerSample, Option<&RealStats>),
     (b, sb): (&RealServerSample, Option<&RealStats>),
+    node_load: &impl Fn(IpAddr) -> f64,
 ) -> Ordering {
     let by_id = (a.address, a.port).cmp(&(b.address, b.port));
     if sort == ServiceSort::Id {
         return by_id;
     }
-    real_value(sort, b, sb)
-        .total_cmp(&real_value(sort, a, sa))
+    real_value(sort, b, sb, node_load)
+        .total_cmp(&real_value(sort, a, sa, node_load))
         .then(by_id)
 }
 
-/// What a real server is sorted by.
-fn real_value(sort: ServiceSort, real: &RealServerSample, st: Option<&RealStats>) -> f64 {
+/// What a real server is sorted by; by load per core, its node's (-1 when no node is watched).
+fn real_value(
+    sort: ServiceSort,
+    real: &RealServerSample,
+    st: Option<&RealStats>,
+    node_load: &impl Fn(IpAddr) -> f64,
+) -> f64 {
     match sort {
+        ServiceSort::LoadPerCore => node_load(real.address),
         ServiceSort::Id => 0.0,
         ServiceSort::Connections => f64::from(real.active_conns) + f64::from(real.inactive_conns),
         ServiceSort::Cps => st.and_then(|s| s.rates).map_or(0.0, |r| r.cps),

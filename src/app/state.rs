@@ -16,7 +16,7 @@ use crate::model::snapshot::{
     NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
 };
 
-use super::action::Action;
+use super::action::{Action, Context};
 use super::event::{Event, Outcome};
 use super::mode::{Mode, Speed};
 use super::replay::{RecordingView, ReplayView, SeekTo};
@@ -117,16 +117,25 @@ pub enum ServiceSort {
     Cps,
     Traffic,
     Weight,
+    /// By the load per core of the node behind each real server (a service by its busiest).
+    LoadPerCore,
 }
 
 impl ServiceSort {
-    const ORDER: [ServiceSort; 5] = [
+    const ORDER: [ServiceSort; 6] = [
         ServiceSort::Id,
         ServiceSort::Connections,
         ServiceSort::Cps,
         ServiceSort::Traffic,
         ServiceSort::Weight,
+        ServiceSort::LoadPerCore,
     ];
+
+    /// Whether this sort's order (before a reverse) is ascending: by id it is; by a value it is
+    /// biggest first.
+    pub fn ascending(self) -> bool {
+        self == Self::Id
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -135,6 +144,7 @@ impl ServiceSort {
             Self::Cps => "cps",
             Self::Traffic => "bytes/s",
             Self::Weight => "weight",
+            Self::LoadPerCore => "load/core",
         }
     }
 }
@@ -154,6 +164,12 @@ impl NodeSort {
         NodeSort::Cpu,
         NodeSort::Memory,
     ];
+
+    /// Whether this sort's order (before a reverse) is ascending: by name it is; by a value it
+    /// is biggest first.
+    pub fn ascending(self) -> bool {
+        self == Self::Name
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -256,10 +272,26 @@ pub enum ServiceSelection {
 pub enum Popup {
     Help,
     NodeDetail(String),
-    /// A one-line message for the operator, such as why an action is unavailable.
-    Message(String),
     /// A weight change waiting for enter (or esc).
     Confirm(PendingAction),
+}
+
+/// A short message for the operator that takes no keys: what an action did, or why it could not
+/// be done. It goes by itself after a few seconds (an error stays longer), when another comes,
+/// or on esc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    /// When the clock that ages it ([`State::age_toast`]) first saw it.
+    since: Option<Timestamp>,
+}
+
+impl Toast {
+    /// How long it stays, in milliseconds.
+    fn lasts_ms(&self) -> i64 {
+        if self.error { 12_000 } else { 4_000 }
+    }
 }
 
 /// A planned change shown for confirmation. When it would cut the service off (`cuts_off`), a
@@ -346,6 +378,10 @@ pub struct UiState {
     pub prompt: Option<Prompt>,
     /// Whether lbtop takes the mouse (clicks, the wheel) or leaves it to the terminal.
     pub mouse: bool,
+    /// The message shown over the panes, if any; it takes no keys.
+    pub toast: Option<Toast>,
+    /// The help screen's selected line, among the keys it lists.
+    pub help_line: usize,
 }
 
 impl UiState {
@@ -384,6 +420,8 @@ impl Default for UiState {
             page: 10,
             prompt: None,
             mouse: true,
+            toast: None,
+            help_line: 0,
         }
     }
 }
@@ -508,10 +546,39 @@ impl State {
         self.touch();
     }
 
-    /// Shows `text` in a message popup (a recording started or stopped, an error).
+    /// Shows `text` for a few seconds without taking keys (a recording started or stopped).
     pub fn show_message(&mut self, text: String) {
-        self.ui.popup = Some(Popup::Message(text));
+        self.toast(text, false);
+    }
+
+    /// Shows an error for longer than a message, without taking keys either.
+    pub fn show_error(&mut self, text: String) {
+        self.toast(text, true);
+    }
+
+    fn toast(&mut self, text: String, error: bool) {
+        self.ui.toast = Some(Toast {
+            text,
+            error,
+            since: None,
+        });
         self.touch();
+    }
+
+    /// Ages the message on screen by the clock (wall-clock time: the live view's ticks, a
+    /// replay's timer): it goes once it has been shown long enough.
+    pub fn age_toast(&mut self, now: Timestamp) {
+        let Some(toast) = &mut self.ui.toast else {
+            return;
+        };
+        match toast.since {
+            None => toast.since = Some(now),
+            Some(since) if now.0.saturating_sub(since.0) >= toast.lasts_ms() => {
+                self.ui.toast = None;
+                self.touch();
+            }
+            Some(_) => {}
+        }
     }
 
     /// Opens `popup` over the panes.
@@ -830,6 +897,7 @@ impl State {
 
     /// The passing of time: ages grow, and stale data becomes an alert.
     fn pass_time(&mut self, now: Timestamp) -> Vec<AlertEvent> {
+        self.age_toast(now);
         if self.mode == Mode::Paused {
             return Vec::new();
         }
@@ -872,10 +940,13 @@ impl State {
         }
     }
 
-    /// An action while a popup is open: a confirmation takes only apply and cancel; another
-    /// popup closes on its own keys. `None` when no popup took the action.
+    /// An action while a popup is open. A confirmation is modal: it takes only apply and cancel.
+    /// Help scrolls with the moving keys and closes on its own key or esc; a node's detail
+    /// closes on enter or esc. Any other key closes the popup and acts as it would without it
+    /// (`None`): no popup swallows a key that means something.
     fn popup_action(&mut self, action: Action) -> Option<Option<Command>> {
-        if let Some(Popup::Confirm(pending)) = &self.ui.popup {
+        let popup = self.ui.popup.as_ref()?;
+        if let Popup::Confirm(pending) = popup {
             return Some(match action {
                 Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
@@ -893,23 +964,53 @@ impl State {
                 _ => None,
             });
         }
-        let popup = self.ui.popup.as_ref()?;
-        let closes = matches!(action, Action::Back | Action::Quit)
+        let closes = action == Action::Back
             || (matches!(popup, Popup::Help) && action == Action::Help)
-            || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle)
-            || matches!(popup, Popup::Message(_));
-        if closes {
-            self.ui.popup = None;
+            || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle);
+        if matches!(popup, Popup::Help) && self.scroll_help(action) {
             return Some(None);
         }
-        None
+        self.ui.popup = None;
+        closes.then_some(None)
+    }
+
+    /// The keys listed on the help screen: those of the groups shown in this mode.
+    pub fn help_actions(&self) -> Vec<Action> {
+        let shown = Context::shown(self.mode.is_replay());
+        Action::ALL
+            .iter()
+            .copied()
+            .filter(|a| shown.contains(&a.context()))
+            .collect()
+    }
+
+    /// Moves the help screen's selection; `false` for an action that does not move it.
+    fn scroll_help(&mut self, action: Action) -> bool {
+        let last = self.help_actions().len().saturating_sub(1);
+        let at = self.ui.help_line;
+        self.ui.help_line = match action {
+            Action::Up => at.saturating_sub(1),
+            Action::Down => at + 1,
+            Action::PageUp => at.saturating_sub(self.ui.page),
+            Action::PageDown => at + self.ui.page,
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return false,
+        }
+        .min(last);
+        true
     }
 
     /// An action on the view and its panes, with no popup in the way.
     fn view_action(&mut self, action: Action) -> Option<Command> {
         match action {
             Action::Quit => return Some(Command::Quit),
-            Action::Help => self.ui.popup = Some(Popup::Help),
+            Action::Help => {
+                self.ui.popup = Some(Popup::Help);
+                self.ui.help_line = 0;
+            }
+            // Esc closes the message on screen first, then clears the filter.
+            Action::Back if self.ui.toast.take().is_some() => {}
             Action::Back => self.ui.filter.clear(),
             Action::NextPane => self.ui.focus = self.ui.focus.step(true),
             Action::PrevPane => self.ui.focus = self.ui.focus.step(false),
@@ -938,9 +1039,7 @@ impl State {
                 return Some(Command::SetMouse(self.ui.mouse));
             }
             Action::ToggleRecord if self.mode.is_replay() => {
-                self.ui.popup = Some(Popup::Message(
-                    "recording works in the live view; this is a replay".into(),
-                ));
+                self.show_error("recording works in the live view; this is a replay".into());
             }
             Action::ToggleRecord => return Some(Command::ToggleRecord),
             a if a.is_replay() && self.mode.is_replay() => return self.replay_action(a),
@@ -948,11 +1047,7 @@ impl State {
             // Nothing is being confirmed.
             Action::Apply => {}
             // Only the replay actions are left here (`Action::is_replay`), outside a replay.
-            _ => {
-                self.ui.popup = Some(Popup::Message(
-                    "seek, step and speed work in replay mode".into(),
-                ));
-            }
+            _ => self.show_error("seek, step and speed work in replay mode".into()),
         }
         None
     }
@@ -997,7 +1092,7 @@ impl State {
                 match crate::model::time::parse(&prompt.text, start, current) {
                     Ok(t) => Some(Command::Seek(SeekTo::At(t))),
                     Err(e) => {
-                        self.ui.popup = Some(Popup::Message(e));
+                        self.show_error(e);
                         None
                     }
                 }
@@ -1019,10 +1114,10 @@ impl State {
                         force: true,
                     });
                 }
-                self.ui.popup = Some(Popup::Message(format!(
+                self.show_error(format!(
                     "\"{}\" is not {}: nothing was changed",
                     prompt.text, change.service
-                )));
+                ));
                 None
             }
         }
@@ -1065,19 +1160,15 @@ impl State {
 
     fn start_action(&mut self, action: Action) {
         if let Some(reason) = self.options.read_only_reason() {
-            self.ui.popup = Some(Popup::Message(reason.to_string()));
+            self.show_error(reason.to_string());
             return;
         }
         let Some((service, real)) = self.selected_real() else {
-            self.ui.popup = Some(Popup::Message(
-                "select a real server in the services pane first".into(),
-            ));
+            self.show_error("select a real server in the services pane first".into());
             return;
         };
         if self.applying.is_some() {
-            self.ui.popup = Some(Popup::Message(
-                "another change is being applied; wait for its result".into(),
-            ));
+            self.show_error("another change is being applied; wait for its result".into());
             return;
         }
         match action {
@@ -1092,15 +1183,13 @@ impl State {
                 Some(&w) => {
                     self.plan_and_confirm(ActionKind::Restore, service, real, i64::from(w));
                 }
-                None => {
-                    self.ui.popup = Some(Popup::Message(
-                        PlanError::NothingToRestore {
-                            service: service.to_string(),
-                            real: real.to_string(),
-                        }
-                        .to_string(),
-                    ));
-                }
+                None => self.show_error(
+                    PlanError::NothingToRestore {
+                        service: service.to_string(),
+                        real: real.to_string(),
+                    }
+                    .to_string(),
+                ),
             },
         }
     }
@@ -1111,7 +1200,7 @@ impl State {
             .as_ref()
             .and_then(|r| r.cur.as_ref())
             .map_or(&[][..], |c| &c.services[..]);
-        self.ui.popup = Some(match plan::plan(table, kind, &service, &real, to) {
+        match plan::plan(table, kind, &service, &real, to) {
             Ok(change) => {
                 let cut = change.to == 0
                     && plan::find(table, &service, &real)
@@ -1122,13 +1211,13 @@ impl State {
                         String::new(),
                     ));
                 }
-                Popup::Confirm(PendingAction {
+                self.ui.popup = Some(Popup::Confirm(PendingAction {
                     change,
                     cuts_off: cut,
-                })
+                }));
             }
-            Err(e) => Popup::Message(e.to_string()),
-        });
+            Err(e) => self.show_error(e.to_string()),
+        }
     }
 
     /// Replay: a recorded action that was carried out marks its real server as live did (a
@@ -1167,9 +1256,9 @@ impl State {
                 } else {
                     self.draining.remove(&key);
                 }
-                self.ui.popup = Some(Popup::Message(format!("done: {change}")));
+                self.show_message(format!("done: {change}"));
             }
-            Err(e) => self.ui.popup = Some(Popup::Message(format!("{change} failed: {e}"))),
+            Err(e) => self.show_error(format!("{change} failed: {e}")),
         }
         Some(Command::Refresh)
     }
@@ -1225,10 +1314,10 @@ impl State {
             times.filter(|&t| t < r.position).max()
         };
         if mark.is_none() {
-            self.ui.popup = Some(Popup::Message(format!(
+            self.show_message(format!(
                 "no alert or action {} this point of the recording",
                 if forward { "after" } else { "before" }
-            )));
+            ));
         }
         mark.map(|t| Command::Seek(SeekTo::At(t)))
     }
@@ -1321,7 +1410,7 @@ impl State {
                 }
             }
             Pane::Alerts => {
-                let len = self.alerts.log().len();
+                let len = self.alerts.lines(usize::MAX).len();
                 self.ui.alert_sel = step(Some(self.ui.alert_sel), len).unwrap_or(0);
             }
         }
@@ -1362,7 +1451,7 @@ impl State {
     /// The services tree as shown ([`rows::service_rows`]).
     pub fn service_rows(&self) -> Vec<ServiceRow> {
         rows::service_rows(self.router.as_ref(), &self.ui, |addr| {
-            self.node_for_real(addr).map(|n| n.name.as_str())
+            self.node_for_real(addr)
         })
     }
 

@@ -400,6 +400,15 @@ impl RecorderStatus {
             _ => Duration::ZERO,
         }
     }
+
+    /// Time covered, each frame standing for the `interval` after it: three frames a second
+    /// apart cover 3 s, though the last came 2 s after the first.
+    pub fn covered(&self, interval: Duration) -> Duration {
+        if self.first.is_none() {
+            return Duration::ZERO;
+        }
+        self.duration() + interval
+    }
 }
 
 enum Msg {

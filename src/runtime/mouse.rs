@@ -108,6 +108,10 @@ mod tests {
             last: None,
         };
         let t0 = Instant::now();
+        // A cell inside the nodes pane, wherever the layout puts it.
+        let nodes = crate::ui::layout(p.area, &state).nodes;
+        let (x, y) = (nodes.x + 2, nodes.y + 2);
+        let press = |dx: u16, dy: u16| press(x + dx - 5, y + dy - 5);
         let first = p.event(&state, press(5, 5), t0).expect("a pane");
         assert_eq!(first.kind, MouseKind::Click);
         assert_eq!(first.target.pane(), Some(Pane::Nodes));

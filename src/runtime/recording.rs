@@ -89,21 +89,22 @@ impl LiveRecorder {
 
     /// `R`: stops a recording, or starts one under the default name (see `record::default_path`).
     pub fn toggle(&mut self, state: &mut State) {
-        let message = if let Some(st) = self.stop() {
-            format!(
+        if let Some(st) = self.stop() {
+            state.show_message(format!(
                 "recording saved: {} ({}, {})",
                 st.path.display(),
                 bytesize::ByteSize::b(st.bytes).display().si(),
-                humantime::format_duration(st.duration())
-            )
+                humantime::format_duration(st.covered(self.interval))
+            ));
         } else {
             let path = crate::record::default_path(Timestamp::now());
             match self.start(&path) {
-                Ok(()) => format!("recording to {}", absolute(&path).display()),
-                Err(e) => format!("cannot record: {e}"),
+                Ok(()) => {
+                    state.show_message(format!("recording to {}", absolute(&path).display()));
+                }
+                Err(e) => state.show_error(format!("cannot record: {e}")),
             }
-        };
-        state.show_message(message);
+        }
         self.refresh(state);
     }
 
@@ -136,7 +137,7 @@ impl LiveRecorder {
             let view = view_of(&st);
             if st.error.is_some() {
                 self.active = None;
-                state.show_message(format!(
+                state.show_error(format!(
                     "recording stopped: {}: {}; the live view carries on",
                     st.path.display(),
                     st.error.as_deref().unwrap_or("write error")

@@ -192,6 +192,8 @@ impl Feed for ReplayFeed<'_> {
     }
 
     fn take(&mut self, state: &mut State, now: Instant) -> Option<Command> {
+        // A message on screen goes after a few seconds of wall-clock time, whatever the replay does.
+        state.age_toast(Timestamp::now());
         self.replayer.advance(state, now - self.last);
         self.last = now;
         None

@@ -1,4 +1,5 @@
-//! The alerts pane: the alert log, newest first, with the number of alerts active in its title.
+//! The alerts pane: the alert log, newest first, one line per run of repeats (`×21`), with the
+//! number of alerts active in its title.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +9,8 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 use crate::app::State;
 use crate::app::state::Pane;
 use crate::config::Theme;
-use crate::model::alert::{AlertEvent, Severity};
+use crate::model::alert::{AlertLine, Severity};
+use crate::model::sample::Timestamp;
 
 use super::widgets;
 
@@ -27,8 +29,9 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ),
     ]);
     let block = widgets::pane(theme, title, focused);
-    let log = state.alerts().log();
-    if log.is_empty() {
+    let limit = usize::from(area.height).max(state.ui().alert_sel + 1);
+    let lines = state.alerts().lines(limit);
+    if lines.is_empty() {
         frame.render_widget(
             Paragraph::new("no alerts: every node is below its core count")
                 .style(theme.dim)
@@ -37,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         );
         return;
     }
-    let items: Vec<ListItem> = log.iter().rev().map(|e| item(theme, e)).collect();
+    let items: Vec<ListItem> = lines.iter().map(|l| item(theme, l)).collect();
     let mut list_state =
         ListState::default().with_selected(focused.then_some(state.ui().alert_sel));
     frame.render_stateful_widget(
@@ -49,22 +52,38 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     );
 }
 
-/// `12:00:01 CRIT web01 load 4.60 on 4 cores …`; a cleared alert is `ok` and dim.
-fn item(theme: &Theme, e: &AlertEvent) -> ListItem<'static> {
-    let time = e.time.rfc3339();
-    let clock = time.get(11..19).unwrap_or(&time).to_string();
+/// `12:00:01`: the time of day of `t` (UTC).
+fn clock(t: Timestamp) -> String {
+    let time = t.rfc3339();
+    time.get(11..19).unwrap_or(&time).to_string()
+}
+
+/// `12:00:01 CRIT ×21 web01 load 4.60 on 4 cores … since 11:58:02`: the latest event of the
+/// line, how many it stands for and since when; a cleared alert is `ok` and dim.
+fn item(theme: &Theme, line: &AlertLine) -> ListItem<'static> {
+    let e = line.event;
     let (tag, style) = match (e.raised, e.severity) {
         (false, _) => ("ok  ", theme.dim),
         (true, Severity::Critical) => ("CRIT", theme.critical),
         (true, Severity::Warning) => ("WARN", theme.warning),
     };
-    ListItem::new(Line::from(vec![
-        Span::styled(format!("{clock} "), theme.dim),
+    let mut spans = vec![
+        Span::styled(format!("{} ", clock(e.time)), theme.dim),
         Span::styled(format!("{tag} "), style),
-        Span::styled(format!("{} ", e.subject), theme.title),
-        Span::styled(
-            e.message.clone(),
-            if e.raised { theme.base } else { theme.dim },
-        ),
-    ]))
+    ];
+    if line.repeats > 1 {
+        spans.push(Span::styled(format!("×{} ", line.repeats), theme.warning));
+    }
+    spans.push(Span::styled(format!("{} ", e.subject), theme.title));
+    spans.push(Span::styled(
+        e.message.clone(),
+        if e.raised { theme.base } else { theme.dim },
+    ));
+    if line.repeats > 1 {
+        spans.push(Span::styled(
+            format!(" · since {}", clock(line.first)),
+            theme.dim,
+        ));
+    }
+    ListItem::new(Line::from(spans))
 }

@@ -60,7 +60,8 @@ fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> Scree
         Constraint::Length(1),
     ])
     .areas(area);
-    let panes = pane_areas(state, main, services, nodes);
+    let needs = Needs::of(state, services, nodes, main.height);
+    let panes = pane_areas(state, main, &needs);
     ScreenLayout {
         services: panes.services,
         nodes: panes.nodes,
@@ -89,15 +90,58 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     }
     status::draw(frame, areas.status, state, theme, keymap);
     popup::draw(frame, area, state, theme, keymap);
+    popup::draw_toast(
+        frame,
+        Rect {
+            height: area.height.saturating_sub(1),
+            ..area
+        },
+        state,
+        theme,
+    );
+}
+
+/// What the panes need to show every row: lines of content plus borders and header.
+struct Needs {
+    services: u16,
+    nodes: u16,
+    alerts: u16,
+    /// The nodes table's width with every column and a strip of a cell per core.
+    nodes_width: u16,
+}
+
+impl Needs {
+    fn of(state: &State, service_count: usize, node_count: usize, height: u16) -> Needs {
+        let lines =
+            |n: usize, chrome: u16| u16::try_from(n).unwrap_or(u16::MAX).saturating_add(chrome);
+        let alert_lines = state.alerts().lines(usize::from(height)).len();
+        let cores = state
+            .nodes()
+            .iter()
+            .filter_map(|n| n.stats.as_ref().map(|s| s.cpus.len()))
+            .max()
+            .unwrap_or(0);
+        Needs {
+            services: lines(service_count, 3),
+            nodes: lines(node_count, 3),
+            alerts: lines(alert_lines.max(1), 2),
+            nodes_width: nodes::full_width(u16::try_from(cores).unwrap_or(u16::MAX)),
+        }
+    }
 }
 
 /// Splits `main` between the panes. Services get what their rows need, up to about half; nodes
-/// the rest. Without a router the nodes take it all; without nodes the services do.
-fn pane_areas(state: &State, main: Rect, service_count: usize, node_count: usize) -> PaneAreas {
-    let node_count = node_count as u16;
-    let service_count = service_count as u16;
-    let alerts_height = if main.height >= 30 { 8 } else { 4 };
+/// what theirs need; the alerts the rest, at least enough for a few lines (or all of them, up to
+/// a third of the height). Without a router the nodes and alerts share it all; without nodes
+/// the services take it. On a wide screen whose nodes leave too few rows under them, the alerts
+/// sit beside the nodes, with the columns the nodes table does not need.
+fn pane_areas(state: &State, main: Rect, needs: &Needs) -> PaneAreas {
     let wide = main.width >= 140;
+    let floor = if main.height >= 30 { 8 } else { 4 };
+    let alerts_min = needs
+        .alerts
+        .min(floor.max(main.height / 3))
+        .max(3.min(needs.alerts));
     let (top, bottom) = if state.router().is_none() {
         (Rect::default(), main)
     } else if state.nodes().is_empty() {
@@ -105,20 +149,24 @@ fn pane_areas(state: &State, main: Rect, service_count: usize, node_count: usize
     } else {
         let rest = main
             .height
-            .saturating_sub(if wide { 0 } else { alerts_height });
-        let want_nodes = (node_count + 3).min(rest / 2).max(5.min(rest));
-        let want_services = (service_count + 3).max(5);
-        let services_h = want_services
+            .saturating_sub(if wide { 0 } else { alerts_min });
+        let want_nodes = needs.nodes.min(rest / 2).max(5.min(rest));
+        let services_h = needs
+            .services
+            .max(5)
             .min(rest.saturating_sub(want_nodes))
             .max(3.min(rest));
         let [t, b] =
             Layout::vertical([Constraint::Length(services_h), Constraint::Min(0)]).areas(main);
         (t, b)
     };
-    let [nodes, alerts] = if wide {
-        Layout::horizontal([Constraint::Min(60), Constraint::Length(48)]).areas(bottom)
+    let spare = bottom.height.saturating_sub(needs.nodes.max(3));
+    let [nodes, alerts] = if wide && spare < alerts_min {
+        let alerts_w = bottom.width.saturating_sub(needs.nodes_width).max(48);
+        Layout::horizontal([Constraint::Min(60), Constraint::Length(alerts_w)]).areas(bottom)
     } else {
-        Layout::vertical([Constraint::Min(3), Constraint::Length(alerts_height)]).areas(bottom)
+        let alerts_h = spare.max(alerts_min.min(bottom.height));
+        Layout::vertical([Constraint::Min(3), Constraint::Length(alerts_h)]).areas(bottom)
     };
     PaneAreas {
         services: top,

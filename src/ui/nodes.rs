@@ -45,11 +45,19 @@ const COLUMNS: [Column; 9] = [
         gauge_cell,
     ),
     col("CPU", 16, 80, false, Some(NodeSort::Cpu), cpu_cell),
-    col("Mem", 10, 60, false, Some(NodeSort::Memory), memory_cell),
+    col("Mem", 11, 60, false, Some(NodeSort::Memory), memory_cell),
     col("Up", 6, 30, true, None, uptime_cell),
     col("Load trend", 12, 40, false, None, trend_cell),
     col("Cores", 8, 70, false, None, cores_cell),
 ];
+
+/// The width the pane takes to show every column, with a strip of one cell per core (`cores`):
+/// what it needs before it leaves the rest of a wide screen to the alerts.
+pub fn full_width(cores: u16) -> u16 {
+    let fixed: u16 = COLUMNS.iter().map(|c| c.width + 1).sum();
+    // Borders, and the sort's arrow in one header.
+    fixed + 3 + cores.saturating_sub(COLUMNS[CORES].width)
+}
 
 /// A column: header, width, priority, right-aligned, sort, cell.
 const fn col(
@@ -83,10 +91,17 @@ fn status_label(status: HostStatus) -> &'static str {
     }
 }
 
-/// The age of the numbers shown, after the status when it is not ok.
+/// `ok` while the numbers are fresh (at most two intervals old), else their age, after the
+/// status when it is not ok.
 fn status_text(state: &State, n: &NodeEntry) -> String {
     match (n.status, n.last_sample()) {
-        (HostStatus::Ok, last) => age(state.age_of(last)),
+        (HostStatus::Ok, last) => {
+            let fresh = 2.0 * state.options().interval.as_secs_f64();
+            match state.age_of(last) {
+                Some(a) if a <= fresh => "ok".to_string(),
+                a => format!("ok {}", age(a)),
+            }
+        }
         (other, Some(last)) => format!("{} {}", status_label(other), age(state.age_of(Some(last)))),
         (other, None) => status_label(other).to_string(),
     }
@@ -95,22 +110,7 @@ fn status_text(state: &State, n: &NodeEntry) -> String {
 /// Draws the pane: the title, then the table of the nodes `rows_model` indexes.
 pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_model: &[usize]) {
     let focused = state.ui().focus == Pane::Nodes;
-    let over = state.nodes().iter().filter(|n| n.level.is_some()).count();
-    let title = Line::from(vec![
-        Span::styled(format!(" Nodes {} ", state.nodes().len()), theme.title),
-        Span::styled(
-            if over > 0 {
-                format!("│ {over} near or over core count ")
-            } else {
-                String::new()
-            },
-            theme.warning,
-        ),
-        Span::styled(
-            format!("│ sort {} ", state.ui().node_sort.label()),
-            theme.dim,
-        ),
-    ]);
+    let title = title(state, theme);
     let block = pane(theme, title, focused);
     if state.nodes().is_empty() {
         let p = Paragraph::new("no nodes watched (--nodes none)")
@@ -119,10 +119,17 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
         frame.render_widget(p, area);
         return;
     }
+    if rows_model.is_empty() {
+        frame.render_widget(super::widgets::no_match(state, theme).block(block), area);
+        return;
+    }
     let inner_width = area.width.saturating_sub(2);
     let columns = sized_columns(state, rows_model);
     let keep = fit_columns(&columns, inner_width, &state.ui().node_sort);
-    let fixed: u16 = keep.iter().map(|&i| columns[i].width + 1).sum();
+    let fixed: u16 = keep
+        .iter()
+        .map(|&i| widgets::shown_width(&columns[i], &state.ui().node_sort) + 1)
+        .sum();
     let strip_width = usize::from(
         inner_width
             .saturating_sub(fixed)
@@ -157,6 +164,8 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             rows,
             selected: selected.map(|s| s - window.start),
             focused,
+            sort: state.ui().node_sort,
+            ascending: state.ui().node_sort.ascending() != state.ui().reverse,
         },
     );
 }
@@ -179,6 +188,26 @@ pub(super) fn header_spans(
     );
     let cols: Vec<&Column> = keep.iter().map(|&i| &columns[i]).collect();
     widgets::column_spans(&cols, area)
+}
+
+/// ` Nodes 6 │ 2 near or over core count │ sort name `.
+fn title(state: &State, theme: &Theme) -> Line<'static> {
+    let over = state.nodes().iter().filter(|n| n.level.is_some()).count();
+    Line::from(vec![
+        Span::styled(format!(" Nodes {} ", state.nodes().len()), theme.title),
+        Span::styled(
+            if over > 0 {
+                format!("│ {over} near or over core count ")
+            } else {
+                String::new()
+            },
+            theme.warning,
+        ),
+        Span::styled(
+            format!("│ sort {} ", state.ui().node_sort.label()),
+            theme.dim,
+        ),
+    ])
 }
 
 /// The columns, the status column widened (up to 16) to the widest status shown beside its age.
@@ -262,7 +291,7 @@ fn cpu_cell(cx: &RowCx) -> Cell<'static> {
         .into()
 }
 
-/// Memory used, as a percentage of the total, and the total.
+/// Memory used, as a percentage of the total, and the total: ` 4% of 24G`.
 fn memory_cell(cx: &RowCx) -> Cell<'static> {
     cx.n.stats
         .as_ref()
@@ -271,7 +300,7 @@ fn memory_cell(cx: &RowCx) -> Cell<'static> {
             || cell("-", false, cx.theme.dim),
             |(s, f)| {
                 cell(
-                    format!("{:3.0}% {}", f * 100.0, bytes(s.memory_total_bytes)),
+                    format!("{:3.0}% of {}", f * 100.0, bytes(s.memory_total_bytes)),
                     false,
                     cx.theme.base,
                 )

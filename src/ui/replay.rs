@@ -70,7 +70,7 @@ pub fn draw_goto(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
     frame.render_widget(Paragraph::new(line).style(theme.status_bar), area);
 }
 
-/// The position bar: `▶ 4×  2026-01-01 00:12:34  ━━━━●──▲──◆───  12:34 / 1:00:00`.
+/// The position bar (`▶` playing, `❚❚` paused, `■` at the end): `▶ 4×  2026-01-01 00:12:34  ━━━━●──▲──◆───  12:34 / 1:00:00`.
 pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(r) = &state.replay() else {
         return;
@@ -111,12 +111,15 @@ fn bar_parts(r: &ReplayView, mode: Mode, area_width: u16) -> BarParts {
     // range (a damaged or crafted file), where a plain difference overflows.
     let total = r.end.0.saturating_sub(r.start.0).max(0);
     let at = r.position.0.saturating_sub(r.start.0).clamp(0, total);
-    let left = format!(
-        " {} {:>5}  {}  ",
-        if paused { "❚❚" } else { "▶" },
-        speed.label(),
-        clock(r.position)
-    );
+    // At the end nothing plays, whatever the mode says.
+    let glyph = if r.position >= r.end {
+        "■"
+    } else if paused {
+        "❚❚"
+    } else {
+        "▶"
+    };
+    let left = format!(" {} {:>5}  {}  ", glyph, speed.label(), clock(r.position));
     let mut right = format!("  {} / {} ", span_text(at), span_text(total));
     if let Some(w) = &r.warning {
         right.push_str(&format!("⚠ {w} "));

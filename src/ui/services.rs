@@ -39,7 +39,8 @@ enum Subject<'a> {
 
 type Column = widgets::Column<ServiceSort, fn(&RowCx) -> Cell<'static>>;
 
-/// The services table, left to right.
+/// The services table, left to right. What links a real server to its node (its share of the
+/// connections, its node's load per core) outlives the rates when the pane is narrow.
 const COLUMNS: [Column; 14] = [
     col(
         "Service / real server",
@@ -49,7 +50,7 @@ const COLUMNS: [Column; 14] = [
         Some(ServiceSort::Id),
         name_cell,
     ),
-    col("Fwd", 6, 80, false, None, forward_cell),
+    col("Fwd", 6, 74, false, None, forward_cell),
     col(
         "Weight",
         6,
@@ -58,7 +59,7 @@ const COLUMNS: [Column; 14] = [
         Some(ServiceSort::Weight),
         weight_cell,
     ),
-    col("W%", 4, 60, true, None, weight_share_cell),
+    col("W%", 4, 76, true, None, weight_share_cell),
     col(
         "Active",
         7,
@@ -68,8 +69,8 @@ const COLUMNS: [Column; 14] = [
         active_cell,
     ),
     col("InAct", 7, 85, true, None, inactive_cell),
-    col("C%", 4, 55, true, None, conn_share_cell),
-    col("CPS", 6, 75, true, Some(ServiceSort::Cps), cps_cell),
+    col("C%", 4, 78, true, None, conn_share_cell),
+    col("CPS", 6, 70, true, Some(ServiceSort::Cps), cps_cell),
     col("InPPS", 6, 40, true, None, in_pps_cell),
     col("OutPPS", 6, 35, true, None, out_pps_cell),
     col(
@@ -81,7 +82,14 @@ const COLUMNS: [Column; 14] = [
         in_bps_cell,
     ),
     col("OutB/s", 6, 45, true, None, out_bps_cell),
-    col("Load/c", 6, 70, true, None, load_cell),
+    col(
+        "Load/c",
+        6,
+        80,
+        true,
+        Some(ServiceSort::LoadPerCore),
+        load_cell,
+    ),
     col("CPS trend", 10, 20, false, None, trend_cell),
 ];
 
@@ -141,6 +149,9 @@ pub fn draw(
     };
     match no_table_reason(r, theme) {
         Some(p) => frame.render_widget(p.block(block), area),
+        None if rows_model.is_empty() => {
+            frame.render_widget(widgets::no_match(state, theme).block(block), area);
+        }
         None => draw_rows(frame, area, block, state, theme, r, rows_model),
     }
 }
@@ -271,6 +282,8 @@ fn draw_rows(
             rows,
             selected: selected.map(|s| s - window.start),
             focused,
+            sort: state.ui().service_sort,
+            ascending: state.ui().service_sort.ascending() != state.ui().reverse,
         },
     );
 }

@@ -241,6 +241,11 @@ pub struct Column<S, F> {
     pub cell: F,
 }
 
+/// The width a column takes: one more for the sorted column, whose header carries ▲ or ▼.
+pub fn shown_width<S: PartialEq, F>(column: &Column<S, F>, sort: &S) -> u16 {
+    column.width + u16::from(column.sort.as_ref() == Some(sort))
+}
+
 /// Which columns fit in `width`, keeping the column of the current sort and then those of
 /// highest priority, in their original order.
 pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: &S) -> Vec<usize> {
@@ -255,7 +260,7 @@ pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: 
     let mut used = 0u16;
     let mut keep = Vec::new();
     for i in order {
-        let w = columns[i].width + 1;
+        let w = shown_width(&columns[i], sort) + 1;
         if used + w <= width {
             used += w;
             keep.push(i);
@@ -301,16 +306,35 @@ pub fn visible_window(
     start.min(len)..(start + height).min(len)
 }
 
-/// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row.
+/// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row,
+/// and the sort, marked in its column's header: ▲ ascending, ▼ descending.
 pub struct TableView<'a, S, F> {
     pub columns: Vec<&'a Column<S, F>>,
     pub rows: Vec<Row<'a>>,
     pub selected: Option<usize>,
     pub focused: bool,
+    pub sort: S,
+    pub ascending: bool,
+}
+
+/// A column's header, with the sort's arrow when the rows are sorted by it.
+fn header_cell<S: PartialEq, F>(c: &Column<S, F>, sort: &S, ascending: bool) -> Cell<'static> {
+    let arrow = if ascending { "▲" } else { "▼" };
+    let sorted = c.sort.as_ref() == Some(sort);
+    let text = match (sorted, c.right) {
+        (false, _) => c.header.to_string(),
+        (true, true) => format!("{arrow}{}", c.header),
+        (true, false) => format!("{}{arrow}", c.header),
+    };
+    Cell::from(if c.right {
+        Line::from(text).right_aligned()
+    } else {
+        Line::from(text)
+    })
 }
 
 /// The shared table: header, rows, and a selection that scrolls into view.
-pub fn draw_table<S, F>(
+pub fn draw_table<S: PartialEq, F>(
     frame: &mut Frame,
     area: Rect,
     block: Block,
@@ -322,24 +346,20 @@ pub fn draw_table<S, F>(
         rows,
         selected,
         focused,
+        sort,
+        ascending,
     } = view;
-    let header = Row::new(columns.iter().map(|c| {
-        let text = if c.right {
-            Line::from(c.header).right_aligned()
-        } else {
-            Line::from(c.header)
-        };
-        Cell::from(text)
-    }))
-    .style(theme.header);
+    let header =
+        Row::new(columns.iter().map(|c| header_cell(c, &sort, ascending))).style(theme.header);
     let widths: Vec<Constraint> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
+            let width = shown_width(c, &sort);
             if i + 1 == columns.len() {
-                Constraint::Min(c.width)
+                Constraint::Min(width)
             } else {
-                Constraint::Length(c.width)
+                Constraint::Length(width)
             }
         })
         .collect();
@@ -350,6 +370,16 @@ pub fn draw_table<S, F>(
         .row_highlight_style(if focused { theme.selected } else { theme.dim });
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// What a pane says when the filter hides all its rows.
+pub fn no_match(state: &crate::app::State, theme: &Theme) -> ratatui::widgets::Paragraph<'static> {
+    ratatui::widgets::Paragraph::new(format!(
+        "nothing matches the filter \"{}\" (esc clears it)",
+        state.ui().filter
+    ))
+    .style(theme.warning)
+    .wrap(ratatui::widgets::Wrap { trim: true })
 }
 
 /// Text aligned in a cell.

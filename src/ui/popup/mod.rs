@@ -1,5 +1,6 @@
-//! Popups over the panes: help, a node's detail, a message, the confirmation of a weight change,
-//! and the weight prompt. Each draws itself centred in the area it is given.
+//! Popups over the panes: help, a node's detail, the confirmation of a weight change, the weight
+//! prompt, and the message that takes no keys (a toast). Each draws itself centred in the area
+//! it is given, the toast in its corner.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -22,7 +23,6 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
             let r = centered(area, 90, 80);
             node_detail::draw(frame, r, state, theme, keymap, name);
         }
-        Some(Popup::Message(text)) => message::draw(frame, area, theme, text),
         Some(Popup::Confirm(pending)) => {
             let question = state.confirm_question(&pending.change);
             let typed = match state.ui().prompt() {
@@ -42,6 +42,13 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     }) = state.ui().prompt()
     {
         weight::draw(frame, area, theme, service, real, text);
+    }
+}
+
+/// Draws the message on screen, if any, over everything but the status line.
+pub fn draw_toast(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    if let Some(toast) = &state.ui().toast {
+        message::draw(frame, area, theme, toast);
     }
 }
 
