@@ -262,7 +262,7 @@ impl ScriptedCluster {
             flags: None,
             pe_name: None,
             key,
-            scheduler: if s % 3 == 0 { "wlc" } else { "wrr" }.into(),
+            scheduler: if s.is_multiple_of(3) { "wlc" } else { "wrr" }.into(),
             persistent: (s % 6 == 5).then(|| Persistence {
                 timeout_s: 300,
                 netmask: "255.255.255.255".into(),
