@@ -29,11 +29,12 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
+
+use rustc_hash::FxBuildHasher;
 
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
@@ -58,8 +59,10 @@ struct ConnSummer {
     state_cache: Vec<(u128, usize)>,
     last_state: usize,
     reals: Vec<RealTally>,
-    reals_v4: HashMap<u64, usize, BuildHasherDefault<MulHasher>>,
-    reals_v6: HashMap<(Ipv6Addr, u16), usize, BuildHasherDefault<MulHasher>>,
+    /// The index of each real server by its integer key, hashed with FxHash (std's SipHash is
+    /// made for untrusted keys and costs several times more per lookup).
+    reals_v4: HashMap<u64, usize, FxBuildHasher>,
+    reals_v6: HashMap<(Ipv6Addr, u16), usize, FxBuildHasher>,
     /// A direct-mapped cache of `(address << 16 | port, index)` in front of `reals_v4`.
     real_cache: Vec<(u64, usize)>,
     /// IPv4 clients are counted in this open-addressing table of `(address, count)` (count 0: a
@@ -1437,37 +1440,6 @@ fn radix_sort(v: &mut Vec<u32>) {
             }
         }
         std::mem::swap(v, &mut scratch);
-    }
-}
-
-/// A multiplicative hasher for the integer keys of the real-server table (the std SipHash is
-/// made for untrusted keys and costs several times more per lookup).
-#[derive(Debug, Default, Clone, Copy)]
-struct MulHasher(u64);
-
-impl Hasher for MulHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-        for &b in words.remainder() {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
