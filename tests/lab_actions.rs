@@ -367,12 +367,13 @@ fn unknown_service_or_real_exits_non_zero_with_a_clear_message() {
     let (code, _, err) = lbtop(lab, "drain --router local tcp:10.77.1.100:80 10.77.0.99:80");
     assert_eq!(code, 1);
     assert!(err.contains("has no real server 10.77.0.99:80"), "{err}");
+    // A weight out of range is a usage error, found before the router is contacted.
     let (code, _, err) = lbtop(
         lab,
         "weight --router local tcp:10.77.1.100:80 10.77.0.11:80 70000",
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("0–65535"), "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("70000 is not in 0..=65535"), "{err}");
 }
 
 /// tmux inside the VM, driven over ssh.
