@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 
 /// The most a config, theme, host list, ssh config or key file may hold: far above any real one.
-pub const SMALL_FILE_BYTES: u64 = 4 << 20;
+pub(crate) const SMALL_FILE_BYTES: u64 = 4 << 20;
 
 /// The most a `known_hosts` file may hold (one line per host and key type: a fleet's is a few MB).
-pub const KNOWN_HOSTS_BYTES: u64 = 64 << 20;
+pub(crate) const KNOWN_HOSTS_BYTES: u64 = 64 << 20;
 
 /// Why a file was not read. The text names the path and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +41,12 @@ pub enum FileError {
 
 impl FileError {
     /// The file does not exist (many callers treat that as "none", not as an error).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 
     /// What is wrong, without the path (for messages that name the file themselves).
-    pub fn problem(&self) -> String {
+    pub(crate) fn problem(&self) -> String {
         match self {
             Self::Io { source, .. } => source.to_string(),
             Self::NotAFile { what, .. } => format!("not a regular file ({what})"),
@@ -73,7 +73,7 @@ impl FileError {
 /// the open file (`fstat`), so nothing can be swapped in between. `O_NONBLOCK` stays set: the
 /// regular files that honour it (`/proc/kmsg`, tracefs pipes) then answer "try again" instead of
 /// waiting, so no read of a file given to lbtop can block.
-pub fn open_regular(path: &Path) -> Result<File, FileError> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, FileError> {
     let io = |source| FileError::Io {
         path: path.to_path_buf(),
         source,
@@ -130,7 +130,7 @@ pub fn open_to_write(path: &Path, mut options: std::fs::OpenOptions) -> Result<F
 }
 
 /// What a file that is not a regular file is, in an operator's words.
-pub fn kind_name(kind: std::fs::FileType) -> &'static str {
+pub(crate) fn kind_name(kind: std::fs::FileType) -> &'static str {
     if kind.is_file() {
         "a regular file"
     } else if kind.is_dir() {
@@ -149,7 +149,7 @@ pub fn kind_name(kind: std::fs::FileType) -> &'static str {
 }
 
 /// A regular file's bytes, at most `limit` of them (more is an error, not a truncation).
-pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
@@ -168,7 +168,7 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
 }
 
 /// A regular file's text, at most `limit` bytes of UTF-8.
-pub fn read_text(path: &Path, limit: u64) -> Result<String, FileError> {
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, FileError> {
     String::from_utf8(read_bytes(path, limit)?).map_err(|_| FileError::NotText {
         path: path.to_path_buf(),
     })

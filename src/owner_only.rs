@@ -9,9 +9,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// The mode of a file lbtop creates.
-pub const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// The mode of a directory lbtop creates (`~/.ssh` included, as OpenSSH makes it).
-pub const DIR_MODE: u32 = 0o700;
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// `OpenOptions` that create files with mode 0600; the caller adds read, write, append, create.
 pub fn options() -> OpenOptions {

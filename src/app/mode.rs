@@ -29,11 +29,11 @@ pub struct Speed(i8);
 
 impl Speed {
     pub const NORMAL: Speed = Speed(0);
-    pub const SLOWEST: Speed = Speed(-2);
-    pub const FASTEST: Speed = Speed(6);
+    pub(crate) const SLOWEST: Speed = Speed(-2);
+    pub(crate) const FASTEST: Speed = Speed(6);
 
     /// Recording time per wall-clock time.
-    pub fn factor(self) -> f64 {
+    pub(crate) fn factor(self) -> f64 {
         2f64.powi(i32::from(self.0))
     }
 
@@ -41,7 +41,7 @@ impl Speed {
         Speed((self.0 + 1).min(Self::FASTEST.0))
     }
 
-    pub fn slower(self) -> Speed {
+    pub(crate) fn slower(self) -> Speed {
         Speed((self.0 - 1).max(Self::SLOWEST.0))
     }
 

@@ -14,7 +14,7 @@ use crate::record::player::{Decoded, Player};
 
 /// Samples of history replayed before the first exported or shown moment, so that rates, CPU
 /// percentages, sparklines and alert levels are what they were live.
-pub const WARMUP_SAMPLES: i64 = 12;
+pub(crate) const WARMUP_SAMPLES: i64 = 12;
 
 /// The time window to export; both ends inclusive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn declare(state: &mut State, info: &HeaderInfo) {
 }
 
 /// How long the warm-up before a seek is, in this recording.
-pub fn warmup_ms(info: &HeaderInfo) -> i64 {
+pub(crate) fn warmup_ms(info: &HeaderInfo) -> i64 {
     WARMUP_SAMPLES * info.interval_ms.max(1) as i64
 }
 

@@ -11,7 +11,7 @@ use super::state::{NodeEntry, NodeSort, RouterEntry, ServiceRow, ServiceSort, Ui
 
 /// Whether `text` matches the filter: empty matches everything; otherwise a case-insensitive
 /// substring.
-pub fn filter_matches(filter: &str, text: &str) -> bool {
+pub(crate) fn filter_matches(filter: &str, text: &str) -> bool {
     filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
 }
 
@@ -204,7 +204,7 @@ fn node_value(sort: NodeSort, st: Option<&NodeStats>) -> f64 {
 }
 
 /// Orders `web2` before `web10`: digit runs compare as numbers.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn natural_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {
         match (a.first(), b.first()) {

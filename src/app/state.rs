@@ -62,7 +62,7 @@ pub struct StateOptions {
 
 impl StateOptions {
     /// Why the router cannot be changed from this view, if it cannot.
-    pub fn read_only_reason(&self) -> Option<PlanError> {
+    pub(crate) fn read_only_reason(&self) -> Option<PlanError> {
         if self.snapshot {
             Some(PlanError::Snapshot)
         } else if self.read_only {
@@ -72,7 +72,7 @@ impl StateOptions {
         }
     }
 
-    pub fn is_read_only(&self) -> bool {
+    pub(crate) fn is_read_only(&self) -> bool {
         self.read_only_reason().is_some()
     }
 }
@@ -133,7 +133,7 @@ impl ServiceSort {
 
     /// Whether this sort's order (before a reverse) is ascending: by id it is; by a value it is
     /// biggest first.
-    pub fn ascending(self) -> bool {
+    pub(crate) fn ascending(self) -> bool {
         self == Self::Id
     }
 
@@ -167,7 +167,7 @@ impl NodeSort {
 
     /// Whether this sort's order (before a reverse) is ascending: by name it is; by a value it
     /// is biggest first.
-    pub fn ascending(self) -> bool {
+    pub(crate) fn ascending(self) -> bool {
         self == Self::Name
     }
 
@@ -541,7 +541,7 @@ impl State {
     }
 
     /// The weights from before lbtop's drains, read from the audit log at start.
-    pub fn set_restore_points(&mut self, points: HashMap<(ServiceKey, RealKey), i32>) {
+    pub(crate) fn set_restore_points(&mut self, points: HashMap<(ServiceKey, RealKey), i32>) {
         self.restore_points = points;
         self.touch();
     }
@@ -552,7 +552,7 @@ impl State {
     }
 
     /// Shows an error for longer than a message, without taking keys either.
-    pub fn show_error(&mut self, text: String) {
+    pub(crate) fn show_error(&mut self, text: String) {
         self.toast(text, true);
     }
 
@@ -567,7 +567,7 @@ impl State {
 
     /// Ages the message on screen by the clock (wall-clock time: the live view's ticks, a
     /// replay's timer): it goes once it has been shown long enough.
-    pub fn age_toast(&mut self, now: Timestamp) {
+    pub(crate) fn age_toast(&mut self, now: Timestamp) {
         let Some(toast) = &mut self.ui.toast else {
             return;
         };
@@ -595,7 +595,7 @@ impl State {
     }
 
     /// Pauses or resumes a replay, at `speed`. Nothing happens outside replay mode.
-    pub fn set_replay_play(&mut self, paused: bool, speed: Speed) {
+    pub(crate) fn set_replay_play(&mut self, paused: bool, speed: Speed) {
         if let Mode::Replay { .. } = self.mode {
             let mode = Mode::Replay { paused, speed };
             if self.mode != mode {
@@ -671,7 +671,7 @@ impl State {
     }
 
     /// Shows where the replay is.
-    pub fn set_replay_position(&mut self, position: Timestamp, warning: Option<String>) {
+    pub(crate) fn set_replay_position(&mut self, position: Timestamp, warning: Option<String>) {
         if let Some(r) = &mut self.replay
             && (r.position != position || r.warning != warning)
         {
@@ -683,7 +683,7 @@ impl State {
 
     /// Forgets every host, sample and alert, keeping the view (focus, selection, sort, filter)
     /// and the mode: a replay seeks by feeding a fresh history.
-    pub fn clear_data(&mut self) {
+    pub(crate) fn clear_data(&mut self) {
         self.router = None;
         self.nodes.clear();
         self.node_index.clear();
@@ -975,7 +975,7 @@ impl State {
     }
 
     /// The keys listed on the help screen: those of the groups shown in this mode.
-    pub fn help_actions(&self) -> Vec<Action> {
+    pub(crate) fn help_actions(&self) -> Vec<Action> {
         let shown = Context::shown(self.mode.is_replay());
         Action::ALL
             .iter()
@@ -1125,7 +1125,7 @@ impl State {
 
     /// The question a weight change is confirmed with, naming the router it changes:
     /// `drain 10.77.0.11:80 of tcp:10.77.1.100:80 on lb1?`
-    pub fn confirm_question(&self, change: &WeightChange) -> String {
+    pub(crate) fn confirm_question(&self, change: &WeightChange) -> String {
         let router = match self.router.as_ref().map(|r| r.host.as_str()) {
             None | Some("local") => "local (this machine)",
             Some(host) => host,
@@ -1429,7 +1429,7 @@ impl State {
     }
 
     /// The index into `rows` of the selected services row.
-    pub fn selected_service_row(&self, rows: &[ServiceRow]) -> Option<usize> {
+    pub(crate) fn selected_service_row(&self, rows: &[ServiceRow]) -> Option<usize> {
         let sel = self.ui.service_sel?;
         rows.iter().position(|&r| self.row_identity(r) == Some(sel))
     }
@@ -1461,14 +1461,14 @@ impl State {
     }
 
     /// The node whose address is this real server's, if one is watched.
-    pub fn node_for_real(&self, addr: IpAddr) -> Option<&NodeEntry> {
+    pub(crate) fn node_for_real(&self, addr: IpAddr) -> Option<&NodeEntry> {
         self.node_by_addr
             .get(&addr)
             .and_then(|&i| self.nodes.get(i))
     }
 
     /// How old a source's newest data is, in seconds.
-    pub fn age_of(&self, last: Option<Timestamp>) -> Option<f64> {
+    pub(crate) fn age_of(&self, last: Option<Timestamp>) -> Option<f64> {
         last.map(|t| self.now.seconds_since(t).max(0.0))
     }
 }

@@ -47,7 +47,7 @@ impl KeySpec {
     }
 
     /// The key a terminal event stands for, normalised like a parsed key name.
-    pub fn from_event(event: &KeyEvent) -> KeySpec {
+    pub(crate) fn from_event(event: &KeyEvent) -> KeySpec {
         normalise(event.code, event.modifiers)
     }
 }
@@ -213,12 +213,12 @@ pub fn action_name(action: Action) -> String {
 }
 
 /// Every action name, in [`Action::ALL`] order.
-pub fn action_names() -> Vec<String> {
+pub(crate) fn action_names() -> Vec<String> {
     Action::ALL.iter().map(|a| action_name(*a)).collect()
 }
 
 /// The action a config file names, if there is one by that name.
-pub fn parse_action(name: &str) -> Result<Action, KeymapError> {
+pub(crate) fn parse_action(name: &str) -> Result<Action, KeymapError> {
     name.parse().map_err(|_| KeymapError::UnknownAction {
         name: name.to_string(),
     })
@@ -346,7 +346,7 @@ impl Keymap {
 
     /// The action for a key press while a confirmation is open: its own keys ([`Action::Apply`])
     /// first, then the rest.
-    pub fn confirm_action_for(&self, key: &KeyEvent) -> Option<Action> {
+    pub(crate) fn confirm_action_for(&self, key: &KeyEvent) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
             return None;
         }

@@ -19,13 +19,13 @@ pub use theme::Theme;
 use keymap::KeyBindingFile;
 
 /// The poll interval when neither the CLI nor the file sets one.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest poll interval accepted.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// Samples kept per series (sparklines, history) when the file does not say.
-pub const DEFAULT_HISTORY: usize = 300;
+pub(crate) const DEFAULT_HISTORY: usize = 300;
 /// The most samples kept per series.
-pub const MAX_HISTORY: usize = 1_000_000;
+pub(crate) const MAX_HISTORY: usize = 1_000_000;
 
 /// When a node's load counts as a warning or an alert.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,7 +89,7 @@ pub struct Location {
 
 impl Location {
     /// The line and column (in characters) of a byte offset range's start in `text`.
-    pub fn from_span(path: &Path, text: &str, span: Range<usize>) -> Location {
+    pub(crate) fn from_span(path: &Path, text: &str, span: Range<usize>) -> Location {
         let mut offset = span.start.min(text.len());
         while !text.is_char_boundary(offset) {
             offset -= 1;

@@ -185,7 +185,7 @@ impl Theme {
     }
 
     /// A theme file.
-    pub fn from_file(path: &Path) -> Result<Theme, ConfigError> {
+    pub(crate) fn from_file(path: &Path) -> Result<Theme, ConfigError> {
         let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES)?;
         Theme::from_toml_str(&text, path)
     }

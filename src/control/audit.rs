@@ -197,7 +197,7 @@ impl AuditLog {
     }
 
     /// The weight `real` had before lbtop last drained it on `router`, if a drain is on record.
-    pub fn restore_weight(
+    pub(crate) fn restore_weight(
         &self,
         router: &str,
         service: &ServiceKey,

@@ -45,7 +45,7 @@ pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i3
 
 /// The options that name a virtual service to ipvsadm: `-t ADDR:PORT`, `-u …`,
 /// `--sctp-service …`, or `-f MARK` (with `-6` for an IPv6 firewall-mark service).
-pub fn service_args(key: &ServiceKey) -> Vec<String> {
+pub(crate) fn service_args(key: &ServiceKey) -> Vec<String> {
     match *key {
         ServiceKey::Addr {
             protocol,
@@ -101,7 +101,7 @@ fn tunnel_args(t: &TunnelEncap) -> Vec<String> {
 
 /// The views `ipvsadm` must be run with to read everything a weight change needs to carry over.
 /// The first is the plain view, which [`TUN_INFO_VIEW`] replaces where ipvsadm has it.
-pub const READ_VIEWS: [&[&str]; 3] = [
+pub(crate) const READ_VIEWS: [&[&str]; 3] = [
     &["-L", "-n", "--exact"],
     &["-L", "-n", "--exact", "--thresholds"],
     &["-L", "-n", "--exact", "--persistent-conn"],
@@ -109,10 +109,10 @@ pub const READ_VIEWS: [&[&str]; 3] = [
 
 /// The plain view with each real's tunnel encapsulation (ipvsadm 1.31 and later; older ones
 /// refuse the option, and the plain view is read instead).
-pub const TUN_INFO_VIEW: &[&str] = &["-L", "-n", "--exact", "--tun-info"];
+pub(crate) const TUN_INFO_VIEW: &[&str] = &["-L", "-n", "--exact", "--tun-info"];
 
 /// Marks the end of one view in a script's output.
-pub const VIEW_END: &str = "@@lbtop-view\n";
+pub(crate) const VIEW_END: &str = "@@lbtop-view\n";
 /// Printed by the checked edit before the view it reads back after changing the weight.
 const APPLIED: &str = "@@lbtop-applied\n";
 /// Printed by the checked edit when its checks refused the change, with the reason after it.

@@ -262,7 +262,7 @@ fn run(program: &str, args: &[String]) -> Result<String, ControlError> {
 
 /// Reads the table through ipvsadm's `--tun-info` (or, where ipvsadm lacks it, plain),
 /// thresholds and persistent-conn views.
-pub fn read_ipvsadm_table(
+pub(crate) fn read_ipvsadm_table(
     mut run_view: impl FnMut(&[String]) -> Result<String, ControlError>,
 ) -> Result<Vec<VirtualServiceSample>, ControlError> {
     let args = |view: &[&str]| view.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();

@@ -13,7 +13,7 @@ use crate::model::sample::{
 };
 
 /// The kernel's limit for a real server's weight (ipvsadm accepts 0–65535).
-pub const MAX_WEIGHT: i32 = 65_535;
+pub(crate) const MAX_WEIGHT: i32 = 65_535;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -273,7 +273,7 @@ pub fn recheck(
 }
 
 /// Whether setting `real`'s weight to 0 leaves `svc` with no real server of weight > 0.
-pub fn cuts_off(svc: &VirtualServiceSample, real: &RealKey) -> bool {
+pub(crate) fn cuts_off(svc: &VirtualServiceSample, real: &RealKey) -> bool {
     let live_others = svc
         .reals
         .iter()

@@ -49,7 +49,7 @@ impl Default for AlertRules {
 
 impl AlertRules {
     /// The load level of a node, given the level it is at now.
-    pub fn load_level(
+    pub(crate) fn load_level(
         &self,
         load1: f64,
         cores: usize,
@@ -82,7 +82,7 @@ impl AlertRules {
     /// older than the limit; once stale it clears only after the data has stayed within the limit
     /// for a whole `limit` (`fresh_for`), so a router whose samples come a little late does not
     /// raise and clear an alert at every sample.
-    pub fn is_stale(age: f64, limit: f64, stale_now: bool, fresh_for: f64) -> bool {
+    pub(crate) fn is_stale(age: f64, limit: f64, stale_now: bool, fresh_for: f64) -> bool {
         if age > limit {
             return true;
         }

@@ -21,14 +21,15 @@ impl Timestamp {
         Self::from_system(SystemTime::now())
     }
 
-    pub fn from_system(t: SystemTime) -> Self {
+    pub(crate) fn from_system(t: SystemTime) -> Self {
         match t.duration_since(UNIX_EPOCH) {
             Ok(d) => Self(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             Err(e) => Self(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
         }
     }
 
-    pub fn to_system(self) -> SystemTime {
+    #[cfg(test)]
+    pub(crate) fn to_system(self) -> SystemTime {
         if self.0 >= 0 {
             UNIX_EPOCH + Duration::from_millis(self.0.unsigned_abs())
         } else {
@@ -38,7 +39,7 @@ impl Timestamp {
 
     /// Seconds from `earlier` to `self`; negative when the clock went backwards. Exact for any
     /// two times (a recording's may be anything), where an `i64` difference could overflow.
-    pub fn seconds_since(self, earlier: Timestamp) -> f64 {
+    pub(crate) fn seconds_since(self, earlier: Timestamp) -> f64 {
         (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1000.0
     }
 
@@ -57,7 +58,7 @@ impl Timestamp {
     /// RFC 3339 in UTC with millisecond precision (`2026-01-01T12:34:56.789Z`), without
     /// allocating. RFC 3339 has four-digit years only, so a time outside years 0000–9999 (a damaged
     /// or hand-made recording) is written as the nearest end of that range rather than failing.
-    pub fn rfc3339_bytes(self) -> [u8; 24] {
+    pub(crate) fn rfc3339_bytes(self) -> [u8; 24] {
         const MIN_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
         const MAX_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
         let ms = self.0.clamp(MIN_MS, MAX_MS);
@@ -228,7 +229,7 @@ impl Protocol {
     }
 
     /// The kernel's IPPROTO_* number.
-    pub fn ipproto(self) -> u16 {
+    pub(crate) fn ipproto(self) -> u16 {
         match self {
             Self::Tcp => 6,
             Self::Udp => 17,
@@ -236,7 +237,7 @@ impl Protocol {
         }
     }
 
-    pub fn from_ipproto(n: u16) -> Option<Self> {
+    pub(crate) fn from_ipproto(n: u16) -> Option<Self> {
         match n {
             6 => Some(Self::Tcp),
             17 => Some(Self::Udp),
@@ -246,7 +247,7 @@ impl Protocol {
     }
 
     /// As `/proc/net/ip_vs` and `ipvsadm` print it: `TCP`, `UDP`, `SCTP`.
-    pub fn from_upper(s: &str) -> Option<Self> {
+    pub(crate) fn from_upper(s: &str) -> Option<Self> {
         match s {
             "TCP" => Some(Self::Tcp),
             "UDP" => Some(Self::Udp),
@@ -357,7 +358,7 @@ impl Forward {
     }
 
     /// The kernel's IP_VS_CONN_F_* forwarding value.
-    pub fn from_conn_flags(flags: u32) -> Option<Self> {
+    pub(crate) fn from_conn_flags(flags: u32) -> Option<Self> {
         match flags & 0x0007 {
             0 => Some(Self::Masq),
             1 => Some(Self::Local),
@@ -367,7 +368,7 @@ impl Forward {
         }
     }
 
-    pub fn conn_flags(self) -> u32 {
+    pub(crate) fn conn_flags(self) -> u32 {
         match self {
             Self::Masq => 0,
             Self::Local => 1,
@@ -582,7 +583,7 @@ pub struct RouterSample {
 
 impl RouterSample {
     /// When the per-service and per-real counters were read.
-    pub fn counters_time(&self) -> Timestamp {
+    pub(crate) fn counters_time(&self) -> Timestamp {
         self.parts.counters.unwrap_or(self.time)
     }
 }
@@ -605,7 +606,7 @@ pub struct PartTimes {
 }
 
 impl PartTimes {
-    pub fn is_fresh(&self) -> bool {
+    pub(crate) fn is_fresh(&self) -> bool {
         *self == PartTimes::default()
     }
 

@@ -33,7 +33,7 @@ impl CpuPercent {
 
 /// Percentages from two readings of one CPU line. `None` when no time passed or a counter went
 /// backwards (a CPU went offline and came back, or the counters were reset).
-pub fn derive_cpu(prev: &CpuTimes, cur: &CpuTimes) -> Option<CpuPercent> {
+pub(crate) fn derive_cpu(prev: &CpuTimes, cur: &CpuTimes) -> Option<CpuPercent> {
     let d = |a: u64, b: u64| b.checked_sub(a);
     let user = d(prev.user, cur.user)?;
     let nice = d(prev.nice, cur.nice)?;
@@ -62,7 +62,7 @@ pub fn derive_cpu(prev: &CpuTimes, cur: &CpuTimes) -> Option<CpuPercent> {
 
 /// The increase of a cumulative counter. A 32-bit counter that wrapped is unwrapped; any other
 /// decrease is a reset (a service re-created, a router rebooted) and gives `None`.
-pub fn counter_delta(prev: u64, cur: u64) -> Option<u64> {
+pub(crate) fn counter_delta(prev: u64, cur: u64) -> Option<u64> {
     if cur >= prev {
         return Some(cur - prev);
     }
@@ -78,7 +78,11 @@ pub fn counter_delta(prev: u64, cur: u64) -> Option<u64> {
 }
 
 /// Per-second rates from two counter readings `seconds` apart.
-pub fn derive_rates(prev: &IpvsCounters, cur: &IpvsCounters, seconds: f64) -> Option<IpvsRates> {
+pub(crate) fn derive_rates(
+    prev: &IpvsCounters,
+    cur: &IpvsCounters,
+    seconds: f64,
+) -> Option<IpvsRates> {
     if seconds <= 0.0 || !seconds.is_finite() {
         return None;
     }
@@ -108,14 +112,14 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
-    pub fn memory_used_fraction(&self) -> Option<f64> {
+    pub(crate) fn memory_used_fraction(&self) -> Option<f64> {
         (self.memory_total_bytes > 0)
             .then(|| 1.0 - self.memory_available_bytes as f64 / self.memory_total_bytes as f64)
     }
 }
 
 /// Derives a node's view from its previous and current samples.
-pub fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeStats {
+pub(crate) fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeStats {
     let cores = cur.cores();
     let same_cpus = prev.filter(|p| p.stat.cpu_ids == cur.stat.cpu_ids);
     let cpus = match same_cpus {
@@ -239,7 +243,7 @@ fn derive_service(
 /// A router over SSH reads the per-service and per-real counters less often than `/proc`, and
 /// its samples carry the latest counters with the time they were read: `prev` is then the last
 /// sample with older counters ([`counters_advanced`]), and the rates span the two readings.
-pub fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> RouterStats {
+pub(crate) fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> RouterStats {
     let seconds = prev.map_or(0.0, |p| {
         cur.counters_time().seconds_since(p.counters_time())
     });
@@ -267,7 +271,7 @@ pub fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> RouterS
 
 /// Whether `cur` brings counters newer than `last`'s: then `last` becomes the sample the next
 /// rates are measured from.
-pub fn counters_advanced(last: &RouterSample, cur: &RouterSample) -> bool {
+pub(crate) fn counters_advanced(last: &RouterSample, cur: &RouterSample) -> bool {
     cur.counters_time() != last.counters_time()
 }
 

@@ -3,7 +3,7 @@
 
 /// `s` with every control or bidirectional-formatting character escaped (`\u{1b}`), cut to at
 /// most `max_chars` characters.
-pub fn printable(s: &str, max_chars: usize) -> String {
+pub(crate) fn printable(s: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max_chars));
     for c in s.chars().take(max_chars) {
         if c.is_control() || is_invisible_format(c) {

@@ -13,27 +13,27 @@ use super::ActionRecord;
 pub const FILE_MAGIC: &[u8; 8] = b"LBTOPREC";
 /// Files of another major version are refused; a higher minor only adds fields, which are ignored.
 pub const MAJOR: u16 = 1;
-pub const MINOR: u16 = 0;
+pub(crate) const MINOR: u16 = 0;
 /// Magic, major, minor, info length, CRC32.
-pub const FILE_HEADER_LEN: usize = 20;
+pub(crate) const FILE_HEADER_LEN: usize = 20;
 /// The longest header info accepted; a bigger length means a damaged header.
-pub const MAX_INFO_LEN: u32 = 1 << 20;
+pub(crate) const MAX_INFO_LEN: u32 = 1 << 20;
 
 /// The first four bytes of every frame; a reader looks for them to find its feet after damage.
-pub const FRAME_MAGIC: &[u8; 4] = b"LBFR";
+pub(crate) const FRAME_MAGIC: &[u8; 4] = b"LBFR";
 pub const FRAME_HEADER_LEN: usize = 36;
 /// The biggest payload accepted, compressed or not; a bigger length means a damaged frame.
-pub const MAX_PAYLOAD: u32 = 256 << 20;
+pub(crate) const MAX_PAYLOAD: u32 = 256 << 20;
 
 /// A payload may decompress to at most this many times its size once past [`SMALL_RAW`]: lbtop's
 /// frames compress 4 to 15 times, while zstd can blow a few KB up to 256 MiB (a crafted frame of
 /// 8 KB did). So a frame's memory cost stays within a small multiple of its size on disk.
-pub const MAX_RATIO: u32 = 1024;
+pub(crate) const MAX_RATIO: u32 = 1024;
 /// Below this, any ratio is accepted (small frames cost little whatever they claim).
-pub const SMALL_RAW: u32 = 16 << 20;
+pub(crate) const SMALL_RAW: u32 = 16 << 20;
 
 /// The tail a clean close writes last: magic, offset of the index frame, CRC32 of those 12 bytes.
-pub const TAIL_MAGIC: &[u8; 4] = b"LBIX";
+pub(crate) const TAIL_MAGIC: &[u8; 4] = b"LBIX";
 pub const TAIL_LEN: usize = 16;
 
 /// What a frame holds.
@@ -56,7 +56,7 @@ impl FrameKind {
         }
     }
 
-    pub fn from_byte(b: u8) -> Option<Self> {
+    pub(crate) fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::Key),
             2 => Some(Self::Delta),
@@ -75,9 +75,9 @@ pub mod flags {
     /// An operator action (drain, weight change) was recorded.
     pub const ACTION: u8 = 4;
     /// An alert cleared.
-    pub const CLEARED: u8 = 8;
+    pub(crate) const CLEARED: u8 = 8;
     /// Any of the alert flags: the frame carries alert events.
-    pub const ALERTS: u8 = WARNING | CRITICAL | CLEARED;
+    pub(crate) const ALERTS: u8 = WARNING | CRITICAL | CLEARED;
 }
 
 /// A frame's fixed-size header.
@@ -133,12 +133,12 @@ impl FrameHeader {
     }
 }
 
-pub fn le32(b: &[u8]) -> u32 {
+pub(crate) fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// The tail: where the index frame starts.
-pub fn encode_tail(index_offset: u64) -> [u8; TAIL_LEN] {
+pub(crate) fn encode_tail(index_offset: u64) -> [u8; TAIL_LEN] {
     let mut b = [0u8; TAIL_LEN];
     b[0..4].copy_from_slice(TAIL_MAGIC);
     b[4..12].copy_from_slice(&index_offset.to_le_bytes());
@@ -302,21 +302,21 @@ pub struct FramePayload {
 
 /// Only the alerts of a frame's payload; the rest (hosts, events, actions) is skipped unread.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct FrameAlerts {
+pub(crate) struct FrameAlerts {
     #[serde(default)]
     pub alerts: Vec<AlertEvent>,
 }
 
 /// Only the operator actions of a frame's payload; the rest is skipped unread.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct FrameActions {
+pub(crate) struct FrameActions {
     #[serde(default)]
     pub actions: Vec<ActionRecord>,
 }
 
 /// The index frame's payload: every frame's offset, time, kind and flags, packed as columns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IndexPayload {
+pub(crate) struct IndexPayload {
     pub count: u64,
     /// Per frame: offset − previous offset, time − previous time, kind, flags (zigzag varints).
     pub frames: Packed,
@@ -333,7 +333,7 @@ pub struct FrameInfo {
 }
 
 impl IndexPayload {
-    pub fn from_frames(frames: &[FrameInfo]) -> Self {
+    pub(crate) fn from_frames(frames: &[FrameInfo]) -> Self {
         let mut words = Vec::with_capacity(frames.len() * 5);
         let (mut off, mut time) = (0u64, 0i64);
         for f in frames {
@@ -353,7 +353,7 @@ impl IndexPayload {
         }
     }
 
-    pub fn to_frames(&self) -> Option<Vec<FrameInfo>> {
+    pub(crate) fn to_frames(&self) -> Option<Vec<FrameInfo>> {
         let mut words = Vec::new();
         let count = usize::try_from(self.count.checked_mul(5)?).ok()?;
         super::delta::unpack(&self.frames.0, None, count, &mut words)?;

@@ -64,7 +64,7 @@ impl Item {
 }
 
 /// When a source event happened.
-pub fn event_time(e: &SourceEvent) -> Timestamp {
+pub(crate) fn event_time(e: &SourceEvent) -> Timestamp {
     use crate::model::sample::Report;
     match e {
         SourceEvent::Router { report, .. } => match report {

@@ -47,7 +47,7 @@ pub struct Recording {
 
 /// Why one frame could not be read; the frame is skipped and counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     Header,
     Checksum,
     Decompress,
@@ -253,17 +253,20 @@ impl Recording {
     }
 
     /// Reads frame `i`: its header, checked against the index, and its payload.
-    pub fn read_frame(&mut self, i: usize) -> Result<(FrameHeader, FramePayload), FrameError> {
+    pub(crate) fn read_frame(
+        &mut self,
+        i: usize,
+    ) -> Result<(FrameHeader, FramePayload), FrameError> {
         self.read_frame_as(i)
     }
 
     /// Reads only the alerts of frame `i`: the samples are skipped, not decoded.
-    pub fn read_alerts(&mut self, i: usize) -> Result<Vec<AlertEvent>, FrameError> {
+    pub(crate) fn read_alerts(&mut self, i: usize) -> Result<Vec<AlertEvent>, FrameError> {
         self.read_frame_as::<FrameAlerts>(i).map(|(_, p)| p.alerts)
     }
 
     /// The operator actions of frame `i` alone, without decoding its samples.
-    pub fn read_actions(&mut self, i: usize) -> Result<Vec<ActionRecord>, FrameError> {
+    pub(crate) fn read_actions(&mut self, i: usize) -> Result<Vec<ActionRecord>, FrameError> {
         self.read_frame_as::<FrameActions>(i)
             .map(|(_, p)| p.actions)
     }
@@ -553,7 +556,7 @@ impl Player {
     }
 
     /// The time of the next frame, if any.
-    pub fn next_time(&self) -> Option<Timestamp> {
+    pub(crate) fn next_time(&self) -> Option<Timestamp> {
         self.recording.frames.get(self.next).map(|f| f.time)
     }
 
@@ -590,7 +593,7 @@ impl Player {
 
     /// The keyframe to start from so that frame `target` comes with `warmup` of history before it
     /// (for rates, sparklines and alert levels).
-    pub fn warmup_start(&self, target: usize, warmup_ms: i64) -> usize {
+    pub(crate) fn warmup_start(&self, target: usize, warmup_ms: i64) -> usize {
         let frames = &self.recording.frames;
         let Some(t) = frames.get(target).map(|f| f.time) else {
             return 0;
@@ -621,7 +624,7 @@ impl Player {
     /// The alert events recorded in frames `0..frame`, oldest first: what the live view raised
     /// and cleared up to there. Frames the index flags as carrying alerts are read for their
     /// alerts only (the samples are skipped), once per player; a damaged one gives none.
-    pub fn alerts_before(&mut self, frame: usize) -> Vec<AlertEvent> {
+    pub(crate) fn alerts_before(&mut self, frame: usize) -> Vec<AlertEvent> {
         let upto = frame.min(self.len());
         let mut out = Vec::new();
         for i in 0..upto {
@@ -666,7 +669,7 @@ impl Player {
     }
 
     /// Goes back to the start, before the first frame.
-    pub fn rewind(&mut self) {
+    pub(crate) fn rewind(&mut self) {
         self.decoder.reset();
         self.next = 0;
     }

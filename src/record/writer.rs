@@ -431,7 +431,7 @@ const QUEUE: usize = 16_384;
 /// that exists only a character device is written to (`/dev/null`; `/dev/full` tests a full
 /// disk): opening a FIFO for writing waits for a reader (it froze the TUI and `lbtop record`), so
 /// the open never waits (`O_NONBLOCK`) and what was opened is checked (`fstat`).
-pub fn create_file(path: &Path) -> Result<File, RecordError> {
+pub(crate) fn create_file(path: &Path) -> Result<File, RecordError> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     match crate::owner_only::options()
         .write(true)
@@ -632,7 +632,7 @@ fn run<W: Sink>(
 }
 
 /// The header info for a recording of these sources, made now.
-pub fn header_info(
+pub(crate) fn header_info(
     interval: Duration,
     options: &WriterOptions,
     router: Option<String>,

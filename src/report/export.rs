@@ -192,7 +192,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 /// `@`, a tab or a carriage return — a formula to Excel, LibreOffice and Google Sheets — gets a
 /// `'` in front (OWASP, "CSV Injection"), which the writer's quoting then puts in quotes.
 /// Numbers are not text cells: lbtop writes them itself, and a negative one stays a number.
-pub fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn csv_text(text: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
     let shown = if text.chars().any(|c| c.is_control() || c > '\u{7f}') {

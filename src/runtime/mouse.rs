@@ -18,7 +18,7 @@ const DOUBLE_CLICK: Duration = Duration::from_millis(500);
 
 /// Where the screen is, and the last press (for double-clicks).
 #[derive(Debug, Default)]
-pub struct Pointer {
+pub(crate) struct Pointer {
     /// The screen as last drawn.
     pub area: Rect,
     last: Option<(Instant, u16, u16, Target)>,
@@ -56,7 +56,7 @@ impl Pointer {
 }
 
 /// Captures the mouse (`on`) or gives it back to the terminal, so that it can select text.
-pub fn set_capture(on: bool) -> std::io::Result<()> {
+pub(crate) fn set_capture(on: bool) -> std::io::Result<()> {
     if on {
         execute!(stdout(), EnableMouseCapture)
     } else {
@@ -65,7 +65,7 @@ pub fn set_capture(on: bool) -> std::io::Result<()> {
 }
 
 /// `ratatui::init`, with the mouse captured when `mouse`; a panic gives the mouse back too.
-pub fn init_terminal(mouse: bool) -> ratatui::DefaultTerminal {
+pub(crate) fn init_terminal(mouse: bool) -> ratatui::DefaultTerminal {
     let terminal = ratatui::init();
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -79,7 +79,7 @@ pub fn init_terminal(mouse: bool) -> ratatui::DefaultTerminal {
 }
 
 /// `ratatui::restore`, and the mouse given back to the terminal (which ratatui does not do).
-pub fn restore_terminal() {
+pub(crate) fn restore_terminal() {
     let _ = set_capture(false);
     ratatui::restore();
 }

@@ -20,7 +20,7 @@ use crate::source::poller::{self, PollHandle};
 use super::{RunError, SourceSet};
 
 /// The live view's recorder: off, or recording to one file.
-pub struct LiveRecorder {
+pub(crate) struct LiveRecorder {
     interval: Duration,
     router: Option<String>,
     nodes: Vec<NodeDecl>,
@@ -88,7 +88,7 @@ impl LiveRecorder {
     }
 
     /// `R`: stops a recording, or starts one under the default name (see `record::default_path`).
-    pub fn toggle(&mut self, state: &mut State) {
+    pub(crate) fn toggle(&mut self, state: &mut State) {
         if let Some(st) = self.stop() {
             state.show_message(format!(
                 "recording saved: {} ({}, {})",
@@ -131,7 +131,7 @@ impl LiveRecorder {
 
     /// Brings the status line up to date; a recording stopped by a write error is closed here and
     /// its error stays on screen.
-    pub fn refresh(&mut self, state: &mut State) {
+    pub(crate) fn refresh(&mut self, state: &mut State) {
         if let Some(r) = &self.active {
             let st = r.status();
             let view = view_of(&st);

@@ -4,7 +4,7 @@
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The signals that stop the TUI, listened to from before the terminal is set up.
-pub struct StopSignals {
+pub(crate) struct StopSignals {
     term: Signal,
     int: Signal,
     hup: Signal,

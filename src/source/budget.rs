@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// one poll interval's worth, so that quiet time is not saved up for a burst), and a reading
 /// spends what it cost. A reading may start while the credit is not negative.
 #[derive(Debug, Clone)]
-pub struct Budget {
+pub(crate) struct Budget {
     share: f64,
     cap: f64,
     credit: f64,
@@ -40,7 +40,7 @@ impl Budget {
     }
 
     /// Takes note of a reading that cost `cpu_seconds` of the router's CPU.
-    pub fn spend(&mut self, now: Instant, cpu_seconds: f64) {
+    pub(crate) fn spend(&mut self, now: Instant, cpu_seconds: f64) {
         self.accrue(now);
         self.credit -= cpu_seconds.max(0.0);
     }

@@ -43,7 +43,7 @@ fn read_parsed<T>(
 }
 
 /// This machine as a node.
-pub struct LocalNode {
+pub(crate) struct LocalNode {
     proc_root: PathBuf,
     facts: HostFacts,
     fallback: Option<SysinfoFallback>,
@@ -78,10 +78,6 @@ impl LocalNode {
             facts,
             fallback,
         }
-    }
-
-    pub fn facts(&self) -> &HostFacts {
-        &self.facts
     }
 
     /// The hostname to show for this node.
@@ -194,7 +190,7 @@ impl SysinfoFallback {
 }
 
 /// The note a sample carries when netlink was refused and `/proc` stands in.
-pub const NETLINK_DENIED_NOTE: &str =
+pub(crate) const NETLINK_DENIED_NOTE: &str =
     "IPVS netlink needs root or CAP_NET_ADMIN; showing /proc/net/ip_vs";
 
 /// How the local router is read.
@@ -333,7 +329,7 @@ impl LocalRouter {
     }
 
     /// The router from `/proc/net/ip_vs*` alone.
-    pub fn proc_sample(&mut self) -> Result<RouterSample, SourceError> {
+    pub(crate) fn proc_sample(&mut self) -> Result<RouterSample, SourceError> {
         let time = Timestamp::now();
         let root = &self.proc_root;
         let services = match read_parsed(root, "net/ip_vs", parse::ip_vs) {

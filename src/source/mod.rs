@@ -6,7 +6,7 @@ pub mod budget;
 pub mod local;
 pub mod netlink;
 pub mod parse;
-pub mod poller;
+pub(crate) mod poller;
 pub mod remote;
 pub mod spec;
 pub mod ssh;

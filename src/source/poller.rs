@@ -26,7 +26,7 @@ fn status<S>(err: &SourceError) -> Report<S> {
 }
 
 /// The local node, named by its hostname.
-pub struct LocalNodePoll {
+pub(crate) struct LocalNodePoll {
     pub name: String,
     pub source: LocalNode,
 }
@@ -55,7 +55,7 @@ impl Poll for LocalNodePoll {
 }
 
 /// The local router.
-pub struct LocalRouterPoll(pub LocalRouter);
+pub(crate) struct LocalRouterPoll(pub LocalRouter);
 
 impl Poll for LocalRouterPoll {
     fn poll(&mut self) -> SourceEvent {
@@ -78,11 +78,11 @@ pub struct PollHandle {
 
 impl PollHandle {
     /// A handle for a task that waits on `refresh` itself (the SSH hosts' async tasks).
-    pub fn from_notify(refresh: Arc<Notify>) -> Self {
+    pub(crate) fn from_notify(refresh: Arc<Notify>) -> Self {
         Self { refresh }
     }
 
-    pub fn refresh(&self) {
+    pub(crate) fn refresh(&self) {
         self.refresh.notify_one();
     }
 }

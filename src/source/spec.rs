@@ -60,7 +60,7 @@ impl FromStr for NodesSpec {
 impl NodesSpec {
     /// Whether this machine is one of the nodes (`local`, also inside a list: `local,web1`), and
     /// the nodes to reach over SSH.
-    pub fn split_local(&self) -> (bool, NodesSpec) {
+    pub(crate) fn split_local(&self) -> (bool, NodesSpec) {
         match self {
             NodesSpec::Local => (true, NodesSpec::None),
             NodesSpec::List(hosts) if hosts.iter().any(|h| h == "local") => {
@@ -122,7 +122,7 @@ impl Default for SourceSpec {
 }
 
 /// A share of one core from a percentage, `1` to `100` (`20`, `20%`, `2.5`).
-pub fn parse_core_share(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_core_share(s: &str) -> Result<f64, String> {
     let n: f64 = s
         .trim()
         .trim_end_matches('%')

@@ -94,7 +94,7 @@ impl ScriptedCluster {
         format!("web{:02}", i + 1)
     }
 
-    pub fn node_address(i: usize) -> IpAddr {
+    pub(crate) fn node_address(i: usize) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 2) as u8))
     }
 

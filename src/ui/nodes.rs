@@ -53,7 +53,7 @@ const COLUMNS: [Column; 9] = [
 
 /// The width the pane takes to show every column, with a strip of one cell per core (`cores`):
 /// what it needs before it leaves the rest of a wide screen to the alerts.
-pub fn full_width(cores: u16) -> u16 {
+pub(crate) fn full_width(cores: u16) -> u16 {
     let fixed: u16 = COLUMNS.iter().map(|c| c.width + 1).sum();
     // Borders, and the sort's arrow in one header.
     fixed + 3 + cores.saturating_sub(COLUMNS[CORES].width)

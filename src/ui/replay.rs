@@ -36,7 +36,7 @@ fn span_text(ms: i64) -> String {
 
 /// Status-line spans: `● REC size duration`, or the error that stopped the recording. (A replay's
 /// play state and speed are on its position bar.)
-pub fn status_spans(state: &State, theme: &Theme) -> Vec<Span<'static>> {
+pub(crate) fn status_spans(state: &State, theme: &Theme) -> Vec<Span<'static>> {
     let mut spans = Vec::new();
     if let Some(r) = &state.recording() {
         match &r.error {
@@ -58,7 +58,7 @@ pub fn status_spans(state: &State, theme: &Theme) -> Vec<Span<'static>> {
 }
 
 /// The go-to-time prompt, drawn over the status line.
-pub fn draw_goto(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
+pub(crate) fn draw_goto(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
     let line = Line::from(vec![
         Span::styled(" go to: ", theme.key_hint),
         Span::styled(format!("{text}▏"), theme.input),
@@ -71,7 +71,7 @@ pub fn draw_goto(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
 }
 
 /// The position bar (`▶` playing, `❚❚` paused, `■` at the end): `▶ 4×  2026-01-01 00:12:34  ━━━━●──▲──◆───  12:34 / 1:00:00`.
-pub fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+pub(crate) fn draw_bar(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(r) = &state.replay() else {
         return;
     };

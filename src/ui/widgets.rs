@@ -77,7 +77,7 @@ pub fn age(seconds: Option<f64>) -> String {
     }
 }
 
-pub fn severity_style(theme: &Theme, level: Option<Severity>) -> Style {
+pub(crate) fn severity_style(theme: &Theme, level: Option<Severity>) -> Style {
     match level {
         Some(Severity::Critical) => theme.critical,
         Some(Severity::Warning) => theme.warning,
@@ -99,7 +99,7 @@ fn cpu_parts(theme: &Theme, c: &CpuPercent) -> [(f64, Style); 7] {
 }
 
 /// A horizontal CPU bar `width` cells wide, coloured by state (iowait last, like htop).
-pub fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> Vec<Span<'static>> {
+pub(crate) fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> Vec<Span<'static>> {
     let Some(c) = cpu else {
         return vec![Span::styled("·".repeat(width), theme.gauge_empty)];
     };
@@ -124,7 +124,11 @@ pub fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> Vec<Spa
 
 /// One glyph per core (or per group of cores when they do not fit), its height the busiest core of
 /// the group and its colour the state that dominates it.
-pub fn core_strip(theme: &Theme, cpus: &[Option<CpuPercent>], width: usize) -> Vec<Span<'static>> {
+pub(crate) fn core_strip(
+    theme: &Theme,
+    cpus: &[Option<CpuPercent>],
+    width: usize,
+) -> Vec<Span<'static>> {
     const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     if cpus.is_empty() || width == 0 {
         return Vec::new();
@@ -158,7 +162,7 @@ pub fn core_strip(theme: &Theme, cpus: &[Option<CpuPercent>], width: usize) -> V
 
 /// A load gauge: filled up to the 1-minute load, on a scale of 1.25 × cores, with a mark at the
 /// core count (the critical threshold).
-pub fn load_gauge(
+pub(crate) fn load_gauge(
     theme: &Theme,
     load1: f64,
     cores: usize,
@@ -196,7 +200,11 @@ pub fn load_gauge(
 }
 
 /// A text sparkline of the newest values, scaled to `max` (or to the largest value).
-pub fn sparkline(values: impl Iterator<Item = f64>, max: Option<f64>, width: usize) -> String {
+pub(crate) fn sparkline(
+    values: impl Iterator<Item = f64>,
+    max: Option<f64>,
+    width: usize,
+) -> String {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let vals: Vec<f64> = values.collect();
     let vals = &vals[vals.len().saturating_sub(width)..];
@@ -230,7 +238,7 @@ pub fn pane<'a>(theme: &Theme, title: Line<'a>, focused: bool) -> Block<'a> {
 /// short (higher priority survives longer), the sort it shows (`S`, the pane's sort enum), and
 /// how a row's cell is made (`F`, a `fn` from the pane's row context to a cell).
 #[derive(Clone, Copy)]
-pub struct Column<S, F> {
+pub(crate) struct Column<S, F> {
     pub header: &'static str,
     pub width: u16,
     pub priority: u8,
@@ -242,13 +250,17 @@ pub struct Column<S, F> {
 }
 
 /// The width a column takes: one more for the sorted column, whose header carries ▲ or ▼.
-pub fn shown_width<S: PartialEq, F>(column: &Column<S, F>, sort: &S) -> u16 {
+pub(crate) fn shown_width<S: PartialEq, F>(column: &Column<S, F>, sort: &S) -> u16 {
     column.width + u16::from(column.sort.as_ref() == Some(sort))
 }
 
 /// Which columns fit in `width`, keeping the column of the current sort and then those of
 /// highest priority, in their original order.
-pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: &S) -> Vec<usize> {
+pub(crate) fn fit_columns<S: PartialEq, F>(
+    columns: &[Column<S, F>],
+    width: u16,
+    sort: &S,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..columns.len()).collect();
     order.sort_by_key(|&i| {
         let sorted = columns[i].sort.as_ref() == Some(sort);
@@ -272,7 +284,7 @@ pub fn fit_columns<S: PartialEq, F>(columns: &[Column<S, F>], width: u16, sort: 
 
 /// The columns of the shared table drawn in a bordered `area`, left to right: the cells each
 /// covers, `x..end`, and the sort its header shows. The last column takes what is left.
-pub fn column_spans<S: Copy, F>(
+pub(crate) fn column_spans<S: Copy, F>(
     columns: &[&Column<S, F>],
     area: Rect,
 ) -> Vec<(std::ops::Range<u16>, Option<S>)> {
@@ -293,7 +305,7 @@ pub fn column_spans<S: Copy, F>(
 
 /// The rows a table of `len` rows shows in `height` lines, keeping `selected` in view: only these
 /// are built, so a pane with thousands of rows costs what its visible rows cost.
-pub fn visible_window(
+pub(crate) fn visible_window(
     len: usize,
     selected: Option<usize>,
     height: usize,
@@ -308,7 +320,7 @@ pub fn visible_window(
 
 /// What a pane puts in the shared table: the kept columns, rows cut to them, the selected row,
 /// and the sort, marked in its column's header: ▲ ascending, ▼ descending.
-pub struct TableView<'a, S, F> {
+pub(crate) struct TableView<'a, S, F> {
     pub columns: Vec<&'a Column<S, F>>,
     pub rows: Vec<Row<'a>>,
     pub selected: Option<usize>,
@@ -334,7 +346,7 @@ fn header_cell<S: PartialEq, F>(c: &Column<S, F>, sort: &S, ascending: bool) -> 
 }
 
 /// The shared table: header, rows, and a selection that scrolls into view.
-pub fn draw_table<S: PartialEq, F>(
+pub(crate) fn draw_table<S: PartialEq, F>(
     frame: &mut Frame,
     area: Rect,
     block: Block,
@@ -373,7 +385,10 @@ pub fn draw_table<S: PartialEq, F>(
 }
 
 /// What a pane says when the filter hides all its rows.
-pub fn no_match(state: &crate::app::State, theme: &Theme) -> ratatui::widgets::Paragraph<'static> {
+pub(crate) fn no_match(
+    state: &crate::app::State,
+    theme: &Theme,
+) -> ratatui::widgets::Paragraph<'static> {
     ratatui::widgets::Paragraph::new(format!(
         "nothing matches the filter \"{}\" (esc clears it)",
         state.ui().filter

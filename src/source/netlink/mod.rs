@@ -288,8 +288,9 @@ impl IpvsNetlink {
         Ok(me)
     }
 
+    #[cfg(test)]
     /// The generic netlink id the kernel gave the IPVS family.
-    pub fn family_id(&self) -> u16 {
+    pub(crate) fn family_id(&self) -> u16 {
         self.family
     }
 

@@ -51,7 +51,7 @@ impl IpvsadmView {
 
     /// Whether the view carries each real's forwarding method and weight, as a merge's first
     /// listing must.
-    pub fn is_primary(self) -> bool {
+    pub(crate) fn is_primary(self) -> bool {
         matches!(self, Self::Plain | Self::TunInfo)
     }
 

@@ -24,7 +24,7 @@ pub struct AutoNodes {
 
 impl AutoNodes {
     /// The source for a real server's address, or the reason it cannot be watched.
-    pub fn source_for(&self, addr: IpAddr) -> Result<RemoteSource, Box<(String, SshError)>> {
+    pub(crate) fn source_for(&self, addr: IpAddr) -> Result<RemoteSource, Box<(String, SshError)>> {
         let spec = match self.map.lookup(addr) {
             Some(s) => s.clone(),
             None => HostSpec {

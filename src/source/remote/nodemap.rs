@@ -43,7 +43,7 @@ impl NodeMap {
     }
 
     /// The first mapping whose block holds `addr`.
-    pub fn lookup(&self, addr: IpAddr) -> Option<&HostSpec> {
+    pub(crate) fn lookup(&self, addr: IpAddr) -> Option<&HostSpec> {
         self.entries
             .iter()
             .find(|(c, _)| c.contains(&addr))

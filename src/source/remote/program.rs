@@ -20,14 +20,14 @@ pub const TOP_CLIENTS: usize = crate::source::local::TOP_CLIENTS;
 pub const PROGRAM_COMMAND: &str = "exec /bin/sh -s";
 
 /// The first line of the node program's greeting.
-pub const NODE_HELLO: &str = "lbtop-node 2";
+pub(crate) const NODE_HELLO: &str = "lbtop-node 2";
 /// The first line of the router program's greeting.
-pub const ROUTER_HELLO: &str = "lbtop-router 2";
+pub(crate) const ROUTER_HELLO: &str = "lbtop-router 2";
 /// The line that closes the greeting.
-pub const READY: &str = "@@lbtop ready";
+pub(crate) const READY: &str = "@@lbtop ready";
 
 /// The line that closes the reply to request `seq`.
-pub fn end_line(seq: u64) -> String {
+pub(crate) fn end_line(seq: u64) -> String {
     format!("@@lbtop end {seq}")
 }
 
@@ -89,7 +89,7 @@ pub enum SudoMode {
 impl SudoMode {
     /// The constant shell line that sets `S` to the prefix ipvsadm runs with: the router
     /// program and the weight changes over SSH (`control::ssh`) both start with it.
-    pub fn program_line(self) -> &'static str {
+    pub(crate) fn program_line(self) -> &'static str {
         match self {
             SudoMode::Auto => "S=; [ \"$(id -u)\" = 0 ] || S='sudo -n'\n",
             SudoMode::Always => "S='sudo -n'\n",
@@ -150,18 +150,19 @@ impl RouterPart {
         }
     }
 
-    pub fn from_word(w: &str) -> Option<RouterPart> {
+    #[cfg(test)]
+    pub(crate) fn from_word(w: &str) -> Option<RouterPart> {
         RouterPart::ALL.into_iter().find(|p| p.word() == w)
     }
 }
 
 /// A node poll request.
-pub fn node_request(seq: u64) -> String {
+pub(crate) fn node_request(seq: u64) -> String {
     format!("p {seq}\n")
 }
 
 /// A router request: `/proc` when `with_proc` (word `p`; else `q`), and the parts named.
-pub fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) -> String {
+pub(crate) fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) -> String {
     let mut s = format!("{} {seq}", if with_proc { "p" } else { "q" });
     for p in parts {
         s.push(' ');

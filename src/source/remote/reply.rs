@@ -47,7 +47,7 @@ impl<'a> Sections<'a> {
     }
 
     /// A section and the exit status in the `rc N` marker right after it.
-    pub fn with_rc(&self, name: &str) -> Option<(&'a str, Option<i32>)> {
+    pub(crate) fn with_rc(&self, name: &str) -> Option<(&'a str, Option<i32>)> {
         let i = self.parts.iter().position(|(n, _)| *n == name)?;
         let (_, body) = self.parts[i];
         let rc = self
@@ -65,7 +65,7 @@ const GZIP_LINE: &[u8] = b"@@lbtop gzip\n";
 /// A reply as text, with each gzip member (after a `@@lbtop gzip` line) replaced by what it
 /// holds. The text may grow to `limit` bytes, so that a member cannot expand without bound (a
 /// few kilobytes of zeros can say gigabytes). Invalid UTF-8 is replaced, as everywhere else.
-pub fn expand(reply: &[u8], limit: usize) -> Result<String, SshError> {
+pub(crate) fn expand(reply: &[u8], limit: usize) -> Result<String, SshError> {
     let mut out: Vec<u8> = Vec::with_capacity(reply.len());
     let mut rest = reply;
     loop {
@@ -108,7 +108,7 @@ pub fn expand(reply: &[u8], limit: usize) -> Result<String, SshError> {
 
 /// What came back instead of lbtop's program, for the message: the start of it, the first line
 /// of stderr and how the program ended, all escaped.
-pub fn excerpt(stdout: &[u8], stderr: Option<String>, ended: Option<&str>) -> String {
+pub(crate) fn excerpt(stdout: &[u8], stderr: Option<String>, ended: Option<&str>) -> String {
     let text = String::from_utf8_lossy(stdout);
     let shown = printable(text.trim(), 80);
     let mut m = if shown.is_empty() {

@@ -26,7 +26,7 @@ use super::program::RouterPart;
 use super::reply::{Sections, cpu_ticks};
 
 /// The details are read again this often (or as soon after as the budget allows).
-pub const DETAILS_MAX_AGE: Duration = Duration::from_secs(30);
+pub(crate) const DETAILS_MAX_AGE: Duration = Duration::from_secs(30);
 /// After ipvsadm was missing or refused, it is tried again this often.
 const IPVSADM_RETRY: Duration = Duration::from_secs(30);
 
@@ -35,7 +35,7 @@ const FALLBACK: &str =
 
 /// What the router told about itself since the connection was made.
 #[derive(Debug)]
-pub struct RouterWatch {
+pub(crate) struct RouterWatch {
     ipvsadm: Budget,
     conn_budget: Budget,
     /// Clock ticks per second of the router's CPU times.
@@ -64,7 +64,7 @@ struct Details {
 
 /// What one reply cost the router, in CPU seconds, by part.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Costs {
+pub(crate) struct Costs {
     pub proc: f64,
     pub ipvsadm: f64,
     pub conn: f64,
@@ -89,7 +89,7 @@ impl RouterWatch {
 
     /// Starts over on a new connection (its program may tick at another rate); what was learnt
     /// about costs is kept.
-    pub fn reconnected(&mut self, hz: u64) {
+    pub(crate) fn reconnected(&mut self, hz: u64) {
         self.hz = hz.max(1);
         self.stats = None;
         self.details = None;
@@ -152,7 +152,7 @@ impl RouterWatch {
 
     /// Takes in a reply with the costlier parts (`asked`), read at `time`; the reply may also
     /// hold `/proc` (`--once` asks for everything in one request).
-    pub fn absorb_parts(
+    pub(crate) fn absorb_parts(
         &mut self,
         text: &str,
         asked: &[RouterPart],
@@ -244,9 +244,10 @@ impl RouterWatch {
         }
     }
 
+    #[cfg(test)]
     /// A reply to a request for `/proc` and `asked`, taken in whole: the table (whose shape the
     /// details read with it belong to), the parts, then the sample.
-    pub fn absorb(
+    pub(crate) fn absorb(
         &mut self,
         text: &str,
         asked: &[RouterPart],
@@ -259,7 +260,7 @@ impl RouterWatch {
     }
 
     /// Whether nothing but `/proc` was read since the connection was made.
-    pub fn has_read_nothing(&self) -> bool {
+    pub(crate) fn has_read_nothing(&self) -> bool {
         self.stats.is_none()
             && self.details.is_none()
             && self.conn.is_none()
@@ -267,13 +268,13 @@ impl RouterWatch {
     }
 
     /// Whether this watch reads everything at every poll (`--once`), in one request.
-    pub fn reads_everything(&self) -> bool {
+    pub(crate) fn reads_everything(&self) -> bool {
         self.everything
     }
 
     /// Takes note that a request for the costlier parts failed (no answer in time, the program
     /// gone): the pane says so, and they are tried again after a while.
-    pub fn parts_failed(&mut self, why: String, now: Instant) {
+    pub(crate) fn parts_failed(&mut self, why: String, now: Instant) {
         self.ipvsadm_problem = Some((why, now));
     }
 

@@ -37,7 +37,7 @@ impl RemoteSet {
     /// `-F`, `-o` and `--jump`. Errors (a bad host, an unreadable ssh config, a bad `[[node]]`
     /// entry) are for the operator, as they are.
     /// `node_map` is the config file's `[[node]]` list, for `--nodes auto`.
-    pub fn from_spec(
+    pub(crate) fn from_spec(
         args: &SourceSpec,
         interval: Duration,
         node_map: &[NodeMapping],
@@ -117,7 +117,7 @@ impl RemoteSet {
     }
 
     /// The nodes known before anything runs: `(name, host)`.
-    pub fn node_names(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn node_names(&self) -> impl Iterator<Item = (&str, &str)> {
         self.nodes
             .iter()
             .map(|n| (n.name.as_str(), n.host.as_str()))
@@ -149,7 +149,7 @@ impl RemoteSet {
     }
 
     /// How long `--once` waits at most: every host has its own deadlines well inside this.
-    pub fn once_deadline(&self, interval: Duration, rounds: u32) -> Duration {
+    pub(crate) fn once_deadline(&self, interval: Duration, rounds: u32) -> Duration {
         let t = self
             .router
             .as_ref()

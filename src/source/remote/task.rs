@@ -91,7 +91,7 @@ impl RemoteSource {
     }
 
     /// The same source with a router CPU budget.
-    pub fn with_budget(mut self, budget: RouterBudget) -> RemoteSource {
+    pub(crate) fn with_budget(mut self, budget: RouterBudget) -> RemoteSource {
         self.budget = budget;
         self
     }

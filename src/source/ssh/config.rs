@@ -16,9 +16,10 @@ use ssh2_config::{HostParams, ParseRule, SshConfig};
 use super::hosts::{HostSpec, HostsError, is_safe_host, is_safe_user};
 
 /// The system-wide client configuration, read after the user's unless `-F` is given.
-pub const SYSTEM_CONFIG: &str = "/etc/ssh/ssh_config";
+pub(crate) const SYSTEM_CONFIG: &str = "/etc/ssh/ssh_config";
 /// The system-wide known hosts files OpenSSH reads by default.
-pub const SYSTEM_KNOWN_HOSTS: [&str; 2] = ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
+pub(crate) const SYSTEM_KNOWN_HOSTS: [&str; 2] =
+    ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"];
 
 /// Why the SSH configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,7 @@ pub struct ResolvedHost {
 
 impl ResolvedHost {
     /// Every known hosts file, user files first.
-    pub fn known_hosts_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn known_hosts_files(&self) -> Vec<PathBuf> {
         self.user_known_hosts
             .iter()
             .chain(&self.global_known_hosts)
@@ -96,7 +97,7 @@ impl ResolvedHost {
     }
 
     /// `user@hostname:port` for messages and as the identity of a shared jump connection.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         let spec = HostSpec {
             user: Some(self.user.clone()),
             host: self.hostname.clone(),
@@ -514,7 +515,7 @@ impl SshSettings {
 
     /// A `Host` alias whose `HostName` is `addr` (a plain pattern, no wildcard), for nodes found
     /// on the router: the first such alias in file order.
-    pub fn alias_for_address(&self, addr: IpAddr) -> Option<String> {
+    pub(crate) fn alias_for_address(&self, addr: IpAddr) -> Option<String> {
         for f in &self.files {
             for host in f.get_hosts() {
                 let Some(name) = &host.params.host_name else {
@@ -535,7 +536,7 @@ impl SshSettings {
 }
 
 /// `ProxyJump` hops: `[user@]host[:port]` or `ssh://[user@]host[:port]`; `none` is no jump.
-pub fn parse_jump_list(hops: &[String]) -> Result<Vec<HostSpec>, HostsError> {
+pub(crate) fn parse_jump_list(hops: &[String]) -> Result<Vec<HostSpec>, HostsError> {
     let mut out = Vec::new();
     for hop in hops.iter().flat_map(|h| h.split(',')) {
         let hop = hop.trim();

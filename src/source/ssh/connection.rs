@@ -397,12 +397,12 @@ impl Connection {
         .map_err(|_| timed_out(ctx, "SSH handshake"))?
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Whether the connection has ended (the host went away, or keepalives went unanswered).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.handle.is_closed()
     }
 

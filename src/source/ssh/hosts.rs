@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 /// The most hosts one range or one list may expand to; a typo such as `[1-100000]` is an error.
-pub const MAX_HOSTS: usize = 10_000;
+pub(crate) const MAX_HOSTS: usize = 10_000;
 
 /// Why a host or a host list was refused. Each message names the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +113,7 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, HostsError> {
 }
 
 /// A user name: letters, digits, `.`, `-`, `_`, not starting with `-`.
-pub fn is_safe_user(s: &str) -> bool {
+pub(crate) fn is_safe_user(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && !s.starts_with('-')
@@ -122,7 +122,7 @@ pub fn is_safe_user(s: &str) -> bool {
 }
 
 /// A host name (letters, digits, `.`, `-`, `_`, not starting with `-` or `.`) or an IP address.
-pub fn is_safe_host(s: &str) -> bool {
+pub(crate) fn is_safe_host(s: &str) -> bool {
     if s.parse::<IpAddr>().is_ok() {
         return true;
     }
@@ -136,7 +136,7 @@ pub fn is_safe_host(s: &str) -> bool {
 /// Expands numeric ranges: `web[01-03].example.com` → `web01…`, `web02…`, `web03…` (the width
 /// of the first number is kept when it has a leading zero). Several ranges multiply out. Brackets
 /// that do not hold `N-M` (an IPv6 address) are left as they are.
-pub fn expand_ranges(text: &str) -> Result<Vec<String>, HostsError> {
+pub(crate) fn expand_ranges(text: &str) -> Result<Vec<String>, HostsError> {
     let mut out = vec![String::new()];
     let mut rest = text;
     while let Some(open) = rest.find('[') {
@@ -219,7 +219,7 @@ fn split_commas(text: &str) -> Vec<&str> {
 /// A `--nodes` list: comma-separated entries, each a host, a range, or `@FILE`. A file holds hosts
 /// separated by whitespace or commas; `#` starts a comment. Relative file paths are taken from
 /// `base` (the working directory when `None`). Duplicates are dropped, first one kept.
-pub fn expand_node_list(
+pub(crate) fn expand_node_list(
     entries: &[String],
     base: Option<&Path>,
 ) -> Result<Vec<HostSpec>, HostsError> {
@@ -252,7 +252,7 @@ pub fn expand_node_list(
 }
 
 /// Reads an `@FILE` host list.
-pub fn read_host_file(path: &Path) -> Result<Vec<HostSpec>, HostsError> {
+pub(crate) fn read_host_file(path: &Path) -> Result<Vec<HostSpec>, HostsError> {
     let text = crate::fsutil::read_text(path, crate::fsutil::SMALL_FILE_BYTES).map_err(|e| {
         HostsError::File {
             path: path.to_path_buf(),
@@ -287,7 +287,7 @@ pub fn read_host_file(path: &Path) -> Result<Vec<HostSpec>, HostsError> {
 
 /// Names for a list of hosts as the node pane shows them: the host, or `host:port` where two
 /// entries share a host.
-pub fn display_names(hosts: &[HostSpec]) -> Vec<String> {
+pub(crate) fn display_names(hosts: &[HostSpec]) -> Vec<String> {
     let mut count = std::collections::HashMap::new();
     for h in hosts {
         *count.entry(h.host.as_str()).or_insert(0usize) += 1;

@@ -12,7 +12,7 @@ use super::connection::{Connection, SshContext};
 use super::hosts::HostSpec;
 
 /// Hops deeper than this are a loop in the configuration.
-pub const MAX_HOPS: usize = 8;
+pub(crate) const MAX_HOPS: usize = 8;
 
 type Slot = Arc<tokio::sync::Mutex<Weak<Connection>>>;
 

@@ -31,7 +31,7 @@ pub enum Verdict {
 
 /// The name a host is recorded under: the host (or its `HostKeyAlias`), as `[host]:port` when the
 /// port is not 22, in lower case.
-pub fn lookup_name(host: &str, port: u16, alias: Option<&str>) -> String {
+pub(crate) fn lookup_name(host: &str, port: u16, alias: Option<&str>) -> String {
     match alias {
         Some(a) => a.to_ascii_lowercase(),
         None if port == 22 => host.to_ascii_lowercase(),
@@ -75,7 +75,7 @@ fn parse_line(line: &str) -> Option<Entry<'_>> {
 
 /// Whether `name` (already lower case) matches a comma-separated pattern list: some positive
 /// pattern matches and no negated one does.
-pub fn host_matches(name: &str, patterns: &str) -> bool {
+pub(crate) fn host_matches(name: &str, patterns: &str) -> bool {
     let mut matched = false;
     for pattern in patterns.split(',') {
         if let Some(hashed) = pattern.strip_prefix("|1|") {
@@ -207,7 +207,7 @@ pub fn check(files: &[PathBuf], name: &str, key: &PublicKey) -> Verdict {
 
 /// The key types recorded for a host, first seen first, so that the connection can ask the
 /// server for a key it can check (as OpenSSH orders its host key algorithms).
-pub fn known_algorithms(files: &[PathBuf], name: &str) -> Vec<Algorithm> {
+pub(crate) fn known_algorithms(files: &[PathBuf], name: &str) -> Vec<Algorithm> {
     let mut out: Vec<Algorithm> = Vec::new();
     for path in files {
         for line in read(path).lines() {
@@ -226,7 +226,7 @@ pub fn known_algorithms(files: &[PathBuf], name: &str) -> Vec<Algorithm> {
 }
 
 /// `|1|salt|hash` for `name`, with a fresh random salt.
-pub fn hashed_name(name: &str) -> std::io::Result<String> {
+pub(crate) fn hashed_name(name: &str) -> std::io::Result<String> {
     let mut salt = [0u8; 20];
     getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt)

@@ -148,7 +148,7 @@ impl From<russh::Error> for SshError {
 }
 
 /// An I/O error as a short operator message: `connection refused`, `no route to host`, ….
-pub fn io_message(e: &std::io::Error) -> String {
+pub(crate) fn io_message(e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::ConnectionRefused => "connection refused".into(),
@@ -179,7 +179,7 @@ impl SshError {
     }
 
     /// Whether the connection is unusable after this error (then it is dropped and made anew).
-    pub fn loses_connection(&self) -> bool {
+    pub(crate) fn loses_connection(&self) -> bool {
         !matches!(self, SshError::Reply(_))
     }
 }

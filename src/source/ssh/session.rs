@@ -36,7 +36,7 @@ impl std::fmt::Debug for RemoteProgram {
 impl Connection {
     /// Runs `command` on a new channel and writes `program` to its stdin, leaving stdin open for
     /// the requests that follow.
-    pub async fn start_program(
+    pub(crate) async fn start_program(
         &self,
         command: &str,
         program: &[u8],
@@ -65,7 +65,11 @@ impl RemoteProgram {
 
     /// Reads until a line equal to `end` (without its newline) and returns what came before it;
     /// more than `limit` bytes before it is an error. The caller bounds the time.
-    pub async fn read_until(&mut self, end: &[u8], limit: usize) -> Result<Vec<u8>, SshError> {
+    pub(crate) async fn read_until(
+        &mut self,
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<u8>, SshError> {
         let mut scanned = 0;
         loop {
             if let Some(at) = find_line(&self.buf, end, scanned) {

@@ -46,7 +46,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
 }
 
 /// Draws the message on screen, if any, over everything but the status line.
-pub fn draw_toast(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+pub(crate) fn draw_toast(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if let Some(toast) = &state.ui().toast {
         message::draw(frame, area, theme, toast);
     }
