@@ -289,7 +289,8 @@ fn draining_the_last_live_server_is_refused_without_force() {
     let _g = serial();
     let lab = lab();
     lab.root(
-        "ipvsadm -D -t 10.77.1.120:80 2>/dev/null; ipvsadm -A -t 10.77.1.120:80 -s rr && \
+        "rm -f /tmp/a-last.jsonl; ipvsadm -D -t 10.77.1.120:80 2>/dev/null; \
+         ipvsadm -A -t 10.77.1.120:80 -s rr && \
          ipvsadm -a -t 10.77.1.120:80 -r 10.77.0.11:80 -m -w 2 -x 30 -y 5",
     );
     let (code, _, err) = lbtop(
@@ -305,7 +306,7 @@ fn draining_the_last_live_server_is_refused_without_force() {
         2
     );
     // The refusal is audited too.
-    assert!(lab.root("cat /tmp/a-last.jsonl").contains("error: "));
+    assert!(lab.root("cat /tmp/a-last.jsonl").contains("refused: "));
     let (code, out, err) = lbtop(
         lab,
         "drain --router local --force --audit-log /tmp/a-last.jsonl tcp:10.77.1.120:80 10.77.0.11:80",
