@@ -316,7 +316,15 @@ fn the_selected_row_stays_in_view_when_jumping_to_the_end_of_a_long_list() {
     press(&mut s, KeyCode::End);
     let frame = render(&s, 160, 50);
     assert!(frame.contains("web200"), "{frame}");
-    assert!(!frame.contains("web01 "), "the top scrolled away: {frame}");
+    // The focused nodes pane (heavy borders): the services pane names web01 beside its real
+    // servers.
+    assert!(
+        frame
+            .lines()
+            .filter(|l| l.starts_with("\"┃"))
+            .all(|l| !l.contains("web01 ")),
+        "the top scrolled away: {frame}"
+    );
     press(&mut s, KeyCode::BackTab);
     press(&mut s, KeyCode::End);
     let frame = render(&s, 160, 50);
@@ -724,4 +732,20 @@ fn small_things_say_what_they_mean() {
     s.tick(Timestamp(now.0 + 5_000));
     press(&mut s, KeyCode::Esc);
     assert!(render(&s, 160, 50).contains("web01          ok 5.0s"));
+}
+
+#[test]
+fn services_name_the_node_behind_each_real_server_and_drop_it_first_when_narrow() {
+    let frame = render(&small(), 160, 50);
+    let row = frame
+        .lines()
+        .find(|l| l.contains("├ 10.0.0.2:80"))
+        .expect("a real server row");
+    assert!(row.contains("web01"), "{row}");
+    let narrow = render(&small(), 80, 24);
+    let header = narrow
+        .lines()
+        .find(|l| l.contains("Service / real server"))
+        .expect("header");
+    assert!(!header.contains("Node"), "{header}");
 }
