@@ -748,7 +748,8 @@ fn open_node_detail(s: &mut State, name: &str) {
 }
 
 #[test]
-fn node_detail_lists_the_nodes_real_servers_at_120x40_and_200x60() {
+fn node_detail_lists_the_nodes_real_servers_with_charts_at_120x40_and_200x60() {
+    // A minute of history, for the charts.
     let mut s = cluster_state(
         ClusterShape {
             nodes: 6,
@@ -764,6 +765,8 @@ fn node_detail_lists_the_nodes_real_servers_at_120x40_and_200x60() {
         "Real server (d or w or r)",
         "TCP 192.0.2.10:80",
         "10.0.0.2:80",
+        " Load 1m 5m 15m ── 4 cores",
+        " CPU % busy user system irq iowait",
     ] {
         assert!(frame.contains(shown), "{shown}: {frame}");
     }

@@ -13,7 +13,7 @@ use crate::model::sample::{
     HostStatus, NodeSample, Report, RouterSample, ServiceKey, SourceEvent, Timestamp,
 };
 use crate::model::snapshot::{
-    NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
+    CpuPercent, NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
 };
 
 use super::action::{Action, Context};
@@ -230,7 +230,19 @@ pub struct NodeEntry {
     pub stats: Option<NodeStats>,
     pub load_history: Ring<f64>,
     pub cpu_history: Ring<f64>,
+    /// Every sample's time, load averages and CPU, for the detail's charts.
+    pub history: Ring<NodePoint>,
     pub level: Option<Severity>,
+}
+
+/// One sample of a node as its charts draw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodePoint {
+    pub time: Timestamp,
+    /// The 1-, 5- and 15-minute load averages.
+    pub load: [f64; 3],
+    /// The whole node's CPU over the interval before, when it could be measured.
+    pub cpu: Option<CpuPercent>,
 }
 
 impl NodeEntry {
@@ -245,6 +257,7 @@ impl NodeEntry {
             stats: None,
             load_history: Ring::new(history),
             cpu_history: Ring::new(history),
+            history: Ring::new(history),
             level: None,
         }
     }
@@ -870,6 +883,11 @@ impl State {
                 if let Some(c) = stats.cpu_total {
                     node.cpu_history.push(c.busy());
                 }
+                node.history.push(NodePoint {
+                    time,
+                    load: stats.load,
+                    cpu: stats.cpu_total,
+                });
                 node.level = rules.load_level(stats.load[0], stats.cores, node.level);
                 let level = node.level.map(|sev| {
                     (
@@ -1728,6 +1746,18 @@ mod tests {
         late.restore_alerts(live.alerts.log().to_vec());
         late.ingest(node_sample(2_000, 3.9));
         assert_eq!(late.nodes[0].level, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_nodes_history_keeps_each_samples_time_and_its_three_load_averages() {
+        let mut s = State::new(StateOptions::default());
+        s.ingest(node_sample(1_000, 2.0));
+        s.ingest(node_sample(2_000, 3.0));
+        let points: Vec<NodePoint> = s.nodes[0].history.iter().collect();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[1].time, Timestamp(2_000));
+        assert_eq!(points[1].load[0], 3.0);
+        assert_eq!(points[1].load.len(), 3);
     }
 
     fn cluster() -> State {

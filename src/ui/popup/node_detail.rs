@@ -1,6 +1,6 @@
 //! The detail view of one node: load, memory, uptime, a load trend, the host's facts, the real
-//! servers it is behind (one selected, for the action keys), and a full bar per core, as htop
-//! draws them.
+//! servers it is behind (one selected, for the action keys), charts of its load and CPU, and a
+//! full bar per core, as htop draws them.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -14,7 +14,10 @@ use crate::model::sample::HostStatus;
 use crate::model::snapshot::NodeStats;
 
 use super::super::widgets::{self, bytes, cpu_bar, pane};
-use super::keys_or;
+use super::{keys_or, node_charts};
+
+/// The charts' height at most: they take what the real servers and the bars leave, up to this.
+const CHART_HEIGHT: u16 = 20;
 
 /// Draws the node `name` into `area`, its title naming the keys that close it.
 pub fn draw(
@@ -47,24 +50,36 @@ pub fn draw(
     };
     let header = header_lines(theme, n, st, inner.width);
     let reals = state.node_reals(name);
-    let [head, list, body] = body_areas(inner, header.len(), reals.len());
+    let [head, list, charts, body] = body_areas(inner, header.len(), reals.len(), st.cpus.len());
     frame.render_widget(Paragraph::new(header), head);
     reals_table(frame, list, state, theme, keymap, &reals);
+    if charts.height > 0 {
+        node_charts::draw(frame, charts, theme, n, st.cores);
+    }
     frame.render_widget(Paragraph::new(core_bars(theme, n, st, body)), body);
 }
 
-/// Where the header, the real servers (a header line and one per real server, if any) and the
-/// core bars go in `inner`.
-fn body_areas(inner: Rect, header: usize, reals: usize) -> [Rect; 3] {
+/// Where the header, the real servers (a header line and one per real server, if any), the
+/// charts and the core bars go in `inner`: the charts only when the bars keep a line per core
+/// (or half of what is left) beside them, and the bars take what the charts leave.
+fn body_areas(inner: Rect, header: usize, reals: usize, cores: usize) -> [Rect; 4] {
     let header = header as u16;
     let list = if reals == 0 {
         0
     } else {
         (reals as u16 + 1).min(inner.height.saturating_sub(header) / 3)
     };
+    let left = inner.height.saturating_sub(header + list);
+    let bars = (cores.max(1) as u16).min(left / 2);
+    let chart = if left >= bars + 8 {
+        (left - bars).min(CHART_HEIGHT)
+    } else {
+        0
+    };
     Layout::vertical([
         Constraint::Length(header),
         Constraint::Length(list),
+        Constraint::Length(chart),
         Constraint::Min(0),
     ])
     .areas(inner)
