@@ -161,3 +161,28 @@ fn a_finished_replay_shows_it_stopped_not_playing() {
     assert!(at_end.contains(" ■ "), "{at_end}");
     assert!(!at_end.contains('▶'), "{at_end}");
 }
+
+#[test]
+fn node_detail_charts_in_a_replay_show_the_history_up_to_the_position() {
+    let (_d, mut state, mut r) = replaying();
+    r.advance(&mut state, Duration::from_secs(60));
+    let c = state.update(Action::Pause).expect("pause");
+    r.apply(&mut state, &c);
+    let start = state.replay().expect("replaying").start;
+    let at = Timestamp(start.0 + 30_000);
+    r.seek(&mut state, at);
+    let position = state.replay().expect("replaying").position;
+    let history = &state.node("web01").expect("web01").history;
+    let newest = history.last().expect("a history after the seek").time;
+    assert!(newest <= position, "{newest:?} after {position:?}");
+    assert!(
+        position.seconds_since(newest) < 2.0,
+        "{newest:?} {position:?}"
+    );
+    assert!(history.len() > 1, "the seek's warm-up is charted");
+    state.update(Action::NextPane);
+    state.update(Action::Toggle);
+    let frame = render(&state, 120, 40);
+    assert!(frame.contains(" Load 1m 5m 15m"), "{frame}");
+    insta::assert_snapshot!("node_detail_in_a_replay_at_120x40", frame);
+}

@@ -316,7 +316,15 @@ fn the_selected_row_stays_in_view_when_jumping_to_the_end_of_a_long_list() {
     press(&mut s, KeyCode::End);
     let frame = render(&s, 160, 50);
     assert!(frame.contains("web200"), "{frame}");
-    assert!(!frame.contains("web01 "), "the top scrolled away: {frame}");
+    // The focused nodes pane (heavy borders): the services pane names web01 beside its real
+    // servers.
+    assert!(
+        frame
+            .lines()
+            .filter(|l| l.starts_with("\"┃"))
+            .all(|l| !l.contains("web01 ")),
+        "the top scrolled away: {frame}"
+    );
     press(&mut s, KeyCode::BackTab);
     press(&mut s, KeyCode::End);
     let frame = render(&s, 160, 50);
@@ -724,4 +732,128 @@ fn small_things_say_what_they_mean() {
     s.tick(Timestamp(now.0 + 5_000));
     press(&mut s, KeyCode::Esc);
     assert!(render(&s, 160, 50).contains("web01          ok 5.0s"));
+}
+
+/// Opens the detail of the node `name` from the nodes pane.
+fn open_node_detail(s: &mut State, name: &str) {
+    press(s, KeyCode::Tab);
+    while s.ui().node_sel.as_deref() != Some(name) {
+        press(s, KeyCode::Down);
+    }
+    press(s, KeyCode::Enter);
+    assert_eq!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(name.into()))
+    );
+}
+
+#[test]
+fn node_detail_lists_the_nodes_real_servers_with_charts_at_120x40_and_200x60() {
+    // A minute of history, for the charts.
+    let mut s = cluster_state(
+        ClusterShape {
+            nodes: 6,
+            cores: 4,
+            services: 3,
+            reals_per_service: 3,
+        },
+        60,
+    );
+    open_node_detail(&mut s, "web01");
+    let frame = render(&s, 120, 40);
+    for shown in [
+        "Real server (d or w or r)",
+        "TCP 192.0.2.10:80",
+        "10.0.0.2:80",
+        " Load 1m 5m 15m ── 4 cores",
+        " CPU % busy user system irq iowait",
+    ] {
+        assert!(frame.contains(shown), "{shown}: {frame}");
+    }
+    insta::assert_snapshot!("node_detail_at_120x40", frame);
+    insta::assert_snapshot!("node_detail_at_200x60", render(&s, 200, 60));
+}
+
+#[test]
+fn drain_from_the_node_detail_acts_on_the_real_server_selected_there() {
+    let mut s = small();
+    open_node_detail(&mut s, "web01");
+    let reals = s.node_reals("web01");
+    assert!(reals.len() >= 2, "web01 serves several services");
+    press(&mut s, KeyCode::Down);
+    let (service, real) = s.selected_real().expect("a real server is selected");
+    assert_eq!(real.address.to_string(), "10.0.0.2");
+    let first = {
+        press(&mut s, KeyCode::Up);
+        s.selected_real().expect("selected")
+    };
+    assert_ne!(
+        first.0, service,
+        "down moved to another service's real server"
+    );
+    press(&mut s, KeyCode::Down);
+    assert_eq!(handle_key(&mut s, &Keymap::defaults(), key('d')), None);
+    let frame = render(&s, 120, 40);
+    let line = format!("{} → {real}", lbtop::control::plan::service_label(&service));
+    assert!(frame.contains(&line), "{line}: {frame}");
+    match press(&mut s, KeyCode::Enter) {
+        Some(Command::Apply { change, force }) => {
+            assert_eq!(
+                (change.service, change.real, change.to, force),
+                (service, real, 0, false)
+            );
+        }
+        other => panic!("enter did not apply: {other:?}"),
+    }
+    // Back in the detail it was started from.
+    assert_eq!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail("web01".into()))
+    );
+}
+
+#[test]
+fn reweight_and_restore_from_the_node_detail_take_the_same_path() {
+    let mut s = small();
+    open_node_detail(&mut s, "web01");
+    let (service, real) = s.selected_real().expect("the first real server by default");
+    handle_key(&mut s, &Keymap::defaults(), key('w'));
+    for c in "7".chars() {
+        handle_key(&mut s, &Keymap::defaults(), key(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    match &s.ui().popup {
+        Some(lbtop::app::state::Popup::Confirm(p)) => {
+            assert_eq!(
+                (p.change.service, p.change.real, p.change.to),
+                (service, real, 7)
+            );
+        }
+        other => panic!("no confirmation: {other:?}"),
+    }
+    press(&mut s, KeyCode::Esc);
+    assert!(matches!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(_))
+    ));
+    // Nothing was drained by lbtop: restore says so, as it does from the services pane.
+    handle_key(&mut s, &Keymap::defaults(), key('r'));
+    let toast = s.ui().toast.as_ref().expect("an error");
+    assert!(toast.error && toast.text.contains("restore"), "{toast:?}");
+}
+
+#[test]
+fn services_name_the_node_behind_each_real_server_and_drop_it_first_when_narrow() {
+    let frame = render(&small(), 160, 50);
+    let row = frame
+        .lines()
+        .find(|l| l.contains("├ 10.0.0.2:80"))
+        .expect("a real server row");
+    assert!(row.contains("web01"), "{row}");
+    let narrow = render(&small(), 80, 24);
+    let header = narrow
+        .lines()
+        .find(|l| l.contains("Service / real server"))
+        .expect("header");
+    assert!(!header.contains("Node"), "{header}");
 }

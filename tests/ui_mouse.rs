@@ -60,12 +60,17 @@ fn find(lines: &[String], text: &str) -> (u16, u16) {
     panic!("{text:?} is not on the screen:\n{}", lines.join("\n"));
 }
 
-/// Like `find`, within the nodes pane.
+/// Like `find`, within the nodes pane (the services pane names nodes too, beside their real
+/// servers).
 fn find_node(state: &State, name: &str) -> (u16, u16) {
     let nodes = lbtop::ui::layout(Rect::new(0, 0, W, H), state).nodes;
     let lines: Vec<String> = render(state)
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(y, l)| {
+            if !(nodes.y..nodes.bottom()).contains(&(y as u16)) {
+                return String::new();
+            }
             let cells: String = l.chars().take(usize::from(nodes.right())).collect();
             let left = usize::from(nodes.x);
             " ".repeat(left) + &cells.chars().skip(left).collect::<String>()

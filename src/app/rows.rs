@@ -85,6 +85,28 @@ fn real_matches<'a>(
         || node(real.address).is_some_and(|n| filter_matches(filter, &n.name))
 }
 
+/// The real servers `on_node` (whose address is a node's) across services, as `(service, real)`
+/// indices into the router's current sample, in the sample's order: what a node's detail lists.
+pub fn node_reals(
+    router: Option<&RouterEntry>,
+    on_node: impl Fn(IpAddr) -> bool,
+) -> Vec<(usize, usize)> {
+    let services = router
+        .and_then(|r| r.cur.as_ref())
+        .map_or(&[][..], |c| &c.services[..]);
+    services
+        .iter()
+        .enumerate()
+        .flat_map(|(s, svc)| {
+            svc.reals
+                .iter()
+                .enumerate()
+                .filter(|(_, real)| on_node(real.address))
+                .map(move |(r, _)| (s, r))
+        })
+        .collect()
+}
+
 /// Indices into `nodes`, filtered by name or host and sorted as shown.
 pub fn node_rows(nodes: &[NodeEntry], ui: &UiState) -> Vec<usize> {
     let mut rows: Vec<usize> = (0..nodes.len())

@@ -13,7 +13,7 @@ use crate::model::sample::{
     HostStatus, NodeSample, Report, RouterSample, ServiceKey, SourceEvent, Timestamp,
 };
 use crate::model::snapshot::{
-    NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
+    CpuPercent, NodeStats, RouterStats, counters_advanced, derive_node, derive_router,
 };
 
 use super::action::{Action, Context};
@@ -230,7 +230,19 @@ pub struct NodeEntry {
     pub stats: Option<NodeStats>,
     pub load_history: Ring<f64>,
     pub cpu_history: Ring<f64>,
+    /// Every sample's time, load averages and CPU, for the detail's charts.
+    pub history: Ring<NodePoint>,
     pub level: Option<Severity>,
+}
+
+/// One sample of a node as its charts draw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodePoint {
+    pub time: Timestamp,
+    /// The 1-, 5- and 15-minute load averages.
+    pub load: [f64; 3],
+    /// The whole node's CPU over the interval before, when it could be measured.
+    pub cpu: Option<CpuPercent>,
 }
 
 impl NodeEntry {
@@ -245,6 +257,7 @@ impl NodeEntry {
             stats: None,
             load_history: Ring::new(history),
             cpu_history: Ring::new(history),
+            history: Ring::new(history),
             level: None,
         }
     }
@@ -300,6 +313,9 @@ impl Toast {
 pub struct PendingAction {
     pub change: WeightChange,
     pub cuts_off: bool,
+    /// The node whose detail the change was started from: it opens again once the change is
+    /// applied or cancelled.
+    pub from_node: Option<String>,
 }
 
 /// A line being typed. Every prompt is edited the same way ([`Prompt::edit`]); its kind says
@@ -382,6 +398,8 @@ pub struct UiState {
     pub toast: Option<Toast>,
     /// The help screen's selected line, among the keys it lists.
     pub help_line: usize,
+    /// The real server selected in the open node detail, by identity; `None` for its first.
+    pub detail_sel: Option<(ServiceKey, RealKey)>,
 }
 
 impl UiState {
@@ -422,6 +440,7 @@ impl Default for UiState {
             mouse: true,
             toast: None,
             help_line: 0,
+            detail_sel: None,
         }
     }
 }
@@ -864,6 +883,11 @@ impl State {
                 if let Some(c) = stats.cpu_total {
                     node.cpu_history.push(c.busy());
                 }
+                node.history.push(NodePoint {
+                    time,
+                    load: stats.load,
+                    cpu: stats.cpu_total,
+                });
                 node.level = rules.load_level(stats.load[0], stats.cores, node.level);
                 let level = node.level.map(|sev| {
                     (
@@ -942,7 +966,8 @@ impl State {
 
     /// An action while a popup is open. A confirmation is modal: it takes only apply and cancel.
     /// Help scrolls with the moving keys and closes on its own key or esc; a node's detail
-    /// closes on enter or esc. Any other key closes the popup and acts as it would without it
+    /// selects among its real servers with the moving keys, acts on one with drain, reweight
+    /// and restore, and closes on enter or esc. Any other key closes the popup and acts as it would without it
     /// (`None`): no popup swallows a key that means something.
     fn popup_action(&mut self, action: Action) -> Option<Option<Command>> {
         let popup = self.ui.popup.as_ref()?;
@@ -950,7 +975,7 @@ impl State {
             return Some(match action {
                 Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
-                    self.ui.popup = None;
+                    self.close_confirm();
                     self.applying = Some(change.clone());
                     Some(Command::Apply {
                         change,
@@ -958,12 +983,19 @@ impl State {
                     })
                 }
                 Action::Back | Action::Quit => {
-                    self.ui.popup = None;
+                    self.close_confirm();
                     None
                 }
                 _ => None,
             });
         }
+        if let Popup::NodeDetail(name) = popup {
+            let name = name.clone();
+            if let Some(command) = self.detail_action(&name, action) {
+                return Some(command);
+            }
+        }
+        let popup = self.ui.popup.as_ref()?;
         let closes = action == Action::Back
             || (matches!(popup, Popup::Help) && action == Action::Help)
             || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle);
@@ -972,6 +1004,60 @@ impl State {
         }
         self.ui.popup = None;
         closes.then_some(None)
+    }
+
+    /// Closes the confirmation, going back to the node detail it was started from, if any.
+    fn close_confirm(&mut self) {
+        self.ui.popup = match self.ui.popup.take() {
+            Some(Popup::Confirm(PendingAction {
+                from_node: Some(name),
+                ..
+            })) => Some(Popup::NodeDetail(name)),
+            _ => None,
+        };
+    }
+
+    /// An action in the node detail of `name`: the moving keys select one of its real servers,
+    /// and drain, reweight and restore act on that one as they do from the services pane.
+    /// `None` for an action the detail does not take.
+    fn detail_action(&mut self, name: &str, action: Action) -> Option<Option<Command>> {
+        let reals = self.node_reals(name);
+        let at = self.detail_row(&reals);
+        let last = reals.len().saturating_sub(1);
+        let to = match action {
+            Action::Up => at.saturating_sub(1),
+            Action::Down => at + 1,
+            Action::PageUp | Action::Top => 0,
+            Action::PageDown | Action::Bottom => last,
+            Action::Drain | Action::Reweight | Action::Restore => {
+                self.start_action(action);
+                return Some(None);
+            }
+            _ => return None,
+        };
+        self.ui.detail_sel = reals
+            .get(to.min(last))
+            .and_then(|&(s, r)| self.real_key(s, r));
+        Some(None)
+    }
+
+    /// The index into `reals` (a node's, [`State::node_reals`]) of the one selected in the
+    /// node detail: its first when none is, or the one selected is gone.
+    pub fn detail_row(&self, reals: &[(usize, usize)]) -> usize {
+        self.ui
+            .detail_sel
+            .and_then(|sel| {
+                reals
+                    .iter()
+                    .position(|&(s, r)| self.real_key(s, r) == Some(sel))
+            })
+            .unwrap_or(0)
+    }
+
+    /// The service and real server at indices `s`, `r` of the router's current sample.
+    fn real_key(&self, s: usize, r: usize) -> Option<(ServiceKey, RealKey)> {
+        let svc = self.router.as_ref()?.cur.as_ref()?.services.get(s)?;
+        Some((svc.key, RealKey::of(svc.reals.get(r)?)))
     }
 
     /// The keys listed on the help screen: those of the groups shown in this mode.
@@ -1073,7 +1159,7 @@ impl State {
             Edit::Cancel => {
                 match prompt.kind {
                     PromptKind::Filter => self.ui.filter.clear(),
-                    PromptKind::Confirm(_) => self.ui.popup = None,
+                    PromptKind::Confirm(_) => self.close_confirm(),
                     PromptKind::GoTo | PromptKind::Weight { .. } => {}
                 }
                 None
@@ -1106,7 +1192,7 @@ impl State {
                 None
             }
             PromptKind::Confirm(change) => {
-                self.ui.popup = None;
+                self.close_confirm();
                 if prompt.text.trim() == change.service.to_string() {
                     self.applying = Some(change.clone());
                     return Some(Command::Apply {
@@ -1148,8 +1234,15 @@ impl State {
         }
     }
 
-    /// The real server selected in the services pane, if a real server row is selected.
+    /// The real server the action keys act on: the one selected in the open node detail, or
+    /// else in the services pane, if a real server row is selected there.
     pub fn selected_real(&self) -> Option<(ServiceKey, RealKey)> {
+        if let Some(Popup::NodeDetail(name)) = &self.ui.popup {
+            let reals = self.node_reals(name);
+            return reals
+                .get(self.detail_row(&reals))
+                .and_then(|&(s, r)| self.real_key(s, r));
+        }
         match self.ui.service_sel {
             Some(ServiceSelection::Real(k, address, port)) if self.ui.focus == Pane::Services => {
                 Some((k, RealKey { address, port }))
@@ -1164,7 +1257,11 @@ impl State {
             return;
         }
         let Some((service, real)) = self.selected_real() else {
-            self.show_error("select a real server in the services pane first".into());
+            let why = match &self.ui.popup {
+                Some(Popup::NodeDetail(name)) => format!("{name} is no real server of a service"),
+                _ => "select a real server in the services pane first".into(),
+            };
+            self.show_error(why);
             return;
         };
         if self.applying.is_some() {
@@ -1202,6 +1299,10 @@ impl State {
             .map_or(&[][..], |c| &c.services[..]);
         match plan::plan(table, kind, &service, &real, to) {
             Ok(change) => {
+                let from_node = match &self.ui.popup {
+                    Some(Popup::NodeDetail(name)) => Some(name.clone()),
+                    _ => None,
+                };
                 let cut = change.to == 0
                     && plan::find(table, &service, &real)
                         .is_ok_and(|(svc, _)| cuts_off(svc, &real));
@@ -1214,6 +1315,7 @@ impl State {
                 self.ui.popup = Some(Popup::Confirm(PendingAction {
                     change,
                     cuts_off: cut,
+                    from_node,
                 }));
             }
             Err(e) => self.show_error(e.to_string()),
@@ -1374,6 +1476,7 @@ impl State {
             }
             Pane::Nodes => {
                 if let Some(name) = self.selected_node_name() {
+                    self.ui.detail_sel = None;
                     self.ui.popup = Some(Popup::NodeDetail(name));
                 }
             }
@@ -1458,6 +1561,14 @@ impl State {
     /// Indices into `nodes`, filtered and sorted as shown ([`rows::node_rows`]).
     pub fn node_rows(&self) -> Vec<usize> {
         rows::node_rows(&self.nodes, &self.ui)
+    }
+
+    /// The real servers of node `name` across services, as `(service, real)` indices into the
+    /// router's current sample ([`rows::node_reals`]).
+    pub fn node_reals(&self, name: &str) -> Vec<(usize, usize)> {
+        rows::node_reals(self.router.as_ref(), |addr| {
+            self.node_for_real(addr).is_some_and(|n| n.name == name)
+        })
     }
 
     /// The node whose address is this real server's, if one is watched.
@@ -1635,5 +1746,82 @@ mod tests {
         late.restore_alerts(live.alerts.log().to_vec());
         late.ingest(node_sample(2_000, 3.9));
         assert_eq!(late.nodes[0].level, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_nodes_history_keeps_each_samples_time_and_its_three_load_averages() {
+        let mut s = State::new(StateOptions::default());
+        s.ingest(node_sample(1_000, 2.0));
+        s.ingest(node_sample(2_000, 3.0));
+        let points: Vec<NodePoint> = s.nodes[0].history.iter().collect();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[1].time, Timestamp(2_000));
+        assert_eq!(points[1].load[0], 3.0);
+        assert_eq!(points[1].load.len(), 3);
+    }
+
+    fn cluster() -> State {
+        use crate::testing::scripted::{ClusterShape, ScriptedCluster};
+        let shape = ClusterShape {
+            nodes: 6,
+            cores: 4,
+            services: 3,
+            reals_per_service: 3,
+        };
+        let mut cluster = ScriptedCluster::new(shape, 7);
+        let mut s = State::new(StateOptions::default());
+        for _ in 0..3 {
+            for e in cluster.step() {
+                s.ingest(e);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_nodes_real_servers_are_those_at_its_address_across_services() {
+        let s = cluster();
+        let node = &s.nodes[0];
+        let reals = s.node_reals(&node.name);
+        assert!(reals.len() >= 2, "{reals:?}");
+        let services = &s
+            .router
+            .as_ref()
+            .and_then(|r| r.cur.as_ref())
+            .expect("a router sample")
+            .services;
+        for &(svc, real) in &reals {
+            let addr = services[svc].reals[real].address;
+            assert_eq!(s.node_for_real(addr).map(|n| &n.name), Some(&node.name));
+        }
+        let distinct: HashSet<usize> = reals.iter().map(|&(svc, _)| svc).collect();
+        assert_eq!(distinct.len(), reals.len(), "one per service here");
+    }
+
+    #[test]
+    fn the_node_detail_selection_is_what_drain_acts_on_and_the_detail_comes_back() {
+        let mut s = cluster();
+        let name = s.nodes[0].name.clone();
+        s.show_popup(Popup::NodeDetail(name.clone()));
+        let first = s
+            .selected_real()
+            .expect("its first real server, with none selected");
+        s.update(Action::Down);
+        let second = s.selected_real().expect("selected");
+        assert_ne!(first, second);
+        assert_eq!(
+            s.ui.popup,
+            Some(Popup::NodeDetail(name.clone())),
+            "down stays in it"
+        );
+        assert_eq!(s.update(Action::Drain), None);
+        let Some(Popup::Confirm(pending)) = &s.ui.popup else {
+            panic!("no confirmation: {:?}", s.ui.popup);
+        };
+        assert_eq!((pending.change.service, pending.change.real), second);
+        assert_eq!(pending.change.to, 0);
+        let command = s.update(Action::Apply);
+        assert!(matches!(command, Some(Command::Apply { force: false, .. })));
+        assert_eq!(s.ui.popup, Some(Popup::NodeDetail(name)));
     }
 }

@@ -40,8 +40,9 @@ enum Subject<'a> {
 type Column = widgets::Column<ServiceSort, fn(&RowCx) -> Cell<'static>>;
 
 /// The services table, left to right. What links a real server to its node (its share of the
-/// connections, its node's load per core) outlives the rates when the pane is narrow.
-const COLUMNS: [Column; 14] = [
+/// connections, its node's load per core) outlives the rates when the pane is narrow; the node's
+/// name goes before them, as its load per core already ties the row to its node.
+const COLUMNS: [Column; 15] = [
     col(
         "Service / real server",
         34,
@@ -51,6 +52,7 @@ const COLUMNS: [Column; 14] = [
         name_cell,
     ),
     col("Fwd", 6, 74, false, None, forward_cell),
+    col("Node", 8, 72, false, None, node_cell),
     col(
         "Weight",
         6,
@@ -507,6 +509,17 @@ fn in_bps_cell(cx: &RowCx) -> Cell<'static> {
 
 fn out_bps_cell(cx: &RowCx) -> Cell<'static> {
     rate_cell(cx, |r| r.out_bps)
+}
+
+/// The name of the node behind a real server, if it is watched.
+fn node_cell(cx: &RowCx) -> Cell<'static> {
+    match cx.subject {
+        Subject::Real { real, .. } => match cx.state.node_for_real(real.address) {
+            Some(n) => cell(n.name.clone(), false, cx.theme.base),
+            None => cell("", false, cx.theme.dim),
+        },
+        Subject::Service { .. } | Subject::Missing => blank(cx),
+    }
 }
 
 /// The load per core of the node behind a real server, if it is watched.

@@ -12,6 +12,7 @@ use crate::config::{Keymap, Theme};
 mod confirm;
 mod help;
 mod message;
+mod node_charts;
 mod node_detail;
 mod weight;
 

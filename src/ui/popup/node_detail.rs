@@ -1,10 +1,11 @@
-//! The detail view of one node: load, memory, uptime, a load trend, the host's facts, and a
+//! The detail view of one node: load, memory, uptime, a load trend, the host's facts, the real
+//! servers it is behind (one selected, for the action keys), charts of its load and CPU, and a
 //! full bar per core, as htop draws them.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, TableState};
 
 use crate::app::state::NodeEntry;
 use crate::app::{Action, State};
@@ -13,7 +14,10 @@ use crate::model::sample::HostStatus;
 use crate::model::snapshot::NodeStats;
 
 use super::super::widgets::{self, bytes, cpu_bar, pane};
-use super::keys_or;
+use super::{keys_or, node_charts};
+
+/// The charts' height at most: they take what the real servers and the bars leave, up to this.
+const CHART_HEIGHT: u16 = 20;
 
 /// Draws the node `name` into `area`, its title naming the keys that close it.
 pub fn draw(
@@ -45,11 +49,121 @@ pub fn draw(
         return;
     };
     let header = header_lines(theme, n, st, inner.width);
-    let [head, body] =
-        Layout::vertical([Constraint::Length(header.len() as u16), Constraint::Min(1)])
-            .areas(inner);
+    let reals = state.node_reals(name);
+    let [head, list, charts, body] = body_areas(inner, header.len(), reals.len(), st.cpus.len());
     frame.render_widget(Paragraph::new(header), head);
+    reals_table(frame, list, state, theme, keymap, &reals);
+    if charts.height > 0 {
+        node_charts::draw(frame, charts, theme, n, st.cores);
+    }
     frame.render_widget(Paragraph::new(core_bars(theme, n, st, body)), body);
+}
+
+/// Where the header, the real servers (a header line and one per real server, if any), the
+/// charts and the core bars go in `inner`: the charts only when the bars keep a line per core
+/// (or half of what is left) beside them, and the bars take what the charts leave.
+fn body_areas(inner: Rect, header: usize, reals: usize, cores: usize) -> [Rect; 4] {
+    let header = header as u16;
+    let list = if reals == 0 {
+        0
+    } else {
+        (reals as u16 + 1).min(inner.height.saturating_sub(header) / 3)
+    };
+    let left = inner.height.saturating_sub(header + list);
+    let bars = (cores.max(1) as u16).min(left / 2);
+    let chart = if left >= bars + 8 {
+        (left - bars).min(CHART_HEIGHT)
+    } else {
+        0
+    };
+    Layout::vertical([
+        Constraint::Length(header),
+        Constraint::Length(list),
+        Constraint::Length(chart),
+        Constraint::Min(0),
+    ])
+    .areas(inner)
+}
+
+/// The real servers behind this node across services: service, address, weight, connections
+/// and their share of the service's, the selected one highlighted for the action keys.
+fn reals_table(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    keymap: &Keymap,
+    reals: &[(usize, usize)],
+) {
+    let Some(router) = state.router() else {
+        return;
+    };
+    if area.height == 0 {
+        return;
+    }
+    let services = router.cur.as_ref().map_or(&[][..], |c| &c.services[..]);
+    let rows: Vec<Row> = reals
+        .iter()
+        .filter_map(|&(s, r)| {
+            let svc = services.get(s)?;
+            let real = svc.reals.get(r)?;
+            let share = router
+                .stats
+                .services
+                .get(s)
+                .and_then(|st| st.reals.get(r))
+                .map_or(0.0, |st| st.conn_share);
+            Some(Row::new([
+                Cell::from(crate::control::plan::service_label(&svc.key)),
+                Cell::from(real.id()),
+                widgets::cell(
+                    real.weight.to_string(),
+                    true,
+                    weight_style(theme, real.weight),
+                ),
+                widgets::cell(widgets::si(f64::from(real.active_conns)), true, theme.base),
+                widgets::cell(
+                    widgets::si(f64::from(real.inactive_conns)),
+                    true,
+                    theme.base,
+                ),
+                widgets::cell(format!("{:.0}%", share * 100.0), true, theme.dim),
+            ]))
+        })
+        .collect();
+    let actions = keys_or(keymap, &[Action::Drain, Action::Reweight, Action::Restore]);
+    let header = Row::new([
+        widgets::cell("Service", false, theme.header),
+        widgets::cell(format!("Real server ({actions})"), false, theme.header),
+        widgets::cell("Weight", true, theme.header),
+        widgets::cell("Active", true, theme.header),
+        widgets::cell("InAct", true, theme.header),
+        widgets::cell("C%", true, theme.header),
+    ]);
+    let widths = [
+        Constraint::Length(28),
+        Constraint::Length(40),
+        Constraint::Length(6),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(4),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .style(theme.base)
+        .row_highlight_style(theme.selected);
+    let mut sel = TableState::default().with_selected(Some(state.detail_row(reals)));
+    frame.render_stateful_widget(table, area, &mut sel);
+}
+
+/// A weight in warning colour at 0, as the services pane shows it.
+fn weight_style(theme: &Theme, weight: i32) -> ratatui::style::Style {
+    if weight == 0 {
+        theme.warning
+    } else {
+        theme.base
+    }
 }
 
 /// The lines above the bars: the status when it is not ok, load, memory and uptime, the load
