@@ -39,7 +39,7 @@ impl Timestamp {
 
     /// Seconds from `earlier` to `self`; negative when the clock went backwards. Exact for any
     /// two times (a recording's may be anything), where an `i64` difference could overflow.
-    pub(crate) fn seconds_since(self, earlier: Timestamp) -> f64 {
+    pub fn seconds_since(self, earlier: Timestamp) -> f64 {
         (i128::from(self.0) - i128::from(earlier.0)) as f64 / 1000.0
     }
 
