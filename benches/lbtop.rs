@@ -16,6 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use lbtop::app::state::Popup;
 use lbtop::app::{State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::SourceEvent;
@@ -227,6 +228,23 @@ fn bench_draw(c: &mut Criterion) {
         b.iter(|| {
             terminal
                 .draw(|f| lbtop::ui::draw(f, &state, &theme, &keymap))
+                .expect("draw");
+        });
+    });
+    // The node detail open over it, with its charts (load against the core count, CPU % by
+    // kind) drawn from 60 samples of history, and the node's real servers listed.
+    let mut detail = state.clone();
+    for _ in 0..60 {
+        for e in cluster.step() {
+            detail.ingest(e);
+        }
+    }
+    detail.tick(cluster.time());
+    detail.show_popup(Popup::NodeDetail(ScriptedCluster::node_name(0)));
+    g.bench_function("lbtop_full_frame_node_detail_charts", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| lbtop::ui::draw(f, &detail, &theme, &keymap))
                 .expect("draw");
         });
     });
