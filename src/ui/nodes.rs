@@ -33,10 +33,10 @@ const CORES: usize = 8;
 
 /// The nodes table, left to right.
 const COLUMNS: [Column; 9] = [
-    col("Node", 16, 100, false, Some(NodeSort::Name), name_cell),
-    col("Status", 8, 90, false, None, status_cell),
-    col("Load 1/5/15", 17, 95, false, None, load_cell),
-    col(
+    Column::new("Node", 16, 100, false, Some(NodeSort::Name), name_cell),
+    Column::new("Status", 8, 90, false, None, status_cell),
+    Column::new("Load 1/5/15", 17, 95, false, None, load_cell),
+    Column::new(
         "vs cores",
         14,
         85,
@@ -44,11 +44,11 @@ const COLUMNS: [Column; 9] = [
         Some(NodeSort::LoadPerCore),
         gauge_cell,
     ),
-    col("CPU", 16, 80, false, Some(NodeSort::Cpu), cpu_cell),
-    col("Mem", 11, 60, false, Some(NodeSort::Memory), memory_cell),
-    col("Up", 6, 30, true, None, uptime_cell),
-    col("Load trend", 12, 40, false, None, trend_cell),
-    col("Cores", 8, 70, false, None, cores_cell),
+    Column::new("CPU", 16, 80, false, Some(NodeSort::Cpu), cpu_cell),
+    Column::new("Mem", 11, 60, false, Some(NodeSort::Memory), memory_cell),
+    Column::new("Up", 6, 30, true, None, uptime_cell),
+    Column::new("Load trend", 12, 40, false, None, trend_cell),
+    Column::new("Cores", 8, 70, false, None, cores_cell),
 ];
 
 /// The width the pane takes to show every column, with a strip of one cell per core (`cores`):
@@ -57,25 +57,6 @@ pub(crate) fn full_width(cores: u16) -> u16 {
     let fixed: u16 = COLUMNS.iter().map(|c| c.width + 1).sum();
     // Borders, and the sort's arrow in one header.
     fixed + 3 + cores.saturating_sub(COLUMNS[CORES].width)
-}
-
-/// A column: header, width, priority, right-aligned, sort, cell.
-const fn col(
-    header: &'static str,
-    width: u16,
-    priority: u8,
-    right: bool,
-    sort: Option<NodeSort>,
-    cell: fn(&RowCx) -> Cell<'static>,
-) -> Column {
-    Column {
-        header,
-        width,
-        priority,
-        right,
-        sort,
-        cell,
-    }
 }
 
 /// The status, at most 11 wide so that the age of the numbers still fits beside it.

@@ -43,7 +43,7 @@ type Column = widgets::Column<ServiceSort, fn(&RowCx) -> Cell<'static>>;
 /// connections, its node's load per core) outlives the rates when the pane is narrow; the node's
 /// name goes before them, as its load per core already ties the row to its node.
 const COLUMNS: [Column; 15] = [
-    col(
+    Column::new(
         "Service / real server",
         34,
         100,
@@ -51,9 +51,9 @@ const COLUMNS: [Column; 15] = [
         Some(ServiceSort::Id),
         name_cell,
     ),
-    col("Fwd", 6, 74, false, None, forward_cell),
-    col("Node", 8, 72, false, None, node_cell),
-    col(
+    Column::new("Fwd", 6, 74, false, None, forward_cell),
+    Column::new("Node", 8, 72, false, None, node_cell),
+    Column::new(
         "Weight",
         6,
         95,
@@ -61,8 +61,8 @@ const COLUMNS: [Column; 15] = [
         Some(ServiceSort::Weight),
         weight_cell,
     ),
-    col("W%", 4, 76, true, None, weight_share_cell),
-    col(
+    Column::new("W%", 4, 76, true, None, weight_share_cell),
+    Column::new(
         "Active",
         7,
         90,
@@ -70,12 +70,12 @@ const COLUMNS: [Column; 15] = [
         Some(ServiceSort::Connections),
         active_cell,
     ),
-    col("InAct", 7, 85, true, None, inactive_cell),
-    col("C%", 4, 78, true, None, conn_share_cell),
-    col("CPS", 6, 70, true, Some(ServiceSort::Cps), cps_cell),
-    col("InPPS", 6, 40, true, None, in_pps_cell),
-    col("OutPPS", 6, 35, true, None, out_pps_cell),
-    col(
+    Column::new("InAct", 7, 85, true, None, inactive_cell),
+    Column::new("C%", 4, 78, true, None, conn_share_cell),
+    Column::new("CPS", 6, 70, true, Some(ServiceSort::Cps), cps_cell),
+    Column::new("InPPS", 6, 40, true, None, in_pps_cell),
+    Column::new("OutPPS", 6, 35, true, None, out_pps_cell),
+    Column::new(
         "InB/s",
         6,
         50,
@@ -83,8 +83,8 @@ const COLUMNS: [Column; 15] = [
         Some(ServiceSort::Traffic),
         in_bps_cell,
     ),
-    col("OutB/s", 6, 45, true, None, out_bps_cell),
-    col(
+    Column::new("OutB/s", 6, 45, true, None, out_bps_cell),
+    Column::new(
         "Load/c",
         6,
         80,
@@ -92,27 +92,8 @@ const COLUMNS: [Column; 15] = [
         Some(ServiceSort::LoadPerCore),
         load_cell,
     ),
-    col("CPS trend", 10, 20, false, None, trend_cell),
+    Column::new("CPS trend", 10, 20, false, None, trend_cell),
 ];
-
-/// A column: header, width, priority, right-aligned, sort, cell.
-const fn col(
-    header: &'static str,
-    width: u16,
-    priority: u8,
-    right: bool,
-    sort: Option<ServiceSort>,
-    cell: fn(&RowCx) -> Cell<'static>,
-) -> Column {
-    Column {
-        header,
-        width,
-        priority,
-        right,
-        sort,
-        cell,
-    }
-}
 
 fn service_label(svc: &VirtualServiceSample) -> String {
     let mut s = crate::control::plan::service_label(&svc.key);

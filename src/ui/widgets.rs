@@ -249,6 +249,27 @@ pub(crate) struct Column<S, F> {
     pub cell: F,
 }
 
+impl<S, F> Column<S, F> {
+    /// A column: header, width, priority, right-aligned, sort, cell (the panes' `COLUMNS`).
+    pub(crate) const fn new(
+        header: &'static str,
+        width: u16,
+        priority: u8,
+        right: bool,
+        sort: Option<S>,
+        cell: F,
+    ) -> Self {
+        Column {
+            header,
+            width,
+            priority,
+            right,
+            sort,
+            cell,
+        }
+    }
+}
+
 /// The width a column takes: one more for the sorted column, whose header carries ▲ or ▼.
 pub(crate) fn shown_width<S: PartialEq, F>(column: &Column<S, F>, sort: &S) -> u16 {
     column.width + u16::from(column.sort.as_ref() == Some(sort))
