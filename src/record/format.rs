@@ -208,43 +208,7 @@ impl FileHeader {
 
 // ───────────────────────────── payloads ─────────────────────────────
 
-/// Packed numbers: zigzag LEB128 varints, stored as one CBOR byte string.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Packed(pub Vec<u8>);
-
-impl Serialize for Packed {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Packed {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Packed;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Packed, E> {
-                Ok(Packed(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Packed, E> {
-                Ok(Packed(v))
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
-}
-
-/// One part of a sample: its shape when it differs from the previous one (numbers then absolute),
-/// else only the numbers as differences from the previous sample's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Part<T> {
-    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
-    pub shape: Option<T>,
-    pub nums: Packed,
-}
+pub use crate::model::delta::{Packed, Part};
 
 /// Whether a host is the router or a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -346,7 +310,7 @@ impl IndexPayload {
             time = f.time.0;
         }
         let mut packed = Vec::new();
-        super::delta::pack(&words, None, &mut packed);
+        crate::model::delta::pack(&words, None, &mut packed);
         Self {
             count: frames.len() as u64,
             frames: Packed(packed),
@@ -356,7 +320,7 @@ impl IndexPayload {
     pub(crate) fn to_frames(&self) -> Option<Vec<FrameInfo>> {
         let mut words = Vec::new();
         let count = usize::try_from(self.count.checked_mul(5)?).ok()?;
-        super::delta::unpack(&self.frames.0, None, count, &mut words)?;
+        crate::model::delta::unpack(&self.frames.0, None, count, &mut words)?;
         let (mut off, mut time) = (0u64, 0i64);
         let mut out = Vec::with_capacity(self.count as usize);
         for w in words.chunks_exact(5) {

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
 
-pub(crate) mod delta;
 pub mod format;
 pub mod player;
 pub mod writer;

@@ -12,13 +12,13 @@ use crate::model::sample::{
     HostStatus, NodeSample, Report, RouterSample, SourceEvent, Timestamp, VirtualServiceSample,
 };
 
-use super::delta::{Numbers, join, unpack, word_count};
 use super::format::{
     self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
     FrameActions, FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo,
     HostDecl, IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
 };
 use super::{ActionRecord, RecordError};
+use crate::model::delta::{Last, decode_part};
 
 /// What was wrong with the file and skipped when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -344,31 +344,6 @@ fn read_header(file: &File, path: &Path, file_len: u64) -> Result<FileHeader, Re
 }
 
 // ───────────────────────────── decoding ─────────────────────────────
-
-struct Last<T> {
-    shape: T,
-    words: Vec<u64>,
-}
-
-fn decode_part<T: Numbers + Clone>(last: &mut Option<Last<T>>, part: Part<T>) -> Option<T> {
-    let mut words = Vec::new();
-    match part.shape {
-        Some(mut shape) => {
-            let count = word_count(&mut shape);
-            unpack(&part.nums.0, None, count, &mut words)?;
-            let value = join(&shape, &words)?;
-            *last = Some(Last { shape, words });
-            Some(value)
-        }
-        None => {
-            let l = last.as_mut()?;
-            unpack(&part.nums.0, Some(&l.words), l.words.len(), &mut words)?;
-            let value = join(&l.shape, &words)?;
-            l.words = words;
-            Some(value)
-        }
-    }
-}
 
 /// One frame, decoded.
 #[derive(Debug, Clone, Default, PartialEq)]

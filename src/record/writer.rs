@@ -14,46 +14,12 @@ use std::time::{Duration, Instant};
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{NodeSample, Report, RouterSample, SourceEvent, Timestamp};
 
-use super::delta::{Numbers, pack, split};
 use super::format::{
     Entry, FileHeader, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl,
-    IndexPayload, MAJOR, MINOR, Packed, Part, Role, encode_tail, flags,
+    IndexPayload, MAJOR, MINOR, Role, encode_tail, flags,
 };
 use super::{Item, RecordError};
-
-/// The previous sample of one part of one host: its shape and numbers.
-struct Last<T> {
-    shape: T,
-    words: Vec<u64>,
-}
-
-/// Encodes a part against the previous one: numbers only when the shape is unchanged.
-fn encode_part<T: Numbers + Clone + PartialEq>(last: &mut Option<Last<T>>, value: &T) -> Part<T> {
-    let mut words = Vec::new();
-    let shape = split(value, &mut words);
-    let mut nums = Vec::new();
-    match last {
-        Some(l) if l.shape == shape => {
-            pack(&words, Some(&l.words), &mut nums);
-            l.words = words;
-            Part {
-                shape: None,
-                nums: Packed(nums),
-            }
-        }
-        _ => {
-            pack(&words, None, &mut nums);
-            *last = Some(Last {
-                shape: shape.clone(),
-                words,
-            });
-            Part {
-                shape: Some(shape),
-                nums: Packed(nums),
-            }
-        }
-    }
-}
+use crate::model::delta::{Last, encode_part};
 
 fn without_services(s: &RouterSample) -> RouterSample {
     RouterSample {

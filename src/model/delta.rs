@@ -2,10 +2,12 @@
 //! the numbers zeroed) and its *numbers* (every counter, gauge and address, in a fixed order). A
 //! host's next sample whose shape is unchanged is stored as the differences of its numbers from the
 //! previous sample's, which for cumulative counters are small; restoring adds them back exactly.
+//! Recordings (`record`) and the router agent's wire (`source::agent`) both use it.
 //!
 //! One `walk` per sample type lists the numbers, and serves both directions: taking them out
 //! (leaving zeros behind, which is the shape) and putting them back.
 
+use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::sample::{
@@ -400,6 +402,106 @@ pub(crate) fn unpack(
         out.push(b.wrapping_add(unzigzag(z) as u64));
     }
     (out.len() == count).then_some(())
+}
+
+// ───────────────────────────── parts ─────────────────────────────
+
+/// Packed numbers: zigzag LEB128 varints, stored as one CBOR byte string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Packed(pub Vec<u8>);
+
+impl Serialize for Packed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Packed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Packed;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Packed, E> {
+                Ok(Packed(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Packed, E> {
+                Ok(Packed(v))
+            }
+        }
+        d.deserialize_byte_buf(V)
+    }
+}
+
+/// One part of a sample: its shape when it differs from the previous one (numbers then absolute),
+/// else only the numbers as differences from the previous sample's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Part<T> {
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub shape: Option<T>,
+    pub nums: Packed,
+}
+
+/// The previous sample of one part of one host: its shape and numbers.
+pub(crate) struct Last<T> {
+    shape: T,
+    words: Vec<u64>,
+}
+
+/// Encodes a part against the previous one: numbers only when the shape is unchanged.
+pub(crate) fn encode_part<T: Numbers + Clone + PartialEq>(
+    last: &mut Option<Last<T>>,
+    value: &T,
+) -> Part<T> {
+    let mut words = Vec::new();
+    let shape = split(value, &mut words);
+    let mut nums = Vec::new();
+    match last {
+        Some(l) if l.shape == shape => {
+            pack(&words, Some(&l.words), &mut nums);
+            l.words = words;
+            Part {
+                shape: None,
+                nums: Packed(nums),
+            }
+        }
+        _ => {
+            pack(&words, None, &mut nums);
+            *last = Some(Last {
+                shape: shape.clone(),
+                words,
+            });
+            Part {
+                shape: Some(shape),
+                nums: Packed(nums),
+            }
+        }
+    }
+}
+
+pub(crate) fn decode_part<T: Numbers + Clone>(
+    last: &mut Option<Last<T>>,
+    part: Part<T>,
+) -> Option<T> {
+    let mut words = Vec::new();
+    match part.shape {
+        Some(mut shape) => {
+            let count = word_count(&mut shape);
+            unpack(&part.nums.0, None, count, &mut words)?;
+            let value = join(&shape, &words)?;
+            *last = Some(Last { shape, words });
+            Some(value)
+        }
+        None => {
+            let l = last.as_mut()?;
+            unpack(&part.nums.0, Some(&l.words), l.words.len(), &mut words)?;
+            let value = join(&l.shape, &words)?;
+            l.words = words;
+            Some(value)
+        }
+    }
 }
 
 #[cfg(test)]
