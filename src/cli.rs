@@ -50,6 +50,11 @@ pub struct SourceArgs {
     /// persistent-connection counts may take; `/proc/net/ip_vs` is read at every poll regardless
     #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_core_share)]
     pub router_budget: f64,
+    /// Over SSH, run `lbtop agent` on the router (netlink there; sudo once per session): `auto`
+    /// (when lbtop is on the router's PATH), `never`, or its absolute path on the router
+    /// [default: auto, or the config file's `router-agent`]
+    #[arg(long, value_name = "WHEN|PATH", env = "LBTOP_ROUTER_AGENT")]
+    pub router_agent: Option<crate::source::agent::AgentChoice>,
 }
 
 impl SourceArgs {
@@ -69,6 +74,7 @@ impl SourceArgs {
                 ipvsadm: self.router_budget,
                 ..RouterBudget::default()
             },
+            router_agent: self.router_agent.clone().unwrap_or_default(),
         }
     }
 }
@@ -96,6 +102,14 @@ pub struct ActionTarget {
     /// Over SSH, run ipvsadm through `sudo -n` when not root (auto), always, or never
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub router_sudo: crate::source::remote::SudoMode,
+    /// Over SSH, change the weight through `lbtop agent` on the router: auto, never, or its path
+    #[arg(
+        long,
+        value_name = "WHEN|PATH",
+        default_value = "auto",
+        env = "LBTOP_ROUTER_AGENT"
+    )]
+    pub router_agent: crate::source::agent::AgentChoice,
 }
 
 impl ActionTarget {
@@ -111,6 +125,7 @@ impl ActionTarget {
                 options: self.ssh_option.clone(),
             },
             router_sudo: self.router_sudo,
+            router_agent: self.router_agent.clone(),
         }
     }
 }
@@ -151,6 +166,9 @@ pub enum Commands {
     },
     /// Print the manual page (roff), e.g. `lbtop man > /usr/local/share/man/man1/lbtop.1`
     Man,
+    /// On the router, at the far end of lbtop's SSH session (--router-agent): answers lbtop's
+    /// requests on stdin over netlink; exits when stdin closes; never listens on a port
+    Agent,
 }
 
 /// Writes the completion script for `shell`, generated from the command line's definition.

@@ -65,6 +65,18 @@ fn main() -> ExitCode {
             lbtop::cli::write_completions(*shell, &mut std::io::stdout().lock());
             return ExitCode::SUCCESS;
         }
+        Some(Commands::Agent) => {
+            // No log file and nothing but frames on stdout: this runs on the router.
+            let mut input = std::io::stdin().lock();
+            let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+            return match lbtop::control::agent::serve(&mut input, &mut output) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(EXIT_USAGE)
+                }
+            };
+        }
         Some(Commands::Man) => {
             return match lbtop::cli::write_man(&mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -130,7 +142,8 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
         Commands::Record(_)
         | Commands::Replay(_)
         | Commands::Completions { .. }
-        | Commands::Man => return ExitCode::from(EXIT_USAGE),
+        | Commands::Man
+        | Commands::Agent => return ExitCode::from(EXIT_USAGE),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -173,7 +186,8 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
             | Commands::Weight { .. }
             | Commands::Restore { .. }
             | Commands::Completions { .. }
-            | Commands::Man,
+            | Commands::Man
+            | Commands::Agent,
         )
         | None => {}
     }
@@ -209,7 +223,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     let controls = if cli.read_only || snapshot {
         None
     } else {
-        runtime::Controls::for_router(&cli.sources, audit, config.interval)
+        runtime::Controls::for_router(&cli.sources, audit, config)
     };
     let result = rt.block_on(runtime::run_tui_recording(
         sources,

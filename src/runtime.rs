@@ -79,7 +79,13 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     if matches!(args.router, RouterSpec::Remote(_))
         || matches!(remote_nodes, NodesSpec::List(_) | NodesSpec::Auto)
     {
-        set.remote = RemoteSet::from_spec(&args.spec(), config.interval, &config.node_map)
+        let mut spec = args.spec();
+        if args.router_agent.is_none()
+            && let Some(agent) = &config.router_agent
+        {
+            spec.router_agent = agent.clone();
+        }
+        set.remote = RemoteSet::from_spec(&spec, config.interval, &config.node_map)
             .map_err(RunError::Unsupported)?;
     }
     if matches!(args.router, RouterSpec::Local) {
@@ -295,18 +301,23 @@ pub struct Controls {
 impl Controls {
     /// Controls for the router named on the command line; `None` when there is no router to
     /// change (or it cannot be reached the way the command line says, which the watch reports).
-    pub fn for_router(
-        args: &SourceArgs,
-        audit: Option<AuditLog>,
-        interval: Duration,
-    ) -> Option<Self> {
+    pub fn for_router(args: &SourceArgs, audit: Option<AuditLog>, config: &Config) -> Option<Self> {
+        let interval = config.interval;
+        let agent = args
+            .router_agent
+            .clone()
+            .or_else(|| config.router_agent.clone())
+            .unwrap_or_default();
         let ssh = crate::source::ssh::SshArgs {
             config_file: args.ssh_config.clone(),
             options: args.ssh_option.clone(),
         };
         match crate::control::AnyControl::for_router(&args.router, &ssh, args.router_sudo, interval)
         {
-            Ok(router) => router.map(|router| Self { router, audit }),
+            Ok(router) => router.map(|router| Self {
+                router: router.with_agent(agent),
+                audit,
+            }),
             Err(e) => {
                 tracing::warn!("no weight changes: {e}");
                 None
@@ -351,6 +362,11 @@ pub async fn run_tui_recording(
             Ok(points) => state.set_restore_points(points),
             Err(e) => tracing::warn!("{e}"),
         }
+    }
+    if let Some(c) = &controls {
+        // The router's agent for actions starts now (sudo paid once), not at the first confirm.
+        let router = c.router.clone();
+        tokio::spawn(async move { router.warm_up().await });
     }
     let (tx, rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(config.interval, tx.clone(), None);

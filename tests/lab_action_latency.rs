@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use lbtop::control::plan::{ActionKind, RealKey, WeightChange, find, parse_service, plan, recheck};
 use lbtop::control::{RouterControl, apply};
 use lbtop::model::sample::{ServiceKey, VirtualServiceSample};
+use lbtop::source::agent::AgentChoice;
 use support::lab::lab;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -101,9 +102,73 @@ fn measure(host: &str) {
     });
 }
 
+/// The same through `lbtop agent` on the router (started once, through `sudo -n` for
+/// `lab-user`), next to the shell session's one exec in the same run.
+fn measure_agent(host: &str) {
+    let lab = lab();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut ctrl = lab
+        .ssh_control(host)
+        .with_agent(AgentChoice::Path(support::lab::AGENT.into()));
+    let mut script = lab.ssh_control(host);
+    let service = parse_service("tcp:10.77.1.100:8080").expect("service");
+    let real: RealKey = "10.77.0.12:80".parse().expect("real");
+    rt.block_on(async {
+        assert!(ctrl.agent_ready().await.expect("agent"), "the agent runs");
+        let mut rtts = Vec::new();
+        for _ in 0..5 {
+            rtts.push(ctrl.round_trip().await.expect("round trip"));
+        }
+        let (mut agent, mut shell) = (Vec::new(), Vec::new());
+        for i in 0..20 {
+            let table = ctrl.table().await.expect("table");
+            let change = next_change(&table, &service, &real);
+            let start = Instant::now();
+            if i % 2 == 0 {
+                apply(&mut ctrl, &change, false, None).await.expect("apply");
+                agent.push(start.elapsed());
+            } else {
+                apply(&mut script, &change, false, None)
+                    .await
+                    .expect("apply");
+                shell.push(start.elapsed());
+            }
+            // ipvsadm itself, in a separate exec without the agent.
+            let now = script.table().await.expect("table");
+            assert_eq!(
+                weight(&now, &service, &real),
+                Some(change.to),
+                "ipvsadm shows it"
+            );
+        }
+        let rtt = median(rtts);
+        let (a, s) = (median(agent.clone()), median(shell));
+        eprintln!(
+            "{host}: ssh round trip: {rtt:?}\n\
+             {host}: confirm → applied through the agent (netlink re-check and SET_DEST): {a:?} \
+             (all: {agent:?}); beyond the round trip: {:?}\n\
+             {host}: the shell session's one exec in the same run: {s:?}; beyond the round trip: \
+             {:?} ({:.1}× the agent's)",
+            a.saturating_sub(rtt),
+            s.saturating_sub(rtt),
+            s.as_secs_f64() / a.as_secs_f64(),
+        );
+    });
+}
+
 #[test]
 #[ignore = "a benchmark: run with --ignored --nocapture"]
 fn confirm_to_ipvsadm_over_ssh() {
     measure("lab");
     measure("lab-user");
+}
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn confirm_to_ipvsadm_through_the_agent() {
+    measure_agent("lab");
+    measure_agent("lab-user");
 }

@@ -156,8 +156,58 @@ const VIEWS: [&str; 5] = [
 
 const SEPARATOR: &str = "=====lbtop-lab-separator=====";
 
+/// Where lbtop reads the table from: in the VM over netlink (`--router local`), or from this
+/// machine through `lbtop agent` at the far end of the SSH session (`--router lab`).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Path {
+    Local,
+    Agent,
+}
+
+fn round(lab: &Lab, path: Path) -> (Vec<String>, Value, Vec<String>) {
+    match path {
+        Path::Local => round_local(lab),
+        Path::Agent => round_agent(lab),
+    }
+}
+
+/// The ipvsadm views, split.
+fn views(lab: &Lab) -> Vec<String> {
+    let script = VIEWS
+        .iter()
+        .map(|v| format!("{v} && echo {SEPARATOR}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let out = lab.root(&format!("set -e\n{script}\n"));
+    let parts: Vec<String> = out
+        .split(&format!("{SEPARATOR}\n"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(parts.len(), 6, "unexpected output:\n{out}");
+    parts[..5].to_vec()
+}
+
+/// The views, lbtop on this machine with the agent in the VM, the views again.
+fn round_agent(lab: &Lab) -> (Vec<String>, Value, Vec<String>) {
+    let before = views(lab);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["--once", "--json", "--router", "lab", "--nodes", "none"])
+        .args(["--interval", "0s", "-F", &lab.ssh_config])
+        .args(["--router-agent", &lab.lbtop])
+        .output()
+        .expect("run lbtop");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "lbtop's JSON: {e}\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (before, json, views(lab))
+}
+
 /// One round: the ipvsadm views, lbtop, the views again; all in one ssh call.
-fn round(lab: &Lab) -> (Vec<String>, Value, Vec<String>) {
+fn round_local(lab: &Lab) -> (Vec<String>, Value, Vec<String>) {
     let views = VIEWS
         .iter()
         .map(|v| format!("{v} && echo {SEPARATOR}"))
@@ -261,9 +311,13 @@ fn counters(v: &Value) -> [u64; 5] {
     })
 }
 
-fn compare(views: &[String], json: &Value) -> usize {
+fn compare(views: &[String], json: &Value, path: Path) -> usize {
     let router = &json["router"];
-    assert_eq!(router["source"], "netlink", "{router}");
+    let source = match path {
+        Path::Local => "netlink",
+        Path::Agent => "agent",
+    };
+    assert_eq!(router["source"], source, "{router}");
     assert_eq!(router["status"], "ok", "{router}");
     assert_eq!(
         router["notes"],
@@ -407,7 +461,7 @@ fn compare(views: &[String], json: &Value) -> usize {
 }
 
 #[test]
-fn netlink_agrees_with_ipvsadm_field_by_field_on_every_kind_of_service() {
+fn netlink_and_the_agent_session_agree_with_ipvsadm_field_by_field_on_every_kind_of_service() {
     let lab = lab();
     let (add, del) = extra_services();
     // Leftovers of an interrupted run on a reused VM go first (ipvsadm -R stops at the first
@@ -424,16 +478,22 @@ fn netlink_agrees_with_ipvsadm_field_by_field_on_every_kind_of_service() {
     ));
     eprintln!("lab: {}", traffic.trim());
 
-    // Connections expire on their own; take the oracle until it held still around lbtop's poll.
+    for path in [Path::Local, Path::Agent] {
+        agrees(lab, path);
+    }
+}
+
+/// Connections expire on their own; takes the oracle until it held still around lbtop's poll.
+fn agrees(lab: &Lab, path: Path) {
     let mut last = String::new();
     for attempt in 1..=8 {
-        let (before, json, after) = round(lab);
+        let (before, json, after) = round(lab, path);
         if before != after {
             last = format!("attempt {attempt}: ipvsadm's views changed during the poll");
             std::thread::sleep(std::time::Duration::from_secs(2));
             continue;
         }
-        let n = compare(&before, &json);
+        let n = compare(&before, &json, path);
         assert!(n >= 150, "only {n} services compared");
         let services = json["router"]["services"].as_array().expect("services");
         let nonzero = |f: &dyn Fn(&Value) -> bool| {
@@ -450,7 +510,7 @@ fn netlink_agrees_with_ipvsadm_field_by_field_on_every_kind_of_service() {
             nonzero(&|r| r["persistent_conns"].as_u64() > Some(0)),
             "no persistent connection to compare"
         );
-        eprintln!("lab: {n} services agree with ipvsadm (attempt {attempt})");
+        eprintln!("lab: {n} services agree with ipvsadm through {path:?} (attempt {attempt})");
         return;
     }
     panic!("ipvsadm's views never held still around lbtop's poll ({last})");

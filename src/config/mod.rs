@@ -59,6 +59,8 @@ pub struct Config {
     pub keymap: Keymap,
     pub history_len: usize,
     pub node_map: Vec<NodeMapping>,
+    /// `router-agent`: whether a router over SSH runs `lbtop agent` (the command line wins).
+    pub router_agent: Option<crate::source::agent::AgentChoice>,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -189,6 +191,7 @@ struct ConfigFile {
     thresholds: Option<ThresholdsFile>,
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
+    router_agent: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -468,6 +471,15 @@ impl Config {
         let history_len = resolver.history(file.history.as_ref())?;
         let keymap = resolver.keymap(file.keys.as_deref().unwrap_or_default())?;
         let node_map = resolver.node_map(file.node.as_deref().unwrap_or_default())?;
+        let router_agent = file
+            .router_agent
+            .as_ref()
+            .map(|v| {
+                v.get_ref()
+                    .parse()
+                    .map_err(|e: String| resolver.value_error("router-agent", v, e))
+            })
+            .transpose()?;
         // The file's theme is checked even when the CLI or NO_COLOR overrides it.
         let file_theme = file.theme.as_ref().map(|v| resolver.theme(v)).transpose()?;
         let interval = override_interval(overrides)?
@@ -480,6 +492,7 @@ impl Config {
             keymap,
             history_len,
             node_map,
+            router_agent,
             source: Some(origin.to_path_buf()),
         })
     }
@@ -502,6 +515,7 @@ impl Config {
             keymap: Keymap::defaults(),
             history_len: DEFAULT_HISTORY,
             node_map: Vec::new(),
+            router_agent: None,
             source: None,
         }
     }

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+pub mod agent;
 pub mod audit;
 pub mod ipvsadm;
 pub mod plan;
@@ -141,6 +142,26 @@ impl AnyControl {
                     sudo,
                 )))))
             }
+        }
+    }
+}
+
+impl AnyControl {
+    /// The same control, acting through `lbtop agent` on a router over SSH when `agent` allows.
+    pub fn with_agent(self, agent: crate::source::agent::AgentChoice) -> Self {
+        match self {
+            Self::Ssh(c) => Self::Ssh(Box::new(c.with_agent(agent))),
+            other => other,
+        }
+    }
+
+    /// Starts what actions will go through, so that the first one does not wait for it: the
+    /// router's agent (sudo paid once, now). Nothing for other routers.
+    pub async fn warm_up(&self) {
+        if let Self::Ssh(c) = self
+            && let Err(e) = c.agent_ready().await
+        {
+            tracing::info!("the router's agent for actions: {e}");
         }
     }
 }

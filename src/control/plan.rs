@@ -169,7 +169,7 @@ impl fmt::Display for WeightChange {
 }
 
 /// Why a change cannot go ahead. Each message says what to do.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PlanError {
     #[error("no virtual service {0} on the router")]
     NoSuchService(String),

@@ -20,6 +20,7 @@ pub struct ActionTarget {
     pub audit_log: Option<std::path::PathBuf>,
     pub ssh: SshArgs,
     pub router_sudo: SudoMode,
+    pub router_agent: crate::source::agent::AgentChoice,
 }
 
 /// Why an action from the command line failed: bad input (exit 2) or a refused or failed action
@@ -71,7 +72,7 @@ pub async fn run_action(
         std::time::Duration::from_secs(1),
     )
     .map_err(ActionError::Usage)?;
-    let Some(mut ctrl) = ctrl else {
+    let Some(mut ctrl) = ctrl.map(|c| c.with_agent(target.router_agent.clone())) else {
         return Err(ActionError::Usage(
             "--router none: an action needs a router".into(),
         ));
@@ -210,6 +211,7 @@ mod tests {
             audit_log: Some(log.to_path_buf()),
             ssh: SshArgs::default(),
             router_sudo: SudoMode::Auto,
+            router_agent: crate::source::agent::AgentChoice::Never,
         }
     }
 

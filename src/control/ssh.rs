@@ -8,11 +8,14 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::agent::{AgentAction, AgentOutcome};
 use super::ipvsadm::{self, CheckedEdit, VIEW_END};
 use super::plan::WeightChange;
 use super::{ControlError, RouterControl, read_ipvsadm_table};
 use crate::model::sample::{RealServerSample, VirtualServiceSample};
+use crate::source::agent::{AgentChoice, AgentProgram, AgentStart, FAILED, decode};
 use crate::source::remote::{PROGRAM_COMMAND, SudoMode};
+use crate::source::ssh::SshError;
 use crate::source::ssh::config::ResolvedHost;
 use crate::source::ssh::connection::{Connection, SshContext};
 
@@ -29,6 +32,18 @@ pub struct SshControl {
     host: ResolvedHost,
     sudo: SudoMode,
     conn: Arc<Mutex<Option<Arc<Connection>>>>,
+    /// Whether to run `lbtop agent` on the router for actions, and the one running.
+    agent: AgentChoice,
+    agent_slot: Arc<Mutex<AgentSlot>>,
+}
+
+/// The router's agent for actions: not tried yet, running (sudo paid once), or not usable.
+#[derive(Default)]
+enum AgentSlot {
+    #[default]
+    Untried,
+    Running(Box<AgentProgram>),
+    Fallback,
 }
 
 impl std::fmt::Debug for SshControl {
@@ -47,7 +62,84 @@ impl SshControl {
             host,
             sudo,
             conn: Arc::default(),
+            agent: AgentChoice::Never,
+            agent_slot: Arc::default(),
         }
+    }
+
+    /// The same control, acting through `lbtop agent` on the router when `agent` allows.
+    pub fn with_agent(mut self, agent: AgentChoice) -> Self {
+        self.agent = agent;
+        self
+    }
+
+    /// Whether actions go through the router's agent: starts it the first time (through sudo
+    /// when the login is not root); after a fallback, never again for this control.
+    pub async fn agent_ready(&self) -> Result<bool, ControlError> {
+        let Some(command) = self.agent.command(self.sudo) else {
+            return Ok(false);
+        };
+        let mut slot = self.agent_slot.lock().await;
+        match &*slot {
+            AgentSlot::Running(_) => return Ok(true),
+            AgentSlot::Fallback => return Ok(false),
+            AgentSlot::Untried => {}
+        }
+        let conn = self.connection().await?;
+        let limit = self.ctx.tuning.max_reply_bytes;
+        let started =
+            tokio::time::timeout(ACTION_TIMEOUT, AgentProgram::start(&conn, &command, limit))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(AgentStart::Fallback(
+                        "the router's agent did not greet in time".into(),
+                    ))
+                });
+        match started {
+            Ok(agent) => {
+                *slot = AgentSlot::Running(agent);
+                Ok(true)
+            }
+            Err(AgentStart::Fallback(why)) => {
+                tracing::info!(router = %self.name, "actions use ipvsadm: {why}");
+                *slot = AgentSlot::Fallback;
+                Ok(false)
+            }
+            Err(AgentStart::Failed(e)) => Err(ControlError::Backend(format!("{}: {e}", self.name))),
+        }
+    }
+
+    /// One request to the running agent, within the action's time. A failure to talk to it ends
+    /// it; it is started again at the next action.
+    async fn with_agent_program<T>(
+        &self,
+        ask: impl AsyncFnOnce(&mut AgentProgram) -> Result<T, SshError>,
+    ) -> Result<T, ControlError> {
+        let mut slot = self.agent_slot.lock().await;
+        let AgentSlot::Running(agent) = &mut *slot else {
+            return Err(ControlError::Backend(format!(
+                "{}: the router's agent is not running",
+                self.name
+            )));
+        };
+        let answer = tokio::time::timeout(ACTION_TIMEOUT, ask(agent)).await;
+        let error = match answer {
+            Ok(Ok(t)) => return Ok(t),
+            Ok(Err(SshError::Reply(why))) if why.starts_with(FAILED) => {
+                // The agent answered with a failure; it goes on.
+                return Err(ControlError::Backend(format!("{}: {why}", self.name)));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "no answer from the router's agent in {}s; a change may or may not have been made, \
+                 look at the table before retrying",
+                ACTION_TIMEOUT.as_secs()
+            ),
+        };
+        if let AgentSlot::Running(agent) = std::mem::take(&mut *slot) {
+            agent.close().await;
+        }
+        Err(ControlError::Backend(format!("{}: {error}", self.name)))
     }
 
     async fn connection(&self) -> Result<Arc<Connection>, ControlError> {
@@ -117,6 +209,9 @@ impl RouterControl for SshControl {
     }
 
     async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, ControlError> {
+        if self.agent_ready().await? {
+            return self.with_agent_program(async |a| a.table().await).await;
+        }
         let mut script = String::from(self.sudo.program_line());
         script.push_str("set -e\n");
         for (i, view) in ipvsadm::READ_VIEWS.iter().enumerate() {
@@ -161,6 +256,19 @@ impl RouterControl for SshControl {
         change: &WeightChange,
         force: bool,
     ) -> Result<(), ControlError> {
+        if self.agent_ready().await? {
+            let action = AgentAction {
+                change: change.clone(),
+                force,
+            };
+            let mut body = Vec::new();
+            ciborium::into_writer(&action, &mut body)
+                .map_err(|e| ControlError::Backend(format!("the action did not encode: {e}")))?;
+            let out = self.with_agent_program(async |a| a.act(body).await).await?;
+            let outcome: AgentOutcome = decode(&out, "an action's outcome")
+                .map_err(|e| ControlError::Backend(format!("{}: {e}", self.name)))?;
+            return outcome.result(&self.name);
+        }
         let mut script = String::from(self.sudo.program_line());
         script.push_str(&ipvsadm::checked_edit_script(change, force));
         let out = self.run(&script).await?;

@@ -547,6 +547,8 @@ pub enum RouterSourceKind {
     Netlink,
     Proc,
     Ssh,
+    /// `lbtop agent` on the router, over SSH: netlink there.
+    Agent,
 }
 
 impl RouterSourceKind {
@@ -555,6 +557,7 @@ impl RouterSourceKind {
             Self::Netlink => "netlink",
             Self::Proc => "proc",
             Self::Ssh => "ssh",
+            Self::Agent => "agent",
         }
     }
 }

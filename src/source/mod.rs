@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub mod agent;
 pub mod budget;
 pub mod local;
 pub mod netlink;

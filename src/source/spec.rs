@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use crate::source::agent::AgentChoice;
 use crate::source::remote::SudoMode;
 use crate::source::ssh::SshArgs;
 
@@ -106,6 +107,8 @@ pub struct SourceSpec {
     pub jump: Option<String>,
     pub router_sudo: SudoMode,
     pub router_budget: RouterBudget,
+    /// Whether a router over SSH runs `lbtop agent` (`--router-agent`).
+    pub router_agent: AgentChoice,
 }
 
 impl Default for SourceSpec {
@@ -117,6 +120,7 @@ impl Default for SourceSpec {
             jump: None,
             router_sudo: SudoMode::Auto,
             router_budget: RouterBudget::default(),
+            router_agent: AgentChoice::Auto,
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct Lab {
     pub lbtop: String,
 }
 
+/// Where the tests install lbtop on the lab router for `--router-agent` (the lab user may run
+/// `AGENT agent` through `sudo -n`, as the README's sudoers line allows).
+pub const AGENT: &str = "/opt/lbtop/lbtop";
+
 static LAB: OnceLock<Result<Lab, String>> = OnceLock::new();
 
 pub fn lab() -> &'static Lab {
@@ -69,7 +73,8 @@ fn boot() -> Result<Lab, String> {
         // Test binaries run one after another: earlier copies are done with, and the VM's tmpfs
         // is small, so they go first.
         &format!(
-            "rm -f /tmp/lbtop-lab-* /tmp/lbtop-test-*; cp '{bin}' {0} && chmod 755 {0}",
+            "rm -f /tmp/lbtop-lab-* /tmp/lbtop-test-*; cp '{bin}' {0} && chmod 755 {0} && \
+             mkdir -p /opt/lbtop && cp {0} {AGENT}.new && mv -f {AGENT}.new {AGENT}",
             lab.lbtop
         ),
     )

@@ -52,6 +52,19 @@ pub(crate) struct RouterWatch {
     ipvsadm_problem: Option<(String, Instant)>,
     /// The shape of the table at the last poll.
     shape: Option<u64>,
+    agent: AgentUse,
+}
+
+/// Whether the router's polls go to `lbtop agent`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+enum AgentUse {
+    /// Tried at the next start of a program.
+    #[default]
+    Wanted,
+    Running,
+    /// Not usable (absent, another version, sudo refused): the shell program serves, and the
+    /// samples carry this note.
+    FellBack(String),
 }
 
 #[derive(Debug)]
@@ -84,7 +97,28 @@ impl RouterWatch {
             tun_info_unknown: false,
             ipvsadm_problem: None,
             shape: None,
+            agent: AgentUse::default(),
         }
+    }
+
+    /// Whether to try `lbtop agent` when a program starts: unless it fell back once. An agent
+    /// that ended (the connection went) is started again.
+    pub(crate) fn wants_agent(&self) -> bool {
+        !matches!(self.agent, AgentUse::FellBack(_))
+    }
+
+    pub(crate) fn agent_started(&mut self) {
+        self.agent = AgentUse::Running;
+    }
+
+    /// Whether the agent answers the polls (then no second program reads ipvsadm).
+    pub(crate) fn agent_running(&self) -> bool {
+        self.agent == AgentUse::Running
+    }
+
+    /// The agent cannot be used: the shell program serves, with a note saying why.
+    pub(crate) fn agent_fell_back(&mut self, why: String) {
+        self.agent = AgentUse::FellBack(why);
     }
 
     /// Starts over on a new connection (its program may tick at another rate); what was learnt
@@ -227,11 +261,14 @@ impl RouterWatch {
             details: self.details.as_ref().and_then(|d| older(d.time)),
             connections: self.conn.as_ref().and_then(|(_, t)| older(*t)),
         };
-        let notes = self
+        let mut notes: Vec<String> = self
             .ipvsadm_problem
             .iter()
             .map(|(why, _)| format!("{why}; {FALLBACK}"))
             .collect();
+        if let AgentUse::FellBack(why) = &self.agent {
+            notes.push(format!("{why}; reading with lbtop's shell program"));
+        }
         RouterSample {
             time,
             source: RouterSourceKind::Ssh,

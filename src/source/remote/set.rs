@@ -74,7 +74,8 @@ impl RemoteSet {
                     Role::Router(args.router_sudo),
                     ctx.clone(),
                 )
-                .with_budget(args.router_budget),
+                .with_budget(args.router_budget)
+                .with_agent(args.router_agent.clone()),
             );
         }
         match &args.nodes {

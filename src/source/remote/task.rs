@@ -12,6 +12,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::model::sample::{HostFacts, HostStatus, Report, SourceEvent, Timestamp};
+use crate::source::agent::{AgentChoice, AgentProgram, AgentStart, FAILED};
 use crate::source::poller::PollHandle;
 use crate::source::spec::RouterBudget;
 use crate::source::ssh::{
@@ -40,6 +41,8 @@ pub struct RemoteSource {
     pub role: Role,
     /// A router's CPU budget for its costlier parts.
     pub budget: RouterBudget,
+    /// Whether a router runs `lbtop agent` (`--router-agent`).
+    pub agent: AgentChoice,
     pub(super) ctx: Arc<SshContext>,
 }
 
@@ -72,6 +75,21 @@ struct Running {
     facts: Option<HostFacts>,
 }
 
+/// What answers a host's polls: the shell program, or on a router `lbtop agent`.
+enum Live {
+    Shell(Running),
+    Agent(Box<AgentProgram>),
+}
+
+impl Live {
+    async fn close(self) {
+        match self {
+            Live::Shell(r) => r.program.close().await,
+            Live::Agent(a) => a.close().await,
+        }
+    }
+}
+
 impl RemoteSource {
     pub fn new(
         name: String,
@@ -86,8 +104,15 @@ impl RemoteSource {
             resolved,
             role,
             budget: RouterBudget::default(),
+            agent: AgentChoice::Never,
             ctx,
         }
+    }
+
+    /// The same source, running `lbtop agent` on a router when `agent` allows.
+    pub(crate) fn with_agent(mut self, agent: AgentChoice) -> RemoteSource {
+        self.agent = agent;
+        self
     }
 
     /// The same source with a router CPU budget.
@@ -126,7 +151,36 @@ impl RemoteSource {
         }
     }
 
-    /// Starts lbtop's program on the connection and reads its greeting.
+    /// Starts what answers the polls: on a router, `lbtop agent` when it is wanted and usable
+    /// (a fallback is noted in the watch, and then the shell program starts); else lbtop's
+    /// shell program.
+    async fn start_live(
+        &self,
+        conn: &Connection,
+        watch: &mut Option<RouterWatch>,
+    ) -> Result<Live, SshError> {
+        if let (Role::Router(sudo), Some(w)) = (self.role, watch.as_mut())
+            && w.wants_agent()
+            && let Some(command) = self.agent.command(sudo)
+        {
+            let limit = self.ctx.tuning.max_reply_bytes;
+            match AgentProgram::start(conn, &command, limit).await {
+                Ok(agent) => {
+                    tracing::info!(host = %self.name, "the router's agent answers");
+                    w.agent_started();
+                    return Ok(Live::Agent(agent));
+                }
+                Err(AgentStart::Failed(e)) => return Err(*e),
+                Err(AgentStart::Fallback(why)) => {
+                    tracing::info!(host = %self.name, "router agent: {why}");
+                    w.agent_fell_back(why);
+                }
+            }
+        }
+        Ok(Live::Shell(self.start(conn, watch).await?))
+    }
+
+    /// Starts lbtop's shell program on the connection and reads its greeting.
     async fn start(
         &self,
         conn: &Connection,
@@ -213,15 +267,31 @@ impl RemoteSource {
     async fn poll(
         &self,
         conn: &Connection,
-        running: &mut Option<Running>,
+        running: &mut Option<Live>,
         watch: &mut Option<RouterWatch>,
         seq: &mut u64,
     ) -> Result<SourceEvent, SshError> {
         if running.is_none() {
-            *running = Some(self.start(conn, watch).await?);
+            *running = Some(self.start_live(conn, watch).await?);
         }
-        let Some(live) = running.as_mut() else {
-            return Err(SshError::Reply("lbtop's program did not start".into()));
+        let live = match running.as_mut() {
+            Some(Live::Shell(live)) => live,
+            Some(Live::Agent(agent)) => {
+                return match agent.poll().await {
+                    Ok(sample) => Ok(SourceEvent::Router {
+                        host: self.host.clone(),
+                        report: Report::Sample(sample),
+                    }),
+                    Err(e) => {
+                        // An answered failure leaves the agent as it was; anything else, not.
+                        if !matches!(&e, SshError::Reply(m) if m.starts_with(FAILED)) {
+                            close(running).await;
+                        }
+                        Err(e)
+                    }
+                };
+            }
+            None => return Err(SshError::Reply("lbtop's program did not start".into())),
         };
         match (self.role, watch.as_mut()) {
             (Role::Router(_), Some(w)) => {
@@ -322,9 +392,9 @@ impl RemoteSource {
 }
 
 /// Ends the program, if one runs.
-async fn close(running: &mut Option<Running>) {
+async fn close(running: &mut Option<Live>) {
     if let Some(r) = running.take() {
-        r.program.close().await;
+        r.close().await;
     }
 }
 
@@ -548,7 +618,7 @@ impl<'a> HostTask<'a> {
     async fn serve(&mut self, conn: &Connection) -> Next {
         let mut ticker = self.ticker();
         let mut first = true;
-        let mut running: Option<Running> = None;
+        let mut running: Option<Live> = None;
         let mut parts = Parts::Idle(None);
         loop {
             if !first && let Err(next) = self.wait(conn, &mut ticker, &mut parts).await {
@@ -630,7 +700,7 @@ impl<'a> HostTask<'a> {
     async fn poll(
         &mut self,
         conn: &Connection,
-        running: &mut Option<Running>,
+        running: &mut Option<Live>,
     ) -> Result<SourceEvent, SshError> {
         let poll_timeout = self.poll_timeout;
         let polled = tokio::time::timeout(
@@ -658,6 +728,7 @@ impl<'a> HostTask<'a> {
     {
         if let (Some(w), Parts::Idle(_)) = (self.watch.as_mut(), &*parts)
             && !w.reads_everything()
+            && !w.agent_running()
         {
             let asked = w.plan(std::time::Instant::now());
             if !asked.is_empty()
@@ -675,7 +746,7 @@ impl<'a> HostTask<'a> {
         &mut self,
         polled: Result<SourceEvent, SshError>,
         conn: &Connection,
-        running: &mut Option<Running>,
+        running: &mut Option<Live>,
     ) -> Option<Next> {
         match polled {
             Ok(event) => {

@@ -22,6 +22,8 @@ pub struct RemoteProgram {
     stderr: Vec<u8>,
     /// Why the program is no longer there, once it is not.
     ended: Option<String>,
+    /// Its exit status, once it exited.
+    exit_status: Option<u32>,
 }
 
 impl std::fmt::Debug for RemoteProgram {
@@ -47,6 +49,7 @@ impl Connection {
             buf: Vec::new(),
             stderr: Vec::new(),
             ended: None,
+            exit_status: None,
         })
     }
 }
@@ -85,31 +88,73 @@ impl RemoteProgram {
             }
             // A line seen whole cannot become the end line; only the last, partial one can.
             scanned = self.buf.len().saturating_sub(end.len() + 1);
+            self.more().await?;
+        }
+    }
+
+    /// Reads exactly `n` bytes (for binary frames; the caller bounds `n` and the time).
+    pub(crate) async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, SshError> {
+        while self.buf.len() < n {
+            self.more().await?;
+        }
+        Ok(self.buf.drain(..n).collect())
+    }
+
+    /// Waits for the next message on the channel: stdout is buffered, stderr kept (bounded),
+    /// the end noted. An error once the program is gone.
+    async fn more(&mut self) -> Result<(), SshError> {
+        match self.channel.wait().await {
+            Some(ChannelMsg::Data { data }) => self.buf.extend_from_slice(&data),
+            Some(ChannelMsg::ExtendedData { data, .. }) => {
+                let room = MAX_STDERR.saturating_sub(self.stderr.len());
+                self.stderr.extend_from_slice(&data[..data.len().min(room)]);
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => {
+                self.exit_status = Some(exit_status);
+                self.ended = Some(self.end_message(&format!("exit status {exit_status}")));
+            }
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                self.ended = Some(self.end_message(&format!("killed by {signal_name:?}")));
+            }
+            Some(ChannelMsg::Failure) => {
+                self.ended = Some("the host refused to run lbtop's program".into());
+            }
+            Some(ChannelMsg::Eof) => {
+                // The exit status and the rest of stderr usually follow the end of output: wait a
+                // moment for them, so the message can say why the program ended.
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), self.drain_end()).await;
+                return Err(SshError::Reply(self.gone()));
+            }
+            Some(ChannelMsg::Close) | None => return Err(SshError::Reply(self.gone())),
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// After the end of output: takes in stderr and the exit status until the channel closes.
+    async fn drain_end(&mut self) {
+        loop {
             match self.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => self.buf.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, .. }) => {
                     let room = MAX_STDERR.saturating_sub(self.stderr.len());
                     self.stderr.extend_from_slice(&data[..data.len().min(room)]);
                 }
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    self.exit_status = Some(exit_status);
                     self.ended = Some(self.end_message(&format!("exit status {exit_status}")));
                 }
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    self.ended = Some(self.end_message(&format!("killed by {signal_name:?}")));
-                }
-                Some(ChannelMsg::Failure) => {
-                    self.ended = Some("the host refused to run lbtop's program".into());
-                }
-                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                    let why = self
-                        .ended
-                        .get_or_insert_with(|| "lbtop's program on the host stopped".into())
-                        .clone();
-                    return Err(SshError::Reply(why));
-                }
+                Some(ChannelMsg::Close) | None => return,
                 Some(_) => {}
             }
         }
+    }
+
+    /// Why the program is gone, as said so far.
+    fn gone(&mut self) -> String {
+        self.ended
+            .get_or_insert_with(|| "lbtop's program on the host stopped".into())
+            .clone()
     }
 
     /// Why the program is gone, with the first line of its stderr.
@@ -129,6 +174,11 @@ impl RemoteProgram {
     /// What arrived on stdout and was not handed out: the start of a reply cut short.
     pub fn pending(&self) -> &[u8] {
         &self.buf
+    }
+
+    /// The program's exit status, once it exited.
+    pub fn exit_status(&self) -> Option<u32> {
+        self.exit_status
     }
 
     /// Why the program ended, once it has.
