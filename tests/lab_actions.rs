@@ -89,8 +89,10 @@ fn lbtop(lab: &Lab, args: &str) -> (i32, String, String) {
 enum Via {
     /// lbtop in the VM as root, `--router local`: netlink SET_DEST.
     Netlink,
-    /// lbtop on this machine, `--router lab`: ipvsadm over SSH.
+    /// lbtop on this machine, `--router lab --router-agent never`: ipvsadm over SSH.
     Ssh,
+    /// lbtop on this machine, `--router lab-user`: `lbtop agent` on the router through sudo.
+    Agent,
 }
 
 /// Runs one lbtop action on the lab router; returns (exit code, stdout, stderr).
@@ -108,9 +110,22 @@ fn act(lab: &Lab, via: Via, audit: &str, args: &str) -> (i32, String, String) {
             let (code, out, err, _) = lbtop_over_ssh(
                 lab,
                 &format!(
-                    "{} -F {} --router lab --audit-log {audit} {}",
+                    "{} -F {} --router lab --router-agent never --audit-log {audit} {}",
                     verb(args),
                     lab.ssh_config,
+                    rest(args)
+                ),
+            );
+            (code, out, err)
+        }
+        Via::Agent => {
+            let (code, out, err, _) = lbtop_over_ssh(
+                lab,
+                &format!(
+                    "{} -F {} --router lab-user --router-agent {} --audit-log {audit} {}",
+                    verb(args),
+                    lab.ssh_config,
+                    support::lab::AGENT,
                     rest(args)
                 ),
             );
@@ -146,7 +161,7 @@ fn drain_reweight_restore(svc_id: &str, real_id: &str) {
     put_back(lab, &svc, &with_thresholds);
     let (_, before) = find(&oracle(lab), svc_id, real_id);
     assert_eq!((before.upper_threshold, before.lower_threshold), (40, 4));
-    for via in [Via::Netlink, Via::Ssh] {
+    for via in [Via::Netlink, Via::Ssh, Via::Agent] {
         let check = |expect_weight: i32, step: &str| {
             let (_, now) = find(&oracle(lab), svc_id, real_id);
             assert_eq!(now.weight, expect_weight, "{via:?} {step}: weight");
@@ -171,11 +186,12 @@ fn drain_reweight_restore(svc_id: &str, real_id: &str) {
                 lab.root(&format!("rm -f {a}"));
                 a
             }
-            Via::Ssh => audit_dir.path().join("audit.jsonl").display().to_string(),
+            Via::Ssh | Via::Agent => audit_dir.path().join("audit.jsonl").display().to_string(),
         };
         let method = match via {
             Via::Netlink => "(via netlink)",
             Via::Ssh => "(via ssh)",
+            Via::Agent => "(via agent)",
         };
 
         let (code, out, err) = act(
@@ -208,7 +224,7 @@ fn drain_reweight_restore(svc_id: &str, real_id: &str) {
 
         let log = match via {
             Via::Netlink => lab.root(&format!("cat {audit}")),
-            Via::Ssh => std::fs::read_to_string(&audit).expect("audit log"),
+            Via::Ssh | Via::Agent => std::fs::read_to_string(&audit).expect("audit log"),
         };
         assert_eq!(log.lines().count(), 3, "one audit line per action:\n{log}");
         for line in log.lines() {

@@ -9,7 +9,8 @@
 //! thresholds, active, inactive and persistent connections, and the totals of services and real
 //! servers; also version, connection-table size and timeouts. The table is the lab's services
 //! after real traffic plus 140 more of every kind (164 in all). As a user without CAP_NET_ADMIN,
-//! lbtop falls back to `/proc` and says so.
+//! lbtop falls back to `/proc` and says so. The same comparison holds for lbtop on this machine
+//! reading the router through `lbtop agent` at the far end of its SSH session (`--router-agent`).
 //!
 //! Needs root on the host and what `tests/lab/up` installs (`LAB_PACKAGES` in `tests/lab/lib.sh`,
 //! and the kernel package it downloads once into `target/lab`).

@@ -95,7 +95,7 @@ impl AnyControl {
         match self {
             Self::Netlink(_) => "netlink",
             Self::LocalIpvsadm(_) => "ipvsadm",
-            Self::Ssh(_) => "ssh",
+            Self::Ssh(c) => c.method(),
         }
     }
 

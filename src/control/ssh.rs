@@ -73,6 +73,14 @@ impl SshControl {
         self
     }
 
+    /// `agent` once actions go through the router's agent, else `ssh` (ipvsadm over SSH).
+    pub fn method(&self) -> &'static str {
+        match self.agent_slot.try_lock().as_deref() {
+            Ok(AgentSlot::Running(_)) => "agent",
+            _ => "ssh",
+        }
+    }
+
     /// Whether actions go through the router's agent: starts it the first time (through sudo
     /// when the login is not root); after a fallback, never again for this control.
     pub async fn agent_ready(&self) -> Result<bool, ControlError> {
