@@ -109,12 +109,15 @@ fn the_demo_report_names_its_hosts_and_service_and_shows_the_drain_and_the_overl
     );
     // Charts: each an accessible image with a title and a description; light and dark; print.
     let charts = html.matches("<svg ").count();
-    assert!(charts >= 6 + 4, "{charts} charts");
     assert_eq!(html.matches("role=\"img\"").count(), charts);
     assert_eq!(html.matches("<title id=").count(), charts);
     assert_eq!(html.matches("<desc id=").count(), charts);
     assert!(html.contains("prefers-color-scheme:dark"));
     assert!(html.contains("@media print"));
+    // Services that carried nothing are in the table only: six of the demo's 24 carried
+    // traffic, so 3 nodes × 2 charts and 6 services × 4.
+    assert!(html.contains("18 of 24 services had no connection and no byte"));
+    assert_eq!(charts, 3 * 2 + 6 * 4);
     // Four minutes at 2 s: every sample is a point, so no downsampling is announced.
     assert!(!html.contains("downsampled"));
 }
@@ -378,5 +381,64 @@ fn a_long_recording_is_downsampled_for_the_charts_and_says_so() {
         let d = path.split('"').nth(2).unwrap_or("");
         let points = d.matches(['M', 'L']).count();
         assert!(points <= 600, "{points} points in a line");
+    }
+}
+
+#[test]
+fn the_report_agrees_with_the_csv_export_of_the_same_recording() {
+    let d = tempfile::tempdir().expect("dir");
+    let (html, _) = report(Path::new(DEMO), d.path(), "demo.html", &[]);
+    let out = lbtop(&["replay", DEMO, "--export", "csv"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).expect("utf8");
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    for node in ["rs1", "rs2", "rs3"] {
+        // Peak 1-minute load, when it was, and the samples: the same as the export's rows.
+        let loads: Vec<(&str, f64)> = rows
+            .iter()
+            .filter(|r| r[1] == "node" && r[2] == node && !r[6].is_empty())
+            .map(|r| (r[0], r[6].parse::<f64>().expect("load1")))
+            .collect();
+        let (at, peak) = loads.iter().fold(
+            ("", f64::MIN),
+            |m, &(t, l)| if l > m.1 { (t, l) } else { m },
+        );
+        let row = format!(
+            "<td>{node}</td><td>10.77.0.1{}</td><td class=\"n\">4</td><td class=\"n\">{peak:.2}</td><td>{}</td>",
+            &node[2..],
+            &at[11..19]
+        );
+        assert!(html.contains(&row), "{node}: {row}");
+        let samples = format!("<td class=\"n\">{}</td></tr>", loads.len());
+        let node_row = html
+            .split("<tr")
+            .find(|r| r.contains(&format!("<td>{node}</td>")))
+            .expect("row");
+        assert!(
+            node_row.contains(&samples),
+            "{node}: {samples} in {node_row}"
+        );
+    }
+    // The weight changes of rs1 behind the DR service, as the export's real-server rows show.
+    let mut changes = Vec::new();
+    let mut last = None;
+    for r in rows
+        .iter()
+        .filter(|r| r[1] == "real" && r[13] == "tcp:10.77.1.100:80" && r[14] == "10.77.0.11:80")
+    {
+        if let Some(l) = last
+            && l != r[16]
+        {
+            changes.push(format!("{} {l} → {}<br>", &r[0][11..19], r[16]));
+        }
+        last = Some(r[16]);
+    }
+    assert_eq!(changes.len(), 2, "a drain and a restore: {changes:?}");
+    for c in changes {
+        assert!(html.contains(&c), "{c}");
     }
 }
