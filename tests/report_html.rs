@@ -341,8 +341,18 @@ fn a_damaged_recording_gives_a_report_of_what_could_be_read_saying_so() {
         assert!(html.contains(n), "{n}");
     }
     assert!(html.matches("<svg ").count() >= 10);
+    // The lost samples are a gap in the lines: a load line starts again after it.
+    let load_moves = |html: &str| -> usize {
+        let line = html
+            .split("<path class=\"l load\" d=\"")
+            .nth(1)
+            .expect("a load line");
+        line.split('"').next().unwrap_or("").matches('M').count()
+    };
+    assert_eq!(load_moves(&html), 2, "one gap");
     let (clean_html, _) = report(&clean, d.path(), "clean.html", &[]);
     assert!(!clean_html.contains("Damaged recording"));
+    assert_eq!(load_moves(&clean_html), 1, "no gap");
 }
 
 #[test]
