@@ -112,7 +112,7 @@ impl Series {
     }
 }
 
-/// The CPU kinds charted, in stacking order.
+/// The CPU kinds charted, in stacking order: user counts nice with it, system irq.
 pub(crate) const CPU_KINDS: [&str; 5] = ["user", "system", "softirq", "iowait", "steal"];
 
 /// One node over the recording.

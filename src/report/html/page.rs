@@ -363,7 +363,8 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
         id: next_id(ids),
         title: format!("{}: CPU by kind", n.name),
         desc: format!(
-            "CPU time of {} by kind, stacked, in percent of all its cores; means over the range: {}.",
+            "CPU time of {} by kind (user with nice, system with irq), stacked, in percent of all \
+             its cores; means over the range: {}.",
             n.name,
             means.join(", ")
         ),
