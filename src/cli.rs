@@ -138,6 +138,8 @@ pub enum Commands {
     Record(RecordArgs),
     /// Replay a recording in the TUI (seek, pause, speed), or export it with --export
     Replay(ReplayArgs),
+    /// Write a recording's report: one self-contained HTML page of charts and tables
+    Report(ReportArgs),
     /// Drain a real server: weight 0, so existing connections finish and no new ones arrive
     Drain {
         #[command(flatten)]
@@ -259,6 +261,21 @@ pub struct ReplayArgs {
     pub to: Option<String>,
     /// Write the export to FILE instead of standard output
     #[arg(long, short, value_name = "FILE", requires = "export")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The recording to report on
+    pub file: PathBuf,
+    /// Report from this time: 90s (from the start), 14:05:30 (UTC), or RFC 3339
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Report up to this time (same forms as --from)
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// The HTML file to write (replaced if it exists); standard output without it
+    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use lbtop::app::State;
 use lbtop::app::playback::Range;
-use lbtop::cli::{Cli, Commands, ExportFormat, RecordArgs, ReplayArgs};
+use lbtop::cli::{Cli, Commands, ExportFormat, RecordArgs, ReplayArgs, ReportArgs};
 use lbtop::config::{Config, Overrides};
 use lbtop::control::plan::ActionKind;
 use lbtop::control::run;
@@ -141,6 +141,7 @@ fn run_action(cli: &Cli, command: &Commands) -> ExitCode {
         Commands::Restore { target } => (target, ActionKind::Restore, None, false),
         Commands::Record(_)
         | Commands::Replay(_)
+        | Commands::Report(_)
         | Commands::Completions { .. }
         | Commands::Man
         | Commands::Agent => return ExitCode::from(EXIT_USAGE),
@@ -181,6 +182,7 @@ fn run(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     match &cli.command {
         Some(Commands::Record(args)) => return record(cli, args, config),
         Some(Commands::Replay(args)) => return replay(args, config),
+        Some(Commands::Report(args)) => return report(args, config),
         Some(
             Commands::Drain { .. }
             | Commands::Weight { .. }
@@ -299,20 +301,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
     let mut state = State::new(options);
     let file = args.file.display().to_string();
     if let Some(format) = args.export {
-        let start = player.recording.start();
-        let at = |text: &Option<String>| -> Result<_, RunError> {
-            text.as_deref()
-                .map(|t| {
-                    lbtop::model::time::parse(t, start, start)
-                        .map_err(|e| RunError::Unsupported(format!("--from/--to: {e}")))
-                })
-                .transpose()
-        };
-        let range = Range {
-            from: at(&args.from)?,
-            to: at(&args.to)?,
-        };
-        check_range(&range, &player.recording)?;
+        let range = range_of(&args.from, &args.to, &player.recording)?;
         lbtop::app::playback::declare(&mut state, &info);
         let result = match &args.output {
             Some(path) => {
@@ -348,6 +337,70 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
     }
     if let Some(w) = player.damage_report() {
         eprintln!("lbtop: warning: {file}: {w}");
+    }
+    Ok(())
+}
+
+/// `--from`/`--to` as a range of the recording, checked by `check_range`.
+fn range_of(
+    from: &Option<String>,
+    to: &Option<String>,
+    recording: &lbtop::record::Recording,
+) -> Result<Range, RunError> {
+    let start = recording.start();
+    let at = |text: &Option<String>| -> Result<_, RunError> {
+        text.as_deref()
+            .map(|t| {
+                lbtop::model::time::parse(t, start, start)
+                    .map_err(|e| RunError::Unsupported(format!("--from/--to: {e}")))
+            })
+            .transpose()
+    };
+    let range = Range {
+        from: at(from)?,
+        to: at(to)?,
+    };
+    check_range(&range, recording)?;
+    Ok(range)
+}
+
+/// `lbtop report FILE`: the HTML report of `--from`..`--to`, played as the exports play.
+fn report(args: &ReportArgs, config: &Config) -> anyhow::Result<()> {
+    let mut player = Player::open(&args.file).map_err(RunError::from)?;
+    let info = player.recording.info().clone();
+    let range = range_of(&args.from, &args.to, &player.recording)?;
+    let mut options = runtime::state_options(config, true);
+    options.interval = std::time::Duration::from_millis(info.interval_ms.max(1));
+    let mut state = State::new(options);
+    lbtop::app::playback::declare(&mut state, &info);
+    let file = args.file.display().to_string();
+    let about = lbtop::report::html::ReportInfo {
+        file: args
+            .file
+            .file_name()
+            .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned()),
+    };
+    let result = match &args.output {
+        Some(path) => {
+            let mut options = lbtop::owner_only::options();
+            options.create(true).truncate(true);
+            let f = lbtop::fsutil::open_to_write(path, options)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = BufWriter::new(f);
+            lbtop::report::html::write(&mut player, &mut state, range, &about, &mut out)
+        }
+        None => {
+            let mut out = BufWriter::new(std::io::stdout().lock());
+            lbtop::report::html::write(&mut player, &mut state, range, &about, &mut out)
+        }
+    };
+    match result {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(e).context("writing the report"),
+    }
+    if let Some(w) = player.damage_report() {
+        eprintln!("lbtop: warning: {file}: {w} (stated in the report)");
     }
     Ok(())
 }

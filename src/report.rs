@@ -4,9 +4,11 @@
 //! `write_snapshot` writes it, straight from the state into a reused buffer (`json.rs`). The same
 //! snapshot as serde values lives with the tests (`tests/support/serde_snapshot.rs`): the
 //! reference the writer is tested against byte for byte, and the benchmark's alternative.
-//! `export` plays a recording out as JSON lines or CSV.
+//! `export` plays a recording out as JSON lines or CSV; `html` makes the report page of one
+//! (`lbtop report`).
 
 pub mod export;
+pub mod html;
 mod json;
 
 pub use json::write_snapshot;
