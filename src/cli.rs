@@ -50,6 +50,13 @@ pub struct SourceArgs {
     /// persistent-connection counts may take; `/proc/net/ip_vs` is read at every poll regardless
     #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_core_share)]
     pub router_budget: f64,
+    /// Prometheus's URL, for `--nodes prometheus` [default: the config file's [prometheus] url];
+    /// credentials come from the config file or LBTOP_PROMETHEUS_USER/_PASSWORD/_TOKEN
+    #[arg(long, value_name = "URL", env = "LBTOP_PROMETHEUS")]
+    pub prometheus: Option<String>,
+    /// A CA certificate file (PEM) that signs Prometheus's, besides the system's roots
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_ca: Option<PathBuf>,
 }
 
 impl SourceArgs {
@@ -69,6 +76,9 @@ impl SourceArgs {
                 ipvsadm: self.router_budget,
                 ..RouterBudget::default()
             },
+            // The URL and CA merged with the config file's, and the credentials, come in
+            // `runtime::sources_for`.
+            prometheus: None,
         }
     }
 }

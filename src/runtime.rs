@@ -77,9 +77,14 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     let (local_node, remote_nodes) = args.nodes.split_local();
     let mut set = SourceSet::default();
     if matches!(args.router, RouterSpec::Remote(_))
-        || matches!(remote_nodes, NodesSpec::List(_) | NodesSpec::Auto)
+        || matches!(
+            remote_nodes,
+            NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
+        )
     {
-        set.remote = RemoteSet::from_spec(&args.spec(), config.interval, &config.node_map)
+        let mut spec = args.spec();
+        spec.prometheus = prometheus_spec(args, config)?;
+        set.remote = RemoteSet::from_spec(&spec, config.interval, &config.node_map)
             .map_err(RunError::Unsupported)?;
     }
     if matches!(args.router, RouterSpec::Local) {
@@ -93,6 +98,42 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         set.nodes = vec![(p.name.clone(), "local".into(), Box::new(p))];
     }
     Ok(set)
+}
+
+/// Where Prometheus is and how to sign in: the command line's URL and CA over the config
+/// file's; credentials from LBTOP_PROMETHEUS_USER and _PASSWORD, or _TOKEN, over the file's.
+fn prometheus_spec(
+    args: &SourceArgs,
+    config: &Config,
+) -> Result<Option<crate::source::spec::PrometheusSpec>, RunError> {
+    use crate::source::spec::{PrometheusAuth, PrometheusSpec};
+    let file = &config.prometheus;
+    let Some(url) = args.prometheus.clone().or_else(|| file.url.clone()) else {
+        return Ok(None);
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let auth = match (
+        env("LBTOP_PROMETHEUS_USER"),
+        env("LBTOP_PROMETHEUS_PASSWORD"),
+        env("LBTOP_PROMETHEUS_TOKEN"),
+    ) {
+        (Some(user), Some(password), None) => PrometheusAuth::Basic { user, password },
+        (None, None, Some(token)) => PrometheusAuth::Bearer(token),
+        (None, None, None) => file.auth.clone(),
+        _ => {
+            return Err(RunError::Unsupported(
+                "Prometheus credentials: set LBTOP_PROMETHEUS_USER and LBTOP_PROMETHEUS_PASSWORD, \
+                 or LBTOP_PROMETHEUS_TOKEN alone"
+                    .into(),
+            ));
+        }
+    };
+    Ok(Some(PrometheusSpec {
+        url,
+        ca: args.prometheus_ca.clone().or_else(|| file.ca.clone()),
+        auth,
+        timeout: file.timeout,
+    }))
 }
 
 /// The TUI needs a terminal on stdin (keys) and stdout (the screen); checked before anything is
@@ -174,6 +215,8 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
         progress.expect(Some(name));
     }
     let wait = set.remote.once_deadline(interval, rounds);
+    // Prometheus's instances are known from its answers: wait for its task to end too.
+    let fleet = set.remote.prometheus.is_some();
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(interval, tx.clone(), Some(rounds));
     let mut handles = started.handles;
@@ -185,7 +228,7 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     }
     drop((tx, started.router_tx));
     let deadline = tokio::time::Instant::now() + wait;
-    while !progress.done() {
+    while fleet || !progress.done() {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(ev) => {

@@ -49,6 +49,17 @@ impl Default for Thresholds {
 }
 
 pub use crate::source::spec::NodeMapping;
+use crate::source::spec::PrometheusAuth;
+
+/// The config file's `[prometheus]`: where it is and how to sign in. The command line's
+/// `--prometheus` and `--prometheus-ca` win; credentials come only from here or the environment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrometheusConfig {
+    pub url: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub auth: PrometheusAuth,
+    pub timeout: Option<Duration>,
+}
 
 /// The resolved configuration the rest of lbtop runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +70,7 @@ pub struct Config {
     pub keymap: Keymap,
     pub history_len: usize,
     pub node_map: Vec<NodeMapping>,
+    pub prometheus: PrometheusConfig,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -189,6 +201,18 @@ struct ConfigFile {
     thresholds: Option<ThresholdsFile>,
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
+    prometheus: Option<PrometheusFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PrometheusFile {
+    url: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    bearer_token: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -365,6 +389,57 @@ impl Resolver<'_> {
             .collect()
     }
 
+    /// `[prometheus]`: a relative CA path is taken from the config file's directory.
+    fn prometheus(&self, file: Option<&PrometheusFile>) -> Result<PrometheusConfig, ConfigError> {
+        let Some(file) = file else {
+            return Ok(PrometheusConfig::default());
+        };
+        let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().trim().to_string());
+        let auth = match (&file.user, &file.password, &file.bearer_token) {
+            (Some(user), Some(password), None) => PrometheusAuth::Basic {
+                user: user.get_ref().clone(),
+                password: password.get_ref().clone(),
+            },
+            (None, None, Some(token)) => PrometheusAuth::Bearer(token.get_ref().trim().to_string()),
+            (None, None, None) => PrometheusAuth::None,
+            (_, _, Some(token)) => {
+                return Err(self.value_error(
+                    "prometheus.bearer-token",
+                    token,
+                    "goes alone: basic auth (user, password) or a bearer token, not both",
+                ));
+            }
+            (Some(v), None, None) | (None, Some(v), None) => {
+                return Err(self.value_error(
+                    "prometheus",
+                    v,
+                    "basic auth needs both `user` and `password`",
+                ));
+            }
+        };
+        let timeout = match &file.timeout {
+            None => None,
+            Some(v) => Some(
+                humantime::parse_duration(v.get_ref())
+                    .ok()
+                    .filter(|d| !d.is_zero() && *d <= MAX_INTERVAL)
+                    .ok_or_else(|| {
+                        self.value_error("prometheus.timeout", v, "must be a duration, 1ms to 1h")
+                    })?,
+            ),
+        };
+        let ca = text(&file.ca).map(|p| match self.origin.parent() {
+            Some(dir) if Path::new(&p).is_relative() => dir.join(p),
+            _ => PathBuf::from(p),
+        });
+        Ok(PrometheusConfig {
+            url: text(&file.url),
+            ca,
+            auth,
+            timeout,
+        })
+    }
+
     /// The file's theme, a relative path taken from the config file's directory.
     fn theme(&self, value: &Spanned<String>) -> Result<Theme, ConfigError> {
         let name = value.get_ref();
@@ -468,6 +543,7 @@ impl Config {
         let history_len = resolver.history(file.history.as_ref())?;
         let keymap = resolver.keymap(file.keys.as_deref().unwrap_or_default())?;
         let node_map = resolver.node_map(file.node.as_deref().unwrap_or_default())?;
+        let prometheus = resolver.prometheus(file.prometheus.as_ref())?;
         // The file's theme is checked even when the CLI or NO_COLOR overrides it.
         let file_theme = file.theme.as_ref().map(|v| resolver.theme(v)).transpose()?;
         let interval = override_interval(overrides)?
@@ -480,6 +556,7 @@ impl Config {
             keymap,
             history_len,
             node_map,
+            prometheus,
             source: Some(origin.to_path_buf()),
         })
     }
@@ -502,6 +579,7 @@ impl Config {
             keymap: Keymap::defaults(),
             history_len: DEFAULT_HISTORY,
             node_map: Vec::new(),
+            prometheus: PrometheusConfig::default(),
             source: None,
         }
     }
