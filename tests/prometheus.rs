@@ -341,3 +341,106 @@ fn credentials_from_the_environment_are_sent_and_a_refusal_is_auth_failed() {
     // base64("ops:pw")
     assert!(basic.contains("b3BzOnB3"), "{basic}");
 }
+
+/// A CA and a certificate for 127.0.0.1 it signs, made with openssl in `dir`.
+fn certificates(dir: &std::path::Path) {
+    let run = |args: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd '{}' && {args}", dir.display()))
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    run(&format!(
+        "openssl req -x509 {ec} -keyout ca.key -out ca.crt -subj /CN=lbtop-test-ca -days 2 \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
+    ));
+    run(&format!(
+        "openssl req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+    ));
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+         -out server.crt -days 2 -extfile ext.cnf",
+    );
+    std::fs::write(
+        dir.join("web.yml"),
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .expect("web config");
+}
+
+#[test]
+fn https_with_prometheus_ca_is_trusted_and_without_it_is_refused() {
+    let np = free_port();
+    let _exporter = node_exporter(np);
+    let dir = tempfile::tempdir().expect("temp dir");
+    certificates(dir.path());
+    let pp = free_port();
+    let web = format!("--web.config.file={}", dir.path().join("web.yml").display());
+    let _prom = prometheus(pp, dir.path(), &[format!("127.0.0.1:{np}")], &[web]);
+    let url = format!("https://127.0.0.1:{pp}");
+    let ca = dir.path().join("ca.crt");
+    let ca = ca.to_str().expect("path");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let node = loop {
+        let v = once(&[
+            "--interval",
+            "0s",
+            "--prometheus",
+            &url,
+            "--prometheus-ca",
+            ca,
+            "--nodes",
+            "prometheus",
+        ]);
+        let node = only_node(&v).clone();
+        if node["status"] == "ok" || std::time::Instant::now() > deadline {
+            break node;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(node["status"], "ok", "{node}");
+    let refused = once(&[
+        "--interval",
+        "0s",
+        "--prometheus",
+        &url,
+        "--nodes",
+        "prometheus",
+    ]);
+    let node = only_node(&refused);
+    assert_ne!(node["status"], "ok", "{node}");
+    let error = node["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("certificate") || error.contains("Issuer"),
+        "{error}"
+    );
+    let out = lbtop(&[
+        "--once",
+        "--router",
+        "none",
+        "--prometheus",
+        &url,
+        "--prometheus-ca",
+        "/nonexistent.pem",
+        "--nodes",
+        "prometheus",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a missing CA file is the operator's error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--prometheus-ca"));
+}
