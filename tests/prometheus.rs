@@ -122,6 +122,34 @@ fn prometheus_nodes_report_this_machine_as_proc_has_it() {
 }
 
 #[test]
+fn a_node_whose_exporter_stops_is_unreachable_because_up_is_0() {
+    let f = fleet();
+    drop(f._exporter);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let node = loop {
+        let v = once(&[
+            "--interval",
+            "0s",
+            "--prometheus",
+            &f.url,
+            "--nodes",
+            "prometheus",
+        ]);
+        let node = only_node(&v).clone();
+        if node["status"] != "ok" || std::time::Instant::now() > deadline {
+            break node;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(node["name"], f.target.as_str(), "still listed: {node}");
+    assert_eq!(node["status"], "unreachable", "{node}");
+    assert!(
+        node["error"].as_str().unwrap_or("").contains("up is 0"),
+        "{node}"
+    );
+}
+
+#[test]
 fn a_selector_picks_instances_and_a_bad_one_is_prometheus_s_error() {
     let f = fleet();
     let picked = once(&[
@@ -292,6 +320,22 @@ fn prometheus_failures_are_statuses_that_say_what_went_wrong() {
         "{error}"
     );
     assert!(!error.contains('\x1b'), "escaped: {error}");
+
+    let (port, _) = fake_server(Some(
+        "HTTP/1.1 302 Found\r\nLocation: http://192.0.2.1/\r\nContent-Length: 0\r\n\r\n",
+    ));
+    let node = failure(&format!("http://127.0.0.1:{port}"), &[]);
+    let error = node["error"].as_str().unwrap_or("");
+    assert!(
+        error.starts_with("not a Prometheus API answer: HTTP 302"),
+        "not followed: {error}"
+    );
+
+    let (port, _) = fake_server(Some(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{",
+    ));
+    let node = failure(&format!("http://127.0.0.1:{port}"), &[]);
+    assert_eq!(node["error"], "answer larger than 67108864 bytes", "{node}");
 
     let (port, _) = fake_server(None);
     let node = failure(&format!("http://127.0.0.1:{port}"), &[]);

@@ -104,7 +104,7 @@ fn write_history(path: &std::path::Path, nodes: usize, cores: usize, now: i64) -
 
 /// The queries one lbtop poll makes (src/source/prometheus/selector.rs), for curl.
 fn queries() -> Vec<String> {
-    let jobs = "count by (job) (node_cpu_seconds_total{mode=\"idle\"})";
+    let jobs = "on (job, instance) last_over_time(node_boot_time_seconds{}[10m])";
     let gauges: Vec<&str> = GAUGES
         .iter()
         .map(|(n, _)| *n)
@@ -112,11 +112,11 @@ fn queries() -> Vec<String> {
         .collect();
     vec![
         "count by (instance) (node_cpu_seconds_total{mode=\"idle\"})".into(),
-        format!("up{{}} and on (job) {jobs}"),
-        format!("timestamp(up{{}}) and on (job) {jobs}"),
+        format!("up{{}} and {jobs}"),
+        format!("timestamp(up{{}}) and {jobs}"),
         "sum by (instance, mode) (node_cpu_seconds_total{})".into(),
         format!("{{__name__=~\"{}\"}}", gauges.join("|")),
-        format!("count_over_time(up{{}}[120s]) and on (job) {jobs}"),
+        format!("count_over_time(up{{}}[120s]) and {jobs}"),
     ]
 }
 

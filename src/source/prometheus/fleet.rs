@@ -217,7 +217,9 @@ fn judge(acc: Option<&Acc>, at: f64, interval: f64) -> Result<NodeSample, (HostS
     let unreachable = |m: String| (HostStatus::Unreachable, m);
     let Some(acc) = acc.filter(|a| a.up.is_some()) else {
         return Err(unreachable(
-            "Prometheus has no `up` for it any more (its target is gone)".into(),
+            "not in Prometheus's answer any more: its target is gone, or it has been down \
+             for over 10 minutes"
+                .into(),
         ));
     };
     if acc.up != Some(1.0) {

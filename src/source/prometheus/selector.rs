@@ -25,6 +25,9 @@ pub(crate) const GAUGES: [&str; 11] = [
 /// node_exporter's clock at the scrape, for the uptime (`node_time_seconds - boot time`).
 pub(crate) const NODE_TIME: &str = "node_time_seconds";
 
+/// How long a node_exporter instance that stopped answering is still listed (its `up` is 0).
+pub(crate) const NODE_WINDOW: &str = "10m";
+
 /// How far back `count_over_time(up[…])` looks to find an instance's scrape interval.
 pub(crate) const INTERVAL_WINDOW_S: u32 = 120;
 
@@ -77,36 +80,37 @@ impl Selector {
         format!("{metric}{{{}}}", parts.join(","))
     }
 
-    /// The selected node_exporter jobs: `up` is kept for the jobs that export CPU counters, so
-    /// Prometheus's own target and other exporters are not taken for nodes, while a node that
-    /// is down (and has no CPU series now) still is.
-    fn node_jobs(&self) -> String {
+    /// The selected node_exporter instances: those with a boot time in the last
+    /// [`NODE_WINDOW`]. `up` is kept for them, so Prometheus's own target and other exporters
+    /// are not taken for nodes, while a node that went down (whose series are stale now) still
+    /// is, for that long.
+    fn node_instances(&self) -> String {
         format!(
-            "count by (job) ({})",
-            self.on("node_cpu_seconds_total", "mode=\"idle\"")
+            "on (job, instance) last_over_time({}[{NODE_WINDOW}])",
+            self.on("node_boot_time_seconds", "")
         )
     }
 
     /// `up` of every selected instance: 1 scraped, 0 failed.
     pub(crate) fn up(&self) -> String {
-        format!("{} and on (job) {}", self.on("up", ""), self.node_jobs())
+        format!("{} and {}", self.on("up", ""), self.node_instances())
     }
 
     /// When each selected instance was last scraped.
     pub(crate) fn scraped_at(&self) -> String {
         format!(
-            "timestamp({}) and on (job) {}",
+            "timestamp({}) and {}",
             self.on("up", ""),
-            self.node_jobs()
+            self.node_instances()
         )
     }
 
     /// Scrapes in the last [`INTERVAL_WINDOW_S`] seconds: the scrape interval, per instance.
     pub(crate) fn scrape_count(&self) -> String {
         format!(
-            "count_over_time({}[{INTERVAL_WINDOW_S}s]) and on (job) {}",
+            "count_over_time({}[{INTERVAL_WINDOW_S}s]) and {}",
             self.on("up", ""),
-            self.node_jobs()
+            self.node_instances()
         )
     }
 
@@ -163,7 +167,7 @@ mod tests {
         assert_eq!(all.cpu_per_core(), "node_cpu_seconds_total{}");
         assert_eq!(
             all.up(),
-            r#"up{} and on (job) count by (job) (node_cpu_seconds_total{mode="idle"})"#
+            r#"up{} and on (job, instance) last_over_time(node_boot_time_seconds{}[10m])"#
         );
         assert!(
             all.gauges()
