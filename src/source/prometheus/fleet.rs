@@ -54,6 +54,9 @@ pub(crate) struct Fleet {
     mappings: Vec<(IpAddr, String)>,
     /// lbtop's poll interval: the scrape interval assumed until Prometheus's data tells it.
     poll_interval_s: f64,
+    /// A failure was said on the entry named `prometheus` (before any instance was known), with
+    /// the server's `host:port`.
+    server_failed: Option<String>,
 }
 
 /// One instance's numbers from one poll.
@@ -84,6 +87,7 @@ impl Fleet {
             scrape_intervals: HashMap::new(),
             mappings,
             poll_interval_s: poll_interval_s.max(0.001),
+            server_failed: None,
         }
     }
 
@@ -109,6 +113,18 @@ impl Fleet {
         }
         let instances: Vec<String> = self.known.keys().cloned().collect();
         let mut events = Vec::new();
+        if let Some(host) = self.server_failed.take_if(|_| !instances.is_empty()) {
+            // The entry that said Prometheus failed says it answers now.
+            events.push(SourceEvent::Node {
+                name: "prometheus".into(),
+                host,
+                report: Report::Status {
+                    time: Timestamp((answers.at * 1000.0) as i64),
+                    status: HostStatus::Ok,
+                    message: Some("Prometheus answers; its nodes are listed by instance".into()),
+                },
+            });
+        }
         for instance in instances {
             let report = self.report(&instance, accs.get(&instance), answers.at);
             if let Some(report) = report {
@@ -133,6 +149,7 @@ impl Fleet {
             message: Some(message.to_string()),
         };
         if self.known.is_empty() {
+            self.server_failed = Some(url_host.to_string());
             return vec![SourceEvent::Node {
                 name: "prometheus".into(),
                 host: url_host.to_string(),
@@ -512,7 +529,15 @@ mod tests {
         assert_eq!(host_of("fd00::1"), "fd00::1");
         assert_eq!(host_of("web1.example:9100"), "web1.example");
         assert_eq!(host_of("web1"), "web1");
-        let failed = Fleet::new(&[], 1.0).failed(HostStatus::Error, "x", "prom:9090");
+        let mut fleet = Fleet::new(&[], 1.0);
+        let failed = fleet.failed(HostStatus::Error, "x", "prom:9090");
         assert!(matches!(&failed[..], [SourceEvent::Node { name, .. }] if name == "prometheus"));
+        // Once Prometheus answers, that entry says so.
+        let events = fleet.absorb(answers(2000.5, 2000.0, 100.0));
+        assert!(events.iter().any(|e| matches!(e, SourceEvent::Node {
+            name,
+            report: Report::Status { status: HostStatus::Ok, .. },
+            ..
+        } if name == "prometheus")));
     }
 }
