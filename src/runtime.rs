@@ -215,11 +215,11 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
         progress.expect(Some(name));
     }
     let wait = set.remote.once_deadline(interval, rounds);
-    // Prometheus's instances are known from its answers: wait for its task to end too.
-    let fleet = set.remote.prometheus.is_some();
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(interval, tx.clone(), Some(rounds));
     let mut handles = started.handles;
+    // Prometheus's instances are known from its answers: wait for its task to end too.
+    let mut fleet_done = started.fleet_done;
     if let Some((_, p)) = set.router {
         handles.push(poller::spawn(p, interval, started.router_tx.clone()));
     }
@@ -228,8 +228,22 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     }
     drop((tx, started.router_tx));
     let deadline = tokio::time::Instant::now() + wait;
-    while fleet || !progress.done() {
+    while fleet_done.is_some() || !progress.done() {
         tokio::select! {
+            _ = async {
+                match fleet_done.as_mut() {
+                    Some(done) => done.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                fleet_done = None;
+                // Its events are all sent: take those not received yet.
+                while let Ok(ev) = rx.try_recv() {
+                    if progress.see(&ev) {
+                        state.ingest(ev);
+                    }
+                }
+            }
             ev = rx.recv() => match ev {
                 Some(ev) => {
                     if progress.see(&ev) {

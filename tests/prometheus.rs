@@ -119,6 +119,26 @@ fn prometheus_nodes_report_this_machine_as_proc_has_it() {
         .expect("MemTotal");
     assert_eq!(node["memory"]["total_bytes"].as_u64(), Some(kib * 1024));
     assert!(node["uptime_s"].as_f64().expect("uptime") > 0.0);
+
+    // With the local router (the default) too: --once ends when Prometheus's polls have.
+    let started = std::time::Instant::now();
+    let out = lbtop(&[
+        "--once",
+        "--interval",
+        "2s",
+        "--prometheus",
+        &f.url,
+        "--nodes",
+        "prometheus",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(only_node(&v)["status"], "ok", "{v}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ mod selector;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
 use crate::model::sample::SourceEvent;
@@ -78,16 +78,22 @@ impl PrometheusNodes {
     }
 
     /// Starts the task. With `limit`, it polls that many times and stops (`--once`), a failure
-    /// being final; without, until the receiver goes away.
+    /// being final; without, until the receiver goes away. The receiver given back resolves
+    /// when the task has ended, every event of it sent.
     pub fn spawn(
         self,
         interval: Duration,
         tx: mpsc::Sender<SourceEvent>,
         limit: Option<u32>,
-    ) -> PollHandle {
+    ) -> (PollHandle, oneshot::Receiver<()>) {
         let refresh = Arc::new(Notify::new());
-        tokio::spawn(run(self, interval, tx, refresh.clone(), limit));
-        PollHandle::from_notify(refresh)
+        let (done_tx, done) = oneshot::channel();
+        let notify = refresh.clone();
+        tokio::spawn(async move {
+            run(self, interval, tx, notify, limit).await;
+            let _ = done_tx.send(());
+        });
+        (PollHandle::from_notify(refresh), done)
     }
 
     /// Every query of one poll, evaluated at one instant.

@@ -34,6 +34,8 @@ pub struct Started {
     /// Where a router that is not watched over SSH should send its events (through `auto`'s
     /// discovery when it is on).
     pub router_tx: mpsc::Sender<SourceEvent>,
+    /// Resolves when Prometheus's task has ended (with `--once`), its events all sent.
+    pub fleet_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl RemoteSet {
@@ -166,10 +168,16 @@ impl RemoteSet {
         for n in self.nodes {
             handles.push(n.spawn(interval, tx.clone(), limit));
         }
-        if let Some(p) = self.prometheus {
-            handles.push(p.spawn(interval, tx.clone(), limit));
+        let fleet_done = self.prometheus.map(|p| {
+            let (handle, done) = p.spawn(interval, tx.clone(), limit);
+            handles.push(handle);
+            done
+        });
+        Started {
+            handles,
+            router_tx,
+            fleet_done,
         }
-        Started { handles, router_tx }
     }
 
     /// How long `--once` waits at most: every host has its own deadlines well inside this.
