@@ -55,6 +55,13 @@ pub struct SourceArgs {
     /// [default: auto, or the config file's `router-agent`]
     #[arg(long, value_name = "WHEN|PATH", env = "LBTOP_ROUTER_AGENT")]
     pub router_agent: Option<crate::source::agent::AgentChoice>,
+    /// Prometheus's URL, for `--nodes prometheus` [default: the config file's [prometheus] url];
+    /// credentials come from the config file or LBTOP_PROMETHEUS_USER/_PASSWORD/_TOKEN
+    #[arg(long, value_name = "URL", env = "LBTOP_PROMETHEUS")]
+    pub prometheus: Option<String>,
+    /// A CA certificate file (PEM) that signs Prometheus's, besides the system's roots
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_ca: Option<PathBuf>,
 }
 
 impl SourceArgs {
@@ -75,6 +82,9 @@ impl SourceArgs {
                 ..RouterBudget::default()
             },
             router_agent: self.router_agent.clone().unwrap_or_default(),
+            // The URL and CA merged with the config file's, and the credentials, come in
+            // `runtime::sources_for`.
+            prometheus: None,
         }
     }
 }

@@ -77,7 +77,10 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     let (local_node, remote_nodes) = args.nodes.split_local();
     let mut set = SourceSet::default();
     if matches!(args.router, RouterSpec::Remote(_))
-        || matches!(remote_nodes, NodesSpec::List(_) | NodesSpec::Auto)
+        || matches!(
+            remote_nodes,
+            NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
+        )
     {
         let mut spec = args.spec();
         if args.router_agent.is_none()
@@ -85,6 +88,7 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         {
             spec.router_agent = agent.clone();
         }
+        spec.prometheus = prometheus_spec(args, config)?;
         set.remote = RemoteSet::from_spec(&spec, config.interval, &config.node_map)
             .map_err(RunError::Unsupported)?;
     }
@@ -99,6 +103,42 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         set.nodes = vec![(p.name.clone(), "local".into(), Box::new(p))];
     }
     Ok(set)
+}
+
+/// Where Prometheus is and how to sign in: the command line's URL and CA over the config
+/// file's; credentials from LBTOP_PROMETHEUS_USER and _PASSWORD, or _TOKEN, over the file's.
+fn prometheus_spec(
+    args: &SourceArgs,
+    config: &Config,
+) -> Result<Option<crate::source::spec::PrometheusSpec>, RunError> {
+    use crate::source::spec::{PrometheusAuth, PrometheusSpec};
+    let file = &config.prometheus;
+    let Some(url) = args.prometheus.clone().or_else(|| file.url.clone()) else {
+        return Ok(None);
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let auth = match (
+        env("LBTOP_PROMETHEUS_USER"),
+        env("LBTOP_PROMETHEUS_PASSWORD"),
+        env("LBTOP_PROMETHEUS_TOKEN"),
+    ) {
+        (Some(user), Some(password), None) => PrometheusAuth::Basic { user, password },
+        (None, None, Some(token)) => PrometheusAuth::Bearer(token),
+        (None, None, None) => file.auth.clone(),
+        _ => {
+            return Err(RunError::Unsupported(
+                "Prometheus credentials: set LBTOP_PROMETHEUS_USER and LBTOP_PROMETHEUS_PASSWORD, \
+                 or LBTOP_PROMETHEUS_TOKEN alone"
+                    .into(),
+            ));
+        }
+    };
+    Ok(Some(PrometheusSpec {
+        url,
+        ca: args.prometheus_ca.clone().or_else(|| file.ca.clone()),
+        auth,
+        timeout: file.timeout,
+    }))
 }
 
 /// The TUI needs a terminal on stdin (keys) and stdout (the screen); checked before anything is
@@ -183,6 +223,8 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(interval, tx.clone(), Some(rounds));
     let mut handles = started.handles;
+    // Prometheus's instances are known from its answers: wait for its task to end too.
+    let mut fleet_done = started.fleet_done;
     if let Some((_, p)) = set.router {
         handles.push(poller::spawn(p, interval, started.router_tx.clone()));
     }
@@ -191,8 +233,22 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     }
     drop((tx, started.router_tx));
     let deadline = tokio::time::Instant::now() + wait;
-    while !progress.done() {
+    while fleet_done.is_some() || !progress.done() {
         tokio::select! {
+            _ = async {
+                match fleet_done.as_mut() {
+                    Some(done) => done.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                fleet_done = None;
+                // Its events are all sent: take those not received yet.
+                while let Ok(ev) = rx.try_recv() {
+                    if progress.see(&ev) {
+                        state.ingest(ev);
+                    }
+                }
+            }
             ev = rx.recv() => match ev {
                 Some(ev) => {
                     if progress.see(&ev) {

@@ -38,6 +38,11 @@ fn the_example_config_loads_and_sets_what_it_says() {
     assert_eq!(config.theme.name, "default");
     assert_eq!(config.source.as_deref(), Some(path.as_path()));
     assert_eq!(config.node_map.len(), 2);
+    assert_eq!(
+        config.prometheus.url.as_deref(),
+        Some("http://prometheus.example.net:9090")
+    );
+    assert_eq!(config.prometheus.timeout, Some(Duration::from_secs(5)));
     assert_eq!(config.keymap.hint(Action::Help).as_deref(), Some("f1"));
 }
 
@@ -173,4 +178,28 @@ proptest::proptest! {
             proptest::prop_assert!(error.to_string().starts_with("fuzz.toml:"), "{}", error);
         }
     }
+}
+
+#[test]
+fn prometheus_credentials_load_from_the_file_and_never_show_in_debug_output() {
+    use lbtop::source::spec::PrometheusAuth;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/prometheus.toml");
+    let config = Config::load(Some(&path), &Overrides::default()).expect("loads");
+    assert_eq!(
+        config.prometheus.auth,
+        PrometheusAuth::Basic {
+            user: "lbtop".into(),
+            password: "correct horse".into()
+        }
+    );
+    assert_eq!(
+        config.prometheus.ca.as_deref(),
+        Some(Path::new("/etc/ssl/prometheus-ca.pem"))
+    );
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("lbtop") && !shown.contains("correct horse"),
+        "{shown}"
+    );
 }

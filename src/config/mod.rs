@@ -49,6 +49,17 @@ impl Default for Thresholds {
 }
 
 pub use crate::source::spec::NodeMapping;
+use crate::source::spec::PrometheusAuth;
+
+/// The config file's `[prometheus]`: where it is and how to sign in. The command line's
+/// `--prometheus` and `--prometheus-ca` win; credentials come only from here or the environment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PrometheusConfig {
+    pub url: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub auth: PrometheusAuth,
+    pub timeout: Option<Duration>,
+}
 
 /// The resolved configuration the rest of lbtop runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +72,7 @@ pub struct Config {
     pub node_map: Vec<NodeMapping>,
     /// `router-agent`: whether a router over SSH runs `lbtop agent` (the command line wins).
     pub router_agent: Option<crate::source::agent::AgentChoice>,
+    pub prometheus: PrometheusConfig,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -192,6 +204,18 @@ struct ConfigFile {
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
     router_agent: Option<Spanned<String>>,
+    prometheus: Option<PrometheusFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PrometheusFile {
+    url: Option<Spanned<String>>,
+    ca: Option<Spanned<String>>,
+    user: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    bearer_token: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,6 +392,57 @@ impl Resolver<'_> {
             .collect()
     }
 
+    /// `[prometheus]`: a relative CA path is taken from the config file's directory.
+    fn prometheus(&self, file: Option<&PrometheusFile>) -> Result<PrometheusConfig, ConfigError> {
+        let Some(file) = file else {
+            return Ok(PrometheusConfig::default());
+        };
+        let text = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().trim().to_string());
+        let auth = match (&file.user, &file.password, &file.bearer_token) {
+            (Some(user), Some(password), None) => PrometheusAuth::Basic {
+                user: user.get_ref().clone(),
+                password: password.get_ref().clone(),
+            },
+            (None, None, Some(token)) => PrometheusAuth::Bearer(token.get_ref().trim().to_string()),
+            (None, None, None) => PrometheusAuth::None,
+            (_, _, Some(token)) => {
+                return Err(self.value_error(
+                    "prometheus.bearer-token",
+                    token,
+                    "goes alone: basic auth (user, password) or a bearer token, not both",
+                ));
+            }
+            (Some(v), None, None) | (None, Some(v), None) => {
+                return Err(self.value_error(
+                    "prometheus",
+                    v,
+                    "basic auth needs both `user` and `password`",
+                ));
+            }
+        };
+        let timeout = match &file.timeout {
+            None => None,
+            Some(v) => Some(
+                humantime::parse_duration(v.get_ref())
+                    .ok()
+                    .filter(|d| !d.is_zero() && *d <= MAX_INTERVAL)
+                    .ok_or_else(|| {
+                        self.value_error("prometheus.timeout", v, "must be a duration, 1ms to 1h")
+                    })?,
+            ),
+        };
+        let ca = text(&file.ca).map(|p| match self.origin.parent() {
+            Some(dir) if Path::new(&p).is_relative() => dir.join(p),
+            _ => PathBuf::from(p),
+        });
+        Ok(PrometheusConfig {
+            url: text(&file.url),
+            ca,
+            auth,
+            timeout,
+        })
+    }
+
     /// The file's theme, a relative path taken from the config file's directory.
     fn theme(&self, value: &Spanned<String>) -> Result<Theme, ConfigError> {
         let name = value.get_ref();
@@ -480,6 +555,7 @@ impl Config {
                     .map_err(|e: String| resolver.value_error("router-agent", v, e))
             })
             .transpose()?;
+        let prometheus = resolver.prometheus(file.prometheus.as_ref())?;
         // The file's theme is checked even when the CLI or NO_COLOR overrides it.
         let file_theme = file.theme.as_ref().map(|v| resolver.theme(v)).transpose()?;
         let interval = override_interval(overrides)?
@@ -493,6 +569,7 @@ impl Config {
             history_len,
             node_map,
             router_agent,
+            prometheus,
             source: Some(origin.to_path_buf()),
         })
     }
@@ -516,6 +593,7 @@ impl Config {
             history_len: DEFAULT_HISTORY,
             node_map: Vec::new(),
             router_agent: None,
+            prometheus: PrometheusConfig::default(),
             source: None,
         }
     }

@@ -149,6 +149,10 @@ pub struct ProcStat {
     pub processes: Option<u64>,
     pub procs_running: Option<u64>,
     pub procs_blocked: Option<u64>,
+    /// Online cores, from a source that gives the per-node sums without the per-core lines
+    /// (`cpus` empty): Prometheus for a fleet too large to ask for every core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_cores: Option<u32>,
 }
 
 /// `/proc/loadavg`.
@@ -203,9 +207,18 @@ pub struct NodeSample {
 }
 
 impl NodeSample {
-    /// Online cores: the per-core lines of `/proc/stat`.
+    /// Online cores: the per-core lines of `/proc/stat`, or the count a source gave without them.
     pub fn cores(&self) -> usize {
-        self.stat.cpus.len().max(1)
+        if self.stat.cpus.is_empty() {
+            self.stat.online_cores.map_or(1, |n| n as usize).max(1)
+        } else {
+            self.stat.cpus.len()
+        }
+    }
+
+    /// Whether the sample has the per-core lines, or only the node's sum over its cores.
+    pub fn has_per_core(&self) -> bool {
+        !self.stat.cpus.is_empty()
     }
 }
 

@@ -112,6 +112,16 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
+    /// Which CPU detail the source gave: `per-core`, or `per-node` (the sums over the cores
+    /// only, as Prometheus gives them for a fleet too large to ask for every core).
+    pub fn cpu_detail(&self) -> &'static str {
+        if self.cpus.is_empty() {
+            "per-node"
+        } else {
+            "per-core"
+        }
+    }
+
     pub(crate) fn memory_used_fraction(&self) -> Option<f64> {
         (self.memory_total_bytes > 0)
             .then(|| 1.0 - self.memory_available_bytes as f64 / self.memory_total_bytes as f64)

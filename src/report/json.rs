@@ -96,6 +96,11 @@ fn node(w: &mut Json<'_>, state: &State, n: &NodeEntry) {
         }
         None => w.null(),
     }
+    w.raw(b",\"cpu_detail\":");
+    match st {
+        Some(s) => w.string(s.cpu_detail()),
+        None => w.null(),
+    }
     w.raw(b",\"memory\":");
     match st {
         Some(s) => {

@@ -8,6 +8,7 @@ pub mod local;
 pub mod netlink;
 pub mod parse;
 pub(crate) mod poller;
+pub mod prometheus;
 pub mod remote;
 pub mod spec;
 pub mod ssh;

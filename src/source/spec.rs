@@ -1,9 +1,13 @@
 //! What to watch, as the command line and the config file say it, in the sources' own types: nothing under
 //! `source` or `control` names clap or the command line; `cli` parses into these.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::source::agent::AgentChoice;
+use crate::source::prometheus::Selector;
 use crate::source::remote::SudoMode;
 use crate::source::ssh::SshArgs;
 
@@ -37,6 +41,8 @@ pub enum NodesSpec {
     List(Vec<String>),
     /// The router's real servers, reached over SSH.
     Auto,
+    /// The instances Prometheus scrapes with node_exporter, those the selector picks.
+    Prometheus(Selector),
 }
 
 impl FromStr for NodesSpec {
@@ -46,6 +52,10 @@ impl FromStr for NodesSpec {
             "local" => Ok(Self::Local),
             "none" => Ok(Self::None),
             "auto" => Ok(Self::Auto),
+            "prometheus" => Ok(Self::Prometheus(Selector::default())),
+            p if p.starts_with("prometheus:") => Selector::parse(&p["prometheus:".len()..])
+                .map(Self::Prometheus)
+                .map_err(|e| format!("prometheus: {e}")),
             "" => Err("empty node list; use local, none, auto or a comma list of hosts".into()),
             list => Ok(Self::List(
                 list.split(',')
@@ -109,6 +119,44 @@ pub struct SourceSpec {
     pub router_budget: RouterBudget,
     /// Whether a router over SSH runs `lbtop agent` (`--router-agent`).
     pub router_agent: AgentChoice,
+    /// Where Prometheus is, for `--nodes prometheus`.
+    pub prometheus: Option<PrometheusSpec>,
+}
+
+/// A Prometheus server: its URL, the CA that signs its certificate (besides the system's), and
+/// how to sign in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusSpec {
+    /// `http://host:9090`, or with a path prefix (`https://host/prometheus`).
+    pub url: String,
+    pub ca: Option<PathBuf>,
+    pub auth: PrometheusAuth,
+    /// How long one poll (every query of it) may take; by default twice the interval, 2 to 10 s.
+    pub timeout: Option<Duration>,
+}
+
+/// How lbtop signs in to Prometheus: from the config file or the environment, never the command
+/// line (where every user of the machine could read it).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum PrometheusAuth {
+    #[default]
+    None,
+    Basic {
+        user: String,
+        password: String,
+    },
+    Bearer(String),
+}
+
+impl fmt::Debug for PrometheusAuth {
+    /// Never the secret: logs and error reports print this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrometheusAuth::None => f.write_str("None"),
+            PrometheusAuth::Basic { user, .. } => write!(f, "Basic({user:?}, password hidden)"),
+            PrometheusAuth::Bearer(_) => f.write_str("Bearer(token hidden)"),
+        }
+    }
 }
 
 impl Default for SourceSpec {
@@ -121,6 +169,7 @@ impl Default for SourceSpec {
             router_sudo: SudoMode::Auto,
             router_budget: RouterBudget::default(),
             router_agent: AgentChoice::Auto,
+            prometheus: None,
         }
     }
 }

@@ -316,6 +316,18 @@ fn trend_cell(cx: &RowCx) -> Cell<'static> {
 fn cores_cell(cx: &RowCx) -> Cell<'static> {
     cx.n.stats.as_ref().map_or_else(
         || cell("", false, cx.theme.dim),
-        |s| Line::from(core_strip(cx.theme, &s.cpus, cx.strip_width)).into(),
+        |s| {
+            if s.cpus.is_empty() {
+                // Per-node sums only (Prometheus for a large fleet): no core to draw.
+                let text = if cx.strip_width >= 8 {
+                    "per-node"
+                } else {
+                    "sum"
+                };
+                cell(text, false, cx.theme.dim)
+            } else {
+                Line::from(core_strip(cx.theme, &s.cpus, cx.strip_width)).into()
+            }
+        },
     )
 }

@@ -108,6 +108,7 @@ pub struct Node {
     pub load: Option<[f64; 3]>,
     pub cpu_total_percent: Option<f64>,
     pub cpus: Option<Vec<Option<CpuPercent>>>,
+    pub cpu_detail: Option<&'static str>,
     pub memory: Option<Memory>,
     pub uptime_s: Option<f64>,
     pub alert: Option<Severity>,
@@ -235,6 +236,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                 cpus: st
                     .filter(|s| s.cpus.iter().any(Option::is_some))
                     .map(|s| s.cpus.clone()),
+                cpu_detail: st.map(|s| s.cpu_detail()),
                 memory: st.map(|s| Memory {
                     total_bytes: s.memory_total_bytes,
                     available_bytes: s.memory_available_bytes,

@@ -1,4 +1,5 @@
-//! Every host watched over SSH, built from the source spec and the config, and started.
+//! Every remote source, built from the source spec and the config, and started: the hosts
+//! watched over SSH, and the nodes Prometheus has.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,17 +11,20 @@ use super::nodemap::NodeMap;
 use super::task::{RemoteSource, Role};
 use crate::model::sample::SourceEvent;
 use crate::source::poller::PollHandle;
+use crate::source::prometheus::PrometheusNodes;
 use crate::source::spec::{NodeMapping, NodesSpec, RouterSpec, SourceSpec};
 use crate::source::ssh::config::parse_jump_list;
 use crate::source::ssh::hosts::{HostSpec, display_names, expand_node_list};
 use crate::source::ssh::{SshContext, SshSettings, SshTuning};
 
-/// Every host watched over SSH.
+/// Every remote source.
 #[derive(Debug, Default)]
 pub struct RemoteSet {
     pub router: Option<RemoteSource>,
     pub nodes: Vec<RemoteSource>,
     pub auto: Option<AutoNodes>,
+    /// `--nodes prometheus`: one task for every instance.
+    pub prometheus: Option<PrometheusNodes>,
 }
 
 /// What [`RemoteSet::start`] gives back.
@@ -30,6 +34,8 @@ pub struct Started {
     /// Where a router that is not watched over SSH should send its events (through `auto`'s
     /// discovery when it is on).
     pub router_tx: mpsc::Sender<SourceEvent>,
+    /// Resolves when Prometheus's task has ended (with `--once`), its events all sent.
+    pub fleet_done: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl RemoteSet {
@@ -44,7 +50,20 @@ impl RemoteSet {
     ) -> Result<RemoteSet, String> {
         let settings = SshSettings::load(&args.ssh).map_err(|e| e.to_string())?;
         let ctx = SshContext::new(settings, SshTuning::for_interval(interval));
-        RemoteSet::with_context(args, node_map, ctx)
+        let mut set = RemoteSet::with_context(args, node_map, ctx)?;
+        if let NodesSpec::Prometheus(selector) = &args.nodes {
+            let spec = args.prometheus.as_ref().ok_or(
+                "--nodes prometheus: say where Prometheus is with --prometheus URL \
+                 (or `url` under [prometheus] in the config file)",
+            )?;
+            set.prometheus = Some(PrometheusNodes::new(
+                spec,
+                selector.clone(),
+                node_map,
+                interval,
+            )?);
+        }
+        Ok(set)
     }
 
     /// As [`from_spec`](Self::from_spec) with the SSH settings and tuning given.
@@ -108,13 +127,17 @@ impl RemoteSet {
                     ctx: ctx.clone(),
                 });
             }
-            NodesSpec::Local | NodesSpec::None => {}
+            // Built by `from_spec`, which knows the interval.
+            NodesSpec::Local | NodesSpec::None | NodesSpec::Prometheus(_) => {}
         }
         Ok(set)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.router.is_none() && self.nodes.is_empty() && self.auto.is_none()
+        self.router.is_none()
+            && self.nodes.is_empty()
+            && self.auto.is_none()
+            && self.prometheus.is_none()
     }
 
     /// The nodes known before anything runs: `(name, host)`.
@@ -146,7 +169,16 @@ impl RemoteSet {
         for n in self.nodes {
             handles.push(n.spawn(interval, tx.clone(), limit));
         }
-        Started { handles, router_tx }
+        let fleet_done = self.prometheus.map(|p| {
+            let (handle, done) = p.spawn(interval, tx.clone(), limit);
+            handles.push(handle);
+            done
+        });
+        Started {
+            handles,
+            router_tx,
+            fleet_done,
+        }
     }
 
     /// How long `--once` waits at most: every host has its own deadlines well inside this.
@@ -160,6 +192,10 @@ impl RemoteSet {
             .unwrap_or_default();
         let one = t.connect_timeout + (interval + t.router_poll_timeout) * rounds;
         let hops = if self.auto.is_some() { 2 } else { 1 };
-        one * hops + Duration::from_secs(2)
+        let prometheus = self
+            .prometheus
+            .as_ref()
+            .map_or(Duration::ZERO, |p| (interval + p.timeout()) * rounds);
+        (one * hops).max(prometheus) + Duration::from_secs(2)
     }
 }

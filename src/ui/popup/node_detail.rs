@@ -50,7 +50,9 @@ pub fn draw(
     };
     let header = header_lines(theme, n, st, inner.width);
     let reals = state.node_reals(name);
-    let [head, list, charts, body] = body_areas(inner, header.len(), reals.len(), st.cpus.len());
+    // Per-node sums only: a bar for them and the line that says so.
+    let bar_lines = if st.cpus.is_empty() { 2 } else { st.cpus.len() };
+    let [head, list, charts, body] = body_areas(inner, header.len(), reals.len(), bar_lines);
     frame.render_widget(Paragraph::new(header), head);
     reals_table(frame, list, state, theme, keymap, &reals);
     if charts.height > 0 {
@@ -234,8 +236,31 @@ fn header_lines(theme: &Theme, n: &NodeEntry, st: &NodeStats, width: u16) -> Vec
     header
 }
 
+/// The source gave the node's sums over its cores only (Prometheus, for a large fleet): one bar
+/// for them, and a line that says so.
+fn node_sum_bar(theme: &Theme, st: &NodeStats, body: Rect) -> Vec<Line<'static>> {
+    let bar_width = usize::from(body.width).saturating_sub(16).max(1);
+    let mut bar = vec![Span::styled(format!("all {:>3}[", st.cores), theme.dim)];
+    bar.extend(cpu_bar(theme, st.cpu_total.as_ref(), bar_width));
+    bar.push(Span::styled(
+        st.cpu_total
+            .map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
+        theme.dim,
+    ));
+    vec![
+        Line::from(bar),
+        Line::styled(
+            "per-node sums: the source gave no per-core detail for this node",
+            theme.dim,
+        ),
+    ]
+}
+
 /// A bar per core, `id[|||||   12.5%]`, in as many columns as `body`'s height needs.
 fn core_bars(theme: &Theme, n: &NodeEntry, st: &NodeStats, body: Rect) -> Vec<Line<'static>> {
+    if st.cpus.is_empty() {
+        return node_sum_bar(theme, st, body);
+    }
     let ncpu = st.cpus.len().max(1);
     let rows_avail = usize::from(body.height.max(1));
     let ncols = ncpu.div_ceil(rows_avail).max(1);

@@ -1,0 +1,227 @@
+//! Prometheus's query API over HTTP(S) (reqwest on rustls with ring): one instant query per
+//! call, every answer bounded in size, the whole poll bounded in time by the task.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+
+use crate::model::sample::HostStatus;
+use crate::model::text::printable;
+use crate::source::spec::{PrometheusAuth, PrometheusSpec};
+
+use super::api::{self, ApiError, Series};
+
+/// The largest CA file read for `--prometheus-ca`.
+const CA_LIMIT: u64 = 1 << 20;
+
+/// Why a query got no series.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum QueryError {
+    /// No connection, or no answer in time.
+    #[error("{0}")]
+    Unreachable(String),
+    /// 401 or 403: the credentials are missing or wrong.
+    #[error("{0}")]
+    Auth(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("answer larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+impl QueryError {
+    /// The status a node shows for this failure.
+    pub(crate) fn status(&self) -> HostStatus {
+        match self {
+            QueryError::Unreachable(_) => HostStatus::Unreachable,
+            QueryError::Auth(_) => HostStatus::AuthFailed,
+            QueryError::Api(_) | QueryError::TooLarge { .. } => HostStatus::Error,
+        }
+    }
+}
+
+/// A client of one Prometheus server.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    query_url: Url,
+    /// `host:port` of the server, for a status before any instance is known.
+    pub(crate) server: String,
+    auth: PrometheusAuth,
+    limit: usize,
+}
+
+impl Client {
+    /// A client for `spec`, each request within `timeout` and each answer at most `limit` bytes.
+    pub(crate) fn new(
+        spec: &PrometheusSpec,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Client, String> {
+        let base = parse_url(&spec.url)?;
+        let query_url = base
+            .join("api/v1/query")
+            .map_err(|e| format!("--prometheus {:?}: {e}", spec.url))?;
+        // ring, the provider russh already uses; a provider installed before stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("lbtop/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &spec.ca {
+            let pem = crate::fsutil::read_bytes(path, CA_LIMIT)
+                .map_err(|e| format!("--prometheus-ca: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("--prometheus-ca {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "--prometheus-ca {}: no PEM certificate in it",
+                    path.display()
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| format!("Prometheus client: {}", chain(&e)))?;
+        let server = match (base.host_str(), base.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => base.to_string(),
+        };
+        Ok(Client {
+            http,
+            query_url,
+            server,
+            auth: spec.auth.clone(),
+            limit,
+        })
+    }
+
+    /// The series of `promql` evaluated at `time` (seconds since the epoch).
+    pub(crate) async fn query(&self, promql: &str, time: f64) -> Result<Vec<Series>, QueryError> {
+        let mut url = self.query_url.clone();
+        url.query_pairs_mut()
+            .append_pair("query", promql)
+            .append_pair("time", &format!("{time:.3}"));
+        let mut request = self.http.get(url);
+        request = match &self.auth {
+            PrometheusAuth::None => request,
+            PrometheusAuth::Basic { user, password } => request.basic_auth(user, Some(password)),
+            PrometheusAuth::Bearer(token) => request.bearer_auth(token),
+        };
+        let mut response = request.send().await.map_err(|e| self.failure(&e))?;
+        let status = response.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Err(QueryError::Auth(format!(
+                "Prometheus at {} refused the credentials (HTTP {})",
+                self.server,
+                status.as_u16()
+            )));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.limit as u64)
+        {
+            return Err(QueryError::TooLarge { limit: self.limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.failure(&e))? {
+            if body.len() + chunk.len() > self.limit {
+                return Err(QueryError::TooLarge { limit: self.limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(api::parse_vector(status.as_u16(), &body)?)
+    }
+
+    fn failure(&self, e: &reqwest::Error) -> QueryError {
+        if e.is_timeout() {
+            QueryError::Unreachable(format!(
+                "Prometheus at {} did not answer in time",
+                self.server
+            ))
+        } else {
+            QueryError::Unreachable(format!("Prometheus at {}: {}", self.server, chain(e)))
+        }
+    }
+}
+
+/// `http://` or `https://`, with a host; a path is a prefix the API is under.
+fn parse_url(text: &str) -> Result<Url, String> {
+    let shown = printable(text, 200);
+    let mut url = Url::parse(text.trim())
+        .map_err(|e| format!("--prometheus {shown:?}: {e} (write e.g. http://prometheus:9090)"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "--prometheus {shown:?}: use an http:// or https:// URL, e.g. http://prometheus:9090"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "--prometheus {shown:?}: no query, fragment or credentials in the URL; \
+             credentials go in the config file or the environment"
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// An error and its causes, the innermost last: reqwest's own message names only the URL.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = c.source();
+    }
+    // The first part repeats the URL with its query; the causes say what went wrong.
+    let causes = if parts.len() > 1 {
+        &parts[1..]
+    } else {
+        &parts[..]
+    };
+    printable(&causes.join(": "), 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_http_or_https_with_a_host_and_the_api_under_their_path() {
+        let u = parse_url("http://prom:9090").expect("url");
+        assert_eq!(
+            u.join("api/v1/query").expect("join").as_str(),
+            "http://prom:9090/api/v1/query"
+        );
+        let p = parse_url("https://example.net/prometheus").expect("prefix");
+        assert_eq!(
+            p.join("api/v1/query").expect("join").as_str(),
+            "https://example.net/prometheus/api/v1/query"
+        );
+        for bad in [
+            "prom:9090",
+            "ftp://prom",
+            "http://user:pw@prom:9090",
+            "http://p/?a=1",
+            "nonsense",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad} accepted");
+        }
+        assert!(
+            parse_url("http://user:pw@prom")
+                .expect_err("creds")
+                .contains("config file")
+        );
+    }
+}

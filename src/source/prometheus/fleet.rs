@@ -1,0 +1,543 @@
+//! One poll's answers turned into each instance's event: a raw `NodeSample` (cumulative CPU
+//! counters, with the time Prometheus scraped them), or a status when the instance is down or
+//! its data is old. Pure: the task asks, this decides.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::model::sample::{
+    CpuTimes, HostStatus, LoadAvg, MemInfo, NodeSample, ProcStat, Report, SourceEvent, Timestamp,
+    Uptime,
+};
+use crate::model::text::printable;
+use crate::source::remote::parse_block;
+use crate::source::spec::NodeMapping;
+
+use super::api::Series;
+
+/// What one poll asked and got, every query evaluated at `at` (seconds since the epoch).
+#[derive(Debug, Default)]
+pub(crate) struct Answers {
+    pub at: f64,
+    pub up: Vec<Series>,
+    pub scraped_at: Vec<Series>,
+    pub cores: Vec<Series>,
+    pub cpu: Vec<Series>,
+    /// `cpu` has one series per core and mode (else per instance and mode).
+    pub per_core: bool,
+    pub gauges: Vec<Series>,
+    /// Scrapes per [`super::selector::INTERVAL_WINDOW_S`], when asked this poll.
+    pub scrape_counts: Option<Vec<Series>>,
+}
+
+/// The longest instance label shown.
+const NAME_CHARS: usize = 120;
+
+/// Staleness: an instance with no sample newer than this many scrape intervals is unreachable.
+const STALE_SCRAPES: f64 = 3.0;
+
+/// What is known of an instance across polls.
+#[derive(Debug, Default)]
+struct Known {
+    /// The scrape time of the last sample sent: a poll that finds no newer scrape sends none.
+    last_sample: Option<Timestamp>,
+    /// The status last said (`Ok` after a sample).
+    said: Option<(HostStatus, Option<String>)>,
+}
+
+/// Every instance seen in this run, and how instances are named and matched to real servers.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    known: BTreeMap<String, Known>,
+    /// Seconds between scrapes per instance, from `count_over_time(up[…])`.
+    scrape_intervals: HashMap<String, f64>,
+    mappings: Vec<(IpAddr, String)>,
+    /// lbtop's poll interval: the scrape interval assumed until Prometheus's data tells it.
+    poll_interval_s: f64,
+    /// A failure was said on the entry named `prometheus` (before any instance was known), with
+    /// the server's `host:port`.
+    server_failed: Option<String>,
+}
+
+/// One instance's numbers from one poll.
+#[derive(Debug, Default)]
+struct Acc {
+    up: Option<f64>,
+    scraped_at: Option<f64>,
+    cores: Option<u32>,
+    total: Option<CpuTimes>,
+    cpus: BTreeMap<u32, CpuTimes>,
+    gauges: HashMap<String, f64>,
+}
+
+impl Fleet {
+    /// `mappings`: the config's `[[node]]` entries; those naming one address give the address
+    /// of an instance whose label names the host (`web1:9100`).
+    pub(crate) fn new(mappings: &[NodeMapping], poll_interval_s: f64) -> Fleet {
+        let mappings = mappings
+            .iter()
+            .filter_map(|m| {
+                let block = parse_block(&m.match_).ok()?;
+                (block.prefix_len() == block.max_prefix_len())
+                    .then(|| (block.addr(), host_of(&m.host).to_string()))
+            })
+            .collect();
+        Fleet {
+            known: BTreeMap::new(),
+            scrape_intervals: HashMap::new(),
+            mappings,
+            poll_interval_s: poll_interval_s.max(0.001),
+            server_failed: None,
+        }
+    }
+
+    /// Whether any instance has been seen.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// The events of one poll: a sample for every instance scraped since its last one, a
+    /// status for every instance whose status changed.
+    pub(crate) fn absorb(&mut self, answers: Answers) -> Vec<SourceEvent> {
+        if let Some(counts) = &answers.scrape_counts {
+            for s in counts {
+                if s.value >= 1.0 {
+                    let interval = f64::from(super::selector::INTERVAL_WINDOW_S) / s.value;
+                    self.scrape_intervals.insert(s.instance.clone(), interval);
+                }
+            }
+        }
+        let accs = gather(&answers);
+        for instance in accs.keys() {
+            self.known.entry(instance.clone()).or_default();
+        }
+        let instances: Vec<String> = self.known.keys().cloned().collect();
+        let mut events = Vec::new();
+        if let Some(host) = self.server_failed.take_if(|_| !instances.is_empty()) {
+            // The entry that said Prometheus failed says it answers now.
+            events.push(SourceEvent::Node {
+                name: "prometheus".into(),
+                host,
+                report: Report::Status {
+                    time: Timestamp((answers.at * 1000.0) as i64),
+                    status: HostStatus::Ok,
+                    message: Some("Prometheus answers; its nodes are listed by instance".into()),
+                },
+            });
+        }
+        for instance in instances {
+            let report = self.report(&instance, accs.get(&instance), answers.at);
+            if let Some(report) = report {
+                events.push(self.event(&instance, report));
+            }
+        }
+        events
+    }
+
+    /// A failure of the whole poll, said on every instance known (once per change); before any
+    /// is known, on an entry for Prometheus itself, named `prometheus`.
+    pub(crate) fn failed(
+        &mut self,
+        status: HostStatus,
+        message: &str,
+        url_host: &str,
+    ) -> Vec<SourceEvent> {
+        let time = Timestamp::now();
+        let report = |status, message: &str| Report::Status {
+            time,
+            status,
+            message: Some(message.to_string()),
+        };
+        if self.known.is_empty() {
+            self.server_failed = Some(url_host.to_string());
+            return vec![SourceEvent::Node {
+                name: "prometheus".into(),
+                host: url_host.to_string(),
+                report: report(status, message),
+            }];
+        }
+        let instances: Vec<String> = self.known.keys().cloned().collect();
+        instances
+            .into_iter()
+            .filter_map(|i| {
+                self.say(&i, status, Some(message.to_string()))
+                    .then(|| self.event(&i, report(status, message)))
+            })
+            .collect()
+    }
+
+    /// Records a status; `false` when it was already said.
+    fn say(&mut self, instance: &str, status: HostStatus, message: Option<String>) -> bool {
+        let known = self.known.entry(instance.to_string()).or_default();
+        let key = Some((status, message));
+        if known.said == key {
+            return false;
+        }
+        known.said = key;
+        true
+    }
+
+    fn event(&self, instance: &str, report: Report<NodeSample>) -> SourceEvent {
+        SourceEvent::Node {
+            name: printable(instance, NAME_CHARS),
+            host: self.host_for(instance),
+            report,
+        }
+    }
+
+    /// The address real servers are matched on: the instance label's host when it is an
+    /// address, else the `[[node]]` entry naming that host, else the host as labelled.
+    fn host_for(&self, instance: &str) -> String {
+        let host = host_of(instance);
+        if let Ok(addr) = host.parse::<IpAddr>() {
+            return addr.to_string();
+        }
+        self.mappings
+            .iter()
+            .find(|(_, h)| h == host)
+            .map_or_else(|| printable(host, NAME_CHARS), |(a, _)| a.to_string())
+    }
+
+    /// This poll's report for one instance, when there is something new to say.
+    fn report(&mut self, instance: &str, acc: Option<&Acc>, at: f64) -> Option<Report<NodeSample>> {
+        let interval = self
+            .scrape_intervals
+            .get(instance)
+            .copied()
+            .unwrap_or(self.poll_interval_s);
+        let verdict = judge(acc, at, interval);
+        let status_time = Timestamp((at * 1000.0) as i64);
+        match verdict {
+            Err((status, message)) => {
+                self.say(instance, status, Some(message.clone()))
+                    .then_some(Report::Status {
+                        time: status_time,
+                        status,
+                        message: Some(message),
+                    })
+            }
+            Ok(sample) => {
+                let known = self.known.entry(instance.to_string()).or_default();
+                if known.last_sample == Some(sample.time) {
+                    return None;
+                }
+                known.last_sample = Some(sample.time);
+                known.said = Some((HostStatus::Ok, None));
+                Some(Report::Sample(sample))
+            }
+        }
+    }
+}
+
+/// An instance's sample, or the status it gets instead.
+fn judge(acc: Option<&Acc>, at: f64, interval: f64) -> Result<NodeSample, (HostStatus, String)> {
+    let unreachable = |m: String| (HostStatus::Unreachable, m);
+    let Some(acc) = acc.filter(|a| a.up.is_some()) else {
+        return Err(unreachable(
+            "not in Prometheus's answer any more: its target is gone, or it has been down \
+             for over 10 minutes"
+                .into(),
+        ));
+    };
+    if acc.up != Some(1.0) {
+        return Err(unreachable(
+            "Prometheus cannot scrape it: up is 0 (its last scrape failed)".into(),
+        ));
+    }
+    let scraped = acc.scraped_at.unwrap_or(0.0);
+    let age = at - scraped;
+    if age > STALE_SCRAPES * interval {
+        return Err(unreachable(format!(
+            "no sample for {age:.0} s, more than {STALE_SCRAPES} scrape intervals of {interval:.1} s"
+        )));
+    }
+    let Some(total) = acc.total else {
+        return Err((
+            HostStatus::Error,
+            "no node_cpu_seconds_total: is node_exporter's cpu collector on?".into(),
+        ));
+    };
+    Ok(sample(acc, total, scraped))
+}
+
+/// The raw sample of one instance.
+fn sample(acc: &Acc, total: CpuTimes, scraped: f64) -> NodeSample {
+    let g = |name: &str| acc.gauges.get(name).copied();
+    let bytes = |name: &str| g(name).map_or(0, |v| v.max(0.0) as u64);
+    let boot = g("node_boot_time_seconds");
+    NodeSample {
+        time: Timestamp((scraped * 1000.0).round() as i64),
+        stat: ProcStat {
+            total,
+            cpu_ids: acc.cpus.keys().copied().collect(),
+            cpus: acc.cpus.values().copied().collect(),
+            boot_time: boot.map(|b| b.max(0.0) as u64),
+            online_cores: acc.cores,
+            ..ProcStat::default()
+        },
+        load: LoadAvg {
+            one: g("node_load1").unwrap_or(0.0),
+            five: g("node_load5").unwrap_or(0.0),
+            fifteen: g("node_load15").unwrap_or(0.0),
+            ..LoadAvg::default()
+        },
+        memory: MemInfo {
+            total_bytes: bytes("node_memory_MemTotal_bytes"),
+            free_bytes: bytes("node_memory_MemFree_bytes"),
+            available_bytes: bytes("node_memory_MemAvailable_bytes"),
+            buffers_bytes: bytes("node_memory_Buffers_bytes"),
+            cached_bytes: bytes("node_memory_Cached_bytes"),
+            swap_total_bytes: bytes("node_memory_SwapTotal_bytes"),
+            swap_free_bytes: bytes("node_memory_SwapFree_bytes"),
+        },
+        uptime: Uptime {
+            uptime_s: match (g(super::selector::NODE_TIME), boot) {
+                (Some(now), Some(boot)) => (now - boot).max(0.0),
+                _ => 0.0,
+            },
+            idle_s: 0.0,
+        },
+        facts: None,
+    }
+}
+
+/// Every instance's numbers, from the answers.
+fn gather(answers: &Answers) -> HashMap<String, Acc> {
+    let mut accs: HashMap<String, Acc> = HashMap::new();
+    for s in &answers.up {
+        accs.entry(s.instance.clone()).or_default().up = Some(s.value);
+    }
+    for s in &answers.scraped_at {
+        if let Some(a) = accs.get_mut(&s.instance) {
+            a.scraped_at = Some(s.value);
+        }
+    }
+    for s in &answers.cores {
+        if let Some(a) = accs.get_mut(&s.instance) {
+            a.cores = Some(s.value.max(0.0) as u32);
+        }
+    }
+    for s in &answers.cpu {
+        let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) else {
+            continue;
+        };
+        let jiffies = (s.value.max(0.0) * 100.0).round() as u64;
+        if answers.per_core {
+            if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
+                add_mode(a.cpus.entry(core).or_default(), mode, jiffies);
+                add_mode(a.total.get_or_insert_default(), mode, jiffies);
+            }
+        } else {
+            add_mode(a.total.get_or_insert_default(), mode, jiffies);
+        }
+    }
+    for s in &answers.gauges {
+        if let (Some(a), Some(name)) = (accs.get_mut(&s.instance), s.name.as_ref()) {
+            a.gauges.insert(name.clone(), s.value);
+        }
+    }
+    accs
+}
+
+/// Adds a mode's jiffies (node_exporter's seconds × USER_HZ 100) to its field.
+fn add_mode(t: &mut CpuTimes, mode: &str, jiffies: u64) {
+    let field = match mode {
+        "user" => &mut t.user,
+        "nice" => &mut t.nice,
+        "system" => &mut t.system,
+        "idle" => &mut t.idle,
+        "iowait" => &mut t.iowait,
+        "irq" => &mut t.irq,
+        "softirq" => &mut t.softirq,
+        "steal" => &mut t.steal,
+        _ => return,
+    };
+    *field = field.saturating_add(jiffies);
+}
+
+/// The host of `host:port`, `[v6]:port`, or a bare host or address.
+pub(crate) fn host_of(instance: &str) -> &str {
+    let t = instance.trim();
+    if let Some(rest) = t.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    if t.parse::<IpAddr>().is_ok() {
+        return t;
+    }
+    match t.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(instance: &str, value: f64) -> Series {
+        Series {
+            instance: instance.into(),
+            name: None,
+            mode: None,
+            cpu: None,
+            value,
+        }
+    }
+
+    fn cpu(instance: &str, core: &str, mode: &str, value: f64) -> Series {
+        Series {
+            cpu: Some(core.into()),
+            mode: Some(mode.into()),
+            ..series(instance, value)
+        }
+    }
+
+    fn gauge(instance: &str, name: &str, value: f64) -> Series {
+        Series {
+            name: Some(name.into()),
+            ..series(instance, value)
+        }
+    }
+
+    fn answers(at: f64, scraped: f64, idle: f64) -> Answers {
+        let i = "10.0.0.1:9100";
+        Answers {
+            at,
+            up: vec![series(i, 1.0), series("web2:9100", 0.0)],
+            scraped_at: vec![series(i, scraped), series("web2:9100", scraped)],
+            cores: vec![series(i, 2.0)],
+            cpu: vec![
+                cpu(i, "1", "idle", idle),
+                cpu(i, "0", "idle", idle),
+                cpu(i, "0", "user", 10.5),
+                cpu(i, "1", "user", 10.25),
+                cpu(i, "0", "guest", 99.0),
+            ],
+            per_core: true,
+            gauges: vec![
+                gauge(i, "node_load1", 0.5),
+                gauge(i, "node_memory_MemTotal_bytes", 8e9),
+                gauge(i, "node_boot_time_seconds", 1000.0),
+                gauge(i, "node_time_seconds", 4600.0),
+            ],
+            scrape_counts: Some(vec![series(i, 120.0)]),
+        }
+    }
+
+    fn node(events: &[SourceEvent], want: &str) -> Report<NodeSample> {
+        events
+            .iter()
+            .find_map(|e| match e {
+                SourceEvent::Node { name, report, .. } if name == want => Some(report.clone()),
+                _ => None,
+            })
+            .expect("event for the instance")
+    }
+
+    #[test]
+    fn answers_become_raw_samples_with_the_scrape_time_and_per_core_jiffies() {
+        let mappings = [NodeMapping {
+            match_: "10.0.0.22".into(),
+            host: "web2".into(),
+        }];
+        let mut fleet = Fleet::new(&mappings, 1.0);
+        let events = fleet.absorb(answers(2000.5, 2000.0, 100.0));
+        let Report::Sample(s) = node(&events, "10.0.0.1:9100") else {
+            panic!("a sample");
+        };
+        assert_eq!(s.time, Timestamp(2_000_000));
+        assert_eq!(s.stat.cpu_ids, vec![0, 1]);
+        assert_eq!(s.stat.cpus[0].user, 1050);
+        assert_eq!(s.stat.cpus[1].idle, 10_000);
+        assert_eq!(s.stat.total.user, 2075);
+        assert_eq!(s.cores(), 2);
+        assert_eq!(s.memory.total_bytes, 8_000_000_000);
+        assert!((s.uptime.uptime_s - 3600.0).abs() < 1e-9);
+        assert!((s.load.one - 0.5).abs() < 1e-9);
+        let down = events
+            .iter()
+            .find(|e| matches!(e, SourceEvent::Node { name, .. } if name == "web2:9100"));
+        match down {
+            Some(SourceEvent::Node {
+                host,
+                report: Report::Status {
+                    status, message, ..
+                },
+                ..
+            }) => {
+                assert_eq!(host, "10.0.0.22", "matched by the [[node]] entry");
+                assert_eq!(*status, HostStatus::Unreachable);
+                assert!(message.as_deref().unwrap_or("").contains("up is 0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same scrape again: nothing new to send, and the status is not said twice.
+        assert!(fleet.absorb(answers(2001.0, 2000.0, 100.0)).is_empty());
+        assert_eq!(fleet.absorb(answers(2002.0, 2001.0, 101.0)).len(), 1);
+    }
+
+    #[test]
+    fn old_data_and_gone_targets_are_unreachable_with_the_reason() {
+        let mut fleet = Fleet::new(&[], 1.0);
+        fleet.absorb(answers(2000.5, 2000.0, 100.0));
+        // One scrape a second (120 in two minutes): 3.5 s old is more than three intervals.
+        let events = fleet.absorb(Answers {
+            scrape_counts: None,
+            ..answers(2003.5, 2000.0, 100.0)
+        });
+        let Report::Status {
+            status, message, ..
+        } = node(&events, "10.0.0.1:9100")
+        else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Unreachable);
+        assert!(message.unwrap_or_default().contains("no sample for 4 s"));
+        let gone = fleet.absorb(Answers {
+            at: 2004.0,
+            ..Answers::default()
+        });
+        let Report::Status { message, .. } = node(&gone, "10.0.0.1:9100") else {
+            panic!("a status");
+        };
+        assert!(message.unwrap_or_default().contains("target is gone"));
+        let failed = fleet.failed(HostStatus::Unreachable, "connection refused", "prom:9090");
+        assert_eq!(failed.len(), 2, "both instances known");
+    }
+
+    #[test]
+    fn sums_without_cores_give_the_core_count_from_prometheus() {
+        let i = "10.0.0.1:9100";
+        let mut a = answers(2000.5, 2000.0, 100.0);
+        a.per_core = false;
+        a.cpu = vec![cpu(i, "", "idle", 200.0), cpu(i, "", "user", 20.75)];
+        a.cores = vec![series(i, 32.0)];
+        let events = Fleet::new(&[], 1.0).absorb(a);
+        let Report::Sample(s) = node(&events, i) else {
+            panic!("a sample");
+        };
+        assert!(s.stat.cpus.is_empty());
+        assert_eq!(s.cores(), 32);
+        assert_eq!(s.stat.total.user, 2075);
+        assert!(!s.has_per_core());
+    }
+
+    #[test]
+    fn hosts_of_instance_labels() {
+        assert_eq!(host_of("10.0.0.1:9100"), "10.0.0.1");
+        assert_eq!(host_of("[fd00::1]:9100"), "fd00::1");
+        assert_eq!(host_of("fd00::1"), "fd00::1");
+        assert_eq!(host_of("web1.example:9100"), "web1.example");
+        assert_eq!(host_of("web1"), "web1");
+        let mut fleet = Fleet::new(&[], 1.0);
+        let failed = fleet.failed(HostStatus::Error, "x", "prom:9090");
+        assert!(matches!(&failed[..], [SourceEvent::Node { name, .. }] if name == "prometheus"));
+        // Once Prometheus answers, that entry says so.
+        let events = fleet.absorb(answers(2000.5, 2000.0, 100.0));
+        assert!(events.iter().any(|e| matches!(e, SourceEvent::Node {
+            name,
+            report: Report::Status { status: HostStatus::Ok, .. },
+            ..
+        } if name == "prometheus")));
+    }
+}
