@@ -1,6 +1,7 @@
 //! The data model: raw samples, derived snapshots, alerts and history.
 
 pub mod alert;
+pub mod dr;
 pub mod history;
 pub mod sample;
 pub mod snapshot;

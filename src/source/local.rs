@@ -103,6 +103,7 @@ impl LocalNode {
             memory: read_parsed(root, "meminfo", parse::meminfo)?,
             uptime: read_parsed(root, "uptime", parse::uptime)?,
             facts: Some(self.facts.clone()),
+            net: None,
         })
     }
 }
@@ -185,6 +186,7 @@ impl SysinfoFallback {
                 idle_s: 0.0,
             },
             facts: None,
+            net: None,
         }
     }
 }

@@ -110,6 +110,7 @@ pub struct Node {
     pub cpus: Option<Vec<Option<CpuPercent>>>,
     pub memory: Option<Memory>,
     pub uptime_s: Option<f64>,
+    pub dr_problems: Option<Vec<String>>,
     pub alert: Option<Severity>,
 }
 
@@ -240,6 +241,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                     available_bytes: s.memory_available_bytes,
                 }),
                 uptime_s: st.map(|s| s.uptime_s),
+                dr_problems: n.dr_problems.clone(),
                 alert: state.alerts().worst(&n.name),
             }
         })

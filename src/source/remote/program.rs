@@ -6,7 +6,8 @@
 //! the program checks against its own patterns and refuses (exits) otherwise.
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
-//! all; a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
+//! all (nor does `p SEQ dr`, which adds the direct-routing checks' `/proc/net`, `/proc/sys` and
+//! `/sys/class/net` files); a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
 //! parts asked for.
 
 use std::str::FromStr;
@@ -42,11 +43,48 @@ read -r h </proc/sys/kernel/hostname
 read -r r </proc/sys/kernel/osrelease
 n=0
 while IFS= read -r l; do case $l in cpu*) n=$((n+1)) ;; *) break ;; esac; done </proc/stat
+dr() {
+  o="$o@@lbtop fib_trie
+"
+  i=0; a=; f=0
+  if [ -r /proc/net/fib_trie ]; then
+    while [ $i -lt 20000 ] && IFS= read -r l; do
+      i=$((i+1))
+      case $l in
+        Local:*) [ $f = 1 ] && break ;;
+        *'|-- '*) a=$l ;;
+        *' LOCAL'*) f=1; o="$o$a
+$l
+" ;;
+      esac
+    done </proc/net/fib_trie
+  fi
+  for x in if_inet6 route; do
+    o="$o@@lbtop $x
+"
+    [ -r /proc/net/$x ] || continue
+    i=0
+    while [ $i -lt 256 ] && IFS= read -r l; do i=$((i+1)); o="$o$l
+"; done </proc/net/$x
+  done
+  o="$o@@lbtop netconf
+"
+  i=0
+  for d in /proc/sys/net/ipv4/conf/*; do
+    [ $i -lt 64 ] || break
+    i=$((i+1)); v=${d##*/}; x=; y=; z=; f=
+    { read -r x <"$d/arp_ignore"; read -r y <"$d/arp_announce"; read -r z <"$d/rp_filter"; } 2>/dev/null
+    [ -r "/sys/class/net/$v/flags" ] && read -r f <"/sys/class/net/$v/flags"
+    o="$o$v ${x:--} ${y:--} ${z:--} ${f:--}
+"
+  done
+}
 printf 'lbtop-node 2\n@@lbtop hostname\n%s\n@@lbtop osrelease\n%s\n@@lbtop ready\n' "$h" "$r"
 k=0
-while read -r q s; do
+while read -r q s w; do
   case $q in p) ;; *) exit 2 ;; esac
   case $s in ''|*[!0-9]*) exit 2 ;; esac
+  case $w in ''|dr) ;; *) exit 2 ;; esac
   m=$n; k=$((k+1))
   if [ $k -ge 60 ]; then k=0; m=4096; fi
   o='@@lbtop stat
@@ -70,6 +108,9 @@ while read -r q s; do
 $l
 "
   read -r l </proc/uptime
+  if [ "$w" = dr ]; then o="$o@@lbtop uptime
+$l
+"; dr; printf '%s@@lbtop end %s\n' "$o" "$s"; continue; fi
   printf '%s@@lbtop uptime\n%s\n@@lbtop end %s\n' "$o" "$l" "$s"
 done
 exit 0
@@ -156,9 +197,14 @@ impl RouterPart {
     }
 }
 
-/// A node poll request.
-pub(crate) fn node_request(seq: u64) -> String {
-    format!("p {seq}\n")
+/// A node poll request; with `dr`, the node also sends what the direct-routing checks read
+/// (its local addresses, routes and per-device ARP settings).
+pub(crate) fn node_request(seq: u64, dr: bool) -> String {
+    if dr {
+        format!("p {seq} dr\n")
+    } else {
+        format!("p {seq}\n")
+    }
 }
 
 /// A router request: `/proc` when `with_proc` (word `p`; else `q`), and the parts named.
@@ -269,7 +315,8 @@ mod tests {
 
     #[test]
     fn requests_are_a_word_a_number_and_part_names() {
-        assert_eq!(node_request(7), "p 7\n");
+        assert_eq!(node_request(7, false), "p 7\n");
+        assert_eq!(node_request(7, true), "p 7 dr\n");
         assert_eq!(
             router_request(8, true, &[RouterPart::Stats, RouterPart::Conn]),
             "p 8 stats conn\n"

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -41,6 +42,9 @@ pub struct RemoteSource {
     /// A router's CPU budget for its costlier parts.
     pub budget: RouterBudget,
     pub(super) ctx: Arc<SshContext>,
+    /// Whether a node's polls read what the direct-routing checks need: on while the node is a
+    /// direct-routing or tunnel real server of the router (set by `dr_watch`).
+    pub(super) dr: Arc<AtomicBool>,
 }
 
 /// How long a request for the router's costlier parts may take: ipvsadm on a large table takes
@@ -87,7 +91,14 @@ impl RemoteSource {
             role,
             budget: RouterBudget::default(),
             ctx,
+            dr: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Makes a node's polls read (or stop reading) what the direct-routing checks need. lbtop
+    /// turns it on while the node is a direct-routing or tunnel real server of the router.
+    pub fn check_direct_routing(&self, on: bool) {
+        self.dr.store(on, Ordering::Relaxed);
     }
 
     /// The same source with a router CPU budget.
@@ -254,7 +265,8 @@ impl RemoteSource {
             _ => {
                 *seq += 1;
                 let time = Timestamp::now();
-                let text = match self.ask(live, *seq, &program::node_request(*seq)).await {
+                let request = program::node_request(*seq, self.dr.load(Ordering::Relaxed));
+                let text = match self.ask(live, *seq, &request).await {
                     Ok(t) => t,
                     Err(e) => {
                         close(running).await;
