@@ -45,6 +45,9 @@ pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String
             out.push(s);
         }
     };
+    // The IPv4 direct-routing VIPs by the device carrying the node's own address, for one ARP
+    // sentence per device and setting.
+    let mut arp: Vec<(Option<&str>, Vec<IpAddr>)> = Vec::new();
     for r in &checked {
         if let Some(p) = vip_problem(net, r) {
             push(p);
@@ -52,8 +55,11 @@ pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String
         if r.forward == Forward::Route
             && let (IpAddr::V4(_), IpAddr::V4(real)) = (r.vip, r.real)
         {
-            for p in arp_problems(net, r.vip, real) {
-                push(p);
+            let dev = device_toward(net, real);
+            match arp.iter_mut().find(|(d, _)| *d == dev) {
+                Some((_, vips)) if vips.contains(&r.vip) => {}
+                Some((_, vips)) => vips.push(r.vip),
+                None => arp.push((dev, vec![r.vip])),
             }
         }
         if r.forward == Forward::Tunnel {
@@ -62,7 +68,21 @@ pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String
             }
         }
     }
+    for (dev, vips) in &arp {
+        for p in arp_problems(net, *dev, vips) {
+            push(p);
+        }
+    }
     Some(out)
+}
+
+/// `VIP 10.0.0.1` or `VIPs 10.0.0.1, 10.0.0.2`.
+fn vip_list(vips: &[IpAddr]) -> String {
+    let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
+    match list.len() {
+        1 => format!("VIP {}", list[0]),
+        _ => format!("VIPs {}", list.join(", ")),
+    }
 }
 
 /// Whether the VIP is local, and for IPv6 on a device that does not answer for it.
@@ -151,31 +171,32 @@ fn effective(net: &NodeNet, dev: Option<&str>, get: fn(&DeviceConf) -> Option<u3
     }
 }
 
-/// `arp_ignore` and `arp_announce` on the device carrying the node's own address: the node must
-/// not answer ARP requests for the VIP (1, 2 or 8) and must not announce it as a source (2).
-fn arp_problems(net: &NodeNet, vip: IpAddr, real: Ipv4Addr) -> Vec<String> {
-    let dev = device_toward(net, real);
+/// `arp_ignore` and `arp_announce` on `dev`, the device carrying the node's own address: the
+/// node must not answer ARP requests for the VIPs (1, 2 or 8) and must not announce them as a
+/// source (2).
+fn arp_problems(net: &NodeNet, dev: Option<&str>, vips: &[IpAddr]) -> Vec<String> {
     let on = dev.unwrap_or("all");
+    let vip = vip_list(vips);
     let mut out = Vec::new();
     match effective(net, dev, |c| c.arp_ignore) {
         Some(1 | 2 | 8) => {}
         Some(v) => out.push(format!(
-            "arp_ignore is {v} on {on}, so this node answers ARP requests for VIP {vip} and can \
+            "arp_ignore is {v} on {on}, so this node answers ARP requests for {vip} and can \
              take the router's traffic (net.ipv4.conf.all.arp_ignore=1)"
         )),
         None => out.push(format!(
-            "arp_ignore on {on} could not be read, so whether this node answers ARP for VIP {vip} \
+            "arp_ignore on {on} could not be read, so whether this node answers ARP for {vip} \
              is unknown"
         )),
     }
     match effective(net, dev, |c| c.arp_announce) {
         Some(2) => {}
         Some(v) => out.push(format!(
-            "arp_announce is {v} on {on}, so this node may announce VIP {vip} in its own ARP \
+            "arp_announce is {v} on {on}, so this node may announce {vip} in its own ARP \
              requests (net.ipv4.conf.all.arp_announce=2)"
         )),
         None => out.push(format!(
-            "arp_announce on {on} could not be read, so whether this node announces VIP {vip} is \
+            "arp_announce on {on} could not be read, so whether this node announces {vip} is \
              unknown"
         )),
     }
@@ -294,6 +315,26 @@ mod tests {
         );
         assert!(p[1].starts_with("arp_ignore is 0 on eth0") && p[1].contains("10.0.0.100"));
         assert!(p[2].starts_with("arp_announce is 0 on eth0") && p[2].contains("10.0.0.100"));
+    }
+
+    #[test]
+    fn one_arp_sentence_names_every_vip_on_the_device() {
+        let mut net = tutorial();
+        net.devices[0] = conf("all", 0, 2, 0, None);
+        net.local_v4.push((Ipv4Addr::new(10, 0, 0, 101), 32));
+        let r = [
+            role("10.0.0.101", Forward::Route),
+            role("10.0.0.100", Forward::Route),
+            role("10.0.0.100", Forward::Route),
+        ];
+        let p = dr_problems(Some(&net), &r).expect("checked");
+        assert_eq!(
+            p,
+            [
+                "arp_ignore is 0 on eth0, so this node answers ARP requests for VIPs 10.0.0.100, \
+              10.0.0.101 and can take the router's traffic (net.ipv4.conf.all.arp_ignore=1)"
+            ]
+        );
     }
 
     #[test]
