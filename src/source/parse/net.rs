@@ -1,7 +1,7 @@
 //! A node's addresses, routes and per-device settings, for the direct-routing checks:
 //! `/proc/net/fib_trie` (its `LOCAL` entries), `/proc/net/if_inet6`, `/proc/net/route`, and the
 //! lines the node program makes of `/proc/sys/net/ipv4/conf/DEV/*` and `/sys/class/net/DEV/flags`
-//! (`DEV ARP_IGNORE ARP_ANNOUNCE RP_FILTER FLAGS`, `-` for a file it could not read).
+//! (`DEV ARP_IGNORE ARP_ANNOUNCE` and `DEV RP_FILTER FLAGS`, `-` for a file it could not read).
 //!
 //! The text comes from another host: every entry is checked, names are made printable, and the
 //! number of entries is bounded.
@@ -140,51 +140,72 @@ pub fn net_route(text: &str) -> Result<Vec<Route4>, ParseError> {
     Ok(out)
 }
 
-/// The node program's device lines: `DEV ARP_IGNORE ARP_ANNOUNCE RP_FILTER FLAGS`, each value a
-/// number (flags in hex, `0x1003`) or `-` where the file could not be read.
-pub fn netconf(text: &str) -> Result<Vec<DeviceConf>, ParseError> {
-    const INPUT: &str = "device settings";
+/// A number of the device lines: decimal, hex with `0x` (flags), or `-` for a file the node
+/// could not read.
+fn setting(s: &str, input: &'static str, line: usize) -> Result<Option<u32>, ParseError> {
+    if s == "-" {
+        return Ok(None);
+    }
+    let parsed = match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    parsed
+        .map(Some)
+        .map_err(|_| ParseError::new(input, line, format!("not a number: {:?}", printable(s, 20))))
+}
+
+/// The device lines of one section: `DEV A B`, as `(name, a, b)`.
+fn device_lines(
+    text: &str,
+    input: &'static str,
+) -> Result<Vec<(String, Option<u32>, Option<u32>)>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
         if f.is_empty() {
             continue;
         }
-        if f.len() != 5 {
+        if f.len() != 3 {
             return Err(ParseError::new(
-                INPUT,
+                input,
                 i + 1,
-                format!("not five fields: {:?}", printable(line, 80)),
+                format!("not three fields: {:?}", printable(line, 80)),
             ));
         }
-        let num = |s: &str| -> Result<Option<u32>, ParseError> {
-            if s == "-" {
-                return Ok(None);
-            }
-            let parsed = match s.strip_prefix("0x") {
-                Some(h) => u32::from_str_radix(h, 16),
-                None => s.parse(),
-            };
-            parsed.map(Some).map_err(|_| {
-                ParseError::new(
-                    INPUT,
-                    i + 1,
-                    format!("not a number: {:?}", printable(s, 20)),
-                )
-            })
-        };
         if out.len() >= MAX_ENTRIES {
             break;
         }
-        out.push(DeviceConf {
-            name: device_name(f[0]),
-            arp_ignore: num(f[1])?,
-            arp_announce: num(f[2])?,
-            rp_filter: num(f[3])?,
-            flags: num(f[4])?,
-        });
+        out.push((
+            device_name(f[0]),
+            setting(f[1], input, i + 1)?,
+            setting(f[2], input, i + 1)?,
+        ));
     }
     Ok(out)
+}
+
+/// The node program's device lines: `arp` holds `DEV ARP_IGNORE ARP_ANNOUNCE` (read at every
+/// such poll), `flags` holds `DEV RP_FILTER FLAGS` (flags in hex, `0x1003`; read less often), each
+/// value `-` where the file could not be read. The devices are `arp`'s, in its order.
+pub fn netconf(arp: &str, flags: &str) -> Result<Vec<DeviceConf>, ParseError> {
+    let flags = device_lines(flags, "device flags")?;
+    Ok(device_lines(arp, "device ARP settings")?
+        .into_iter()
+        .map(|(name, arp_ignore, arp_announce)| {
+            let (rp_filter, flags) = flags
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map_or((None, None), |(_, r, f)| (*r, *f));
+            DeviceConf {
+                name,
+                arp_ignore,
+                arp_announce,
+                rp_filter,
+                flags,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -291,23 +312,33 @@ Local:
 
     #[test]
     fn netconf_reads_numbers_hex_flags_and_unreadable_files() {
-        let got = netconf("all 1 2 0 -\nlo 0 0 0 0x9\neth0 - 0 2 0x1003\n").expect("parses");
+        let got = netconf(
+            "all 1 2\nlo 0 0\neth0 - 0\n",
+            "all 0 -\nlo 0 0x9\neth0 2 0x1003\n",
+        )
+        .expect("parses");
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].arp_ignore, Some(1));
         assert_eq!(got[1].flags, Some(9));
         assert_eq!(got[2].arp_ignore, None);
         assert_eq!(got[2].rp_filter, Some(2));
-        assert!(netconf("eth0 1 2 3\n").is_err());
-        let e = netconf("eth0 x 2 0 -\n").expect_err("an error");
+        // A device the flags do not list yet has none.
+        let got = netconf("tunl0 0 0\n", "").expect("parses");
+        assert_eq!((got[0].rp_filter, got[0].flags), (None, None));
+        assert!(netconf("eth0 1 2 3\n", "").is_err());
+        let e = netconf("eth0 x 2\n", "").expect_err("an error");
         assert!(e.to_string().contains("line 1"), "{e}");
-        assert!(netconf("eth0 0xZZ 2 0 -\n").is_err());
+        assert!(netconf("eth0 0 0\n", "eth0 0xZZ 2\n").is_err());
     }
 
     #[test]
     fn entries_are_bounded() {
         let many: String = (0..MAX_ENTRIES + 10)
-            .map(|i| format!("d{i} 0 0 0 -\n"))
+            .map(|i| format!("d{i} 0 0\n"))
             .collect();
-        assert_eq!(netconf(&many).expect("test value").len(), MAX_ENTRIES);
+        assert_eq!(
+            netconf(&many, &many).expect("test value").len(),
+            MAX_ENTRIES
+        );
     }
 }

@@ -35,6 +35,11 @@ pub(crate) fn end_line(seq: u64) -> String {
 /// The whole program is one `{ … }` group, so the shell has read all of it before it prints its
 /// greeting: a request sent after the greeting can never be taken for program text.
 ///
+/// A `p SEQ dr` poll also sends the direct-routing checks' files: each device's `arp_ignore`
+/// and `arp_announce` every time; the local addresses, routes, `rp_filter` and device flags read
+/// again every fifth such poll and at the first after a plain one, and sent from the program's
+/// memory in between.
+///
 /// `/proc/stat` is read up to its last `cpu` line (counted at start, and recounted every 60
 /// polls and whenever a line is not a cpu line, for CPUs brought on- or offline), `meminfo` up
 /// to `SwapFree`: the rest of those files (the long `intr` line above all) is never read.
@@ -43,8 +48,8 @@ read -r h </proc/sys/kernel/hostname
 read -r r </proc/sys/kernel/osrelease
 n=0
 while IFS= read -r l; do case $l in cpu*) n=$((n+1)) ;; *) break ;; esac; done </proc/stat
-dr() {
-  o="$o@@lbtop fib_trie
+addrs() {
+  A="@@lbtop fib_trie
 "
   i=0; a=; f=0
   if [ -r /proc/net/fib_trie ]; then
@@ -53,29 +58,44 @@ dr() {
       case $l in
         Local:*) [ $f = 1 ] && break ;;
         *'|-- '*) a=$l ;;
-        *' LOCAL'*) f=1; o="$o$a
+        *' LOCAL'*) f=1; A="$A$a
 $l
 " ;;
       esac
     done </proc/net/fib_trie
   fi
   for x in if_inet6 route; do
-    o="$o@@lbtop $x
+    A="$A@@lbtop $x
 "
     [ -r /proc/net/$x ] || continue
     i=0
-    while [ $i -lt 256 ] && IFS= read -r l; do i=$((i+1)); o="$o$l
+    while [ $i -lt 256 ] && IFS= read -r l; do i=$((i+1)); A="$A$l
 "; done </proc/net/$x
   done
-  o="$o@@lbtop netconf
+  A="$A@@lbtop devflags
 "
   i=0
   for d in /proc/sys/net/ipv4/conf/*; do
     [ $i -lt 64 ] || break
-    i=$((i+1)); v=${d##*/}; x=; y=; z=; f=
-    { read -r x <"$d/arp_ignore"; read -r y <"$d/arp_announce"; read -r z <"$d/rp_filter"; } 2>/dev/null
+    i=$((i+1)); v=${d##*/}; z=; f=
+    read -r z <"$d/rp_filter"
     [ -r "/sys/class/net/$v/flags" ] && read -r f <"/sys/class/net/$v/flags"
-    o="$o$v ${x:--} ${y:--} ${z:--} ${f:--}
+    A="$A$v ${z:--} ${f:--}
+"
+  done
+}
+j=0
+dr() {
+  if [ $j -le 0 ]; then addrs; j=5; fi
+  j=$((j-1))
+  o="$o$A@@lbtop netconf
+"
+  i=0
+  for d in /proc/sys/net/ipv4/conf/*; do
+    [ $i -lt 64 ] || break
+    i=$((i+1)); x=; y=
+    read -r x <"$d/arp_ignore"; read -r y <"$d/arp_announce"
+    o="$o${d##*/} ${x:--} ${y:--}
 "
   done
 }
@@ -111,6 +131,7 @@ $l
   if [ "$w" = dr ]; then o="$o@@lbtop uptime
 $l
 "; dr; printf '%s@@lbtop end %s\n' "$o" "$s"; continue; fi
+  j=0
   printf '%s@@lbtop uptime\n%s\n@@lbtop end %s\n' "$o" "$l" "$s"
 done
 exit 0

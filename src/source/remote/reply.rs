@@ -208,7 +208,7 @@ fn node_net(sections: &Sections<'_>) -> Result<Option<NodeNet>, parse::ParseErro
         local_v4: parse::fib_trie_local(part("fib_trie"))?,
         local_v6: parse::if_inet6(part("if_inet6"))?,
         routes_v4: parse::net_route(part("route"))?,
-        devices: parse::netconf(netconf)?,
+        devices: parse::netconf(netconf, part("devflags"))?,
     }))
 }
 
