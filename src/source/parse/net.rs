@@ -155,11 +155,11 @@ fn setting(s: &str, input: &'static str, line: usize) -> Result<Option<u32>, Par
         .map_err(|_| ParseError::new(input, line, format!("not a number: {:?}", printable(s, 20))))
 }
 
-/// The device lines of one section: `DEV A B`, as `(name, a, b)`.
-fn device_lines(
-    text: &str,
-    input: &'static str,
-) -> Result<Vec<(String, Option<u32>, Option<u32>)>, ParseError> {
+/// One device line: `DEV A B` as `(name, a, b)`.
+type DeviceLine = (String, Option<u32>, Option<u32>);
+
+/// The device lines of one section.
+fn device_lines(text: &str, input: &'static str) -> Result<Vec<DeviceLine>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
