@@ -497,7 +497,8 @@ fn node_cell(cx: &RowCx) -> Cell<'static> {
     match cx.subject {
         Subject::Real { real, .. } => match cx.state.node_for_real(real.address) {
             Some(n) => match widgets::dr_mark(n) {
-                Some(mark) => cell(format!("{} {mark}", n.name), false, cx.theme.warning),
+                // The mark first: the column is narrow, and the node pane has the whole name.
+                Some(mark) => cell(format!("{mark} {}", n.name), false, cx.theme.warning),
                 None => cell(n.name.clone(), false, cx.theme.base),
             },
             None => cell("", false, cx.theme.dim),
