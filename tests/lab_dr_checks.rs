@@ -386,3 +386,63 @@ fn fixing_arp_ignore_live_clears_the_alert_at_the_next_poll() {
         "{after:?}"
     );
 }
+
+/// The router's side: `ip_forward` off while a masquerading service exists is a warning alert on
+/// the router, as `sysctl` says; on again, no alert.
+#[test]
+fn ip_forward_off_with_a_masquerading_service_is_an_alert_on_the_router() {
+    let lab = lab();
+    let _serial = serial();
+    struct Forwarding<'a>(&'a Lab);
+    impl Drop for Forwarding<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run("lab", "sysctl -qw net.ipv4.ip_forward=1");
+        }
+    }
+    let _restore = Forwarding(lab);
+    let home = tempfile::tempdir().expect("home");
+    let run = || {
+        let args: Vec<String> = [
+            "--once",
+            "--json",
+            "--interval",
+            "0s",
+            "-F",
+            &lab.ssh_config,
+            "-o",
+            "ConnectTimeout=60",
+            "--router",
+            "lab",
+            "--nodes",
+            "none",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let out = lbtop(&args, home.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["subject"] == "router")
+            .filter_map(|a| a["message"].as_str().map(str::to_string))
+            .find(|m| m.contains("ip_forward"))
+    };
+    let masq = lab.root("ipvsadm -L -n | grep -c Masq || true");
+    assert!(
+        masq.trim().parse::<u32>().unwrap_or(0) > 0,
+        "the lab has a NAT service"
+    );
+    lab.root("sysctl -qw net.ipv4.ip_forward=0");
+    assert_eq!(lab.root("sysctl -n net.ipv4.ip_forward").trim(), "0");
+    let alert = run().expect("an ip_forward alert");
+    assert!(alert.contains("tcp:10.77.1.100:8080"), "{alert}");
+    lab.root("sysctl -qw net.ipv4.ip_forward=1");
+    assert_eq!(run(), None);
+}

@@ -478,6 +478,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                             }),
                         }),
                         parts: Default::default(),
+                        sysctl: None,
                     },
                     advance,
                     samples,

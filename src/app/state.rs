@@ -322,6 +322,9 @@ pub struct PendingAction {
     /// The node whose detail the change was started from: it opens again once the change is
     /// applied or cancelled.
     pub from_node: Option<String>,
+    /// What the operator should know before applying it, such as persistence templates that
+    /// keep sending clients to a drained server (`app::state::dr`).
+    pub warnings: Vec<String>,
 }
 
 /// A line being typed. Every prompt is edited the same way ([`Prompt::edit`]); its kind says
@@ -1320,10 +1323,12 @@ impl State {
                         String::new(),
                     ));
                 }
+                let warnings = self.change_warnings(&change);
                 self.ui.popup = Some(Popup::Confirm(PendingAction {
                     change,
                     cuts_off: cut,
                     from_node,
+                    warnings,
                 }));
             }
             Err(e) => self.show_error(e.to_string()),
@@ -1625,6 +1630,7 @@ mod tests {
             report: Report::Sample(RouterSample {
                 ipvs: None,
                 parts: Default::default(),
+                sysctl: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

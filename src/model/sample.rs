@@ -620,6 +620,22 @@ pub struct RouterSample {
     /// sample's own time.
     #[serde(default, skip_serializing_if = "PartTimes::is_fresh")]
     pub parts: PartTimes,
+    /// The router's forwarding and IPVS expiry settings, where they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sysctl: Option<RouterSysctl>,
+}
+
+/// The router's settings the direct-routing checks and the drain confirmation look at, from
+/// `/proc/sys/net`; `None` where a file could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RouterSysctl {
+    /// `net.ipv4.ip_forward`: a masquerading service needs it on.
+    pub ip_forward: Option<u32>,
+    /// `net.ipv4.vs.expire_nodest_conn`.
+    pub expire_nodest_conn: Option<u32>,
+    /// `net.ipv4.vs.expire_quiescent_template`: at 0, persistence templates keep sending
+    /// clients to a drained server.
+    pub expire_quiescent_template: Option<u32>,
 }
 
 impl RouterSample {

@@ -215,6 +215,7 @@ impl ScriptedCluster {
         RouterSample {
             ipvs: None,
             parts: Default::default(),
+            sysctl: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

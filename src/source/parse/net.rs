@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::model::sample::{DeviceConf, Route4};
+use crate::model::sample::{DeviceConf, Route4, RouterSysctl};
 use crate::model::text::printable;
 
 use super::ParseError;
@@ -138,6 +138,27 @@ pub fn net_route(text: &str) -> Result<Vec<Route4>, ParseError> {
         });
     }
     Ok(out)
+}
+
+/// The router program's `sysctl` lines (`ip_forward 1`, `expire_nodest_conn 0`,
+/// `expire_quiescent_template 0`, `-` for a file it could not read). Other names and values that
+/// are not numbers are left out; `None` when nothing was read.
+pub fn router_sysctl(text: &str) -> Option<RouterSysctl> {
+    let mut s = RouterSysctl::default();
+    for line in text.lines() {
+        let mut w = line.split_ascii_whitespace();
+        let (Some(name), Some(value)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let value = value.parse::<u32>().ok();
+        match name {
+            "ip_forward" => s.ip_forward = value,
+            "expire_nodest_conn" => s.expire_nodest_conn = value,
+            "expire_quiescent_template" => s.expire_quiescent_template = value,
+            _ => {}
+        }
+    }
+    (s != RouterSysctl::default()).then_some(s)
 }
 
 /// A number of the device lines: decimal, hex with `0x` (flags), or `-` for a file the node
@@ -329,6 +350,18 @@ Local:
         let e = netconf("eth0 x 2\n", "").expect_err("an error");
         assert!(e.to_string().contains("line 1"), "{e}");
         assert!(netconf("eth0 0 0\n", "eth0 0xZZ 2\n").is_err());
+    }
+
+    #[test]
+    fn router_sysctl_takes_known_names_and_numbers_only() {
+        let s = router_sysctl(
+            "ip_forward 1\nexpire_nodest_conn -\nexpire_quiescent_template 0\nx 9\n\u{1b}\n",
+        )
+        .expect("read");
+        assert_eq!(s.ip_forward, Some(1));
+        assert_eq!(s.expire_nodest_conn, None);
+        assert_eq!(s.expire_quiescent_template, Some(0));
+        assert_eq!(router_sysctl("ip_forward -\ngarbage\n"), None);
     }
 
     #[test]

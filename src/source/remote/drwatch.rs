@@ -118,6 +118,7 @@ mod tests {
             notes: Vec::new(),
             ipvs: None,
             parts: Default::default(),
+            sysctl: None,
         }
     }
 

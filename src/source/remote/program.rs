@@ -277,6 +277,10 @@ while read -r q s w; do
       echo "@@lbtop ip_vs_stats"
       while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
     fi
+    echo "@@lbtop sysctl"
+    for f in ipv4/ip_forward ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
+      v=-; [ -r /proc/sys/net/$f ] && read -r v </proc/sys/net/$f; echo "${f##*/} $v"
+    done
   fi
   cpu proc
   for x in $w; do
