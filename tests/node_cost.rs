@@ -69,9 +69,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// The shipping path: a node source that stops after `n` samples. Panics on a failure.
-fn polls_by_program(ctx: &Arc<SshContext>, spec: &str, n: u32) {
+/// The shipping path: a node source that stops after `n` samples, reading what the
+/// direct-routing checks need when `dr` (as for a direct-routing real server). Panics on a
+/// failure.
+fn polls_by_program(ctx: &Arc<SshContext>, spec: &str, n: u32, dr: bool) {
     let source = node(ctx, "node", spec);
+    source.check_direct_routing(dr);
     let limit = INTERVAL * n + Duration::from_secs(60);
     runtime().block_on(async move {
         let (tx, mut rx) = mpsc::channel::<SourceEvent>(64);
@@ -81,7 +84,10 @@ fn polls_by_program(ctx: &Arc<SshContext>, spec: &str, n: u32) {
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(SourceEvent::Node { report, .. })) => match report {
-                    Report::Sample(_) => samples += 1,
+                    Report::Sample(s) => {
+                        assert_eq!(s.net.is_some(), dr, "the checks' files read iff asked");
+                        samples += 1;
+                    }
                     Report::Status {
                         status, message, ..
                     } => panic!("node poll failed: {status:?} {message:?}"),
@@ -133,6 +139,8 @@ enum Way {
     Program,
     /// One exec per poll (what lbtop did before).
     ExecPerPoll,
+    /// The program, each poll also reading the direct-routing checks' files (`p SEQ dr`).
+    ProgramDr,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,7 +170,8 @@ fn measure(host: &Host, ctx: &Arc<SshContext>, way: Way, n: u32, marker: Option<
         std::thread::spawn(move || shell_ticks(listener, &stop))
     };
     match way {
-        Way::Program => polls_by_program(ctx, &spec, n),
+        Way::Program => polls_by_program(ctx, &spec, n, false),
+        Way::ProgramDr => polls_by_program(ctx, &spec, n, true),
         Way::ExecPerPoll => polls_by_exec(ctx, &spec, n),
     }
     stop.store(true, Ordering::SeqCst);
@@ -399,6 +408,47 @@ fn node_cpu_per_poll_program_against_exec_per_poll() {
         heavy_new <= 5.0,
         "node CPU per poll with the heavy .bashrc: {heavy_new:.3} ms, target ≤ 5 ms"
     );
+}
+
+/// What the direct-routing checks add to a node poll: the program with and without `dr`, on
+/// the same sshd (root with this machine's own `.bashrc`), interleaved. Run by hand (about a
+/// minute):
+///
+/// ```sh
+/// cargo test --release --test node_cost -- --ignored --nocapture direct_routing
+/// ```
+#[test]
+#[ignore = "a 1-minute measurement; run by hand"]
+fn node_cpu_per_poll_with_the_direct_routing_checks() {
+    if !require() {
+        return;
+    }
+    let hz = clk_tck();
+    let client = Client::new();
+    let real = accounted_host(&client, true);
+    client.trust(&real.addr(), &real.sshd);
+    let ctx = context(&client.home, &client.config, &[], tuning());
+    let mut costs: HashMap<(Way, u32), Cost> = HashMap::new();
+    for n in [N_SHORT, N_LONG] {
+        for way in [Way::Program, Way::ProgramDr] {
+            let c = measure(&real, &ctx, way, n, None);
+            println!("  {way:?} × {n}: {c:?}");
+            costs.insert((way, n), c);
+        }
+    }
+    let per = |w: Way| per_poll(costs[&(w, N_SHORT)], costs[&(w, N_LONG)], hz);
+    let (plain, dr) = (per(Way::Program), per(Way::ProgramDr));
+    println!(
+        "\nnode CPU per poll (listener's cutime+cstime, ({N_LONG} − {N_SHORT} polls) at {} ms, CLK_TCK {hz}):",
+        INTERVAL.as_millis()
+    );
+    for (name, c) in [("plain poll", plain), ("poll with the DR checks", dr)] {
+        println!(
+            "{name:<26} {:>8.3} ms (sh {:.3} ms), {:.2} processes per poll",
+            c.0, c.2, c.1
+        );
+    }
+    assert!(dr.1 < 0.01, "the checks start no process: {dr:?}");
 }
 
 fn vm_hwm_kb(pid: u32) -> Option<u64> {

@@ -281,6 +281,7 @@ fn node_sample(n: &NodeCase, time: Timestamp, second: bool) -> NodeSample {
             idle_s: 0.0,
         },
         facts: None,
+        net: None,
     }
 }
 
@@ -477,6 +478,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                             }),
                         }),
                         parts: Default::default(),
+                        sysctl: None,
                     },
                     advance,
                     samples,

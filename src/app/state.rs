@@ -2,6 +2,8 @@
 //! passing of time, `update` for operator actions. Pure and synchronous; side effects leave as
 //! `Command`s for the runtime to carry out.
 
+mod dr;
+
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -233,6 +235,9 @@ pub struct NodeEntry {
     /// Every sample's time, load averages and CPU, for the detail's charts.
     pub history: Ring<NodePoint>,
     pub level: Option<Severity>,
+    /// What the direct-routing checks found: `None` when the node is no direct-routing or tunnel
+    /// real server or could not be checked, else one sentence per problem (`app::state::dr`).
+    pub dr_problems: Option<Vec<String>>,
 }
 
 /// One sample of a node as its charts draw it.
@@ -259,6 +264,7 @@ impl NodeEntry {
             cpu_history: Ring::new(history),
             history: Ring::new(history),
             level: None,
+            dr_problems: None,
         }
     }
 
@@ -316,6 +322,9 @@ pub struct PendingAction {
     /// The node whose detail the change was started from: it opens again once the change is
     /// applied or cancelled.
     pub from_node: Option<String>,
+    /// What the operator should know before applying it, such as persistence templates that
+    /// keep sending clients to a drained server (`app::state::dr`).
+    pub warnings: Vec<String>,
 }
 
 /// A line being typed. Every prompt is edited the same way ([`Prompt::edit`]); its kind says
@@ -836,6 +845,7 @@ impl State {
                     self.alerts
                         .set(time, "router", AlertKind::Unreachable, None),
                 );
+                events.extend(self.check_direct_routing(None, time));
                 events
             }
             Report::Status {
@@ -904,6 +914,7 @@ impl State {
                 node.prev = node.cur.replace(sample);
                 events.extend(self.alerts.set(time, name, AlertKind::Load, level));
                 events.extend(self.alerts.set(time, name, AlertKind::Unreachable, None));
+                events.extend(self.check_direct_routing(Some(i), time));
             }
             Report::Status {
                 time,
@@ -1312,10 +1323,12 @@ impl State {
                         String::new(),
                     ));
                 }
+                let warnings = self.change_warnings(&change);
                 self.ui.popup = Some(Popup::Confirm(PendingAction {
                     change,
                     cuts_off: cut,
                     from_node,
+                    warnings,
                 }));
             }
             Err(e) => self.show_error(e.to_string()),
@@ -1617,6 +1630,7 @@ mod tests {
             report: Report::Sample(RouterSample {
                 ipvs: None,
                 parts: Default::default(),
+                sysctl: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

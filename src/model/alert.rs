@@ -97,6 +97,8 @@ pub enum AlertKind {
     Load,
     Unreachable,
     Stale,
+    /// A direct-routing or tunnel real server set up wrong (`model::dr`).
+    DirectRouting,
     Source,
 }
 

@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub(crate) mod delta;
+pub mod dr;
 pub mod history;
 pub mod sample;
 pub mod snapshot;

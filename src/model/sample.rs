@@ -204,6 +204,47 @@ pub struct NodeSample {
     pub uptime: Uptime,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HostFacts>,
+    /// The node's addresses and ARP settings, read only while the node is a direct-routing or
+    /// tunnel real server (`model::dr` checks them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NodeNet>,
+}
+
+/// What a node's kernel says about its addresses, routes and per-device settings: what the
+/// direct-routing checks need, from `/proc` and `/sys` files only.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeNet {
+    /// IPv4 local addresses: the `LOCAL` entries of `/proc/net/fib_trie` (address, prefix
+    /// length). `/proc` does not say which device holds an IPv4 address.
+    pub local_v4: Vec<(std::net::Ipv4Addr, u8)>,
+    /// IPv6 addresses and the device holding each, from `/proc/net/if_inet6`.
+    pub local_v6: Vec<(std::net::Ipv6Addr, String)>,
+    /// The IPv4 main routing table, from `/proc/net/route`.
+    pub routes_v4: Vec<Route4>,
+    /// `all`, `default` and each device of `/proc/sys/net/ipv4/conf`.
+    pub devices: Vec<DeviceConf>,
+}
+
+/// One line of `/proc/net/route`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route4 {
+    pub device: String,
+    pub destination: std::net::Ipv4Addr,
+    pub mask: std::net::Ipv4Addr,
+    /// RTF_GATEWAY: reached through a gateway, not on the device's link.
+    pub gateway: bool,
+}
+
+/// One device's settings from `/proc/sys/net/ipv4/conf/DEV/` and `/sys/class/net/DEV/flags`;
+/// `None` where a file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceConf {
+    pub name: String,
+    pub arp_ignore: Option<u32>,
+    pub arp_announce: Option<u32>,
+    pub rp_filter: Option<u32>,
+    /// The device's IFF_* flags (`all` and `default` have none).
+    pub flags: Option<u32>,
 }
 
 impl NodeSample {
@@ -595,6 +636,22 @@ pub struct RouterSample {
     /// sample's own time.
     #[serde(default, skip_serializing_if = "PartTimes::is_fresh")]
     pub parts: PartTimes,
+    /// The router's forwarding and IPVS expiry settings, where they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sysctl: Option<RouterSysctl>,
+}
+
+/// The router's settings the direct-routing checks and the drain confirmation look at, from
+/// `/proc/sys/net`; `None` where a file could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RouterSysctl {
+    /// `net.ipv4.ip_forward`: a masquerading service needs it on.
+    pub ip_forward: Option<u32>,
+    /// `net.ipv4.vs.expire_nodest_conn`.
+    pub expire_nodest_conn: Option<u32>,
+    /// `net.ipv4.vs.expire_quiescent_template`: at 0, persistence templates keep sending
+    /// clients to a drained server.
+    pub expire_quiescent_template: Option<u32>,
 }
 
 impl RouterSample {

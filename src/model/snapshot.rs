@@ -403,6 +403,7 @@ mod tests {
         RouterSample {
             ipvs: None,
             parts: Default::default(),
+            sysctl: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

@@ -31,6 +31,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         notes: s.notes.clone(),
         ipvs: s.ipvs.clone(),
         parts: s.parts,
+        sysctl: s.sysctl,
     }
 }
 

@@ -117,6 +117,20 @@ fn node(w: &mut Json<'_>, state: &State, n: &NodeEntry) {
         Some(s) => w.float(s.uptime_s),
         None => w.null(),
     }
+    w.raw(b",\"dr_problems\":");
+    match &n.dr_problems {
+        Some(problems) => {
+            w.raw(b"[");
+            for (i, p) in problems.iter().enumerate() {
+                if i > 0 {
+                    w.raw(b",");
+                }
+                w.string(p);
+            }
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
     w.raw(b",\"alert\":");
     w.severity(state.alerts().worst(&n.name));
     w.raw(b"}");

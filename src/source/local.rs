@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::fsutil::{self, FileError};
 use crate::model::sample::{
     ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, MemInfo, NodeSample, PartTimes,
-    ProcStat, RouterSample, RouterSourceKind, Timestamp, Uptime,
+    ProcStat, RouterSample, RouterSourceKind, RouterSysctl, Timestamp, Uptime,
 };
 
 use super::SourceError;
@@ -103,6 +103,7 @@ impl LocalNode {
             memory: read_parsed(root, "meminfo", parse::meminfo)?,
             uptime: read_parsed(root, "uptime", parse::uptime)?,
             facts: Some(self.facts.clone()),
+            net: None,
         })
     }
 }
@@ -185,8 +186,25 @@ impl SysinfoFallback {
                 idle_s: 0.0,
             },
             facts: None,
+            net: None,
         }
     }
+}
+
+/// The router's forwarding and IPVS expiry settings from `sys/net` under `root`; `None` when
+/// none could be read.
+fn router_sysctl(root: &Path) -> Option<RouterSysctl> {
+    let get = |rel: &str| {
+        fsutil::read_text(&root.join(rel), 64)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    let s = RouterSysctl {
+        ip_forward: get("sys/net/ipv4/ip_forward"),
+        expire_nodest_conn: get("sys/net/ipv4/vs/expire_nodest_conn"),
+        expire_quiescent_template: get("sys/net/ipv4/vs/expire_quiescent_template"),
+    };
+    (s != RouterSysctl::default()).then_some(s)
 }
 
 /// The note a sample carries when netlink was refused and `/proc` stands in.
@@ -269,6 +287,7 @@ impl LocalRouter {
                     notes: Vec::new(),
                     ipvs: Some(info),
                     parts,
+                    sysctl: router_sysctl(&self.proc_root),
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -347,6 +366,7 @@ impl LocalRouter {
             notes: Vec::new(),
             ipvs: None,
             parts,
+            sysctl: router_sysctl(&self.proc_root),
         })
     }
 }

@@ -190,6 +190,7 @@ impl ScriptedCluster {
                 os: Some("Debian GNU/Linux 13".into()),
                 kernel: Some("6.12.0-amd64".into()),
             }),
+            net: None,
         }
     }
 
@@ -214,6 +215,7 @@ impl ScriptedCluster {
         RouterSample {
             ipvs: None,
             parts: Default::default(),
+            sysctl: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

@@ -75,6 +75,14 @@ fn status_label(status: HostStatus) -> &'static str {
 /// `ok` while the numbers are fresh (at most two intervals old), else their age, after the
 /// status when it is not ok.
 fn status_text(state: &State, n: &NodeEntry) -> String {
+    let text = host_status_text(state, n);
+    match widgets::dr_mark(n) {
+        Some(mark) => format!("{text} {mark}"),
+        None => text,
+    }
+}
+
+fn host_status_text(state: &State, n: &NodeEntry) -> String {
     match (n.status, n.last_sample()) {
         (HostStatus::Ok, last) => {
             let fresh = 2.0 * state.options().interval.as_secs_f64();
@@ -223,10 +231,12 @@ fn name_cell(cx: &RowCx) -> Cell<'static> {
 }
 
 fn status_cell(cx: &RowCx) -> Cell<'static> {
-    let style = if cx.n.status == HostStatus::Ok {
-        cx.theme.dim
-    } else {
+    let style = if cx.n.status != HostStatus::Ok {
         cx.theme.critical
+    } else if widgets::dr_mark(cx.n).is_some() {
+        cx.theme.warning
+    } else {
+        cx.theme.dim
     };
     cell(status_text(cx.state, cx.n), false, style)
 }

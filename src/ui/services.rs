@@ -496,7 +496,11 @@ fn out_bps_cell(cx: &RowCx) -> Cell<'static> {
 fn node_cell(cx: &RowCx) -> Cell<'static> {
     match cx.subject {
         Subject::Real { real, .. } => match cx.state.node_for_real(real.address) {
-            Some(n) => cell(n.name.clone(), false, cx.theme.base),
+            Some(n) => match widgets::dr_mark(n) {
+                // The mark first: the column is narrow, and the node pane has the whole name.
+                Some(mark) => cell(format!("{mark} {}", n.name), false, cx.theme.warning),
+                None => cell(n.name.clone(), false, cx.theme.base),
+            },
             None => cell("", false, cx.theme.dim),
         },
         Subject::Service { .. } | Subject::Missing => blank(cx),

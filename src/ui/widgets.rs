@@ -423,3 +423,12 @@ pub fn cell(text: impl Into<String>, right: bool, style: Style) -> Cell<'static>
     let line = Line::from(Span::styled(text.into(), style));
     Cell::from(if right { line.right_aligned() } else { line })
 }
+
+/// The short mark of a node whose direct-routing checks found a problem (`DR!`); the problems
+/// themselves are in the alert and the JSON.
+pub(crate) fn dr_mark(n: &crate::app::state::NodeEntry) -> Option<&'static str> {
+    n.dr_problems
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+        .then_some("DR!")
+}

@@ -111,6 +111,7 @@ pub struct Node {
     pub cpu_detail: Option<&'static str>,
     pub memory: Option<Memory>,
     pub uptime_s: Option<f64>,
+    pub dr_problems: Option<Vec<String>>,
     pub alert: Option<Severity>,
 }
 
@@ -242,6 +243,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                     available_bytes: s.memory_available_bytes,
                 }),
                 uptime_s: st.map(|s| s.uptime_s),
+                dr_problems: n.dr_problems.clone(),
                 alert: state.alerts().worst(&n.name),
             }
         })

@@ -605,6 +605,7 @@ fn kind_name(k: AlertKind) -> &'static str {
         AlertKind::Unreachable => "unreachable",
         AlertKind::Stale => "stale",
         AlertKind::Source => "source",
+        AlertKind::DirectRouting => "direct routing",
     }
 }
 

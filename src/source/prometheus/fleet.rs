@@ -298,6 +298,8 @@ fn sample(acc: &Acc, total: CpuTimes, scraped: f64) -> NodeSample {
             idle_s: 0.0,
         },
         facts: None,
+        // node_exporter does not export what the direct-routing checks read.
+        net: None,
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
+use super::drwatch::DrWatch;
 use super::nodemap::NodeMap;
 use super::task::{RemoteSource, Role};
 use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
@@ -67,10 +68,12 @@ impl AutoNodes {
             let mut seen: HashSet<IpAddr> = HashSet::new();
             let mut names: HashSet<String> = HashSet::new();
             let mut children: Vec<PollHandle> = Vec::new();
+            let mut dr = DrWatch::default();
             loop {
                 tokio::select! {
                     ev = rx.recv() => {
                         let Some(ev) = ev else { break };
+                        dr.see(&ev);
                         if let SourceEvent::Router { report: Report::Sample(s), .. } = &ev {
                             let addrs: Vec<IpAddr> = s
                                 .services
@@ -88,6 +91,7 @@ impl AutoNodes {
                                         if out.send(announce).await.is_err() {
                                             return;
                                         }
+                                        dr.add(addr, src.dr.clone());
                                         children.push(src.spawn(interval, out.clone(), limit));
                                         continue;
                                     }

@@ -11,9 +11,11 @@
 //! - `router`: what a router poll asks for, and its sample;
 //! - `task`: the task per host (connect, poll, reconnect);
 //! - `nodemap`, `discovery`: `[[node]]` mappings and `--nodes auto`;
-//! - `set`: every host of a run; `once`: `--once` bookkeeping.
+//! - `set`: every host of a run; `once`: `--once` bookkeeping;
+//! - `drwatch`: which nodes read the direct-routing checks' files.
 
 mod discovery;
+mod drwatch;
 mod nodemap;
 mod once;
 pub mod program;

@@ -137,6 +137,7 @@ mod tests {
                 notes: vec![],
                 ipvs: None,
                 parts: Default::default(),
+                sysctl: None,
             }),
         };
         assert!(p.see(&router()));

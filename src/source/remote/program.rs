@@ -6,7 +6,8 @@
 //! the program checks against its own patterns and refuses (exits) otherwise.
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
-//! all; a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
+//! all (nor does `p SEQ dr`, which adds the direct-routing checks' `/proc/net`, `/proc/sys` and
+//! `/sys/class/net` files); a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
 //! parts asked for.
 
 use std::str::FromStr;
@@ -34,6 +35,11 @@ pub(crate) fn end_line(seq: u64) -> String {
 /// The whole program is one `{ … }` group, so the shell has read all of it before it prints its
 /// greeting: a request sent after the greeting can never be taken for program text.
 ///
+/// A `p SEQ dr` poll also sends the direct-routing checks' files: each device's `arp_ignore`
+/// and `arp_announce` every time; the local addresses, routes, `rp_filter` and device flags read
+/// again every fifth such poll and at the first after a plain one, and sent from the program's
+/// memory in between.
+///
 /// `/proc/stat` is read up to its last `cpu` line (counted at start, and recounted every 60
 /// polls and whenever a line is not a cpu line, for CPUs brought on- or offline), `meminfo` up
 /// to `SwapFree`: the rest of those files (the long `intr` line above all) is never read.
@@ -42,11 +48,63 @@ read -r h </proc/sys/kernel/hostname
 read -r r </proc/sys/kernel/osrelease
 n=0
 while IFS= read -r l; do case $l in cpu*) n=$((n+1)) ;; *) break ;; esac; done </proc/stat
+addrs() {
+  A="@@lbtop fib_trie
+"
+  i=0; a=; f=0
+  if [ -r /proc/net/fib_trie ]; then
+    while [ $i -lt 20000 ] && IFS= read -r l; do
+      i=$((i+1))
+      case $l in
+        Local:*) [ $f = 1 ] && break ;;
+        *'|-- '*) a=$l ;;
+        *' LOCAL'*) f=1; A="$A$a
+$l
+" ;;
+      esac
+    done </proc/net/fib_trie
+  fi
+  for x in if_inet6 route; do
+    A="$A@@lbtop $x
+"
+    [ -r /proc/net/$x ] || continue
+    i=0
+    while [ $i -lt 256 ] && IFS= read -r l; do i=$((i+1)); A="$A$l
+"; done </proc/net/$x
+  done
+  A="$A@@lbtop devflags
+"
+  i=0
+  for d in /proc/sys/net/ipv4/conf/*; do
+    [ $i -lt 64 ] || break
+    i=$((i+1)); v=${d##*/}; z=; f=
+    read -r z <"$d/rp_filter"
+    [ -r "/sys/class/net/$v/flags" ] && read -r f <"/sys/class/net/$v/flags"
+    A="$A$v ${z:--} ${f:--}
+"
+  done
+}
+j=0
+dr() {
+  if [ $j -le 0 ]; then addrs; j=5; fi
+  j=$((j-1))
+  o="$o$A@@lbtop netconf
+"
+  i=0
+  for d in /proc/sys/net/ipv4/conf/*; do
+    [ $i -lt 64 ] || break
+    i=$((i+1)); x=; y=
+    read -r x <"$d/arp_ignore"; read -r y <"$d/arp_announce"
+    o="$o${d##*/} ${x:--} ${y:--}
+"
+  done
+}
 printf 'lbtop-node 2\n@@lbtop hostname\n%s\n@@lbtop osrelease\n%s\n@@lbtop ready\n' "$h" "$r"
 k=0
-while read -r q s; do
+while read -r q s w; do
   case $q in p) ;; *) exit 2 ;; esac
   case $s in ''|*[!0-9]*) exit 2 ;; esac
+  case $w in ''|dr) ;; *) exit 2 ;; esac
   m=$n; k=$((k+1))
   if [ $k -ge 60 ]; then k=0; m=4096; fi
   o='@@lbtop stat
@@ -70,6 +128,10 @@ while read -r q s; do
 $l
 "
   read -r l </proc/uptime
+  if [ "$w" = dr ]; then o="$o@@lbtop uptime
+$l
+"; dr; printf '%s@@lbtop end %s\n' "$o" "$s"; continue; fi
+  j=0
   printf '%s@@lbtop uptime\n%s\n@@lbtop end %s\n' "$o" "$l" "$s"
 done
 exit 0
@@ -156,9 +218,14 @@ impl RouterPart {
     }
 }
 
-/// A node poll request.
-pub(crate) fn node_request(seq: u64) -> String {
-    format!("p {seq}\n")
+/// A node poll request; with `dr`, the node also sends what the direct-routing checks read
+/// (its local addresses, routes and per-device ARP settings).
+pub(crate) fn node_request(seq: u64, dr: bool) -> String {
+    if dr {
+        format!("p {seq} dr\n")
+    } else {
+        format!("p {seq}\n")
+    }
 }
 
 /// A router request: `/proc` when `with_proc` (word `p`; else `q`), and the parts named.
@@ -210,6 +277,10 @@ while read -r q s w; do
       echo "@@lbtop ip_vs_stats"
       while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
     fi
+    echo "@@lbtop sysctl"
+    for f in ipv4/ip_forward ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
+      v=-; [ -r /proc/sys/net/$f ] && read -r v </proc/sys/net/$f; echo "${f##*/} $v"
+    done
   fi
   cpu proc
   for x in $w; do
@@ -269,7 +340,8 @@ mod tests {
 
     #[test]
     fn requests_are_a_word_a_number_and_part_names() {
-        assert_eq!(node_request(7), "p 7\n");
+        assert_eq!(node_request(7, false), "p 7\n");
+        assert_eq!(node_request(7, true), "p 7 dr\n");
         assert_eq!(
             router_request(8, true, &[RouterPart::Stats, RouterPart::Conn]),
             "p 8 stats conn\n"

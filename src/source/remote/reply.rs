@@ -2,7 +2,7 @@
 //! `@@lbtop NAME` marker lines, through the same parsers as the local files. Everything here is
 //! text from another host: it is parsed, never trusted, and only shown escaped.
 
-use crate::model::sample::{HostFacts, NodeSample, Timestamp};
+use crate::model::sample::{HostFacts, NodeNet, NodeSample, Timestamp};
 use crate::model::text::printable;
 use crate::source::parse;
 use crate::source::ssh::SshError;
@@ -194,7 +194,22 @@ pub fn node_reply(
         memory: parse::meminfo(file("meminfo")?).map_err(parse_err)?,
         uptime: parse::uptime(file("uptime")?).map_err(parse_err)?,
         facts,
+        net: node_net(&sections).map_err(parse_err)?,
     })
+}
+
+/// The direct-routing checks' files, when the poll asked for them (`p SEQ dr`).
+fn node_net(sections: &Sections<'_>) -> Result<Option<NodeNet>, parse::ParseError> {
+    let Some(netconf) = sections.get("netconf") else {
+        return Ok(None);
+    };
+    let part = |name: &str| sections.get(name).unwrap_or("");
+    Ok(Some(NodeNet {
+        local_v4: parse::fib_trie_local(part("fib_trie"))?,
+        local_v6: parse::if_inet6(part("if_inet6"))?,
+        routes_v4: parse::net_route(part("route"))?,
+        devices: parse::netconf(netconf, part("devflags"))?,
+    }))
 }
 
 /// The CPU the router program had used (itself and the children it waited for), in clock ticks,
@@ -371,11 +386,15 @@ mod program_tests {
     /// Asks the node program `polls` times, as lbtop does (a request only after the greeting);
     /// returns the greeting and the replies.
     fn run_node_program(polls: u64) -> (String, Vec<String>) {
+        run_node_program_with(polls, false)
+    }
+
+    fn run_node_program_with(polls: u64, dr: bool) -> (String, Vec<String>) {
         let (mut child, mut stdin, mut out, greeting) = start_node_program();
         let mut replies = Vec::new();
         for seq in 1..=polls {
             stdin
-                .write_all(node_request(seq).as_bytes())
+                .write_all(node_request(seq, dr).as_bytes())
                 .expect("request");
             stdin.flush().expect("flush");
             replies.push(read_until(&mut out, &end_line(seq)));
@@ -402,8 +421,65 @@ mod program_tests {
     }
 
     #[test]
+    fn the_node_programs_direct_routing_part_is_what_this_machines_files_say() {
+        let (_, replies) = run_node_program_with(65, true);
+        let file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let local_v4 = parse::fib_trie_local(&file("/proc/net/fib_trie")).expect("fib_trie");
+        let local_v6 = parse::if_inet6(&file("/proc/net/if_inet6")).expect("if_inet6");
+        let routes = parse::net_route(&file("/proc/net/route")).expect("route");
+        let mut names: Vec<String> = std::fs::read_dir("/proc/sys/net/ipv4/conf")
+            .expect("conf")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        let setting = |dev: &str, f: &str| {
+            file(&format!("/proc/sys/net/ipv4/conf/{dev}/{f}"))
+                .trim()
+                .parse::<u32>()
+                .ok()
+        };
+        for text in &replies {
+            let s = node_reply(text, Timestamp(1), None).expect("reply");
+            let net = s.net.expect("the dr part");
+            assert_eq!(net.local_v4, local_v4);
+            assert!(net.local_v4.contains(&(std::net::Ipv4Addr::LOCALHOST, 32)));
+            assert_eq!(net.local_v6, local_v6);
+            assert_eq!(net.routes_v4, routes);
+            let got: Vec<&str> = net.devices.iter().map(|d| d.name.as_str()).collect();
+            assert_eq!(
+                got, names,
+                "the shell's glob is sorted as read_dir sorted here"
+            );
+            for d in &net.devices {
+                assert_eq!(d.arp_ignore, setting(&d.name, "arp_ignore"), "{}", d.name);
+                assert_eq!(d.arp_announce, setting(&d.name, "arp_announce"));
+                assert_eq!(d.rp_filter, setting(&d.name, "rp_filter"));
+            }
+            let lo = net.devices.iter().find(|d| d.name == "lo").expect("lo");
+            assert_eq!(lo.flags.map(|f| f & 0x8), Some(0x8), "IFF_LOOPBACK");
+        }
+        // Without the word, the reply has none of it.
+        let (_, plain) = run_node_program(1);
+        assert_eq!(
+            node_reply(&plain[0], Timestamp(1), None)
+                .expect("reply")
+                .net,
+            None
+        );
+    }
+
+    #[test]
     fn the_node_program_refuses_a_request_that_is_not_its_own() {
-        for bad in ["p 1; id\n", "x 1\n", "p\n", "p $(id)\n", "id\n"] {
+        for bad in [
+            "p 1; id\n",
+            "x 1\n",
+            "p\n",
+            "p $(id)\n",
+            "id\n",
+            "p 1 dr; id\n",
+            "p 1 dry\n",
+            "p 1 dr x\n",
+        ] {
             let (mut child, mut stdin, mut out, _) = start_node_program();
             stdin.write_all(bad.as_bytes()).expect("request");
             // More after it: never run as commands. (The program may have exited already, and

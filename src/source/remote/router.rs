@@ -213,8 +213,11 @@ impl RouterWatch {
     /// Takes in a reply with `/proc/net/ip_vs` and `ip_vs_stats`, and makes the sample: the table
     /// as `/proc` has it now, with the latest reading of each costlier part laid over it.
     pub fn sample(&mut self, text: &str, time: Timestamp) -> Result<RouterSample, SshError> {
-        let (services, global) = self.table(&Sections::split(text))?;
-        Ok(self.assemble(services, global, time))
+        let sections = Sections::split(text);
+        let (services, global) = self.table(&sections)?;
+        let mut sample = self.assemble(services, global, time);
+        sample.sysctl = sections.get("sysctl").and_then(parse::router_sysctl);
+        Ok(sample)
     }
 
     /// The table in a reply, as `/proc` has it; notes its shape.
@@ -278,6 +281,7 @@ impl RouterWatch {
             notes,
             ipvs: self.info.clone(),
             parts,
+            sysctl: None,
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
 use super::discovery::AutoNodes;
+use super::drwatch::DrWatch;
 use super::nodemap::NodeMap;
 use super::task::{RemoteSource, Role};
 use crate::model::sample::SourceEvent;
@@ -155,12 +156,19 @@ impl RemoteSet {
         limit: Option<u32>,
     ) -> Started {
         let mut handles = Vec::new();
+        let mut dr = DrWatch::default();
+        for n in &self.nodes {
+            if let Ok(addr) = n.host.parse() {
+                dr.add(addr, n.dr.clone());
+            }
+        }
         let router_tx = match self.auto {
             Some(auto) => {
                 let group = Arc::new(Notify::new());
                 handles.push(PollHandle::from_notify(group.clone()));
                 auto.tap(interval, tx.clone(), limit, group)
             }
+            None if !dr.is_empty() => dr.tap(tx.clone()),
             None => tx.clone(),
         };
         if let Some(r) = self.router {

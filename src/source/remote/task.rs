@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -44,6 +45,9 @@ pub struct RemoteSource {
     /// Whether a router runs `lbtop agent` (`--router-agent`).
     pub agent: AgentChoice,
     pub(super) ctx: Arc<SshContext>,
+    /// Whether a node's polls read what the direct-routing checks need: on while the node is a
+    /// direct-routing or tunnel real server of the router (set by `dr_watch`).
+    pub(super) dr: Arc<AtomicBool>,
 }
 
 /// How long a request for the router's costlier parts may take: ipvsadm on a large table takes
@@ -106,6 +110,7 @@ impl RemoteSource {
             budget: RouterBudget::default(),
             agent: AgentChoice::Never,
             ctx,
+            dr: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -113,6 +118,12 @@ impl RemoteSource {
     pub(crate) fn with_agent(mut self, agent: AgentChoice) -> RemoteSource {
         self.agent = agent;
         self
+    }
+
+    /// Makes a node's polls read (or stop reading) what the direct-routing checks need. lbtop
+    /// turns it on while the node is a direct-routing or tunnel real server of the router.
+    pub fn check_direct_routing(&self, on: bool) {
+        self.dr.store(on, Ordering::Relaxed);
     }
 
     /// The same source with a router CPU budget.
@@ -324,7 +335,8 @@ impl RemoteSource {
             _ => {
                 *seq += 1;
                 let time = Timestamp::now();
-                let text = match self.ask(live, *seq, &program::node_request(*seq)).await {
+                let request = program::node_request(*seq, self.dr.load(Ordering::Relaxed));
+                let text = match self.ask(live, *seq, &request).await {
                     Ok(t) => t,
                     Err(e) => {
                         close(running).await;

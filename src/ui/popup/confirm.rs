@@ -26,9 +26,16 @@ pub fn draw(
     question: &str,
 ) {
     let text = pending.change.to_string();
-    let widest = text.chars().count().max(question.chars().count());
+    let widest = pending
+        .warnings
+        .iter()
+        .map(|w| w.chars().count())
+        .chain([text.chars().count(), question.chars().count()])
+        .max()
+        .unwrap_or(0);
     let width = (u16::try_from(widest).unwrap_or(u16::MAX).saturating_add(6)).max(64);
-    let height = if typed.is_some() { 8 } else { 6 };
+    let extra = u16::try_from(pending.warnings.len()).unwrap_or(0);
+    let height = if typed.is_some() { 8 } else { 6 } + extra;
     let r = centered_lines(area, width, height);
     frame.render_widget(Clear, r);
     let block = widgets::pane(theme, Line::from(" Confirm "), true).style(theme.popup);
@@ -36,6 +43,9 @@ pub fn draw(
         Line::from(Span::styled(question.to_string(), theme.title)),
         Line::from(Span::styled(text, theme.popup)),
     ];
+    for w in &pending.warnings {
+        lines.push(Line::from(Span::styled(w.clone(), theme.warning)));
+    }
     match typed {
         None => {
             let enter = keymap.hint(Action::Apply).unwrap_or_else(|| "enter".into());
