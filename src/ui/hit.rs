@@ -51,6 +51,17 @@ fn in_pane(state: &State, pane: Pane, rect: Rect, at: Position) -> Option<Target
                 let spans = nodes::header_spans(state, rect, &rows);
                 return header(spans, at.x, SortBy::Nodes);
             }
+            // Rows with their core meters under them: every row is in view, each its height.
+            if let Some(heights) = nodes::row_heights(state, rect, &rows) {
+                let mut top = 1;
+                for (n, h) in heights.into_iter().enumerate() {
+                    if (top..top + h).contains(&line) {
+                        return Some(Target::Row(pane, n));
+                    }
+                    top += h;
+                }
+                return None;
+            }
             (rows.len(), state.selected_node_row(&rows), 3, 1)
         }
         Pane::Alerts => {

@@ -44,15 +44,10 @@ pub struct ScreenLayout {
 
 /// The layout of a screen of `area` showing `state`.
 pub fn layout(area: Rect, state: &State) -> ScreenLayout {
-    layout_for(
-        area,
-        state,
-        state.service_rows().len(),
-        state.node_rows().len(),
-    )
+    layout_for(area, state, state.service_rows().len(), &state.node_rows())
 }
 
-fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> ScreenLayout {
+fn layout_for(area: Rect, state: &State, services: usize, nodes: &[usize]) -> ScreenLayout {
     let bar_h = u16::from(state.replay().is_some() && area.height > 5);
     let [main, bar, status] = Layout::vertical([
         Constraint::Min(3),
@@ -60,7 +55,7 @@ fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> Scree
         Constraint::Length(1),
     ])
     .areas(area);
-    let needs = Needs::of(state, services, nodes, main.height);
+    let needs = Needs::of(state, services, nodes, main);
     let panes = pane_areas(state, main, &needs);
     ScreenLayout {
         services: panes.services,
@@ -77,7 +72,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     frame.render_widget(Paragraph::new("").style(theme.base), area);
     let service_rows = state.service_rows();
     let node_rows = state.node_rows();
-    let areas = layout_for(area, state, service_rows.len(), node_rows.len());
+    let areas = layout_for(area, state, service_rows.len(), &node_rows);
     if areas.services.height > 0 {
         services::draw(frame, areas.services, state, theme, &service_rows);
     }
@@ -111,7 +106,8 @@ struct Needs {
 }
 
 impl Needs {
-    fn of(state: &State, service_count: usize, node_count: usize, height: u16) -> Needs {
+    fn of(state: &State, service_count: usize, node_rows: &[usize], area: Rect) -> Needs {
+        let height = area.height;
         let lines =
             |n: usize, chrome: u16| u16::try_from(n).unwrap_or(u16::MAX).saturating_add(chrome);
         let alert_lines = state.alerts().lines(usize::from(height)).len();
@@ -123,10 +119,21 @@ impl Needs {
             .unwrap_or(0);
         Needs {
             services: lines(service_count, 3),
-            nodes: lines(node_count, 3),
+            nodes: lines(node_lines(state, node_rows, area), 3),
             alerts: lines(alert_lines.max(1), 2),
             nodes_width: nodes::full_width(u16::try_from(cores).unwrap_or(u16::MAX)),
         }
+    }
+}
+
+/// The lines the nodes table wants: with each node's core meters under its row when that takes at
+/// most half of `area`'s height, else a line per node.
+fn node_lines(state: &State, node_rows: &[usize], area: Rect) -> usize {
+    let wanted = nodes::lines_wanted(state, node_rows, area.width);
+    if wanted + 3 <= usize::from(area.height / 2) {
+        wanted
+    } else {
+        node_rows.len()
     }
 }
 

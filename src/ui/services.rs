@@ -19,6 +19,8 @@ struct RowCx<'a> {
     theme: &'a Theme,
     router: &'a RouterEntry,
     subject: Subject<'a>,
+    /// The width of the trend column, the last: what the other columns leave.
+    trend_width: usize,
 }
 
 /// What a row shows: a virtual service, one of its real servers (`last` under its service, in
@@ -232,6 +234,13 @@ fn draw_rows(
 ) {
     let focused = state.ui().focus == Pane::Services;
     let cols = kept_columns(state, area);
+    let sort = state.ui().service_sort;
+    let others: u16 = cols
+        .iter()
+        .take(cols.len().saturating_sub(1))
+        .map(|c| widgets::shown_width(c, &sort) + 1)
+        .sum();
+    let trend_width = usize::from(area.width.saturating_sub(2).saturating_sub(others));
     let selected = state.selected_service_row(rows_model);
     let window = widgets::visible_window(
         rows_model.len(),
@@ -251,6 +260,7 @@ fn draw_rows(
                 theme,
                 router: r,
                 subject: subject(r, rows_model, at),
+                trend_width,
             };
             Row::new(cols.iter().map(|c| (c.cell)(&cx)).collect::<Vec<_>>()).style(row_style)
         })
@@ -522,20 +532,24 @@ fn load_cell(cx: &RowCx) -> Cell<'static> {
     }
 }
 
-/// A service's connections per second, as a sparkline.
+/// Connections per second of a service or real server, as a sparkline as wide as the column.
 fn trend_cell(cx: &RowCx) -> Cell<'static> {
-    match cx.subject {
-        Subject::Service { svc, .. } => {
-            let trend = cx
-                .router
-                .cps_history
-                .get(&svc.key)
-                .map(|h| widgets::sparkline(h.iter(), None, 10))
-                .unwrap_or_default();
-            cell(trend, false, cx.theme.sparkline)
-        }
-        Subject::Real { .. } | Subject::Missing => blank(cx),
-    }
+    let history = match cx.subject {
+        Subject::Service { svc, .. } => cx.router.traffic.service(&svc.key),
+        Subject::Real { svc, real, .. } => cx
+            .router
+            .traffic
+            .real(svc.key, crate::control::plan::RealKey::of(real)),
+        Subject::Missing => None,
+    };
+    let trend = history
+        .map(|h| widgets::sparkline(h.iter().map(|p| f64::from(p.cps)), cx.trend_width))
+        .unwrap_or_default();
+    let style = match cx.subject {
+        Subject::Service { .. } => cx.theme.sparkline,
+        _ => cx.theme.dim,
+    };
+    cell(trend, false, style)
 }
 
 /// `12s`, `3m04s`: an age for a title.

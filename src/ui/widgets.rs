@@ -122,6 +122,23 @@ pub(crate) fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> 
     spans
 }
 
+/// One core's meter, as htop draws it, `cell` columns wide: `  3[|||||      12.5%] `.
+pub(crate) fn core_meter(
+    theme: &Theme,
+    id: u32,
+    cpu: Option<&CpuPercent>,
+    cell: usize,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(format!("{id:>3}["), theme.dim)];
+    spans.extend(cpu_bar(theme, cpu, cell.saturating_sub(12).max(1)));
+    spans.push(Span::styled(
+        cpu.map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
+        theme.dim,
+    ));
+    spans.push(Span::raw(" "));
+    spans
+}
+
 /// One glyph per core (or per group of cores when they do not fit), its height the busiest core of
 /// the group and its colour the state that dominates it.
 pub(crate) fn core_strip(
@@ -199,20 +216,30 @@ pub(crate) fn load_gauge(
         .collect()
 }
 
-/// A text sparkline of the newest values, scaled to `max` (or to the largest value).
-pub(crate) fn sparkline(
-    values: impl Iterator<Item = f64>,
-    max: Option<f64>,
-    width: usize,
-) -> String {
+/// A text sparkline of the newest `width` values, scaled to their own range (min..max), so that it
+/// shows movement however high the values sit. A flat series is a flat line: at the bottom when it
+/// is zero, in the middle otherwise.
+pub(crate) fn sparkline(values: impl Iterator<Item = f64>, width: usize) -> String {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let vals: Vec<f64> = values.collect();
+    let vals: Vec<f64> = values.filter(|v| v.is_finite()).collect();
     let vals = &vals[vals.len().saturating_sub(width)..];
-    let top = max
-        .unwrap_or_else(|| vals.iter().copied().fold(0.0, f64::max))
-        .max(f64::MIN_POSITIVE);
+    let (lo, hi) = vals
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let span = hi - lo;
+    // Empty (an infinite span) or flat to within rounding.
+    let flat = !span.is_finite() || span <= hi.abs().max(lo.abs()) * 1e-9;
     vals.iter()
-        .map(|v| LEVELS[((v / top) * 7.0).round().clamp(0.0, 7.0) as usize])
+        .map(|&v| {
+            let level = if flat {
+                if v == 0.0 { 0 } else { 3 }
+            } else {
+                (((v - lo) / span) * 7.0).round().clamp(0.0, 7.0) as usize
+            };
+            LEVELS[level]
+        })
         .collect()
 }
 
@@ -422,4 +449,21 @@ pub(crate) fn no_match(
 pub fn cell(text: impl Into<String>, right: bool, style: Style) -> Cell<'static> {
     let line = Line::from(Span::styled(text.into(), style));
     Cell::from(if right { line.right_aligned() } else { line })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn a_sparkline_spans_its_own_range_and_a_flat_one_stays_flat() {
+        // High values that barely move still fill the height: min..max, not 0..max.
+        assert_eq!(sparkline([100.0, 101.0, 102.0].into_iter(), 10), "▁▅█");
+        // The newest `width` values.
+        assert_eq!(sparkline([5.0, 1.0, 2.0, 3.0].into_iter(), 3), "▁▅█");
+        assert_eq!(sparkline([0.0, 0.0].into_iter(), 5), "▁▁");
+        assert_eq!(sparkline([7.0, 7.0].into_iter(), 5), "▄▄");
+        assert_eq!(sparkline([f64::NAN, 1.0].into_iter(), 5), "▄");
+        assert_eq!(sparkline(std::iter::empty(), 5), "");
+    }
 }

@@ -1,4 +1,4 @@
-//! Popups over the panes: help, a node's detail, the confirmation of a weight change, the weight
+//! Popups over the panes: help, a node's or a service's detail, the confirmation of a weight change, the weight
 //! prompt, and the message that takes no keys (a toast). Each draws itself centred in the area
 //! it is given, the toast in its corner.
 
@@ -14,6 +14,7 @@ mod help;
 mod message;
 mod node_charts;
 mod node_detail;
+mod service_detail;
 mod weight;
 
 /// Draws the open popup, if any, and the weight prompt over it when one is open.
@@ -23,6 +24,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
         Some(Popup::NodeDetail(name)) => {
             let r = centered(area, 90, 80);
             node_detail::draw(frame, r, state, theme, keymap, name);
+        }
+        Some(Popup::ServiceDetail) => {
+            let r = centered(area, 90, 80);
+            service_detail::draw(frame, r, state, theme, keymap);
         }
         Some(Popup::Confirm(pending)) => {
             let question = state.confirm_question(&pending.change);

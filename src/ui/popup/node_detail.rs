@@ -13,7 +13,7 @@ use crate::config::{Keymap, Theme};
 use crate::model::sample::HostStatus;
 use crate::model::snapshot::NodeStats;
 
-use super::super::widgets::{self, bytes, cpu_bar, pane};
+use super::super::widgets::{self, bytes, pane};
 use super::{keys_or, node_charts};
 
 /// The charts' height at most: they take what the real servers and the bars leave, up to this.
@@ -203,11 +203,7 @@ fn header_lines(theme: &Theme, n: &NodeEntry, st: &NodeStats, width: u16) -> Vec
     header.push(Line::from(vec![
         Span::styled("Load ", theme.dim),
         Span::styled(
-            widgets::sparkline(
-                n.load_history.iter(),
-                Some(st.cores as f64 * 1.25),
-                usize::from(width.saturating_sub(12)),
-            ),
+            widgets::sparkline(n.load_history.iter(), usize::from(width.saturating_sub(12))),
             theme.sparkline,
         ),
     ]));
@@ -249,15 +245,8 @@ fn core_bars(theme: &Theme, n: &NodeEntry, st: &NodeStats, body: Rect) -> Vec<Li
     for (i, cpu) in st.cpus.iter().enumerate() {
         let line = &mut lines[i % rows_avail.min(ncpu)];
         let id = ids.get(i).copied().unwrap_or(i as u32);
-        let bar_width = col_width.saturating_sub(12).max(1);
         line.spans
-            .push(Span::styled(format!("{id:>3}["), theme.dim));
-        line.spans.extend(cpu_bar(theme, cpu.as_ref(), bar_width));
-        line.spans.push(Span::styled(
-            cpu.map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
-            theme.dim,
-        ));
-        line.spans.push(Span::raw(" "));
+            .extend(widgets::core_meter(theme, id, cpu.as_ref(), col_width));
     }
     lines
 }
