@@ -61,6 +61,8 @@ pub struct StateOptions {
     /// The router is read from a captured snapshot (`--proc-root`): read-only too, and the
     /// action keys say so.
     pub snapshot: bool,
+    /// Whether lbtop takes the mouse at start (`M` turns it off and on).
+    pub mouse: bool,
 }
 
 impl StateOptions {
@@ -88,6 +90,7 @@ impl Default for StateOptions {
             history_len: 300,
             read_only: false,
             snapshot: false,
+            mouse: true,
         }
     }
 }
@@ -380,6 +383,33 @@ impl Prompt {
     }
 }
 
+/// What a pane showed in the last frame drawn: its first row, and how many rows it had room for.
+/// The next frame starts from the same first row while the selection stays in view, so that
+/// a click past the first page selects what it is on instead of scrolling the list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneView {
+    pub first: usize,
+    pub rows: usize,
+}
+
+/// The panes' views in the last frame drawn (`Event::Drawn`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScreenView {
+    pub services: PaneView,
+    pub nodes: PaneView,
+    pub alerts: PaneView,
+}
+
+impl ScreenView {
+    pub fn pane(&self, pane: Pane) -> PaneView {
+        match pane {
+            Pane::Services => self.services,
+            Pane::Nodes => self.nodes,
+            Pane::Alerts => self.alerts,
+        }
+    }
+}
+
 /// View state: what is focused, selected, sorted, filtered, open.
 #[derive(Debug, Clone)]
 pub struct UiState {
@@ -405,6 +435,8 @@ pub struct UiState {
     pub help_line: usize,
     /// The real server selected in the open node detail, by identity; `None` for its first.
     pub detail_sel: Option<(ServiceKey, RealKey)>,
+    /// What each pane showed in the last frame drawn.
+    pub view: ScreenView,
 }
 
 impl UiState {
@@ -446,6 +478,7 @@ impl Default for UiState {
             toast: None,
             help_line: 0,
             detail_sel: None,
+            view: ScreenView::default(),
         }
     }
 }
@@ -488,6 +521,10 @@ const HELD_LIMIT: usize = 100_000;
 
 impl State {
     pub fn new(options: StateOptions) -> Self {
+        let ui = UiState {
+            mouse: options.mouse,
+            ..UiState::default()
+        };
         Self {
             options,
             mode: Mode::Live,
@@ -497,7 +534,7 @@ impl State {
             node_index: HashMap::new(),
             node_by_addr: HashMap::new(),
             alerts: AlertBook::new(1000),
-            ui: UiState::default(),
+            ui,
             restore_points: HashMap::new(),
             draining: HashSet::new(),
             applying: None,
@@ -745,6 +782,11 @@ impl State {
             Event::Applied { change, result } => Outcome::command(self.applied(&change, result)),
             Event::Recorded(action) => {
                 self.recorded(&action);
+                Outcome::default()
+            }
+            // What is on screen already: no redraw needed.
+            Event::Drawn(view) => {
+                self.ui.view = view;
                 Outcome::default()
             }
         }
@@ -1120,8 +1162,8 @@ impl State {
             Action::PrevPane => self.ui.focus = self.ui.focus.step(false),
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
-            Action::PageUp => self.move_selection(-(self.ui.page as isize)),
-            Action::PageDown => self.move_selection(self.ui.page as isize),
+            Action::PageUp => self.move_selection(-(self.page_rows() as isize)),
+            Action::PageDown => self.move_selection(self.page_rows() as isize),
             Action::Top => self.move_selection(isize::MIN / 2),
             Action::Bottom => self.move_selection(isize::MAX / 2),
             Action::Toggle => self.toggle(),
@@ -1510,6 +1552,14 @@ impl State {
                 }
             }
             Pane::Alerts => {}
+        }
+    }
+
+    /// The rows a page key moves: the focused pane's height as last drawn, if it has been.
+    fn page_rows(&self) -> usize {
+        match self.ui.view.pane(self.ui.focus).rows {
+            0 => self.ui.page,
+            rows => rows,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Config {
     pub theme: Theme,
     pub keymap: Keymap,
     pub history_len: usize,
+    /// Whether lbtop takes the mouse at start; `M` turns it off and on.
+    pub mouse: bool,
     pub node_map: Vec<NodeMapping>,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
@@ -186,6 +188,7 @@ struct ConfigFile {
     interval: Option<Spanned<String>>,
     theme: Option<Spanned<String>>,
     history: Option<Spanned<i64>>,
+    mouse: Option<bool>,
     thresholds: Option<ThresholdsFile>,
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
@@ -479,6 +482,7 @@ impl Config {
             theme: choose_theme(overrides, file_theme)?,
             keymap,
             history_len,
+            mouse: file.mouse.unwrap_or(true),
             node_map,
             source: Some(origin.to_path_buf()),
         })
@@ -501,6 +505,7 @@ impl Config {
             theme,
             keymap: Keymap::defaults(),
             history_len: DEFAULT_HISTORY,
+            mouse: true,
             node_map: Vec::new(),
             source: None,
         }

@@ -74,6 +74,7 @@ fn in_pane(state: &State, pane: Pane, rect: Rect, at: Position) -> Option<Target
         len,
         selected,
         usize::from(rect.height.saturating_sub(height)),
+        state.ui().view.pane(pane).first,
     );
     let n = window.start + line - first;
     window.contains(&n).then_some(Target::Row(pane, n))

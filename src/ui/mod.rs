@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Paragraph;
 
-use crate::app::state::State;
+use crate::app::state::{ScreenView, State};
 use crate::config::{Keymap, Theme};
 
 mod alerts;
@@ -68,18 +68,25 @@ fn layout_for(area: Rect, state: &State, services: usize, nodes: &[usize]) -> Sc
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    draw_screen(frame, state, theme, keymap);
+}
+
+/// Draws the whole screen, and says what rows each pane showed: the runtime hands that back to
+/// the state (`Event::Drawn`), so that the next frame and the mouse start from the same rows.
+pub fn draw_screen(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) -> ScreenView {
     let area = frame.area();
     frame.render_widget(Paragraph::new("").style(theme.base), area);
     let service_rows = state.service_rows();
     let node_rows = state.node_rows();
     let areas = layout_for(area, state, service_rows.len(), &node_rows);
+    let mut view = ScreenView::default();
     if areas.services.height > 0 {
-        services::draw(frame, areas.services, state, theme, &service_rows);
+        view.services = services::draw(frame, areas.services, state, theme, &service_rows);
     }
     if areas.nodes.height > 0 && (!state.nodes().is_empty() || state.router().is_none()) {
-        nodes::draw(frame, areas.nodes, state, theme, &node_rows);
+        view.nodes = nodes::draw(frame, areas.nodes, state, theme, &node_rows);
     }
-    alerts::draw(frame, areas.alerts, state, theme);
+    view.alerts = alerts::draw(frame, areas.alerts, state, theme);
     if let Some(bar) = areas.bar {
         replay::draw_bar(frame, bar, state, theme);
     }
@@ -94,6 +101,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         state,
         theme,
     );
+    view
 }
 
 /// What the panes need to show every row: lines of content plus borders and header.

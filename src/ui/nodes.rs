@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
-use crate::app::state::{NodeEntry, NodeSort, Pane, State};
+use crate::app::state::{NodeEntry, NodeSort, Pane, PaneView, State};
 use crate::config::Theme;
 use crate::model::sample::HostStatus;
 
@@ -93,8 +93,14 @@ fn status_text(state: &State, n: &NodeEntry) -> String {
 }
 
 /// Draws the pane: the title, then the table of the nodes `rows_model` indexes, with each node's
-/// core bars under its row when they all fit.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_model: &[usize]) {
+/// core bars under its row when they all fit. Returns the rows it showed.
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    rows_model: &[usize],
+) -> PaneView {
     let focused = state.ui().focus == Pane::Nodes;
     let title = title(state, theme);
     let block = pane(theme, title, focused);
@@ -103,21 +109,23 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             .style(theme.dim)
             .block(block);
         frame.render_widget(p, area);
-        return;
+        return PaneView::default();
     }
     if rows_model.is_empty() {
         frame.render_widget(super::widgets::no_match(state, theme).block(block), area);
-        return;
+        return PaneView::default();
     }
     let fit = fit(state, area, rows_model);
     let cols: Vec<&Column> = fit.columns.iter().collect();
     let selected = state.selected_node_row(rows_model);
+    let height = usize::from(area.height.saturating_sub(3));
     let window = match &fit.meters {
         Some(_) => 0..rows_model.len(),
         None => widgets::visible_window(
             rows_model.len(),
             selected,
-            usize::from(area.height.saturating_sub(3)),
+            height,
+            state.ui().view.nodes.first,
         ),
     };
     let rows: Vec<Row> = window
@@ -151,6 +159,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
     );
     if let Some(meters) = &fit.meters {
         draw_meters(frame, area, state, theme, rows_model, meters);
+    }
+    PaneView {
+        first: window.start,
+        rows: if fit.meters.is_some() {
+            rows_model.len()
+        } else {
+            height
+        },
     }
 }
 

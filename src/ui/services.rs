@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Wrap};
 
-use crate::app::state::{Pane, RouterEntry, ServiceRow, ServiceSort, State};
+use crate::app::state::{Pane, PaneView, RouterEntry, ServiceRow, ServiceSort, State};
 use crate::config::Theme;
 use crate::model::sample::{HostStatus, IpvsRates, RealServerSample, VirtualServiceSample};
 use crate::model::snapshot::{RealStats, ServiceStats};
@@ -114,14 +114,15 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
-/// Draws the pane: the title, then the table of `rows_model`, or why there is no table.
+/// Draws the pane: the title, then the table of `rows_model`, or why there is no table. Returns
+/// the rows it showed.
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
     state: &State,
     theme: &Theme,
     rows_model: &[ServiceRow],
-) {
+) -> PaneView {
     let focused = state.ui().focus == Pane::Services;
     let block = pane(theme, Line::from(title(state, theme)), focused);
     let Some(r) = state.router() else {
@@ -130,15 +131,16 @@ pub fn draw(
             .alignment(Alignment::Center)
             .block(block);
         frame.render_widget(p, area);
-        return;
+        return PaneView::default();
     };
     match no_table_reason(r, theme) {
         Some(p) => frame.render_widget(p.block(block), area),
         None if rows_model.is_empty() => {
             frame.render_widget(widgets::no_match(state, theme).block(block), area);
         }
-        None => draw_rows(frame, area, block, state, theme, r, rows_model),
+        None => return draw_rows(frame, area, block, state, theme, r, rows_model),
     }
+    PaneView::default()
 }
 
 /// ` Services lb1 via netlink │ counters … │ conns … │ sort service `.
@@ -231,7 +233,7 @@ fn draw_rows(
     theme: &Theme,
     r: &RouterEntry,
     rows_model: &[ServiceRow],
-) {
+) -> PaneView {
     let focused = state.ui().focus == Pane::Services;
     let cols = kept_columns(state, area);
     let sort = state.ui().service_sort;
@@ -242,11 +244,9 @@ fn draw_rows(
         .sum();
     let trend_width = usize::from(area.width.saturating_sub(2).saturating_sub(others));
     let selected = state.selected_service_row(rows_model);
-    let window = widgets::visible_window(
-        rows_model.len(),
-        selected,
-        usize::from(area.height.saturating_sub(3)),
-    );
+    let height = usize::from(area.height.saturating_sub(3));
+    let first = state.ui().view.services.first;
+    let window = widgets::visible_window(rows_model.len(), selected, height, first);
     let row_style = if r.status == HostStatus::Ok {
         theme.base
     } else {
@@ -279,6 +279,10 @@ fn draw_rows(
             ascending: state.ui().service_sort.ascending() != state.ui().reverse,
         },
     );
+    PaneView {
+        first: window.start,
+        rows: height,
+    }
 }
 
 /// The columns that fit in the pane's `area`, in order.

@@ -351,18 +351,24 @@ pub(crate) fn column_spans<S: Copy, F>(
     spans
 }
 
-/// The rows a table of `len` rows shows in `height` lines, keeping `selected` in view: only these
-/// are built, so a pane with thousands of rows costs what its visible rows cost.
+/// The rows a table of `len` rows shows in `height` lines: from `first` (the first row shown
+/// last time), moved as little as keeps `selected` in view. Only these are built, so a pane with
+/// thousands of rows costs what its visible rows cost.
 pub(crate) fn visible_window(
     len: usize,
     selected: Option<usize>,
     height: usize,
+    first: usize,
 ) -> std::ops::Range<usize> {
     let height = height.max(1);
-    let start = match selected {
-        Some(sel) if sel >= height => sel + 1 - height,
-        _ => 0,
-    };
+    let mut start = first.min(len.saturating_sub(height));
+    if let Some(sel) = selected {
+        if sel < start {
+            start = sel;
+        } else if sel >= start + height {
+            start = sel + 1 - height;
+        }
+    }
     start.min(len)..(start + height).min(len)
 }
 
@@ -453,7 +459,21 @@ pub fn cell(text: impl Into<String>, right: bool, style: Style) -> Cell<'static>
 
 #[cfg(test)]
 mod tests {
-    use super::sparkline;
+    use super::{sparkline, visible_window};
+
+    #[test]
+    fn the_window_stays_put_while_the_selection_is_in_it_and_moves_least_to_follow_it() {
+        // Scrolled down to row 29 of 100, ten rows high: 20..30.
+        assert_eq!(visible_window(100, Some(29), 10, 0), 20..30);
+        // A click on row 25 keeps the rows where they are.
+        assert_eq!(visible_window(100, Some(25), 10, 20), 20..30);
+        // Above or below it, the window moves just enough.
+        assert_eq!(visible_window(100, Some(15), 10, 20), 15..25);
+        assert_eq!(visible_window(100, Some(31), 10, 20), 22..32);
+        // Rows gone: the window comes back to show a full page.
+        assert_eq!(visible_window(12, Some(11), 10, 20), 2..12);
+        assert_eq!(visible_window(5, None, 10, 3), 0..5);
+    }
 
     #[test]
     fn a_sparkline_spans_its_own_range_and_a_flat_one_stays_flat() {
