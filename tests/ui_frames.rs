@@ -928,3 +928,41 @@ fn enter_on_a_real_server_opens_its_detail_and_down_moves_to_the_next_row() {
     assert_eq!(s.ui().popup, None);
     assert_eq!(s.ui().collapsed.len(), 1);
 }
+
+#[test]
+fn few_nodes_show_their_core_meters_under_their_rows_when_there_is_room() {
+    let s = small();
+    let wide = render(&s, 160, 50);
+    let web01 = wide
+        .lines()
+        .position(|l| l.contains("!! web01"))
+        .expect("web01's row");
+    let under = wide.lines().nth(web01 + 1).expect("a line under it");
+    for core in ["  0[", "  1[", "  2[", "  3["] {
+        assert!(under.contains(core), "{core}: {under}");
+    }
+    // No room at 80x24: a line per node, the cores as a strip.
+    let narrow = render(&s, 80, 24);
+    assert!(!narrow.contains("  0["), "{narrow}");
+}
+
+#[test]
+fn trends_widen_with_the_screen() {
+    let s = a_minute();
+    let bars = |line: &str| line.chars().filter(|c| "▁▂▃▄▅▆▇█".contains(*c)).count();
+    let frame = render(&s, 200, 60);
+    let row = |text: &str| {
+        frame
+            .lines()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text}: {frame}"))
+            .to_string()
+    };
+    // A minute of samples: wider than the columns' 12 (load) and 10 (CPS) cells.
+    assert!(bars(&row("!! web01")) > 40, "{}", row("!! web01"));
+    assert!(
+        bars(&row("▾ TCP 192.0.2.10:80")) > 40,
+        "{}",
+        row("▾ TCP 192.0.2.10:80")
+    );
+}

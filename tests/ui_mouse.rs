@@ -317,3 +317,56 @@ fn a_click_past_the_first_page_selects_the_row_clicked_and_the_list_stays_put() 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
+
+#[test]
+fn in_the_node_detail_a_click_selects_a_real_server_and_the_wheel_moves_the_selection() {
+    let mut s = small();
+    let name = ScriptedCluster::node_name(0);
+    s.show_popup(lbtop::app::state::Popup::NodeDetail(name.clone()));
+    let reals = s.node_reals(&name);
+    assert!(reals.len() >= 2, "{name} serves several services");
+    let first = s.selected_real().expect("its first real server");
+    let lines = render(&s);
+    // The second service's row of the list (the services pane lists it too, further up).
+    let (_, header_y) = find(&lines, "Real server (d or w or r)");
+    let y = header_y + 2;
+    let x = lines[usize::from(y)]
+        .find("TCP")
+        .map(|i| lines[usize::from(y)][..i].chars().count())
+        .expect("a row of the list") as u16;
+    assert_eq!(target(&s, (x, y)), Target::Detail(1));
+    mouse(&mut s, MouseKind::Click, (x, y));
+    let second = s.selected_real().expect("selected");
+    assert_ne!(second, first);
+    assert_eq!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(name.clone())),
+        "the detail stays open"
+    );
+    // The wheel anywhere over the detail moves the selection, as the arrow keys do.
+    mouse(&mut s, MouseKind::WheelUp, (x, y));
+    assert_eq!(s.selected_real(), Some(first));
+    mouse(&mut s, MouseKind::WheelDown, (x, y));
+    assert_eq!(s.selected_real(), Some(second));
+    // Off the list, a click does nothing.
+    mouse(&mut s, MouseKind::Click, (x, header_y));
+    assert_eq!(s.selected_real(), Some(second));
+}
+
+#[test]
+fn double_clicking_a_real_server_row_opens_its_detail() {
+    let mut s = small();
+    let at = find(&render(&s), "├ 10.0.0.3:80");
+    let Target::Row(Pane::Services, n) = target(&s, at) else {
+        panic!("not a services row");
+    };
+    assert!(matches!(s.service_rows()[n], ServiceRow::Real(..)));
+    mouse(&mut s, MouseKind::Click, at);
+    mouse(&mut s, MouseKind::DoubleClick, at);
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::ServiceDetail));
+    let frame = render(&s).join("\n");
+    assert!(
+        frame.contains("10.0.0.3:80 of TCP 192.0.2.10:80"),
+        "{frame}"
+    );
+}

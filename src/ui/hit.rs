@@ -14,6 +14,9 @@ use super::{layout, nodes, replay, services, widgets};
 /// status line and the parts of the bar beside its track.
 pub fn hit(area: Rect, state: &State, x: u16, y: u16) -> Option<Target> {
     let at = Position { x, y };
+    if let Some(row) = super::popup::detail_real_at(area, state, at) {
+        return Some(Target::Detail(row));
+    }
     let screen = layout(area, state);
     if let Some(bar) = screen.bar
         && bar.contains(at)

@@ -3,7 +3,7 @@
 //! full bar per core, as htop draws them.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, TableState};
 
@@ -49,6 +49,7 @@ pub fn draw(
         return;
     };
     let header = header_lines(theme, n, st, inner.width);
+    debug_assert_eq!(header.len(), header_len(n));
     let reals = state.node_reals(name);
     let [head, list, charts, body] = body_areas(inner, header.len(), reals.len(), st.cpus.len());
     frame.render_widget(Paragraph::new(header), head);
@@ -57,6 +58,34 @@ pub fn draw(
         node_charts::draw(frame, charts, theme, n, st.cores);
     }
     frame.render_widget(Paragraph::new(core_bars(theme, n, st, body)), body);
+}
+
+/// The row of the real servers' list at `at` in the detail of node `name` drawn in `area`, as an
+/// index into [`State::node_reals`]; `None` off the list's rows.
+pub fn real_at(area: Rect, state: &State, name: &str, at: Position) -> Option<usize> {
+    let n = state.node(name)?;
+    let st = n.stats.as_ref()?;
+    let inner = pane(&Theme::default(), Line::default(), true).inner(area);
+    let reals = state.node_reals(name);
+    let [_, list, _, _] = body_areas(inner, header_len(n), reals.len(), st.cpus.len());
+    // A header line, then the rows, scrolled as the table scrolls them to the selection.
+    if !list.contains(at) || at.y == list.y {
+        return None;
+    }
+    let window = widgets::visible_window(
+        reals.len(),
+        Some(state.detail_row(&reals)),
+        usize::from(list.height - 1),
+        0,
+    );
+    let row = window.start + usize::from(at.y - list.y - 1);
+    window.contains(&row).then_some(row)
+}
+
+/// How many lines `header_lines` makes for `n`.
+fn header_len(n: &NodeEntry) -> usize {
+    let facts = n.cur.as_ref().is_some_and(|c| c.facts.is_some());
+    usize::from(n.status != HostStatus::Ok) + 3 + usize::from(facts)
 }
 
 /// Where the header, the real servers (a header line and one per real server, if any), the
