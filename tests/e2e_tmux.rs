@@ -316,14 +316,20 @@ fn i_opens_a_services_detail_and_a_double_click_a_real_servers_in_the_live_tui()
     );
     t.keys("Escape");
     let closed = t.wait_for(|s| !s.contains("Connections/s"), Duration::from_secs(5));
-    assert!(!closed.contains("Connections/s"), "esc did not close it:\n{closed}");
+    assert!(
+        !closed.contains("Connections/s"),
+        "esc did not close it:\n{closed}"
+    );
     // A double-click on a real server's row opens that real server's detail.
     let (y, line) = closed
         .lines()
         .enumerate()
         .find(|(_, l)| l.contains("├ ") || l.contains("└ "))
         .expect("a real server row");
-    let x = line[..line.find(['├', '└']).expect("branch")].chars().count() + 3;
+    let x = line[..line.find(['├', '└']).expect("branch")]
+        .chars()
+        .count()
+        + 3;
     click(&t, x, y + 1);
     click(&t, x, y + 1);
     let real = t.wait_for(|s| s.contains(" of TCP "), Duration::from_secs(5));
