@@ -248,6 +248,21 @@ fn bench_draw(c: &mut Criterion) {
                 .expect("draw");
         });
     });
+    // The service detail open instead: a real server's CPS, connections and bytes charts from
+    // the same 60 samples.
+    let mut service = detail.clone();
+    service.update(lbtop::app::Action::Back);
+    service.update(lbtop::app::Action::Down);
+    service.update(lbtop::app::Action::Down);
+    service.update(lbtop::app::Action::Toggle);
+    assert_eq!(service.ui().popup, Some(Popup::ServiceDetail));
+    g.bench_function("lbtop_full_frame_service_detail_charts", |b| {
+        b.iter(|| {
+            terminal
+                .draw(|f| lbtop::ui::draw(f, &service, &theme, &keymap))
+                .expect("draw");
+        });
+    });
     g.bench_function("ratatui_paragraph_same_size", |b| {
         b.iter(|| {
             terminal

@@ -164,6 +164,7 @@ pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
         history_len: config.history_len,
         read_only,
         snapshot: false,
+        mouse: config.mouse,
     }
 }
 
@@ -327,12 +328,23 @@ fn terminal_event(
 /// Draws the screen when the state changed since the last frame (or a resize asked for one).
 fn redraw_if_changed(
     terminal: &mut ratatui::DefaultTerminal,
-    state: &State,
+    state: &mut State,
     config: &Config,
     drawn: &mut Option<u64>,
 ) -> Result<(), RunError> {
     if *drawn != Some(state.generation()) {
-        terminal.draw(|f| crate::ui::draw(f, state, &config.theme, &config.keymap))?;
+        let mut view = None;
+        terminal.draw(|f| {
+            view = Some(crate::ui::draw_screen(
+                f,
+                state,
+                &config.theme,
+                &config.keymap,
+            ));
+        })?;
+        if let Some(view) = view {
+            state.handle(Event::Drawn(view));
+        }
         *drawn = Some(state.generation());
     }
     Ok(())

@@ -35,6 +35,7 @@ fn the_example_config_loads_and_sets_what_it_says() {
         .unwrap_or_else(|e| panic!("lbtop.example.toml: {e}"));
     assert_eq!(config.interval, Duration::from_secs(1));
     assert_eq!(config.history_len, 300);
+    assert!(config.mouse);
     assert_eq!(config.theme.name, "default");
     assert_eq!(config.source.as_deref(), Some(path.as_path()));
     assert_eq!(config.node_map.len(), 2);
@@ -92,6 +93,12 @@ fn full_fixture_values_reach_the_resolved_config() {
     let config = Config::load(Some(&path), &Overrides::default()).expect("valid");
     assert_eq!(config.interval, Duration::from_millis(2500));
     assert_eq!(config.history_len, 600);
+    assert!(!config.mouse, "mouse = false");
+    let state = lbtop::app::State::new(lbtop::runtime::state_options(&config, false));
+    assert!(
+        !state.ui().mouse,
+        "the view starts with the mouse left to the terminal"
+    );
     assert_eq!(config.theme.name, "light");
     assert!((config.thresholds.warning_margin - 0.5).abs() < f64::EPSILON);
     assert!(config.thresholds.hysteresis.abs() < f64::EPSILON);
@@ -126,6 +133,7 @@ fn defaults_without_a_file() {
     let config = Config::default_with(&Overrides::default());
     assert_eq!(config.interval, Duration::from_secs(1));
     assert_eq!(config.history_len, 300);
+    assert!(config.mouse, "lbtop takes the mouse unless told not to");
     assert!((config.thresholds.warning_margin - 1.0).abs() < f64::EPSILON);
     assert!((config.thresholds.hysteresis - 0.25).abs() < f64::EPSILON);
     assert_eq!(config.thresholds.stale_intervals, 3);

@@ -291,3 +291,55 @@ fn sigterm_gives_the_mouse_back_to_the_terminal() {
         "the mouse is still captured after SIGTERM"
     );
 }
+
+#[test]
+fn i_opens_a_services_detail_and_a_double_click_a_real_servers_in_the_live_tui() {
+    let t = Tmux::new("detail");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc-root-lab");
+    t.start_keeping_pane(&format!("--interval 300ms --proc-root {root}"));
+    let screen = t.wait_for(
+        |s| s.contains("Weight") && s.contains("10.77.1.100"),
+        Duration::from_secs(20),
+    );
+    assert!(screen.contains("10.77.1.100"), "no services:\n{screen}");
+    // The first service: `i` opens its detail, with its three charts.
+    t.keys("j");
+    std::thread::sleep(Duration::from_millis(200));
+    t.keys("i");
+    let detail = t.wait_for(
+        |s| s.contains("Connections/s") && s.contains("Bytes/s in out"),
+        Duration::from_secs(5),
+    );
+    assert!(
+        detail.contains("real servers, total weight") && detail.contains("Connections active"),
+        "no service detail:\n{detail}"
+    );
+    t.keys("Escape");
+    let closed = t.wait_for(|s| !s.contains("Connections/s"), Duration::from_secs(5));
+    assert!(
+        !closed.contains("Connections/s"),
+        "esc did not close it:\n{closed}"
+    );
+    // A double-click on a real server's row opens that real server's detail.
+    let (y, line) = closed
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("├ ") || l.contains("└ "))
+        .expect("a real server row");
+    let x = line[..line.find(['├', '└']).expect("branch")]
+        .chars()
+        .count()
+        + 3;
+    click(&t, x, y + 1);
+    click(&t, x, y + 1);
+    let real = t.wait_for(|s| s.contains(" of TCP "), Duration::from_secs(5));
+    assert!(
+        real.contains("forwarding") && real.contains("Connections/s"),
+        "no real server detail:\n{real}"
+    );
+    t.keys("q");
+    assert!(
+        t.stty_after_exit(Duration::from_secs(10)).is_some(),
+        "lbtop did not exit"
+    );
+}

@@ -186,3 +186,31 @@ fn node_detail_charts_in_a_replay_show_the_history_up_to_the_position() {
     assert!(frame.contains(" Load 1m 5m 15m"), "{frame}");
     insta::assert_snapshot!("node_detail_in_a_replay_at_120x40", frame);
 }
+
+#[test]
+fn service_detail_charts_in_a_replay_end_at_the_position() {
+    let (_d, mut state, mut r) = replaying();
+    r.advance(&mut state, Duration::from_secs(60));
+    let c = state.update(Action::Pause).expect("pause");
+    r.apply(&mut state, &c);
+    let start = state.replay().expect("replaying").start;
+    r.seek(&mut state, Timestamp(start.0 + 30_000));
+    let position = state.replay().expect("replaying").position;
+    state.update(Action::Down);
+    state.update(Action::Detail);
+    let Some(lbtop::app::state::ServiceSelection::Service(key)) = state.ui().service_sel else {
+        panic!("a service selected: {:?}", state.ui().service_sel);
+    };
+    let router = state.router().expect("a router");
+    let history = router.traffic.service(&key).expect("its history");
+    let newest = history.last().expect("points after the seek").time;
+    assert!(newest <= position, "{newest:?} after {position:?}");
+    assert!(
+        position.seconds_since(newest) < 2.0,
+        "{newest:?} {position:?}"
+    );
+    assert!(history.len() > 1, "the seek's warm-up is charted");
+    let frame = render(&state, 120, 40);
+    assert!(frame.contains(" Connections/s cps"), "{frame}");
+    insta::assert_snapshot!("service_detail_in_a_replay_at_120x40", frame);
+}

@@ -857,3 +857,112 @@ fn services_name_the_node_behind_each_real_server_and_drop_it_first_when_narrow(
         .expect("header");
     assert!(!header.contains("Node"), "{header}");
 }
+
+/// A minute of a small cluster, for charts.
+fn a_minute() -> State {
+    cluster_state(
+        ClusterShape {
+            nodes: 6,
+            cores: 4,
+            services: 3,
+            reals_per_service: 3,
+        },
+        60,
+    )
+}
+
+#[test]
+fn i_opens_a_services_detail_with_charts_of_its_traffic_at_80x24_120x40_and_200x60() {
+    let mut s = a_minute();
+    press(&mut s, KeyCode::Down);
+    assert_eq!(handle_key(&mut s, &Keymap::defaults(), key('i')), None);
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::ServiceDetail));
+    let frame = render(&s, 120, 40);
+    for shown in [
+        "TCP 192.0.2.10:80",
+        "3 real servers",
+        " Connections/s cps",
+        " Connections active inactive",
+        " Bytes/s in out",
+        "-58s",
+    ] {
+        assert!(frame.contains(shown), "{shown}: {frame}");
+    }
+    insta::assert_snapshot!("service_detail_at_120x40", frame);
+    insta::assert_snapshot!("service_detail_at_200x60", render(&s, 200, 60));
+    insta::assert_snapshot!("service_detail_at_80x24", render(&s, 80, 24));
+    // `i` again closes it, as enter and esc do.
+    handle_key(&mut s, &Keymap::defaults(), key('i'));
+    assert_eq!(s.ui().popup, None);
+}
+
+#[test]
+fn enter_on_a_real_server_opens_its_detail_and_down_moves_to_the_next_row() {
+    let mut s = a_minute();
+    press(&mut s, KeyCode::Down);
+    press(&mut s, KeyCode::Down);
+    let Some(lbtop::app::state::ServiceSelection::Real(_, address, _)) = s.ui().service_sel else {
+        panic!("a real server row: {:?}", s.ui().service_sel);
+    };
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::ServiceDetail));
+    let frame = render(&s, 120, 40);
+    assert!(frame.contains(&format!("{address}:80 of TCP")), "{frame}");
+    assert!(frame.contains("forwarding"), "{frame}");
+    insta::assert_snapshot!("real_server_detail_at_120x40", frame);
+    press(&mut s, KeyCode::Down);
+    assert_eq!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::ServiceDetail),
+        "down stays in the detail"
+    );
+    let Some(lbtop::app::state::ServiceSelection::Real(_, next, _)) = s.ui().service_sel else {
+        panic!("the next real server: {:?}", s.ui().service_sel);
+    };
+    assert_ne!(next, address);
+    assert!(render(&s, 120, 40).contains(&format!("{next}:80 of TCP")));
+    // Enter on a service still expands and collapses it.
+    press(&mut s, KeyCode::Esc);
+    press(&mut s, KeyCode::Home);
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.ui().popup, None);
+    assert_eq!(s.ui().collapsed.len(), 1);
+}
+
+#[test]
+fn few_nodes_show_their_core_meters_under_their_rows_when_there_is_room() {
+    let s = small();
+    let wide = render(&s, 160, 50);
+    let web01 = wide
+        .lines()
+        .position(|l| l.contains("!! web01"))
+        .expect("web01's row");
+    let under = wide.lines().nth(web01 + 1).expect("a line under it");
+    for core in ["  0[", "  1[", "  2[", "  3["] {
+        assert!(under.contains(core), "{core}: {under}");
+    }
+    // No room at 80x24: a line per node, the cores as a strip.
+    let narrow = render(&s, 80, 24);
+    assert!(!narrow.contains("  0["), "{narrow}");
+}
+
+#[test]
+fn trends_widen_with_the_screen() {
+    let s = a_minute();
+    let bars = |line: &str| line.chars().filter(|c| "▁▂▃▄▅▆▇█".contains(*c)).count();
+    let frame = render(&s, 200, 60);
+    let row = |text: &str| {
+        frame
+            .lines()
+            .find(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text}: {frame}"))
+            .to_string()
+    };
+    // A minute of samples: wider than the columns' 12 (load) and 10 (CPS) cells.
+    assert!(bars(&row("!! web01")) > 40, "{}", row("!! web01"));
+    assert!(
+        bars(&row("▾ TCP 192.0.2.10:80")) > 40,
+        "{}",
+        row("▾ TCP 192.0.2.10:80")
+    );
+}

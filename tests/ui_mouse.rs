@@ -250,3 +250,123 @@ fn in_replay_a_click_on_the_position_bar_seeks_to_that_moment() {
     // Beside the track (the clock, the times) is nothing.
     assert_eq!(lbtop::ui::hit(Rect::new(0, 0, W, H), &s, 2, y), None);
 }
+
+/// Draws `state` as the runtime does, handing the rows each pane showed back to it.
+fn draw_as_the_runtime_does(state: &mut State) -> Vec<String> {
+    let mut terminal = Terminal::new(TestBackend::new(W, H)).expect("test backend");
+    let mut view = None;
+    terminal
+        .draw(|f| {
+            view = Some(lbtop::ui::draw_screen(
+                f,
+                state,
+                &Theme::default(),
+                &Keymap::defaults(),
+            ));
+        })
+        .expect("draw");
+    state.handle(Event::Drawn(view.expect("a view")));
+    let buf = terminal.backend().buffer().clone();
+    (0..H)
+        .map(|y| (0..W).map(|x| buf[(x, y)].symbol().to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn a_click_past_the_first_page_selects_the_row_clicked_and_the_list_stays_put() {
+    let mut s = State::new(StateOptions::default());
+    let mut cluster = ScriptedCluster::new(
+        ClusterShape {
+            nodes: 60,
+            cores: 4,
+            services: 2,
+            reals_per_service: 2,
+        },
+        7,
+    );
+    for _ in 0..3 {
+        for e in cluster.step() {
+            s.ingest(e);
+        }
+    }
+    s.tick(cluster.time());
+    handle_key(&mut s, &Keymap::defaults(), key(KeyCode::Tab));
+    handle_key(&mut s, &Keymap::defaults(), key(KeyCode::End));
+    draw_as_the_runtime_does(&mut s);
+    let view = s.ui().view.nodes;
+    assert!(view.first > 0 && view.rows > 5, "scrolled: {view:?}");
+    // The fourth row shown, well past the first page.
+    let row = view.first + 3;
+    let name = s.nodes()[s.node_rows()[row]].name.clone();
+    let at = find_node(&s, &format!(" {name} "));
+    assert_eq!(target(&s, at), Target::Row(Pane::Nodes, row));
+    mouse(&mut s, MouseKind::Click, at);
+    assert_eq!(s.ui().node_sel.as_deref(), Some(name.as_str()));
+    let lines = draw_as_the_runtime_does(&mut s);
+    assert_eq!(s.ui().view.nodes, view, "the list did not move");
+    assert!(
+        lines[usize::from(at.1)].contains(&name),
+        "{name} is still where it was clicked"
+    );
+    // The keys move the selection inside the rows shown before they scroll them.
+    handle_key(&mut s, &Keymap::defaults(), key(KeyCode::Up));
+    draw_as_the_runtime_does(&mut s);
+    assert_eq!(s.ui().view.nodes, view);
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+#[test]
+fn in_the_node_detail_a_click_selects_a_real_server_and_the_wheel_moves_the_selection() {
+    let mut s = small();
+    let name = ScriptedCluster::node_name(0);
+    s.show_popup(lbtop::app::state::Popup::NodeDetail(name.clone()));
+    let reals = s.node_reals(&name);
+    assert!(reals.len() >= 2, "{name} serves several services");
+    let first = s.selected_real().expect("its first real server");
+    let lines = render(&s);
+    // The second service's row of the list (the services pane lists it too, further up).
+    let (_, header_y) = find(&lines, "Real server (d or w or r)");
+    let y = header_y + 2;
+    let x = lines[usize::from(y)]
+        .find("TCP")
+        .map(|i| lines[usize::from(y)][..i].chars().count())
+        .expect("a row of the list") as u16;
+    assert_eq!(target(&s, (x, y)), Target::Detail(1));
+    mouse(&mut s, MouseKind::Click, (x, y));
+    let second = s.selected_real().expect("selected");
+    assert_ne!(second, first);
+    assert_eq!(
+        s.ui().popup,
+        Some(lbtop::app::state::Popup::NodeDetail(name.clone())),
+        "the detail stays open"
+    );
+    // The wheel anywhere over the detail moves the selection, as the arrow keys do.
+    mouse(&mut s, MouseKind::WheelUp, (x, y));
+    assert_eq!(s.selected_real(), Some(first));
+    mouse(&mut s, MouseKind::WheelDown, (x, y));
+    assert_eq!(s.selected_real(), Some(second));
+    // Off the list, a click does nothing.
+    mouse(&mut s, MouseKind::Click, (x, header_y));
+    assert_eq!(s.selected_real(), Some(second));
+}
+
+#[test]
+fn double_clicking_a_real_server_row_opens_its_detail() {
+    let mut s = small();
+    let at = find(&render(&s), "├ 10.0.0.3:80");
+    let Target::Row(Pane::Services, n) = target(&s, at) else {
+        panic!("not a services row");
+    };
+    assert!(matches!(s.service_rows()[n], ServiceRow::Real(..)));
+    mouse(&mut s, MouseKind::Click, at);
+    mouse(&mut s, MouseKind::DoubleClick, at);
+    assert_eq!(s.ui().popup, Some(lbtop::app::state::Popup::ServiceDetail));
+    let frame = render(&s).join("\n");
+    assert!(
+        frame.contains("10.0.0.3:80 of TCP 192.0.2.10:80"),
+        "{frame}"
+    );
+}

@@ -35,6 +35,8 @@ pub enum Action {
     Bottom,
     /// Expand or collapse the selected service; open the selected node's detail view.
     Toggle,
+    /// Open the selected service's, real server's or node's detail, with charts.
+    Detail,
     ExpandAll,
     CollapseAll,
     SortNext,
@@ -150,7 +152,7 @@ mod tests {
 
     #[test]
     fn config_names_are_serde_names_and_parse_back() {
-        assert_eq!(Action::ALL.len(), 36);
+        assert_eq!(Action::ALL.len(), 37);
         for a in Action::ALL {
             let serde = serde_json::to_value(a).expect("serialises");
             assert_eq!(serde.as_str(), Some(a.name()));

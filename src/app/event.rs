@@ -8,7 +8,7 @@ use crate::record::ActionRecord;
 
 use super::action::Action;
 use super::mouse::Mouse;
-use super::state::{Command, TextInput};
+use super::state::{Command, ScreenView, TextInput};
 
 /// Something that happened, for `State::handle`.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,8 @@ pub enum Event {
     },
     /// Replay: an operator action the recording holds, as it was carried out then.
     Recorded(ActionRecord),
+    /// A frame was drawn, its panes showing these rows (`ui::draw_screen`).
+    Drawn(ScreenView),
 }
 
 /// What handling an event asks for.

@@ -34,6 +34,8 @@ pub enum Target {
     Header(SortBy),
     /// The replay's position bar, at this moment of the recording.
     Track(Timestamp),
+    /// Row `n` of the open node detail's real servers (`State::node_reals`).
+    Detail(usize),
 }
 
 /// A column's sort, for either table.
@@ -53,12 +55,12 @@ impl SortBy {
 }
 
 impl Target {
-    /// The pane the target is in; `None` for the position bar.
+    /// The pane the target is in; `None` for the position bar and a detail's row.
     pub fn pane(self) -> Option<Pane> {
         match self {
             Target::Pane(p) | Target::Row(p, _) => Some(p),
             Target::Header(s) => Some(s.pane()),
-            Target::Track(_) => None,
+            Target::Track(_) | Target::Detail(_) => None,
         }
     }
 }

@@ -25,6 +25,9 @@ use super::replay::{RecordingView, ReplayView, SeekTo};
 use super::rows;
 
 mod mouse;
+mod traffic;
+
+pub use traffic::{TrafficHistory, TrafficPoint};
 
 /// What the state asks the runtime to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct StateOptions {
     /// The router is read from a captured snapshot (`--proc-root`): read-only too, and the
     /// action keys say so.
     pub snapshot: bool,
+    /// Whether lbtop takes the mouse at start (`M` turns it off and on).
+    pub mouse: bool,
 }
 
 impl StateOptions {
@@ -87,6 +92,7 @@ impl Default for StateOptions {
             history_len: 300,
             read_only: false,
             snapshot: false,
+            mouse: true,
         }
     }
 }
@@ -198,8 +204,8 @@ pub struct RouterEntry {
     pub prev: Option<RouterSample>,
     pub cur: Option<RouterSample>,
     pub stats: RouterStats,
-    /// Connections per second per service, for sparklines.
-    pub cps_history: HashMap<ServiceKey, Ring<f64>>,
+    /// Every service's and real server's traffic over the history held.
+    pub traffic: TrafficHistory,
 }
 
 impl RouterEntry {
@@ -211,7 +217,7 @@ impl RouterEntry {
             prev: None,
             cur: None,
             stats: RouterStats::default(),
-            cps_history: HashMap::new(),
+            traffic: TrafficHistory::default(),
         }
     }
 
@@ -291,6 +297,8 @@ pub enum ServiceSelection {
 pub enum Popup {
     Help,
     NodeDetail(String),
+    /// The detail of what is selected in the services pane: a virtual service or a real server.
+    ServiceDetail,
     /// A weight change waiting for enter (or esc).
     Confirm(PendingAction),
 }
@@ -384,6 +392,33 @@ impl Prompt {
     }
 }
 
+/// What a pane showed in the last frame drawn: its first row, and how many rows it had room for.
+/// The next frame starts from the same first row while the selection stays in view, so that
+/// a click past the first page selects what it is on instead of scrolling the list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneView {
+    pub first: usize,
+    pub rows: usize,
+}
+
+/// The panes' views in the last frame drawn (`Event::Drawn`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScreenView {
+    pub services: PaneView,
+    pub nodes: PaneView,
+    pub alerts: PaneView,
+}
+
+impl ScreenView {
+    pub fn pane(&self, pane: Pane) -> PaneView {
+        match pane {
+            Pane::Services => self.services,
+            Pane::Nodes => self.nodes,
+            Pane::Alerts => self.alerts,
+        }
+    }
+}
+
 /// View state: what is focused, selected, sorted, filtered, open.
 #[derive(Debug, Clone)]
 pub struct UiState {
@@ -409,6 +444,8 @@ pub struct UiState {
     pub help_line: usize,
     /// The real server selected in the open node detail, by identity; `None` for its first.
     pub detail_sel: Option<(ServiceKey, RealKey)>,
+    /// What each pane showed in the last frame drawn.
+    pub view: ScreenView,
 }
 
 impl UiState {
@@ -450,6 +487,7 @@ impl Default for UiState {
             toast: None,
             help_line: 0,
             detail_sel: None,
+            view: ScreenView::default(),
         }
     }
 }
@@ -492,6 +530,10 @@ const HELD_LIMIT: usize = 100_000;
 
 impl State {
     pub fn new(options: StateOptions) -> Self {
+        let ui = UiState {
+            mouse: options.mouse,
+            ..UiState::default()
+        };
         Self {
             options,
             mode: Mode::Live,
@@ -501,7 +543,7 @@ impl State {
             node_index: HashMap::new(),
             node_by_addr: HashMap::new(),
             alerts: AlertBook::new(1000),
-            ui: UiState::default(),
+            ui,
             restore_points: HashMap::new(),
             draining: HashSet::new(),
             applying: None,
@@ -751,6 +793,11 @@ impl State {
                 self.recorded(&action);
                 Outcome::default()
             }
+            // What is on screen already: no redraw needed.
+            Event::Drawn(view) => {
+                self.ui.view = view;
+                Outcome::default()
+            }
         }
     }
 
@@ -827,15 +874,7 @@ impl State {
                     router.prev = router.cur.take();
                 }
                 router.stats = derive_router(router.prev.as_ref(), &sample);
-                for (svc, st) in sample.services.iter().zip(&router.stats.services) {
-                    if let Some(r) = st.rates {
-                        router
-                            .cps_history
-                            .entry(svc.key)
-                            .or_insert_with(|| Ring::new(history_len))
-                            .push(r.cps);
-                    }
-                }
+                router.traffic.push(&sample, &router.stats, history_len);
                 router.status = HostStatus::Ok;
                 router.message = sample.notes.first().cloned();
                 router.cur = Some(sample);
@@ -1006,10 +1045,15 @@ impl State {
                 return Some(command);
             }
         }
+        if matches!(self.ui.popup, Some(Popup::ServiceDetail)) && self.service_detail_action(action)
+        {
+            return Some(None);
+        }
         let popup = self.ui.popup.as_ref()?;
         let closes = action == Action::Back
             || (matches!(popup, Popup::Help) && action == Action::Help)
-            || (matches!(popup, Popup::NodeDetail(_)) && action == Action::Toggle);
+            || (matches!(popup, Popup::NodeDetail(_) | Popup::ServiceDetail)
+                && matches!(action, Action::Toggle | Action::Detail));
         if matches!(popup, Popup::Help) && self.scroll_help(action) {
             return Some(None);
         }
@@ -1050,6 +1094,22 @@ impl State {
             .get(to.min(last))
             .and_then(|&(s, r)| self.real_key(s, r));
         Some(None)
+    }
+
+    /// An action in the service detail: the moving keys move the services pane's selection,
+    /// which the detail shows. `false` for an action it does not take.
+    fn service_detail_action(&mut self, action: Action) -> bool {
+        let delta = match action {
+            Action::Up => -1,
+            Action::Down => 1,
+            Action::PageUp => -(self.ui.page as isize),
+            Action::PageDown => self.ui.page as isize,
+            Action::Top => isize::MIN / 2,
+            Action::Bottom => isize::MAX / 2,
+            _ => return false,
+        };
+        self.move_selection_in(Pane::Services, delta);
+        true
     }
 
     /// The index into `reals` (a node's, [`State::node_reals`]) of the one selected in the
@@ -1113,11 +1173,12 @@ impl State {
             Action::PrevPane => self.ui.focus = self.ui.focus.step(false),
             Action::Up => self.move_selection(-1),
             Action::Down => self.move_selection(1),
-            Action::PageUp => self.move_selection(-(self.ui.page as isize)),
-            Action::PageDown => self.move_selection(self.ui.page as isize),
+            Action::PageUp => self.move_selection(-(self.page_rows() as isize)),
+            Action::PageDown => self.move_selection(self.page_rows() as isize),
             Action::Top => self.move_selection(isize::MIN / 2),
             Action::Bottom => self.move_selection(isize::MAX / 2),
             Action::Toggle => self.toggle(),
+            Action::Detail => self.open_detail(),
             Action::ExpandAll => self.ui.collapsed.clear(),
             Action::CollapseAll => self.collapse_all(),
             Action::SortNext => match self.ui.focus {
@@ -1470,21 +1531,31 @@ impl State {
         }
     }
 
+    /// Enter: a service expands or collapses; a real server or a node opens its detail.
     fn toggle(&mut self) {
+        match (self.ui.focus, self.ui.service_sel) {
+            (Pane::Services, Some(ServiceSelection::Service(k))) => {
+                if !self.ui.collapsed.remove(&k) {
+                    self.ui.collapsed.insert(k);
+                }
+            }
+            (Pane::Services, Some(ServiceSelection::Real(..))) | (Pane::Nodes, _) => {
+                self.open_detail();
+            }
+            (Pane::Services, None) | (Pane::Alerts, _) => {}
+        }
+    }
+
+    /// Opens the detail of what the focused pane has selected (its first row when none is): a
+    /// service's or real server's, or a node's.
+    fn open_detail(&mut self) {
         match self.ui.focus {
             Pane::Services => {
-                let key = match self.ui.service_sel {
-                    Some(ServiceSelection::Service(k)) => Some(k),
-                    Some(ServiceSelection::Real(k, ..)) => {
-                        self.ui.service_sel = Some(ServiceSelection::Service(k));
-                        Some(k)
-                    }
-                    None => None,
-                };
-                if let Some(k) = key
-                    && !self.ui.collapsed.remove(&k)
-                {
-                    self.ui.collapsed.insert(k);
+                if self.ui.service_sel.is_none() {
+                    self.move_selection_in(Pane::Services, 1);
+                }
+                if self.ui.service_sel.is_some() {
+                    self.ui.popup = Some(Popup::ServiceDetail);
                 }
             }
             Pane::Nodes => {
@@ -1494,6 +1565,14 @@ impl State {
                 }
             }
             Pane::Alerts => {}
+        }
+    }
+
+    /// The rows a page key moves: the focused pane's height as last drawn, if it has been.
+    fn page_rows(&self) -> usize {
+        match self.ui.view.pane(self.ui.focus).rows {
+            0 => self.ui.page,
+            rows => rows,
         }
     }
 
@@ -1790,6 +1869,31 @@ mod tests {
             }
         }
         s
+    }
+
+    #[test]
+    fn services_and_real_servers_keep_a_traffic_history_and_gone_ones_are_forgotten() {
+        let mut s = cluster();
+        let router = s.router.as_ref().expect("a router");
+        let cur = router.cur.as_ref().expect("a sample");
+        let svc = &cur.services[0];
+        let real = RealKey::of(&svc.reals[0]);
+        // Three samples: the first has no rates yet.
+        assert_eq!(router.traffic.service(&svc.key).map(Ring::len), Some(2));
+        let points: Vec<_> = router
+            .traffic
+            .real(svc.key, real)
+            .expect("the real server's history")
+            .iter()
+            .collect();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[1].time, cur.time);
+        let reals: usize = cur.services.iter().map(|s| s.reals.len()).sum();
+        assert_eq!(router.traffic.reals.len(), reals);
+        // The router drops every service: their histories go with them.
+        s.ingest(router_sample(cur.time.0 + 1_000));
+        let traffic = &s.router.as_ref().expect("a router").traffic;
+        assert!(traffic.services.is_empty() && traffic.reals.is_empty());
     }
 
     #[test]

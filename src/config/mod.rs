@@ -69,6 +69,8 @@ pub struct Config {
     pub theme: Theme,
     pub keymap: Keymap,
     pub history_len: usize,
+    /// Whether lbtop takes the mouse at start; `M` turns it off and on.
+    pub mouse: bool,
     pub node_map: Vec<NodeMapping>,
     /// `router-agent`: whether a router over SSH runs `lbtop agent` (the command line wins).
     pub router_agent: Option<crate::source::agent::AgentChoice>,
@@ -200,6 +202,7 @@ struct ConfigFile {
     interval: Option<Spanned<String>>,
     theme: Option<Spanned<String>>,
     history: Option<Spanned<i64>>,
+    mouse: Option<bool>,
     thresholds: Option<ThresholdsFile>,
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
@@ -567,6 +570,7 @@ impl Config {
             theme: choose_theme(overrides, file_theme)?,
             keymap,
             history_len,
+            mouse: file.mouse.unwrap_or(true),
             node_map,
             router_agent,
             prometheus,
@@ -591,6 +595,7 @@ impl Config {
             theme,
             keymap: Keymap::defaults(),
             history_len: DEFAULT_HISTORY,
+            mouse: true,
             node_map: Vec::new(),
             router_agent: None,
             prometheus: PrometheusConfig::default(),

@@ -50,7 +50,9 @@ pub(crate) async fn run<F: Feed>(
             ev = keys.next() => terminal_event(state, &config.keymap, ev, &mut drawn, &mut pointer)?,
             number = signals.recv() => return Err(RunError::Signal(number)),
             item = feed.next() => feed.take(state, item),
-            _ = render.tick() => {
+            // The render timer runs only while there is something new to draw: an idle screen
+            // costs no wake-ups, and a burst of changes is drawn once a frame.
+            _ = render.tick(), if drawn != Some(state.generation()) => {
                 redraw_if_changed(terminal, state, config, &mut drawn)?;
                 pointer.area = terminal.get_frame().area();
                 None

@@ -7,7 +7,8 @@
 //! - A frame is a 4-byte little-endian length and that many bytes of CBOR, the recording's
 //!   encoding of the same raw sample types ([`crate::model::delta`]): a router sample is its
 //!   services and the rest, each as a [`Part`] — the shape when it changed, else only the numbers
-//!   as differences from the previous sample's.
+//!   that changed, each with its place and its difference from the previous sample's (an idle
+//!   table sends nearly nothing).
 //! - An operator action is one request on the open session: its body is control's own
 //!   ([`crate::control::agent`]), carried here as bytes.
 //!
@@ -18,7 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::delta::{Last, Packed, Part, decode_part, encode_part};
+use crate::model::delta::{Coding, Last, Packed, Part, decode_part_as, encode_part_as};
 use crate::model::sample::{RouterSample, RouterSourceKind, VirtualServiceSample};
 use crate::source::remote::SudoMode;
 use crate::source::ssh::{Connection, RemoteProgram, SshError};
@@ -158,8 +159,8 @@ impl SampleEncoder {
         let services = std::mem::take(&mut sample.services);
         Reply::Sample {
             seq,
-            services: encode_part(&mut self.services, &services),
-            rest: Box::new(encode_part(&mut self.rest, &sample)),
+            services: encode_part_as(&mut self.services, &services, Coding::Sparse),
+            rest: Box::new(encode_part_as(&mut self.rest, &sample, Coding::Sparse)),
         }
     }
 }
@@ -178,8 +179,8 @@ impl SampleDecoder {
         services: Part<Vec<VirtualServiceSample>>,
         rest: Part<RouterSample>,
     ) -> Result<RouterSample, String> {
-        let services = decode_part(&mut self.services, services);
-        let rest = decode_part(&mut self.rest, rest);
+        let services = decode_part_as(&mut self.services, services, Coding::Sparse);
+        let rest = decode_part_as(&mut self.rest, rest, Coding::Sparse);
         match (services, rest) {
             (Some(services), Some(mut sample)) => {
                 sample.services = services;

@@ -7,17 +7,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph};
 
 use crate::app::State;
-use crate::app::state::Pane;
+use crate::app::state::{Pane, PaneView};
 use crate::config::Theme;
 use crate::model::alert::{AlertLine, Severity};
 use crate::model::sample::Timestamp;
 
 use super::widgets;
 
-/// Draws the alerts pane into `area` (nothing when it has no height).
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+/// Draws the alerts pane into `area` (nothing when it has no height). Returns the lines it
+/// showed.
+pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) -> PaneView {
     if area.height == 0 {
-        return;
+        return PaneView::default();
     }
     let focused = state.ui().focus == Pane::Alerts;
     let active = state.alerts().active_count();
@@ -29,7 +30,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         ),
     ]);
     let block = widgets::pane(theme, title, focused);
-    let limit = usize::from(area.height).max(state.ui().alert_sel + 1);
+    let height = usize::from(area.height.saturating_sub(2));
+    let first = state.ui().view.alerts.first;
+    let limit = usize::from(area.height)
+        .max(state.ui().alert_sel + 1)
+        .max(first + height);
     let lines = state.alerts().lines(limit);
     if lines.is_empty() {
         frame.render_widget(
@@ -38,11 +43,14 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                 .block(block),
             area,
         );
-        return;
+        return PaneView::default();
     }
+    let selected = focused.then_some(state.ui().alert_sel);
+    let window = widgets::visible_window(lines.len(), selected, height, first);
     let items: Vec<ListItem> = lines.iter().map(|l| item(theme, l)).collect();
-    let mut list_state =
-        ListState::default().with_selected(focused.then_some(state.ui().alert_sel));
+    let mut list_state = ListState::default()
+        .with_selected(selected)
+        .with_offset(window.start);
     frame.render_stateful_widget(
         List::new(items)
             .block(block)
@@ -50,6 +58,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         area,
         &mut list_state,
     );
+    PaneView {
+        first: window.start,
+        rows: height,
+    }
 }
 
 /// `12:00:01`: the time of day of `t` (UTC).

@@ -14,6 +14,9 @@ use super::{layout, nodes, replay, services, widgets};
 /// status line and the parts of the bar beside its track.
 pub fn hit(area: Rect, state: &State, x: u16, y: u16) -> Option<Target> {
     let at = Position { x, y };
+    if let Some(row) = super::popup::detail_real_at(area, state, at) {
+        return Some(Target::Detail(row));
+    }
     let screen = layout(area, state);
     if let Some(bar) = screen.bar
         && bar.contains(at)
@@ -51,6 +54,17 @@ fn in_pane(state: &State, pane: Pane, rect: Rect, at: Position) -> Option<Target
                 let spans = nodes::header_spans(state, rect, &rows);
                 return header(spans, at.x, SortBy::Nodes);
             }
+            // Rows with their core meters under them: every row is in view, each its height.
+            if let Some(heights) = nodes::row_heights(state, rect, &rows) {
+                let mut top = 1;
+                for (n, h) in heights.into_iter().enumerate() {
+                    if (top..top + h).contains(&line) {
+                        return Some(Target::Row(pane, n));
+                    }
+                    top += h;
+                }
+                return None;
+            }
             (rows.len(), state.selected_node_row(&rows), 3, 1)
         }
         Pane::Alerts => {
@@ -63,6 +77,7 @@ fn in_pane(state: &State, pane: Pane, rect: Rect, at: Position) -> Option<Target
         len,
         selected,
         usize::from(rect.height.saturating_sub(height)),
+        state.ui().view.pane(pane).first,
     );
     let n = window.start + line - first;
     window.contains(&n).then_some(Target::Row(pane, n))

@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Paragraph;
 
-use crate::app::state::State;
+use crate::app::state::{ScreenView, State};
 use crate::config::{Keymap, Theme};
 
 mod alerts;
@@ -44,15 +44,10 @@ pub struct ScreenLayout {
 
 /// The layout of a screen of `area` showing `state`.
 pub fn layout(area: Rect, state: &State) -> ScreenLayout {
-    layout_for(
-        area,
-        state,
-        state.service_rows().len(),
-        state.node_rows().len(),
-    )
+    layout_for(area, state, state.service_rows().len(), &state.node_rows())
 }
 
-fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> ScreenLayout {
+fn layout_for(area: Rect, state: &State, services: usize, nodes: &[usize]) -> ScreenLayout {
     let bar_h = u16::from(state.replay().is_some() && area.height > 5);
     let [main, bar, status] = Layout::vertical([
         Constraint::Min(3),
@@ -60,7 +55,7 @@ fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> Scree
         Constraint::Length(1),
     ])
     .areas(area);
-    let needs = Needs::of(state, services, nodes, main.height);
+    let needs = Needs::of(state, services, nodes, main);
     let panes = pane_areas(state, main, &needs);
     ScreenLayout {
         services: panes.services,
@@ -73,18 +68,25 @@ fn layout_for(area: Rect, state: &State, services: usize, nodes: usize) -> Scree
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    draw_screen(frame, state, theme, keymap);
+}
+
+/// Draws the whole screen, and says what rows each pane showed: the runtime hands that back to
+/// the state (`Event::Drawn`), so that the next frame and the mouse start from the same rows.
+pub fn draw_screen(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) -> ScreenView {
     let area = frame.area();
     frame.render_widget(Paragraph::new("").style(theme.base), area);
     let service_rows = state.service_rows();
     let node_rows = state.node_rows();
-    let areas = layout_for(area, state, service_rows.len(), node_rows.len());
+    let areas = layout_for(area, state, service_rows.len(), &node_rows);
+    let mut view = ScreenView::default();
     if areas.services.height > 0 {
-        services::draw(frame, areas.services, state, theme, &service_rows);
+        view.services = services::draw(frame, areas.services, state, theme, &service_rows);
     }
     if areas.nodes.height > 0 && (!state.nodes().is_empty() || state.router().is_none()) {
-        nodes::draw(frame, areas.nodes, state, theme, &node_rows);
+        view.nodes = nodes::draw(frame, areas.nodes, state, theme, &node_rows);
     }
-    alerts::draw(frame, areas.alerts, state, theme);
+    view.alerts = alerts::draw(frame, areas.alerts, state, theme);
     if let Some(bar) = areas.bar {
         replay::draw_bar(frame, bar, state, theme);
     }
@@ -99,6 +101,7 @@ pub fn draw(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         state,
         theme,
     );
+    view
 }
 
 /// What the panes need to show every row: lines of content plus borders and header.
@@ -111,7 +114,8 @@ struct Needs {
 }
 
 impl Needs {
-    fn of(state: &State, service_count: usize, node_count: usize, height: u16) -> Needs {
+    fn of(state: &State, service_count: usize, node_rows: &[usize], area: Rect) -> Needs {
+        let height = area.height;
         let lines =
             |n: usize, chrome: u16| u16::try_from(n).unwrap_or(u16::MAX).saturating_add(chrome);
         let alert_lines = state.alerts().lines(usize::from(height)).len();
@@ -123,10 +127,21 @@ impl Needs {
             .unwrap_or(0);
         Needs {
             services: lines(service_count, 3),
-            nodes: lines(node_count, 3),
+            nodes: lines(node_lines(state, node_rows, area), 3),
             alerts: lines(alert_lines.max(1), 2),
             nodes_width: nodes::full_width(u16::try_from(cores).unwrap_or(u16::MAX)),
         }
+    }
+}
+
+/// The lines the nodes table wants: with each node's core meters under its row when that takes at
+/// most half of `area`'s height, else a line per node.
+fn node_lines(state: &State, node_rows: &[usize], area: Rect) -> usize {
+    let wanted = nodes::lines_wanted(state, node_rows, area.width);
+    if wanted + 3 <= usize::from(area.height / 2) {
+        wanted
+    } else {
+        node_rows.len()
     }
 }
 

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row};
 
-use crate::app::state::{NodeEntry, NodeSort, Pane, State};
+use crate::app::state::{NodeEntry, NodeSort, Pane, PaneView, State};
 use crate::config::Theme;
 use crate::model::sample::HostStatus;
 
@@ -22,13 +22,17 @@ struct RowCx<'a> {
     n: &'a NodeEntry,
     /// The width left for the per-core strip.
     strip_width: usize,
+    /// The load trend's width.
+    trend_width: usize,
 }
 
 type Column = widgets::Column<NodeSort, fn(&RowCx) -> Cell<'static>>;
 
 /// The status column, which grows while some node shows a status beside its age.
 const STATUS: usize = 1;
-/// The per-core strip, which takes whatever width is left.
+/// The load trend, which widens with the space.
+const TREND: usize = 7;
+/// The per-core strip, which takes a cell per core of the width left.
 const CORES: usize = 8;
 
 /// The nodes table, left to right.
@@ -96,8 +100,15 @@ fn host_status_text(state: &State, n: &NodeEntry) -> String {
     }
 }
 
-/// Draws the pane: the title, then the table of the nodes `rows_model` indexes.
-pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_model: &[usize]) {
+/// Draws the pane: the title, then the table of the nodes `rows_model` indexes, with each node's
+/// core bars under its row when they all fit. Returns the rows it showed.
+pub fn draw(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    rows_model: &[usize],
+) -> PaneView {
     let focused = state.ui().focus == Pane::Nodes;
     let title = title(state, theme);
     let block = pane(theme, title, focused);
@@ -106,41 +117,38 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             .style(theme.dim)
             .block(block);
         frame.render_widget(p, area);
-        return;
+        return PaneView::default();
     }
     if rows_model.is_empty() {
         frame.render_widget(super::widgets::no_match(state, theme).block(block), area);
-        return;
+        return PaneView::default();
     }
-    let inner_width = area.width.saturating_sub(2);
-    let columns = sized_columns(state, rows_model);
-    let keep = fit_columns(&columns, inner_width, &state.ui().node_sort);
-    let fixed: u16 = keep
-        .iter()
-        .map(|&i| widgets::shown_width(&columns[i], &state.ui().node_sort) + 1)
-        .sum();
-    let strip_width = usize::from(
-        inner_width
-            .saturating_sub(fixed)
-            .saturating_add(columns[CORES].width),
-    );
-    let cols: Vec<&Column> = keep.iter().map(|&i| &columns[i]).collect();
+    let fit = fit(state, area, rows_model);
+    let cols: Vec<&Column> = fit.columns.iter().collect();
     let selected = state.selected_node_row(rows_model);
-    let window = widgets::visible_window(
-        rows_model.len(),
-        selected,
-        usize::from(area.height.saturating_sub(3)),
-    );
-    let rows: Vec<Row> = rows_model[window.clone()]
-        .iter()
-        .map(|&i| {
+    let height = usize::from(area.height.saturating_sub(3));
+    let window = match &fit.meters {
+        Some(_) => 0..rows_model.len(),
+        None => widgets::visible_window(
+            rows_model.len(),
+            selected,
+            height,
+            state.ui().view.nodes.first,
+        ),
+    };
+    let rows: Vec<Row> = window
+        .clone()
+        .map(|at| {
             let cx = RowCx {
                 state,
                 theme,
-                n: &state.nodes()[i],
-                strip_width,
+                n: &state.nodes()[rows_model[at]],
+                strip_width: fit.strip_width,
+                trend_width: fit.trend_width,
             };
+            let lines = fit.meters.as_ref().map_or(0, |m| m[at].lines);
             Row::new(cols.iter().map(|c| (c.cell)(&cx)).collect::<Vec<_>>())
+                .height(1 + u16::try_from(lines).unwrap_or(0))
         })
         .collect();
     draw_table(
@@ -157,6 +165,160 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, rows_mo
             ascending: state.ui().node_sort.ascending() != state.ui().reverse,
         },
     );
+    if let Some(meters) = &fit.meters {
+        draw_meters(frame, area, state, theme, rows_model, meters);
+    }
+    PaneView {
+        first: window.start,
+        rows: if fit.meters.is_some() {
+            rows_model.len()
+        } else {
+            height
+        },
+    }
+}
+
+/// Lines of core meters left of the pane's inner edge, under the node's name.
+const METER_INDENT: u16 = 3;
+/// The narrowest core meter: `  3[` , a bar of 8 and `100.0%] `.
+const METER_MIN: usize = 20;
+
+/// How a node's core meters are laid out under its row: in `lines` lines of `per_line` each.
+#[derive(Debug, Clone, Copy)]
+struct Meter {
+    lines: usize,
+    per_line: usize,
+}
+
+/// The nodes table as it fits a pane: its columns (the status widened to the longest status,
+/// the load trend to the space the others leave), the widths of the per-core strip and of the
+/// trend, and, when every node's core meters fit under its row, their layout.
+struct Fit {
+    columns: Vec<Column>,
+    strip_width: usize,
+    trend_width: usize,
+    meters: Option<Vec<Meter>>,
+}
+
+/// The table for a pane of `area`. With meters the strip is left out (the meters show more) and
+/// the trend takes the space; without, the strip takes a cell per core and the trend the rest.
+fn fit(state: &State, area: Rect, rows_model: &[usize]) -> Fit {
+    let inner = area.width.saturating_sub(2);
+    let meters = meter_plan(state, rows_model, inner, area.height.saturating_sub(3));
+    let mut columns: Vec<Column> = sized_columns(state, rows_model).to_vec();
+    if meters.is_some() {
+        columns.truncate(CORES);
+    }
+    let sort = state.ui().node_sort;
+    let keep = fit_columns(&columns, inner, &sort);
+    let used: u16 = keep
+        .iter()
+        .map(|&i| widgets::shown_width(&columns[i], &sort) + 1)
+        .sum();
+    let extra = inner.saturating_sub(used);
+    let cores = state
+        .nodes()
+        .iter()
+        .filter_map(|n| n.stats.as_ref().map(|s| s.cpus.len()))
+        .max()
+        .unwrap_or(0);
+    let strip_extra = if keep.contains(&CORES) {
+        let want = u16::try_from(cores)
+            .unwrap_or(u16::MAX)
+            .saturating_sub(COLUMNS[CORES].width);
+        want.min(extra)
+    } else {
+        0
+    };
+    let trend_extra = if keep.contains(&TREND) {
+        extra - strip_extra
+    } else {
+        0
+    };
+    columns[TREND].width += trend_extra;
+    let strip_width = usize::from(COLUMNS[CORES].width + strip_extra);
+    Fit {
+        trend_width: usize::from(columns[TREND].width),
+        columns: keep.iter().map(|&i| columns[i]).collect(),
+        strip_width,
+        meters,
+    }
+}
+
+/// Each row's core meters, when all of them fit in `body` lines of a table `inner` wide (each
+/// node's row and its meter lines); `None` when they do not, or no node has CPU figures yet.
+fn meter_plan(state: &State, rows_model: &[usize], inner: u16, body: u16) -> Option<Vec<Meter>> {
+    let width = usize::from(inner.saturating_sub(METER_INDENT));
+    let most = (width / METER_MIN).max(1);
+    let meters: Vec<Meter> = rows_model
+        .iter()
+        .map(|&i| {
+            let cores = state.nodes()[i].stats.as_ref().map_or(0, |s| s.cpus.len());
+            let lines = cores.div_ceil(most);
+            Meter {
+                lines,
+                per_line: if lines == 0 { 0 } else { cores.div_ceil(lines) },
+            }
+        })
+        .collect();
+    let total: usize = meters.iter().map(|m| 1 + m.lines).sum();
+    (total <= usize::from(body) && meters.iter().any(|m| m.lines > 0)).then_some(meters)
+}
+
+/// The lines the pane's table wants for `rows_model` in a pane `width` wide: a row per node, and
+/// its meter lines under it. The layout gives them when it has room; the pane then shows meters.
+pub(crate) fn lines_wanted(state: &State, rows_model: &[usize], width: u16) -> usize {
+    meter_plan(state, rows_model, width.saturating_sub(2), u16::MAX)
+        .map_or(rows_model.len(), |m| m.iter().map(|m| 1 + m.lines).sum())
+}
+
+/// The height of each row in a pane of `area`, when it shows meters (every row is then in view).
+pub(super) fn row_heights(state: &State, area: Rect, rows_model: &[usize]) -> Option<Vec<usize>> {
+    meter_plan(
+        state,
+        rows_model,
+        area.width.saturating_sub(2),
+        area.height.saturating_sub(3),
+    )
+    .map(|m| m.iter().map(|m| 1 + m.lines).collect())
+}
+
+/// Each node's core meters under its row, a line per `Meter::lines`, cores in columns.
+fn draw_meters(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    theme: &Theme,
+    rows_model: &[usize],
+    meters: &[Meter],
+) {
+    let x = area.x + 1 + METER_INDENT;
+    let width = area.width.saturating_sub(2 + METER_INDENT);
+    let bottom = area.bottom().saturating_sub(1);
+    let mut y = area.y + 2;
+    for (&i, m) in rows_model.iter().zip(meters) {
+        let n = &state.nodes()[i];
+        y += 1;
+        let Some(st) = n.stats.as_ref() else {
+            continue;
+        };
+        let ids = n.cur.as_ref().map(|c| &c.stat.cpu_ids[..]).unwrap_or(&[]);
+        let cell = usize::from(width) / m.per_line.max(1);
+        for line in 0..m.lines {
+            if y >= bottom {
+                return;
+            }
+            let mut spans = Vec::new();
+            for j in (line..st.cpus.len()).step_by(m.lines) {
+                let id = ids.get(j).copied().unwrap_or(j as u32);
+                let cpu = st.cpus.get(j).and_then(Option::as_ref);
+                spans.extend(widgets::core_meter(theme, id, cpu, cell));
+            }
+            let rect = Rect::new(x, y, width, 1);
+            frame.render_widget(Paragraph::new(Line::from(spans)), rect);
+            y += 1;
+        }
+    }
 }
 
 /// Where the table's header cells are in the pane's `area`, and the sort each shows; none when
@@ -169,13 +331,8 @@ pub(super) fn header_spans(
     if state.nodes().is_empty() {
         return Vec::new();
     }
-    let columns = sized_columns(state, rows_model);
-    let keep = fit_columns(
-        &columns,
-        area.width.saturating_sub(2),
-        &state.ui().node_sort,
-    );
-    let cols: Vec<&Column> = keep.iter().map(|&i| &columns[i]).collect();
+    let fit = fit(state, area, rows_model);
+    let cols: Vec<&Column> = fit.columns.iter().collect();
     widgets::column_spans(&cols, area)
 }
 
@@ -309,14 +466,10 @@ fn uptime_cell(cx: &RowCx) -> Cell<'static> {
     )
 }
 
-/// The load trend on the gauge's scale (1.25 × cores).
+/// The 1-minute load's trend, as wide as its column, scaled to its own range.
 fn trend_cell(cx: &RowCx) -> Cell<'static> {
     cell(
-        widgets::sparkline(
-            cx.n.load_history.iter(),
-            cx.n.stats.as_ref().map(|s| s.cores as f64 * 1.25),
-            12,
-        ),
+        widgets::sparkline(cx.n.load_history.iter(), cx.trend_width),
         false,
         cx.theme.sparkline,
     )

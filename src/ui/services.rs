@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Wrap};
 
-use crate::app::state::{Pane, RouterEntry, ServiceRow, ServiceSort, State};
+use crate::app::state::{Pane, PaneView, RouterEntry, ServiceRow, ServiceSort, State};
 use crate::config::Theme;
 use crate::model::sample::{HostStatus, IpvsRates, RealServerSample, VirtualServiceSample};
 use crate::model::snapshot::{RealStats, ServiceStats};
@@ -19,6 +19,8 @@ struct RowCx<'a> {
     theme: &'a Theme,
     router: &'a RouterEntry,
     subject: Subject<'a>,
+    /// The width of the trend column, the last: what the other columns leave.
+    trend_width: usize,
 }
 
 /// What a row shows: a virtual service, one of its real servers (`last` under its service, in
@@ -112,14 +114,15 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
-/// Draws the pane: the title, then the table of `rows_model`, or why there is no table.
+/// Draws the pane: the title, then the table of `rows_model`, or why there is no table. Returns
+/// the rows it showed.
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
     state: &State,
     theme: &Theme,
     rows_model: &[ServiceRow],
-) {
+) -> PaneView {
     let focused = state.ui().focus == Pane::Services;
     let block = pane(theme, Line::from(title(state, theme)), focused);
     let Some(r) = state.router() else {
@@ -128,15 +131,16 @@ pub fn draw(
             .alignment(Alignment::Center)
             .block(block);
         frame.render_widget(p, area);
-        return;
+        return PaneView::default();
     };
     match no_table_reason(r, theme) {
         Some(p) => frame.render_widget(p.block(block), area),
         None if rows_model.is_empty() => {
             frame.render_widget(widgets::no_match(state, theme).block(block), area);
         }
-        None => draw_rows(frame, area, block, state, theme, r, rows_model),
+        None => return draw_rows(frame, area, block, state, theme, r, rows_model),
     }
+    PaneView::default()
 }
 
 /// ` Services lb1 via netlink │ counters … │ conns … │ sort service `.
@@ -229,15 +233,20 @@ fn draw_rows(
     theme: &Theme,
     r: &RouterEntry,
     rows_model: &[ServiceRow],
-) {
+) -> PaneView {
     let focused = state.ui().focus == Pane::Services;
     let cols = kept_columns(state, area);
+    let sort = state.ui().service_sort;
+    let others: u16 = cols
+        .iter()
+        .take(cols.len().saturating_sub(1))
+        .map(|c| widgets::shown_width(c, &sort) + 1)
+        .sum();
+    let trend_width = usize::from(area.width.saturating_sub(2).saturating_sub(others));
     let selected = state.selected_service_row(rows_model);
-    let window = widgets::visible_window(
-        rows_model.len(),
-        selected,
-        usize::from(area.height.saturating_sub(3)),
-    );
+    let height = usize::from(area.height.saturating_sub(3));
+    let first = state.ui().view.services.first;
+    let window = widgets::visible_window(rows_model.len(), selected, height, first);
     let row_style = if r.status == HostStatus::Ok {
         theme.base
     } else {
@@ -251,6 +260,7 @@ fn draw_rows(
                 theme,
                 router: r,
                 subject: subject(r, rows_model, at),
+                trend_width,
             };
             Row::new(cols.iter().map(|c| (c.cell)(&cx)).collect::<Vec<_>>()).style(row_style)
         })
@@ -269,6 +279,10 @@ fn draw_rows(
             ascending: state.ui().service_sort.ascending() != state.ui().reverse,
         },
     );
+    PaneView {
+        first: window.start,
+        rows: height,
+    }
 }
 
 /// The columns that fit in the pane's `area`, in order.
@@ -526,20 +540,24 @@ fn load_cell(cx: &RowCx) -> Cell<'static> {
     }
 }
 
-/// A service's connections per second, as a sparkline.
+/// Connections per second of a service or real server, as a sparkline as wide as the column.
 fn trend_cell(cx: &RowCx) -> Cell<'static> {
-    match cx.subject {
-        Subject::Service { svc, .. } => {
-            let trend = cx
-                .router
-                .cps_history
-                .get(&svc.key)
-                .map(|h| widgets::sparkline(h.iter(), None, 10))
-                .unwrap_or_default();
-            cell(trend, false, cx.theme.sparkline)
-        }
-        Subject::Real { .. } | Subject::Missing => blank(cx),
-    }
+    let history = match cx.subject {
+        Subject::Service { svc, .. } => cx.router.traffic.service(&svc.key),
+        Subject::Real { svc, real, .. } => cx
+            .router
+            .traffic
+            .real(svc.key, crate::control::plan::RealKey::of(real)),
+        Subject::Missing => None,
+    };
+    let trend = history
+        .map(|h| widgets::sparkline(h.iter().map(|p| f64::from(p.cps)), cx.trend_width))
+        .unwrap_or_default();
+    let style = match cx.subject {
+        Subject::Service { .. } => cx.theme.sparkline,
+        _ => cx.theme.dim,
+    };
+    cell(trend, false, style)
 }
 
 /// `12s`, `3m04s`: an age for a title.

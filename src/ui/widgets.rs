@@ -122,6 +122,23 @@ pub(crate) fn cpu_bar(theme: &Theme, cpu: Option<&CpuPercent>, width: usize) -> 
     spans
 }
 
+/// One core's meter, as htop draws it, `cell` columns wide: `  3[|||||      12.5%] `.
+pub(crate) fn core_meter(
+    theme: &Theme,
+    id: u32,
+    cpu: Option<&CpuPercent>,
+    cell: usize,
+) -> Vec<Span<'static>> {
+    let mut spans = vec![Span::styled(format!("{id:>3}["), theme.dim)];
+    spans.extend(cpu_bar(theme, cpu, cell.saturating_sub(12).max(1)));
+    spans.push(Span::styled(
+        cpu.map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
+        theme.dim,
+    ));
+    spans.push(Span::raw(" "));
+    spans
+}
+
 /// One glyph per core (or per group of cores when they do not fit), its height the busiest core of
 /// the group and its colour the state that dominates it.
 pub(crate) fn core_strip(
@@ -199,20 +216,30 @@ pub(crate) fn load_gauge(
         .collect()
 }
 
-/// A text sparkline of the newest values, scaled to `max` (or to the largest value).
-pub(crate) fn sparkline(
-    values: impl Iterator<Item = f64>,
-    max: Option<f64>,
-    width: usize,
-) -> String {
+/// A text sparkline of the newest `width` values, scaled to their own range (min..max), so that it
+/// shows movement however high the values sit. A flat series is a flat line: at the bottom when it
+/// is zero, in the middle otherwise.
+pub(crate) fn sparkline(values: impl Iterator<Item = f64>, width: usize) -> String {
     const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let vals: Vec<f64> = values.collect();
+    let vals: Vec<f64> = values.filter(|v| v.is_finite()).collect();
     let vals = &vals[vals.len().saturating_sub(width)..];
-    let top = max
-        .unwrap_or_else(|| vals.iter().copied().fold(0.0, f64::max))
-        .max(f64::MIN_POSITIVE);
+    let (lo, hi) = vals
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let span = hi - lo;
+    // Empty (an infinite span) or flat to within rounding.
+    let flat = !span.is_finite() || span <= hi.abs().max(lo.abs()) * 1e-9;
     vals.iter()
-        .map(|v| LEVELS[((v / top) * 7.0).round().clamp(0.0, 7.0) as usize])
+        .map(|&v| {
+            let level = if flat {
+                if v == 0.0 { 0 } else { 3 }
+            } else {
+                (((v - lo) / span) * 7.0).round().clamp(0.0, 7.0) as usize
+            };
+            LEVELS[level]
+        })
         .collect()
 }
 
@@ -324,18 +351,24 @@ pub(crate) fn column_spans<S: Copy, F>(
     spans
 }
 
-/// The rows a table of `len` rows shows in `height` lines, keeping `selected` in view: only these
-/// are built, so a pane with thousands of rows costs what its visible rows cost.
+/// The rows a table of `len` rows shows in `height` lines: from `first` (the first row shown
+/// last time), moved as little as keeps `selected` in view. Only these are built, so a pane with
+/// thousands of rows costs what its visible rows cost.
 pub(crate) fn visible_window(
     len: usize,
     selected: Option<usize>,
     height: usize,
+    first: usize,
 ) -> std::ops::Range<usize> {
     let height = height.max(1);
-    let start = match selected {
-        Some(sel) if sel >= height => sel + 1 - height,
-        _ => 0,
-    };
+    let mut start = first.min(len.saturating_sub(height));
+    if let Some(sel) = selected {
+        if sel < start {
+            start = sel;
+        } else if sel >= start + height {
+            start = sel + 1 - height;
+        }
+    }
     start.min(len)..(start + height).min(len)
 }
 
@@ -431,4 +464,35 @@ pub(crate) fn dr_mark(n: &crate::app::state::NodeEntry) -> Option<&'static str> 
         .as_ref()
         .is_some_and(|p| !p.is_empty())
         .then_some("DR!")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sparkline, visible_window};
+
+    #[test]
+    fn the_window_stays_put_while_the_selection_is_in_it_and_moves_least_to_follow_it() {
+        // Scrolled down to row 29 of 100, ten rows high: 20..30.
+        assert_eq!(visible_window(100, Some(29), 10, 0), 20..30);
+        // A click on row 25 keeps the rows where they are.
+        assert_eq!(visible_window(100, Some(25), 10, 20), 20..30);
+        // Above or below it, the window moves just enough.
+        assert_eq!(visible_window(100, Some(15), 10, 20), 15..25);
+        assert_eq!(visible_window(100, Some(31), 10, 20), 22..32);
+        // Rows gone: the window comes back to show a full page.
+        assert_eq!(visible_window(12, Some(11), 10, 20), 2..12);
+        assert_eq!(visible_window(5, None, 10, 3), 0..5);
+    }
+
+    #[test]
+    fn a_sparkline_spans_its_own_range_and_a_flat_one_stays_flat() {
+        // High values that barely move still fill the height: min..max, not 0..max.
+        assert_eq!(sparkline([100.0, 101.0, 102.0].into_iter(), 10), "▁▅█");
+        // The newest `width` values.
+        assert_eq!(sparkline([5.0, 1.0, 2.0, 3.0].into_iter(), 3), "▁▅█");
+        assert_eq!(sparkline([0.0, 0.0].into_iter(), 5), "▁▁");
+        assert_eq!(sparkline([7.0, 7.0].into_iter(), 5), "▄▄");
+        assert_eq!(sparkline([f64::NAN, 1.0].into_iter(), 5), "▄");
+        assert_eq!(sparkline(std::iter::empty(), 5), "");
+    }
 }

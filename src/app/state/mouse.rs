@@ -1,17 +1,28 @@
 //! The mouse on the state: a click focuses a pane and selects a row, a double-click on a row
 //! toggles it (as `enter` does), a click on a column header sorts by it (again: reversed), the
 //! wheel moves the selection of the pane under the pointer, and in a replay a click on the
-//! position bar seeks there. While a popup or prompt is open the mouse does nothing.
+//! position bar seeks there. In the node detail a click selects a real server and the wheel moves
+//! the selection; while any other popup or a prompt is open the mouse does nothing.
 
 use crate::app::mouse::{Mouse, MouseKind, SortBy, Target};
 use crate::app::replay::SeekTo;
 
-use super::{Command, Pane, State};
+use crate::app::Action;
+
+use super::{Command, Pane, Popup, State};
 
 impl State {
     /// `handle(Event::Mouse(mouse))`.
     pub(super) fn pointer(&mut self, mouse: Mouse) -> Option<Command> {
-        if self.ui.popup.is_some() || self.ui.prompt.is_some() {
+        if self.ui.prompt.is_some() {
+            return None;
+        }
+        if let Some(Popup::NodeDetail(name)) = &self.ui.popup {
+            let name = name.clone();
+            self.touch();
+            return self.pointer_in_detail(&name, mouse);
+        }
+        if self.ui.popup.is_some() {
             return None;
         }
         self.touch();
@@ -40,6 +51,7 @@ impl State {
                 self.ui.focus = pane;
                 None
             }
+            (_, Target::Detail(_)) => None,
             (kind, Target::Row(pane, n)) => {
                 self.ui.focus = pane;
                 self.select_row(pane, n);
@@ -48,6 +60,23 @@ impl State {
                 }
                 None
             }
+        }
+    }
+
+    /// The mouse over the node detail of `name`: a click on a real server selects it, the wheel
+    /// moves the selection as the arrow keys do.
+    fn pointer_in_detail(&mut self, name: &str, mouse: Mouse) -> Option<Command> {
+        match (mouse.kind, mouse.target) {
+            (MouseKind::WheelUp, _) => self.popup_action(Action::Up).flatten(),
+            (MouseKind::WheelDown, _) => self.popup_action(Action::Down).flatten(),
+            (_, Target::Detail(n)) => {
+                let reals = self.node_reals(name);
+                if let Some(&(s, r)) = reals.get(n) {
+                    self.ui.detail_sel = self.real_key(s, r);
+                }
+                None
+            }
+            _ => None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Popups over the panes: help, a node's detail, the confirmation of a weight change, the weight
+//! Popups over the panes: help, a node's or a service's detail, the confirmation of a weight change, the weight
 //! prompt, and the message that takes no keys (a toast). Each draws itself centred in the area
 //! it is given, the toast in its corner.
 
@@ -14,6 +14,7 @@ mod help;
 mod message;
 mod node_charts;
 mod node_detail;
+mod service_detail;
 mod weight;
 
 /// Draws the open popup, if any, and the weight prompt over it when one is open.
@@ -21,8 +22,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     match &state.ui().popup {
         Some(Popup::Help) => help::draw(frame, area, state, theme, keymap),
         Some(Popup::NodeDetail(name)) => {
-            let r = centered(area, 90, 80);
-            node_detail::draw(frame, r, state, theme, keymap, name);
+            node_detail::draw(frame, detail_area(area), state, theme, keymap, name);
+        }
+        Some(Popup::ServiceDetail) => {
+            service_detail::draw(frame, detail_area(area), state, theme, keymap);
         }
         Some(Popup::Confirm(pending)) => {
             let question = state.confirm_question(&pending.change);
@@ -43,6 +46,25 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     }) = state.ui().prompt()
     {
         weight::draw(frame, area, theme, service, real, text);
+    }
+}
+
+/// Where a detail (a node's, a service's) is drawn on a screen of `area`.
+fn detail_area(area: Rect) -> Rect {
+    centered(area, 90, 80)
+}
+
+/// The real server of the open node detail at `at` on a screen of `area`, as an index into the
+/// node's real servers (`State::node_reals`); `None` when no node detail is open or `at` is off
+/// its list.
+pub(crate) fn detail_real_at(
+    area: Rect,
+    state: &State,
+    at: ratatui::layout::Position,
+) -> Option<usize> {
+    match &state.ui().popup {
+        Some(Popup::NodeDetail(name)) => node_detail::real_at(detail_area(area), state, name, at),
+        _ => None,
     }
 }
 

@@ -145,7 +145,7 @@ fn cpu_chart(frame: &mut Frame, area: Rect, theme: &Theme, s: &Series) {
 }
 
 /// A line of braille dots through `data`.
-fn line<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> {
+pub(super) fn line<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> {
     Dataset::default()
         .name(name)
         .marker(Marker::Braille)
@@ -156,7 +156,7 @@ fn line<'a>(name: &'a str, style: Style, data: &'a [(f64, f64)]) -> Dataset<'a> 
 
 /// The chart's title, naming each line in its colour: it stands for the legend, which would
 /// cover the lines.
-fn legend(
+pub(super) fn legend(
     theme: &Theme,
     title: &'static str,
     names: &[&str],
@@ -169,7 +169,7 @@ fn legend(
     spans
 }
 
-fn chart_block(theme: &Theme, title: Vec<Span<'static>>) -> Block<'static> {
+pub(super) fn chart_block(theme: &Theme, title: Vec<Span<'static>>) -> Block<'static> {
     Block::default()
         .borders(Borders::TOP)
         .border_style(theme.border)
@@ -177,7 +177,7 @@ fn chart_block(theme: &Theme, title: Vec<Span<'static>>) -> Block<'static> {
 }
 
 /// Time from `left` seconds before the newest sample up to it (0: now, or the replay's position).
-fn time_axis(theme: &Theme, left: f64) -> Axis<'static> {
+pub(super) fn time_axis(theme: &Theme, left: f64) -> Axis<'static> {
     Axis::default()
         .style(theme.dim)
         .bounds([left, 0.0])

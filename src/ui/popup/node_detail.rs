@@ -3,7 +3,7 @@
 //! full bar per core, as htop draws them.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, TableState};
 
@@ -13,7 +13,7 @@ use crate::config::{Keymap, Theme};
 use crate::model::sample::HostStatus;
 use crate::model::snapshot::NodeStats;
 
-use super::super::widgets::{self, bytes, cpu_bar, pane};
+use super::super::widgets::{self, bytes, pane};
 use super::{keys_or, node_charts};
 
 /// The charts' height at most: they take what the real servers and the bars leave, up to this.
@@ -49,6 +49,7 @@ pub fn draw(
         return;
     };
     let header = header_lines(theme, n, st, inner.width);
+    debug_assert_eq!(header.len(), header_len(n));
     let reals = state.node_reals(name);
     // Per-node sums only: a bar for them and the line that says so.
     let bar_lines = if st.cpus.is_empty() { 2 } else { st.cpus.len() };
@@ -59,6 +60,34 @@ pub fn draw(
         node_charts::draw(frame, charts, theme, n, st.cores);
     }
     frame.render_widget(Paragraph::new(core_bars(theme, n, st, body)), body);
+}
+
+/// The row of the real servers' list at `at` in the detail of node `name` drawn in `area`, as an
+/// index into [`State::node_reals`]; `None` off the list's rows.
+pub fn real_at(area: Rect, state: &State, name: &str, at: Position) -> Option<usize> {
+    let n = state.node(name)?;
+    let st = n.stats.as_ref()?;
+    let inner = pane(&Theme::default(), Line::default(), true).inner(area);
+    let reals = state.node_reals(name);
+    let [_, list, _, _] = body_areas(inner, header_len(n), reals.len(), st.cpus.len());
+    // A header line, then the rows, scrolled as the table scrolls them to the selection.
+    if !list.contains(at) || at.y == list.y {
+        return None;
+    }
+    let window = widgets::visible_window(
+        reals.len(),
+        Some(state.detail_row(&reals)),
+        usize::from(list.height - 1),
+        0,
+    );
+    let row = window.start + usize::from(at.y - list.y - 1);
+    window.contains(&row).then_some(row)
+}
+
+/// How many lines `header_lines` makes for `n`.
+fn header_len(n: &NodeEntry) -> usize {
+    let facts = n.cur.as_ref().is_some_and(|c| c.facts.is_some());
+    usize::from(n.status != HostStatus::Ok) + 3 + usize::from(facts)
 }
 
 /// Where the header, the real servers (a header line and one per real server, if any), the
@@ -205,11 +234,7 @@ fn header_lines(theme: &Theme, n: &NodeEntry, st: &NodeStats, width: u16) -> Vec
     header.push(Line::from(vec![
         Span::styled("Load ", theme.dim),
         Span::styled(
-            widgets::sparkline(
-                n.load_history.iter(),
-                Some(st.cores as f64 * 1.25),
-                usize::from(width.saturating_sub(12)),
-            ),
+            widgets::sparkline(n.load_history.iter(), usize::from(width.saturating_sub(12))),
             theme.sparkline,
         ),
     ]));
@@ -241,7 +266,7 @@ fn header_lines(theme: &Theme, n: &NodeEntry, st: &NodeStats, width: u16) -> Vec
 fn node_sum_bar(theme: &Theme, st: &NodeStats, body: Rect) -> Vec<Line<'static>> {
     let bar_width = usize::from(body.width).saturating_sub(16).max(1);
     let mut bar = vec![Span::styled(format!("all {:>3}[", st.cores), theme.dim)];
-    bar.extend(cpu_bar(theme, st.cpu_total.as_ref(), bar_width));
+    bar.extend(widgets::cpu_bar(theme, st.cpu_total.as_ref(), bar_width));
     bar.push(Span::styled(
         st.cpu_total
             .map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
@@ -274,15 +299,8 @@ fn core_bars(theme: &Theme, n: &NodeEntry, st: &NodeStats, body: Rect) -> Vec<Li
     for (i, cpu) in st.cpus.iter().enumerate() {
         let line = &mut lines[i % rows_avail.min(ncpu)];
         let id = ids.get(i).copied().unwrap_or(i as u32);
-        let bar_width = col_width.saturating_sub(12).max(1);
         line.spans
-            .push(Span::styled(format!("{id:>3}["), theme.dim));
-        line.spans.extend(cpu_bar(theme, cpu.as_ref(), bar_width));
-        line.spans.push(Span::styled(
-            cpu.map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
-            theme.dim,
-        ));
-        line.spans.push(Span::raw(" "));
+            .extend(widgets::core_meter(theme, id, cpu.as_ref(), col_width));
     }
     lines
 }
