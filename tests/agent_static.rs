@@ -51,7 +51,7 @@ fn the_static_router_binary_runs_the_agent_in_an_empty_chroot() {
 
     let root = tempfile::tempdir().expect("chroot dir");
     std::fs::copy(&bin, root.path().join("lbtop")).expect("copy");
-    let out = Command::new("chroot")
+    let out = Command::new("/usr/sbin/chroot")
         .arg(root.path())
         .args(["/lbtop", "agent"])
         .env_clear()
