@@ -213,16 +213,19 @@ fn the_agent_ends_when_its_session_is_cut() {
         .spawn()
         .expect("lbtop record");
     let running = |lab: &Lab| {
-        lab.root(&format!("pgrep -f '^{agent} agent' | wc -l"))
-            .trim()
+        let out = lab.root(&format!("pgrep -f '^{agent} agent' | wc -l"));
+        out.trim()
             .parse::<u32>()
-            .unwrap_or(0)
+            .unwrap_or_else(|e| panic!("pgrep's count {out:?}: {e}"))
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while running(lab) == 0 {
         assert!(Instant::now() < deadline, "the agent never started");
         std::thread::sleep(Duration::from_millis(500));
     }
+    // It listens on no port: no socket of lbtop's is listening in the VM.
+    let listening = lab.root("ss -Hltnup 2>/dev/null | grep -c lbtop || true");
+    assert_eq!(listening.trim(), "0", "the agent listens: {listening}");
     // Cut: lbtop dies without closing anything; the kernel resets its TCP connection.
     child.kill().expect("kill lbtop");
     let _ = child.wait();

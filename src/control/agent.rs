@@ -47,12 +47,43 @@ impl AgentOutcome {
     pub fn result(self, router: &str) -> Result<(), ControlError> {
         match self {
             AgentOutcome::Applied => Ok(()),
-            AgentOutcome::Refused(p) => Err(ControlError::Plan(p)),
+            AgentOutcome::Refused(p) => Err(ControlError::Plan(printable_refusal(p))),
             AgentOutcome::Failed(why) => Err(ControlError::Backend(format!(
                 "{router}: {}",
                 crate::model::text::printable(&why, 300)
             ))),
         }
+    }
+}
+
+/// A refusal from the router with its strings made printable: they reach the screen and the
+/// audit log.
+fn printable_refusal(p: PlanError) -> PlanError {
+    let t = |s: String| crate::model::text::printable(&s, 120);
+    match p {
+        PlanError::NoSuchService(s) => PlanError::NoSuchService(t(s)),
+        PlanError::NoSuchReal { service, real } => PlanError::NoSuchReal {
+            service: t(service),
+            real: t(real),
+        },
+        PlanError::WeightChanged { real, seen, now } => PlanError::WeightChanged {
+            real: t(real),
+            seen,
+            now,
+        },
+        PlanError::LastLiveServer { service, real } => PlanError::LastLiveServer {
+            service: t(service),
+            real: t(real),
+        },
+        PlanError::NothingToRestore { service, real } => PlanError::NothingToRestore {
+            service: t(service),
+            real: t(real),
+        },
+        PlanError::Unchanged { real, weight } => PlanError::Unchanged {
+            real: t(real),
+            weight,
+        },
+        p @ (PlanError::OutOfRange(_) | PlanError::ReadOnly | PlanError::Snapshot) => p,
     }
 }
 
@@ -201,5 +232,8 @@ mod tests {
         let back: AgentOutcome = decode(&bytes, "an outcome").expect("decodes");
         let e = back.result("lab").expect_err("an error");
         assert_eq!(e.to_string(), ControlError::Plan(refusal).to_string());
+        let hostile = AgentOutcome::Refused(PlanError::NoSuchService("tcp:\x1b[2J".into()));
+        let e = hostile.result("lab").expect_err("an error").to_string();
+        assert!(!e.contains('\x1b'), "{e}");
     }
 }

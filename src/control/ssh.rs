@@ -4,6 +4,7 @@
 //! the remote shell.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -35,6 +36,8 @@ pub struct SshControl {
     /// Whether to run `lbtop agent` on the router for actions, and the one running.
     agent: AgentChoice,
     agent_slot: Arc<Mutex<AgentSlot>>,
+    /// Whether the last action went through the agent (for [`SshControl::method`]).
+    via_agent: Arc<AtomicBool>,
 }
 
 /// The router's agent for actions: not tried yet, running (sudo paid once), or not usable.
@@ -64,6 +67,7 @@ impl SshControl {
             conn: Arc::default(),
             agent: AgentChoice::Never,
             agent_slot: Arc::default(),
+            via_agent: Arc::default(),
         }
     }
 
@@ -75,9 +79,10 @@ impl SshControl {
 
     /// `agent` once actions go through the router's agent, else `ssh` (ipvsadm over SSH).
     pub fn method(&self) -> &'static str {
-        match self.agent_slot.try_lock().as_deref() {
-            Ok(AgentSlot::Running(_)) => "agent",
-            _ => "ssh",
+        if self.via_agent.load(Ordering::Relaxed) {
+            "agent"
+        } else {
+            "ssh"
         }
     }
 
@@ -88,29 +93,34 @@ impl SshControl {
             return Ok(false);
         };
         let mut slot = self.agent_slot.lock().await;
+        // An agent on a connection that is gone is gone too: started again on the new one.
+        let connected = self
+            .conn
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| !c.is_closed());
+        if !connected && let AgentSlot::Running(agent) = std::mem::take(&mut *slot) {
+            agent.close().await;
+        }
         match &*slot {
             AgentSlot::Running(_) => return Ok(true),
             AgentSlot::Fallback => return Ok(false),
             AgentSlot::Untried => {}
         }
         let conn = self.connection().await?;
-        let limit = self.ctx.tuning.max_reply_bytes;
-        let started =
-            tokio::time::timeout(ACTION_TIMEOUT, AgentProgram::start(&conn, &command, limit))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(AgentStart::Fallback(
-                        "the router's agent did not greet in time".into(),
-                    ))
-                });
-        match started {
+        // The first reply holds the whole table: as large as the shell session's expanded replies.
+        let limit = self.ctx.tuning.max_reply_bytes.saturating_mul(8);
+        match AgentProgram::start(&conn, &command, limit, ACTION_TIMEOUT).await {
             Ok(agent) => {
                 *slot = AgentSlot::Running(agent);
+                self.via_agent.store(true, Ordering::Relaxed);
                 Ok(true)
             }
             Err(AgentStart::Fallback(why)) => {
                 tracing::info!(router = %self.name, "actions use ipvsadm: {why}");
                 *slot = AgentSlot::Fallback;
+                self.via_agent.store(false, Ordering::Relaxed);
                 Ok(false)
             }
             Err(AgentStart::Failed(e)) => Err(ControlError::Backend(format!("{}: {e}", self.name))),

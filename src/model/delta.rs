@@ -347,12 +347,7 @@ pub(crate) fn pack(words: &[u64], base: Option<&[u64]>, out: &mut Vec<u8>) {
     out.reserve(words.len() * 2);
     for (i, &w) in words.iter().enumerate() {
         let b = base.and_then(|b| b.get(i)).copied().unwrap_or(0);
-        let mut z = zigzag(w.wrapping_sub(b) as i64);
-        while z >= 0x80 {
-            out.push((z as u8) | 0x80);
-            z >>= 7;
-        }
-        out.push(z as u8);
+        put_varint(zigzag(w.wrapping_sub(b) as i64), out);
     }
 }
 
@@ -377,20 +372,7 @@ pub(crate) fn unpack(
     out.reserve(count);
     let mut i = 0;
     while i < bytes.len() {
-        let mut z: u64 = 0;
-        let mut shift = 0;
-        loop {
-            let b = *bytes.get(i)?;
-            i += 1;
-            if shift >= 64 {
-                return None;
-            }
-            z |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
+        let z = get_varint(bytes, &mut i)?;
         let n = out.len();
         if n == count {
             return None;
@@ -450,7 +432,6 @@ pub(crate) struct Last<T> {
     words: Vec<u64>,
 }
 
-/// Encodes a part against the previous one: numbers only when the shape is unchanged.
 /// How a part's numbers are packed when its shape is unchanged: every word as its difference
 /// (recordings, where a frame is read on its own), or only the words that changed (the agent's
 /// wire, where an idle table of 10,000 real servers would otherwise send a byte per counter).
@@ -460,6 +441,7 @@ pub(crate) enum Coding {
     Sparse,
 }
 
+/// Encodes a part against the previous one: numbers only when the shape is unchanged.
 pub(crate) fn encode_part<T: Numbers + Clone + PartialEq>(
     last: &mut Option<Last<T>>,
     value: &T,

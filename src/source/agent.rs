@@ -182,13 +182,57 @@ impl SampleDecoder {
         let services = decode_part_as(&mut self.services, services, Coding::Sparse);
         let rest = decode_part_as(&mut self.rest, rest, Coding::Sparse);
         match (services, rest) {
-            (Some(services), Some(mut sample)) => {
+            (Some(mut services), Some(mut sample)) => {
+                printable_services(&mut services);
+                printable_rest(&mut sample);
                 sample.services = services;
                 sample.source = RouterSourceKind::Agent;
                 Ok(sample)
             }
             _ => Err("the agent sent numbers that do not fit the sample's shape".into()),
         }
+    }
+}
+
+/// The strings of services from the router, made printable once, here: they reach the screen,
+/// the log and the JSON.
+fn printable_services(services: &mut [VirtualServiceSample]) {
+    use crate::model::text::printable;
+    for s in services {
+        s.scheduler = printable(&s.scheduler, 32);
+        if let Some(pe) = &mut s.pe_name {
+            *pe = printable(pe, 32);
+        }
+        if let Some(p) = &mut s.persistent {
+            p.netmask = printable(&p.netmask, 64);
+        }
+    }
+}
+
+/// The rest of a router sample's strings, likewise.
+fn printable_rest(sample: &mut RouterSample) {
+    use crate::model::text::printable;
+    for n in &mut sample.notes {
+        *n = printable(n, 300);
+    }
+    if let Some(info) = &mut sample.ipvs {
+        info.version = printable(&info.version, 40);
+    }
+    if let Some(c) = &mut sample.connections {
+        c.by_state = std::mem::take(&mut c.by_state)
+            .into_iter()
+            .map(|(k, v)| (printable(&k, 24), v))
+            .collect();
+        c.by_real_state = std::mem::take(&mut c.by_real_state)
+            .into_iter()
+            .map(|(real, states)| {
+                let states = states
+                    .into_iter()
+                    .map(|(k, v)| (printable(&k, 24), v))
+                    .collect();
+                (printable(&real, 64), states)
+            })
+            .collect();
     }
 }
 
@@ -289,12 +333,24 @@ impl AgentProgram {
         conn: &Connection,
         command: &str,
         limit: usize,
+        wait: std::time::Duration,
     ) -> Result<Box<AgentProgram>, AgentStart> {
         let mut program = conn
             .start_program(command, b"")
             .await
             .map_err(|e| AgentStart::Failed(Box::new(e)))?;
-        match greeting(&mut program).await {
+        let greeted = match tokio::time::timeout(wait, greeting(&mut program)).await {
+            Ok(g) => g,
+            Err(_) => {
+                // Nothing is left running on the router: the channel is closed.
+                program.close().await;
+                return Err(AgentStart::Fallback(format!(
+                    "the router's agent did not greet within {}",
+                    humantime::format_duration(wait)
+                )));
+            }
+        };
+        match greeted {
             Ok(()) => Ok(Box::new(AgentProgram {
                 program,
                 decoder: SampleDecoder::default(),
@@ -303,7 +359,9 @@ impl AgentProgram {
             })),
             Err(e) => {
                 let why = match e {
-                    Greeting::Lost(e) if e.loses_connection() => {
+                    // The connection went, not the agent: nothing else would work either.
+                    Greeting::Lost(e) if e.loses_connection() || conn.is_closed() => {
+                        program.close().await;
                         return Err(AgentStart::Failed(Box::new(e)));
                     }
                     Greeting::Lost(_) => not_started(&program),
@@ -339,13 +397,31 @@ impl AgentProgram {
         }
     }
 
-    /// One router sample.
+    /// One router sample, timed by this machine's clock (when it was asked for), as the shell
+    /// program's are: a router whose clock is off must not move lbtop's. The times of its older
+    /// parts move by the same offset.
     pub async fn poll(&mut self) -> Result<RouterSample, SshError> {
+        let asked = crate::model::sample::Timestamp::now();
         match self.ask(|seq| Request::Poll { seq }).await? {
-            Reply::Sample { services, rest, .. } => self
-                .decoder
-                .sample(services, *rest)
-                .map_err(|e| SshError::Reply(format!("the router's agent: {e}"))),
+            Reply::Sample { services, rest, .. } => {
+                let mut sample = self
+                    .decoder
+                    .sample(services, *rest)
+                    .map_err(|e| SshError::Reply(format!("the router's agent: {e}")))?;
+                let offset = asked.0.saturating_sub(sample.time.0);
+                sample.time = asked;
+                for t in [
+                    &mut sample.parts.counters,
+                    &mut sample.parts.details,
+                    &mut sample.parts.connections,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    t.0 = t.0.saturating_add(offset);
+                }
+                Ok(sample)
+            }
             other => Err(unexpected(&other)),
         }
     }
@@ -353,7 +429,10 @@ impl AgentProgram {
     /// The table as it is now.
     pub async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, SshError> {
         match self.ask(|seq| Request::Table { seq }).await? {
-            Reply::Table { services, .. } => Ok(services),
+            Reply::Table { mut services, .. } => {
+                printable_services(&mut services);
+                Ok(services)
+            }
             other => Err(unexpected(&other)),
         }
     }
@@ -534,8 +613,21 @@ mod tests {
         let c = AgentChoice::Path("/opt/it's/lbtop".into())
             .command(SudoMode::Always)
             .expect("a command");
-        assert!(c.starts_with("exec /bin/sh -c '"), "{c}");
-        assert!(c.contains("/opt/it"), "{c}");
+        assert_eq!(
+            c,
+            "exec /bin/sh -c '[ -x '\\''/opt/it'\\''\\'\\'''\\''s/lbtop'\\'' ] || { echo '\\''lbtop agent: \
+             not found'\\'' >&2; exit 127; }; exec sudo -n '\\''/opt/it'\\''\\'\\'''\\''s/lbtop'\\'' agent'"
+        );
+        // The shell reads it as one command that runs the path as given.
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-n", "-c", &c])
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(AgentChoice::Never.command(SudoMode::Auto), None);
         assert!("lbtop".parse::<AgentChoice>().is_err());
         assert!("/a\nb".parse::<AgentChoice>().is_err());

@@ -160,7 +160,11 @@ fn parse_url(text: &str) -> Result<Url, String> {
             "--prometheus {shown:?}: use an http:// or https:// URL, e.g. http://prometheus:9090"
         ));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(format!(
             "--prometheus {shown:?}: no query, fragment or credentials in the URL; \
              credentials go in the config file or the environment"

@@ -174,8 +174,10 @@ impl RemoteSource {
             && w.wants_agent()
             && let Some(command) = self.agent.command(sudo)
         {
-            let limit = self.ctx.tuning.max_reply_bytes;
-            match AgentProgram::start(conn, &command, limit).await {
+            // The first reply holds the whole table, sent once: as large as an expanded reply.
+            let limit = self.ctx.tuning.max_reply_bytes.saturating_mul(EXPANSION);
+            let wait = self.ctx.tuning.router_poll_timeout;
+            match AgentProgram::start(conn, &command, limit, wait).await {
                 Ok(agent) => {
                     tracing::info!(host = %self.name, "the router's agent answers");
                     w.agent_started();
