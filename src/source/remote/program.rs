@@ -49,6 +49,7 @@ read -r r </proc/sys/kernel/osrelease
 n=0
 while IFS= read -r l; do case $l in cpu*) n=$((n+1)) ;; *) break ;; esac; done </proc/stat
 addrs() {
+  T=
   A="@@lbtop fib_trie
 "
   i=0; a=; f=0
@@ -63,6 +64,7 @@ $l
 " ;;
       esac
     done </proc/net/fib_trie
+    [ $i -lt 20000 ] || T=1
   fi
   for x in if_inet6 route; do
     A="$A@@lbtop $x
@@ -71,12 +73,13 @@ $l
     i=0
     while [ $i -lt 256 ] && IFS= read -r l; do i=$((i+1)); A="$A$l
 "; done </proc/net/$x
+    [ $i -lt 256 ] || T=1
   done
   A="$A@@lbtop devflags
 "
   i=0
   for d in /proc/sys/net/ipv4/conf/*; do
-    [ $i -lt 64 ] || break
+    [ $i -lt 64 ] || { T=1; break; }
     i=$((i+1)); v=${d##*/}; z=; f=
     read -r z <"$d/rp_filter"
     [ -r "/sys/class/net/$v/flags" ] && read -r f <"/sys/class/net/$v/flags"
@@ -92,12 +95,14 @@ dr() {
 "
   i=0
   for d in /proc/sys/net/ipv4/conf/*; do
-    [ $i -lt 64 ] || break
+    [ $i -lt 64 ] || { T=1; break; }
     i=$((i+1)); x=; y=
     read -r x <"$d/arp_ignore"; read -r y <"$d/arp_announce"
     o="$o${d##*/} ${x:--} ${y:--}
 "
   done
+  [ -z "$T" ] || o="$o@@lbtop truncated
+"
 }
 printf 'lbtop-node 2\n@@lbtop hostname\n%s\n@@lbtop osrelease\n%s\n@@lbtop ready\n' "$h" "$r"
 k=0

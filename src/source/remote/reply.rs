@@ -208,6 +208,10 @@ fn node_net(sections: &Sections<'_>) -> Result<Option<NodeNet>, parse::ParseErro
     let Some(netconf) = sections.get("netconf") else {
         return Ok(None);
     };
+    // A file longer than the program reads: the checks would see part of it, so none are made.
+    if sections.get("truncated").is_some() {
+        return Ok(None);
+    }
     let part = |name: &str| sections.get(name).unwrap_or("");
     Ok(Some(NodeNet {
         local_v4: parse::fib_trie_local(part("fib_trie"))?,
@@ -423,6 +427,19 @@ mod program_tests {
             assert!(s.memory.total_bytes > 0 && s.memory.available_bytes > 0);
             assert!(s.uptime.uptime_s > 0.0);
         }
+    }
+
+    #[test]
+    fn a_network_section_cut_short_or_malformed_leaves_the_checks_unmade_and_the_numbers_whole() {
+        let (_, replies) = run_node_program_with(1, true);
+        let whole = node_reply(&replies[0], Timestamp(1), None).expect("reply");
+        assert!(whole.net.is_some());
+        let cut = format!("{}@@lbtop truncated\n", replies[0]);
+        let s = node_reply(&cut, Timestamp(1), None).expect("the numbers still count");
+        assert_eq!((s.net, s.stat), (None, whole.stat.clone()));
+        let bad = replies[0].replacen("@@lbtop route\n", "@@lbtop route\nnot a route line\n", 1);
+        let s = node_reply(&bad, Timestamp(1), None).expect("the numbers still count");
+        assert_eq!((s.net, s.stat), (None, whole.stat));
     }
 
     #[test]
