@@ -24,6 +24,9 @@ fn lbtop(lab: &Lab, args: &[&str]) -> Value {
     let cfg = lab.ssh_config.clone();
     let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
         .args(["--once", "--json", "--interval", "5s", "-F", &cfg])
+        // The shell session, on purpose: the agent has its own tests (tests/lab_agent.rs), and
+        // `auto` would add its "no lbtop on the router" note to every sample here.
+        .args(["--router-agent", "never"])
         .args(["-o", "ConnectTimeout=60"])
         .args(args)
         .env("HOME", home.path())
