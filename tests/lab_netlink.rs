@@ -461,16 +461,29 @@ fn compare(views: &[String], json: &Value, path: Path) -> usize {
     oracle.len()
 }
 
-#[test]
-fn netlink_and_the_agent_session_agree_with_ipvsadm_field_by_field_on_every_kind_of_service() {
-    let lab = lab();
+/// The tests that change the table take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Adds the extra services (after removing leftovers of an interrupted run); they go again
+/// when the guard drops.
+fn with_extra_services(lab: &Lab) -> Cleanup<'_> {
     let (add, del) = extra_services();
     // Leftovers of an interrupted run on a reused VM go first (ipvsadm -R stops at the first
     // service that is not there, which is the first one when there are none).
     lab.root(&format!(
         "ipvsadm -R <<'EOF' 2>/dev/null || true\n{del}EOF\nipvsadm -R <<'EOF'\n{add}EOF\n"
     ));
-    let _cleanup = Cleanup(lab, del);
+    Cleanup(lab, del)
+}
+
+#[test]
+fn netlink_and_the_agent_session_agree_with_ipvsadm_field_by_field_on_every_kind_of_service() {
+    let _serial = serial();
+    let lab = lab();
+    let _cleanup = with_extra_services(lab);
 
     // Real traffic through the lab's services first, so counters, connections and persistence
     // templates are not all zero; bounded, and finished before the comparison.
@@ -482,6 +495,108 @@ fn netlink_and_the_agent_session_agree_with_ipvsadm_field_by_field_on_every_kind
     for path in [Path::Local, Path::Agent] {
         agrees(lab, path);
     }
+}
+
+/// A long-lived agent session dumps the real servers only of services where something moved
+/// (`source::netlink::DestReads::Changed`), and carries the others. Every frame it records must
+/// still equal ipvsadm's views taken around it: while the table is idle, after real traffic,
+/// and once another tool's weight change on an idle service is due (at most 30 s).
+#[test]
+fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved() {
+    let _serial = serial();
+    let lab = lab();
+    let _cleanup = with_extra_services(lab);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("session.lbrec");
+    let recorder = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .arg("record")
+        .arg(&rec)
+        .args(["--duration", "150s", "--router", "lab", "--nodes", "none"])
+        .args(["--interval", "1s", "-F", &lab.ssh_config])
+        .args(["--router-agent", &lab.lbtop])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start lbtop record");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut windows = vec![quiet_window(lab)];
+    let traffic = lab.root(&format!(
+        "sh {REPO}/tests/lab/guest/traffic -n 45 -p 3 -t 60 -u 10"
+    ));
+    eprintln!("lab: {}", traffic.trim());
+    windows.push(quiet_window(lab));
+    // Another tool changes an idle service's real server (not persistent, no traffic).
+    let changed = std::time::Instant::now();
+    lab.root("ipvsadm -e -t 10.77.9.8:20007 -r 10.77.5.48:20007 -g -w 42");
+    std::thread::sleep(std::time::Duration::from_secs(33).saturating_sub(changed.elapsed()));
+    windows.push(quiet_window(lab));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &recorder.id().to_string()])
+        .status();
+    let out = recorder.wait_with_output().expect("lbtop record ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let export = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .arg("replay")
+        .arg(&rec)
+        .args(["--export", "json"])
+        .output()
+        .expect("export");
+    let frames: Vec<Value> = String::from_utf8_lossy(&export.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|f: &Value| f["router"]["status"] == "ok")
+        .collect();
+    assert!(frames.len() >= 30, "{} frames", frames.len());
+    let mut carried = 0;
+    for f in &frames {
+        let age = f["router"]["ages_s"]["details"].as_f64().unwrap_or(0.0);
+        assert!(age <= 31.0, "real servers carried {age} s");
+        carried += usize::from(age > 0.0);
+    }
+    assert!(carried > 0, "every poll dumped every service");
+    for (i, (from, to, views)) in windows.iter().enumerate() {
+        let inside: Vec<&Value> = frames
+            .iter()
+            .filter(|f| {
+                f["time"]
+                    .as_str()
+                    .is_some_and(|t| t > from.as_str() && t < to.as_str())
+            })
+            .collect();
+        assert!(
+            !inside.is_empty(),
+            "no frame in window {i} ({from} to {to})"
+        );
+        for f in inside {
+            compare(views, f, Path::Agent);
+        }
+        eprintln!("lab: window {i}: the agent session's frames agree with ipvsadm");
+    }
+    let weight = windows[2].2[0]
+        .lines()
+        .find(|l| l.contains("10.77.5.48:20007"))
+        .and_then(|l| l.split_whitespace().nth(3));
+    assert_eq!(weight, Some("42"), "{}", windows[2].2[0]);
+}
+
+/// ipvsadm's views, unchanged over a few seconds of polls: (from, to, views), the times as the
+/// JSON writes them, `to` early enough that a poll asked before it has answered.
+fn quiet_window(lab: &Lab) -> (String, String, Vec<String>) {
+    for _ in 0..8 {
+        let before = views(lab);
+        let from = lbtop::model::sample::Timestamp::now();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        let to = lbtop::model::sample::Timestamp(lbtop::model::sample::Timestamp::now().0 - 1500);
+        if views(lab) == before {
+            return (from.rfc3339(), to.rfc3339(), before);
+        }
+    }
+    panic!("ipvsadm's views never held still for 4 s");
 }
 
 /// Connections expire on their own; takes the oracle until it held still around lbtop's poll.

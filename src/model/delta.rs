@@ -310,6 +310,7 @@ impl Numbers for RouterSample {
 }
 
 /// Splits `value` into its shape (returned) and its numbers (appended to `words`).
+#[cfg(test)]
 pub(crate) fn split<T: Numbers + Clone>(value: &T, words: &mut Vec<u64>) -> T {
     let mut shape = value.clone();
     shape.walk(&mut Take(words));
@@ -446,16 +447,18 @@ pub(crate) fn encode_part<T: Numbers + Clone + PartialEq>(
     last: &mut Option<Last<T>>,
     value: &T,
 ) -> Part<T> {
-    encode_part_as(last, value, Coding::Dense)
+    encode_owned_as(last, value.clone(), Coding::Dense)
 }
 
-pub(crate) fn encode_part_as<T: Numbers + Clone + PartialEq>(
+/// Encodes a part that the caller gives up: its numbers are taken out in place, and the shape
+/// left behind is copied only when it changed (the agent's table is large).
+pub(crate) fn encode_owned_as<T: Numbers + Clone + PartialEq>(
     last: &mut Option<Last<T>>,
-    value: &T,
+    mut shape: T,
     coding: Coding,
 ) -> Part<T> {
     let mut words = Vec::new();
-    let shape = split(value, &mut words);
+    shape.walk(&mut Take(&mut words));
     let mut nums = Vec::new();
     match last {
         Some(l) if l.shape == shape => {

@@ -670,7 +670,10 @@ pub struct PartTimes {
     /// Per-service and per-real counters (`ipvsadm --stats`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<Timestamp>,
-    /// Thresholds, persistent-connection counts, persistence timeouts and tunnel settings.
+    /// Thresholds, persistent-connection counts, persistence timeouts and tunnel settings. Over
+    /// netlink, the oldest real servers carried from an earlier dump: those of services where no
+    /// counter, rate or connection moved, whose weights and thresholds only another tool can
+    /// have changed since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<Timestamp>,
     /// The connection table summary.

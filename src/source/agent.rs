@@ -19,7 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::delta::{Coding, Last, Packed, Part, decode_part_as, encode_part_as};
+use crate::model::delta::{Coding, Last, Packed, Part, decode_part_as, encode_owned_as};
 use crate::model::sample::{RouterSample, RouterSourceKind, VirtualServiceSample};
 use crate::source::remote::SudoMode;
 use crate::source::ssh::{Connection, RemoteProgram, SshError};
@@ -159,8 +159,8 @@ impl SampleEncoder {
         let services = std::mem::take(&mut sample.services);
         Reply::Sample {
             seq,
-            services: encode_part_as(&mut self.services, &services, Coding::Sparse),
-            rest: Box::new(encode_part_as(&mut self.rest, &sample, Coding::Sparse)),
+            services: encode_owned_as(&mut self.services, services, Coding::Sparse),
+            rest: Box::new(encode_owned_as(&mut self.rest, sample, Coding::Sparse)),
         }
     }
 }

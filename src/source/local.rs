@@ -12,7 +12,7 @@ use crate::model::sample::{
 
 use super::SourceError;
 use super::budget::Budget;
-use super::netlink::{IpvsNetlink, NetlinkError};
+use super::netlink::{DestReads, IpvsNetlink, NetlinkError, ServicesRead};
 use super::parse::{self, ConnReadError};
 
 /// How many top clients of the connection table are kept.
@@ -232,7 +232,14 @@ pub struct LocalRouter {
     /// last one is carried, with its time.
     conn_budget: Budget,
     last_conns: Option<(ConnSummary, Timestamp)>,
+    /// Which services' real servers each netlink read dumps.
+    dest_reads: DestReads,
 }
+
+/// How long the real servers of a service where nothing moved are carried before they are dumped
+/// again: a weight, threshold or real server changed by another tool on such a service shows
+/// within this time, and the sample says how old they are ([`PartTimes::details`]).
+pub const REALS_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The share of one core that summing the connection table may take, as over SSH.
 const CONN_SHARE: f64 = 0.05;
@@ -250,6 +257,9 @@ impl LocalRouter {
             read,
             conn_budget: Budget::new(CONN_SHARE, std::time::Duration::from_secs(1)),
             last_conns: None,
+            dest_reads: DestReads::Changed {
+                at_least: REALS_AT_LEAST_EVERY,
+            },
         }
     }
 
@@ -274,10 +284,20 @@ impl LocalRouter {
             return self.proc_sample();
         };
         let time = Timestamp::now();
-        let read = conn.services().and_then(|s| Ok((s, conn.info()?)));
+        let read = conn
+            .read_services(self.dest_reads)
+            .and_then(|s| Ok((s, conn.info()?)));
         match read {
-            Ok((services, info)) => {
-                let (global, connections, parts) = self.proc_extras(time)?;
+            Ok((
+                ServicesRead {
+                    services,
+                    oldest_reals,
+                    ..
+                },
+                info,
+            )) => {
+                let (global, connections, mut parts) = self.proc_extras(time)?;
+                parts.details = oldest_reals;
                 Ok(RouterSample {
                     time,
                     source: RouterSourceKind::Netlink,

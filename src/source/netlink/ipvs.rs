@@ -11,12 +11,14 @@ pub(crate) const GENL_VERSION: u8 = 0x1;
 pub(crate) const CMD_GET_SERVICE: u8 = 4;
 pub(crate) const CMD_SET_DEST: u8 = 6;
 pub(crate) const CMD_GET_DEST: u8 = 8;
+pub(crate) const CMD_GET_DAEMON: u8 = 11;
 pub(crate) const CMD_GET_CONFIG: u8 = 13;
 pub(crate) const CMD_GET_INFO: u8 = 15;
 
 // enum { IPVS_CMD_ATTR_UNSPEC = 0, ... }: first level of a message.
 pub(crate) const CMD_ATTR_SERVICE: u16 = 1;
 pub(crate) const CMD_ATTR_DEST: u16 = 2;
+pub(crate) const CMD_ATTR_DAEMON: u16 = 3;
 pub(crate) const CMD_ATTR_TIMEOUT_TCP: u16 = 4;
 pub(crate) const CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
 pub(crate) const CMD_ATTR_TIMEOUT_UDP: u16 = 6;
@@ -51,6 +53,11 @@ pub(crate) const DEST_ATTR_STATS64: u16 = 12;
 pub(crate) const DEST_ATTR_TUN_TYPE: u16 = 13;
 pub(crate) const DEST_ATTR_TUN_PORT: u16 = 14;
 pub(crate) const DEST_ATTR_TUN_FLAGS: u16 = 15;
+
+// enum { IPVS_DAEMON_ATTR_UNSPEC = 0, ... }: inside IPVS_CMD_ATTR_DAEMON; its state's values are
+// the IP_VS_STATE_* bits.
+pub(crate) const DAEMON_ATTR_STATE: u16 = 1;
+pub(crate) const STATE_BACKUP: u32 = 0x0002;
 
 // enum { IPVS_STATS_ATTR_UNSPEC = 0, ... }: inside the STATS and STATS64 nests.
 pub(crate) const STATS_ATTR_CONNS: u16 = 1;

@@ -20,7 +20,8 @@ use std::io::Cursor;
 use std::io::IoSliceMut;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use neli::ToBytes;
 use neli::consts::genl::{CtrlAttr, CtrlCmd};
@@ -43,8 +44,8 @@ use parse::{
 };
 
 use crate::model::sample::{
-    AddressFamily, IpvsInfo, IpvsTimeouts, RealServerSample, ServiceKey, TunnelKind,
-    VirtualServiceSample,
+    AddressFamily, IpvsCounters, IpvsInfo, IpvsRates, IpvsTimeouts, RealServerSample, ServiceKey,
+    Timestamp, TunnelKind, VirtualServiceSample,
 };
 
 /// Generic netlink controller protocol version (`CTRL_ATTR_VERSION` of nlctrl).
@@ -125,9 +126,66 @@ pub struct IpvsNetlink {
     family: u16,
     seq: u32,
     buf: Vec<u8>,
-    /// The GET_DEST request of each service of the last poll, encoded, and how many real servers
-    /// it had: services rarely change, and a poll of a thousand of them then encodes none.
-    dest_requests: HashMap<ServiceIdentity, (Vec<u8>, usize)>,
+    /// Each service's last GET_DEST dump, with its request encoded: services rarely change, and a
+    /// poll of a thousand of them then encodes none.
+    dests: HashMap<ServiceIdentity, DestDump>,
+    /// [`WEIGHT_CHANGES`] at the last read.
+    changes_seen: u64,
+}
+
+/// Weight changes this process made (SET_DEST), on any socket.
+static WEIGHT_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// Which services' real servers a read dumps (GET_DEST, one dump per service: the kernel has no
+/// dump of every real server at once, and on a large table these dumps are most of a poll's cost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestReads {
+    /// Every service's, as `ipvsadm -Ln` does: an action's plan, and `--router local`.
+    Every,
+    /// Only the services whose real servers may have changed since their last dump, and each at
+    /// least every `at_least` (see [`DestDump::stale`]).
+    Changed { at_least: std::time::Duration },
+}
+
+/// One service's last GET_DEST dump.
+struct DestDump {
+    request: Vec<u8>,
+    reals: Vec<RealServerSample>,
+    /// The service's own counters and rate estimates when its real servers were dumped.
+    totals: Option<IpvsCounters>,
+    rates: Option<IpvsRates>,
+    read: Timestamp,
+    /// When it is dumped again even if nothing moved.
+    due: Instant,
+}
+
+impl DestDump {
+    /// Whether the real servers may differ from this dump. The kernel counts every connection,
+    /// packet and byte on the real server and on its service together (`ip_vs_in_stats`,
+    /// `ip_vs_conn_stats`), and estimates their rates from those counts: while a service's
+    /// counters and rates stand still, so do its real servers'. What else moves a real server:
+    /// - connections ending on a timer (active, inactive and persistent counts): a dump whenever
+    ///   any was open at the last one;
+    /// - another tool's change of weight, thresholds or real servers, which the kernel shows
+    ///   nowhere cheaper: the dump every `at_least`, whose time the sample carries
+    ///   ([`crate::model::sample::PartTimes::details`]).
+    fn stale(&self, svc: &VirtualServiceSample, now: Instant) -> bool {
+        now >= self.due
+            || self.totals != svc.totals
+            || self.rates != svc.rates
+            || self.reals.iter().any(|r| {
+                r.active_conns > 0 || r.inactive_conns > 0 || r.persistent_conns.unwrap_or(0) > 0
+            })
+    }
+}
+
+/// What [`IpvsNetlink::read_services`] found.
+pub struct ServicesRead {
+    pub services: Vec<VirtualServiceSample>,
+    /// The oldest dump of real servers carried over rather than made in this read.
+    pub oldest_reals: Option<Timestamp>,
+    /// How many services' real servers this read dumped.
+    pub dumped: usize,
 }
 
 /// Handles one reply message: its command and its top-level attribute bytes.
@@ -282,7 +340,8 @@ impl IpvsNetlink {
             family: u16::from(GenlId::Ctrl),
             seq: 0,
             buf: Vec::new(),
-            dest_requests: HashMap::new(),
+            dests: HashMap::new(),
+            changes_seen: WEIGHT_CHANGES.load(Ordering::Relaxed),
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -322,6 +381,14 @@ impl IpvsNetlink {
     /// Every virtual service with its real servers: one GET_SERVICE dump, then one GET_DEST dump
     /// per service (the kernel has no dump of all real servers at once).
     pub fn services(&mut self) -> Result<Vec<VirtualServiceSample>, NetlinkError> {
+        self.read_services(DestReads::Every).map(|r| r.services)
+    }
+
+    /// Every virtual service, and the real servers of those `reads` asks to dump; the others'
+    /// are carried from their last dump ([`DestDump::stale`] says why that is exact). A backup
+    /// sync daemon makes connections from its master's messages without counting them, so on a
+    /// backup director every service is dumped.
+    pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
         use ipvs::*;
         let mut services = Vec::new();
         self.transact(
@@ -338,57 +405,143 @@ impl IpvsNetlink {
                 Ok(())
             },
         )?;
-        let mut out = Vec::with_capacity(services.len());
-        let mut previous = std::mem::take(&mut self.dest_requests);
+        // A weight this process set shows at once, whatever its service's counters do.
+        let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
+        let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
+        let at_least = match reads {
+            DestReads::Changed { at_least } if !changed_here && !self.sync_backup()? => {
+                Some(at_least)
+            }
+            _ => None,
+        };
+        let mut read = ServicesRead {
+            services: Vec::with_capacity(services.len()),
+            oldest_reals: None,
+            dumped: 0,
+        };
+        let mut previous = std::mem::take(&mut self.dests);
         // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
         let mut headers = MultiHeaders::preallocate(2, None);
+        let firsts = services
+            .iter()
+            .filter(|(_, id)| !previous.contains_key(id))
+            .count();
+        let mut first = 0;
+        // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
+        // each is a system call.
+        let (now, stamp) = (Instant::now(), Timestamp::now());
         for (mut svc, id) in services {
-            // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
-            // service's family.
-            let service_family = match svc.key {
-                ServiceKey::Addr {
-                    address: IpAddr::V6(_),
-                    ..
+            match (at_least, previous.remove(&id)) {
+                (Some(_), Some(last)) if !last.stale(&svc, now) => {
+                    svc.reals.clone_from(&last.reals);
+                    read.oldest_reals =
+                        Some(read.oldest_reals.map_or(last.read, |t| t.min(last.read)));
+                    self.dests.insert(id, last);
                 }
-                | ServiceKey::Fwmark {
-                    family: AddressFamily::Inet6,
-                    ..
-                } => AddressFamily::Inet6,
-                _ => AddressFamily::Inet,
-            };
-            let (mut request, last_count) = match previous.remove(&id) {
-                Some(r) => r,
-                None => (
-                    request_bytes(
-                        self.family,
-                        CMD_GET_DEST,
-                        GENL_VERSION,
-                        std::iter::once(identity_attr(&id)?).collect(),
-                        true,
-                        "IPVS_CMD_GET_DEST",
-                    )?,
-                    0,
-                ),
-            };
-            let reals = &mut svc.reals;
-            reals.reserve_exact(last_count);
-            self.exchange(
-                &mut headers,
-                &mut request,
-                true,
-                "dump the real servers (IPVS_CMD_GET_DEST)",
-                &mut |_, attrs| {
-                    if let Some(p) = top(attrs, CMD_ATTR_DEST, "IPVS_CMD_NEW_DEST")? {
-                        reals.push(parse_dest(p, service_family)?);
-                    }
-                    Ok(())
-                },
-            )?;
-            let count = svc.reals.len();
-            self.dest_requests.insert(id, (request, count));
-            out.push(svc);
+                (at_least, last) => {
+                    // Due again after `at_least`; a service seen for the first time within it,
+                    // spread over it, so that a table first read at once is not all dumped again
+                    // at once.
+                    let wait = match (at_least, &last) {
+                        (Some(a), None) => {
+                            first += 1;
+                            a.mul_f64(first as f64 / firsts.max(1) as f64)
+                        }
+                        (Some(a), Some(_)) => a,
+                        (None, _) => std::time::Duration::ZERO,
+                    };
+                    let request = last.map(|l| l.request);
+                    let dump =
+                        self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, now + wait))?;
+                    self.dests.insert(id, dump);
+                    read.dumped += 1;
+                }
+            }
+            read.services.push(svc);
         }
-        Ok(out)
+        Ok(read)
+    }
+
+    /// One service's real servers (GET_DEST), into `svc`; `request` is the one encoded for it
+    /// last time, if any.
+    fn dump_dests(
+        &mut self,
+        headers: &mut MultiHeaders<()>,
+        svc: &mut VirtualServiceSample,
+        id: &ServiceIdentity,
+        request: Option<Vec<u8>>,
+        (read, due): (Timestamp, Instant),
+    ) -> Result<DestDump, NetlinkError> {
+        use ipvs::*;
+        // Real servers without IPVS_DEST_ATTR_ADDR_FAMILY (kernels before 3.18) have the
+        // service's family.
+        let service_family = match svc.key {
+            ServiceKey::Addr {
+                address: IpAddr::V6(_),
+                ..
+            }
+            | ServiceKey::Fwmark {
+                family: AddressFamily::Inet6,
+                ..
+            } => AddressFamily::Inet6,
+            _ => AddressFamily::Inet,
+        };
+        let mut request = match request {
+            Some(r) => r,
+            None => request_bytes(
+                self.family,
+                CMD_GET_DEST,
+                GENL_VERSION,
+                std::iter::once(identity_attr(id)?).collect(),
+                true,
+                "IPVS_CMD_GET_DEST",
+            )?,
+        };
+        let reals = &mut svc.reals;
+        reals.clear();
+        self.exchange(
+            headers,
+            &mut request,
+            true,
+            "dump the real servers (IPVS_CMD_GET_DEST)",
+            &mut |_, attrs| {
+                if let Some(p) = top(attrs, CMD_ATTR_DEST, "IPVS_CMD_NEW_DEST")? {
+                    reals.push(parse_dest(p, service_family)?);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(DestDump {
+            request,
+            reals: svc.reals.clone(),
+            totals: svc.totals,
+            rates: svc.rates,
+            read,
+            due,
+        })
+    }
+
+    /// Whether a connection-sync daemon runs here as a backup (IPVS_CMD_GET_DAEMON).
+    fn sync_backup(&mut self) -> Result<bool, NetlinkError> {
+        use ipvs::*;
+        let mut backup = false;
+        self.transact(
+            self.family,
+            CMD_GET_DAEMON,
+            GENL_VERSION,
+            GenlBuffer::new(),
+            true,
+            "dump the sync daemons (IPVS_CMD_GET_DAEMON)",
+            &mut |_, attrs| {
+                if let Some(nest) = top(attrs, CMD_ATTR_DAEMON, "IPVS_CMD_NEW_DAEMON")?
+                    && let Some(p) = top(nest, DAEMON_ATTR_STATE, "IPVS_CMD_ATTR_DAEMON")?
+                {
+                    backup |= get_u32("IPVS_DAEMON_ATTR_STATE", p)? == STATE_BACKUP;
+                }
+                Ok(())
+            },
+        )?;
+        Ok(backup)
     }
 
     /// Sets one real server's weight with IPVS_CMD_SET_DEST. The kernel replaces every attribute
@@ -416,13 +569,16 @@ impl IpvsNetlink {
             WHAT,
         )?;
         let mut headers = MultiHeaders::preallocate(2, None);
-        self.exchange(
+        let set = self.exchange(
             &mut headers,
             &mut request,
             false,
             "set a real server's weight (IPVS_CMD_SET_DEST)",
             &mut |_, _| Ok(()),
-        )
+        );
+        // Whether or not it took, the next read dumps every service again.
+        WEIGHT_CHANGES.fetch_add(1, Ordering::Relaxed);
+        set
     }
 
     /// Version and connection-table size (GET_INFO) and the timeouts (GET_CONFIG).
@@ -874,6 +1030,56 @@ mod tests {
         assert_eq!(r.persistent_conns, Some(3));
         assert_eq!(r.totals.expect("totals").in_packets, 3);
         assert_eq!(r.tunnel, None, "only tunnel reals carry an encapsulation");
+    }
+
+    /// The rule that lets a read skip a service's GET_DEST: only when nothing that moves a real
+    /// server without another tool has moved, and not past its due time.
+    #[test]
+    fn real_servers_are_carried_only_while_nothing_of_their_service_moved() {
+        let (svc, _) = parse_service(&tcp_persistent_service()).expect("parses");
+        let mut idle = parse_dest(&dest(3, 5, None), AddressFamily::Inet).expect("parses");
+        (
+            idle.active_conns,
+            idle.inactive_conns,
+            idle.persistent_conns,
+        ) = (0, 0, Some(0));
+        let now = Instant::now();
+        let dump = |reals: Vec<RealServerSample>, due| DestDump {
+            request: Vec::new(),
+            reals,
+            totals: svc.totals,
+            rates: svc.rates,
+            read: Timestamp(0),
+            due,
+        };
+        let later = now + std::time::Duration::from_secs(30);
+        assert!(!dump(vec![idle.clone()], later).stale(&svc, now));
+        assert!(dump(vec![idle.clone()], now).stale(&svc, now), "due");
+
+        let mut moved = svc.clone();
+        if let Some(t) = moved.totals.as_mut() {
+            t.in_packets += 1;
+        }
+        assert!(
+            dump(vec![idle.clone()], later).stale(&moved, now),
+            "a packet"
+        );
+        let mut decaying = svc.clone();
+        if let Some(r) = decaying.rates.as_mut() {
+            r.cps /= 2.0;
+        }
+        assert!(
+            dump(vec![idle.clone()], later).stale(&decaying, now),
+            "a rate"
+        );
+        for open in [(1, 0, 0), (0, 1, 0), (0, 0, 1)] {
+            let mut r = idle.clone();
+            (r.active_conns, r.inactive_conns, r.persistent_conns) = (open.0, open.1, Some(open.2));
+            assert!(
+                dump(vec![idle.clone(), r], later).stale(&svc, now),
+                "{open:?} may expire"
+            );
+        }
     }
 
     #[test]
