@@ -229,3 +229,30 @@ fn router_cpu_while_watching_a_large_table() {
         describe(&agent_frames)
     );
 }
+
+/// The agent next to the one-screen `watch` alone (about 6 minutes), the two interleaved so that
+/// a change in the host's load falls on both: `cargo test --release --test lab_router_cost --
+/// --ignored --nocapture agent_next_to_watch`.
+#[test]
+#[ignore = "a benchmark of about 6 minutes; run by hand"]
+fn agent_next_to_watch() {
+    let lab = lab();
+    big_table(lab);
+    let w_short = watch_ipvsadm(lab, SHORT, WATCH);
+    let (a_short, _) = lbtop(lab, SHORT, "10", AGENT);
+    let w_long = watch_ipvsadm(lab, LONG, WATCH);
+    let (a_long, frames) = lbtop(lab, LONG, "10", AGENT);
+    restore(lab);
+    let span = (LONG - SHORT) as f64;
+    let watch = (w_long - w_short) / span;
+    let agent = (a_long - a_short) / span;
+    println!(
+        "\n{SERVICES} services × {REALS} reals, --interval 2s, router sshd's reaped CPU per second:"
+    );
+    println!("  watch -n 2 {WATCH}: {watch:.4} cores ({w_short:.2} s / {w_long:.2} s)");
+    println!(
+        "  lbtop record --router-agent {AGENT}: {agent:.4} cores ({a_short:.2} s / {a_long:.2} s)"
+    );
+    println!("  ratio agent / watch: {:.3} (goal ≤ 0.15)", agent / watch);
+    println!("  the agent's {LONG} s recording: {}", describe(&frames));
+}

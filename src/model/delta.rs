@@ -104,7 +104,13 @@ const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 
 /// An `f64` as two words: `(0, thousandths)` when that is exact, else `(1, IEEE bits)`.
 fn f64(v: &mut impl Visit, x: &mut f64) {
-    let scaled = (*x * SCALE).round();
+    let scaled = if x.to_bits() == 0 {
+        // +0.0, the rate of everything idle: what the rounding below gives, without it (a call
+        // into libm on baseline x86-64).
+        0.0
+    } else {
+        (*x * SCALE).round()
+    };
     let (mut tag, mut w) = if scaled.abs() < EXACT_LIMIT
         && ((scaled as i64) as f64 / SCALE).to_bits() == x.to_bits()
     {
