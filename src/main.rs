@@ -277,19 +277,10 @@ fn record(cli: &Cli, args: &RecordArgs, config: &Config) -> anyhow::Result<()> {
         "lbtop: recorded {} frames, {} in {}, to {}",
         status.frames,
         bytesize::ByteSize::b(status.bytes).display().si(),
-        humantime::format_duration(round_to_seconds(covered)),
+        humantime::format_duration(lbtop::model::time::round_to_seconds(covered)),
         args.file.display()
     );
     Ok(())
-}
-
-/// Whole seconds from a second on (`3s`, not `2s 999ms`); milliseconds below.
-fn round_to_seconds(d: std::time::Duration) -> std::time::Duration {
-    if d < std::time::Duration::from_secs(1) {
-        std::time::Duration::from_millis(d.as_millis() as u64)
-    } else {
-        std::time::Duration::from_secs(d.as_secs_f64().round() as u64)
-    }
 }
 
 /// `lbtop replay FILE`: the TUI, or `--export json|csv`.

@@ -504,26 +504,99 @@ pub(crate) fn decode_part_as<T: Numbers + Clone>(
     part: Part<T>,
     coding: Coding,
 ) -> Option<T> {
-    let mut words = Vec::new();
+    let l = advance(last, part, coding)?;
+    join(&l.shape, &l.words)
+}
+
+/// Brings `last` up to `part` (its shape and numbers) without building the sample: what
+/// [`decode_part_as`] does before it joins them. A dense part's differences are added to the
+/// previous numbers in place, so a host's numbers live in one buffer for the whole group. `None`
+/// when the part does not fit: a part with its shape leaves `last` as it was, a dense one of
+/// numbers only leaves it unsound, and the recording's decoder drops it then.
+pub(crate) fn advance<T: Numbers>(
+    last: &mut Option<Last<T>>,
+    part: Part<T>,
+    coding: Coding,
+) -> Option<&Last<T>> {
     match part.shape {
         Some(mut shape) => {
             let count = word_count(&mut shape);
+            let mut words = Vec::new();
+            // Exactly as many words as the shape holds, so joining them cannot fail.
             unpack(&part.nums.0, None, count, &mut words)?;
-            let value = join(&shape, &words)?;
             *last = Some(Last { shape, words });
-            Some(value)
+            last.as_ref()
         }
         None => {
             let l = last.as_mut()?;
             match coding {
-                Coding::Dense => unpack(&part.nums.0, Some(&l.words), l.words.len(), &mut words)?,
-                Coding::Sparse => unpack_sparse(&part.nums.0, &l.words, &mut words)?,
+                Coding::Dense => unpack_onto(&part.nums.0, &mut l.words)?,
+                Coding::Sparse => {
+                    let mut words = Vec::with_capacity(l.words.len());
+                    unpack_sparse(&part.nums.0, &l.words, &mut words)?;
+                    l.words = words;
+                }
             }
-            let value = join(&l.shape, &words)?;
-            l.words = words;
-            Some(value)
+            Some(l)
         }
     }
+}
+
+impl<T> Last<T> {
+    /// The shape and the numbers of the last sample.
+    pub(crate) fn parts(&self) -> (&T, &[u64]) {
+        (&self.shape, &self.words)
+    }
+}
+
+/// The numbers of one `CpuTimes`.
+const CPU_WORDS: usize = 10;
+
+/// A node sample's shape for readers that need only the node's totals: the per-core lines
+/// dropped (`cpus` and `cpu_ids` empty) and their count kept as `online_cores`, as a source
+/// without per-core lines gives it, so `cores()` and everything derived from the totals are the
+/// same.
+pub(crate) fn totals_shape(shape: &NodeSample) -> NodeSample {
+    let mut light = shape.clone();
+    if !light.stat.cpus.is_empty() {
+        light.stat.online_cores = Some(u32::try_from(light.stat.cpus.len()).unwrap_or(u32::MAX));
+    }
+    light.stat.cpus = Vec::new();
+    light.stat.cpu_ids = Vec::new();
+    light
+}
+
+/// The sample `last` holds, in the shape [`totals_shape`] made of its shape: its numbers without
+/// the per-core ones (which `NodeSample::walk` lists right after the time and the total).
+pub(crate) fn node_totals(
+    last: &Last<NodeSample>,
+    light: &NodeSample,
+    scratch: &mut Vec<u64>,
+) -> Option<NodeSample> {
+    let start = 1 + CPU_WORDS;
+    let end = start + CPU_WORDS * last.shape.stat.cpus.len();
+    scratch.clear();
+    scratch.extend_from_slice(last.words.get(..start)?);
+    scratch.extend_from_slice(last.words.get(end..)?);
+    join(light, scratch)
+}
+
+/// What [`unpack`] with a base does, adding each difference to `words` in place: exactly
+/// `words.len()` varints, else `None` (and `words` partly updated).
+fn unpack_onto(bytes: &[u8], words: &mut [u64]) -> Option<()> {
+    let count = words.len();
+    if bytes.len() < count || bytes.len() > count.saturating_mul(10) {
+        return None;
+    }
+    let mut i = 0;
+    let mut n = 0;
+    while i < bytes.len() {
+        let z = get_varint(bytes, &mut i)?;
+        let w = words.get_mut(n)?;
+        *w = w.wrapping_add(unzigzag(z) as u64);
+        n += 1;
+    }
+    (n == count).then_some(())
 }
 
 fn put_varint(mut z: u64, out: &mut Vec<u8>) {
@@ -662,6 +735,50 @@ mod tests {
         let mut words = Vec::new();
         split(&node, &mut words);
         assert_eq!(word_count(&mut node), words.len());
+    }
+
+    #[test]
+    fn a_node_decoded_for_its_totals_is_the_whole_sample_without_its_cores() {
+        let mut c = ScriptedCluster::new(
+            ClusterShape {
+                nodes: 2,
+                cores: 8,
+                services: 0,
+                reals_per_service: 0,
+            },
+            3,
+        );
+        let (mut enc, mut whole, mut light) = (None, None, None);
+        let mut shape = None;
+        let mut scratch = Vec::new();
+        for _ in 0..5 {
+            for e in c.step() {
+                let SourceEvent::Node {
+                    report: crate::model::sample::Report::Sample(s),
+                    ..
+                } = e
+                else {
+                    continue;
+                };
+                let part = encode_part(&mut enc, &s);
+                let full = decode_part(&mut whole, part.clone()).expect("whole");
+                assert_eq!(full, s);
+                let new_shape = part.shape.is_some();
+                let l = advance(&mut light, part, Coding::Dense).expect("advances");
+                if new_shape {
+                    shape = Some(totals_shape(l.parts().0));
+                }
+                let t =
+                    node_totals(l, shape.as_ref().expect("shape"), &mut scratch).expect("totals");
+                let mut want = s.clone();
+                want.stat.cpus.clear();
+                want.stat.cpu_ids.clear();
+                want.stat.online_cores = Some(8);
+                assert_eq!(t, want);
+                assert_eq!(t.cores(), s.cores());
+                break;
+            }
+        }
     }
 
     #[test]

@@ -20,6 +20,32 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
+/// A count or a rate, short: `1234567` → `1.2M`, at most 5 characters, SI steps of 1000.
+/// The screen's cells and the report's tables both use it.
+pub fn si(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".into();
+    }
+    let units = ["", "K", "M", "G", "T", "P"];
+    let mut v = v.abs();
+    let mut u = 0;
+    while v >= 999.5 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        if v.fract() == 0.0 || v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    } else if v < 10.0 {
+        format!("{v:.1}{}", units[u])
+    } else {
+        format!("{v:.0}{}", units[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::printable;

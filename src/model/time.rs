@@ -51,6 +51,16 @@ pub fn parse(text: &str, start: Timestamp, current: Timestamp) -> Result<Timesta
     }
 }
 
+/// Whole seconds from a second on (`3s`, not `2s 999ms`); milliseconds below: a duration as
+/// `lbtop record` says it and the report shows it.
+pub fn round_to_seconds(d: std::time::Duration) -> std::time::Duration {
+    if d < std::time::Duration::from_secs(1) {
+        std::time::Duration::from_millis(d.as_millis() as u64)
+    } else {
+        std::time::Duration::from_secs(d.as_secs_f64().round() as u64)
+    }
+}
+
 /// `HH:MM` or `HH:MM:SS` as milliseconds into the day.
 fn parse_clock(t: &str) -> Option<i64> {
     let parts: Vec<&str> = t.split(':').collect();

@@ -18,7 +18,7 @@ use super::format::{
     HostDecl, IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
 };
 use super::{ActionRecord, RecordError};
-use crate::model::delta::{Last, decode_part};
+use crate::model::delta::{Coding, Last, advance, decode_part, node_totals, totals_shape};
 
 /// What was wrong with the file and skipped when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct Recording {
     pub indexed: bool,
     pub file_len: u64,
     decompressor: zstd::bulk::Decompressor<'static>,
+    /// A frame's bytes as stored and as decompressed, kept between frames.
+    stored: Vec<u8>,
+    raw: Vec<u8>,
 }
 
 /// Why one frame could not be read; the frame is skipped and counted.
@@ -75,6 +78,8 @@ impl Recording {
             indexed: false,
             file_len,
             decompressor: zstd::bulk::Decompressor::new().map_err(|e| RecordError::io(path, e))?,
+            stored: Vec::new(),
+            raw: Vec::new(),
         };
         if let Some(frames) = rec.read_index(header_end) {
             rec.frames = frames;
@@ -235,18 +240,23 @@ impl Recording {
         offset: u64,
         h: &FrameHeader,
     ) -> Result<T, FrameError> {
-        let mut payload = vec![0u8; h.payload_len as usize];
-        read_at(&self.file, &mut payload, offset + FRAME_HEADER_LEN as u64)
+        let payload = &mut self.stored;
+        payload.clear();
+        payload.resize(h.payload_len as usize, 0);
+        read_at(&self.file, payload, offset + FRAME_HEADER_LEN as u64)
             .map_err(|_| FrameError::Header)?;
-        if crc32fast::hash(&payload) != h.payload_crc {
+        if crc32fast::hash(payload) != h.payload_crc {
             return Err(FrameError::Checksum);
         }
         // At most `raw_len` bytes come out (more is an error), and fewer is damage too.
-        let raw = self
+        let raw = &mut self.raw;
+        raw.clear();
+        raw.resize(h.raw_len as usize, 0);
+        let n = self
             .decompressor
-            .decompress(&payload, h.raw_len as usize)
+            .decompress_to_buffer(payload.as_slice(), raw.as_mut_slice())
             .map_err(|_| FrameError::Decompress)?;
-        if raw.len() != h.raw_len as usize {
+        if n != raw.len() {
             return Err(FrameError::Decompress);
         }
         ciborium::from_reader(raw.as_slice()).map_err(|_| FrameError::Decode)
@@ -369,6 +379,11 @@ struct Decoder {
     last_seq: Option<u32>,
     /// Samples that could not be rebuilt because the frame they depend on was lost.
     dropped: u64,
+    /// Nodes' samples without their per-core counters (`Player::skip_per_core`), in the shapes
+    /// kept here by host, made from each new shape; `scratch` holds the numbers kept.
+    totals_only: bool,
+    totals_shapes: HashMap<u32, NodeSample>,
+    scratch: Vec<u64>,
 }
 
 impl Decoder {
@@ -417,7 +432,26 @@ impl Decoder {
     /// declared node (and then the next must start over).
     fn node(&mut self, host: u32, sample: Part<NodeSample>) -> Option<SourceEvent> {
         let last = self.nodes.entry(host).or_default();
-        let s = decode_part(last, sample);
+        let s = if self.totals_only {
+            let new_shape = sample.shape.is_some();
+            let (shapes, scratch) = (&mut self.totals_shapes, &mut self.scratch);
+            advance(last, sample, Coding::Dense).and_then(|l| {
+                let shape = match shapes.entry(host) {
+                    std::collections::hash_map::Entry::Occupied(mut e) => {
+                        if new_shape {
+                            e.insert(totals_shape(l.parts().0));
+                        }
+                        e.into_mut()
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(totals_shape(l.parts().0))
+                    }
+                };
+                node_totals(l, shape, scratch)
+            })
+        } else {
+            decode_part(last, sample)
+        };
         match (s, self.hosts.get(&host)) {
             (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
                 name: d.name.clone(),
@@ -511,6 +545,15 @@ impl Player {
 
     pub fn open(path: &Path) -> Result<Self, RecordError> {
         Recording::open(path).map(Self::new)
+    }
+
+    /// Nodes' samples come without their per-core counters from here on: `cpus` and `cpu_ids`
+    /// empty, their count as `stat.online_cores` (as from a source that gives only the
+    /// per-node sums), every other number exact. For readers that need only the nodes' totals
+    /// (the HTML report): a tenth of the numbers to rebuild and to derive. Replay and the
+    /// exports keep every core.
+    pub fn skip_per_core(&mut self) {
+        self.decoder.totals_only = true;
     }
 
     /// The number of the next frame `next_frame` returns.

@@ -11,30 +11,7 @@ use crate::config::Theme;
 use crate::model::alert::Severity;
 use crate::model::snapshot::CpuPercent;
 
-/// `1234567` → `1.2M`: at most 5 characters, SI steps of 1000.
-pub fn si(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    let units = ["", "K", "M", "G", "T", "P"];
-    let mut v = v.abs();
-    let mut u = 0;
-    while v >= 999.5 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        if v.fract() == 0.0 || v >= 100.0 {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.1}")
-        }
-    } else if v < 10.0 {
-        format!("{v:.1}{}", units[u])
-    } else {
-        format!("{v:.0}{}", units[u])
-    }
-}
+pub use crate::model::text::si;
 
 /// Bytes in binary units: `1.5G`, `512M`.
 pub fn bytes(v: u64) -> String {

@@ -12,6 +12,8 @@ use super::{ReportInfo, escape};
 use crate::control::plan::service_label;
 use crate::model::alert::{AlertEvent, AlertKind, Severity};
 use crate::model::sample::Timestamp;
+use crate::model::text::si;
+use crate::model::time::round_to_seconds;
 use crate::record::format::HeaderInfo;
 use crate::record::{ActionOutcome, ActionRecord};
 
@@ -102,7 +104,7 @@ fn intro(
              connections per second show its maximum, so peaks stay visible. The tables use every \
              sample.</p>",
             c.axis.buckets,
-            humantime::format_duration(round_secs(slice)),
+            humantime::format_duration(round_to_seconds(slice)),
             c.axis.per_bucket,
         );
     }
@@ -116,19 +118,11 @@ fn intro(
     );
 }
 
-fn round_secs(d: Duration) -> Duration {
-    if d < Duration::from_secs(1) {
-        Duration::from_millis(d.as_millis() as u64)
-    } else {
-        Duration::from_secs(d.as_secs_f64().round() as u64)
-    }
-}
-
 fn duration_ms(ms: i64) -> String {
     if ms <= 0 {
         return "0s".into();
     }
-    humantime::format_duration(round_secs(Duration::from_millis(ms as u64))).to_string()
+    humantime::format_duration(round_to_seconds(Duration::from_millis(ms as u64))).to_string()
 }
 
 fn load(v: f64) -> String {
@@ -139,20 +133,8 @@ fn percent(v: f64) -> String {
     format!("{v:.0}%")
 }
 
-/// A count or rate, short: 950, 1.2k, 3.4M.
-fn count(v: f64) -> String {
-    match v.abs() {
-        a if a >= 1e9 => format!("{:.1}G", v / 1e9),
-        a if a >= 1e6 => format!("{:.1}M", v / 1e6),
-        a if a >= 1e4 => format!("{:.0}k", v / 1e3),
-        a if a >= 1e3 => format!("{:.1}k", v / 1e3),
-        a if a >= 10.0 || a == 0.0 => format!("{v:.0}"),
-        _ => format!("{v:.1}"),
-    }
-}
-
 fn bytes_per_s(v: f64) -> String {
-    format!("{}B/s", count(v))
+    format!("{}B/s", si(v))
 }
 
 fn bytes(n: u64) -> String {
@@ -423,8 +405,8 @@ fn carried_traffic(s: &ServiceTrack) -> bool {
 
 fn peak(p: Option<(f64, Timestamp)>) -> (String, String) {
     match p {
-        Some((v, t)) if v > 0.0 => (count(v), clock(t)),
-        Some((v, _)) => (count(v), "–".into()),
+        Some((v, t)) if v > 0.0 => (si(v), clock(t)),
+        Some((v, _)) => (si(v), "–".into()),
         None => ("–".into(), "–".into()),
     }
 }
@@ -499,7 +481,7 @@ fn service_charts(out: &mut String, c: &Collected, s: &ServiceTrack, ids: &mut u
         desc: format!("New connections per second of {label}; peak {cps} at {at}."),
         axis: &c.axis,
         y_max: nice_ceil(s.cps.peak() * 1.1),
-        y_fmt: count,
+        y_fmt: si,
         shapes: vec![line("cps", s.cps.max(), false)],
         markers: &marks,
     }
@@ -512,12 +494,12 @@ fn service_charts(out: &mut String, c: &Collected, s: &ServiceTrack, ids: &mut u
         title: format!("{label}: active and inactive connections"),
         desc: format!(
             "Active and inactive connections of {label}; at most {} active and {} inactive.",
-            count(s.active.peak()),
-            count(s.inactive.peak())
+            si(s.active.peak()),
+            si(s.inactive.peak())
         ),
         axis: &c.axis,
         y_max: nice_ceil(s.active.peak().max(s.inactive.peak()) * 1.1),
-        y_fmt: count,
+        y_fmt: si,
         shapes: vec![
             line("inactive", s.inactive.mean(), false),
             line("active", s.active.mean(), false),
