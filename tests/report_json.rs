@@ -479,6 +479,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                         }),
                         parts: Default::default(),
                         sysctl: None,
+                        addrs: None,
                     },
                     advance,
                     samples,

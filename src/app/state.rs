@@ -206,6 +206,9 @@ pub struct RouterEntry {
     pub stats: RouterStats,
     /// Every service's and real server's traffic over the history held.
     pub traffic: TrafficHistory,
+    /// The router's own set-up problems ([`crate::model::dr::router_problems`]), as the alert
+    /// on `router` says them.
+    pub problems: Vec<String>,
 }
 
 impl RouterEntry {
@@ -218,6 +221,7 @@ impl RouterEntry {
             cur: None,
             stats: RouterStats::default(),
             traffic: TrafficHistory::default(),
+            problems: Vec::new(),
         }
     }
 
@@ -1710,6 +1714,7 @@ mod tests {
                 ipvs: None,
                 parts: Default::default(),
                 sysctl: None,
+                addrs: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

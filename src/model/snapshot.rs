@@ -404,6 +404,7 @@ mod tests {
             ipvs: None,
             parts: Default::default(),
             sysctl: None,
+            addrs: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

@@ -32,6 +32,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         ipvs: s.ipvs.clone(),
         parts: s.parts,
         sysctl: s.sysctl,
+        addrs: s.addrs.clone(),
     }
 }
 

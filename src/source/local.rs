@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use crate::fsutil::{self, FileError};
 use crate::model::sample::{
-    ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, MemInfo, NodeSample, PartTimes,
-    ProcStat, RouterSample, RouterSourceKind, RouterSysctl, Timestamp, Uptime,
+    ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, LocalAddrs, MemInfo, NodeSample,
+    PartTimes, ProcStat, RouterSample, RouterSourceKind, RouterSysctl, Timestamp, Uptime,
 };
 
 use super::SourceError;
@@ -207,6 +207,22 @@ fn router_sysctl(root: &Path) -> Option<RouterSysctl> {
     (s != RouterSysctl::default()).then_some(s)
 }
 
+/// The most of `net/fib_trie` and `net/if_inet6` read for the router's addresses; a router with
+/// more (a full routing table) goes without the checks that need them.
+const MAX_ADDR_FILE_BYTES: u64 = 1 << 20;
+
+/// The router's local addresses from `net/fib_trie` and `net/if_inet6` under `root`; `None` when
+/// they could not be read whole (a missing `if_inet6` is a host without IPv6).
+fn router_addrs(root: &Path) -> Option<LocalAddrs> {
+    let fib = fsutil::read_text(&root.join("net/fib_trie"), MAX_ADDR_FILE_BYTES).ok()?;
+    let v6 = match fsutil::read_text(&root.join("net/if_inet6"), MAX_ADDR_FILE_BYTES) {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => String::new(),
+        Err(_) => return None,
+    };
+    parse::local_addrs(&fib, &v6).ok()
+}
+
 /// The note a sample carries when netlink was refused and `/proc` stands in.
 pub(crate) const NETLINK_DENIED_NOTE: &str =
     "IPVS netlink needs root or CAP_NET_ADMIN; showing /proc/net/ip_vs";
@@ -288,6 +304,7 @@ impl LocalRouter {
                     ipvs: Some(info),
                     parts,
                     sysctl: router_sysctl(&self.proc_root),
+                    addrs: router_addrs(&self.proc_root),
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -367,6 +384,7 @@ impl LocalRouter {
             ipvs: None,
             parts,
             sysctl: router_sysctl(&self.proc_root),
+            addrs: router_addrs(&self.proc_root),
         })
     }
 }

@@ -216,6 +216,7 @@ impl ScriptedCluster {
             ipvs: None,
             parts: Default::default(),
             sysctl: None,
+            addrs: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use crate::control::plan::WeightChange;
 use crate::model::alert::{AlertEvent, AlertKind, Severity};
-use crate::model::dr::{DrRole, dr_problems};
-use crate::model::sample::{Forward, ServiceKey, Timestamp};
+use crate::model::dr::{DrRole, dr_problems, router_problems};
+use crate::model::sample::{ServiceKey, Timestamp};
 
 use super::State;
 
@@ -48,13 +48,22 @@ impl State {
             None => self.check_router(time),
             Some(_) => Vec::new(),
         };
+        let router_addrs = self
+            .router
+            .as_ref()
+            .and_then(|r| r.cur.as_ref())
+            .and_then(|s| s.addrs.clone());
         for i in range {
             let node = &mut self.nodes[i];
             let net = node.cur.as_ref().and_then(|s| s.net.as_ref());
             if net.is_none() && node.dr_problems.is_none() {
                 continue;
             }
-            let problems = dr_problems(net, roles.get(&i).map_or(&[], Vec::as_slice));
+            let problems = dr_problems(
+                net,
+                roles.get(&i).map_or(&[], Vec::as_slice),
+                router_addrs.as_ref(),
+            );
             let level = problems
                 .as_ref()
                 .filter(|p| !p.is_empty())
@@ -69,28 +78,18 @@ impl State {
         events
     }
 
-    /// The router's own set-up: a masquerading service needs `ip_forward` on.
+    /// The router's own set-up: a masquerading service needs `ip_forward` on, and the router
+    /// holds every VIP.
     fn check_router(&mut self, time: Timestamp) -> Vec<AlertEvent> {
-        let Some(sample) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
+        let Some(router) = self.router.as_mut() else {
             return Vec::new();
         };
-        let masq: Vec<String> = sample
-            .services
-            .iter()
-            .filter(|s| s.reals.iter().any(|r| r.forward == Forward::Masq))
-            .map(|s| s.key.to_string())
-            .collect();
-        let level = match sample.sysctl.and_then(|s| s.ip_forward) {
-            Some(0) if !masq.is_empty() => Some((
-                Severity::Warning,
-                format!(
-                    "ip_forward is 0 on the router, so replies from the masquerading real \
-                     servers of {} are not forwarded back to the clients (net.ipv4.ip_forward=1)",
-                    masq.join(", ")
-                ),
-            )),
-            _ => None,
+        let Some(sample) = router.cur.as_ref() else {
+            return Vec::new();
         };
+        router.problems = router_problems(sample, true);
+        let level =
+            (!router.problems.is_empty()).then(|| (Severity::Warning, router.problems.join("; ")));
         self.alerts
             .set(time, "router", AlertKind::DirectRouting, level)
             .into_iter()
@@ -185,6 +184,7 @@ mod tests {
                     expire_nodest_conn: Some(0),
                     expire_quiescent_template: Some(quiescent),
                 }),
+                addrs: None,
             }),
         });
         state

@@ -138,6 +138,7 @@ mod tests {
                 ipvs: None,
                 parts: Default::default(),
                 sysctl: None,
+                addrs: None,
             }),
         };
         assert!(p.see(&router()));

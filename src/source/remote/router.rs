@@ -14,8 +14,8 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::model::sample::{
-    ConnSummary, IpvsGlobalStats, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
-    VirtualServiceSample,
+    ConnSummary, IpvsGlobalStats, IpvsInfo, LocalAddrs, PartTimes, RouterSample, RouterSourceKind,
+    Timestamp, VirtualServiceSample,
 };
 use crate::source::budget::Budget;
 use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
@@ -217,6 +217,7 @@ impl RouterWatch {
         let (services, global) = self.table(&sections)?;
         let mut sample = self.assemble(services, global, time);
         sample.sysctl = sections.get("sysctl").and_then(parse::router_sysctl);
+        sample.addrs = router_addrs(&sections);
         Ok(sample)
     }
 
@@ -282,6 +283,7 @@ impl RouterWatch {
             ipvs: self.info.clone(),
             parts,
             sysctl: None,
+            addrs: None,
         }
     }
 
@@ -444,6 +446,19 @@ fn ipvsadm_view(sections: &Sections, part: RouterPart) -> Result<IpvsadmListing,
 
 /// What a change of calls for the details to be read again: services and real servers added or
 /// removed, or a real's forwarding method or weight changed.
+/// The router's local addresses in a reply: `None` when the program did not send them, sent
+/// only part of them, or sent what does not parse (the checks are then not made, and nothing
+/// else of the sample is lost).
+fn router_addrs(sections: &Sections) -> Option<LocalAddrs> {
+    let fib = sections.get("fib_trie")?;
+    if sections.get("addrs-truncated").is_some() {
+        return None;
+    }
+    parse::local_addrs(fib, sections.get("if_inet6").unwrap_or(""))
+        .map_err(|e| tracing::warn!("the router's addresses: {e}"))
+        .ok()
+}
+
 fn shape_of(services: &[VirtualServiceSample]) -> u64 {
     let mut h = DefaultHasher::new();
     for s in services {
