@@ -447,10 +447,18 @@ fn ip_forward_off_with_a_masquerading_service_is_an_alert_on_the_router() {
     assert_eq!(run(), None);
 }
 
-/// lbtop with the lab router only (`--nodes none`), once.
+/// lbtop with the lab router only (`--nodes none`), once, through lbtop's shell program.
 fn router_once(lab: &Lab) -> Value {
+    router_once_with(lab, "never")
+}
+
+/// The same through `--router-agent AGENT` (`never`: the shell program; the agent's path:
+/// `lbtop agent` there, reading netlink and its own `/proc`).
+fn router_once_with(lab: &Lab, agent: &str) -> Value {
     let home = tempfile::tempdir().expect("home");
     let args: Vec<String> = [
+        "--router-agent",
+        agent,
         "--once",
         "--json",
         "--interval",
@@ -529,6 +537,10 @@ fn the_routers_vips_and_settings_are_what_ip_addr_and_sysctl_say() {
         vips
     };
     let v = router_once(lab);
+    let by_agent = router_once_with(lab, support::lab::AGENT);
+    assert_eq!(by_agent["router"]["source"], "agent");
+    assert_eq!(by_agent["router"]["vips"], v["router"]["vips"]);
+    assert_eq!(by_agent["router"]["sysctl"], v["router"]["sysctl"]);
     let s = &v["router"]["sysctl"];
     assert_eq!(
         [
@@ -614,4 +626,54 @@ fn a_masquerading_real_server_routed_past_the_router_is_named() {
             && p.ends_with("(ip route replace default via 10.77.0.1)")),
         "{rs3:?}"
     );
+}
+
+/// keepalived running on the router is named as the table's owner (`router.owners`), as
+/// `pidof` says; stopped, it is not.
+#[test]
+fn keepalived_on_the_router_is_named_as_the_tables_owner() {
+    let lab = lab();
+    let _serial = serial();
+    struct Stop<'a>(&'a Lab);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(
+                "lab",
+                "[ -f /run/lab/ka-owner.pid ] && kill $(cat /run/lab/ka-owner.pid); \
+                 rm -f /run/lab/ka-owner.pid; true",
+            );
+        }
+    }
+    let _stop = Stop(lab);
+    let owners = |v: &Value| -> Vec<String> {
+        v["router"]["owners"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no owners: {}", v["router"]))
+            .iter()
+            .map(|o| o.as_str().expect("a name").to_string())
+            .collect()
+    };
+    assert_eq!(lab.root("pidof keepalived || true").trim(), "");
+    assert_eq!(owners(&router_once(lab)), Vec::<String>::new());
+    // A VRRP instance on the LAN with an address nothing else uses.
+    lab.root(
+        "printf 'global_defs {\\n router_id lab-owner\\n}\\nvrrp_instance T {\\n state BACKUP\\n \
+         interface lab-br0\\n virtual_router_id 250\\n priority 50\\n advert_int 1\\n \
+         virtual_ipaddress {\\n  10.77.0.250/32\\n }\\n}\\n' > /run/lab/ka-owner.conf && \
+         keepalived -f /run/lab/ka-owner.conf -p /run/lab/ka-owner.pid \
+         -r /run/lab/ka-owner-vrrp.pid -l && \
+         for i in $(seq 1 50); do [ -s /run/lab/ka-owner.pid ] && break; sleep 0.2; done",
+    );
+    let pids = lab.root("pidof keepalived || true");
+    assert!(!pids.trim().is_empty(), "keepalived runs");
+    assert_eq!(owners(&router_once(lab)), ["keepalived"], "pidof: {pids}");
+    let by_agent = router_once_with(lab, support::lab::AGENT);
+    assert_eq!(by_agent["router"]["source"], "agent");
+    assert_eq!(owners(&by_agent), ["keepalived"], "pidof: {pids}");
+    lab.root(
+        "kill $(cat /run/lab/ka-owner.pid); rm -f /run/lab/ka-owner.pid; \
+         for i in $(seq 1 50); do pidof keepalived >/dev/null || break; sleep 0.2; done",
+    );
+    assert_eq!(lab.root("pidof keepalived || true").trim(), "");
+    assert_eq!(owners(&router_once(lab)), Vec::<String>::new());
 }

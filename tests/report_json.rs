@@ -480,6 +480,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                         parts: Default::default(),
                         sysctl: None,
                         addrs: None,
+                        owners: None,
                     },
                     advance,
                     samples,

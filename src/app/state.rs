@@ -37,9 +37,11 @@ pub enum Command {
     Refresh,
     ToggleRecord,
     /// Change a weight on the router; `force` when the operator confirmed cutting a service off.
+    /// `warnings`: what the confirmation warned of, for the audit line.
     Apply {
         change: WeightChange,
         force: bool,
+        warnings: Vec<String>,
     },
     /// Replay: go to a moment.
     Seek(SeekTo),
@@ -1029,11 +1031,13 @@ impl State {
             return Some(match action {
                 Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
+                    let warnings = pending.warnings.clone();
                     self.close_confirm();
                     self.applying = Some(change.clone());
                     Some(Command::Apply {
                         change,
                         force: false,
+                        warnings,
                     })
                 }
                 Action::Back | Action::Quit => {
@@ -1268,12 +1272,17 @@ impl State {
                 None
             }
             PromptKind::Confirm(change) => {
+                let warnings = match &self.ui.popup {
+                    Some(Popup::Confirm(p)) => p.warnings.clone(),
+                    _ => Vec::new(),
+                };
                 self.close_confirm();
                 if prompt.text.trim() == change.service.to_string() {
                     self.applying = Some(change.clone());
                     return Some(Command::Apply {
                         change,
                         force: true,
+                        warnings,
                     });
                 }
                 self.show_error(format!(
@@ -1715,6 +1724,7 @@ mod tests {
                 parts: Default::default(),
                 sysctl: None,
                 addrs: None,
+                owners: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

@@ -511,6 +511,7 @@ mod tests {
                 ..Default::default()
             }),
             addrs: Some(router()),
+            owners: None,
         };
         assert_eq!(
             router_problems(&sample, true),

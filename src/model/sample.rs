@@ -647,7 +647,15 @@ pub struct RouterSample {
     /// back through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addrs: Option<LocalAddrs>,
+    /// The programs running on the router that manage the IPVS table (keepalived, ldirectord,
+    /// pulse), from its process table, read when the table's shape changes; `None` where not
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
 }
+
+/// The names in a process table (`/proc/PID/comm`) of the programs that manage an IPVS table.
+pub const TABLE_OWNERS: [&str; 4] = ["keepalived", "ldirectord", "pulse", "nanny"];
 
 /// A host's local addresses: the IPv4 `LOCAL` entries of `/proc/net/fib_trie` (address, prefix
 /// length) and the IPv6 addresses of `/proc/net/if_inet6`.

@@ -405,6 +405,7 @@ mod tests {
             parts: Default::default(),
             sysctl: None,
             addrs: None,
+            owners: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

@@ -33,6 +33,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         parts: s.parts,
         sysctl: s.sysctl,
         addrs: s.addrs.clone(),
+        owners: s.owners.clone(),
     }
 }
 

@@ -252,7 +252,21 @@ fn router(w: &mut Json<'_>, state: &State) {
         }
         w.string(p);
     }
-    w.raw(b"]}");
+    w.raw(b"],\"owners\":");
+    match cur.and_then(|c| c.owners.as_ref()) {
+        Some(owners) => {
+            w.raw(b"[");
+            for (i, o) in owners.iter().enumerate() {
+                if i > 0 {
+                    w.raw(b",");
+                }
+                w.string(o);
+            }
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
+    w.raw(b"}");
 }
 
 /// Each VIP of the table and whether the router holds it, where its addresses were read.

@@ -7,13 +7,15 @@ use std::time::Instant;
 use crate::fsutil::{self, FileError};
 use crate::model::sample::{
     ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, LocalAddrs, MemInfo, NodeSample,
-    PartTimes, ProcStat, RouterSample, RouterSourceKind, RouterSysctl, Timestamp, Uptime,
+    PartTimes, ProcStat, RouterSample, RouterSourceKind, RouterSysctl, TABLE_OWNERS, Timestamp,
+    Uptime, VirtualServiceSample,
 };
 
 use super::SourceError;
 use super::budget::Budget;
 use super::netlink::{IpvsNetlink, NetlinkError};
 use super::parse::{self, ConnReadError};
+use super::remote::router::shape_of;
 
 /// How many top clients of the connection table are kept.
 pub const TOP_CLIENTS: usize = 10;
@@ -223,6 +225,41 @@ fn router_addrs(root: &Path) -> Option<LocalAddrs> {
     parse::local_addrs(&fib, &v6).ok()
 }
 
+/// The programs of [`TABLE_OWNERS`] running in this network namespace, by `PID/comm` under
+/// `root`, each named once, in the list's order. A process whose namespace cannot be compared
+/// (another user's, without the right to look) is counted.
+fn table_owners(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &Path| std::fs::metadata(p.join("ns/net")).map(|m| (m.dev(), m.ino()));
+    let own = ns(&root.join("self"));
+    let mut found = [false; TABLE_OWNERS.len()];
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    for entry in dir.flatten().take(1 << 20) {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(comm) = fsutil::read_text(&entry.path().join("comm"), 64) else {
+            continue;
+        };
+        let Some(i) = TABLE_OWNERS.iter().position(|o| *o == comm.trim_end()) else {
+            continue;
+        };
+        match (ns(&entry.path()), &own) {
+            (Ok(theirs), Ok(ours)) if theirs != *ours => continue,
+            _ => found[i] = true,
+        }
+    }
+    TABLE_OWNERS
+        .iter()
+        .zip(found)
+        .filter(|(_, f)| *f)
+        .map(|(o, _)| (*o).to_string())
+        .collect()
+}
+
 /// The note a sample carries when netlink was refused and `/proc` stands in.
 pub(crate) const NETLINK_DENIED_NOTE: &str =
     "IPVS netlink needs root or CAP_NET_ADMIN; showing /proc/net/ip_vs";
@@ -248,6 +285,8 @@ pub struct LocalRouter {
     /// last one is carried, with its time.
     conn_budget: Budget,
     last_conns: Option<(ConnSummary, Timestamp)>,
+    /// The table's managers found in the process table, and the table's shape then.
+    owners: Option<(u64, Vec<String>)>,
 }
 
 /// The share of one core that summing the connection table may take, as over SSH.
@@ -266,6 +305,7 @@ impl LocalRouter {
             read,
             conn_budget: Budget::new(CONN_SHARE, std::time::Duration::from_secs(1)),
             last_conns: None,
+            owners: None,
         }
     }
 
@@ -293,6 +333,7 @@ impl LocalRouter {
         let read = conn.services().and_then(|s| Ok((s, conn.info()?)));
         match read {
             Ok((services, info)) => {
+                let owners = self.owners(&services);
                 let (global, connections, parts) = self.proc_extras(time)?;
                 Ok(RouterSample {
                     time,
@@ -305,6 +346,7 @@ impl LocalRouter {
                     parts,
                     sysctl: router_sysctl(&self.proc_root),
                     addrs: router_addrs(&self.proc_root),
+                    owners,
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -318,6 +360,20 @@ impl LocalRouter {
                     NetlinkError::Unavailable => self.proc_sample(),
                     e => Err(e.into()),
                 }
+            }
+        }
+    }
+
+    /// The programs managing the table, read from the process table again only when its shape
+    /// changed.
+    fn owners(&mut self, services: &[VirtualServiceSample]) -> Option<Vec<String>> {
+        let shape = shape_of(services);
+        match &self.owners {
+            Some((s, names)) if *s == shape => Some(names.clone()),
+            _ => {
+                let names = table_owners(&self.proc_root);
+                self.owners = Some((shape, names.clone()));
+                Some(names)
             }
         }
     }
@@ -374,6 +430,7 @@ impl LocalRouter {
             Err(e) => return Err(e),
         };
         let (global, connections, parts) = self.proc_extras(time)?;
+        let owners = self.owners(&services);
         Ok(RouterSample {
             time,
             source: RouterSourceKind::Proc,
@@ -385,6 +442,7 @@ impl LocalRouter {
             parts,
             sysctl: router_sysctl(&self.proc_root),
             addrs: router_addrs(&self.proc_root),
+            owners,
         })
     }
 }

@@ -217,6 +217,7 @@ impl ScriptedCluster {
             parts: Default::default(),
             sysctl: None,
             addrs: None,
+            owners: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

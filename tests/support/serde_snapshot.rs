@@ -53,6 +53,8 @@ pub struct Router {
     pub vips: Option<Vec<Vip>>,
     /// The router's own set-up problems, as sentences.
     pub problems: Vec<String>,
+    /// The programs on the router that manage the table, where its process table was read.
+    pub owners: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -245,6 +247,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                 )
             }),
             problems: r.problems.clone(),
+            owners: cur.and_then(|c| c.owners.clone()),
         }
     });
     let nodes = state

@@ -97,7 +97,8 @@ impl State {
     }
 
     /// What the confirmation of `change` should warn about: a drain of a persistent service
-    /// while `expire_quiescent_template` is 0 on the router.
+    /// while `expire_quiescent_template` is 0 on the router; a program on the router that
+    /// manages the table (keepalived, ldirectord, pulse) and may restore the weight.
     pub(super) fn change_warnings(&self, change: &WeightChange) -> Vec<String> {
         let Some(sample) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
             return Vec::new();
@@ -107,15 +108,23 @@ impl State {
             .iter()
             .any(|s| s.key == change.service && s.persistent.is_some());
         let quiescent = sample.sysctl.and_then(|s| s.expire_quiescent_template);
+        let mut out = Vec::new();
         if change.to == 0 && persistent && quiescent == Some(0) {
-            vec![
+            out.push(
                 "expire_quiescent_template is 0 on the router: persistence templates keep \
                  sending returning clients to the drained server until they expire"
                     .to_string(),
-            ]
-        } else {
-            Vec::new()
+            );
         }
+        if let Some(owners) = sample.owners.as_ref().filter(|o| !o.is_empty()) {
+            out.push(format!(
+                "{} manages this table on the router and may put the weight back (as \
+                 keepalived does on a reload or a health check): change it in its \
+                 configuration too",
+                owners.join(" and ")
+            ));
+        }
+        out
     }
 }
 
@@ -164,6 +173,10 @@ mod tests {
     }
 
     fn state(ip_forward: u32, quiescent: u32) -> State {
+        state_owned(ip_forward, quiescent, None)
+    }
+
+    fn state_owned(ip_forward: u32, quiescent: u32, owners: Option<Vec<String>>) -> State {
         let mut state = State::new(StateOptions::default());
         state.ingest(SourceEvent::Router {
             host: "lb".into(),
@@ -185,6 +198,7 @@ mod tests {
                     expire_quiescent_template: Some(quiescent),
                 }),
                 addrs: None,
+                owners,
             }),
         });
         state
@@ -222,5 +236,21 @@ mod tests {
         assert!(w[0].contains("expire_quiescent_template is 0"), "{w:?}");
         assert!(s.change_warnings(&drain(8080)).is_empty(), "not persistent");
         assert!(state(1, 1).change_warnings(&drain(80)).is_empty());
+    }
+
+    #[test]
+    fn a_change_on_a_table_keepalived_manages_warns_that_it_may_put_the_weight_back() {
+        let s = state_owned(1, 1, Some(vec!["keepalived".into()]));
+        let w = s.change_warnings(&drain(8080));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("keepalived manages this table") && w[0].contains("weight back"),
+            "{w:?}"
+        );
+        assert!(
+            state_owned(1, 1, Some(vec![]))
+                .change_warnings(&drain(8080))
+                .is_empty()
+        );
     }
 }

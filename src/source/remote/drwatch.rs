@@ -122,6 +122,7 @@ mod tests {
             parts: Default::default(),
             sysctl: None,
             addrs: None,
+            owners: None,
         }
     }
 

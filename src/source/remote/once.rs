@@ -139,6 +139,7 @@ mod tests {
                 parts: Default::default(),
                 sysctl: None,
                 addrs: None,
+                owners: None,
             }),
         };
         assert!(p.see(&router()));

@@ -193,17 +193,26 @@ pub enum RouterPart {
     Plain,
     /// The connection table summed by awk.
     Conn,
+    /// The programs managing the table (keepalived, ldirectord, pulse) in the process table:
+    /// each `/proc/PID/comm` read with the shell's `read`, in this network namespace.
+    Owner,
 }
 
 impl RouterPart {
-    pub const ALL: [RouterPart; 6] = [
+    pub const ALL: [RouterPart; 7] = [
         RouterPart::Stats,
         RouterPart::Thresholds,
         RouterPart::Persistent,
         RouterPart::TunInfo,
         RouterPart::Plain,
         RouterPart::Conn,
+        RouterPart::Owner,
     ];
+
+    /// One of ipvsadm's views (not the connection table or the process table).
+    pub fn is_view(self) -> bool {
+        !matches!(self, RouterPart::Conn | RouterPart::Owner)
+    }
 
     /// The word in requests and in the reply's section names.
     pub fn word(self) -> &'static str {
@@ -214,6 +223,7 @@ impl RouterPart {
             RouterPart::TunInfo => "tun",
             RouterPart::Plain => "plain",
             RouterPart::Conn => "conn",
+            RouterPart::Owner => "owner",
         }
     }
 
@@ -323,6 +333,13 @@ while read -r q s w; do
 const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
           fi
         fi ;;
+      owner)
+        echo "@@lbtop owner"
+        for d in /proc/[0-9]*; do
+          c=; read -r c 2>/dev/null <"$d/comm" || continue
+          case $c in keepalived|ldirectord|pulse|nanny) ;; *) continue ;; esac
+          if [ "$d/ns/net" -ef /proc/$$/ns/net ] || ! [ -e "$d/ns/net" ]; then echo "$c"; fi
+        done ;;
       *) exit 2 ;;
     esac
     cpu $x
