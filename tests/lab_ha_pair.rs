@@ -53,7 +53,7 @@ fn holds(lab: &Lab, lb: &str) -> bool {
 fn wait_master(lab: &Lab, lb: &str) {
     let other = if lb == "lb1" { "lb2" } else { "lb1" };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(holds(lab, lb) && !holds(lab, other)) {
+    while !holds(lab, lb) || holds(lab, other) {
         assert!(
             Instant::now() < deadline,
             "{lb} never became the only master"
