@@ -15,7 +15,7 @@ use crate::cli::{NodesSpec, RouterSpec, SourceArgs};
 use crate::config::{Config, Keymap};
 use crate::control::audit::AuditLog;
 use crate::control::plan::WeightChange;
-use crate::control::{RouterControl, apply};
+use crate::control::{RouterControl, apply_warned};
 use crate::model::alert::AlertEvent;
 use crate::model::sample::{SourceEvent, Timestamp};
 use crate::source::local::{LocalNode, LocalRouter};
@@ -396,13 +396,20 @@ impl Controls {
 
 type Applying = Pin<Box<dyn Future<Output = (WeightChange, Result<(), String>)>>>;
 
-fn start_apply(controls: Option<&Controls>, change: WeightChange, force: bool) -> Applying {
+fn start_apply(
+    controls: Option<&Controls>,
+    change: WeightChange,
+    force: bool,
+    warnings: Vec<String>,
+) -> Applying {
     let ctrl = controls.map(|c| (c.router.clone(), c.audit.clone()));
     Box::pin(async move {
         let result = match ctrl {
-            Some((mut router, audit)) => apply(&mut router, &change, force, audit.as_ref())
-                .await
-                .map_err(|e| e.to_string()),
+            Some((mut router, audit)) => {
+                apply_warned(&mut router, &change, force, &warnings, audit.as_ref())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             None => Err("this router cannot be changed from here".to_string()),
         };
         (change, result)
@@ -579,8 +586,12 @@ impl Feed for LiveFeed<'_> {
     fn carry_out(&mut self, state: &mut State, command: Command) {
         match command {
             Command::Refresh => self.handles.iter().for_each(PollHandle::refresh),
-            Command::Apply { change, force } => {
-                self.applying = Some(start_apply(self.controls, change, force));
+            Command::Apply {
+                change,
+                force,
+                warnings,
+            } => {
+                self.applying = Some(start_apply(self.controls, change, force, warnings));
             }
             Command::ToggleRecord => self.recorder.toggle(state),
             // Seek, step, speed: replay only (runtime::replay); quit: the loop's.

@@ -42,6 +42,7 @@ fn net(n: u8, right: bool) -> NodeNet {
             destination: Ipv4Addr::new(10, 0, 0, 0),
             mask: Ipv4Addr::new(255, 255, 255, 0),
             gateway: false,
+            via: None,
         }],
         devices: vec![
             conf("all", ignore, announce),

@@ -446,3 +446,234 @@ fn ip_forward_off_with_a_masquerading_service_is_an_alert_on_the_router() {
     lab.root("sysctl -qw net.ipv4.ip_forward=1");
     assert_eq!(run(), None);
 }
+
+/// lbtop with the lab router only (`--nodes none`), once, through lbtop's shell program.
+fn router_once(lab: &Lab) -> Value {
+    router_once_with(lab, "never")
+}
+
+/// The same through `--router-agent AGENT` (`never`: the shell program; the agent's path:
+/// `lbtop agent` there, reading netlink and its own `/proc`).
+fn router_once_with(lab: &Lab, agent: &str) -> Value {
+    let home = tempfile::tempdir().expect("home");
+    let args: Vec<String> = [
+        "--router-agent",
+        agent,
+        "--once",
+        "--json",
+        "--interval",
+        "0s",
+        "-F",
+        &lab.ssh_config,
+        "-o",
+        "ConnectTimeout=60",
+        "--router",
+        "lab",
+        "--nodes",
+        "none",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    let out = lbtop(&args, home.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// The router's side: the settings in `router.sysctl` are what `sysctl` says, each VIP of the
+/// table is local as `ip addr` says, and a VIP taken off the router is a problem naming it,
+/// gone when it is back.
+#[test]
+fn the_routers_vips_and_settings_are_what_ip_addr_and_sysctl_say() {
+    const ZOO: &str = "10.77.1.110";
+    let lab = lab();
+    let _serial = serial();
+    struct PutBack<'a>(&'a Lab);
+    impl Drop for PutBack<'_> {
+        fn drop(&mut self) {
+            let _ = self
+                .0
+                .run("lab", &format!("ip addr replace {ZOO}/32 dev lab-vip0"));
+        }
+    }
+    let _restore = PutBack(lab);
+    let sysctl = lab.root(
+        "sysctl -n net.ipv4.ip_forward net.ipv4.vs.expire_nodest_conn \
+         net.ipv4.vs.expire_quiescent_template",
+    );
+    let want: Vec<u64> = sysctl
+        .split_whitespace()
+        .map(|x| x.parse().expect("a number"))
+        .collect();
+    let table_vips = |v: &Value| -> Vec<(String, bool)> {
+        v["router"]["vips"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no vips: {}", v["router"]))
+            .iter()
+            .map(|x| {
+                (
+                    x["address"].as_str().expect("address").to_string(),
+                    x["local"].as_bool().expect("local"),
+                )
+            })
+            .collect()
+    };
+    // `ip addr`'s local addresses against lbtop's, VIP by VIP.
+    let agree = |v: &Value| {
+        let addrs = lab.root("ip -o addr show | awk '{print $4}' | cut -d/ -f1");
+        let vips = table_vips(v);
+        assert!(vips.len() >= 5, "{vips:?}");
+        for (vip, local) in &vips {
+            assert_eq!(
+                *local,
+                addrs.lines().any(|a| a == vip),
+                "{vip}: {vips:?} against `ip addr`: {addrs}"
+            );
+        }
+        vips
+    };
+    let v = router_once(lab);
+    let by_agent = router_once_with(lab, support::lab::AGENT);
+    assert_eq!(by_agent["router"]["source"], "agent");
+    assert_eq!(by_agent["router"]["vips"], v["router"]["vips"]);
+    assert_eq!(by_agent["router"]["sysctl"], v["router"]["sysctl"]);
+    let s = &v["router"]["sysctl"];
+    assert_eq!(
+        [
+            s["ip_forward"].as_u64(),
+            s["expire_nodest_conn"].as_u64(),
+            s["expire_quiescent_template"].as_u64()
+        ],
+        [Some(want[0]), Some(want[1]), Some(want[2])],
+        "{s} against sysctl's {sysctl}"
+    );
+    assert!(agree(&v).iter().all(|(_, l)| *l));
+    assert_eq!(v["router"]["problems"], serde_json::json!([]));
+
+    lab.root(&format!("ip addr del {ZOO}/32 dev lab-vip0"));
+    let v = router_once(lab);
+    let vips = agree(&v);
+    assert!(vips.contains(&(ZOO.to_string(), false)), "{vips:?}");
+    let problems = v["router"]["problems"].as_array().expect("problems");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].as_str().is_some_and(
+            |p| p.starts_with(&format!("VIP {ZOO} is not a local address of the router"))
+        ),
+        "{problems:?}"
+    );
+    let alerts = v["alerts"].as_array().expect("alerts");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["subject"] == "router"
+                && a["message"].as_str().is_some_and(|m| m.contains(ZOO))),
+        "{alerts:?}"
+    );
+    lab.root(&format!("ip addr add {ZOO}/32 dev lab-vip0"));
+    let v = router_once(lab);
+    assert!(agree(&v).iter().all(|(_, l)| *l));
+    assert_eq!(v["router"]["problems"], serde_json::json!([]));
+}
+
+/// A masquerading real server whose default route does not go through the router is named,
+/// as `ip route` in its namespace says; rs1, routed through the router, is not.
+#[test]
+fn a_masquerading_real_server_routed_past_the_router_is_named() {
+    let lab = lab();
+    let _serial = serial();
+    struct Route<'a>(&'a Lab);
+    impl Drop for Route<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(
+                "lab",
+                "ip netns exec rs3 ip route replace default via 10.77.0.1",
+            );
+        }
+    }
+    let _restore = Route(lab);
+    let masq = lab.root("ipvsadm -L -n | grep -c 'Masq' || true");
+    assert!(
+        masq.trim().parse::<u32>().unwrap_or(0) > 0,
+        "the lab has NAT"
+    );
+    in_rs(lab, "rs3", "ip route replace default via 10.77.0.99");
+    let v = once(lab);
+    for rs in ["rs1", "rs2", "rs3"] {
+        let gw = in_rs(lab, rs, "ip route show default");
+        let via = gw
+            .split_whitespace()
+            .skip_while(|w| *w != "via")
+            .nth(1)
+            .expect("a gateway")
+            .to_string();
+        let routers = lab.root("ip -o -4 addr show | awk '{print $4}' | cut -d/ -f1");
+        let through_router = routers.lines().any(|a| a == via);
+        let p = problems(node(&v, rs));
+        let named = p
+            .iter()
+            .any(|s| s.starts_with(&format!("the default route goes through {via}")));
+        assert_eq!(named, !through_router, "{rs} ({gw}): {p:?}");
+    }
+    let rs3 = problems(node(&v, "rs3"));
+    assert!(
+        rs3.iter().any(|p| p.contains("10.77.1.100")
+            && p.contains("masquerading")
+            && p.ends_with("(ip route replace default via 10.77.0.1)")),
+        "{rs3:?}"
+    );
+}
+
+/// keepalived running on the router is named as the table's owner (`router.owners`), as
+/// `pidof` says; stopped, it is not.
+#[test]
+fn keepalived_on_the_router_is_named_as_the_tables_owner() {
+    let lab = lab();
+    let _serial = serial();
+    struct Stop<'a>(&'a Lab);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run(
+                "lab",
+                "[ -f /run/lab/ka-owner.pid ] && kill $(cat /run/lab/ka-owner.pid); \
+                 rm -f /run/lab/ka-owner.pid; true",
+            );
+        }
+    }
+    let _stop = Stop(lab);
+    let owners = |v: &Value| -> Vec<String> {
+        v["router"]["owners"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no owners: {}", v["router"]))
+            .iter()
+            .map(|o| o.as_str().expect("a name").to_string())
+            .collect()
+    };
+    assert_eq!(lab.root("pidof keepalived || true").trim(), "");
+    assert_eq!(owners(&router_once(lab)), Vec::<String>::new());
+    // A VRRP instance on the LAN with an address nothing else uses.
+    lab.root(
+        "printf 'global_defs {\\n router_id lab-owner\\n}\\nvrrp_instance T {\\n state BACKUP\\n \
+         interface lab-br0\\n virtual_router_id 250\\n priority 50\\n advert_int 1\\n \
+         virtual_ipaddress {\\n  10.77.0.250/32\\n }\\n}\\n' > /run/lab/ka-owner.conf && \
+         keepalived -f /run/lab/ka-owner.conf -p /run/lab/ka-owner.pid \
+         -r /run/lab/ka-owner-vrrp.pid -l && \
+         for i in $(seq 1 50); do [ -s /run/lab/ka-owner.pid ] && break; sleep 0.2; done",
+    );
+    let pids = lab.root("pidof keepalived || true");
+    assert!(!pids.trim().is_empty(), "keepalived runs");
+    assert_eq!(owners(&router_once(lab)), ["keepalived"], "pidof: {pids}");
+    let by_agent = router_once_with(lab, support::lab::AGENT);
+    assert_eq!(by_agent["router"]["source"], "agent");
+    assert_eq!(owners(&by_agent), ["keepalived"], "pidof: {pids}");
+    lab.root(
+        "kill $(cat /run/lab/ka-owner.pid); rm -f /run/lab/ka-owner.pid; \
+         for i in $(seq 1 50); do pidof keepalived >/dev/null || break; sleep 0.2; done",
+    );
+    assert_eq!(lab.root("pidof keepalived || true").trim(), "");
+    assert_eq!(owners(&router_once(lab)), Vec::<String>::new());
+}

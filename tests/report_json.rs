@@ -479,6 +479,8 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                         }),
                         parts: Default::default(),
                         sysctl: None,
+                        addrs: None,
+                        owners: None,
                     },
                     advance,
                     samples,

@@ -353,7 +353,7 @@ fn drain_key_asks_to_confirm_the_exact_change_and_enter_applies_it() {
     );
     insta::assert_snapshot!(frame);
     match press(&mut s, KeyCode::Enter) {
-        Some(Command::Apply { change, force }) => {
+        Some(Command::Apply { change, force, .. }) => {
             assert_eq!((change.from, change.to, force), (1, 0, false));
         }
         other => panic!("enter did not apply: {other:?}"),
@@ -484,7 +484,8 @@ fn draining_the_last_live_server_needs_the_service_typed() {
         press(&mut s, KeyCode::Enter),
         Some(Command::Apply {
             change,
-            force: true
+            force: true,
+            warnings: Vec::new(),
         })
     );
 }
@@ -797,7 +798,7 @@ fn drain_from_the_node_detail_acts_on_the_real_server_selected_there() {
     let line = format!("{} → {real}", lbtop::control::plan::service_label(&service));
     assert!(frame.contains(&line), "{line}: {frame}");
     match press(&mut s, KeyCode::Enter) {
-        Some(Command::Apply { change, force }) => {
+        Some(Command::Apply { change, force, .. }) => {
             assert_eq!(
                 (change.service, change.real, change.to, force),
                 (service, real, 0, false)

@@ -37,9 +37,11 @@ pub enum Command {
     Refresh,
     ToggleRecord,
     /// Change a weight on the router; `force` when the operator confirmed cutting a service off.
+    /// `warnings`: what the confirmation warned of, for the audit line.
     Apply {
         change: WeightChange,
         force: bool,
+        warnings: Vec<String>,
     },
     /// Replay: go to a moment.
     Seek(SeekTo),
@@ -206,6 +208,9 @@ pub struct RouterEntry {
     pub stats: RouterStats,
     /// Every service's and real server's traffic over the history held.
     pub traffic: TrafficHistory,
+    /// The router's own set-up problems ([`crate::model::dr::router_problems`]), as the alert
+    /// on `router` says them.
+    pub problems: Vec<String>,
 }
 
 impl RouterEntry {
@@ -218,6 +223,7 @@ impl RouterEntry {
             cur: None,
             stats: RouterStats::default(),
             traffic: TrafficHistory::default(),
+            problems: Vec::new(),
         }
     }
 
@@ -1025,11 +1031,13 @@ impl State {
             return Some(match action {
                 Action::Apply if !pending.cuts_off => {
                     let change = pending.change.clone();
+                    let warnings = pending.warnings.clone();
                     self.close_confirm();
                     self.applying = Some(change.clone());
                     Some(Command::Apply {
                         change,
                         force: false,
+                        warnings,
                     })
                 }
                 Action::Back | Action::Quit => {
@@ -1264,12 +1272,17 @@ impl State {
                 None
             }
             PromptKind::Confirm(change) => {
+                let warnings = match &self.ui.popup {
+                    Some(Popup::Confirm(p)) => p.warnings.clone(),
+                    _ => Vec::new(),
+                };
                 self.close_confirm();
                 if prompt.text.trim() == change.service.to_string() {
                     self.applying = Some(change.clone());
                     return Some(Command::Apply {
                         change,
                         force: true,
+                        warnings,
                     });
                 }
                 self.show_error(format!(
@@ -1710,6 +1723,8 @@ mod tests {
                 ipvs: None,
                 parts: Default::default(),
                 sysctl: None,
+                addrs: None,
+                owners: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

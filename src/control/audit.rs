@@ -34,6 +34,10 @@ pub struct AuditRecord {
     /// real server, the weight moved, the last live server, read-only); or `error: …` with the
     /// reason it could not (the router unreachable, permission).
     pub result: String,
+    /// The warnings the confirmation showed before the operator applied it (a controller that
+    /// may put the weight back, persistence templates), where there were any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl AuditRecord {
@@ -68,6 +72,7 @@ impl AuditRecord {
                 Err(e @ ControlError::Plan(_)) => format!("refused: {e}"),
                 Err(e) => format!("error: {e}"),
             },
+            warnings: Vec::new(),
         }
     }
 
@@ -294,5 +299,23 @@ mod tests {
         let (records, bad) = log.records().expect("read");
         assert_eq!((records.len(), bad), (1, 1));
         assert_eq!(records[0].user, operator());
+    }
+
+    #[test]
+    fn the_warnings_shown_are_in_the_line_and_absent_when_there_were_none() {
+        let c = change(ActionKind::Drain, 3, 0);
+        let mut r = AuditRecord::new("lb", &c, Ok(()));
+        let plain = serde_json::to_string(&r).expect("json");
+        assert!(!plain.contains("warnings"), "{plain}");
+        r.warnings = vec!["keepalived manages this table".into()];
+        let line = serde_json::to_string(&r).expect("json");
+        assert!(
+            line.contains(r#""warnings":["keepalived manages this table"]"#),
+            "{line}"
+        );
+        let back: AuditRecord = serde_json::from_str(&line).expect("reads back");
+        assert_eq!(back, r);
+        let old: AuditRecord = serde_json::from_str(&plain).expect("reads back");
+        assert!(old.warnings.is_empty());
     }
 }

@@ -66,9 +66,21 @@ pub async fn apply<C: RouterControl>(
     force: bool,
     audit: Option<&AuditLog>,
 ) -> Result<(), ControlError> {
+    apply_warned(ctrl, change, force, &[], audit).await
+}
+
+/// [`apply`] after a confirmation that showed `warnings`: the audit line records them.
+pub async fn apply_warned<C: RouterControl>(
+    ctrl: &mut C,
+    change: &WeightChange,
+    force: bool,
+    warnings: &[String],
+    audit: Option<&AuditLog>,
+) -> Result<(), ControlError> {
     let result = ctrl.change_weight(change, force).await;
     if let Some(log) = audit {
-        let record = AuditRecord::new(&ctrl.router_name(), change, result.as_ref().map(|_| ()));
+        let mut record = AuditRecord::new(&ctrl.router_name(), change, result.as_ref().map(|_| ()));
+        record.warnings = warnings.to_vec();
         if let Err(e) = log.append(&record) {
             tracing::error!("{e}");
             if result.is_ok() {

@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::sample::{DeviceConf, Forward, NodeNet};
+use super::sample::{DeviceConf, Forward, LocalAddrs, NodeNet, RouterSample, ServiceKey};
 
 /// IFF_LOOPBACK and IFF_NOARP.
 const IFF_LOOPBACK: u32 = 0x8;
@@ -27,10 +27,18 @@ pub struct DrRole {
 /// The problems of a node that is a real server in `roles`: `None` when none of the roles is
 /// direct routing or tunnelling, or the node's settings are not known (`net`); else one sentence
 /// per problem, `[]` when all is right.
-pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String>> {
+///
+/// A masquerading real server's replies must go back through the router, which translates them:
+/// its default route must go through one of the router's addresses (`router`; not checked where
+/// they are not known).
+pub fn dr_problems(
+    net: Option<&NodeNet>,
+    roles: &[DrRole],
+    router: Option<&LocalAddrs>,
+) -> Option<Vec<String>> {
     let mut checked: Vec<DrRole> = roles
         .iter()
-        .filter(|r| matches!(r.forward, Forward::Route | Forward::Tunnel))
+        .filter(|r| matches!(r.forward, Forward::Route | Forward::Tunnel | Forward::Masq))
         .copied()
         .collect();
     if checked.is_empty() {
@@ -49,6 +57,9 @@ pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String
     // sentence per device and setting.
     let mut arp: Vec<(Option<&str>, Vec<IpAddr>)> = Vec::new();
     for r in &checked {
+        if r.forward == Forward::Masq {
+            continue;
+        }
         if let Some(p) = vip_problem(net, r) {
             push(p);
         }
@@ -68,12 +79,128 @@ pub fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String
             }
         }
     }
+    let masq: Vec<IpAddr> = checked
+        .iter()
+        .filter(|r| r.forward == Forward::Masq && r.vip.is_ipv4())
+        .map(|r| r.vip)
+        .fold(Vec::new(), |mut v, a| {
+            if !v.contains(&a) {
+                v.push(a);
+            }
+            v
+        });
+    if !masq.is_empty()
+        && let Some(p) = route_back_problem(net, &masq, router)
+    {
+        push(p);
+    }
     for (dev, vips) in &arp {
         for p in arp_problems(net, *dev, vips) {
             push(p);
         }
     }
     Some(out)
+}
+
+/// Whether the node's replies to clients go back through the router: its default route must
+/// go through one of the router's addresses. The fix names the router's address on the node's
+/// own link, where there is one.
+fn route_back_problem(
+    net: &NodeNet,
+    vips: &[IpAddr],
+    router: Option<&LocalAddrs>,
+) -> Option<String> {
+    let vip = vip_list(vips);
+    let default = net
+        .routes_v4
+        .iter()
+        .find(|r| u32::from(r.mask) == 0 && u32::from(r.destination) == 0);
+    let router_on_link = router.and_then(|a| {
+        a.v4.iter()
+            .filter(|(_, len)| *len == 32)
+            .map(|(p, _)| *p)
+            .find(|p| {
+                net.routes_v4.iter().any(|r| {
+                    !r.gateway
+                        && u32::from(r.mask) != 0
+                        && u32::from(*p) & u32::from(r.mask) == u32::from(r.destination)
+                })
+            })
+    });
+    let fix = router_on_link.map_or_else(
+        || "ip route replace default via the router's address".to_string(),
+        |a| format!("ip route replace default via {a}"),
+    );
+    match default {
+        None => Some(format!(
+            "there is no default route, so replies of the masquerading real server of {vip} \
+             do not go back through the router ({fix})"
+        )),
+        Some(r) => {
+            let router = router?;
+            match r.via {
+                Some(g) if router.holds(IpAddr::V4(g)) => None,
+                Some(g) => Some(format!(
+                    "the default route goes through {g}, which is not the router's, so replies \
+                     of the masquerading real server of {vip} are not translated back ({fix})"
+                )),
+                None => Some(format!(
+                    "the default route is on {} without a gateway, so replies of the \
+                     masquerading real server of {vip} do not go back through the router ({fix})",
+                    r.device
+                )),
+            }
+        }
+    }
+}
+
+/// The router's own set-up, as sentences: a masquerading service needs `ip_forward` on, and the
+/// router must hold every VIP (`must_hold` false for a router of a pair, where the backup
+/// holding none is right).
+pub fn router_problems(sample: &RouterSample, must_hold: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let masq: Vec<String> = sample
+        .services
+        .iter()
+        .filter(|s| s.reals.iter().any(|r| r.forward == Forward::Masq))
+        .map(|s| s.key.to_string())
+        .collect();
+    if !masq.is_empty() && sample.sysctl.and_then(|s| s.ip_forward) == Some(0) {
+        out.push(format!(
+            "ip_forward is 0 on the router, so replies from the masquerading real servers of {} \
+             are not forwarded back to the clients (net.ipv4.ip_forward=1)",
+            masq.join(", ")
+        ));
+    }
+    if must_hold && let Some(addrs) = &sample.addrs {
+        let missing: Vec<IpAddr> = service_vips(sample)
+            .into_iter()
+            .filter(|v| !addrs.holds(*v))
+            .collect();
+        if !missing.is_empty() {
+            out.push(format!(
+                "{} {} not a local address of the router, so packets for {} do not reach IPVS \
+                 (ip addr add VIP dev DEVICE, or the VRRP instance that holds it)",
+                vip_list(&missing),
+                if missing.len() == 1 { "is" } else { "are" },
+                if missing.len() == 1 { "it" } else { "them" },
+            ));
+        }
+    }
+    out
+}
+
+/// The distinct VIPs of the address services of `sample`, in the table's order.
+pub fn service_vips(sample: &RouterSample) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for s in &sample.services {
+        if let ServiceKey::Addr { address, .. } = s.key
+            && !out.contains(&address)
+        {
+            out.push(address);
+        }
+    }
+    out
 }
 
 /// `VIP 10.0.0.1` or `VIPs 10.0.0.1, 10.0.0.2`.
@@ -228,6 +355,11 @@ mod tests {
     use super::*;
     use crate::model::sample::Route4;
 
+    /// The checks without the router's addresses.
+    fn dr_problems(net: Option<&NodeNet>, roles: &[DrRole]) -> Option<Vec<String>> {
+        super::dr_problems(net, roles, None)
+    }
+
     fn conf(name: &str, ignore: u32, announce: u32, rp: u32, flags: Option<u32>) -> DeviceConf {
         DeviceConf {
             name: name.into(),
@@ -254,12 +386,14 @@ mod tests {
                     destination: Ipv4Addr::UNSPECIFIED,
                     mask: Ipv4Addr::UNSPECIFIED,
                     gateway: true,
+                    via: Some(Ipv4Addr::new(10, 0, 1, 1)),
                 },
                 Route4 {
                     device: "eth0".into(),
                     destination: Ipv4Addr::new(10, 0, 1, 0),
                     mask: Ipv4Addr::new(255, 255, 255, 0),
                     gateway: false,
+                    via: None,
                 },
             ],
             devices: vec![
@@ -288,12 +422,120 @@ mod tests {
         assert_eq!(dr_problems(Some(&tutorial()), &r), Some(vec![]));
     }
 
+    /// The router of [`tutorial`]'s node: 10.0.1.1 on the node's link, the VIP.
+    fn router() -> LocalAddrs {
+        LocalAddrs {
+            v4: vec![
+                (Ipv4Addr::new(10, 0, 1, 1), 32),
+                (Ipv4Addr::new(10, 0, 0, 100), 32),
+                (Ipv4Addr::new(127, 0, 0, 0), 8),
+            ],
+            v6: Vec::new(),
+        }
+    }
+
     #[test]
-    fn no_direct_routing_role_or_no_settings_is_not_checked() {
+    fn a_masquerading_real_server_must_route_back_through_the_router() {
+        let r = [role("10.0.0.100", Forward::Masq)];
+        let net = tutorial();
         assert_eq!(
-            dr_problems(Some(&tutorial()), &[role("10.0.0.100", Forward::Masq)]),
-            None
+            super::dr_problems(Some(&net), &r, Some(&router())),
+            Some(vec![])
         );
+        // Not known where the router's addresses are not.
+        assert_eq!(dr_problems(Some(&net), &r), Some(vec![]));
+        let mut other = net.clone();
+        other.routes_v4[0].via = Some(Ipv4Addr::new(10, 0, 1, 254));
+        let p = super::dr_problems(Some(&other), &r, Some(&router())).expect("checked");
+        assert_eq!(
+            p,
+            [
+                "the default route goes through 10.0.1.254, which is not the router's, so replies \
+              of the masquerading real server of VIP 10.0.0.100 are not translated back (ip \
+              route replace default via 10.0.1.1)"
+            ]
+        );
+        other.routes_v4.remove(0);
+        let p = dr_problems(Some(&other), &r).expect("checked");
+        assert!(p[0].starts_with("there is no default route"), "{p:?}");
+    }
+
+    #[test]
+    fn the_router_must_hold_every_vip_and_forward_for_masquerading() {
+        use crate::model::sample::{
+            Protocol, RealServerSample, RouterSourceKind, RouterSysctl, Timestamp,
+            VirtualServiceSample,
+        };
+        let svc = |vip: &str, forward| VirtualServiceSample {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                address: vip.parse().expect("test value"),
+                port: 80,
+            },
+            scheduler: "wlc".into(),
+            persistent: None,
+            ops: false,
+            totals: None,
+            rates: None,
+            flags: None,
+            pe_name: None,
+            reals: vec![RealServerSample {
+                address: "10.0.1.2".parse().expect("test value"),
+                port: 80,
+                forward,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+                active_conns: 0,
+                inactive_conns: 0,
+                persistent_conns: None,
+                totals: None,
+                rates: None,
+                tunnel: None,
+            }],
+        };
+        let mut sample = RouterSample {
+            time: Timestamp(0),
+            source: RouterSourceKind::Proc,
+            services: vec![
+                svc("10.0.0.100", Forward::Route),
+                svc("10.0.0.101", Forward::Masq),
+            ],
+            global: None,
+            connections: None,
+            notes: Vec::new(),
+            ipvs: None,
+            parts: Default::default(),
+            sysctl: Some(RouterSysctl {
+                ip_forward: Some(1),
+                ..Default::default()
+            }),
+            addrs: Some(router()),
+            owners: None,
+        };
+        assert_eq!(
+            router_problems(&sample, true),
+            [
+                "VIP 10.0.0.101 is not a local address of the router, so packets for it do not \
+              reach IPVS (ip addr add VIP dev DEVICE, or the VRRP instance that holds it)"
+            ]
+        );
+        assert!(
+            router_problems(&sample, false).is_empty(),
+            "a pair's backup"
+        );
+        sample.sysctl = Some(RouterSysctl {
+            ip_forward: Some(0),
+            ..Default::default()
+        });
+        sample.addrs = None;
+        let p = router_problems(&sample, true);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("ip_forward is 0") && p[0].contains("10.0.0.101:80"));
+    }
+
+    #[test]
+    fn no_real_server_role_or_no_settings_is_not_checked() {
         assert_eq!(dr_problems(Some(&tutorial()), &[]), None);
         assert_eq!(
             dr_problems(None, &[role("10.0.0.100", Forward::Route)]),

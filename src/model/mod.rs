@@ -4,6 +4,7 @@ pub mod alert;
 pub(crate) mod delta;
 pub mod dr;
 pub mod history;
+pub mod pair;
 pub mod sample;
 pub mod snapshot;
 pub mod text;

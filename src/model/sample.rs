@@ -233,6 +233,9 @@ pub struct Route4 {
     pub mask: std::net::Ipv4Addr,
     /// RTF_GATEWAY: reached through a gateway, not on the device's link.
     pub gateway: bool,
+    /// The gateway's address, for a route through one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<std::net::Ipv4Addr>,
 }
 
 /// One device's settings from `/proc/sys/net/ipv4/conf/DEV/` and `/sys/class/net/DEV/flags`;
@@ -639,6 +642,44 @@ pub struct RouterSample {
     /// The router's forwarding and IPVS expiry settings, where they were read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sysctl: Option<RouterSysctl>,
+    /// The router's own addresses, where they were read: whether it holds each VIP (and so is
+    /// the VRRP master of a pair), and which addresses masquerading real servers must route
+    /// back through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addrs: Option<LocalAddrs>,
+    /// The programs running on the router that manage the IPVS table (keepalived, ldirectord,
+    /// pulse), from its process table, read when the table's shape changes; `None` where not
+    /// read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
+}
+
+/// The names in a process table (`/proc/PID/comm`) of the programs that manage an IPVS table.
+pub const TABLE_OWNERS: [&str; 4] = ["keepalived", "ldirectord", "pulse", "nanny"];
+
+/// A host's local addresses: the IPv4 `LOCAL` entries of `/proc/net/fib_trie` (address, prefix
+/// length) and the IPv6 addresses of `/proc/net/if_inet6`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LocalAddrs {
+    pub v4: Vec<(std::net::Ipv4Addr, u8)>,
+    pub v6: Vec<std::net::Ipv6Addr>,
+}
+
+impl LocalAddrs {
+    /// Whether `a` is one of these addresses (for IPv4, inside a `LOCAL` prefix).
+    pub fn holds(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => self.v4.iter().any(|&(p, len)| {
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(len.min(32)))
+                };
+                u32::from(p) & mask == u32::from(a) & mask
+            }),
+            IpAddr::V6(a) => self.v6.contains(&a),
+        }
+    }
 }
 
 /// The router's settings the direct-routing checks and the drain confirmation look at, from

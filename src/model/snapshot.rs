@@ -404,6 +404,8 @@ mod tests {
             ipvs: None,
             parts: Default::default(),
             sysctl: None,
+            addrs: None,
+            owners: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

@@ -32,6 +32,8 @@ fn without_services(s: &RouterSample) -> RouterSample {
         ipvs: s.ipvs.clone(),
         parts: s.parts,
         sysctl: s.sysctl,
+        addrs: s.addrs.clone(),
+        owners: s.owners.clone(),
     }
 }
 

@@ -14,9 +14,10 @@ use std::net::IpAddr;
 use crate::app::State;
 use crate::app::state::NodeEntry;
 use crate::model::alert::Severity;
+use crate::model::dr::service_vips;
 use crate::model::sample::{
     ConnSummary, HostStatus, IpvsCounters, IpvsInfo, IpvsRates, Persistence, RealServerSample,
-    ServiceKey, Timestamp, TunnelEncap, TunnelKind, VirtualServiceSample,
+    RouterSample, ServiceKey, Timestamp, TunnelEncap, TunnelKind, VirtualServiceSample,
 };
 use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -227,7 +228,68 @@ fn router(w: &mut Json<'_>, state: &State) {
         ),
         None => w.null(),
     }
+    w.raw(b",\"sysctl\":");
+    match cur.and_then(|c| c.sysctl) {
+        Some(s) => w.object(
+            &[
+                ("ip_forward", s.ip_forward),
+                ("expire_nodest_conn", s.expire_nodest_conn),
+                ("expire_quiescent_template", s.expire_quiescent_template),
+            ],
+            |w, v| match v {
+                Some(v) => w.uint(u64::from(v)),
+                None => w.null(),
+            },
+        ),
+        None => w.null(),
+    }
+    w.raw(b",\"vips\":");
+    vips(w, cur);
+    w.raw(b",\"problems\":[");
+    for (i, p) in r.problems.iter().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.string(p);
+    }
+    w.raw(b"],\"owners\":");
+    match cur.and_then(|c| c.owners.as_ref()) {
+        Some(owners) => {
+            w.raw(b"[");
+            for (i, o) in owners.iter().enumerate() {
+                if i > 0 {
+                    w.raw(b",");
+                }
+                w.string(o);
+            }
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
     w.raw(b"}");
+}
+
+/// Each VIP of the table and whether the router holds it, where its addresses were read.
+fn vips(w: &mut Json<'_>, cur: Option<&RouterSample>) {
+    let Some((c, addrs)) = cur.and_then(|c| Some((c, c.addrs.as_ref()?))) else {
+        w.null();
+        return;
+    };
+    w.raw(b"[");
+    for (i, v) in service_vips(c).into_iter().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.raw(b"{\"address\":");
+        w.address(v);
+        w.raw(b",\"local\":");
+        if addrs.holds(v) {
+            w.raw(b"true}");
+        } else {
+            w.raw(b"false}");
+        }
+    }
+    w.raw(b"]");
 }
 
 fn ipvs(w: &mut Json<'_>, info: Option<&IpvsInfo>) {

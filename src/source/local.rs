@@ -6,14 +6,16 @@ use std::time::Instant;
 
 use crate::fsutil::{self, FileError};
 use crate::model::sample::{
-    ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, MemInfo, NodeSample, PartTimes,
-    ProcStat, RouterSample, RouterSourceKind, RouterSysctl, Timestamp, Uptime,
+    ConnSummary, CpuTimes, HostFacts, IpvsGlobalStats, LoadAvg, LocalAddrs, MemInfo, NodeSample,
+    PartTimes, ProcStat, RouterSample, RouterSourceKind, RouterSysctl, TABLE_OWNERS, Timestamp,
+    Uptime, VirtualServiceSample,
 };
 
 use super::SourceError;
 use super::budget::Budget;
 use super::netlink::{DestReads, IpvsNetlink, NetlinkError, ServicesRead};
 use super::parse::{self, ConnReadError};
+use super::remote::router::shape_of;
 
 /// How many top clients of the connection table are kept.
 pub const TOP_CLIENTS: usize = 10;
@@ -207,6 +209,57 @@ fn router_sysctl(root: &Path) -> Option<RouterSysctl> {
     (s != RouterSysctl::default()).then_some(s)
 }
 
+/// The most of `net/fib_trie` and `net/if_inet6` read for the router's addresses; a router with
+/// more (a full routing table) goes without the checks that need them.
+const MAX_ADDR_FILE_BYTES: u64 = 1 << 20;
+
+/// The router's local addresses from `net/fib_trie` and `net/if_inet6` under `root`; `None` when
+/// they could not be read whole (a missing `if_inet6` is a host without IPv6).
+fn router_addrs(root: &Path) -> Option<LocalAddrs> {
+    let fib = fsutil::read_text(&root.join("net/fib_trie"), MAX_ADDR_FILE_BYTES).ok()?;
+    let v6 = match fsutil::read_text(&root.join("net/if_inet6"), MAX_ADDR_FILE_BYTES) {
+        Ok(t) => t,
+        Err(e) if e.is_not_found() => String::new(),
+        Err(_) => return None,
+    };
+    parse::local_addrs(&fib, &v6).ok()
+}
+
+/// The programs of [`TABLE_OWNERS`] running in this network namespace, by `PID/comm` under
+/// `root`, each named once, in the list's order. A process whose namespace cannot be compared
+/// (another user's, without the right to look) is counted.
+fn table_owners(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |p: &Path| std::fs::metadata(p.join("ns/net")).map(|m| (m.dev(), m.ino()));
+    let own = ns(&root.join("self"));
+    let mut found = [false; TABLE_OWNERS.len()];
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    for entry in dir.flatten().take(1 << 20) {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(comm) = fsutil::read_text(&entry.path().join("comm"), 64) else {
+            continue;
+        };
+        let Some(i) = TABLE_OWNERS.iter().position(|o| *o == comm.trim_end()) else {
+            continue;
+        };
+        match (ns(&entry.path()), &own) {
+            (Ok(theirs), Ok(ours)) if theirs != *ours => continue,
+            _ => found[i] = true,
+        }
+    }
+    TABLE_OWNERS
+        .iter()
+        .zip(found)
+        .filter(|(_, f)| *f)
+        .map(|(o, _)| (*o).to_string())
+        .collect()
+}
+
 /// The note a sample carries when netlink was refused and `/proc` stands in.
 pub(crate) const NETLINK_DENIED_NOTE: &str =
     "IPVS netlink needs root or CAP_NET_ADMIN; showing /proc/net/ip_vs";
@@ -234,6 +287,8 @@ pub struct LocalRouter {
     last_conns: Option<(ConnSummary, Timestamp)>,
     /// Which services' real servers each netlink read dumps.
     dest_reads: DestReads,
+    /// The table's managers found in the process table, and the table's shape then.
+    owners: Option<(u64, Vec<String>)>,
 }
 
 /// How long the real servers of a service where nothing moved are carried before they are dumped
@@ -260,6 +315,7 @@ impl LocalRouter {
             dest_reads: DestReads::Changed {
                 at_least: REALS_AT_LEAST_EVERY,
             },
+            owners: None,
         }
     }
 
@@ -296,6 +352,7 @@ impl LocalRouter {
                 },
                 info,
             )) => {
+                let owners = self.owners(&services);
                 let (global, connections, mut parts) = self.proc_extras(time)?;
                 parts.details = oldest_reals;
                 Ok(RouterSample {
@@ -308,6 +365,8 @@ impl LocalRouter {
                     ipvs: Some(info),
                     parts,
                     sysctl: router_sysctl(&self.proc_root),
+                    addrs: router_addrs(&self.proc_root),
+                    owners,
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -321,6 +380,20 @@ impl LocalRouter {
                     NetlinkError::Unavailable => self.proc_sample(),
                     e => Err(e.into()),
                 }
+            }
+        }
+    }
+
+    /// The programs managing the table, read from the process table again only when its shape
+    /// changed.
+    fn owners(&mut self, services: &[VirtualServiceSample]) -> Option<Vec<String>> {
+        let shape = shape_of(services);
+        match &self.owners {
+            Some((s, names)) if *s == shape => Some(names.clone()),
+            _ => {
+                let names = table_owners(&self.proc_root);
+                self.owners = Some((shape, names.clone()));
+                Some(names)
             }
         }
     }
@@ -377,6 +450,7 @@ impl LocalRouter {
             Err(e) => return Err(e),
         };
         let (global, connections, parts) = self.proc_extras(time)?;
+        let owners = self.owners(&services);
         Ok(RouterSample {
             time,
             source: RouterSourceKind::Proc,
@@ -387,6 +461,8 @@ impl LocalRouter {
             ipvs: None,
             parts,
             sysctl: router_sysctl(&self.proc_root),
+            addrs: router_addrs(&self.proc_root),
+            owners,
         })
     }
 }

@@ -216,6 +216,8 @@ impl ScriptedCluster {
             ipvs: None,
             parts: Default::default(),
             sysctl: None,
+            addrs: None,
+            owners: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

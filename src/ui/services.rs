@@ -162,6 +162,13 @@ fn title<'a>(state: &State, theme: &Theme) -> Vec<Span<'a>> {
             format!("via {} ", cur.source.as_str()),
             theme.dim,
         ));
+        // Who else writes the table: a weight changed here may be put back by it.
+        if let Some(owners) = cur.owners.as_ref().filter(|o| !o.is_empty()) {
+            title.push(Span::styled(
+                format!("│ table managed by {} ", owners.join(", ")),
+                theme.warning,
+            ));
+        }
         // A router over SSH reads its costlier parts less often than /proc: say how old.
         let ages = cur.parts.ages(cur.time);
         if ages.counters >= 1.0 || ages.details >= 1.0 {

@@ -16,7 +16,7 @@ MONITOR_SOCK=$RUN_DIR/monitor.sock
 LOCK_FILE=$LAB_DIR/lock
 
 # Packages the lab needs on the host (Debian names).
-LAB_PACKAGES="qemu-system-x86 busybox-static cpio kmod ipvsadm openssh-server openssh-client iptables iproute2 xz-utils util-linux sudo"
+LAB_PACKAGES="qemu-system-x86 busybox-static cpio kmod ipvsadm openssh-server openssh-client iptables iproute2 xz-utils util-linux sudo keepalived"
 
 # Modules loaded by the initramfs before switch_root (their dependencies are added from modules.dep).
 INITRAMFS_MODULES="virtio_pci virtio_net 9pnet_virtio 9p overlay"

@@ -12,8 +12,8 @@ use serde::Serialize;
 use lbtop::app::State;
 use lbtop::model::alert::Severity;
 use lbtop::model::sample::{
-    IpvsCounters, IpvsInfo, IpvsRates, PartAges, Persistence, RealServerSample, ServiceKey,
-    TunnelEncap, VirtualServiceSample,
+    IpvsCounters, IpvsInfo, IpvsRates, PartAges, Persistence, RealServerSample, RouterSysctl,
+    ServiceKey, TunnelEncap, VirtualServiceSample,
 };
 use lbtop::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -47,6 +47,20 @@ pub struct Router {
     /// How much older than the sample its costlier parts are (a router over SSH reads them as
     /// its CPU budget allows).
     pub ages_s: Option<PartAges>,
+    /// The router's forwarding and IPVS expiry settings, where read.
+    pub sysctl: Option<RouterSysctl>,
+    /// Each VIP and whether it is a local address of the router, where its addresses were read.
+    pub vips: Option<Vec<Vip>>,
+    /// The router's own set-up problems, as sentences.
+    pub problems: Vec<String>,
+    /// The programs on the router that manage the table, where its process table was read.
+    pub owners: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub local: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -219,6 +233,21 @@ pub fn snapshot(state: &State) -> Snapshot {
             notes: cur.map(|c| c.notes.clone()).unwrap_or_default(),
             ipvs: cur.and_then(|c| c.ipvs.clone()),
             ages_s: cur.map(|c| c.parts.ages(c.time)),
+            sysctl: cur.and_then(|c| c.sysctl),
+            vips: cur.and_then(|c| {
+                let addrs = c.addrs.as_ref()?;
+                Some(
+                    lbtop::model::dr::service_vips(c)
+                        .into_iter()
+                        .map(|address| Vip {
+                            address,
+                            local: addrs.holds(address),
+                        })
+                        .collect(),
+                )
+            }),
+            problems: r.problems.clone(),
+            owners: cur.and_then(|c| c.owners.clone()),
         }
     });
     let nodes = state

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use crate::control::plan::WeightChange;
 use crate::model::alert::{AlertEvent, AlertKind, Severity};
-use crate::model::dr::{DrRole, dr_problems};
-use crate::model::sample::{Forward, ServiceKey, Timestamp};
+use crate::model::dr::{DrRole, dr_problems, router_problems};
+use crate::model::sample::{ServiceKey, Timestamp};
 
 use super::State;
 
@@ -57,13 +57,22 @@ impl State {
             None => self.check_router(time),
             Some(_) => Vec::new(),
         };
+        let router_addrs = self
+            .router
+            .as_ref()
+            .and_then(|r| r.cur.as_ref())
+            .and_then(|s| s.addrs.clone());
         for i in range {
             let node = &mut self.nodes[i];
             let net = node.cur.as_ref().and_then(|s| s.net.as_ref());
             if net.is_none() && node.dr_problems.is_none() {
                 continue;
             }
-            let problems = dr_problems(net, roles.get(&i).map_or(&[], Vec::as_slice));
+            let problems = dr_problems(
+                net,
+                roles.get(&i).map_or(&[], Vec::as_slice),
+                router_addrs.as_ref(),
+            );
             let level = problems
                 .as_ref()
                 .filter(|p| !p.is_empty())
@@ -78,28 +87,18 @@ impl State {
         events
     }
 
-    /// The router's own set-up: a masquerading service needs `ip_forward` on.
+    /// The router's own set-up: a masquerading service needs `ip_forward` on, and the router
+    /// holds every VIP.
     fn check_router(&mut self, time: Timestamp) -> Vec<AlertEvent> {
-        let Some(sample) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
+        let Some(router) = self.router.as_mut() else {
             return Vec::new();
         };
-        let masq: Vec<String> = sample
-            .services
-            .iter()
-            .filter(|s| s.reals.iter().any(|r| r.forward == Forward::Masq))
-            .map(|s| s.key.to_string())
-            .collect();
-        let level = match sample.sysctl.and_then(|s| s.ip_forward) {
-            Some(0) if !masq.is_empty() => Some((
-                Severity::Warning,
-                format!(
-                    "ip_forward is 0 on the router, so replies from the masquerading real \
-                     servers of {} are not forwarded back to the clients (net.ipv4.ip_forward=1)",
-                    masq.join(", ")
-                ),
-            )),
-            _ => None,
+        let Some(sample) = router.cur.as_ref() else {
+            return Vec::new();
         };
+        router.problems = router_problems(sample, true);
+        let level =
+            (!router.problems.is_empty()).then(|| (Severity::Warning, router.problems.join("; ")));
         self.alerts
             .set(time, "router", AlertKind::DirectRouting, level)
             .into_iter()
@@ -107,7 +106,8 @@ impl State {
     }
 
     /// What the confirmation of `change` should warn about: a drain of a persistent service
-    /// while `expire_quiescent_template` is 0 on the router.
+    /// while `expire_quiescent_template` is 0 on the router; a program on the router that
+    /// manages the table (keepalived, ldirectord, pulse) and may restore the weight.
     pub(super) fn change_warnings(&self, change: &WeightChange) -> Vec<String> {
         let Some(sample) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
             return Vec::new();
@@ -117,15 +117,23 @@ impl State {
             .iter()
             .any(|s| s.key == change.service && s.persistent.is_some());
         let quiescent = sample.sysctl.and_then(|s| s.expire_quiescent_template);
+        let mut out = Vec::new();
         if change.to == 0 && persistent && quiescent == Some(0) {
-            vec![
+            out.push(
                 "expire_quiescent_template is 0 on the router: persistence templates keep \
                  sending returning clients to the drained server until they expire"
                     .to_string(),
-            ]
-        } else {
-            Vec::new()
+            );
         }
+        if let Some(owners) = sample.owners.as_ref().filter(|o| !o.is_empty()) {
+            out.push(format!(
+                "{} manages this table on the router and may put the weight back (as \
+                 keepalived does on a reload or a health check): change it in its \
+                 configuration too",
+                owners.join(" and ")
+            ));
+        }
+        out
     }
 }
 
@@ -174,6 +182,10 @@ mod tests {
     }
 
     fn state(ip_forward: u32, quiescent: u32) -> State {
+        state_owned(ip_forward, quiescent, None)
+    }
+
+    fn state_owned(ip_forward: u32, quiescent: u32, owners: Option<Vec<String>>) -> State {
         let mut state = State::new(StateOptions::default());
         state.ingest(SourceEvent::Router {
             host: "lb".into(),
@@ -194,6 +206,8 @@ mod tests {
                     expire_nodest_conn: Some(0),
                     expire_quiescent_template: Some(quiescent),
                 }),
+                addrs: None,
+                owners,
             }),
         });
         state
@@ -231,5 +245,21 @@ mod tests {
         assert!(w[0].contains("expire_quiescent_template is 0"), "{w:?}");
         assert!(s.change_warnings(&drain(8080)).is_empty(), "not persistent");
         assert!(state(1, 1).change_warnings(&drain(80)).is_empty());
+    }
+
+    #[test]
+    fn a_change_on_a_table_keepalived_manages_warns_that_it_may_put_the_weight_back() {
+        let s = state_owned(1, 1, Some(vec!["keepalived".into()]));
+        let w = s.change_warnings(&drain(8080));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("keepalived manages this table") && w[0].contains("weight back"),
+            "{w:?}"
+        );
+        assert!(
+            state_owned(1, 1, Some(vec![]))
+                .change_warnings(&drain(8080))
+                .is_empty()
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use ipvsadm::{
     IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,
     IpvsadmView, ipvsadm_list, merge_ipvsadm, overlay_views,
 };
-pub use net::{fib_trie_local, if_inet6, net_route, netconf, router_sysctl};
+pub use net::{fib_trie_local, if_inet6, local_addrs, net_route, netconf, router_sysctl};
 pub use proc::{loadavg, meminfo, proc_stat, uptime};
 
 /// A parse failure: which input, which line (1-based; 0 when the input as a whole is wrong), what.

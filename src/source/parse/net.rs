@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::model::sample::{DeviceConf, Route4, RouterSysctl};
+use crate::model::sample::{DeviceConf, LocalAddrs, Route4, RouterSysctl};
 use crate::model::text::printable;
 
 use super::ParseError;
@@ -124,6 +124,7 @@ pub fn net_route(text: &str) -> Result<Vec<Route4>, ParseError> {
         let destination = route_addr(f[1]).ok_or_else(|| bad("bad destination"))?;
         let flags = u32::from_str_radix(f[3], 16).map_err(|_| bad("bad flags"))?;
         let mask = route_addr(f[7]).ok_or_else(|| bad("bad mask"))?;
+        let via = route_addr(f[2]).ok_or_else(|| bad("bad gateway"))?;
         if flags & RTF_UP == 0 {
             continue;
         }
@@ -135,9 +136,22 @@ pub fn net_route(text: &str) -> Result<Vec<Route4>, ParseError> {
             destination,
             mask,
             gateway: flags & RTF_GATEWAY != 0,
+            via: (flags & RTF_GATEWAY != 0).then_some(via),
         });
     }
     Ok(out)
+}
+
+/// A host's local addresses from `/proc/net/fib_trie` (or the programs' excerpt of it) and
+/// `/proc/net/if_inet6`.
+pub fn local_addrs(fib_trie: &str, if_inet6_text: &str) -> Result<LocalAddrs, ParseError> {
+    Ok(LocalAddrs {
+        v4: fib_trie_local(fib_trie)?,
+        v6: if_inet6(if_inet6_text)?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect(),
+    })
 }
 
 /// The router program's `sysctl` lines (`ip_forward 1`, `expire_nodest_conn 0`,
@@ -323,6 +337,8 @@ Local:
         let got = net_route(text).expect("parses");
         assert_eq!(got.len(), 2, "the route that is down is left out");
         assert!(got[0].gateway);
+        assert_eq!(got[0].via, Some(Ipv4Addr::new(10, 0, 1, 1)));
+        assert_eq!(got[1].via, None);
         assert_eq!(got[1].destination, Ipv4Addr::new(10, 0, 1, 0));
         assert_eq!(got[1].mask, Ipv4Addr::new(255, 255, 255, 0));
         assert!(!got[1].gateway);

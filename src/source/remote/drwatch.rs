@@ -1,5 +1,6 @@
 //! Which nodes read the direct-routing checks' files at their polls: those whose address is a
-//! direct-routing (`Route`) or tunnel real server in the router's latest sample. The router's
+//! direct-routing (`Route`), tunnel or masquerading real server in the router's latest sample
+//! (a masquerading one for its routes back through the router). The router's
 //! samples pass through on their way to the state; each updates the nodes' switches.
 
 use std::collections::HashSet;
@@ -30,13 +31,14 @@ impl DrWatch {
         self.nodes.is_empty()
     }
 
-    /// Switches each node on while it is a direct-routing or tunnel real server of `sample`.
+    /// Switches each node on while it is a direct-routing, tunnel or masquerading real server
+    /// of `sample`.
     pub(super) fn update(&mut self, sample: &RouterSample) {
         self.on = sample
             .services
             .iter()
             .flat_map(|s| &s.reals)
-            .filter(|r| matches!(r.forward, Forward::Route | Forward::Tunnel))
+            .filter(|r| matches!(r.forward, Forward::Route | Forward::Tunnel | Forward::Masq))
             .map(|r| r.address)
             .collect();
         for (addr, switch) in &self.nodes {
@@ -119,11 +121,13 @@ mod tests {
             ipvs: None,
             parts: Default::default(),
             sysctl: None,
+            addrs: None,
+            owners: None,
         }
     }
 
     #[test]
-    fn only_direct_routing_and_tunnel_real_servers_are_switched_on() {
+    fn only_real_servers_are_switched_on() {
         let mut w = DrWatch::default();
         let (a, b, c) = (
             Arc::new(AtomicBool::new(false)),
@@ -135,7 +139,7 @@ mod tests {
         assert!(!b.load(Ordering::Relaxed), "off until a sample says so");
         w.update(&sample(vec![
             real("10.0.1.2", Forward::Route),
-            real("10.0.1.3", Forward::Masq),
+            real("10.0.1.3", Forward::Local),
         ]));
         assert!(a.load(Ordering::Relaxed));
         assert!(!b.load(Ordering::Relaxed));
@@ -145,5 +149,7 @@ mod tests {
         w.update(&sample(vec![real("10.0.1.3", Forward::Tunnel)]));
         assert!(!a.load(Ordering::Relaxed) && !c.load(Ordering::Relaxed));
         assert!(b.load(Ordering::Relaxed));
+        w.update(&sample(vec![real("10.0.1.2", Forward::Masq)]));
+        assert!(a.load(Ordering::Relaxed) && !b.load(Ordering::Relaxed));
     }
 }

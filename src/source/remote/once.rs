@@ -138,6 +138,8 @@ mod tests {
                 ipvs: None,
                 parts: Default::default(),
                 sysctl: None,
+                addrs: None,
+                owners: None,
             }),
         };
         assert!(p.see(&router()));

@@ -193,17 +193,26 @@ pub enum RouterPart {
     Plain,
     /// The connection table summed by awk.
     Conn,
+    /// The programs managing the table (keepalived, ldirectord, pulse) in the process table:
+    /// each `/proc/PID/comm` read with the shell's `read`, in this network namespace.
+    Owner,
 }
 
 impl RouterPart {
-    pub const ALL: [RouterPart; 6] = [
+    pub const ALL: [RouterPart; 7] = [
         RouterPart::Stats,
         RouterPart::Thresholds,
         RouterPart::Persistent,
         RouterPart::TunInfo,
         RouterPart::Plain,
         RouterPart::Conn,
+        RouterPart::Owner,
     ];
+
+    /// One of ipvsadm's views (not the connection table or the process table).
+    pub fn is_view(self) -> bool {
+        !matches!(self, RouterPart::Conn | RouterPart::Owner)
+    }
 
     /// The word in requests and in the reply's section names.
     pub fn word(self) -> &'static str {
@@ -214,6 +223,7 @@ impl RouterPart {
             RouterPart::TunInfo => "tun",
             RouterPart::Plain => "plain",
             RouterPart::Conn => "conn",
+            RouterPart::Owner => "owner",
         }
     }
 
@@ -246,8 +256,10 @@ pub(crate) fn router_request(seq: u64, with_proc: bool, parts: &[RouterPart]) ->
 
 const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 
-/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` and `ip_vs_stats`
-/// (the shell's `read`); `q` skips them. `/proc/net/ip_vs` and ipvsadm's views are sent as one
+/// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` and `ip_vs_stats`,
+/// the forwarding and expiry settings, and the local addresses (the `LOCAL` entries of
+/// `fib_trie` and `if_inet6`, up to 4,096 lines in all), all with the shell's `read`; `q` skips
+/// them. `/proc/net/ip_vs` and ipvsadm's views are sent as one
 /// `gzip -1` member each, after a `@@lbtop gzip` line (see [`super::reply::expand`]): at 1,000
 /// services × 10 reals, 640 KB of `/proc` becomes 8 KB, and the router's sshd, which costs more
 /// per byte it encrypts than gzip does per byte it packs, sends a 80th of it (BENCHMARKS.md).
@@ -286,6 +298,23 @@ while read -r q s w; do
     for f in ipv4/ip_forward ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
       v=-; [ -r /proc/sys/net/$f ] && read -r v </proc/sys/net/$f; echo "${f##*/} $v"
     done
+    echo "@@lbtop fib_trie"
+    i=0; a=; f=0
+    if [ -r /proc/net/fib_trie ]; then
+      while [ $i -lt 4096 ] && IFS= read -r l; do
+        i=$((i+1))
+        case $l in
+          Local:*) [ $f = 1 ] && break ;;
+          *'|-- '*) a=$l ;;
+          *' LOCAL'*) f=1; echo "$a"; echo "$l" ;;
+        esac
+      done </proc/net/fib_trie
+    fi
+    echo "@@lbtop if_inet6"
+    if [ -r /proc/net/if_inet6 ]; then
+      while [ $i -lt 4096 ] && IFS= read -r l; do i=$((i+1)); echo "$l"; done </proc/net/if_inet6
+    fi
+    [ $i -lt 4096 ] || echo "@@lbtop addrs-truncated"
   fi
   cpu proc
   for x in $w; do
@@ -304,6 +333,13 @@ while read -r q s w; do
 const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
           fi
         fi ;;
+      owner)
+        echo "@@lbtop owner"
+        for d in /proc/[0-9]*; do
+          c=; read -r c 2>/dev/null <"$d/comm" || continue
+          case $c in keepalived|ldirectord|pulse|nanny) ;; *) continue ;; esac
+          if [ "$d/ns/net" -ef /proc/$$/ns/net ] || ! [ -e "$d/ns/net" ]; then echo "$c"; fi
+        done ;;
       *) exit 2 ;;
     esac
     cpu $x

@@ -14,8 +14,8 @@ use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::model::sample::{
-    ConnSummary, IpvsGlobalStats, IpvsInfo, PartTimes, RouterSample, RouterSourceKind, Timestamp,
-    VirtualServiceSample,
+    ConnSummary, IpvsGlobalStats, IpvsInfo, LocalAddrs, PartTimes, RouterSample, RouterSourceKind,
+    TABLE_OWNERS, Timestamp, VirtualServiceSample,
 };
 use crate::source::budget::Budget;
 use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
@@ -53,6 +53,8 @@ pub(crate) struct RouterWatch {
     /// The shape of the table at the last poll.
     shape: Option<u64>,
     agent: AgentUse,
+    /// The programs managing the table, and the shape they were read at.
+    owners: Option<(Option<u64>, Vec<String>)>,
 }
 
 /// Whether the router's polls go to `lbtop agent`.
@@ -98,6 +100,7 @@ impl RouterWatch {
             ipvsadm_problem: None,
             shape: None,
             agent: AgentUse::default(),
+            owners: None,
         }
     }
 
@@ -130,6 +133,7 @@ impl RouterWatch {
         self.conn = None;
         self.ipvsadm_problem = None;
         self.shape = None;
+        self.owners = None;
     }
 
     fn details_parts(&self) -> [RouterPart; 3] {
@@ -161,6 +165,11 @@ impl RouterWatch {
     /// The parts to ask for at this poll.
     pub fn plan(&mut self, now: Instant) -> Vec<RouterPart> {
         let mut parts = Vec::new();
+        // The process table, once per shape of the table: a new keepalived configuration
+        // changes it.
+        if self.owners.as_ref().is_none_or(|(s, _)| *s != self.shape) {
+            parts.push(RouterPart::Owner);
+        }
         if self.everything {
             parts.push(RouterPart::Stats);
             parts.extend(self.details_parts());
@@ -205,6 +214,16 @@ impl RouterWatch {
         if let Some(c) = conn {
             self.conn = Some((c, time));
         }
+        if asked.contains(&RouterPart::Owner)
+            && let Some(body) = sections.get("owner")
+        {
+            let names = TABLE_OWNERS
+                .iter()
+                .filter(|o| body.lines().any(|l| l == **o))
+                .map(|o| (*o).to_string())
+                .collect();
+            self.owners = Some((self.shape, names));
+        }
         self.ipvsadm.spend(now, costs.ipvsadm);
         self.conn_budget.spend(now, costs.conn);
         Ok(costs)
@@ -217,6 +236,7 @@ impl RouterWatch {
         let (services, global) = self.table(&sections)?;
         let mut sample = self.assemble(services, global, time);
         sample.sysctl = sections.get("sysctl").and_then(parse::router_sysctl);
+        sample.addrs = router_addrs(&sections);
         Ok(sample)
     }
 
@@ -282,6 +302,8 @@ impl RouterWatch {
             ipvs: self.info.clone(),
             parts,
             sysctl: None,
+            addrs: None,
+            owners: self.owners.as_ref().map(|(_, o)| o.clone()),
         }
     }
 
@@ -337,6 +359,7 @@ impl RouterWatch {
                 "start" => {}
                 "proc" => costs.proc += spent,
                 "conn" => costs.conn += spent,
+                "owner" => costs.proc += spent,
                 _ => costs.ipvsadm += spent,
             }
         }
@@ -351,7 +374,7 @@ impl RouterWatch {
         time: Timestamp,
         now: Instant,
     ) {
-        if !asked.iter().any(|p| *p != RouterPart::Conn) {
+        if !asked.iter().any(|p| p.is_view()) {
             return;
         }
         if sections.get("ipvsadm-missing").is_some() {
@@ -360,7 +383,7 @@ impl RouterWatch {
         }
         let mut views = Vec::new();
         let mut failures: Vec<(RouterPart, String)> = Vec::new();
-        for part in asked.iter().filter(|p| **p != RouterPart::Conn) {
+        for part in asked.iter().filter(|p| p.is_view()) {
             match ipvsadm_view(sections, *part) {
                 Ok(listing) => views.push((*part, listing)),
                 Err(why) => failures.push((*part, why)),
@@ -444,7 +467,22 @@ fn ipvsadm_view(sections: &Sections, part: RouterPart) -> Result<IpvsadmListing,
 
 /// What a change of calls for the details to be read again: services and real servers added or
 /// removed, or a real's forwarding method or weight changed.
-fn shape_of(services: &[VirtualServiceSample]) -> u64 {
+/// The router's local addresses in a reply: `None` when the program did not send them, sent
+/// only part of them, or sent what does not parse (the checks are then not made, and nothing
+/// else of the sample is lost).
+fn router_addrs(sections: &Sections) -> Option<LocalAddrs> {
+    let fib = sections.get("fib_trie")?;
+    if sections.get("addrs-truncated").is_some() {
+        return None;
+    }
+    parse::local_addrs(fib, sections.get("if_inet6").unwrap_or(""))
+        .map_err(|e| tracing::warn!("the router's addresses: {e}"))
+        .ok()
+}
+
+/// A hash of the table's services, real servers, methods and weights: what changes when the
+/// table is edited.
+pub(crate) fn shape_of(services: &[VirtualServiceSample]) -> u64 {
     let mut h = DefaultHasher::new();
     for s in services {
         s.key.hash(&mut h);
@@ -492,6 +530,11 @@ mod reply_tests {
                 RouterPart::Persistent => "ipvsadm-Ln-exact-persistent-conn.txt",
                 RouterPart::TunInfo => "ipvsadm-Ln-exact-tun-info.txt",
                 RouterPart::Plain => "ipvsadm-Ln-exact.txt",
+                RouterPart::Owner => {
+                    s.push_str("@@lbtop owner\nkeepalived\nsshd\nkeepalived\n");
+                    s.push_str(&cpu("owner", t));
+                    continue;
+                }
                 RouterPart::Conn => {
                     s.push_str(
                         "@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n",
@@ -523,11 +566,15 @@ mod reply_tests {
         let parts = w.plan(t0);
         assert_eq!(
             router_request(1, false, &parts),
-            "q 1 tun thresholds persistent stats conn\n"
+            "q 1 owner tun thresholds persistent stats conn\n"
         );
         let (s, costs) = w
             .absorb(&reply(&parts, 1), &parts, Timestamp(1000), t0)
             .expect("absorb");
+        // The process table's managers, each once, other programs left out; not read again
+        // while the table keeps its shape.
+        assert_eq!(s.owners, Some(vec!["keepalived".to_string()]));
+        assert!(!w.plan(t0).contains(&RouterPart::Owner));
         assert_eq!(s.source, RouterSourceKind::Ssh);
         assert!(s.notes.is_empty(), "{:?}", s.notes);
         assert!(s.parts.is_fresh());
@@ -661,7 +708,7 @@ mod reply_tests {
         let parts = w.plan(t0);
         let mut text = reply(&[], 0);
         for p in &parts {
-            if *p != RouterPart::Conn {
+            if p.is_view() {
                 text.push_str(&format!(
                     "@@lbtop ipvsadm {}\nsudo: a password is required\n@@lbtop rc 1\n",
                     p.word()
