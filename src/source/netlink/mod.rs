@@ -153,7 +153,10 @@ fn dest_attrs(
         attr(
             "IPVS_DEST_ATTR_FWD_METHOD",
             DEST_ATTR_FWD_METHOD,
-            real.forward.conn_flags(),
+            real.forward.conn_flags().ok_or(NetlinkError::Encode {
+                what: "IPVS_DEST_ATTR_FWD_METHOD",
+                message: "the forwarding method is not known".into(),
+            })?,
         )?,
         attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
         attr(

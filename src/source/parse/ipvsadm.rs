@@ -533,7 +533,7 @@ pub fn merge_ipvsadm(
             flags: None,
             pe_name: None,
             key: svc.key,
-            scheduler: scheduler.clone(),
+            scheduler: Some(scheduler.clone()),
             persistent: persistent.clone(),
             ops: *ops,
             totals: None,
