@@ -250,9 +250,10 @@ impl PrometheusRouter {
         let at = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let q = |promql: String| async move { self.client.query(&promql, at).await };
         let r = &self.queries;
-        let (up, scraped_at, collector, weight, active, inactive, global) = tokio::join!(
+        let (up, scraped_at, scrape_count, collector, weight, active, inactive, global) = tokio::join!(
             q(r.up()),
             q(r.scraped_at()),
+            q(r.scrape_count()),
             q(r.collector()),
             q(r.backend("weight")),
             q(r.backend("connections_active")),
@@ -263,6 +264,7 @@ impl PrometheusRouter {
             at,
             up: up?,
             scraped_at: scraped_at?,
+            scrape_count: scrape_count?,
             collector: collector?,
             weight: weight?,
             active: active?,

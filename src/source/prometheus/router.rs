@@ -17,6 +17,7 @@ use crate::model::sample::{
 use crate::model::text::printable;
 
 use super::api::{Backend, Series};
+use super::selector::INTERVAL_WINDOW_S;
 
 /// The router-wide counters node_exporter reads from `/proc/net/ip_vs_stats`.
 pub(crate) const GLOBAL_COUNTERS: [&str; 5] = [
@@ -53,6 +54,14 @@ impl RouterQueries {
         format!("timestamp(up{{{}}})", self.matcher)
     }
 
+    /// Scrapes in the last [`INTERVAL_WINDOW_S`] seconds: the scrape interval.
+    pub(crate) fn scrape_count(&self) -> String {
+        format!(
+            "count_over_time(up{{{}}}[{INTERVAL_WINDOW_S}s])",
+            self.matcher
+        )
+    }
+
     /// Whether the ipvs collector read the kernel's files at the last scrape.
     pub(crate) fn collector(&self) -> String {
         format!(
@@ -80,6 +89,7 @@ pub(crate) struct RouterAnswers {
     pub at: f64,
     pub up: Vec<Series>,
     pub scraped_at: Vec<Series>,
+    pub scrape_count: Vec<Series>,
     pub collector: Vec<Series>,
     pub weight: Vec<Series>,
     pub active: Vec<Series>,
@@ -91,10 +101,10 @@ pub(crate) struct RouterAnswers {
 #[derive(Debug)]
 pub(crate) struct RouterView {
     instance: String,
-    /// lbtop's poll interval, the scrape interval assumed until two scrapes tell it.
+    /// lbtop's poll interval: the scrape interval assumed while Prometheus has too few scrapes
+    /// to tell it (at least a second).
     poll_interval_s: f64,
     last_scrape: Option<f64>,
-    scrape_interval_s: Option<f64>,
     /// The status last said, so that each is said once.
     said: Option<(HostStatus, String)>,
 }
@@ -103,9 +113,8 @@ impl RouterView {
     pub(crate) fn new(instance: &str, poll_interval_s: f64) -> RouterView {
         RouterView {
             instance: instance.to_string(),
-            poll_interval_s: poll_interval_s.max(0.001),
+            poll_interval_s: poll_interval_s.max(1.0),
             last_scrape: None,
-            scrape_interval_s: None,
             said: None,
         }
     }
@@ -122,9 +131,6 @@ impl RouterView {
             Ok((scraped, sample)) => {
                 if self.last_scrape == Some(scraped) {
                     return None;
-                }
-                if let Some(last) = self.last_scrape.filter(|l| *l < scraped) {
-                    self.scrape_interval_s = Some(scraped - last);
                 }
                 self.last_scrape = Some(scraped);
                 self.said = None;
@@ -172,10 +178,13 @@ impl RouterView {
             ));
         }
         let scraped = a.scraped_at.first().map_or(0.0, |s| s.value);
-        let interval = self
-            .scrape_interval_s
-            .unwrap_or(self.poll_interval_s)
-            .max(self.poll_interval_s.min(1.0));
+        let interval = a
+            .scrape_count
+            .first()
+            .filter(|s| s.value >= 2.0)
+            .map_or(self.poll_interval_s, |s| {
+                f64::from(INTERVAL_WINDOW_S) / s.value
+            });
         let age = a.at - scraped;
         if age > STALE_SCRAPES * interval {
             return Err((
@@ -391,6 +400,7 @@ mod tests {
             at: 1000.5,
             up: one(1.0),
             scraped_at: one(1000.0),
+            scrape_count: one(120.0),
             collector: one(1.0),
             weight: b(3.0),
             active: b(5.0),
