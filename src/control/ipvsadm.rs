@@ -446,7 +446,7 @@ mod tests {
         );
         let unknown = edit_args(&svc("tcp:192.0.2.1:80"), &real(Forward::Unknown), 1);
         assert!(
-            matches!(&unknown, Err(PlanError::UnknownForward(r)) if r == "192.0.2.1:80"),
+            matches!(&unknown, Err(PlanError::UnknownForward(r)) if r == "[2001:db8::2]:80"),
             "{unknown:?}"
         );
     }

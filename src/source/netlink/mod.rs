@@ -787,7 +787,7 @@ mod tests {
     fn a_persistent_tcp_service_reads_with_its_mask_flags_and_64_bit_counters() {
         let (svc, id) = parse_service(&tcp_persistent_service()).expect("parses");
         assert_eq!(svc.key.to_string(), "tcp:192.0.2.10:80");
-        assert_eq!(svc.scheduler, "wlc");
+        assert_eq!(svc.scheduler.as_deref(), Some("wlc"));
         assert_eq!(
             svc.persistent,
             Some(Persistence {

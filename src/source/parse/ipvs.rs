@@ -307,7 +307,7 @@ FWM  0000002A rr
                 port: 80
             }
         );
-        assert_eq!(s[0].scheduler, "wlc");
+        assert_eq!(s[0].scheduler.as_deref(), Some("wlc"));
         assert_eq!(s[0].persistent, None);
         assert!(!s[0].ops);
         assert_eq!(s[0].reals.len(), 2);
