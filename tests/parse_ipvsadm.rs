@@ -145,7 +145,7 @@ fn captured_plain_view_ignores_scheduler_flags_in_parentheses() {
     assert_eq!(
         l.services[0].columns,
         IpvsadmServiceColumns::Plain {
-            scheduler: Some("sh".into()),
+            scheduler: "sh".into(),
             persistent: None,
             ops: false
         }

@@ -215,7 +215,7 @@ fn print_ipvsadm(services: &[VirtualServiceSample]) -> String {
                 "{}  {} {}",
                 protocol.as_str().to_uppercase(),
                 lbtop::model::sample::SocketText(address, port),
-                s.scheduler
+                s.scheduler.as_deref().unwrap_or_default()
             ),
             ServiceKey::Fwmark { mark, family } => format!(
                 "FWM  {mark}{} {}",
@@ -224,7 +224,7 @@ fn print_ipvsadm(services: &[VirtualServiceSample]) -> String {
                 } else {
                     ""
                 },
-                s.scheduler
+                s.scheduler.as_deref().unwrap_or_default()
             ),
         };
         if let Some(p) = &s.persistent {
