@@ -3,7 +3,7 @@
 //! Each is stopped when its handle drops.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -207,4 +207,124 @@ pub fn assert_agrees_with_ipvsadm(lbtop: &Table, ipvsadm: &Table) -> usize {
         );
     }
     expected.len()
+}
+
+// ───────────── a back-filled fleet (tests/prometheus_scale.rs, tests/prometheus_detail.rs)
+
+pub const MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+pub const GAUGES: [(&str, f64); 9] = [
+    ("node_load1", 3.5),
+    ("node_load5", 3.0),
+    ("node_load15", 2.5),
+    ("node_memory_MemTotal_bytes", 68_719_476_736.0),
+    ("node_memory_MemAvailable_bytes", 34_359_738_368.0),
+    ("node_memory_MemFree_bytes", 17_179_869_184.0),
+    ("node_memory_Buffers_bytes", 1_073_741_824.0),
+    ("node_memory_Cached_bytes", 8_589_934_592.0),
+    ("node_boot_time_seconds", 1_700_000_000.0),
+];
+const BEFORE_S: i64 = 480;
+const AFTER_S: i64 = 720;
+const UP_EVERY_S: i64 = 20;
+const REST_EVERY_S: i64 = 240;
+
+pub fn instance(n: usize) -> String {
+    format!("10.{}.{}.{}:9100", n / 65536, (n / 256) % 256, n % 256)
+}
+
+/// Writes a fleet's history as OpenMetrics text for `promtool tsdb create-blocks-from
+/// openmetrics` (see tests/prometheus_scale.rs): `up` every 20 s, the rest every 240 s, from 8
+/// minutes before `now` to 12 minutes after.
+/// Writes the fleet's history as OpenMetrics text; returns the number of samples.
+pub fn write_history(path: &std::path::Path, nodes: usize, cores: usize, now: i64) -> u64 {
+    let file = std::fs::File::create(path).expect("create history");
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut samples = 0u64;
+    let times = |every: i64| (now - BEFORE_S..=now + AFTER_S).step_by(every as usize);
+    writeln!(w, "# TYPE up gauge").expect("write");
+    for n in 0..nodes {
+        let i = instance(n);
+        for t in times(UP_EVERY_S) {
+            writeln!(w, "up{{instance=\"{i}\",job=\"node\"}} 1 {t}").expect("write");
+            samples += 1;
+        }
+    }
+    writeln!(w, "# TYPE node_cpu_seconds_total gauge").expect("write");
+    for n in 0..nodes {
+        let i = instance(n);
+        for c in 0..cores {
+            for (m, mode) in MODES.iter().enumerate() {
+                for t in times(REST_EVERY_S) {
+                    let busy = if *mode == "idle" { 0.7 } else { 0.3 / 7.0 };
+                    let v = ((t - 1_700_000_000) as f64 * busy + (m * c) as f64).max(0.0);
+                    writeln!(
+                        w,
+                        "node_cpu_seconds_total{{cpu=\"{c}\",instance=\"{i}\",job=\"node\",mode=\"{mode}\"}} {v:.2} {t}"
+                    )
+                    .expect("write");
+                    samples += 1;
+                }
+            }
+        }
+    }
+    for (name, value) in GAUGES.iter().copied().chain([("node_time_seconds", 0.0)]) {
+        writeln!(w, "# TYPE {name} gauge").expect("write");
+        for n in 0..nodes {
+            let i = instance(n);
+            for t in times(REST_EVERY_S) {
+                let v = if name == "node_time_seconds" {
+                    t as f64
+                } else {
+                    value
+                };
+                writeln!(w, "{name}{{instance=\"{i}\",job=\"node\"}} {v} {t}").expect("write");
+                samples += 1;
+            }
+        }
+    }
+    writeln!(w, "# EOF").expect("write");
+    w.flush().expect("flush");
+    samples
+}
+
+/// Prometheus on a free port, holding a fleet of `nodes` × `cores` back-filled into `dir` with
+/// `promtool tsdb create-blocks-from openmetrics`, ready to answer; and its port.
+pub fn backfilled_prometheus(dir: &Path, nodes: usize, cores: usize) -> (Running, u16) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let history = dir.join("history.om");
+    write_history(&history, nodes, cores, now);
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&history)
+        .arg(dir.join("data"))
+        .stdout(Stdio::null())
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&history).expect("remove history");
+    let port = free_port();
+    let prom = prometheus(
+        port,
+        dir,
+        &[],
+        &["--storage.tsdb.retention.time=10y".into()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while http_get(port, "/-/ready").is_none_or(|b| !b.contains("Ready")) {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus not ready in 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    (prom, port)
 }
