@@ -31,8 +31,10 @@ fn first_samples(url: &str, wanted: Vec<String>) -> BTreeMap<String, NodeSample>
         "prometheus",
     ])
     .expect("command line");
-    let mut config = lbtop::config::Config::default();
-    config.interval = Duration::from_secs(1);
+    let config = lbtop::config::Config {
+        interval: Duration::from_secs(1),
+        ..Default::default()
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
