@@ -16,7 +16,7 @@ use crate::app::state::NodeEntry;
 use crate::model::alert::Severity;
 use crate::model::sample::{
     ConnSummary, HostStatus, IpvsCounters, IpvsInfo, IpvsRates, Persistence, RealServerSample,
-    ServiceKey, Timestamp, TunnelEncap, TunnelKind, VirtualServiceSample,
+    RouterSample, ServiceKey, Timestamp, TunnelEncap, TunnelKind, VirtualServiceSample,
 };
 use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -169,17 +169,7 @@ fn router(w: &mut Json<'_>, state: &State) {
     w.string(&r.host);
     w.raw(b",\"source\":");
     w.opt_string(cur.map(|c| c.source.as_str()));
-    // What the source cannot know: null in every service and real server, never a number.
-    let unknown = cur.map_or(&[][..], |c| c.source.unknown_fields());
-    w.raw(b",\"unknown\":[");
-    for (i, field) in unknown.iter().enumerate() {
-        if i > 0 {
-            w.raw(b",");
-        }
-        w.string(field);
-    }
-    w.raw(b"]");
-    let thresholds_known = !unknown.contains(&"upper_threshold");
+    let thresholds_known = unknown(w, cur);
     w.raw(b",\"status\":");
     w.string(if r.status == HostStatus::Ok {
         "ok"
@@ -246,6 +236,21 @@ fn router(w: &mut Json<'_>, state: &State) {
         None => w.null(),
     }
     w.raw(b"}");
+}
+
+/// `"unknown"`: the fields the source cannot know, null in every service and real server, never
+/// a number. Returns whether the thresholds are known.
+fn unknown(w: &mut Json<'_>, cur: Option<&RouterSample>) -> bool {
+    let fields = cur.map_or(&[][..], |c| c.source.unknown_fields());
+    w.raw(b",\"unknown\":[");
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.string(field);
+    }
+    w.raw(b"]");
+    !fields.contains(&"upper_threshold")
 }
 
 fn ipvs(w: &mut Json<'_>, info: Option<&IpvsInfo>) {

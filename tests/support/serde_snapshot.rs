@@ -192,6 +192,8 @@ pub fn snapshot(state: &State) -> Snapshot {
     let router = state.router().map(|r| {
         let cur = r.cur.as_ref();
         let conns = cur.and_then(|c| c.connections.as_ref());
+        let thresholds =
+            !cur.is_some_and(|c| c.source.unknown_fields().contains(&"upper_threshold"));
         Router {
             host: r.host.clone(),
             source: cur.map(|c| c.source.as_str()),
@@ -211,12 +213,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                     c.services
                         .iter()
                         .enumerate()
-                        .map(|(i, s)| {
-                            let thresholds = !cur.is_some_and(|c| {
-                                c.source.unknown_fields().contains(&"upper_threshold")
-                            });
-                            service(s, r.stats.services.get(i), conns, thresholds)
-                        })
+                        .map(|(i, s)| service(s, r.stats.services.get(i), conns, thresholds))
                         .collect()
                 })
                 .unwrap_or_default(),
