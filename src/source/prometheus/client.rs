@@ -263,6 +263,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_budget_is_shared_and_given_back_when_an_answer_is_read() {
+        let budget = AnswerBudget::new(100);
+        let mut first = None;
+        assert!(budget.take(&mut first, 60).is_some());
+        assert!(budget.take(&mut first, 30).is_some(), "grows in place");
+        let mut second = None;
+        assert!(budget.take(&mut second, 20).is_none(), "90 of 100 held");
+        assert!(budget.take(&mut second, 10).is_some());
+        drop(first);
+        assert!(budget.take(&mut second, 90).is_some(), "given back");
+        let small = AnswerBudget::new(10);
+        let mut huge = None;
+        assert!(small.take(&mut huge, usize::MAX).is_none());
+    }
+
+    #[test]
     fn urls_are_http_or_https_with_a_host_and_the_api_under_their_path() {
         let u = parse_url("http://prom:9090").expect("url");
         assert_eq!(
