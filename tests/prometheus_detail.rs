@@ -98,3 +98,29 @@ fn beyond_4096_cores_only_the_nodes_on_screen_get_per_core_lines() {
         Some(instance(127).as_str())
     );
 }
+
+/// The live TUI in a real terminal: the rows in view, and then the node detail opened, get
+/// their cores; the list still says `per-node` for the rows it scrolls to before they come.
+#[test]
+fn the_live_tui_asks_per_core_lines_for_the_rows_in_view_and_the_detail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_prom, port) = backfilled_prometheus(dir.path(), NODES, CORES);
+    let tmux = support::tmux::Tmux::new("prometheus-detail");
+    tmux.start(&format!(
+        "--router none --interval 1s --prometheus http://127.0.0.1:{port} --nodes prometheus"
+    ));
+    let first = tmux.wait_for(|s| s.contains("per-node"), Duration::from_secs(30));
+    assert!(first.contains("per-node"), "the sums first: {first}");
+    // The fleet's `up` is written every 20 s: a new sample comes at most that much later.
+    let rows = tmux.wait_for(|s| !s.contains("per-node"), Duration::from_secs(60));
+    assert!(
+        !rows.contains("per-node"),
+        "every row in view has its cores: {rows}"
+    );
+    tmux.keys("Tab");
+    tmux.keys("Enter");
+    let detail = tmux.wait_for(|s| s.contains(" 31["), Duration::from_secs(10));
+    assert!(detail.contains(" 31["), "the detail's 32 cores: {detail}");
+    assert!(!detail.contains("per-node sums"), "{detail}");
+    tmux.keys("q");
+}

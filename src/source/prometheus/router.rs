@@ -471,6 +471,18 @@ mod tests {
             panic!("a status");
         };
         assert!(message.unwrap_or_default().contains("ip_vs module"));
+        let no_collector = RouterAnswers {
+            collector: Vec::new(),
+            ..answers()
+        };
+        let Some(Report::Status { message, .. }) = view.absorb(&no_collector) else {
+            panic!("a status");
+        };
+        assert!(
+            message
+                .unwrap_or_default()
+                .contains("exports no ipvs collector")
+        );
         let gone = RouterAnswers {
             at: 2000.0,
             ..RouterAnswers::default()
