@@ -18,7 +18,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The sources to watch, shared by live mode and later by recording.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// The IPVS router: `local`, `none`, or `[user@]host[:port]`
+    /// The IPVS router: `local`, `none`, `[user@]host[:port]`, or `prometheus:INSTANCE`
+    /// (node_exporter's ipvs metrics from Prometheus, read-only)
     #[arg(long, default_value = "local", env = "LBTOP_ROUTER")]
     pub router: RouterSpec,
     /// The nodes: `local`, `none`, `auto` (the router's real servers), or a comma list of

@@ -76,12 +76,13 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     // `local` (alone or in a list) is this machine as a node; the rest are reached over SSH.
     let (local_node, remote_nodes) = args.nodes.split_local();
     let mut set = SourceSet::default();
-    if matches!(args.router, RouterSpec::Remote(_))
-        || matches!(
-            remote_nodes,
-            NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
-        )
-    {
+    if matches!(
+        args.router,
+        RouterSpec::Remote(_) | RouterSpec::Prometheus(_)
+    ) || matches!(
+        remote_nodes,
+        NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
+    ) {
         let mut spec = args.spec();
         if args.router_agent.is_none()
             && let Some(agent) = &config.router_agent
@@ -138,6 +139,7 @@ fn prometheus_spec(
         ca: args.prometheus_ca.clone().or_else(|| file.ca.clone()),
         auth,
         timeout: file.timeout,
+        answer_memory: file.answer_memory,
     }))
 }
 
@@ -175,8 +177,8 @@ fn declare(state: &mut State, set: &SourceSet) {
     for (name, host, _) in &set.nodes {
         state.add_node(name, host);
     }
-    if let Some(r) = &set.remote.router {
-        state.add_router(&r.host);
+    if let Some(host) = set.remote.router_host() {
+        state.add_router(&host);
     }
     for (name, host) in set.remote.node_names() {
         state.add_node(name, host);
@@ -211,7 +213,7 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     declare(&mut state, &set);
     let rounds: u32 = if interval.is_zero() { 1 } else { 2 };
     let mut progress = remote::OnceProgress::new(rounds);
-    if set.router.is_some() || set.remote.router.is_some() {
+    if set.router.is_some() || set.remote.router_host().is_some() {
         progress.expect(None);
     }
     for (name, _, _) in &set.nodes {
@@ -462,6 +464,7 @@ pub async fn run_tui_recording(
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut feed = LiveFeed {
         rx,
+        detail: started.detail,
         handles,
         controls: controls.as_ref(),
         recorder,
@@ -480,6 +483,8 @@ pub async fn run_tui_recording(
 /// tick that ages the data; the recorder sees everything the state does, in the same order.
 struct LiveFeed<'a> {
     rx: mpsc::Receiver<SourceEvent>,
+    /// Prometheus's nodes: which per-core lines the screen shows, told at every tick.
+    detail: Option<crate::source::prometheus::DetailWanted>,
     handles: Vec<PollHandle>,
     controls: Option<&'a Controls>,
     recorder: LiveRecorder,
@@ -574,6 +579,9 @@ impl Feed for LiveFeed<'_> {
                 self.handle(state, Event::Applied { change, result })
             }
             Live::Tick => {
+                if let Some(d) = &self.detail {
+                    d.set(state.nodes_in_view());
+                }
                 let command = self.handle(state, Event::Tick(Timestamp::now()));
                 self.recorder.refresh(state);
                 command

@@ -56,7 +56,9 @@ fn find(
 fn put_back(lab: &Lab, svc: &VirtualServiceSample, real: &RealServerSample) {
     lab.root(&format!(
         "ipvsadm {}",
-        edit_args(svc, real, real.weight).join(" ")
+        edit_args(svc, real, real.weight)
+            .expect("a method read from the lab")
+            .join(" ")
     ));
 }
 
@@ -69,7 +71,10 @@ struct Restore<'a> {
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        let args = edit_args(&self.svc, &self.real, self.real.weight).join(" ");
+        let Ok(args) = edit_args(&self.svc, &self.real, self.real.weight) else {
+            return;
+        };
+        let args = args.join(" ");
         let _ = self.lab.ssh("lab", &format!("ipvsadm {args}"));
     }
 }

@@ -370,7 +370,11 @@ fn compare(views: &[String], json: &Value, path: Path) -> usize {
                 assert_eq!(s["protocol"], Value::Null, "{id} protocol");
             }
         }
-        assert_eq!(s["scheduler"], svc.scheduler.as_str(), "{id} scheduler");
+        assert_eq!(
+            s["scheduler"],
+            svc.scheduler.as_deref().unwrap_or_default(),
+            "{id} scheduler"
+        );
         assert_eq!(
             s["persistent"],
             serde_json::to_value(&svc.persistent).expect("json"),

@@ -155,7 +155,7 @@ fn captured_plain_view_ignores_scheduler_flags_in_parentheses() {
         .iter()
         .find(|s| s.key == tcp("10.77.1.110", 8013))
         .expect("service");
-    assert_eq!(mh.scheduler, "mh");
+    assert_eq!(mh.scheduler.as_deref(), Some("mh"));
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn captured_views_merge_into_full_samples() {
     assert_eq!(m.len(), 24);
     let dr = &m[0];
     assert_eq!(dr.key, tcp("10.77.1.100", 80));
-    assert_eq!(dr.scheduler, "wlc");
+    assert_eq!(dr.scheduler.as_deref(), Some("wlc"));
     assert_eq!(dr.totals.map(|t| (t.conns, t.in_bytes)), Some((13, 3898)));
     let rates = dr.rates.expect("rates");
     assert_eq!(
@@ -268,7 +268,7 @@ fn captured_views_merge_into_full_samples() {
                 }
         })
         .expect("IPv6 mark service");
-    assert_eq!(fwm2.scheduler, "wlc");
+    assert_eq!(fwm2.scheduler.as_deref(), Some("wlc"));
     assert!(fwm2.totals.is_some() && fwm2.rates.is_some());
     assert!(m.iter().all(|s| s.totals.is_some() && s.rates.is_some()));
 }
@@ -292,7 +292,7 @@ type RealConfig = (IpAddr, u16, Forward, i32);
 #[derive(Debug, PartialEq)]
 struct Configuration {
     key: ServiceKey,
-    scheduler: String,
+    scheduler: Option<String>,
     persistent: Option<Persistence>,
     ops: bool,
     reals: Vec<RealConfig>,

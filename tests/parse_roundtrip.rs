@@ -102,7 +102,7 @@ fn service() -> impl Strategy<Value = VirtualServiceSample> {
                     flags: None,
                     pe_name: None,
                     key,
-                    scheduler: scheduler.to_string(),
+                    scheduler: Some(scheduler.to_string()),
                     persistent,
                     ops,
                     totals: None,
@@ -139,7 +139,7 @@ fn print_proc(services: &[VirtualServiceSample]) -> String {
                     "{}  {:08X}:{port:04X} {} {ops}",
                     protocol.as_str().to_uppercase(),
                     u32::from(a),
-                    s.scheduler
+                    s.scheduler.as_deref().unwrap_or_default()
                 );
             }
             ServiceKey::Addr {
@@ -152,11 +152,14 @@ fn print_proc(services: &[VirtualServiceSample]) -> String {
                     "{}  [{}]:{port:04X} {} ",
                     protocol.as_str().to_uppercase(),
                     full_v6(a),
-                    s.scheduler
+                    s.scheduler.as_deref().unwrap_or_default()
                 );
             }
             ServiceKey::Fwmark { mark, .. } => {
-                t += &format!("FWM  {mark:08X} {} {ops}", s.scheduler);
+                t += &format!(
+                    "FWM  {mark:08X} {} {ops}",
+                    s.scheduler.as_deref().unwrap_or_default()
+                );
             }
         }
         match &s.persistent {
@@ -212,7 +215,7 @@ fn print_ipvsadm(services: &[VirtualServiceSample]) -> String {
                 "{}  {} {}",
                 protocol.as_str().to_uppercase(),
                 lbtop::model::sample::SocketText(address, port),
-                s.scheduler
+                s.scheduler.as_deref().unwrap_or_default()
             ),
             ServiceKey::Fwmark { mark, family } => format!(
                 "FWM  {mark}{} {}",
@@ -221,7 +224,7 @@ fn print_ipvsadm(services: &[VirtualServiceSample]) -> String {
                 } else {
                     ""
                 },
-                s.scheduler
+                s.scheduler.as_deref().unwrap_or_default()
             ),
         };
         if let Some(p) = &s.persistent {

@@ -57,7 +57,11 @@ fn captured_router_matches_ipvsadm_of_the_same_moment() {
         let s = ours
             .get(&id)
             .unwrap_or_else(|| panic!("lbtop lacks service {id}"));
-        assert_eq!(s["scheduler"], svc.scheduler.as_str(), "{id} scheduler");
+        assert_eq!(
+            s["scheduler"],
+            svc.scheduler.as_deref().unwrap_or_default(),
+            "{id} scheduler"
+        );
         assert_eq!(
             s["persistent"]["timeout_s"].as_u64(),
             svc.persistent.as_ref().map(|p| u64::from(p.timeout_s)),

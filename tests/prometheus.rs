@@ -355,7 +355,12 @@ fn prometheus_failures_are_statuses_that_say_what_went_wrong() {
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{",
     ));
     let node = failure(&format!("http://127.0.0.1:{port}"), &[]);
-    assert_eq!(node["error"], "answer larger than 67108864 bytes", "{node}");
+    assert_eq!(
+        node["error"],
+        "Prometheus's answers need more than the 64.0 MiB lbtop holds at once \
+         (`answer-memory` under [prometheus]): narrow the selector, or raise it",
+        "{node}"
+    );
 
     let (port, _) = fake_server(None);
     let node = failure(&format!("http://127.0.0.1:{port}"), &[]);

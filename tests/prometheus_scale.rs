@@ -13,93 +13,17 @@
 
 mod support;
 
-use std::io::{BufWriter, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::prometheus::{free_port, http_get, prometheus};
-
-const MODES: [&str; 8] = [
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
-];
-const GAUGES: [(&str, f64); 9] = [
-    ("node_load1", 3.5),
-    ("node_load5", 3.0),
-    ("node_load15", 2.5),
-    ("node_memory_MemTotal_bytes", 68_719_476_736.0),
-    ("node_memory_MemAvailable_bytes", 34_359_738_368.0),
-    ("node_memory_MemFree_bytes", 17_179_869_184.0),
-    ("node_memory_Buffers_bytes", 1_073_741_824.0),
-    ("node_memory_Cached_bytes", 8_589_934_592.0),
-    ("node_boot_time_seconds", 1_700_000_000.0),
-];
-const BEFORE_S: i64 = 480;
-const AFTER_S: i64 = 720;
-const UP_EVERY_S: i64 = 20;
-const REST_EVERY_S: i64 = 240;
+use support::prometheus::{GAUGES, free_port, http_get, prometheus, write_history};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn instance(n: usize) -> String {
-    format!("10.{}.{}.{}:9100", n / 65536, (n / 256) % 256, n % 256)
-}
-
-/// Writes the fleet's history as OpenMetrics text; returns the number of samples.
-fn write_history(path: &std::path::Path, nodes: usize, cores: usize, now: i64) -> u64 {
-    let file = std::fs::File::create(path).expect("create history");
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let mut samples = 0u64;
-    let times = |every: i64| (now - BEFORE_S..=now + AFTER_S).step_by(every as usize);
-    writeln!(w, "# TYPE up gauge").expect("write");
-    for n in 0..nodes {
-        let i = instance(n);
-        for t in times(UP_EVERY_S) {
-            writeln!(w, "up{{instance=\"{i}\",job=\"node\"}} 1 {t}").expect("write");
-            samples += 1;
-        }
-    }
-    writeln!(w, "# TYPE node_cpu_seconds_total gauge").expect("write");
-    for n in 0..nodes {
-        let i = instance(n);
-        for c in 0..cores {
-            for (m, mode) in MODES.iter().enumerate() {
-                for t in times(REST_EVERY_S) {
-                    let busy = if *mode == "idle" { 0.7 } else { 0.3 / 7.0 };
-                    let v = ((t - 1_700_000_000) as f64 * busy + (m * c) as f64).max(0.0);
-                    writeln!(
-                        w,
-                        "node_cpu_seconds_total{{cpu=\"{c}\",instance=\"{i}\",job=\"node\",mode=\"{mode}\"}} {v:.2} {t}"
-                    )
-                    .expect("write");
-                    samples += 1;
-                }
-            }
-        }
-    }
-    for (name, value) in GAUGES.iter().copied().chain([("node_time_seconds", 0.0)]) {
-        writeln!(w, "# TYPE {name} gauge").expect("write");
-        for n in 0..nodes {
-            let i = instance(n);
-            for t in times(REST_EVERY_S) {
-                let v = if name == "node_time_seconds" {
-                    t as f64
-                } else {
-                    value
-                };
-                writeln!(w, "{name}{{instance=\"{i}\",job=\"node\"}} {v} {t}").expect("write");
-                samples += 1;
-            }
-        }
-    }
-    writeln!(w, "# EOF").expect("write");
-    w.flush().expect("flush");
-    samples
 }
 
 /// The queries one lbtop poll makes (src/source/prometheus/selector.rs), for curl.

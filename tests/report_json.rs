@@ -325,6 +325,7 @@ fn real() -> BoxedStrategy<RealServerSample> {
             Forward::Masq,
             Forward::Tunnel,
             Forward::Local,
+            Forward::Unknown,
         ]),
         any::<i32>(),
         (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()),
@@ -376,7 +377,7 @@ fn service() -> BoxedStrategy<VirtualServiceSample> {
                 family: AddressFamily::Inet6
             }),
         ],
-        text(),
+        prop::option::of(text()),
         prop::option::of((any::<u32>(), text())),
         any::<bool>(),
         prop::option::of(counters()),
@@ -423,9 +424,10 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                 RouterSourceKind::Netlink,
                 RouterSourceKind::Proc,
                 RouterSourceKind::Ssh,
+                RouterSourceKind::Prometheus,
             ]),
             vec(service(), 0..4),
-            prop::option::of((counters(), rates())),
+            prop::option::of((counters(), prop::option::of(rates()))),
             prop::option::of((
                 counter(),
                 prop::collection::btree_map(text(), counter(), 0..3),

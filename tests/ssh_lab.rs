@@ -216,7 +216,10 @@ fn services_table(services: &[lbtop::model::sample::VirtualServiceSample]) -> Ta
                     )
                 })
                 .collect();
-            (v.key.to_string(), (v.scheduler.clone(), reals))
+            (
+                v.key.to_string(),
+                (v.scheduler.clone().unwrap_or_default(), reals),
+            )
         })
         .collect()
 }

@@ -47,7 +47,10 @@ pub fn service_rows<'a>(
     let mut rows = Vec::new();
     for s in order {
         let svc = &services[s];
-        let svc_match = filter_matches(&ui.filter, &format!("{} {}", svc.key, svc.scheduler));
+        let svc_match = filter_matches(
+            &ui.filter,
+            &format!("{} {}", svc.key, svc.scheduler.as_deref().unwrap_or("")),
+        );
         let mut reals: Vec<usize> = (0..svc.reals.len())
             .filter(|&r| svc_match || real_matches(&ui.filter, &svc.reals[r], &node))
             .collect();

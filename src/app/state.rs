@@ -1341,6 +1341,16 @@ impl State {
             self.show_error(reason.to_string());
             return;
         }
+        // node_exporter's metrics are a view, not a way to the router (nor the method a change
+        // must send back).
+        if self
+            .router()
+            .and_then(|r| r.cur.as_ref())
+            .is_some_and(|c| c.source == crate::model::sample::RouterSourceKind::Prometheus)
+        {
+            self.show_error(PlanError::Prometheus.to_string());
+            return;
+        }
         let Some((service, real)) = self.selected_real() else {
             let why = match &self.ui.popup {
                 Some(Popup::NodeDetail(name)) => format!("{name} is no real server of a service"),
@@ -1663,6 +1673,24 @@ impl State {
         })
     }
 
+    /// The nodes whose CPU detail is on screen: the node detail's, then the node list's rows in
+    /// the last frame. A source that gives per-node sums asks these for their per-core lines.
+    pub fn nodes_in_view(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.ui.popup {
+            Some(Popup::NodeDetail(name)) => vec![name.clone()],
+            _ => Vec::new(),
+        };
+        let view = self.ui.view.nodes;
+        for &i in self.node_rows().iter().skip(view.first).take(view.rows) {
+            if let Some(n) = self.nodes.get(i)
+                && !names.contains(&n.name)
+            {
+                names.push(n.name.clone());
+            }
+        }
+        names
+    }
+
     /// Indices into `nodes`, filtered and sorted as shown ([`rows::node_rows`]).
     pub fn node_rows(&self) -> Vec<usize> {
         rows::node_rows(&self.nodes, &self.ui)
@@ -1786,6 +1814,56 @@ mod tests {
                 .iter()
                 .any(|e| e.raised && e.severity == Severity::Critical)
         );
+    }
+
+    #[test]
+    fn actions_on_a_router_read_from_prometheus_are_refused_with_the_reason() {
+        use crate::model::sample::{Forward, RealServerSample, ServiceKey, VirtualServiceSample};
+        let key: ServiceKey =
+            crate::control::plan::parse_service("tcp:10.0.0.100:80").expect("service");
+        let address: IpAddr = "10.0.0.11".parse().expect("address");
+        let mut s = State::new(StateOptions::default());
+        let SourceEvent::Router { host, report } = router_sample(1_000) else {
+            panic!("a router event");
+        };
+        let Report::Sample(mut sample) = report else {
+            panic!("a sample");
+        };
+        sample.source = RouterSourceKind::Prometheus;
+        sample.services = vec![VirtualServiceSample {
+            key,
+            scheduler: None,
+            persistent: None,
+            ops: false,
+            totals: None,
+            rates: None,
+            flags: None,
+            pe_name: None,
+            reals: vec![RealServerSample {
+                address,
+                port: 80,
+                forward: Forward::Unknown,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+                active_conns: 0,
+                inactive_conns: 0,
+                persistent_conns: None,
+                totals: None,
+                rates: None,
+                tunnel: None,
+            }],
+        }];
+        s.ingest(SourceEvent::Router {
+            host,
+            report: Report::Sample(sample),
+        });
+        s.ui.focus = Pane::Services;
+        s.ui.service_sel = Some(ServiceSelection::Real(key, address, 80));
+        assert!(s.update(Action::Drain).is_none());
+        let toast = s.ui.toast.as_ref().map(|t| t.text.as_str()).unwrap_or("");
+        assert!(toast.contains("read from Prometheus"), "{toast}");
+        assert!(s.ui.popup.is_none(), "no confirmation");
     }
 
     #[test]
@@ -1947,7 +2025,7 @@ mod tests {
             Some(Popup::NodeDetail(name.clone())),
             "down stays in it"
         );
-        assert_eq!(s.update(Action::Drain), None);
+        assert!(s.update(Action::Drain).is_none());
         let Some(Popup::Confirm(pending)) = &s.ui.popup else {
             panic!("no confirmation: {:?}", s.ui.popup);
         };

@@ -59,6 +59,8 @@ pub struct PrometheusConfig {
     pub ca: Option<PathBuf>,
     pub auth: PrometheusAuth,
     pub timeout: Option<Duration>,
+    /// `answer-memory`: the most bytes of Prometheus's answers held at once.
+    pub answer_memory: Option<u64>,
 }
 
 /// The resolved configuration the rest of lbtop runs with.
@@ -219,6 +221,7 @@ struct PrometheusFile {
     password: Option<Spanned<String>>,
     bearer_token: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    answer_memory: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -434,6 +437,24 @@ impl Resolver<'_> {
                     })?,
             ),
         };
+        let answer_memory = match &file.answer_memory {
+            None => None,
+            Some(v) => Some(
+                v.get_ref()
+                    .trim()
+                    .parse::<bytesize::ByteSize>()
+                    .ok()
+                    .map(|b| b.as_u64())
+                    .filter(|n| (1024..=(4u64 << 30)).contains(n))
+                    .ok_or_else(|| {
+                        self.value_error(
+                            "prometheus.answer-memory",
+                            v,
+                            "must be a size, 1KiB to 4GiB (e.g. \"64MiB\")",
+                        )
+                    })?,
+            ),
+        };
         let ca = text(&file.ca).map(|p| match self.origin.parent() {
             Some(dir) if Path::new(&p).is_relative() => dir.join(p),
             _ => PathBuf::from(p),
@@ -443,6 +464,7 @@ impl Resolver<'_> {
             ca,
             auth,
             timeout,
+            answer_memory,
         })
     }
 

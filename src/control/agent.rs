@@ -83,7 +83,11 @@ fn printable_refusal(p: PlanError) -> PlanError {
             real: t(real),
             weight,
         },
-        p @ (PlanError::OutOfRange(_) | PlanError::ReadOnly | PlanError::Snapshot) => p,
+        PlanError::UnknownForward(real) => PlanError::UnknownForward(t(real)),
+        p @ (PlanError::OutOfRange(_)
+        | PlanError::ReadOnly
+        | PlanError::Snapshot
+        | PlanError::Prometheus) => p,
     }
 }
 

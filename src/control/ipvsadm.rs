@@ -16,19 +16,28 @@ use crate::source::parse::{self, ParseError};
 /// Every argument is built from typed values, so it is safe to join into a shell command line.
 /// A tunnel real's encapsulation is passed back when it is known (netlink reads it; ipvsadm's
 /// listing does not show it, and ipvsadm then edits the real as IPIP).
-pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i32) -> Vec<String> {
+/// Without the forwarding method (a table read from Prometheus) there is no safe command:
+/// `ipvsadm -e` without one resets the method to direct routing.
+pub fn edit_args(
+    svc: &VirtualServiceSample,
+    real: &RealServerSample,
+    weight: i32,
+) -> Result<Vec<String>, PlanError> {
+    let method = match real.forward {
+        Forward::Route | Forward::Local => "-g",
+        Forward::Masq => "-m",
+        Forward::Tunnel => "-i",
+        Forward::Unknown => {
+            return Err(PlanError::UnknownForward(
+                SocketText(real.address, real.port).to_string(),
+            ));
+        }
+    };
     let mut args = vec!["-e".to_string()];
     args.extend(service_args(&svc.key));
     args.push("-r".into());
     args.push(SocketText(real.address, real.port).to_string());
-    args.push(
-        match real.forward {
-            Forward::Route | Forward::Local => "-g",
-            Forward::Masq => "-m",
-            Forward::Tunnel => "-i",
-        }
-        .to_string(),
-    );
+    args.push(method.to_string());
     if real.forward == Forward::Tunnel
         && let Some(t) = &real.tunnel
     {
@@ -40,7 +49,7 @@ pub fn edit_args(svc: &VirtualServiceSample, real: &RealServerSample, weight: i3
     args.push(real.upper_threshold.to_string());
     args.push("-y".into());
     args.push(real.lower_threshold.to_string());
-    args
+    Ok(args)
 }
 
 /// The options that name a virtual service to ipvsadm: `-t ADDR:PORT`, `-u …`,
@@ -386,7 +395,7 @@ mod tests {
     fn svc(id: &str) -> VirtualServiceSample {
         VirtualServiceSample {
             key: parse_service(id).expect("valid"),
-            scheduler: "wlc".into(),
+            scheduler: Some("wlc".into()),
             persistent: None,
             ops: false,
             flags: None,
@@ -400,15 +409,21 @@ mod tests {
     #[test]
     fn the_edit_keeps_forwarding_method_and_thresholds() {
         assert_eq!(
-            edit_args(&svc("tcp:[2001:db8::10]:80"), &real(Forward::Masq), 0).join(" "),
+            edit_args(&svc("tcp:[2001:db8::10]:80"), &real(Forward::Masq), 0)
+                .expect("known method")
+                .join(" "),
             "-e -t [2001:db8::10]:80 -r [2001:db8::2]:80 -m -w 0 -x 100 -y 10"
         );
         assert_eq!(
-            edit_args(&svc("udp:192.0.2.1:53"), &real(Forward::Tunnel), 7).join(" "),
+            edit_args(&svc("udp:192.0.2.1:53"), &real(Forward::Tunnel), 7)
+                .expect("known method")
+                .join(" "),
             "-e -u 192.0.2.1:53 -r [2001:db8::2]:80 -i -w 7 -x 100 -y 10"
         );
         assert_eq!(
-            edit_args(&svc("fwm:42"), &real(Forward::Route), 1).join(" "),
+            edit_args(&svc("fwm:42"), &real(Forward::Route), 1)
+                .expect("known method")
+                .join(" "),
             "-e -f 42 -r [2001:db8::2]:80 -g -w 1 -x 100 -y 10"
         );
         let mut gue = real(Forward::Tunnel);
@@ -418,13 +433,21 @@ mod tests {
             flags: 1,
         });
         assert_eq!(
-            edit_args(&svc("tcp:192.0.2.1:80"), &gue, 2).join(" "),
+            edit_args(&svc("tcp:192.0.2.1:80"), &gue, 2)
+                .expect("known method")
+                .join(" "),
             "-e -t 192.0.2.1:80 -r [2001:db8::2]:80 -i --tun-type gue --tun-port 6080 --tun-csum \
              -w 2 -x 100 -y 10"
         );
         assert!(
             edit_args(&svc("sctp:192.0.2.1:9"), &real(Forward::Route), 1)
+                .expect("known method")
                 .contains(&"--sctp-service".to_string())
+        );
+        let unknown = edit_args(&svc("tcp:192.0.2.1:80"), &real(Forward::Unknown), 1);
+        assert!(
+            matches!(&unknown, Err(PlanError::UnknownForward(r)) if r == "[2001:db8::2]:80"),
+            "{unknown:?}"
         );
     }
 }

@@ -140,6 +140,7 @@ impl AnyControl {
         match router {
             RouterSpec::Local => Ok(Some(Self::local())),
             RouterSpec::None => Ok(None),
+            RouterSpec::Prometheus(_) => Err(PlanError::Prometheus.to_string()),
             RouterSpec::Remote(text) => {
                 let settings = SshSettings::load(ssh).map_err(|e| e.to_string())?;
                 let spec = HostSpec::parse(text).map_err(|e| format!("--router: {e}"))?;
@@ -330,7 +331,7 @@ impl RouterControl for LocalIpvsadm {
         weight: i32,
     ) -> Result<(), ControlError> {
         let program = self.program.clone();
-        let args = ipvsadm::edit_args(svc, real, weight);
+        let args = ipvsadm::edit_args(svc, real, weight)?;
         tokio::task::spawn_blocking(move || run(&program, &args).map(|_| ()))
             .await
             .map_err(|e| ControlError::Backend(format!("ipvsadm task: {e}")))?

@@ -197,6 +197,17 @@ pub enum PlanError {
     ReadOnly,
     #[error("read-only: --proc-root shows a captured snapshot, not a router lbtop could change")]
     Snapshot,
+    #[error(
+        "read-only: this router is read from Prometheus (node_exporter's ipvs metrics); drain, \
+         weight and restore go to the router itself: --router HOST (SSH) or lbtop on the router \
+         (netlink)"
+    )]
+    Prometheus,
+    #[error(
+        "the forwarding method of {0} is not known here, and a weight change must send it back \
+         unchanged; change it over SSH (--router HOST) or on the router"
+    )]
+    UnknownForward(String),
 }
 
 /// Finds a service and a real server in the router's table.
@@ -312,7 +323,7 @@ pub(crate) mod tests {
     pub(crate) fn table(weights: &[i32]) -> Vec<VirtualServiceSample> {
         vec![VirtualServiceSample {
             key: parse_service("tcp:192.0.2.10:80").expect("valid"),
-            scheduler: "wlc".into(),
+            scheduler: Some("wlc".into()),
             persistent: None,
             ops: false,
             flags: None,

@@ -53,7 +53,7 @@ pub async fn run_action(
         let router = match &target.router {
             RouterSpec::Local => "local",
             RouterSpec::None => "none",
-            RouterSpec::Remote(host) => host.as_str(),
+            RouterSpec::Remote(host) | RouterSpec::Prometheus(host) => host.as_str(),
         };
         let attempt = Attempt {
             service: target.service,

@@ -262,7 +262,7 @@ impl RouterControl for SshControl {
     ) -> Result<(), ControlError> {
         let mut script = String::from(self.sudo.program_line());
         script.push_str("exec $S ipvsadm ");
-        script.push_str(&ipvsadm::edit_args(svc, real, weight).join(" "));
+        script.push_str(&ipvsadm::edit_args(svc, real, weight)?.join(" "));
         script.push('\n');
         self.run(&script).await.map(|_| ())
     }

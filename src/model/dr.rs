@@ -472,7 +472,7 @@ mod tests {
                 address: vip.parse().expect("test value"),
                 port: 80,
             },
-            scheduler: "wlc".into(),
+            scheduler: Some("wlc".into()),
             persistent: None,
             ops: false,
             totals: None,

@@ -204,7 +204,7 @@ mod tests {
                 .into_iter()
                 .map(|(port, reals)| VirtualServiceSample {
                     key: key(port),
-                    scheduler: "wlc".into(),
+                    scheduler: Some("wlc".into()),
                     persistent: None,
                     ops: false,
                     totals: None,

@@ -382,6 +382,9 @@ pub enum Forward {
     Tunnel,
     /// The router itself serves ("Local").
     Local,
+    /// The source does not say: node_exporter's ipvs metrics (`--router prometheus:…`) carry
+    /// no forwarding method. Never sent to the kernel: a change is refused without the method.
+    Unknown,
 }
 
 impl Forward {
@@ -396,22 +399,30 @@ impl Forward {
         }
     }
 
+    /// As `/proc/net/ip_vs` prints it; `?` when the source does not say.
     pub fn as_proc(self) -> &'static str {
         match self {
             Self::Route => "Route",
             Self::Masq => "Masq",
             Self::Tunnel => "Tunnel",
             Self::Local => "Local",
+            Self::Unknown => "?",
+        }
+    }
+
+    /// The JSON's name; `None` when the source does not say (written as null).
+    pub fn known_str(self) -> Option<&'static str> {
+        match self {
+            Self::Route => Some("route"),
+            Self::Masq => Some("masq"),
+            Self::Tunnel => Some("tunnel"),
+            Self::Local => Some("local"),
+            Self::Unknown => None,
         }
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Route => "route",
-            Self::Masq => "masq",
-            Self::Tunnel => "tunnel",
-            Self::Local => "local",
-        }
+        self.known_str().unwrap_or("unknown")
     }
 
     /// The kernel's IP_VS_CONN_F_* forwarding value.
@@ -425,12 +436,14 @@ impl Forward {
         }
     }
 
-    pub(crate) fn conn_flags(self) -> u32 {
+    /// `None` for [`Forward::Unknown`], which no change may send.
+    pub(crate) fn conn_flags(self) -> Option<u32> {
         match self {
-            Self::Masq => 0,
-            Self::Local => 1,
-            Self::Tunnel => 2,
-            Self::Route => 3,
+            Self::Masq => Some(0),
+            Self::Local => Some(1),
+            Self::Tunnel => Some(2),
+            Self::Route => Some(3),
+            Self::Unknown => None,
         }
     }
 }
@@ -559,7 +572,8 @@ impl RealServerSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VirtualServiceSample {
     pub key: ServiceKey,
-    pub scheduler: String,
+    /// `None` where the source does not say (node_exporter's ipvs metrics).
+    pub scheduler: Option<String>,
     #[serde(default)]
     pub persistent: Option<Persistence>,
     /// One-packet scheduling (UDP).
@@ -594,7 +608,9 @@ pub struct ConnSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct IpvsGlobalStats {
     pub totals: IpvsCounters,
-    pub rates: IpvsRates,
+    /// The kernel's estimates; `None` where the source gives the counters only (Prometheus),
+    /// and the rates are derived from two samples' counters.
+    pub rates: Option<IpvsRates>,
 }
 
 /// Where the router data came from.
@@ -606,6 +622,9 @@ pub enum RouterSourceKind {
     Ssh,
     /// `lbtop agent` on the router, over SSH: netlink there.
     Agent,
+    /// node_exporter's ipvs metrics, from Prometheus (`--router prometheus:INSTANCE`):
+    /// read-only, and without what [`RouterSourceKind::unknown_fields`] lists.
+    Prometheus,
 }
 
 impl RouterSourceKind {
@@ -615,6 +634,25 @@ impl RouterSourceKind {
             Self::Proc => "proc",
             Self::Ssh => "ssh",
             Self::Agent => "agent",
+            Self::Prometheus => "prometheus",
+        }
+    }
+
+    /// The fields of services and real servers this source cannot know, by their JSON names:
+    /// shown as null or "?", never as a number it did not give.
+    pub fn unknown_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Prometheus => &[
+                "scheduler",
+                "persistent",
+                "forward",
+                "upper_threshold",
+                "lower_threshold",
+                "persistent_conns",
+                "totals",
+                "rates",
+            ],
+            Self::Netlink | Self::Proc | Self::Ssh | Self::Agent => &[],
         }
     }
 }

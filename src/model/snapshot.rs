@@ -266,7 +266,7 @@ pub(crate) fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> 
         .iter()
         .map(|s| derive_service(prev_services.get(&s.key).copied(), s, seconds))
         .collect();
-    let global_rates = cur.global.as_ref().map(|g| g.rates).or_else(|| {
+    let global_rates = cur.global.as_ref().and_then(|g| g.rates).or_else(|| {
         derive_rates(
             &prev?.global.as_ref()?.totals,
             &cur.global.as_ref()?.totals,
@@ -355,7 +355,7 @@ mod tests {
                 address: IpAddr::from([192, 0, 2, 10]),
                 port: 80,
             },
-            scheduler: "wlc".into(),
+            scheduler: Some("wlc".into()),
             persistent: None,
             ops: false,
             totals: Some(IpvsCounters {

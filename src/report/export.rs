@@ -420,7 +420,8 @@ fn csv_reals<W: Write>(
             row.empty(8);
             row.text(&svc_id);
             row.text(&real.id());
-            row.text(real.forward.as_str());
+            // Empty where the source does not say (Prometheus), as a missing number is.
+            row.text(real.forward.known_str().unwrap_or(""));
             row.value(Some(real.weight));
             row.value(Some(real.active_conns));
             row.value(Some(real.inactive_conns));

@@ -170,6 +170,7 @@ fn router(w: &mut Json<'_>, state: &State) {
     w.string(&r.host);
     w.raw(b",\"source\":");
     w.opt_string(cur.map(|c| c.source.as_str()));
+    let thresholds_known = unknown(w, cur);
     w.raw(b",\"status\":");
     w.string(if r.status == HostStatus::Ok {
         "ok"
@@ -187,7 +188,14 @@ fn router(w: &mut Json<'_>, state: &State) {
             if i > 0 {
                 w.raw(b",");
             }
-            service(w, svc, r.stats.services.get(i), conns, &mut id);
+            service(
+                w,
+                svc,
+                r.stats.services.get(i),
+                conns,
+                thresholds_known,
+                &mut id,
+            );
         }
     }
     w.raw(b"],\"connections\":");
@@ -292,6 +300,21 @@ fn vips(w: &mut Json<'_>, cur: Option<&RouterSample>) {
     w.raw(b"]");
 }
 
+/// `"unknown"`: the fields the source cannot know, null in every service and real server, never
+/// a number. Returns whether the thresholds are known.
+fn unknown(w: &mut Json<'_>, cur: Option<&RouterSample>) -> bool {
+    let fields = cur.map_or(&[][..], |c| c.source.unknown_fields());
+    w.raw(b",\"unknown\":[");
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            w.raw(b",");
+        }
+        w.string(field);
+    }
+    w.raw(b"]");
+    !fields.contains(&"upper_threshold")
+}
+
 fn ipvs(w: &mut Json<'_>, info: Option<&IpvsInfo>) {
     let Some(info) = info else {
         w.null();
@@ -322,6 +345,7 @@ fn service(
     svc: &VirtualServiceSample,
     st: Option<&ServiceStats>,
     conns: Option<&ConnSummary>,
+    thresholds_known: bool,
     id: &mut Vec<u8>,
 ) {
     w.raw(b"{\"id\":\"");
@@ -361,7 +385,7 @@ fn service(
         }
     }
     w.raw(b",\"scheduler\":");
-    w.string(&svc.scheduler);
+    w.opt_string(svc.scheduler.as_deref());
     w.raw(b",\"persistent\":");
     persistence(w, svc.persistent.as_ref());
     if svc.ops {
@@ -384,7 +408,14 @@ fn service(
         if i > 0 {
             w.raw(b",");
         }
-        real(w, r, st.and_then(|s| s.reals.get(i)), conns, id);
+        real(
+            w,
+            r,
+            st.and_then(|s| s.reals.get(i)),
+            conns,
+            thresholds_known,
+            id,
+        );
     }
     w.raw(b"]}");
 }
@@ -406,6 +437,7 @@ fn real(
     r: &RealServerSample,
     st: Option<&RealStats>,
     conns: Option<&ConnSummary>,
+    thresholds_known: bool,
     id: &mut Vec<u8>,
 ) {
     // The id, `addr:port`, is also the key of the real server's connection states.
@@ -418,13 +450,17 @@ fn real(
     w.raw(b",\"port\":");
     w.uint(u64::from(r.port));
     w.raw(b",\"forward\":");
-    w.string(r.forward.as_str());
+    w.opt_string(r.forward.known_str());
     w.raw(b",\"weight\":");
     w.int(i64::from(r.weight));
-    w.raw(b",\"upper_threshold\":");
-    w.uint(u64::from(r.upper_threshold));
-    w.raw(b",\"lower_threshold\":");
-    w.uint(u64::from(r.lower_threshold));
+    if thresholds_known {
+        w.raw(b",\"upper_threshold\":");
+        w.uint(u64::from(r.upper_threshold));
+        w.raw(b",\"lower_threshold\":");
+        w.uint(u64::from(r.lower_threshold));
+    } else {
+        w.raw(b",\"upper_threshold\":null,\"lower_threshold\":null");
+    }
     w.raw(b",\"active_conns\":");
     w.uint(u64::from(r.active_conns));
     w.raw(b",\"inactive_conns\":");

@@ -38,7 +38,7 @@ impl LiveRecorder {
                 .router
                 .as_ref()
                 .map(|(h, _)| h.clone())
-                .or_else(|| set.remote.router.as_ref().map(|r| r.host.clone())),
+                .or_else(|| set.remote.router_host()),
             nodes: set
                 .nodes
                 .iter()

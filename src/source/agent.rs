@@ -199,7 +199,9 @@ impl SampleDecoder {
 fn printable_services(services: &mut [VirtualServiceSample]) {
     use crate::model::text::printable;
     for s in services {
-        s.scheduler = printable(&s.scheduler, 32);
+        if let Some(sched) = &mut s.scheduler {
+            *sched = printable(sched, 32);
+        }
         if let Some(pe) = &mut s.pe_name {
             *pe = printable(pe, 32);
         }

@@ -18,6 +18,9 @@ pub enum RouterSpec {
     None,
     /// `[user@]host[:port]`, reached over SSH.
     Remote(String),
+    /// `prometheus:INSTANCE`: node_exporter's ipvs metrics of the instance labelled so, from
+    /// Prometheus (read-only).
+    Prometheus(String),
 }
 
 impl FromStr for RouterSpec {
@@ -27,6 +30,18 @@ impl FromStr for RouterSpec {
             "local" => Ok(Self::Local),
             "none" => Ok(Self::None),
             "" => Err("empty router; use local, none or [user@]host[:port]".into()),
+            // `prometheus:22` stays an SSH host named prometheus on port 22.
+            p if p.starts_with("prometheus:")
+                && !p["prometheus:".len()..].chars().all(|c| c.is_ascii_digit()) =>
+            {
+                let instance = p["prometheus:".len()..].trim();
+                if instance.chars().any(char::is_control) || instance.contains('"') {
+                    return Err(format!(
+                        "--router {p:?}: the instance label holds a quote or a control character"
+                    ));
+                }
+                Ok(Self::Prometheus(instance.to_string()))
+            }
             other => Ok(Self::Remote(other.to_string())),
         }
     }
@@ -133,6 +148,8 @@ pub struct PrometheusSpec {
     pub auth: PrometheusAuth,
     /// How long one poll (every query of it) may take; by default twice the interval, 2 to 10 s.
     pub timeout: Option<Duration>,
+    /// The most bytes of answers held at once, by every query in flight (64 MiB by default).
+    pub answer_memory: Option<u64>,
 }
 
 /// How lbtop signs in to Prometheus: from the config file or the environment, never the command
@@ -214,5 +231,23 @@ mod tests {
         let remote: NodesSpec = "web1,localhost".parse().expect("list");
         assert_eq!(remote.split_local(), (false, remote.clone()));
         assert_eq!(NodesSpec::Auto.split_local(), (false, NodesSpec::Auto));
+    }
+
+    #[test]
+    fn a_router_from_prometheus_is_named_by_its_instance_label() {
+        assert_eq!(
+            "prometheus:10.0.0.1:9100".parse(),
+            Ok(RouterSpec::Prometheus("10.0.0.1:9100".into()))
+        );
+        assert_eq!(
+            "prometheus:lb1".parse(),
+            Ok(RouterSpec::Prometheus("lb1".into()))
+        );
+        // An SSH host called prometheus, on port 22.
+        assert_eq!(
+            "prometheus:22".parse(),
+            Ok(RouterSpec::Remote("prometheus:22".into()))
+        );
+        assert!("prometheus:lb\"1".parse::<RouterSpec>().is_err());
     }
 }

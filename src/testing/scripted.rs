@@ -223,7 +223,7 @@ impl ScriptedCluster {
             services,
             global: Some(IpvsGlobalStats {
                 totals: global,
-                rates: Default::default(),
+                rates: Some(Default::default()),
             }),
             connections: Some(ConnSummary {
                 total,
@@ -266,7 +266,7 @@ impl ScriptedCluster {
             flags: None,
             pe_name: None,
             key,
-            scheduler: if s.is_multiple_of(3) { "wlc" } else { "wrr" }.into(),
+            scheduler: Some(if s.is_multiple_of(3) { "wlc" } else { "wrr" }.into()),
             persistent: (s % 6 == 5).then(|| Persistence {
                 timeout_s: 300,
                 netmask: "255.255.255.255".into(),

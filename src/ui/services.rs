@@ -8,7 +8,9 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Wrap};
 
 use crate::app::state::{Pane, PaneView, RouterEntry, ServiceRow, ServiceSort, State};
 use crate::config::Theme;
-use crate::model::sample::{HostStatus, IpvsRates, RealServerSample, VirtualServiceSample};
+use crate::model::sample::{
+    HostStatus, IpvsRates, RealServerSample, RouterSourceKind, VirtualServiceSample,
+};
 use crate::model::snapshot::{RealStats, ServiceStats};
 
 use super::widgets::{self, TableView, cell, draw_table, fit_columns, pane, si};
@@ -100,7 +102,8 @@ const COLUMNS: [Column; 15] = [
 fn service_label(svc: &VirtualServiceSample) -> String {
     let mut s = crate::control::plan::service_label(&svc.key);
     s.push(' ');
-    s.push_str(&svc.scheduler);
+    // "?": the source does not say (Prometheus).
+    s.push_str(svc.scheduler.as_deref().unwrap_or("?"));
     if let Some(p) = &svc.persistent {
         s.push_str(&format!(" p:{}s", p.timeout_s));
     }
@@ -166,6 +169,12 @@ fn title<'a>(state: &State, theme: &Theme) -> Vec<Span<'a>> {
         if let Some(owners) = cur.owners.as_ref().filter(|o| !o.is_empty()) {
             title.push(Span::styled(
                 format!("│ table managed by {} ", owners.join(", ")),
+                theme.warning,
+            ));
+        }
+        if cur.source == RouterSourceKind::Prometheus {
+            title.push(Span::styled(
+                "│ read-only; scheduler, method, thresholds and rates unknown (?) ",
                 theme.warning,
             ));
         }
@@ -486,11 +495,21 @@ fn rate_cell(cx: &RowCx, value: fn(&IpvsRates) -> f64) -> Cell<'static> {
         Subject::Real { st, .. } => st.rates,
         Subject::Missing => return blank(cx),
     };
+    // "?": the source cannot know (Prometheus); "-": none derived yet.
+    let none = if unknown_source(cx) { "?" } else { "-" };
     cell(
-        rates.as_ref().map_or("-".to_string(), |r| si(value(r))),
+        rates.as_ref().map_or(none.to_string(), |r| si(value(r))),
         true,
         cx.theme.base,
     )
+}
+
+/// Whether the router's rates come from a source that has none (node_exporter's metrics).
+fn unknown_source(cx: &RowCx) -> bool {
+    cx.state
+        .router()
+        .and_then(|r| r.cur.as_ref())
+        .is_some_and(|c| c.source == RouterSourceKind::Prometheus)
 }
 
 fn cps_cell(cx: &RowCx) -> Cell<'static> {

@@ -32,6 +32,8 @@ pub struct Snapshot {
 pub struct Router {
     pub host: String,
     pub source: Option<&'static str>,
+    /// The fields of services and real servers the source cannot know (null in them).
+    pub unknown: &'static [&'static str],
     pub status: &'static str,
     /// The connection as the nodes' `status` tells it (`ok`, `unreachable`, `auth-failed`, …).
     pub host_status: &'static str,
@@ -70,7 +72,7 @@ pub struct Service {
     pub address: Option<IpAddr>,
     pub port: Option<u16>,
     pub fwmark: Option<u32>,
-    pub scheduler: String,
+    pub scheduler: Option<String>,
     pub persistent: Option<Persistence>,
     pub ops: bool,
     /// The kernel's IP_VS_SVC_F_* bits, when read over netlink.
@@ -86,10 +88,10 @@ pub struct Real {
     pub id: String,
     pub address: IpAddr,
     pub port: u16,
-    pub forward: &'static str,
+    pub forward: Option<&'static str>,
     pub weight: i32,
-    pub upper_threshold: u32,
-    pub lower_threshold: u32,
+    pub upper_threshold: Option<u32>,
+    pub lower_threshold: Option<u32>,
     pub active_conns: u32,
     pub inactive_conns: u32,
     pub persistent_conns: Option<u32>,
@@ -141,6 +143,7 @@ fn service(
     svc: &VirtualServiceSample,
     st: Option<&ServiceStats>,
     conns: Option<&lbtop::model::sample::ConnSummary>,
+    thresholds: bool,
 ) -> Service {
     let (protocol, address, port, fwmark) = match svc.key {
         ServiceKey::Addr {
@@ -167,7 +170,7 @@ fn service(
             .reals
             .iter()
             .enumerate()
-            .map(|(i, r)| real(r, st.and_then(|s| s.reals.get(i)), conns))
+            .map(|(i, r)| real(r, st.and_then(|s| s.reals.get(i)), conns, thresholds))
             .collect(),
     }
 }
@@ -176,6 +179,7 @@ fn real(
     r: &RealServerSample,
     st: Option<&RealStats>,
     conns: Option<&lbtop::model::sample::ConnSummary>,
+    thresholds: bool,
 ) -> Real {
     let id = r.id();
     Real {
@@ -183,10 +187,10 @@ fn real(
         id,
         address: r.address,
         port: r.port,
-        forward: r.forward.as_str(),
+        forward: r.forward.known_str(),
         weight: r.weight,
-        upper_threshold: r.upper_threshold,
-        lower_threshold: r.lower_threshold,
+        upper_threshold: thresholds.then_some(r.upper_threshold),
+        lower_threshold: thresholds.then_some(r.lower_threshold),
         active_conns: r.active_conns,
         inactive_conns: r.inactive_conns,
         persistent_conns: r.persistent_conns,
@@ -202,9 +206,12 @@ pub fn snapshot(state: &State) -> Snapshot {
     let router = state.router().map(|r| {
         let cur = r.cur.as_ref();
         let conns = cur.and_then(|c| c.connections.as_ref());
+        let thresholds =
+            !cur.is_some_and(|c| c.source.unknown_fields().contains(&"upper_threshold"));
         Router {
             host: r.host.clone(),
             source: cur.map(|c| c.source.as_str()),
+            unknown: cur.map_or(&[][..], |c| c.source.unknown_fields()),
             status: if r.status == lbtop::model::sample::HostStatus::Ok {
                 "ok"
             } else {
@@ -220,7 +227,7 @@ pub fn snapshot(state: &State) -> Snapshot {
                     c.services
                         .iter()
                         .enumerate()
-                        .map(|(i, s)| service(s, r.stats.services.get(i), conns))
+                        .map(|(i, s)| service(s, r.stats.services.get(i), conns, thresholds))
                         .collect()
                 })
                 .unwrap_or_default(),

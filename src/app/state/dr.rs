@@ -154,7 +154,7 @@ mod tests {
                 address: "10.0.0.100".parse().expect("vip"),
                 port,
             },
-            scheduler: "wlc".into(),
+            scheduler: Some("wlc".into()),
             persistent: persistent.then(|| Persistence {
                 timeout_s: 300,
                 netmask: "255.255.255.255".into(),

@@ -211,7 +211,10 @@ fn dest_attrs(
         attr(
             "IPVS_DEST_ATTR_FWD_METHOD",
             DEST_ATTR_FWD_METHOD,
-            real.forward.conn_flags(),
+            real.forward.conn_flags().ok_or(NetlinkError::Encode {
+                what: "IPVS_DEST_ATTR_FWD_METHOD",
+                message: "the forwarding method is not known".into(),
+            })?,
         )?,
         attr("IPVS_DEST_ATTR_WEIGHT", DEST_ATTR_WEIGHT, weight)?,
         attr(
@@ -940,7 +943,7 @@ mod tests {
     fn a_persistent_tcp_service_reads_with_its_mask_flags_and_64_bit_counters() {
         let (svc, id) = parse_service(&tcp_persistent_service()).expect("parses");
         assert_eq!(svc.key.to_string(), "tcp:192.0.2.10:80");
-        assert_eq!(svc.scheduler, "wlc");
+        assert_eq!(svc.scheduler.as_deref(), Some("wlc"));
         assert_eq!(
             svc.persistent,
             Some(Persistence {

@@ -427,7 +427,7 @@ pub(super) fn parse_service(
     Ok((
         VirtualServiceSample {
             key,
-            scheduler,
+            scheduler: Some(scheduler),
             persistent,
             ops: bits & SVC_F_ONEPACKET != 0,
             totals,

@@ -110,7 +110,7 @@ fn service(line: &str, hz: u32) -> Result<(VirtualServiceSample, Option<u32>), S
         flags: None,
         pe_name: None,
         key,
-        scheduler: scheduler.to_string(),
+        scheduler: Some(scheduler.to_string()),
         persistent: None,
         ops: false,
         totals: None,
@@ -246,13 +246,13 @@ pub fn ip_vs_stats(text: &str) -> Result<IpvsGlobalStats, ParseError> {
             in_bytes: totals[3],
             out_bytes: totals[4],
         },
-        rates: IpvsRates {
+        rates: Some(IpvsRates {
             cps: rates[0] as f64,
             in_pps: rates[1] as f64,
             out_pps: rates[2] as f64,
             in_bps: rates[3] as f64,
             out_bps: rates[4] as f64,
-        },
+        }),
     })
 }
 
@@ -307,7 +307,7 @@ FWM  0000002A rr
                 port: 80
             }
         );
-        assert_eq!(s[0].scheduler, "wlc");
+        assert_eq!(s[0].scheduler.as_deref(), Some("wlc"));
         assert_eq!(s[0].persistent, None);
         assert!(!s[0].ops);
         assert_eq!(s[0].reals.len(), 2);
@@ -422,9 +422,9 @@ FWM  0000002A rr
         assert_eq!(g.totals.conns, 31);
         assert_eq!(g.totals.in_packets, 1000);
         assert_eq!(g.totals.in_bytes, 128_000);
-        assert_eq!(g.rates.cps, 2.0);
-        assert_eq!(g.rates.in_pps, 160.0);
-        assert_eq!(g.rates.in_bps, 4096.0);
+        assert_eq!(g.rates.expect("kernel rates").cps, 2.0);
+        assert_eq!(g.rates.expect("kernel rates").in_pps, 160.0);
+        assert_eq!(g.rates.expect("kernel rates").in_bps, 4096.0);
     }
 
     #[test]

@@ -533,7 +533,7 @@ pub fn merge_ipvsadm(
             flags: None,
             pe_name: None,
             key: svc.key,
-            scheduler: scheduler.clone(),
+            scheduler: Some(scheduler.clone()),
             persistent: persistent.clone(),
             ops: *ops,
             totals: None,
@@ -941,7 +941,7 @@ mod tests {
         let m = merge_ipvsadm(&p, &others).expect("merges");
         assert_eq!(m.len(), 5);
         let web = &m[0];
-        assert_eq!(web.scheduler, "wlc");
+        assert_eq!(web.scheduler.as_deref(), Some("wlc"));
         assert_eq!(web.totals.map(|t| t.conns), Some(100));
         assert_eq!(web.rates.map(|r| r.in_bps), Some(4000.0));
         let r1 = &web.reals[0];

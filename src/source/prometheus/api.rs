@@ -16,7 +16,21 @@ pub(crate) struct Series {
     pub name: Option<String>,
     pub mode: Option<String>,
     pub cpu: Option<String>,
+    /// The labels of node_exporter's `node_ipvs_backend_*` series, when it has them.
+    pub backend: Option<Box<Backend>>,
     pub value: f64,
+}
+
+/// A backend's labels in node_exporter's ipvs collector: the virtual service (`proto` TCP, UDP
+/// or FWM; `local_mark` in hex for FWM) and the real server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Backend {
+    pub proto: String,
+    pub local_address: String,
+    pub local_port: String,
+    pub local_mark: String,
+    pub remote_address: String,
+    pub remote_port: String,
 }
 
 /// Why an answer could not be used.
@@ -99,11 +113,23 @@ pub(crate) fn parse_vector(status: u16, body: &[u8]) -> Result<Vec<Series>, ApiE
         .filter_map(|s| {
             let value = parse_value(&s.value.1)?;
             let mut metric = s.metric;
+            let backend = metric.contains_key("remote_address").then(|| {
+                let mut take = |k: &str| metric.remove(k).unwrap_or_default();
+                Box::new(Backend {
+                    proto: take("proto"),
+                    local_address: take("local_address"),
+                    local_port: take("local_port"),
+                    local_mark: take("local_mark"),
+                    remote_address: take("remote_address"),
+                    remote_port: take("remote_port"),
+                })
+            });
             Some(Series {
                 instance: metric.remove("instance")?,
                 name: metric.remove("__name__"),
                 mode: metric.remove("mode"),
                 cpu: metric.remove("cpu"),
+                backend,
                 value,
             })
         })
@@ -133,6 +159,7 @@ mod tests {
                 name: Some("node_cpu_seconds_total".into()),
                 mode: Some("idle".into()),
                 cpu: Some("3".into()),
+                backend: None,
                 value: 1234.56,
             }]
         );

@@ -1,7 +1,12 @@
 //! Prometheus's query API over HTTP(S) (reqwest on rustls with ring): one instant query per
-//! call, every answer bounded in size, the whole poll bounded in time by the task.
+//! call, every answer bounded in size, the whole poll bounded in time by the task. The bytes of
+//! answers held at once are bounded too, by a budget every query in flight shares
+//! ([`AnswerBudget`]): the queries of a poll run together, and the router's with the nodes'.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use reqwest::{StatusCode, Url};
 
@@ -25,8 +30,41 @@ pub(crate) enum QueryError {
     Auth(String),
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("answer larger than {limit} bytes")]
-    TooLarge { limit: usize },
+    #[error(
+        "Prometheus's answers need more than the {} lbtop holds at once (`answer-memory` \
+         under [prometheus]): narrow the selector, or raise it",
+        bytesize::ByteSize::b(*budget as u64).display().iec()
+    )]
+    TooLarge { budget: usize },
+}
+
+/// The bytes of answers every query in flight may hold together: a query takes its share as
+/// its answer arrives, and gives it back when the answer has been read into series.
+#[derive(Debug, Clone)]
+pub(crate) struct AnswerBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+impl AnswerBudget {
+    pub(crate) fn new(total: usize) -> AnswerBudget {
+        let total = total.clamp(1, u32::MAX as usize);
+        AnswerBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// `n` more bytes for `held`, or `None` when the budget has not that many left.
+    fn take<'a>(&'a self, held: &mut Option<SemaphorePermit<'a>>, n: usize) -> Option<()> {
+        let n = u32::try_from(n).ok()?;
+        let more = self.bytes.try_acquire_many(n).ok()?;
+        match held {
+            Some(h) => h.merge(more),
+            None => *held = Some(more),
+        }
+        Some(())
+    }
 }
 
 impl QueryError {
@@ -48,15 +86,16 @@ pub(crate) struct Client {
     /// `host:port` of the server, for a status before any instance is known.
     pub(crate) server: String,
     auth: PrometheusAuth,
-    limit: usize,
+    budget: AnswerBudget,
 }
 
 impl Client {
-    /// A client for `spec`, each request within `timeout` and each answer at most `limit` bytes.
+    /// A client for `spec`, each request within `timeout`, the answers of every query in flight
+    /// within `budget`.
     pub(crate) fn new(
         spec: &PrometheusSpec,
         timeout: Duration,
-        limit: usize,
+        budget: AnswerBudget,
     ) -> Result<Client, String> {
         let base = parse_url(&spec.url)?;
         let query_url = base
@@ -97,7 +136,7 @@ impl Client {
             query_url,
             server,
             auth: spec.auth.clone(),
-            limit,
+            budget,
         })
     }
 
@@ -122,20 +161,42 @@ impl Client {
                 status.as_u16()
             )));
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.limit as u64)
-        {
-            return Err(QueryError::TooLarge { limit: self.limit });
-        }
+        let too_large = || QueryError::TooLarge {
+            budget: self.budget.total,
+        };
+        // The share is taken before the bytes are: for the whole answer when its length is
+        // known (the buffer is made that size at once), else as the buffer grows.
+        let mut held = None;
+        let mut held_bytes = 0usize;
         let mut body = Vec::new();
+        if let Some(n) = response.content_length() {
+            let n = usize::try_from(n).map_err(|_| too_large())?;
+            self.budget.take(&mut held, n).ok_or_else(too_large)?;
+            held_bytes = n;
+            body.reserve_exact(n);
+        }
         while let Some(chunk) = response.chunk().await.map_err(|e| self.failure(&e))? {
-            if body.len() + chunk.len() > self.limit {
-                return Err(QueryError::TooLarge { limit: self.limit });
+            let len = body.len() + chunk.len();
+            if len > held_bytes {
+                // Room to grow into, or near the end of the budget just what is needed.
+                let roomy = len.max(held_bytes * 2).max(64 << 10);
+                let cap = if self.budget.take(&mut held, roomy - held_bytes).is_some() {
+                    roomy
+                } else {
+                    self.budget
+                        .take(&mut held, len - held_bytes)
+                        .ok_or_else(too_large)?;
+                    len
+                };
+                held_bytes = cap;
+                body.reserve_exact(cap - body.len());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(api::parse_vector(status.as_u16(), &body)?)
+        let series = api::parse_vector(status.as_u16(), &body)?;
+        drop(body);
+        drop(held);
+        Ok(series)
     }
 
     fn failure(&self, e: &reqwest::Error) -> QueryError {
@@ -200,6 +261,22 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_is_shared_and_given_back_when_an_answer_is_read() {
+        let budget = AnswerBudget::new(100);
+        let mut first = None;
+        assert!(budget.take(&mut first, 60).is_some());
+        assert!(budget.take(&mut first, 30).is_some(), "grows in place");
+        let mut second = None;
+        assert!(budget.take(&mut second, 20).is_none(), "90 of 100 held");
+        assert!(budget.take(&mut second, 10).is_some());
+        drop(first);
+        assert!(budget.take(&mut second, 90).is_some(), "given back");
+        let small = AnswerBudget::new(10);
+        let mut huge = None;
+        assert!(small.take(&mut huge, usize::MAX).is_none());
+    }
 
     #[test]
     fn urls_are_http_or_https_with_a_host_and_the_api_under_their_path() {

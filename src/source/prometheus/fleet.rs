@@ -25,6 +25,8 @@ pub(crate) struct Answers {
     pub cpu: Vec<Series>,
     /// `cpu` has one series per core and mode (else per instance and mode).
     pub per_core: bool,
+    /// Without `per_core`: the per-core series of the few instances the screen shows.
+    pub cpu_detail: Vec<Series>,
     pub gauges: Vec<Series>,
     /// Scrapes per [`super::selector::INTERVAL_WINDOW_S`], when asked this poll.
     pub scrape_counts: Option<Vec<Series>>,
@@ -333,12 +335,43 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
             add_mode(a.total.get_or_insert_default(), mode, jiffies);
         }
     }
+    // The per-core lines of the nodes on screen; their totals are the sums'.
+    for s in &answers.cpu_detail {
+        let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) else {
+            continue;
+        };
+        if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
+            let jiffies = (s.value.max(0.0) * 100.0).round() as u64;
+            add_mode(a.cpus.entry(core).or_default(), mode, jiffies);
+        }
+    }
     for s in &answers.gauges {
         if let (Some(a), Some(name)) = (accs.get_mut(&s.instance), s.name.as_ref()) {
             a.gauges.insert(name.clone(), s.value);
         }
     }
     accs
+}
+
+/// The instances of `wanted` (node names, the detail's first) whose cores are asked for one by
+/// one: in that order, while their cores together stay within `limit`, and at most 256.
+pub(crate) fn detail_instances(cores: &[Series], wanted: &[String], limit: f64) -> Vec<String> {
+    let mut picked = Vec::new();
+    let mut total = 0.0;
+    for name in wanted.iter().take(256) {
+        let Some(s) = cores
+            .iter()
+            .find(|s| printable(&s.instance, NAME_CHARS) == *name)
+        else {
+            continue;
+        };
+        if total + s.value > limit || picked.contains(&s.instance) {
+            continue;
+        }
+        total += s.value;
+        picked.push(s.instance.clone());
+    }
+    picked
 }
 
 /// Adds a mode's jiffies (node_exporter's seconds × USER_HZ 100) to its field.
@@ -382,6 +415,7 @@ mod tests {
             name: None,
             mode: None,
             cpu: None,
+            backend: None,
             value,
         }
     }
@@ -416,6 +450,7 @@ mod tests {
                 cpu(i, "0", "guest", 99.0),
             ],
             per_core: true,
+            cpu_detail: Vec::new(),
             gauges: vec![
                 gauge(i, "node_load1", 0.5),
                 gauge(i, "node_memory_MemTotal_bytes", 8e9),
@@ -522,6 +557,38 @@ mod tests {
         assert_eq!(s.cores(), 32);
         assert_eq!(s.stat.total.user, 2075);
         assert!(!s.has_per_core());
+    }
+
+    #[test]
+    fn per_core_lines_of_the_nodes_on_screen_come_beside_the_sums_within_the_limit() {
+        let cores = vec![
+            series("a:9100", 64.0),
+            series("b:9100", 64.0),
+            series("c:9100", 8.0),
+        ];
+        let wanted = [
+            "b:9100".to_string(),
+            "a:9100".into(),
+            "c:9100".into(),
+            "x".into(),
+        ];
+        assert_eq!(
+            detail_instances(&cores, &wanted, 100.0),
+            vec!["b:9100".to_string(), "c:9100".into()],
+            "the detail's node first; a that does not fit is left to its sums"
+        );
+        let i = "10.0.0.1:9100";
+        let mut a = answers(2000.5, 2000.0, 100.0);
+        a.per_core = false;
+        a.cpu = vec![cpu(i, "", "idle", 200.0), cpu(i, "", "user", 20.75)];
+        a.cpu_detail = vec![cpu(i, "0", "idle", 100.0), cpu(i, "1", "idle", 100.0)];
+        let events = Fleet::new(&[], 1.0).absorb(a);
+        let Report::Sample(s) = node(&events, i) else {
+            panic!("a sample");
+        };
+        assert!(s.has_per_core());
+        assert_eq!(s.stat.cpu_ids, vec![0, 1]);
+        assert_eq!(s.stat.total.idle, 20_000, "the total is the sums'");
     }
 
     #[test]

@@ -7,14 +7,18 @@
 //! - `selector`: the instances picked and the PromQL asked;
 //! - `client`: HTTP(S), credentials, bounds on size and time;
 //! - `api`: the API's answers and errors;
-//! - `fleet`: answers to samples and statuses.
+//! - `fleet`: answers to samples and statuses;
+//! - `router`: the router from node_exporter's ipvs metrics (`--router 'prometheus:INSTANCE'`).
 //!
 //! CPU detail: per core while the selected instances have at most [`PER_CORE_LIMIT`] cores in
-//! all; beyond, the per-node sums by mode and the core count (`NodeSample::has_per_core`).
+//! all; beyond, the per-node sums by mode and the core count (`NodeSample::has_per_core`), and
+//! per core only for the nodes the screen shows ([`DetailWanted`]: the node detail, the rows in
+//! view), as many as fit in [`PER_CORE_LIMIT`] cores, in one more query.
 
 mod api;
 mod client;
 mod fleet;
+mod router;
 mod selector;
 
 use std::sync::Arc;
@@ -23,25 +27,46 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 
-use crate::model::sample::SourceEvent;
+use crate::model::sample::{Report, SourceEvent};
 use crate::source::poller::PollHandle;
 use crate::source::spec::{NodeMapping, PrometheusSpec};
 
 pub use selector::Selector;
 
 use api::Series;
+pub(crate) use client::AnswerBudget;
 use client::{Client, QueryError};
 use fleet::{Answers, Fleet};
+use router::{RouterAnswers, RouterQueries, RouterView};
 
 /// Per-core series are asked for while the selected instances have at most this many cores in
 /// all (8 modes each: 32,768 series); beyond it, per-node sums.
 pub const PER_CORE_LIMIT: f64 = 4096.0;
 
-/// The largest answer read for one query.
-const ANSWER_LIMIT: usize = 64 << 20;
+/// The most bytes of answers held at once, by every query in flight (`answer-memory`).
+pub(crate) const ANSWER_MEMORY: usize = 64 << 20;
 
 /// How often the scrape intervals (for staleness) are asked again.
 const INTERVALS_EVERY: Duration = Duration::from_secs(60);
+
+/// The nodes whose per-core lines are on screen, by name (the node detail first, then the
+/// list's rows in view); the UI sets them, the Prometheus task reads them at each poll.
+#[derive(Debug, Clone, Default)]
+pub struct DetailWanted(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl DetailWanted {
+    pub fn set(&self, names: Vec<String>) {
+        if let Ok(mut wanted) = self.0.lock()
+            && *wanted != names
+        {
+            *wanted = names;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Vec<String> {
+        self.0.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
 
 /// The nodes Prometheus has, ready to start.
 #[derive(Debug, Clone)]
@@ -50,31 +75,37 @@ pub struct PrometheusNodes {
     selector: Selector,
     mappings: Vec<NodeMapping>,
     timeout: Duration,
+    detail: DetailWanted,
 }
 
 impl PrometheusNodes {
     /// The source for `spec` and `selector`; `mappings` are the config's `[[node]]` entries.
     /// Errors (a bad URL, an unreadable CA file) are for the operator, as they are.
-    pub fn new(
+    pub(crate) fn new(
         spec: &PrometheusSpec,
         selector: Selector,
         mappings: &[NodeMapping],
         interval: Duration,
+        budget: AnswerBudget,
     ) -> Result<PrometheusNodes, String> {
-        let timeout = spec.timeout.unwrap_or_else(|| {
-            (interval * 2).clamp(Duration::from_secs(2), Duration::from_secs(10))
-        });
+        let timeout = poll_timeout(spec, interval);
         Ok(PrometheusNodes {
-            client: Client::new(spec, timeout, ANSWER_LIMIT)?,
+            client: Client::new(spec, timeout, budget)?,
             selector,
             mappings: mappings.to_vec(),
             timeout,
+            detail: DetailWanted::default(),
         })
     }
 
     /// How long one poll may take.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Where the UI says which nodes' per-core lines it shows.
+    pub fn detail(&self) -> DetailWanted {
+        self.detail.clone()
     }
 
     /// Starts the task. With `limit`, it polls that many times and stops (`--once`), a failure
@@ -108,6 +139,18 @@ impl PrometheusNodes {
         } else {
             sel.cpu_sums()
         };
+        let detail = if per_core {
+            Vec::new()
+        } else {
+            fleet::detail_instances(&cores, &self.detail.get(), PER_CORE_LIMIT)
+        };
+        let cpu_detail = async {
+            if detail.is_empty() {
+                Ok(Vec::new())
+            } else {
+                q(sel.cpu_per_core_of(&detail)).await
+            }
+        };
         let counts = async {
             if asked_intervals {
                 q(sel.scrape_count()).await.map(Some)
@@ -115,10 +158,11 @@ impl PrometheusNodes {
                 Ok::<Option<Vec<Series>>, QueryError>(None)
             }
         };
-        let (up, scraped_at, cpu, gauges, counts) = tokio::join!(
+        let (up, scraped_at, cpu, cpu_detail, gauges, counts) = tokio::join!(
             q(sel.up()),
             q(sel.scraped_at()),
             q(cpu_query),
+            cpu_detail,
             q(sel.gauges()),
             counts
         );
@@ -129,9 +173,157 @@ impl PrometheusNodes {
             cores,
             cpu: cpu?,
             per_core,
+            cpu_detail: cpu_detail?,
             gauges: gauges?,
             scrape_counts: counts?,
         })
+    }
+}
+
+/// How long one poll may take: the config's `timeout`, else twice the interval, 2 to 10 s.
+fn poll_timeout(spec: &PrometheusSpec, interval: Duration) -> Duration {
+    spec.timeout
+        .unwrap_or_else(|| (interval * 2).clamp(Duration::from_secs(2), Duration::from_secs(10)))
+}
+
+/// The budget of answer bytes for `spec` (`answer-memory`), for every source of it to share.
+pub(crate) fn answer_budget(spec: &PrometheusSpec) -> AnswerBudget {
+    let bytes = spec
+        .answer_memory
+        .and_then(|b| usize::try_from(b).ok())
+        .unwrap_or(ANSWER_MEMORY);
+    AnswerBudget::new(bytes)
+}
+
+/// The router from Prometheus (`--router 'prometheus:INSTANCE'`), ready to start.
+#[derive(Debug, Clone)]
+pub struct PrometheusRouter {
+    client: Client,
+    queries: RouterQueries,
+    instance: String,
+    timeout: Duration,
+}
+
+impl PrometheusRouter {
+    /// The router labelled `instance` in the Prometheus of `spec`.
+    pub(crate) fn new(
+        spec: &PrometheusSpec,
+        instance: &str,
+        interval: Duration,
+        budget: AnswerBudget,
+    ) -> Result<PrometheusRouter, String> {
+        let timeout = poll_timeout(spec, interval);
+        Ok(PrometheusRouter {
+            client: Client::new(spec, timeout, budget)?,
+            queries: RouterQueries::new(instance),
+            instance: instance.to_string(),
+            timeout,
+        })
+    }
+
+    /// The router's name in the state: its instance label, printable.
+    pub fn host(&self) -> String {
+        RouterView::new(&self.instance, 1.0).host()
+    }
+
+    /// How long one poll may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Starts the task. With `limit`, it stops after that many samples or its first failure
+    /// (`--once`); without, when the receiver goes away.
+    pub fn spawn(
+        self,
+        interval: Duration,
+        tx: mpsc::Sender<SourceEvent>,
+        limit: Option<u32>,
+    ) -> PollHandle {
+        let refresh = Arc::new(Notify::new());
+        let notify = refresh.clone();
+        tokio::spawn(run_router(self, interval, tx, notify, limit));
+        PollHandle::from_notify(refresh)
+    }
+
+    /// Every query of one poll, at one instant, one per metric family.
+    async fn poll(&self) -> Result<RouterAnswers, QueryError> {
+        let at = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
+        let q = |promql: String| async move { self.client.query(&promql, at).await };
+        let r = &self.queries;
+        let (up, scraped_at, scrape_count, collector, weight, active, inactive, global) = tokio::join!(
+            q(r.up()),
+            q(r.scraped_at()),
+            q(r.scrape_count()),
+            q(r.collector()),
+            q(r.backend("weight")),
+            q(r.backend("connections_active")),
+            q(r.backend("connections_inactive")),
+            q(r.global()),
+        );
+        Ok(RouterAnswers {
+            at,
+            up: up?,
+            scraped_at: scraped_at?,
+            scrape_count: scrape_count?,
+            collector: collector?,
+            weight: weight?,
+            active: active?,
+            inactive: inactive?,
+            global: global?,
+        })
+    }
+}
+
+/// The router's task: polls on the interval (or at once on a refresh), sends a sample for each
+/// new scrape and a status for each change.
+async fn run_router(
+    src: PrometheusRouter,
+    interval: Duration,
+    tx: mpsc::Sender<SourceEvent>,
+    refresh: Arc<Notify>,
+    limit: Option<u32>,
+) {
+    let interval = interval.max(Duration::from_millis(10));
+    let mut view = RouterView::new(&src.instance, interval.as_secs_f64());
+    let host = view.host();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut samples = 0u32;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = refresh.notified() => ticker.reset(),
+        }
+        let polled = tokio::time::timeout(src.timeout, src.poll())
+            .await
+            .unwrap_or_else(|_| {
+                Err(QueryError::Unreachable(format!(
+                    "Prometheus at {} did not answer within {}",
+                    src.client.server,
+                    humantime::format_duration(src.timeout)
+                )))
+            });
+        let now = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
+        let report = match polled {
+            Ok(answers) => view.absorb(&answers),
+            Err(e) => {
+                tracing::warn!(server = %src.client.server, "{e}");
+                view.failed(e.status(), &e.to_string(), now)
+            }
+        };
+        let Some(report) = report else { continue };
+        let failed = matches!(report, Report::Status { .. });
+        samples += u32::from(!failed);
+        let event = SourceEvent::Router {
+            host: host.clone(),
+            report,
+        };
+        if tx.send(event).await.is_err() {
+            return;
+        }
+        if limit.is_some_and(|l| samples >= l || failed) {
+            return;
+        }
     }
 }
 

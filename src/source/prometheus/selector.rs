@@ -135,11 +135,39 @@ impl Selector {
         self.on("node_cpu_seconds_total", "")
     }
 
+    /// Seconds per mode of every core of `instances` (a bounded few, by their labels).
+    pub(crate) fn cpu_per_core_of(&self, instances: &[String]) -> String {
+        let alternatives: Vec<String> = instances.iter().map(|i| regex_literal(i)).collect();
+        self.on(
+            "node_cpu_seconds_total",
+            &format!("instance=~\"{}\"", alternatives.join("|")),
+        )
+    }
+
     /// The load, memory, boot time and clock of every instance, in one query.
     pub(crate) fn gauges(&self) -> String {
         let names: Vec<&str> = GAUGES.iter().copied().chain([NODE_TIME]).collect();
         self.on("", &format!("__name__=~\"{}\"", names.join("|")))
     }
+}
+
+/// `text` as a regular expression matching only itself, inside a PromQL string: RE2's special
+/// characters escaped for the regex, then backslashes and quotes for the string.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        match c {
+            // `\\` to the regex, each backslash doubled for the string.
+            '\\' => out.push_str(r"\\\\"),
+            '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$' => {
+                out.push_str(r"\\");
+                out.push(c);
+            }
+            '"' => out.push_str(r#"\""#),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for Selector {
@@ -175,6 +203,10 @@ mod tests {
         );
         // Braces and brackets inside quotes are values, not syntax.
         assert!(Selector::parse(r#"{path="/a{b}[c]"}"#).is_ok());
+        assert_eq!(
+            all.cpu_per_core_of(&["10.0.0.1:9100".into(), r#"we"b(1)"#.into()]),
+            r#"node_cpu_seconds_total{instance=~"10\\.0\\.0\\.1:9100|we\"b\\(1\\)"}"#
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ mod tests {
                     address: "10.0.0.100".parse().expect("test value"),
                     port: 80,
                 },
-                scheduler: "wlc".into(),
+                scheduler: Some("wlc".into()),
                 persistent: None,
                 ops: false,
                 totals: None,

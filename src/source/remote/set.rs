@@ -12,7 +12,7 @@ use super::nodemap::NodeMap;
 use super::task::{RemoteSource, Role};
 use crate::model::sample::SourceEvent;
 use crate::source::poller::PollHandle;
-use crate::source::prometheus::PrometheusNodes;
+use crate::source::prometheus::{DetailWanted, PrometheusNodes, PrometheusRouter, answer_budget};
 use crate::source::spec::{NodeMapping, NodesSpec, RouterSpec, SourceSpec};
 use crate::source::ssh::config::parse_jump_list;
 use crate::source::ssh::hosts::{HostSpec, display_names, expand_node_list};
@@ -26,6 +26,8 @@ pub struct RemoteSet {
     pub auto: Option<AutoNodes>,
     /// `--nodes prometheus`: one task for every instance.
     pub prometheus: Option<PrometheusNodes>,
+    /// `--router 'prometheus:INSTANCE'`: node_exporter's ipvs metrics, read-only.
+    pub prometheus_router: Option<PrometheusRouter>,
 }
 
 /// What [`RemoteSet::start`] gives back.
@@ -37,6 +39,8 @@ pub struct Started {
     pub router_tx: mpsc::Sender<SourceEvent>,
     /// Resolves when Prometheus's task has ended (with `--once`), its events all sent.
     pub fleet_done: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Where the screen says which Prometheus nodes' per-core lines it shows.
+    pub detail: Option<DetailWanted>,
 }
 
 impl RemoteSet {
@@ -52,16 +56,35 @@ impl RemoteSet {
         let settings = SshSettings::load(&args.ssh).map_err(|e| e.to_string())?;
         let ctx = SshContext::new(settings, SshTuning::for_interval(interval));
         let mut set = RemoteSet::with_context(args, node_map, ctx)?;
+        let need_url = |what: &str| {
+            format!(
+                "{what}: say where Prometheus is with --prometheus URL (or `url` under \
+                 [prometheus] in the config file)"
+            )
+        };
+        // The nodes and the router share one budget of answer bytes.
+        let prometheus = args.prometheus.as_ref().map(|p| (p, answer_budget(p)));
         if let NodesSpec::Prometheus(selector) = &args.nodes {
-            let spec = args.prometheus.as_ref().ok_or(
-                "--nodes prometheus: say where Prometheus is with --prometheus URL \
-                 (or `url` under [prometheus] in the config file)",
-            )?;
+            let (spec, budget) = prometheus
+                .as_ref()
+                .ok_or_else(|| need_url("--nodes prometheus"))?;
             set.prometheus = Some(PrometheusNodes::new(
                 spec,
                 selector.clone(),
                 node_map,
                 interval,
+                budget.clone(),
+            )?);
+        }
+        if let RouterSpec::Prometheus(instance) = &args.router {
+            let (spec, budget) = prometheus
+                .as_ref()
+                .ok_or_else(|| need_url("--router prometheus:INSTANCE"))?;
+            set.prometheus_router = Some(PrometheusRouter::new(
+                spec,
+                instance,
+                interval,
+                budget.clone(),
             )?);
         }
         Ok(set)
@@ -136,9 +159,18 @@ impl RemoteSet {
 
     pub fn is_empty(&self) -> bool {
         self.router.is_none()
+            && self.prometheus_router.is_none()
             && self.nodes.is_empty()
             && self.auto.is_none()
             && self.prometheus.is_none()
+    }
+
+    /// The router's name, when it is watched over SSH or read from Prometheus.
+    pub(crate) fn router_host(&self) -> Option<String> {
+        self.router
+            .as_ref()
+            .map(|r| r.host.clone())
+            .or_else(|| self.prometheus_router.as_ref().map(PrometheusRouter::host))
     }
 
     /// The nodes known before anything runs: `(name, host)`.
@@ -174,9 +206,13 @@ impl RemoteSet {
         if let Some(r) = self.router {
             handles.push(r.spawn(interval, router_tx.clone(), limit));
         }
+        if let Some(r) = self.prometheus_router {
+            handles.push(r.spawn(interval, router_tx.clone(), limit));
+        }
         for n in self.nodes {
             handles.push(n.spawn(interval, tx.clone(), limit));
         }
+        let detail = self.prometheus.as_ref().map(PrometheusNodes::detail);
         let fleet_done = self.prometheus.map(|p| {
             let (handle, done) = p.spawn(interval, tx.clone(), limit);
             handles.push(handle);
@@ -186,6 +222,7 @@ impl RemoteSet {
             handles,
             router_tx,
             fleet_done,
+            detail,
         }
     }
 
@@ -203,7 +240,13 @@ impl RemoteSet {
         let prometheus = self
             .prometheus
             .as_ref()
-            .map_or(Duration::ZERO, |p| (interval + p.timeout()) * rounds);
+            .map(PrometheusNodes::timeout)
+            .max(
+                self.prometheus_router
+                    .as_ref()
+                    .map(PrometheusRouter::timeout),
+            )
+            .map_or(Duration::ZERO, |t| (interval + t) * rounds);
         (one * hops).max(prometheus) + Duration::from_secs(2)
     }
 }

@@ -39,7 +39,11 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, theme: &Theme, keymap:
     frame.render_widget(Clear, area);
     let close = keys_or(keymap, &[Action::Toggle, Action::Back]);
     let name = match &subject {
-        Subject::Service(svc, _) => format!("{} {}", service_label(&svc.key), svc.scheduler),
+        Subject::Service(svc, _) => format!(
+            "{} {}",
+            service_label(&svc.key),
+            svc.scheduler.as_deref().unwrap_or("(scheduler unknown)")
+        ),
         Subject::Real(svc, real, _) => {
             format!("{} of {}", real.id(), service_label(&svc.key))
         }
@@ -127,7 +131,9 @@ fn header_lines(
                     "weight {} ({:.0}% of the service's), {} forwarding, {:.0}% of its connections{node}",
                     real.weight,
                     st.weight_share * 100.0,
-                    real.forward.as_proc(),
+                    real.forward
+                        .known_str()
+                        .map_or("unknown", |_| real.forward.as_proc()),
                     st.conn_share * 100.0
                 ),
                 st.rates,
