@@ -289,7 +289,13 @@ pub struct LocalRouter {
     dest_reads: DestReads,
     /// The table's managers found in the process table, and the table's shape then.
     owners: Option<(u64, Vec<String>)>,
+    /// Until when the router's addresses are not read again, after they could not be read whole
+    /// (a router with a full routing table would otherwise format a megabyte of it every poll).
+    addrs_unread_until: Option<Instant>,
 }
+
+/// How long a router whose addresses could not be read goes before they are tried again.
+const ADDRS_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How long the real servers of a service where nothing moved are carried before they are dumped
 /// again: a weight, threshold or real server changed by another tool on such a service shows
@@ -316,7 +322,19 @@ impl LocalRouter {
                 at_least: REALS_AT_LEAST_EVERY,
             },
             owners: None,
+            addrs_unread_until: None,
         }
+    }
+
+    /// The router's addresses, unless they could not be read within the last [`ADDRS_RETRY`].
+    fn addrs(&mut self) -> Option<LocalAddrs> {
+        let now = Instant::now();
+        if self.addrs_unread_until.is_some_and(|t| now < t) {
+            return None;
+        }
+        let addrs = router_addrs(&self.proc_root);
+        self.addrs_unread_until = addrs.is_none().then(|| now + ADDRS_RETRY);
+        addrs
     }
 
     pub fn sample(&mut self) -> Result<RouterSample, SourceError> {
@@ -365,7 +383,7 @@ impl LocalRouter {
                     ipvs: Some(info),
                     parts,
                     sysctl: router_sysctl(&self.proc_root),
-                    addrs: router_addrs(&self.proc_root),
+                    addrs: self.addrs(),
                     owners,
                 })
             }
@@ -461,7 +479,7 @@ impl LocalRouter {
             ipvs: None,
             parts,
             sysctl: router_sysctl(&self.proc_root),
-            addrs: router_addrs(&self.proc_root),
+            addrs: self.addrs(),
             owners,
         })
     }

@@ -114,6 +114,14 @@ impl RouterWatch {
         self.agent = AgentUse::Running;
     }
 
+    /// The connection the agent ran on is gone: until one starts again, the agent does not
+    /// answer (a fallback is kept).
+    pub(crate) fn agent_ended(&mut self) {
+        if self.agent == AgentUse::Running {
+            self.agent = AgentUse::Wanted;
+        }
+    }
+
     /// Whether the agent answers the polls (then no second program reads ipvsadm).
     pub(crate) fn agent_running(&self) -> bool {
         self.agent == AgentUse::Running
@@ -557,6 +565,19 @@ mod reply_tests {
 
     fn watch() -> RouterWatch {
         RouterWatch::new(RouterBudget::default(), Duration::from_secs(1), 100, false)
+    }
+
+    #[test]
+    fn an_agent_counts_as_running_only_until_its_connection_ends_and_a_fallback_stays() {
+        let mut w = watch();
+        assert!(w.wants_agent() && !w.agent_running());
+        w.agent_started();
+        assert!(w.agent_running());
+        w.agent_ended();
+        assert!(!w.agent_running() && w.wants_agent(), "tried again");
+        w.agent_fell_back("absent".into());
+        w.agent_ended();
+        assert!(!w.wants_agent(), "a fallback is kept");
     }
 
     #[test]

@@ -170,6 +170,9 @@ impl RemoteSource {
         conn: &Connection,
         watch: &mut Option<RouterWatch>,
     ) -> Result<Live, SshError> {
+        if let Some(w) = watch.as_mut() {
+            w.agent_ended();
+        }
         if let (Role::Router(sudo), Some(w)) = (self.role, watch.as_mut())
             && w.wants_agent()
             && let Some(command) = self.agent.command(sudo)
