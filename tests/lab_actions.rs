@@ -648,3 +648,74 @@ fn guards_hold_over_ssh() {
     );
     lab.root("ipvsadm -D -t 10.77.1.121:80");
 }
+
+/// The Weight cell of the first row naming `real` after the row of `service`, by the header's
+/// column (tmux's screen; the borders are wide characters, so by characters, not bytes).
+fn weight_cell(screen: &str, service: &str, real: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let header = lines.iter().find(|l| l.contains("Weight"))?;
+    let at = header[..header.find("Weight")?].chars().count();
+    let from = lines.iter().position(|l| l.contains(service))?;
+    let row = lines[from..].iter().find(|l| l.contains(real))?;
+    Some(
+        row.chars()
+            .skip(at)
+            .take(6)
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    )
+}
+
+/// Over SSH the action goes through an agent of its own on the router, not the one that answers
+/// the polls: the poll after it asks for every service's real servers (`Request::Poll { full }`),
+/// so the pane shows the drain at once, not when the idle service is next due (up to 30 s).
+#[test]
+fn through_the_agent_the_pane_shows_a_drain_at_the_next_poll() {
+    let _g = serial();
+    let lab = lab();
+    let (svc, before) = find(&oracle(lab), "tcp:10.77.1.100:80", "10.77.0.11:80");
+    assert_ne!(
+        before.weight, 0,
+        "the lab's real server starts with a weight"
+    );
+    let _restore = Restore {
+        lab,
+        svc: svc.clone(),
+        real: before.clone(),
+    };
+    let t = support::tmux::Tmux::new("agent-drain");
+    t.start(&format!(
+        "--router lab -F {} --router-agent {} --nodes none --interval 1s",
+        lab.ssh_config,
+        support::lab::AGENT
+    ));
+    let weight = |s: &str| weight_cell(s, "TCP 10.77.1.100:80", "10.77.0.11:80");
+    let s = t.wait_for(
+        |s| s.contains("via agent") && weight(s).is_some(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(weight(&s), Some(before.weight.to_string()), "{s}");
+    // A few polls: the idle services' real servers are carried by now.
+    std::thread::sleep(Duration::from_secs(4));
+    for key in ["Down", "Down", "d"] {
+        t.keys(key);
+    }
+    // The plan is read through a second session to the router, started now.
+    let s = t.wait_for(|s| s.contains("(drain)"), Duration::from_secs(60));
+    assert!(s.contains("10.77.0.11:80  weight"), "{s}");
+    t.keys("Enter");
+    let s = t.wait_for(|s| s.contains("done:"), Duration::from_secs(20));
+    assert!(s.contains("done:"), "{s}");
+    let s = t.wait_for(
+        |s| weight(s).as_deref() == Some("0"),
+        Duration::from_secs(6),
+    );
+    assert_eq!(
+        weight(&s).as_deref(),
+        Some("0"),
+        "the pane after the drain:\n{s}"
+    );
+    t.keys("Escape");
+    t.keys("q");
+}

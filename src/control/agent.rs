@@ -138,7 +138,7 @@ fn answer(
 ) -> Reply {
     let failed = |seq, message: String| Reply::Failed { seq, message };
     match request {
-        Request::Poll { seq } => match router.sample() {
+        Request::Poll { seq, full } => match router.sample_read(full) {
             Ok(sample) => encoder.reply(seq, sample),
             Err(e) => failed(seq, e.to_string()),
         },
@@ -189,8 +189,11 @@ mod tests {
     #[test]
     fn the_agent_greets_answers_each_request_and_ends_with_its_input() {
         let mut input = Vec::new();
-        input.extend(frame(&Request::Poll { seq: 1 }));
-        input.extend(frame(&Request::Poll { seq: 2 }));
+        input.extend(frame(&Request::Poll {
+            seq: 1,
+            full: false,
+        }));
+        input.extend(frame(&Request::Poll { seq: 2, full: true }));
         let mut out = Vec::new();
         serve(&mut input.as_slice(), &mut out).expect("ends cleanly at the end of input");
         assert!(out.starts_with(MAGIC));

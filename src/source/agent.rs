@@ -68,8 +68,14 @@ impl Hello {
 /// What lbtop asks the agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
-    /// A router sample.
-    Poll { seq: u64 },
+    /// A router sample. `full`: every service's real servers dumped, none carried (the poll
+    /// after an operator's action or a refresh: the change may have gone through another
+    /// process on the router).
+    Poll {
+        seq: u64,
+        #[serde(default)]
+        full: bool,
+    },
     /// The table as it is now, for an action's plan.
     Table { seq: u64 },
     /// An operator action (control's encoding).
@@ -79,7 +85,7 @@ pub enum Request {
 impl Request {
     pub fn seq(&self) -> u64 {
         match self {
-            Request::Poll { seq } | Request::Table { seq } | Request::Act { seq, .. } => *seq,
+            Request::Poll { seq, .. } | Request::Table { seq } | Request::Act { seq, .. } => *seq,
         }
     }
 }
@@ -235,6 +241,15 @@ fn printable_rest(sample: &mut RouterSample) {
                 (printable(&real, 64), states)
             })
             .collect();
+    }
+    // Only the names lbtop looks for, each once: anything else from the router is not shown.
+    if let Some(owners) = &mut sample.owners {
+        let mut known: Vec<String> = crate::model::sample::TABLE_OWNERS
+            .iter()
+            .filter(|o| owners.iter().any(|n| n == *o))
+            .map(|o| o.to_string())
+            .collect();
+        std::mem::swap(owners, &mut known);
     }
 }
 
@@ -402,9 +417,9 @@ impl AgentProgram {
     /// One router sample, timed by this machine's clock (when it was asked for), as the shell
     /// program's are: a router whose clock is off must not move lbtop's. The times of its older
     /// parts move by the same offset.
-    pub async fn poll(&mut self) -> Result<RouterSample, SshError> {
+    pub async fn poll(&mut self, full: bool) -> Result<RouterSample, SshError> {
         let asked = crate::model::sample::Timestamp::now();
-        match self.ask(|seq| Request::Poll { seq }).await? {
+        match self.ask(|seq| Request::Poll { seq, full }).await? {
             Reply::Sample { services, rest, .. } => {
                 let mut sample = self
                     .decoder

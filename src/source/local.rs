@@ -338,6 +338,16 @@ impl LocalRouter {
     }
 
     pub fn sample(&mut self) -> Result<RouterSample, SourceError> {
+        self.sample_read(false)
+    }
+
+    /// A sample; `full`: every service's real servers dumped, none carried.
+    pub fn sample_read(&mut self, full: bool) -> Result<RouterSample, SourceError> {
+        let reads = if full {
+            DestReads::Every
+        } else {
+            self.dest_reads
+        };
         let nl = match &mut self.read {
             RouterRead::ProcOnly => return self.proc_sample(),
             RouterRead::Denied => return self.denied_sample(),
@@ -359,7 +369,7 @@ impl LocalRouter {
         };
         let time = Timestamp::now();
         let read = conn
-            .read_services(self.dest_reads)
+            .read_services(reads)
             .and_then(|s| Ok((s, conn.info()?)));
         match read {
             Ok((

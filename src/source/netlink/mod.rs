@@ -140,7 +140,7 @@ static WEIGHT_CHANGES: AtomicU64 = AtomicU64::new(0);
 /// dump of every real server at once, and on a large table these dumps are most of a poll's cost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DestReads {
-    /// Every service's, as `ipvsadm -Ln` does: an action's plan, and `--router local`.
+    /// Every service's, as `ipvsadm -Ln` does: an action's plan, and a poll after a refresh.
     Every,
     /// Only the services whose real servers may have changed since their last dump, and each at
     /// least every `at_least` (see [`DestDump::stale`]).
@@ -166,6 +166,9 @@ impl DestDump {
     /// counters and rates stand still, so do its real servers'. What else moves a real server:
     /// - connections ending on a timer (active, inactive and persistent counts): a dump whenever
     ///   any was open at the last one;
+    /// - the kernel's estimates, which it folds from per-CPU counters on a timer of its own for
+    ///   each real server (since Linux 6.2 not at the same moment as its service's): a dump while
+    ///   any real server's rates were not zero, so the last traffic's counts are read too;
     /// - another tool's change of weight, thresholds or real servers, which the kernel shows
     ///   nowhere cheaper: the dump every `at_least`, whose time the sample carries
     ///   ([`crate::model::sample::PartTimes::details`]).
@@ -174,7 +177,10 @@ impl DestDump {
             || self.totals != svc.totals
             || self.rates != svc.rates
             || self.reals.iter().any(|r| {
-                r.active_conns > 0 || r.inactive_conns > 0 || r.persistent_conns.unwrap_or(0) > 0
+                r.active_conns > 0
+                    || r.inactive_conns > 0
+                    || r.persistent_conns.unwrap_or(0) > 0
+                    || r.rates.is_some_and(|x| x != IpvsRates::default())
             })
     }
 }
@@ -388,7 +394,8 @@ impl IpvsNetlink {
     }
 
     /// Every virtual service, and the real servers of those `reads` asks to dump; the others'
-    /// are carried from their last dump ([`DestDump::stale`] says why that is exact). A backup
+    /// are carried from their last dump ([`DestDump::stale`] says when that may differ from the
+    /// kernel: only by another tool's change, for at most `at_least`). A backup
     /// sync daemon makes connections from its master's messages without counting them, so on a
     /// backup director every service is dumped.
     pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
@@ -411,12 +418,13 @@ impl IpvsNetlink {
         // A weight this process set shows at once, whatever its service's counters do.
         let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
         let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
-        let at_least = match reads {
-            DestReads::Changed { at_least } if !changed_here && !self.sync_backup()? => {
-                Some(at_least)
-            }
-            _ => None,
+        // How long a dump holds (spread for services seen first), and whether this read may
+        // carry any (not after a change here, nor on a backup director).
+        let spread = match reads {
+            DestReads::Changed { at_least } => Some(at_least),
+            DestReads::Every => None,
         };
+        let carry = spread.is_some() && !changed_here && !self.sync_backup()?;
         let mut read = ServicesRead {
             services: Vec::with_capacity(services.len()),
             oldest_reals: None,
@@ -434,28 +442,35 @@ impl IpvsNetlink {
         // each is a system call.
         let (now, stamp) = (Instant::now(), Timestamp::now());
         for (mut svc, id) in services {
-            match (at_least, previous.remove(&id)) {
-                (Some(_), Some(last)) if !last.stale(&svc, now) => {
+            match previous.remove(&id) {
+                Some(last) if carry && !last.stale(&svc, now) => {
                     svc.reals.clone_from(&last.reals);
                     read.oldest_reals =
                         Some(read.oldest_reals.map_or(last.read, |t| t.min(last.read)));
                     self.dests.insert(id, last);
                 }
-                (at_least, last) => {
-                    // Due again after `at_least`; a service seen for the first time within it,
-                    // spread over it, so that a table first read at once is not all dumped again
-                    // at once.
-                    let wait = match (at_least, &last) {
+                last => {
+                    // Due again after `at_least`. A service seen for the first time, within it,
+                    // spread over it, so that a table read at once is not all due at once; and
+                    // a read that dumps every service keeps each one's time, for the same reason.
+                    let due = match (spread, &last) {
                         (Some(a), None) => {
                             first += 1;
-                            a.mul_f64(first as f64 / firsts.max(1) as f64)
+                            now + a.mul_f64(first as f64 / firsts.max(1) as f64)
                         }
-                        (Some(a), Some(_)) => a,
-                        (None, _) => std::time::Duration::ZERO,
+                        (Some(a), Some(l)) => {
+                            if carry {
+                                now + a
+                            } else {
+                                l.due
+                            }
+                        }
+                        (None, Some(l)) => l.due,
+                        (None, None) => now,
                     };
                     let request = last.map(|l| l.request);
                     let dump =
-                        self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, now + wait))?;
+                        self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, due))?;
                     self.dests.insert(id, dump);
                     read.dumped += 1;
                 }
@@ -1046,6 +1061,7 @@ mod tests {
             idle.inactive_conns,
             idle.persistent_conns,
         ) = (0, 0, Some(0));
+        idle.rates = Some(IpvsRates::default());
         let now = Instant::now();
         let dump = |reals: Vec<RealServerSample>, due| DestDump {
             request: Vec::new(),
@@ -1083,6 +1099,15 @@ mod tests {
                 "{open:?} may expire"
             );
         }
+        let mut estimating = idle.clone();
+        estimating.rates = Some(IpvsRates {
+            in_bps: 1.0,
+            ..IpvsRates::default()
+        });
+        assert!(
+            dump(vec![idle.clone(), estimating], later).stale(&svc, now),
+            "a real server's estimate still moving"
+        );
     }
 
     #[test]

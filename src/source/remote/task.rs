@@ -286,6 +286,7 @@ impl RemoteSource {
         running: &mut Option<Live>,
         watch: &mut Option<RouterWatch>,
         seq: &mut u64,
+        full: bool,
     ) -> Result<SourceEvent, SshError> {
         if running.is_none() {
             *running = Some(self.start_live(conn, watch).await?);
@@ -293,7 +294,7 @@ impl RemoteSource {
         let live = match running.as_mut() {
             Some(Live::Shell(live)) => live,
             Some(Live::Agent(agent)) => {
-                return match agent.poll().await {
+                return match agent.poll(full).await {
                     Ok(sample) => Ok(SourceEvent::Router {
                         host: self.host.clone(),
                         report: Report::Sample(sample),
@@ -507,6 +508,8 @@ struct HostTask<'a> {
     samples: u32,
     watch: Option<RouterWatch>,
     seq: u64,
+    /// The next poll follows a refresh (an operator's action): the agent reads everything.
+    full_next: bool,
 }
 
 async fn run(
@@ -568,6 +571,7 @@ impl<'a> HostTask<'a> {
                 Role::Node => None,
             },
             seq: 0,
+            full_next: false,
         }
     }
 
@@ -675,7 +679,10 @@ impl<'a> HostTask<'a> {
         loop {
             tokio::select! {
                 _ = ticker.tick() => return Ok(()),
-                () = refresh.notified() => return Ok(()),
+                () = refresh.notified() => {
+                    self.full_next = true;
+                    return Ok(());
+                }
                 reply = async {
                     match &mut *parts {
                         Parts::Busy(f) => f.await,
@@ -720,9 +727,11 @@ impl<'a> HostTask<'a> {
         running: &mut Option<Live>,
     ) -> Result<SourceEvent, SshError> {
         let poll_timeout = self.poll_timeout;
+        let full = std::mem::take(&mut self.full_next);
         let polled = tokio::time::timeout(
             poll_timeout,
-            self.src.poll(conn, running, &mut self.watch, &mut self.seq),
+            self.src
+                .poll(conn, running, &mut self.watch, &mut self.seq, full),
         )
         .await
         .unwrap_or_else(|_| {
