@@ -30,6 +30,10 @@ impl FromStr for RouterSpec {
             "local" => Ok(Self::Local),
             "none" => Ok(Self::None),
             "" => Err("empty router; use local, none or [user@]host[:port]".into()),
+            "prometheus:" => Err(
+                "--router prometheus: names no instance; use prometheus:INSTANCE (e.g. lb1:9100)"
+                    .into(),
+            ),
             // `prometheus:22` stays an SSH host named prometheus on port 22.
             p if p.starts_with("prometheus:")
                 && !p["prometheus:".len()..].chars().all(|c| c.is_ascii_digit()) =>
@@ -249,5 +253,10 @@ mod tests {
             Ok(RouterSpec::Remote("prometheus:22".into()))
         );
         assert!("prometheus:lb\"1".parse::<RouterSpec>().is_err());
+        // No instance: in PromQL `instance=""` would match series without the label.
+        for empty in ["prometheus:", "prometheus: ", " prometheus:"] {
+            let e = empty.parse::<RouterSpec>().expect_err("refused");
+            assert!(e.contains("names no instance"), "{e}");
+        }
     }
 }
