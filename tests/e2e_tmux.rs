@@ -37,7 +37,10 @@ fn live_view_of_this_machine_shows_panes_and_quits_cleanly_on_q() {
     );
     // Help opens and closes.
     t.run(&["send-keys", "-t", "t", "?"]);
-    let help = t.wait_for(|s| s.contains("Keys"), Duration::from_secs(5));
+    let help = t.wait_for(
+        |s| s.contains("Keys") && s.contains("Quit"),
+        Duration::from_secs(5),
+    );
     assert!(help.contains("Quit"), "help has no quit key:\n{help}");
     t.run(&["send-keys", "-t", "t", "Escape"]);
     // Escape and q sent together read as alt-q; q goes once help has closed.
@@ -247,7 +250,10 @@ fn the_mouse_sorts_by_a_clicked_header_reverses_on_a_second_click_and_focuses_a_
         .expect("node row")
         + 1;
     click(&t, 10, y);
-    let focused = t.wait_for(|s| s.contains("┏ Nodes"), Duration::from_secs(5));
+    let focused = t.wait_for(
+        |s| s.contains("┏ Nodes") && s.contains("╭ Services"),
+        Duration::from_secs(5),
+    );
     assert!(
         focused.contains("┏ Nodes") && focused.contains("╭ Services"),
         "{focused}"
@@ -332,7 +338,11 @@ fn i_opens_a_services_detail_and_a_double_click_a_real_servers_in_the_live_tui()
         + 3;
     click(&t, x, y + 1);
     click(&t, x, y + 1);
-    let real = t.wait_for(|s| s.contains(" of TCP "), Duration::from_secs(5));
+    // Wait for the whole popup: a capture can fall between two halves of a frame.
+    let real = t.wait_for(
+        |s| s.contains(" of TCP ") && s.contains("Connections/s"),
+        Duration::from_secs(5),
+    );
     assert!(
         real.contains("forwarding") && real.contains("Connections/s"),
         "no real server detail:\n{real}"

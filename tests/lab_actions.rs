@@ -702,7 +702,10 @@ fn through_the_agent_the_pane_shows_a_drain_at_the_next_poll() {
         t.keys(key);
     }
     // The plan is read through a second session to the router, started now.
-    let s = t.wait_for(|s| s.contains("(drain)"), Duration::from_secs(60));
+    let s = t.wait_for(
+        |s| s.contains("(drain)") && s.contains("10.77.0.11:80  weight"),
+        Duration::from_secs(60),
+    );
     assert!(s.contains("10.77.0.11:80  weight"), "{s}");
     t.keys("Enter");
     let s = t.wait_for(|s| s.contains("done:"), Duration::from_secs(20));

@@ -181,7 +181,10 @@ fn r_refuses_a_fifo_under_the_recordings_name_and_q_still_quits() {
     t.start("--interval 300ms --router none");
     t.wait_for(|s| s.contains("LIVE"), Duration::from_secs(20));
     t.keys("R");
-    let s = t.wait_for(|s| s.contains("cannot record"), Duration::from_secs(10));
+    let s = t.wait_for(
+        |s| s.contains("cannot record") && s.contains("not a regular file"),
+        Duration::from_secs(10),
+    );
     assert!(s.contains("not a regular file (a FIFO)"), "{s}");
     t.keys("Escape");
     std::thread::sleep(Duration::from_millis(300));

@@ -90,7 +90,10 @@ fn r_in_the_live_view_records_to_a_file_that_replays() {
         Duration::from_secs(20),
     );
     t.keys("R");
-    let s = t.wait_for(|s| s.contains("● REC"), Duration::from_secs(5));
+    let s = t.wait_for(
+        |s| s.contains("● REC") && s.contains("recording to"),
+        Duration::from_secs(5),
+    );
     assert!(s.contains("recording to"), "{s}");
     std::thread::sleep(Duration::from_millis(1500));
     // The message takes no keys: the next R stops the recording.
