@@ -15,7 +15,7 @@ use super::SourceError;
 use super::budget::Budget;
 use super::netlink::{DestReads, IpvsNetlink, NetlinkError, ServicesRead};
 use super::parse::{self, ConnReadError};
-use super::remote::router::shape_of;
+use super::remote::router::{OwnerScan, members_of};
 
 /// How many top clients of the connection table are kept.
 pub const TOP_CLIENTS: usize = 10;
@@ -287,8 +287,8 @@ pub struct LocalRouter {
     last_conns: Option<(ConnSummary, Timestamp)>,
     /// Which services' real servers each netlink read dumps.
     dest_reads: DestReads,
-    /// The table's managers found in the process table, and the table's shape then.
-    owners: Option<(u64, Vec<String>)>,
+    /// The table's managers found in the process table.
+    owners: OwnerScan,
     /// Until when the router's addresses are not read again, after they could not be read whole
     /// (a router with a full routing table would otherwise format a megabyte of it every poll).
     addrs_unread_until: Option<Instant>,
@@ -321,7 +321,7 @@ impl LocalRouter {
             dest_reads: DestReads::Changed {
                 at_least: REALS_AT_LEAST_EVERY,
             },
-            owners: None,
+            owners: OwnerScan::default(),
             addrs_unread_until: None,
         }
     }
@@ -412,18 +412,16 @@ impl LocalRouter {
         }
     }
 
-    /// The programs managing the table, read from the process table again only when its shape
-    /// changed.
+    /// The programs managing the table, read from the process table again only when services or
+    /// real servers came or went, or a minute passed ([`OwnerScan`]).
     fn owners(&mut self, services: &[VirtualServiceSample]) -> Option<Vec<String>> {
-        let shape = shape_of(services);
-        match &self.owners {
-            Some((s, names)) if *s == shape => Some(names.clone()),
-            _ => {
-                let names = table_owners(&self.proc_root);
-                self.owners = Some((shape, names.clone()));
-                Some(names)
-            }
+        let members = members_of(services);
+        let now = Instant::now();
+        if self.owners.due(Some(members), now) {
+            self.owners
+                .found(members, now, table_owners(&self.proc_root));
         }
+        self.owners.names()
     }
 
     fn denied_sample(&mut self) -> Result<RouterSample, SourceError> {

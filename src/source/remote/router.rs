@@ -53,8 +53,10 @@ pub(crate) struct RouterWatch {
     /// The shape of the table at the last poll.
     shape: Option<u64>,
     agent: AgentUse,
-    /// The programs managing the table, and the shape they were read at.
-    owners: Option<(Option<u64>, Vec<String>)>,
+    /// The services and real servers at the last poll ([`members_of`]).
+    members: Option<u64>,
+    /// The programs managing the table.
+    owners: OwnerScan,
 }
 
 /// Whether the router's polls go to `lbtop agent`.
@@ -100,7 +102,8 @@ impl RouterWatch {
             ipvsadm_problem: None,
             shape: None,
             agent: AgentUse::default(),
-            owners: None,
+            members: None,
+            owners: OwnerScan::default(),
         }
     }
 
@@ -141,7 +144,8 @@ impl RouterWatch {
         self.conn = None;
         self.ipvsadm_problem = None;
         self.shape = None;
-        self.owners = None;
+        self.members = None;
+        self.owners.forget();
     }
 
     fn details_parts(&self) -> [RouterPart; 3] {
@@ -173,9 +177,9 @@ impl RouterWatch {
     /// The parts to ask for at this poll.
     pub fn plan(&mut self, now: Instant) -> Vec<RouterPart> {
         let mut parts = Vec::new();
-        // The process table, once per shape of the table: a new keepalived configuration
-        // changes it.
-        if self.owners.as_ref().is_none_or(|(s, _)| *s != self.shape) {
+        // The process table, when services or real servers came or went (a new keepalived
+        // configuration) or a minute has passed.
+        if self.owners.due(self.members, now) {
             parts.push(RouterPart::Owner);
         }
         if self.everything {
@@ -230,7 +234,8 @@ impl RouterWatch {
                 .filter(|o| body.lines().any(|l| l == **o))
                 .map(|o| (*o).to_string())
                 .collect();
-            self.owners = Some((self.shape, names));
+            self.owners
+                .found(self.members.unwrap_or_default(), now, names);
         }
         self.ipvsadm.spend(now, costs.ipvsadm);
         self.conn_budget.spend(now, costs.conn);
@@ -270,6 +275,7 @@ impl RouterWatch {
             _ => None,
         };
         self.shape = Some(shape_of(&services));
+        self.members = Some(members_of(&services));
         Ok((services, global))
     }
 
@@ -311,7 +317,7 @@ impl RouterWatch {
             parts,
             sysctl: None,
             addrs: None,
-            owners: self.owners.as_ref().map(|(_, o)| o.clone()),
+            owners: self.owners.names(),
         }
     }
 
@@ -473,8 +479,6 @@ fn ipvsadm_view(sections: &Sections, part: RouterPart) -> Result<IpvsadmListing,
     }
 }
 
-/// What a change of calls for the details to be read again: services and real servers added or
-/// removed, or a real's forwarding method or weight changed.
 /// The router's local addresses in a reply: `None` when the program did not send them, sent
 /// only part of them, or sent what does not parse (the checks are then not made, and nothing
 /// else of the sample is lost).
@@ -488,8 +492,59 @@ fn router_addrs(sections: &Sections) -> Option<LocalAddrs> {
         .ok()
 }
 
-/// A hash of the table's services, real servers, methods and weights: what changes when the
-/// table is edited.
+/// A hash of the table's services and real servers alone: what changes when a new configuration
+/// is loaded, and not when a health check or an operator moves a weight.
+pub(crate) fn members_of(services: &[VirtualServiceSample]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for s in services {
+        s.key.hash(&mut h);
+        for r in &s.reals {
+            r.address.hash(&mut h);
+            r.port.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// How long the table's managers found in the process table are believed without a look: a
+/// controller that starts or stops without changing the table shows within this time.
+pub(crate) const OWNERS_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The programs managing the table (keepalived and the like), and when to look for them again:
+/// when services or real servers come or go ([`members_of`]), and every [`OWNERS_MAX_AGE`].
+/// Weight changes do not count: health checkers make them all the time, and a process-table
+/// read per poll is what the scan is meant to avoid.
+#[derive(Debug, Default)]
+pub(crate) struct OwnerScan {
+    /// The members' hash and the time of the last look, and what it found.
+    last: Option<(u64, Instant, Vec<String>)>,
+}
+
+impl OwnerScan {
+    pub(crate) fn due(&self, members: Option<u64>, now: Instant) -> bool {
+        match (&self.last, members) {
+            (Some((m, at, _)), Some(members)) => {
+                *m != members || now.saturating_duration_since(*at) >= OWNERS_MAX_AGE
+            }
+            _ => true,
+        }
+    }
+
+    pub(crate) fn found(&mut self, members: u64, now: Instant, names: Vec<String>) {
+        self.last = Some((members, now, names));
+    }
+
+    pub(crate) fn names(&self) -> Option<Vec<String>> {
+        self.last.as_ref().map(|(_, _, n)| n.clone())
+    }
+
+    pub(crate) fn forget(&mut self) {
+        self.last = None;
+    }
+}
+
+/// A hash of the table's services, real servers, methods and weights: what calls for the
+/// details to be read again when it changes.
 pub(crate) fn shape_of(services: &[VirtualServiceSample]) -> u64 {
     let mut h = DefaultHasher::new();
     for s in services {
@@ -720,6 +775,35 @@ mod reply_tests {
         let again = w.plan(t1 + Duration::from_secs(1));
         assert!(again.contains(&RouterPart::Thresholds), "{again:?}");
         assert!(again.contains(&RouterPart::Stats), "{again:?}");
+        // A weight is no reason to look for the table's managers again.
+        assert!(!again.contains(&RouterPart::Owner), "{again:?}");
+    }
+
+    #[test]
+    fn the_managers_are_looked_for_again_when_members_change_or_a_minute_passed() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        w.absorb(&reply(&parts, 0), &parts, Timestamp(0), t0)
+            .expect("first");
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!w.plan(t1).contains(&RouterPart::Owner));
+        // A real server removed: a new configuration, perhaps a new controller.
+        let proc_text = fixture("ipvs/ip_vs");
+        let first_real = proc_text
+            .lines()
+            .find(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
+            .expect("a real server line");
+        let fewer = reply(&[], 0).replacen(&format!("{first_real}\n"), "", 1);
+        assert_ne!(fewer, reply(&[], 0));
+        w.sample(&fewer, Timestamp(1000)).expect("fewer");
+        assert!(w.plan(t1).contains(&RouterPart::Owner));
+        let t2 = t1 + Duration::from_secs(1);
+        let asked = [RouterPart::Owner];
+        w.absorb(&reply(&asked, 0), &asked, Timestamp(2000), t2)
+            .expect("owners");
+        assert!(!w.plan(t2).contains(&RouterPart::Owner));
+        assert!(w.plan(t2 + OWNERS_MAX_AGE).contains(&RouterPart::Owner));
     }
 
     #[test]
