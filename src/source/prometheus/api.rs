@@ -12,6 +12,9 @@ use crate::model::text::printable;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Series {
     pub instance: String,
+    /// The scrape job: one instance label can be scraped by several jobs (node_exporter and a
+    /// blackbox probe of the same `host:port`).
+    pub job: Option<String>,
     /// `__name__`, kept by selectors and dropped by functions and aggregations.
     pub name: Option<String>,
     pub mode: Option<String>,
@@ -126,6 +129,7 @@ pub(crate) fn parse_vector(status: u16, body: &[u8]) -> Result<Vec<Series>, ApiE
             });
             Some(Series {
                 instance: metric.remove("instance")?,
+                job: metric.remove("job"),
                 name: metric.remove("__name__"),
                 mode: metric.remove("mode"),
                 cpu: metric.remove("cpu"),
@@ -156,6 +160,7 @@ mod tests {
             series,
             vec![Series {
                 instance: "10.0.0.1:9100".into(),
+                job: Some("node".into()),
                 name: Some("node_cpu_seconds_total".into()),
                 mode: Some("idle".into()),
                 cpu: Some("3".into()),

@@ -59,13 +59,45 @@ impl AnswerBudget {
     fn take<'a>(&'a self, held: &mut Option<SemaphorePermit<'a>>, n: usize) -> Option<()> {
         let n = u32::try_from(n).ok()?;
         let more = self.bytes.try_acquire_many(n).ok()?;
+        Self::add(held, more);
+        Some(())
+    }
+
+    /// `n` more bytes for `held`, waiting up to [`BUDGET_WAIT`] for other queries in flight to
+    /// give theirs back; `None` when `held` and `n` together exceed the whole budget, or when
+    /// the bytes did not come free in time (two large answers growing at once: the one that
+    /// gives up first lets the other finish).
+    async fn take_waiting<'a>(
+        &'a self,
+        held: &mut Option<SemaphorePermit<'a>>,
+        n: usize,
+    ) -> Option<()> {
+        if self.take(held, n).is_some() {
+            return Some(());
+        }
+        let holding = held.as_ref().map_or(0, |h| h.num_permits());
+        if holding.saturating_add(n) > self.total {
+            return None;
+        }
+        let n = u32::try_from(n).ok()?;
+        let more = tokio::time::timeout(BUDGET_WAIT, self.bytes.acquire_many(n))
+            .await
+            .ok()?
+            .ok()?;
+        Self::add(held, more);
+        Some(())
+    }
+
+    fn add<'a>(held: &mut Option<SemaphorePermit<'a>>, more: SemaphorePermit<'a>) {
         match held {
             Some(h) => h.merge(more),
             None => *held = Some(more),
         }
-        Some(())
     }
 }
+
+/// How long a query waits for the bytes of its answer while other answers hold them.
+const BUDGET_WAIT: Duration = Duration::from_secs(1);
 
 impl QueryError {
     /// The status a node shows for this failure.
@@ -171,7 +203,10 @@ impl Client {
         let mut body = Vec::new();
         if let Some(n) = response.content_length() {
             let n = usize::try_from(n).map_err(|_| too_large())?;
-            self.budget.take(&mut held, n).ok_or_else(too_large)?;
+            self.budget
+                .take_waiting(&mut held, n)
+                .await
+                .ok_or_else(too_large)?;
             held_bytes = n;
             body.reserve_exact(n);
         }
@@ -184,7 +219,8 @@ impl Client {
                     roomy
                 } else {
                     self.budget
-                        .take(&mut held, len - held_bytes)
+                        .take_waiting(&mut held, len - held_bytes)
+                        .await
                         .ok_or_else(too_large)?;
                     len
                 };
@@ -276,6 +312,31 @@ mod tests {
         let small = AnswerBudget::new(10);
         let mut huge = None;
         assert!(small.take(&mut huge, usize::MAX).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_query_waits_for_the_bytes_a_sibling_gives_back_and_not_for_more_than_all() {
+        let budget = AnswerBudget::new(100);
+        let mut big = None;
+        assert!(budget.take(&mut big, 80).is_some());
+        let waiter = {
+            let budget = budget.clone();
+            tokio::spawn(async move {
+                let mut held = None;
+                budget.take_waiting(&mut held, 50).await.is_some()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(big);
+        assert!(waiter.await.expect("join"), "had the bytes once given back");
+        // More than the whole budget is refused at once; bytes that never come free, in time.
+        let mut held = None;
+        assert!(budget.take_waiting(&mut held, 101).await.is_none());
+        assert!(budget.take(&mut held, 90).is_some());
+        let mut other = None;
+        let started = std::time::Instant::now();
+        assert!(budget.take_waiting(&mut other, 20).await.is_none());
+        assert!(started.elapsed() >= BUDGET_WAIT);
     }
 
     #[test]

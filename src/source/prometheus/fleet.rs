@@ -356,13 +356,20 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
 /// The instances of `wanted` (node names, the detail's first) whose cores are asked for one by
 /// one: in that order, while their cores together stay within `limit`, and at most 256.
 pub(crate) fn detail_instances(cores: &[Series], wanted: &[String], limit: f64) -> Vec<String> {
+    let wanted = &wanted[..wanted.len().min(256)];
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    // One pass over the fleet: its names made printable once each, not once per wanted node.
+    let by_name: HashMap<String, &Series> = cores
+        .iter()
+        .rev()
+        .map(|s| (printable(&s.instance, NAME_CHARS), s))
+        .collect();
     let mut picked = Vec::new();
     let mut total = 0.0;
-    for name in wanted.iter().take(256) {
-        let Some(s) = cores
-            .iter()
-            .find(|s| printable(&s.instance, NAME_CHARS) == *name)
-        else {
+    for name in wanted {
+        let Some(s) = by_name.get(name) else {
             continue;
         };
         if total + s.value > limit || picked.contains(&s.instance) {
@@ -412,6 +419,7 @@ mod tests {
     fn series(instance: &str, value: f64) -> Series {
         Series {
             instance: instance.into(),
+            job: None,
             name: None,
             mode: None,
             cpu: None,

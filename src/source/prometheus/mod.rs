@@ -245,15 +245,22 @@ impl PrometheusRouter {
         PollHandle::from_notify(refresh)
     }
 
-    /// Every query of one poll, at one instant, one per metric family.
-    async fn poll(&self) -> Result<RouterAnswers, QueryError> {
+    /// Every query of one poll, at one instant, one per metric family; the scrape counts only
+    /// when `asked_intervals`.
+    async fn poll(&self, asked_intervals: bool) -> Result<RouterAnswers, QueryError> {
         let at = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let q = |promql: String| async move { self.client.query(&promql, at).await };
         let r = &self.queries;
         let (up, scraped_at, scrape_count, collector, weight, active, inactive, global) = tokio::join!(
             q(r.up()),
             q(r.scraped_at()),
-            q(r.scrape_count()),
+            async {
+                if asked_intervals {
+                    q(r.scrape_count()).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
             q(r.collector()),
             q(r.backend("weight")),
             q(r.backend("connections_active")),
@@ -289,12 +296,14 @@ async fn run_router(
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut samples = 0u32;
+    let mut intervals_asked: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             () = refresh.notified() => ticker.reset(),
         }
-        let polled = tokio::time::timeout(src.timeout, src.poll())
+        let ask_intervals = intervals_asked.is_none_or(|t| t.elapsed() >= INTERVALS_EVERY);
+        let polled = tokio::time::timeout(src.timeout, src.poll(ask_intervals))
             .await
             .unwrap_or_else(|_| {
                 Err(QueryError::Unreachable(format!(
@@ -305,7 +314,12 @@ async fn run_router(
             });
         let now = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let report = match polled {
-            Ok(answers) => view.absorb(&answers),
+            Ok(answers) => {
+                if answers.scrape_count.is_some() {
+                    intervals_asked = Some(Instant::now());
+                }
+                view.absorb(&answers)
+            }
             Err(e) => {
                 tracing::warn!(server = %src.client.server, "{e}");
                 view.failed(e.status(), &e.to_string(), now)

@@ -89,7 +89,8 @@ pub(crate) struct RouterAnswers {
     pub at: f64,
     pub up: Vec<Series>,
     pub scraped_at: Vec<Series>,
-    pub scrape_count: Vec<Series>,
+    /// Asked once a minute (`None` between): the scrape interval moves seldom.
+    pub scrape_count: Option<Vec<Series>>,
     pub collector: Vec<Series>,
     pub weight: Vec<Series>,
     pub active: Vec<Series>,
@@ -105,6 +106,8 @@ pub(crate) struct RouterView {
     /// to tell it (at least a second).
     poll_interval_s: f64,
     last_scrape: Option<f64>,
+    /// The scrapes counted in the last [`INTERVAL_WINDOW_S`] seconds, at the last asking, by job.
+    scrape_counts: Vec<Series>,
     /// The status last said, so that each is said once.
     said: Option<(HostStatus, String)>,
 }
@@ -115,6 +118,7 @@ impl RouterView {
             instance: instance.to_string(),
             poll_interval_s: poll_interval_s.max(1.0),
             last_scrape: None,
+            scrape_counts: Vec::new(),
             said: None,
         }
     }
@@ -127,6 +131,9 @@ impl RouterView {
     /// This poll's report: a sample when the instance was scraped since the last one, a status
     /// when it changed, else nothing.
     pub(crate) fn absorb(&mut self, a: &RouterAnswers) -> Option<Report<RouterSample>> {
+        if let Some(counts) = &a.scrape_count {
+            self.scrape_counts = counts.clone();
+        }
         match self.judge(a) {
             Ok((scraped, sample)) => {
                 if self.last_scrape == Some(scraped) {
@@ -162,7 +169,7 @@ impl RouterView {
     /// The sample and its scrape time, or the status the router gets instead.
     fn judge(&self, a: &RouterAnswers) -> Result<(f64, RouterSample), (HostStatus, String)> {
         let name = self.host();
-        let Some(up) = a.up.first() else {
+        let Some(up) = pick_up(&a.up, &a.collector) else {
             return Err((
                 HostStatus::Error,
                 format!(
@@ -171,16 +178,20 @@ impl RouterView {
                 ),
             ));
         };
+        let job = up.job.as_deref();
+        let named = if a.up.len() > 1 {
+            format!("{name} (job {})", printable(job.unwrap_or("none"), 60))
+        } else {
+            name.clone()
+        };
         if up.value != 1.0 {
             return Err((
                 HostStatus::Unreachable,
-                format!("Prometheus cannot scrape {name}: up is 0 (its last scrape failed)"),
+                format!("Prometheus cannot scrape {named}: up is 0 (its last scrape failed)"),
             ));
         }
-        let scraped = a.scraped_at.first().map_or(0.0, |s| s.value);
-        let interval = a
-            .scrape_count
-            .first()
+        let scraped = of_job(&a.scraped_at, job).map_or(0.0, |s| s.value);
+        let interval = of_job(&self.scrape_counts, job)
             .filter(|s| s.value >= 2.0)
             .map_or(self.poll_interval_s, |s| {
                 f64::from(INTERVAL_WINDOW_S) / s.value
@@ -219,6 +230,28 @@ impl RouterView {
         }
         Ok((scraped, sample(a, scraped)))
     }
+}
+
+/// The router's `up`: the one series when there is one. One instance label can be scraped by
+/// several jobs (node_exporter and a blackbox probe of the same address): then the job that
+/// exports the ipvs collector; when none does now, a job whose scrape failed (node_exporter may
+/// be the one that is down), else the first.
+fn pick_up<'a>(up: &'a [Series], collector: &[Series]) -> Option<&'a Series> {
+    if up.len() <= 1 {
+        return up.first();
+    }
+    match collector.first() {
+        Some(c) => up.iter().find(|s| s.job == c.job),
+        None => up.iter().find(|s| s.value != 1.0).or(up.first()),
+    }
+}
+
+/// The series of `job` in `series`, or the first when the job is not known.
+fn of_job<'a>(series: &'a [Series], job: Option<&str>) -> Option<&'a Series> {
+    series
+        .iter()
+        .find(|s| s.job.as_deref() == job)
+        .or_else(|| job.is_none().then(|| series.first()).flatten())
 }
 
 /// The raw sample of one poll's answers.
@@ -364,6 +397,7 @@ mod tests {
     fn backend(proto: &str, local: &str, port: &str, mark: &str, remote: &str, v: f64) -> Series {
         Series {
             instance: "lb1:9100".into(),
+            job: None,
             name: None,
             mode: None,
             cpu: None,
@@ -382,6 +416,7 @@ mod tests {
     fn one(value: f64) -> Vec<Series> {
         vec![Series {
             instance: "lb1:9100".into(),
+            job: None,
             name: None,
             mode: None,
             cpu: None,
@@ -402,7 +437,7 @@ mod tests {
             at: 1000.5,
             up: one(1.0),
             scraped_at: one(1000.0),
-            scrape_count: one(120.0),
+            scrape_count: Some(one(120.0)),
             collector: one(1.0),
             weight: b(3.0),
             active: b(5.0),
@@ -505,6 +540,64 @@ mod tests {
                 .unwrap_or_default()
                 .contains("no scrape of lb1:9100 for 10 s")
         );
+    }
+
+    #[test]
+    fn of_two_jobs_with_one_instance_label_the_one_with_the_ipvs_collector_counts() {
+        let job = |v: Vec<Series>, job: &str| -> Vec<Series> {
+            v.into_iter()
+                .map(|s| Series {
+                    job: Some(job.into()),
+                    ..s
+                })
+                .collect()
+        };
+        // A blackbox probe of the same address is down; node_exporter is up and was scraped.
+        let mut up = job(one(0.0), "blackbox");
+        up.extend(job(one(1.0), "node"));
+        let mut scraped_at = job(one(10.0), "blackbox");
+        scraped_at.extend(job(one(1000.0), "node"));
+        let both = RouterAnswers {
+            up: up.clone(),
+            scraped_at: scraped_at.clone(),
+            collector: job(one(1.0), "node"),
+            ..answers()
+        };
+        let mut view = RouterView::new("lb1:9100", 1.0);
+        assert!(matches!(view.absorb(&both), Some(Report::Sample(_))));
+        // node_exporter down too: no collector now, and the status names the failed job.
+        let down = RouterAnswers {
+            up: job(one(0.0), "node")
+                .into_iter()
+                .chain(job(one(1.0), "blackbox"))
+                .collect(),
+            scraped_at,
+            collector: Vec::new(),
+            ..answers()
+        };
+        let Some(Report::Status { message, .. }) = view.absorb(&down) else {
+            panic!("a status");
+        };
+        let message = message.unwrap_or_default();
+        assert!(message.contains("(job node): up is 0"), "{message}");
+    }
+
+    #[test]
+    fn the_scrape_interval_is_kept_between_the_polls_that_ask_it() {
+        let mut view = RouterView::new("lb1:9100", 1.0);
+        // 12 scrapes in the window: one every 10 s, so a scrape 25 s old is still fresh.
+        let first = RouterAnswers {
+            scrape_count: Some(one(12.0)),
+            ..answers()
+        };
+        assert!(matches!(view.absorb(&first), Some(Report::Sample(_))));
+        let later = RouterAnswers {
+            at: 1025.0,
+            scraped_at: one(1000.5),
+            scrape_count: None,
+            ..answers()
+        };
+        assert!(matches!(view.absorb(&later), Some(Report::Sample(_))));
     }
 
     #[test]
