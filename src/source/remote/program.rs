@@ -259,7 +259,9 @@ const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 /// The router program after its sudo line. A `p` request: `/proc/net/ip_vs` and `ip_vs_stats`,
 /// the forwarding and expiry settings, and the local addresses (the `LOCAL` entries of
 /// `fib_trie` and `if_inet6`, up to 4,096 lines in all), all with the shell's `read`; `q` skips
-/// them. `/proc/net/ip_vs` and ipvsadm's views are sent as one
+/// them. The shell's `read` takes a byte per system call, so a router whose addresses are more
+/// than those 4,096 lines (a full routing table) is not asked for them again for the next 150
+/// polls (5 minutes at 2 s): its VIP checks are then not made, and nothing else is lost. `/proc/net/ip_vs` and ipvsadm's views are sent as one
 /// `gzip -1` member each, after a `@@lbtop gzip` line (see [`super::reply::expand`]): at 1,000
 /// services × 10 reals, 640 KB of `/proc` becomes 8 KB, and the router's sshd, which costs more
 /// per byte it encrypts than gzip does per byte it packs, sends a 80th of it (BENCHMARKS.md).
@@ -275,6 +277,7 @@ T=$(getconf CLK_TCK 2>/dev/null)
 case $T in ''|*[!0-9]*) T=100 ;; esac
 printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
 cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
+b=0
 if printf x | gzip -1 -c >/dev/null 2>&1; then
   sq() { echo "@@lbtop gzip"; gzip -1 -c 2>/dev/null; }
 elif command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
@@ -298,6 +301,7 @@ while read -r q s w; do
     for f in ipv4/ip_forward ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
       v=-; [ -r /proc/sys/net/$f ] && read -r v </proc/sys/net/$f; echo "${f##*/} $v"
     done
+    if [ $b -le 0 ]; then
     echo "@@lbtop fib_trie"
     i=0; a=; f=0
     if [ -r /proc/net/fib_trie ]; then
@@ -314,7 +318,8 @@ while read -r q s w; do
     if [ -r /proc/net/if_inet6 ]; then
       while [ $i -lt 4096 ] && IFS= read -r l; do i=$((i+1)); echo "$l"; done </proc/net/if_inet6
     fi
-    [ $i -lt 4096 ] || echo "@@lbtop addrs-truncated"
+    [ $i -lt 4096 ] || { echo "@@lbtop addrs-truncated"; b=150; }
+    else b=$((b-1)); fi
   fi
   cpu proc
   for x in $w; do
@@ -377,6 +382,77 @@ mod tests {
         assert!(auto.contains(CONN_SUMMARY_AWK));
         assert!(router_program(SudoMode::Never).contains("\nS=\n"));
         assert!(router_program(SudoMode::Always).contains("\nS='sudo -n'\n"));
+    }
+
+    /// The router program run by `sh` with `/proc/net/fib_trie` read from `fib`: the replies to
+    /// `polls` plain polls.
+    fn run_router_program(fib: &std::path::Path, polls: u64) -> String {
+        use std::io::Write;
+        let program = router_program(SudoMode::Never)
+            .replace("/proc/net/fib_trie", &fib.display().to_string());
+        let mut child = std::process::Command::new("sh")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(program.as_bytes()).expect("program");
+        // Requests go after the greeting, as over SSH: sent with the program, the shell would
+        // read them as program text.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        while !line.starts_with("@@lbtop ready") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut stdout, &mut line).expect("greeting");
+            assert!(n > 0, "the program ended before its greeting");
+        }
+        for seq in 1..=polls {
+            stdin
+                .write_all(router_request(seq, true, &[]).as_bytes())
+                .expect("poll");
+        }
+        drop(stdin);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).expect("replies");
+        child.wait().expect("sh");
+        out
+    }
+
+    #[test]
+    fn a_router_whose_addresses_overflow_the_read_is_not_asked_again_for_150_polls() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fib = dir.path().join("fib_trie");
+        let routes: String = (0..5000)
+            .map(|i| {
+                format!(
+                    "     |-- 10.{}.{}.0\n        /24 link UNICAST\n",
+                    i / 256,
+                    i % 256
+                )
+            })
+            .collect();
+        std::fs::write(&fib, format!("Main:\n  +-- 0.0.0.0/0 3 0 5\n{routes}")).expect("fib");
+        let out = run_router_program(&fib, 3);
+        let replies: Vec<&str> = out.split("@@lbtop end ").collect();
+        assert_eq!(replies.len(), 4, "{out}");
+        assert!(
+            replies[0].contains("@@lbtop addrs-truncated"),
+            "{}",
+            replies[0]
+        );
+        for r in &replies[1..3] {
+            assert!(!r.contains("@@lbtop fib_trie"), "{r}");
+            assert!(r.contains("@@lbtop sysctl"), "the rest still comes: {r}");
+        }
+        // A small table is read at every poll.
+        std::fs::write(
+            &fib,
+            "Local:\n  +-- 10.0.0.0/8 2 0 2\n     |-- 10.0.0.1\n        /32 host LOCAL\n",
+        )
+        .expect("fib");
+        let out = run_router_program(&fib, 2);
+        assert_eq!(out.matches("@@lbtop fib_trie").count(), 2, "{out}");
+        assert!(!out.contains("addrs-truncated"), "{out}");
     }
 
     #[test]
