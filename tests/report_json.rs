@@ -483,6 +483,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                         sysctl: None,
                         addrs: None,
                         owners: None,
+                        sync: None,
                     },
                     advance,
                     samples,

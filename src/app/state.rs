@@ -1753,6 +1753,7 @@ mod tests {
                 sysctl: None,
                 addrs: None,
                 owners: None,
+                sync: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

@@ -34,6 +34,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         sysctl: s.sysctl,
         addrs: s.addrs.clone(),
         owners: s.owners.clone(),
+        sync: s.sync.clone(),
     }
 }
 

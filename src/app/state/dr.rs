@@ -208,6 +208,7 @@ mod tests {
                 }),
                 addrs: None,
                 owners,
+                sync: None,
             }),
         });
         state

@@ -140,6 +140,7 @@ mod tests {
                 sysctl: None,
                 addrs: None,
                 owners: None,
+                sync: None,
             }),
         };
         assert!(p.see(&router()));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::sample::{
     ConnSummary, IpvsGlobalStats, IpvsInfo, LocalAddrs, PartTimes, RouterSample, RouterSourceKind,
-    TABLE_OWNERS, Timestamp, VirtualServiceSample,
+    SyncDaemon, TABLE_OWNERS, Timestamp, VirtualServiceSample,
 };
 use crate::source::budget::Budget;
 use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
@@ -55,6 +55,19 @@ pub(crate) struct RouterWatch {
     agent: AgentUse,
     /// The programs managing the table, and the shape they were read at.
     owners: Option<(Option<u64>, Vec<String>)>,
+    /// The router's addresses at the last poll, as a hash: a VRRP transition changes them.
+    addrs_key: Option<u64>,
+    /// The sync daemons (`None` when ipvsadm's answer could not be read), and when: the table's
+    /// shape, the addresses' hash and the instant.
+    sync: Option<SyncRead>,
+}
+
+#[derive(Debug)]
+struct SyncRead {
+    daemons: Option<Vec<SyncDaemon>>,
+    shape: Option<u64>,
+    addrs_key: Option<u64>,
+    read: Instant,
 }
 
 /// Whether the router's polls go to `lbtop agent`.
@@ -101,6 +114,8 @@ impl RouterWatch {
             shape: None,
             agent: AgentUse::default(),
             owners: None,
+            addrs_key: None,
+            sync: None,
         }
     }
 
@@ -142,6 +157,18 @@ impl RouterWatch {
         self.ipvsadm_problem = None;
         self.shape = None;
         self.owners = None;
+        self.sync = None;
+    }
+
+    /// Whether the sync daemons should be read again: never read, or the table's shape or the
+    /// router's addresses changed since (keepalived starts and stops them with its VRRP state),
+    /// or older than [`DETAILS_MAX_AGE`].
+    fn sync_due(&self, now: Instant) -> bool {
+        self.sync.as_ref().is_none_or(|s| {
+            s.shape != self.shape
+                || s.addrs_key != self.addrs_key
+                || now.saturating_duration_since(s.read) >= DETAILS_MAX_AGE
+        })
     }
 
     fn details_parts(&self) -> [RouterPart; 3] {
@@ -177,6 +204,9 @@ impl RouterWatch {
         // changes it.
         if self.owners.as_ref().is_none_or(|(s, _)| *s != self.shape) {
             parts.push(RouterPart::Owner);
+        }
+        if self.everything || self.sync_due(now) {
+            parts.push(RouterPart::Daemon);
         }
         if self.everything {
             parts.push(RouterPart::Stats);
@@ -232,6 +262,22 @@ impl RouterWatch {
                 .collect();
             self.owners = Some((self.shape, names));
         }
+        if asked.contains(&RouterPart::Daemon) {
+            let daemons = match sections.get("daemon").map(parse::ipvsadm_daemon) {
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    tracing::warn!("router sync daemons: {e}");
+                    None
+                }
+                None => None,
+            };
+            self.sync = Some(SyncRead {
+                daemons,
+                shape: self.shape,
+                addrs_key: self.addrs_key,
+                read: now,
+            });
+        }
         self.ipvsadm.spend(now, costs.ipvsadm);
         self.conn_budget.spend(now, costs.conn);
         Ok(costs)
@@ -245,6 +291,15 @@ impl RouterWatch {
         let mut sample = self.assemble(services, global, time);
         sample.sysctl = sections.get("sysctl").and_then(parse::router_sysctl);
         sample.addrs = router_addrs(&sections);
+        self.addrs_key = sample.addrs.as_ref().map(|a| {
+            let mut h = DefaultHasher::new();
+            a.hash(&mut h);
+            h.finish()
+        });
+        // Daemons read with the first /proc of a connection are of these addresses.
+        if let Some(s) = self.sync.as_mut().filter(|s| s.addrs_key.is_none()) {
+            s.addrs_key = self.addrs_key;
+        }
         Ok(sample)
     }
 
@@ -312,6 +367,7 @@ impl RouterWatch {
             sysctl: None,
             addrs: None,
             owners: self.owners.as_ref().map(|(_, o)| o.clone()),
+            sync: self.sync.as_ref().and_then(|s| s.daemons.clone()),
         }
     }
 
@@ -368,6 +424,8 @@ impl RouterWatch {
                 "proc" => costs.proc += spent,
                 "conn" => costs.conn += spent,
                 "owner" => costs.proc += spent,
+                // ipvsadm's smallest answer; it forks ipvsadm all the same.
+                "daemon" => costs.ipvsadm += spent,
                 _ => costs.ipvsadm += spent,
             }
         }
@@ -543,6 +601,11 @@ mod reply_tests {
                     s.push_str(&cpu("owner", t));
                     continue;
                 }
+                RouterPart::Daemon => {
+                    s.push_str("@@lbtop daemon\nbackup sync daemon (mcast=eth0, syncid=7)\n");
+                    s.push_str(&cpu("daemon", t));
+                    continue;
+                }
                 RouterPart::Conn => {
                     s.push_str(
                         "@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n",
@@ -587,7 +650,7 @@ mod reply_tests {
         let parts = w.plan(t0);
         assert_eq!(
             router_request(1, false, &parts),
-            "q 1 owner tun thresholds persistent stats conn\n"
+            "q 1 owner daemon tun thresholds persistent stats conn\n"
         );
         let (s, costs) = w
             .absorb(&reply(&parts, 1), &parts, Timestamp(1000), t0)
@@ -596,6 +659,16 @@ mod reply_tests {
         // while the table keeps its shape.
         assert_eq!(s.owners, Some(vec!["keepalived".to_string()]));
         assert!(!w.plan(t0).contains(&RouterPart::Owner));
+        // The sync daemons likewise, while the router's addresses stay the same.
+        assert_eq!(
+            s.sync,
+            Some(vec![crate::model::sample::SyncDaemon {
+                role: crate::model::sample::SyncRole::Backup,
+                mcast_ifn: "eth0".into(),
+                syncid: 7
+            }])
+        );
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
         assert_eq!(s.source, RouterSourceKind::Ssh);
         assert!(s.notes.is_empty(), "{:?}", s.notes);
         assert!(s.parts.is_fresh());
@@ -693,8 +766,9 @@ mod reply_tests {
         assert_eq!(s.parts.details, Some(Timestamp(0)));
         assert_eq!(s.parts.connections, Some(Timestamp(0)));
         assert!(s.services.iter().all(|v| v.totals.is_some()), "kept");
-        // Past 30 s the details are due, but wait for the budget as the counters do.
-        assert!(w.plan(t0 + DETAILS_MAX_AGE).is_empty());
+        // Past 30 s the details are due, but wait for the budget as the counters do; the sync
+        // daemons (one small answer) are read again.
+        assert_eq!(w.plan(t0 + DETAILS_MAX_AGE), [RouterPart::Daemon]);
         let paid = w.plan(t0 + Duration::from_secs(120));
         assert!(paid.contains(&RouterPart::TunInfo), "{paid:?}");
         assert!(paid.contains(&RouterPart::Stats), "{paid:?}");
