@@ -615,5 +615,6 @@ pub(crate) fn header_info(
         keyframe_every_ms: options.keyframe_every.as_millis() as u64,
         router,
         nodes,
+        pair: None,
     }
 }
