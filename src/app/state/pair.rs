@@ -306,3 +306,153 @@ impl State {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::StateOptions;
+    use crate::control::plan::{ActionKind, RealKey, WeightChange};
+    use crate::model::sample::{
+        Forward, LocalAddrs, Protocol, RealServerSample, RouterSourceKind, ServiceKey,
+        SourceEvent, VirtualServiceSample,
+    };
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            address: IpAddr::V4(Ipv4Addr::new(10, 77, 2, 100)),
+            port: 80,
+        }
+    }
+
+    fn director(ms: i64, holds: bool, weight: i32, role: SyncRole) -> RouterSample {
+        let mut v4 = vec![(Ipv4Addr::new(10, 77, 0, 21), 32)];
+        if holds {
+            v4.push((Ipv4Addr::new(10, 77, 2, 100), 32));
+        }
+        RouterSample {
+            time: Timestamp(ms),
+            source: RouterSourceKind::Ssh,
+            services: vec![VirtualServiceSample {
+                key: key(),
+                scheduler: Some("wlc".into()),
+                persistent: None,
+                ops: false,
+                totals: None,
+                rates: None,
+                flags: None,
+                pe_name: None,
+                reals: vec![RealServerSample {
+                    address: IpAddr::V4(Ipv4Addr::new(10, 77, 1, 11)),
+                    port: 80,
+                    forward: Forward::Route,
+                    weight,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                    active_conns: if holds { 5 } else { 3 },
+                    inactive_conns: 0,
+                    persistent_conns: None,
+                    totals: None,
+                    rates: None,
+                    tunnel: None,
+                }],
+            }],
+            global: None,
+            connections: None,
+            notes: Vec::new(),
+            ipvs: None,
+            parts: Default::default(),
+            sysctl: None,
+            addrs: Some(LocalAddrs { v4, v6: Vec::new() }),
+            owners: None,
+            sync: Some(vec![SyncDaemon {
+                role,
+                mcast_ifn: "eth0".into(),
+                syncid: 77,
+            }]),
+        }
+    }
+
+    fn event(host: &str, s: RouterSample) -> SourceEvent {
+        SourceEvent::Router {
+            host: host.into(),
+            report: Report::Sample(s),
+        }
+    }
+
+    fn pair_state() -> State {
+        let mut s = State::new(StateOptions::default());
+        s.add_pair("lb1", "lb2");
+        s
+    }
+
+    #[test]
+    fn the_master_feeds_the_router_and_the_backup_not_holding_the_vip_is_no_problem() {
+        let mut s = pair_state();
+        s.ingest(event("lb1", director(1000, true, 1, SyncRole::Master)));
+        s.ingest(event("lb2", director(1100, false, 1, SyncRole::Backup)));
+        let p = s.pair().expect("pair");
+        assert_eq!(p.master, Master::One(0));
+        assert_eq!(p.sync(), SyncHealth::Ok);
+        assert_eq!(p.summary(), "master lb1, backup lb2, sync ok, conns 5/3");
+        let r = s.router().expect("router");
+        assert_eq!(r.host, "lb1");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(s.alerts.level(PAIR_SUBJECT, AlertKind::Pair), None);
+        // The VIP moves: lb2 is the master and its samples feed the router from now on.
+        s.ingest(event("lb1", director(2000, false, 1, SyncRole::Backup)));
+        assert_eq!(s.pair().expect("pair").master, Master::Neither);
+        assert!(
+            s.router().expect("router").problems[0].starts_with("neither lb1 nor lb2 holds"),
+            "{:?}",
+            s.router().expect("router").problems
+        );
+        s.ingest(event("lb2", director(2100, true, 1, SyncRole::Master)));
+        let p = s.pair().expect("pair");
+        assert_eq!(p.master, Master::One(1));
+        assert_eq!(p.summary(), "master lb2, backup lb1, sync ok, conns 5/3");
+        let r = s.router().expect("router");
+        assert_eq!(r.host, "lb2");
+        assert_eq!(r.cur.as_ref().map(|c| c.time), Some(Timestamp(2100)));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        // Both hold it: a split brain.
+        s.ingest(event("lb1", director(3000, true, 1, SyncRole::Master)));
+        assert!(
+            s.router().expect("router").problems[0].contains("split brain"),
+            "{:?}",
+            s.router().expect("router").problems
+        );
+    }
+
+    #[test]
+    fn a_weight_on_one_side_only_is_drift_and_the_confirmation_names_the_backups_weight() {
+        let mut s = pair_state();
+        s.ingest(event("lb1", director(1000, true, 1, SyncRole::Master)));
+        s.ingest(event("lb2", director(1100, false, 4, SyncRole::Master)));
+        let p = s.pair().expect("pair");
+        assert_eq!(p.drift.len(), 1);
+        assert!(matches!(p.sync(), SyncHealth::Wrong(w) if w.contains("no backup sync daemon")));
+        assert_eq!(
+            s.alerts.level(PAIR_SUBJECT, AlertKind::Pair),
+            Some(Severity::Warning)
+        );
+        let change = WeightChange {
+            kind: ActionKind::Drain,
+            service: key(),
+            real: RealKey {
+                address: IpAddr::V4(Ipv4Addr::new(10, 77, 1, 11)),
+                port: 80,
+            },
+            from: 1,
+            to: 0,
+        };
+        let note = s.backup_weight_note(&change).expect("a note");
+        assert!(note.contains("the backup lb2 holds weight 4, not 1"), "{note}");
+        assert!(s.confirm_question(&change).ends_with("on lb1, the master?"));
+        s.ingest(event("lb2", director(2100, false, 1, SyncRole::Backup)));
+        assert_eq!(s.alerts.level(PAIR_SUBJECT, AlertKind::Pair), None);
+        let note = s.backup_weight_note(&change).expect("a note");
+        assert!(note.contains("holds the same weight (1)"), "{note}");
+    }
+}
