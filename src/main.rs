@@ -70,9 +70,7 @@ fn parse_cli() -> (Cli, bool) {
         Some(("record", sub)) => sub,
         _ => &matches,
     };
-    let given = sources
-        .try_get_raw("router")
-        .is_ok_and(|v| v.is_some())
+    let given = sources.try_get_raw("router").is_ok_and(|v| v.is_some())
         && sources.value_source("router") != Some(ValueSource::DefaultValue);
     (cli, given)
 }

@@ -83,9 +83,10 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         .iter()
         .any(|d| matches!(d, RouterSpec::Remote(_) | RouterSpec::Prometheus(_)))
         || matches!(
-        remote_nodes,
-        NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
-    ) {
+            remote_nodes,
+            NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
+        )
+    {
         let mut spec = args.spec();
         if args.router_agent.is_none()
             && let Some(agent) = &config.router_agent

@@ -22,16 +22,23 @@ fn guest() -> String {
     format!("{}/tests/lab/guest", support::lab::REPO)
 }
 
+/// The tests of this file take turns with the pair (they run on threads of one process).
+static PAIR_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Takes the pair down at the end, also when a test fails.
-struct Pair<'a>(&'a Lab);
+struct Pair<'a>(
+    &'a Lab,
+    #[allow(dead_code)] std::sync::MutexGuard<'static, ()>,
+);
 
 impl<'a> Pair<'a> {
     fn up(lab: &'a Lab) -> Self {
+        let turn = PAIR_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let g = guest();
         lab.root(&format!(
             "GUEST={g} sh {g}/ha-pair down; GUEST={g} sh {g}/ha-pair up"
         ));
-        Pair(lab)
+        Pair(lab, turn)
     }
 }
 
@@ -85,8 +92,13 @@ fn ssh_config(lab: &Lab, dir: &std::path::Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `lbtop --once --json` of director `lb` alone.
+/// `lbtop --once --json` of director `lb` alone (or of a pair, `lb1,lb2`).
 fn once(config: &str, lb: &str, home: &std::path::Path) -> Value {
+    once_with(config, lb, home, "never")
+}
+
+/// As [`once`], with `--router-agent agent`.
+fn once_with(config: &str, lb: &str, home: &std::path::Path, agent: &str) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
         .args([
             "--once",
@@ -96,7 +108,7 @@ fn once(config: &str, lb: &str, home: &std::path::Path) -> Value {
             "-F",
             config,
             "--router-agent",
-            "never",
+            agent,
             "--router",
             lb,
             "--nodes",
@@ -145,8 +157,8 @@ fn lbtop_names_the_master_and_keepalived_and_follows_a_failover() {
             daemon.contains(&format!("{role} sync daemon")),
             "{lb}: {daemon}"
         );
-        // The backup holding none of the VIPs is told as a problem; the pair's view, which
-        // knows it is the backup, is not built yet.
+        // Watched alone, the backup holding none of the VIPs is told as a problem: lbtop cannot
+        // know it is a backup. Watched as a pair it is not (below).
         let problems = v["router"]["problems"].to_string();
         assert_eq!(
             problems.contains(PAIR_VIP),
@@ -182,4 +194,175 @@ fn lbtop_names_the_master_and_keepalived_and_follows_a_failover() {
         serde_json::json!([]),
         "keepalived is gone on lb1"
     );
+}
+
+/// `ipvsadm -L -n --daemon` in `lb`'s namespace, as `(role, syncid)` pairs, master first.
+fn daemons(lab: &Lab, lb: &str) -> Vec<(String, u64)> {
+    let text = lab.root(&format!("ip netns exec {lb} ipvsadm -L -n --daemon"));
+    let mut out: Vec<(String, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let role = l.split_whitespace().next()?.to_string();
+            let id = l.split("syncid=").nth(1)?.split([',', ')']).next()?;
+            Some((role, id.parse().ok()?))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// What lbtop says of a director's sync daemons, as [`daemons`] gives them.
+fn says_daemons(v: &Value) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = v
+        .as_array()
+        .unwrap_or_else(|| panic!("no sync daemons: {v}"))
+        .iter()
+        .map(|d| {
+            (
+                d["role"].as_str().expect("role").to_string(),
+                d["syncid"].as_u64().expect("syncid"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `ipvsadm -L -n` in `lb`'s namespace: the active and inactive connections of the whole table,
+/// and the weight of real server `real`.
+fn table(lab: &Lab, lb: &str, real: &str) -> ((u64, u64), Option<i64>) {
+    let text = lab.root(&format!("ip netns exec {lb} ipvsadm -L -n"));
+    let mut conns = (0, 0);
+    let mut weight = None;
+    for l in text.lines().filter(|l| l.trim_start().starts_with("->")) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let [_, addr, _, w, a, i] = f.as_slice()
+            && let (Ok(w), Ok(a), Ok(i)) = (w.parse::<i64>(), a.parse::<u64>(), i.parse::<u64>())
+        {
+            conns = (conns.0 + a, conns.1 + i);
+            if *addr == real {
+                weight = Some(w);
+            }
+        }
+    }
+    (conns, weight)
+}
+
+/// Checks `--router lb1,lb2`'s JSON against `ip addr`, `ipvsadm -L --daemon` and `ipvsadm -L`.
+fn check_pair(lab: &Lab, v: &Value, master: &str) {
+    let r = &v["router"];
+    let p = &r["pair"];
+    assert_eq!(p["master"], master, "{p}");
+    assert_eq!(r["host"], master, "the master's table is shown: {r}");
+    assert_eq!(p["sync"], "ok", "{p}");
+    for (i, lb) in ["lb1", "lb2"].into_iter().enumerate() {
+        let d = &p["directors"][i];
+        assert_eq!(d["host"], lb);
+        assert_eq!(d["holds_vips"], holds(lab, lb), "{d}");
+        let role = if lb == master { "master" } else { "backup" };
+        assert_eq!(d["role"], role, "{d}");
+        assert_eq!(says_daemons(&d["sync"]), daemons(lab, lb), "{lb}: {d}");
+        let ((active, inactive), _) = table(lab, lb, "");
+        assert_eq!(d["connections"]["active"], active, "{lb}: {d}");
+        assert_eq!(d["connections"]["inactive"], inactive, "{lb}: {d}");
+    }
+    // The backup not holding the VIP is how a pair is: no problem, no alert.
+    assert_eq!(r["problems"], serde_json::json!([]), "{r}");
+    assert_eq!(p["drift"], serde_json::json!([]), "{p}");
+    assert_eq!(v["alerts"], serde_json::json!([]), "{}", v["alerts"]);
+}
+
+#[test]
+fn the_pair_shows_master_backup_sync_and_drift_sends_a_drain_to_the_master_and_follows_a_failover()
+{
+    let lab = lab();
+    let _pair = Pair::up(lab);
+    let home = tempfile::tempdir().expect("home");
+    let config = ssh_config(lab, home.path());
+    wait_master(lab, "lb1");
+    // The sync daemons as keepalived set them, read by the shell program (ipvsadm --daemon) and
+    // by the agent (netlink IPVS_CMD_GET_DAEMON).
+    check_pair(lab, &once(&config, "lb1,lb2", home.path()), "lb1");
+    let agent = once_with(&config, "lb1,lb2", home.path(), support::lab::AGENT);
+    assert_eq!(agent["router"]["source"], "agent", "{}", agent["router"]);
+    check_pair(lab, &agent, "lb1");
+
+    // A weight changed on the backup only is drift, named in the JSON and as an alert.
+    let rs1 = "10.77.0.11:80";
+    lab.root(&format!(
+        "ip netns exec lb2 ipvsadm -e -t {PAIR_VIP}:80 -r {rs1} -g -w 5"
+    ));
+    assert_eq!(table(lab, "lb2", rs1).1, Some(5));
+    let v = once(&config, "lb1,lb2", home.path());
+    let said = format!(
+        "real server {rs1} of tcp:{PAIR_VIP}:80 has weight {} on lb1 and 5 on lb2",
+        table(lab, "lb1", rs1).1.expect("rs1 on lb1")
+    );
+    assert_eq!(v["router"]["pair"]["drift"], serde_json::json!([said]));
+    let alert = v["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .find(|a| a["subject"] == "pair")
+        .unwrap_or_else(|| panic!("no pair alert: {}", v["alerts"]));
+    assert!(
+        alert["message"].as_str().is_some_and(|m| m.contains(&said)),
+        "{alert}"
+    );
+
+    // The TUI: the title names master, backup and sync; a drain goes to the master, and the
+    // confirmation says what the backup holds.
+    let t = support::tmux::Tmux::new("ha-pair");
+    t.start_with_env(
+        "SSH_AUTH_SOCK=",
+        &format!("-F {config} --router-agent never --router lb1,lb2 --nodes none --interval 1s"),
+    );
+    let s = t.wait_for(
+        |s| s.contains("master lb1, backup lb2, sync ok"),
+        Duration::from_secs(60),
+    );
+    assert!(s.contains("master lb1, backup lb2, sync ok"), "{s}");
+    t.keys("Down");
+    t.keys("Down");
+    t.keys("d");
+    let s = t.wait_for(|s| s.contains("enter: apply"), Duration::from_secs(10));
+    assert!(
+        s.contains(&format!(
+            "drain {rs1} of tcp:{PAIR_VIP}:80 on lb1, the master?"
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains("the backup lb2 holds weight 5, not 1; the change is made on the master lb1"),
+        "{s}"
+    );
+    t.keys("Enter");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while table(lab, "lb1", rs1).1 != Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the drain never reached lb1: {}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        table(lab, "lb2", rs1).1,
+        Some(5),
+        "the backup is left alone"
+    );
+
+    // The master's keepalived ends: once `ip addr` shows the VIP on lb2, the title names lb2
+    // the master within two polls (2 s at 1 s), with a second for drawing and the capture.
+    lab.root("kill $(cat /run/lab/ha/lb1.pid)");
+    wait_master(lab, "lb2");
+    let s = t.wait_for(
+        |s| s.contains("master lb2, backup lb1"),
+        Duration::from_secs(3),
+    );
+    assert!(s.contains("master lb2, backup lb1"), "{s}");
+    t.keys("q");
+    let v = once(&config, "lb1,lb2", home.path());
+    assert_eq!(v["router"]["pair"]["master"], "lb2", "{}", v["router"]);
+    assert_eq!(v["router"]["host"], "lb2");
 }

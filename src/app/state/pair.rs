@@ -92,14 +92,12 @@ impl PairEntry {
         let find = |d: &[SyncDaemon], role| d.iter().find(|x| x.role == role).cloned();
         let names = self.names();
         match (find(dm, SyncRole::Master), find(db, SyncRole::Backup)) {
-            (None, _) => SyncHealth::Wrong(format!(
-                "no master sync daemon on the master {}",
-                names[m]
-            )),
-            (_, None) => SyncHealth::Wrong(format!(
-                "no backup sync daemon on the backup {}",
-                names[b]
-            )),
+            (None, _) => {
+                SyncHealth::Wrong(format!("no master sync daemon on the master {}", names[m]))
+            }
+            (_, None) => {
+                SyncHealth::Wrong(format!("no backup sync daemon on the backup {}", names[b]))
+            }
             (Some(x), Some(y)) if x.syncid != y.syncid => SyncHealth::Wrong(format!(
                 "sync id {} on {} and {} on {}",
                 x.syncid, names[m], y.syncid, names[b]
@@ -313,8 +311,8 @@ mod tests {
     use crate::app::StateOptions;
     use crate::control::plan::{ActionKind, RealKey, WeightChange};
     use crate::model::sample::{
-        Forward, LocalAddrs, Protocol, RealServerSample, RouterSourceKind, ServiceKey,
-        SourceEvent, VirtualServiceSample,
+        Forward, LocalAddrs, Protocol, RealServerSample, RouterSourceKind, ServiceKey, SourceEvent,
+        VirtualServiceSample,
     };
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -448,7 +446,10 @@ mod tests {
             to: 0,
         };
         let note = s.backup_weight_note(&change).expect("a note");
-        assert!(note.contains("the backup lb2 holds weight 4, not 1"), "{note}");
+        assert!(
+            note.contains("the backup lb2 holds weight 4, not 1"),
+            "{note}"
+        );
         assert!(s.confirm_question(&change).ends_with("on lb1, the master?"));
         s.ingest(event("lb2", director(2100, false, 1, SyncRole::Backup)));
         assert_eq!(s.alerts.level(PAIR_SUBJECT, AlertKind::Pair), None);

@@ -81,7 +81,10 @@ fn director(w: &mut Json<'_>, p: &PairEntry, i: usize) {
     w.raw(b"{\"host\":");
     w.string(&p.names[i]);
     w.raw(b",\"role\":");
-    w.opt_string(p.roles().map(|(m, _)| if m == i { "master" } else { "backup" }));
+    w.opt_string(
+        p.roles()
+            .map(|(m, _)| if m == i { "master" } else { "backup" }),
+    );
     w.raw(b",\"host_status\":");
     w.string(side.status.as_str());
     w.raw(b",\"error\":");

@@ -84,7 +84,10 @@ impl OnceProgress {
     }
 
     pub fn done(&self) -> bool {
-        self.hosts.values().chain(self.pair.values()).all(|(_, finished)| *finished)
+        self.hosts
+            .values()
+            .chain(self.pair.values())
+            .all(|(_, finished)| *finished)
     }
 
     /// The directors of the pair still waited for, by host.
