@@ -124,6 +124,20 @@ fn director(w: &mut Json<'_>, p: &PairEntry, i: usize) {
         }
         None => w.null(),
     }
+    w.raw(b",\"owners\":");
+    match cur.and_then(|c| c.owners.as_ref()) {
+        Some(owners) => {
+            w.raw(b"[");
+            for (i, o) in owners.iter().enumerate() {
+                if i > 0 {
+                    w.raw(b",");
+                }
+                w.string(o);
+            }
+            w.raw(b"]");
+        }
+        None => w.null(),
+    }
     w.raw(b",\"sync\":");
     sync(w, cur.and_then(|c| c.sync.as_ref()));
     w.raw(b"}");
