@@ -471,7 +471,8 @@ pub async fn run_tui_recording(
     }
     if let Some(c) = &controls {
         // The router's agent for actions starts now (sudo paid once), not at the first confirm.
-        for router in std::iter::once(&c.router).chain(&c.peer).cloned() {
+        for router in std::iter::once(&c.router).chain(&c.peer) {
+            let router = router.clone();
             tokio::spawn(async move { router.warm_up().await });
         }
     }

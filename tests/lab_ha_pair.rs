@@ -258,12 +258,38 @@ fn the_pair_shows_master_backup_sync_and_drift_sends_a_drain_to_the_master_and_f
 
     // A weight changed on the backup only is drift, named in the JSON and as an alert.
     let rs1 = "10.77.0.11:80";
+    drift_on_the_backup(lab, &config, home.path(), rs1);
+    step("drift");
+    // The TUI: the title names master, backup and sync; a drain goes to the master, and the
+    // confirmation says what the backup holds.
+    let t = support::tmux::Tmux::new("ha-pair");
+    drain_in_the_tui(lab, &t, &config, rs1);
+    step("drained on the master");
+    // The master's keepalived ends: once `ip addr` shows the VIP on lb2, the title names lb2
+    // the master within two polls (2 s at 1 s), with a second for drawing and the capture.
+    lab.root("kill $(cat /run/lab/ha/lb1.pid)");
+    wait_master(lab, "lb2");
+    let s = t.wait_for(
+        |s| s.contains("master lb2, backup lb1"),
+        Duration::from_secs(3),
+    );
+    assert!(s.contains("master lb2, backup lb1"), "{s}");
+    step("failover");
+    t.keys("q");
+    let v = once(&config, "lb1,lb2", home.path());
+    assert_eq!(v["router"]["pair"]["master"], "lb2", "{}", v["router"]);
+    assert_eq!(v["router"]["host"], "lb2");
+    after_failover(lab, &v);
+}
+
+/// Weight 5 for `rs1` on lb2 only: drift in the JSON and a warning alert naming it.
+fn drift_on_the_backup(lab: &Lab, config: &str, home: &std::path::Path, rs1: &str) {
     lab.root(&format!(
         "ip netns exec lb2 ipvsadm -e -t {PAIR_VIP}:80 -r {rs1} -g -w 5"
     ));
     let now = seen(lab);
     assert_eq!(now[1].weights.get(rs1), Some(&5));
-    let v = once(&config, "lb1,lb2", home.path());
+    let v = once(config, "lb1,lb2", home);
     let said = format!(
         "real server {rs1} of tcp:{PAIR_VIP}:80 has weight {} on lb1 and 5 on lb2",
         now[0].weights.get(rs1).expect("rs1 on lb1")
@@ -279,11 +305,12 @@ fn the_pair_shows_master_backup_sync_and_drift_sends_a_drain_to_the_master_and_f
         alert["message"].as_str().is_some_and(|m| m.contains(&said)),
         "{alert}"
     );
+}
 
-    step("drift");
-    // The TUI: the title names master, backup and sync; a drain goes to the master, and the
-    // confirmation says what the backup holds.
-    let t = support::tmux::Tmux::new("ha-pair");
+/// The TUI watching the pair in `t`: the title names master, backup and sync; a drain of `rs1`
+/// goes to the master lb1 (as ipvsadm there says), the backup keeps its weight, and the
+/// confirmation says what the backup holds.
+fn drain_in_the_tui(lab: &Lab, t: &support::tmux::Tmux, config: &str, rs1: &str) {
     t.start_with_env(
         "SSH_AUTH_SOCK=",
         &format!("-F {config} --router-agent never --router lb1,lb2 --nodes none --interval 1s"),
@@ -293,7 +320,6 @@ fn the_pair_shows_master_backup_sync_and_drift_sends_a_drain_to_the_master_and_f
         Duration::from_secs(60),
     );
     assert!(s.contains("master lb1, backup lb2, sync ok"), "{s}");
-    step("the TUI's title");
     t.keys("Down");
     t.keys("Down");
     t.keys("d");
@@ -323,23 +349,6 @@ fn the_pair_shows_master_backup_sync_and_drift_sends_a_drain_to_the_master_and_f
         Some(&5),
         "the backup is left alone"
     );
-
-    step("drained on the master");
-    // The master's keepalived ends: once `ip addr` shows the VIP on lb2, the title names lb2
-    // the master within two polls (2 s at 1 s), with a second for drawing and the capture.
-    lab.root("kill $(cat /run/lab/ha/lb1.pid)");
-    wait_master(lab, "lb2");
-    let s = t.wait_for(
-        |s| s.contains("master lb2, backup lb1"),
-        Duration::from_secs(3),
-    );
-    assert!(s.contains("master lb2, backup lb1"), "{s}");
-    step("failover");
-    t.keys("q");
-    let v = once(&config, "lb1,lb2", home.path());
-    assert_eq!(v["router"]["pair"]["master"], "lb2", "{}", v["router"]);
-    assert_eq!(v["router"]["host"], "lb2");
-    after_failover(lab, &v);
 }
 
 /// Each director watched alone: lbtop says whether it holds the VIP and that keepalived owns its
