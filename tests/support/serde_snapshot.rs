@@ -139,10 +139,8 @@ fn pair(state: &State) -> Option<Pair> {
                         }
                     }),
                     services: cur.map(|c| c.services.len()),
-                    connections: p.connections()[i].map(|(active, inactive)| DirectorConns {
-                        active,
-                        inactive,
-                    }),
+                    connections: p.connections()[i]
+                        .map(|(active, inactive)| DirectorConns { active, inactive }),
                     owners: cur.and_then(|c| c.owners.clone()),
                     sync: cur.and_then(|c| c.sync.clone()),
                 }
