@@ -464,10 +464,15 @@ pub async fn run_tui_recording(
     if let Some(c) = &controls
         && let Some(audit) = &c.audit
     {
-        match audit.restore_points(&c.router.router_name()) {
-            Ok(points) => state.set_restore_points(points),
-            Err(e) => tracing::warn!("{e}"),
+        // Of a pair, the drains made on either director (each was the master then).
+        let mut points = std::collections::HashMap::new();
+        for router in c.peer.iter().chain(std::iter::once(&c.router)) {
+            match audit.restore_points(&router.router_name()) {
+                Ok(p) => points.extend(p),
+                Err(e) => tracing::warn!("{e}"),
+            }
         }
+        state.set_restore_points(points);
     }
     if let Some(c) = &controls {
         // The router's agent for actions starts now (sudo paid once), not at the first confirm.

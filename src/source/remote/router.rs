@@ -775,6 +775,32 @@ mod reply_tests {
     }
 
     #[test]
+    fn the_sync_daemons_are_read_again_when_the_routers_addresses_change() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        assert!(parts.contains(&RouterPart::Daemon), "{parts:?}");
+        w.absorb(&reply(&parts, 0), &parts, Timestamp(0), t0)
+            .expect("first");
+        let with = |addr: &str| {
+            format!(
+                "{}@@lbtop fib_trie\n  |-- {addr}\n     /32 host LOCAL\n",
+                reply(&[], 0)
+            )
+        };
+        let s = w.sample(&with("10.0.0.1"), Timestamp(1000)).expect("addrs");
+        assert!(s.addrs.is_some());
+        // The daemons were read with the connection's first addresses.
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
+        w.sample(&with("10.0.0.1"), Timestamp(2000)).expect("same");
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
+        // VRRP brought the VIP: keepalived switches its sync daemon.
+        w.sample(&with("192.0.2.10"), Timestamp(3000))
+            .expect("the VIP came");
+        assert!(w.plan(t0).contains(&RouterPart::Daemon));
+    }
+
+    #[test]
     fn a_shape_change_asks_for_the_details_again_at_the_next_plan() {
         let mut w = watch();
         let t0 = Instant::now();
