@@ -124,6 +124,32 @@ mod tests {
     }
 
     #[test]
+    fn the_lab_keepalived_pairs_daemons_are_read() {
+        let fixture = |name: &str| {
+            let path = format!(
+                "{}/tests/fixtures/ipvs/ipvsadm-Ln-daemon-{name}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        };
+        assert_eq!(
+            ipvsadm_daemon(&fixture("master")),
+            Ok(vec![d(SyncRole::Master, "eth0", 77)])
+        );
+        assert_eq!(
+            ipvsadm_daemon(&fixture("backup")),
+            Ok(vec![d(SyncRole::Backup, "eth0", 77)])
+        );
+        assert_eq!(
+            ipvsadm_daemon(&fixture("both")),
+            Ok(vec![
+                d(SyncRole::Master, "eth0", 77),
+                d(SyncRole::Backup, "eth0", 78)
+            ])
+        );
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_line_never_a_daemon() {
         for bad in [
             "sudo: a password is required\n",
