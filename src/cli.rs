@@ -18,8 +18,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// The sources to watch, shared by live mode and later by recording.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// The IPVS router: `local`, `none`, `[user@]host[:port]`, or `prometheus:INSTANCE`
-    /// (node_exporter's ipvs metrics from Prometheus, read-only)
+    /// The IPVS router: `local`, `none`, `[user@]host[:port]`, `prometheus:INSTANCE`
+    /// (node_exporter's ipvs metrics from Prometheus, read-only), or `A,B`: the two directors of
+    /// an HA pair, each local or over SSH; where not given, the config file's `router`
     #[arg(long, default_value = "local", env = "LBTOP_ROUTER")]
     pub router: RouterSpec,
     /// The nodes: `local`, `none`, `auto` (the router's real servers), or a comma list of

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use lbtop::app::State;
 use lbtop::app::playback::Range;
 use lbtop::cli::{Cli, Commands, ExportFormat, RecordArgs, ReplayArgs, ReportArgs};
@@ -58,8 +57,26 @@ fn init_logging(cli: &Cli) -> Option<tracing_appender::non_blocking::WorkerGuard
     Some(guard)
 }
 
+/// The command line, and whether it (or LBTOP_ROUTER) named the router: otherwise the config
+/// file's `router` applies.
+fn parse_cli() -> (Cli, bool) {
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let sources = match matches.subcommand() {
+        Some(("record", sub)) => sub,
+        _ => &matches,
+    };
+    let given = sources.try_get_raw("router").is_ok_and(|v| v.is_some())
+        && sources.value_source("router") != Some(ValueSource::DefaultValue);
+    (cli, given)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let (mut cli, router_given) = parse_cli();
     match &cli.command {
         Some(Commands::Completions { shell }) => {
             lbtop::cli::write_completions(*shell, &mut std::io::stdout().lock());
@@ -111,6 +128,13 @@ fn main() -> ExitCode {
     };
     if single_sample {
         config.interval = std::time::Duration::ZERO;
+    }
+    // The config file's `router` where the command line (or LBTOP_ROUTER) names none.
+    if !router_given && let Some(router) = &config.router {
+        match &mut cli.command {
+            Some(lbtop::cli::Commands::Record(r)) => r.sources.router = router.clone(),
+            _ => cli.sources.router = router.clone(),
+        }
     }
     match run(&cli, &config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -62,6 +62,8 @@ pub struct SourceSet {
     pub nodes: Vec<(String, String, Box<dyn Poll>)>,
     /// Hosts watched over SSH, each in its own async task.
     pub remote: RemoteSet,
+    /// The HA pair's two directors (`--router a,b`), by the hosts their events carry.
+    pub pair: Option<[String; 2]>,
 }
 
 impl Poll for Box<dyn Poll> {
@@ -76,13 +78,15 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
     // `local` (alone or in a list) is this machine as a node; the rest are reached over SSH.
     let (local_node, remote_nodes) = args.nodes.split_local();
     let mut set = SourceSet::default();
-    if matches!(
-        args.router,
-        RouterSpec::Remote(_) | RouterSpec::Prometheus(_)
-    ) || matches!(
-        remote_nodes,
-        NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
-    ) {
+    let directors = args.router.directors();
+    if directors
+        .iter()
+        .any(|d| matches!(d, RouterSpec::Remote(_) | RouterSpec::Prometheus(_)))
+        || matches!(
+            remote_nodes,
+            NodesSpec::List(_) | NodesSpec::Auto | NodesSpec::Prometheus(_)
+        )
+    {
         let mut spec = args.spec();
         if args.router_agent.is_none()
             && let Some(agent) = &config.router_agent
@@ -93,7 +97,8 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
         set.remote = RemoteSet::from_spec(&spec, config.interval, &config.node_map)
             .map_err(RunError::Unsupported)?;
     }
-    if matches!(args.router, RouterSpec::Local) {
+    set.pair = args.router.pair_names();
+    if directors.contains(&&RouterSpec::Local) {
         set.router = Some((
             "local".into(),
             Box::new(LocalRouterPoll(LocalRouter::new(args.proc_root.clone()))),
@@ -171,13 +176,15 @@ pub fn state_options(config: &Config, read_only: bool) -> StateOptions {
 }
 
 fn declare(state: &mut State, set: &SourceSet) {
-    if let Some((host, _)) = &set.router {
+    if let Some([a, b]) = &set.pair {
+        state.add_pair(a, b);
+    } else if let Some((host, _)) = &set.router {
         state.add_router(host);
     }
     for (name, host, _) in &set.nodes {
         state.add_node(name, host);
     }
-    if let Some(host) = set.remote.router_host() {
+    if let Some(host) = set.remote.router_host().filter(|_| set.pair.is_none()) {
         state.add_router(&host);
     }
     for (name, host) in set.remote.node_names() {
@@ -213,7 +220,9 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
     declare(&mut state, &set);
     let rounds: u32 = if interval.is_zero() { 1 } else { 2 };
     let mut progress = remote::OnceProgress::new(rounds);
-    if set.router.is_some() || set.remote.router_host().is_some() {
+    if let Some(pair) = &set.pair {
+        progress.expect_pair(pair);
+    } else if set.router.is_some() || set.remote.router_host().is_some() {
         progress.expect(None);
     }
     for (name, _, _) in &set.nodes {
@@ -269,6 +278,9 @@ async fn once_remote(set: SourceSet, mut state: State, interval: Duration) -> St
             Some(n) => state.node(n).map(|n| n.host.clone()),
         };
         state.ingest(remote::unanswered(name, host.unwrap_or_default(), wait));
+    }
+    for host in progress.pending_pair() {
+        state.ingest(remote::unanswered(None, host, wait));
     }
     drop(handles);
     state
@@ -365,6 +377,8 @@ fn log_alerts(events: &[AlertEvent]) {
 /// How the TUI changes the router's weights, if it can: the router it watches, and the audit log.
 pub struct Controls {
     pub router: crate::control::AnyControl,
+    /// The second director of an HA pair: a change goes to whichever is the master.
+    pub peer: Option<crate::control::AnyControl>,
     pub audit: Option<AuditLog>,
 }
 
@@ -382,16 +396,30 @@ impl Controls {
             config_file: args.ssh_config.clone(),
             options: args.ssh_option.clone(),
         };
-        match crate::control::AnyControl::for_router(&args.router, &ssh, args.router_sudo, interval)
-        {
-            Ok(router) => router.map(|router| Self {
-                router: router.with_agent(agent),
-                audit,
-            }),
-            Err(e) => {
-                tracing::warn!("no weight changes: {e}");
-                None
+        let mut controls = Vec::new();
+        for d in args.router.directors() {
+            match crate::control::AnyControl::for_router(d, &ssh, args.router_sudo, interval) {
+                Ok(Some(c)) => controls.push(c.with_agent(agent.clone())),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("no weight changes: {e}");
+                    return None;
+                }
             }
+        }
+        let mut controls = controls.into_iter();
+        Some(Self {
+            router: controls.next()?,
+            peer: controls.next(),
+            audit,
+        })
+    }
+
+    /// The control of the director named `host` (the pair's master), else the first.
+    fn control_for(&self, host: Option<&str>) -> &crate::control::AnyControl {
+        match &self.peer {
+            Some(p) if host.is_some_and(|h| p.router_name() == h) => p,
+            _ => &self.router,
         }
     }
 }
@@ -400,11 +428,12 @@ type Applying = Pin<Box<dyn Future<Output = (WeightChange, Result<(), String>)>>
 
 fn start_apply(
     controls: Option<&Controls>,
+    router: Option<&str>,
     change: WeightChange,
     force: bool,
     warnings: Vec<String>,
 ) -> Applying {
-    let ctrl = controls.map(|c| (c.router.clone(), c.audit.clone()));
+    let ctrl = controls.map(|c| (c.control_for(router).clone(), c.audit.clone()));
     Box::pin(async move {
         let result = match ctrl {
             Some((mut router, audit)) => {
@@ -435,15 +464,22 @@ pub async fn run_tui_recording(
     if let Some(c) = &controls
         && let Some(audit) = &c.audit
     {
-        match audit.restore_points(&c.router.router_name()) {
-            Ok(points) => state.set_restore_points(points),
-            Err(e) => tracing::warn!("{e}"),
+        // Of a pair, the drains made on either director (each was the master then).
+        let mut points = std::collections::HashMap::new();
+        for router in c.peer.iter().chain(std::iter::once(&c.router)) {
+            match audit.restore_points(&router.router_name()) {
+                Ok(p) => points.extend(p),
+                Err(e) => tracing::warn!("{e}"),
+            }
         }
+        state.set_restore_points(points);
     }
     if let Some(c) = &controls {
         // The router's agent for actions starts now (sudo paid once), not at the first confirm.
-        let router = c.router.clone();
-        tokio::spawn(async move { router.warm_up().await });
+        for router in std::iter::once(&c.router).chain(&c.peer) {
+            let router = router.clone();
+            tokio::spawn(async move { router.warm_up().await });
+        }
     }
     let (tx, rx) = mpsc::channel::<SourceEvent>(1024);
     let started = set.remote.start(config.interval, tx.clone(), None);
@@ -564,9 +600,13 @@ impl Feed for LiveFeed<'_> {
                 self.recorder.action(crate::record::ActionRecord {
                     time: Timestamp::now(),
                     user: crate::control::audit::operator(),
-                    router: self
-                        .controls
-                        .map_or_else(|| "local".into(), |c| c.router.router_name()),
+                    router: self.controls.map_or_else(
+                        || "local".into(),
+                        |c| {
+                            c.control_for(state.router().map(|r| r.host.as_str()))
+                                .router_name()
+                        },
+                    ),
                     service: change.service.to_string(),
                     real: change.real.to_string(),
                     old_weight: change.from,
@@ -599,7 +639,14 @@ impl Feed for LiveFeed<'_> {
                 force,
                 warnings,
             } => {
-                self.applying = Some(start_apply(self.controls, change, force, warnings));
+                let router = state.router().map(|r| r.host.clone());
+                self.applying = Some(start_apply(
+                    self.controls,
+                    router.as_deref(),
+                    change,
+                    force,
+                    warnings,
+                ));
             }
             Command::ToggleRecord => self.recorder.toggle(state),
             // Seek, step, speed: replay only (runtime::replay); quit: the loop's.

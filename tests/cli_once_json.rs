@@ -164,3 +164,52 @@ fn local_in_a_node_list_is_this_machine_and_the_rest_go_over_ssh() {
     );
     assert!(nodes.iter().all(|n| n["name"] != "local"), "{nodes:?}");
 }
+
+#[test]
+fn the_config_files_router_applies_unless_the_command_line_names_one() {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("router.toml");
+    let path_s = path.to_str().expect("utf-8 path");
+    std::fs::write(&path, "router = \"none\"\n").expect("write");
+    let v = once(&["--config", path_s, "--interval", "0s", "--nodes", "none"]);
+    assert!(v["router"].is_null(), "{}", v["router"]);
+    let v = once(&[
+        "--config",
+        path_s,
+        "--interval",
+        "0s",
+        "--nodes",
+        "none",
+        "--router",
+        "local",
+    ]);
+    assert_eq!(v["router"]["host"], "local", "{}", v["router"]);
+    std::fs::write(&path, "router = \"lb1,lb1\"\n").expect("write");
+    let out = lbtop(&["--config", path_s, "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("router") && err.contains("the same"), "{err}");
+}
+
+#[test]
+fn a_pair_whose_directors_cannot_be_reached_reports_both_and_the_exit_status_is_still_0() {
+    // Port 1 on loopback: nothing listens, so both are refused at once.
+    let v = once(&[
+        "--interval",
+        "0s",
+        "--nodes",
+        "none",
+        "-o",
+        "BatchMode=yes",
+        "--router",
+        "127.0.0.1:1,127.0.0.2:1",
+    ]);
+    let p = &v["router"]["pair"];
+    assert_eq!(p["state"], "unknown", "{p}");
+    assert!(p["master"].is_null(), "{p}");
+    for (i, host) in ["127.0.0.1:1", "127.0.0.2:1"].into_iter().enumerate() {
+        assert_eq!(p["directors"][i]["host"], host, "{p}");
+        assert_eq!(p["directors"][i]["host_status"], "unreachable", "{p}");
+        assert!(p["directors"][i]["error"].is_string(), "{p}");
+    }
+}

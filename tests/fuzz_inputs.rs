@@ -20,8 +20,8 @@ use lbtop::model::sample::Timestamp;
 use lbtop::record::writer::WriterOptions;
 use lbtop::record::{Player, Writer};
 use lbtop::source::parse::{
-    ConnReadError, ParseError, ip_vs, ip_vs_stats, ipvsadm_list, loadavg, meminfo, proc_stat,
-    sum_ip_vs_conn, uptime,
+    ConnReadError, ParseError, ip_vs, ip_vs_stats, ipvsadm_daemon, ipvsadm_list, loadavg, meminfo,
+    proc_stat, sum_ip_vs_conn, uptime,
 };
 use lbtop::source::remote::reply::{
     Sections, cpu_ticks, node_greeting, node_reply, router_greeting,
@@ -326,6 +326,28 @@ fn ipvsadm_listings() {
             "ipvs/ipvsadm-Ln-exact-t-dr80.txt",
         ],
         ipvsadm_list,
+    );
+}
+
+#[test]
+fn ipvsadm_daemon_listings() {
+    text_parser(
+        "ipvsadm --daemon",
+        &[
+            "ipvs/ipvsadm-Ln-daemon-master.txt",
+            "ipvs/ipvsadm-Ln-daemon-backup.txt",
+            "ipvs/ipvsadm-Ln-daemon-both.txt",
+        ],
+        |text| {
+            let daemons = ipvsadm_daemon(text)?;
+            // What is read is bounded and printable, whatever came.
+            for d in &daemons {
+                assert!(d.mcast_ifn.len() <= 15, "{d:?}");
+                assert!(!d.mcast_ifn.chars().any(char::is_control), "{d:?}");
+            }
+            assert!(daemons.len() <= 2, "{daemons:?}");
+            Ok(daemons)
+        },
     );
 }
 

@@ -113,6 +113,7 @@ fn prometheus_router(time: i64) -> SourceEvent {
             sysctl: None,
             addrs: None,
             owners: None,
+            sync: None,
         }),
     }
 }

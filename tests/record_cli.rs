@@ -284,3 +284,76 @@ fn exports_carry_the_alerts_and_actions_and_csv_numbers_have_a_fixed_precision()
         assert!(kinds.contains(k), "no {k} rows: {kinds:?}");
     }
 }
+
+#[test]
+fn a_recorded_pair_replays_as_a_pair_with_its_master() {
+    use lbtop::model::sample::{LocalAddrs, Report, ServiceKey, SourceEvent};
+    let shape = ClusterShape {
+        nodes: 1,
+        cores: 2,
+        services: 2,
+        reals_per_service: 2,
+    };
+    let opts = WriterOptions::default();
+    let mut info: HeaderInfo = lbtop::testing::scripted_info(shape, &opts);
+    info.pair = Some(["lb1".into(), "lb2".into()]);
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("pair.lbrec");
+    let mut w =
+        lbtop::record::Writer::new(std::fs::File::create(&file).expect("create"), info, opts)
+            .expect("header");
+    let mut c = ScriptedCluster::new(shape, 2);
+    for _ in 0..4 {
+        for e in c.step() {
+            let SourceEvent::Router {
+                report: Report::Sample(mut a),
+                ..
+            } = e
+            else {
+                w.push(Item::Event(e));
+                continue;
+            };
+            let mut b = a.clone();
+            // lb2 holds the VIPs: it is the master.
+            b.addrs = Some(LocalAddrs {
+                v4: a
+                    .services
+                    .iter()
+                    .filter_map(|s| match s.key {
+                        ServiceKey::Addr {
+                            address: std::net::IpAddr::V4(v),
+                            ..
+                        } => Some((v, 32)),
+                        _ => None,
+                    })
+                    .collect(),
+                v6: Vec::new(),
+            });
+            a.addrs = Some(LocalAddrs::default());
+            for (host, s) in [("lb1", a), ("lb2", b)] {
+                w.push(Item::Event(SourceEvent::Router {
+                    host: host.into(),
+                    report: Report::Sample(s),
+                }));
+            }
+        }
+        w.flush_frame().expect("frame");
+    }
+    w.finish().expect("finish");
+    let out = lbtop(&["replay", s(&file), "--export", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(
+        last["router"]["pair"]["master"], "lb2",
+        "{}",
+        last["router"]
+    );
+    assert_eq!(last["router"]["host"], "lb2");
+    assert_eq!(last["router"]["problems"], serde_json::json!([]));
+}

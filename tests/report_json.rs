@@ -101,6 +101,77 @@ fn the_scripted_cluster_is_written_byte_for_byte_as_serde_writes_it() {
 }
 
 #[test]
+fn a_pair_is_written_as_serde_writes_it_with_master_sync_and_drift() {
+    use lbtop::model::sample::{LocalAddrs, SyncDaemon, SyncRole};
+    let shape = ClusterShape {
+        nodes: 2,
+        cores: 2,
+        services: 3,
+        reals_per_service: 2,
+    };
+    let mut c = ScriptedCluster::new(shape, 5);
+    let mut s = State::new(StateOptions::default());
+    s.add_pair("lb1", "lb2\"");
+    let daemon = |role| {
+        Some(vec![SyncDaemon {
+            role,
+            mcast_ifn: "eth\u{1}0".into(),
+            syncid: 7,
+        }])
+    };
+    for step in 0..3 {
+        for e in c.step() {
+            let SourceEvent::Router {
+                report: Report::Sample(mut a),
+                ..
+            } = e
+            else {
+                s.ingest(e);
+                continue;
+            };
+            let vips: Vec<(Ipv4Addr, u8)> = a
+                .services
+                .iter()
+                .filter_map(|v| match v.key {
+                    ServiceKey::Addr {
+                        address: IpAddr::V4(x),
+                        ..
+                    } => Some((x, 32)),
+                    _ => None,
+                })
+                .collect();
+            let mut b = a.clone();
+            a.addrs = Some(LocalAddrs {
+                v4: vips,
+                v6: Vec::new(),
+            });
+            a.sync = daemon(SyncRole::Master);
+            b.addrs = Some(LocalAddrs::default());
+            b.sync = daemon(SyncRole::Backup);
+            if step == 2 {
+                b.services[0].reals[0].weight += 3;
+                b.services.pop();
+            }
+            for (host, sample) in [("lb1", a), ("lb2\"", b)] {
+                s.ingest(SourceEvent::Router {
+                    host: host.into(),
+                    report: Report::Sample(sample),
+                });
+            }
+        }
+        s.tick(c.time());
+        let (written, rounded, exact) = both(&s);
+        assert_eq!(written, rounded, "step {step}");
+        check_against_exact(&written, exact).expect("close to the exact snapshot");
+    }
+    let v: Value = serde_json::from_str(&both(&s).0).expect("JSON");
+    let p = &v["router"]["pair"];
+    assert_eq!(p["master"], "lb1", "{p}");
+    assert_eq!(p["sync"], "ok", "{p}");
+    assert_eq!(p["drift"].as_array().map(Vec::len), Some(2), "{p}");
+}
+
+#[test]
 fn an_empty_state_and_a_state_without_a_router_are_written_too() {
     let mut s = State::new(StateOptions::default());
     *s.testing_parts().1 = Timestamp(0);
@@ -483,6 +554,7 @@ fn router_case() -> BoxedStrategy<RouterCase> {
                         sysctl: None,
                         addrs: None,
                         owners: None,
+                        sync: None,
                     },
                     advance,
                     samples,

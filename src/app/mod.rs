@@ -13,4 +13,4 @@ pub use action::{Action, Context};
 pub use event::{Event, Outcome};
 pub use mode::{Mode, Speed};
 pub use mouse::{Mouse, MouseKind, SortBy, Target};
-pub use state::{Command, State, StateOptions};
+pub use state::{Command, PairEntry, PairSide, State, StateOptions, SyncHealth};

@@ -32,7 +32,9 @@ pub struct Summary {
 
 /// Names the recording's hosts to a fresh state, as live mode declares its sources.
 pub fn declare(state: &mut State, info: &HeaderInfo) {
-    if let Some(r) = &info.router {
+    if let Some([a, b]) = &info.pair {
+        state.add_pair(a, b);
+    } else if let Some(r) = &info.router {
         state.add_router(r);
     }
     for n in &info.nodes {

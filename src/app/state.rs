@@ -25,7 +25,10 @@ use super::replay::{RecordingView, ReplayView, SeekTo};
 use super::rows;
 
 mod mouse;
+mod pair;
 mod traffic;
+
+pub use pair::{PAIR_SUBJECT, PairEntry, PairSide, SyncHealth};
 
 pub use traffic::{TrafficHistory, TrafficPoint};
 
@@ -507,6 +510,8 @@ pub struct State {
     mode: Mode,
     now: Timestamp,
     router: Option<RouterEntry>,
+    /// The HA pair, when two directors are watched (`--router a,b`).
+    pair: Option<PairEntry>,
     nodes: Vec<NodeEntry>,
     node_index: HashMap<String, usize>,
     /// Nodes by the address they answer to, for matching real servers to nodes.
@@ -545,6 +550,7 @@ impl State {
             mode: Mode::Live,
             now: Timestamp::now(),
             router: None,
+            pair: None,
             nodes: Vec::new(),
             node_index: HashMap::new(),
             node_by_addr: HashMap::new(),
@@ -855,7 +861,13 @@ impl State {
     fn apply(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
         self.touch();
         match event {
-            SourceEvent::Router { host, report } => self.apply_router(&host, report),
+            SourceEvent::Router { host, report } => {
+                if self.pair.is_some() {
+                    self.apply_pair(&host, report).unwrap_or_default()
+                } else {
+                    self.apply_router(&host, report)
+                }
+            }
             SourceEvent::Node { name, host, report } => self.apply_node(&name, &host, report),
         }
     }
@@ -1300,6 +1312,10 @@ impl State {
         let router = match self.router.as_ref().map(|r| r.host.as_str()) {
             None | Some("local") => "local (this machine)",
             Some(host) => host,
+        };
+        let router = match self.pair.as_ref().map(|p| p.master) {
+            Some(crate::model::pair::Master::One(_)) => format!("{router}, the master"),
+            _ => router.to_string(),
         };
         let (real, service) = (change.real, change.service);
         match change.kind {
@@ -1753,6 +1769,7 @@ mod tests {
                 sysctl: None,
                 addrs: None,
                 owners: None,
+                sync: None,
                 time: Timestamp(ms),
                 source: RouterSourceKind::Proc,
                 services: Vec::new(),

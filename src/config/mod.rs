@@ -76,6 +76,8 @@ pub struct Config {
     pub node_map: Vec<NodeMapping>,
     /// `router-agent`: whether a router over SSH runs `lbtop agent` (the command line wins).
     pub router_agent: Option<crate::source::agent::AgentChoice>,
+    /// `router`: the router to watch where the command line names none (`lb1,lb2` for a pair).
+    pub router: Option<crate::source::spec::RouterSpec>,
     pub prometheus: PrometheusConfig,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
@@ -208,6 +210,7 @@ struct ConfigFile {
     thresholds: Option<ThresholdsFile>,
     keys: Option<Vec<KeyBindingFile>>,
     node: Option<Vec<NodeFile>>,
+    router: Option<Spanned<String>>,
     router_agent: Option<Spanned<String>>,
     prometheus: Option<PrometheusFile>,
 }
@@ -580,6 +583,15 @@ impl Config {
                     .map_err(|e: String| resolver.value_error("router-agent", v, e))
             })
             .transpose()?;
+        let router = file
+            .router
+            .as_ref()
+            .map(|v| {
+                v.get_ref()
+                    .parse()
+                    .map_err(|e: String| resolver.value_error("router", v, e))
+            })
+            .transpose()?;
         let prometheus = resolver.prometheus(file.prometheus.as_ref())?;
         // The file's theme is checked even when the CLI or NO_COLOR overrides it.
         let file_theme = file.theme.as_ref().map(|v| resolver.theme(v)).transpose()?;
@@ -595,6 +607,7 @@ impl Config {
             mouse: file.mouse.unwrap_or(true),
             node_map,
             router_agent,
+            router,
             prometheus,
             source: Some(origin.to_path_buf()),
         })
@@ -620,6 +633,7 @@ impl Config {
             mouse: true,
             node_map: Vec::new(),
             router_agent: None,
+            router: None,
             prometheus: PrometheusConfig::default(),
             source: None,
         }

@@ -141,6 +141,11 @@ impl AnyControl {
             RouterSpec::Local => Ok(Some(Self::local())),
             RouterSpec::None => Ok(None),
             RouterSpec::Prometheus(_) => Err(PlanError::Prometheus.to_string()),
+            // The live view sends a change to the pair's master; here, name the director.
+            RouterSpec::Pair(_) => Err(
+                "--router a,b: a change goes to one director; name the master with --router"
+                    .to_string(),
+            ),
             RouterSpec::Remote(text) => {
                 let settings = SshSettings::load(ssh).map_err(|e| e.to_string())?;
                 let spec = HostSpec::parse(text).map_err(|e| format!("--router: {e}"))?;

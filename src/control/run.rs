@@ -53,6 +53,7 @@ pub async fn run_action(
         let router = match &target.router {
             RouterSpec::Local => "local",
             RouterSpec::None => "none",
+            RouterSpec::Pair(_) => "pair",
             RouterSpec::Remote(host) | RouterSpec::Prometheus(host) => host.as_str(),
         };
         let attempt = Attempt {

@@ -99,6 +99,8 @@ pub enum AlertKind {
     Stale,
     /// A direct-routing or tunnel real server set up wrong (`model::dr`).
     DirectRouting,
+    /// The two directors of an HA pair differ (`model::pair`).
+    Pair,
     Source,
 }
 

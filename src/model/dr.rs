@@ -512,6 +512,7 @@ mod tests {
             }),
             addrs: Some(router()),
             owners: None,
+            sync: None,
         };
         assert_eq!(
             router_problems(&sample, true),

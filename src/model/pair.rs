@@ -222,6 +222,7 @@ mod tests {
             sysctl: None,
             addrs: Some(LocalAddrs { v4, v6: Vec::new() }),
             owners: None,
+            sync: None,
         }
     }
 

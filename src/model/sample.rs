@@ -690,6 +690,39 @@ pub struct RouterSample {
     /// read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owners: Option<Vec<String>>,
+    /// The connection-sync daemons running on the router (IPVS_CMD_GET_DAEMON, `ipvsadm -L
+    /// --daemon`): none, a master, a backup, or both; `None` where not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<Vec<SyncDaemon>>,
+}
+
+/// One IPVS connection-sync daemon: a master sends the director's connections to its backups,
+/// a backup makes them from what it receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDaemon {
+    pub role: SyncRole,
+    /// The interface it sends or listens on (`IPVS_DAEMON_ATTR_MCAST_IFN`), at most 15 bytes.
+    pub mcast_ifn: String,
+    /// The sync id (`IPVS_DAEMON_ATTR_SYNC_ID`): a master's messages are taken only by backups
+    /// with the same id.
+    pub syncid: u32,
+}
+
+/// Which of the two sync daemons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+impl SyncRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
 }
 
 /// The names in a process table (`/proc/PID/comm`) of the programs that manage an IPVS table.
@@ -697,7 +730,7 @@ pub const TABLE_OWNERS: [&str; 4] = ["keepalived", "ldirectord", "pulse", "nanny
 
 /// A host's local addresses: the IPv4 `LOCAL` entries of `/proc/net/fib_trie` (address, prefix
 /// length) and the IPv6 addresses of `/proc/net/if_inet6`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct LocalAddrs {
     pub v4: Vec<(std::net::Ipv4Addr, u8)>,
     pub v6: Vec<std::net::Ipv6Addr>,

@@ -406,6 +406,7 @@ mod tests {
             sysctl: None,
             addrs: None,
             owners: None,
+            sync: None,
             time: Timestamp(ms),
             source: RouterSourceKind::Proc,
             services: vec![s],

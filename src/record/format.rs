@@ -177,6 +177,10 @@ pub struct HeaderInfo {
     pub router: Option<String>,
     #[serde(default)]
     pub nodes: Vec<NodeDecl>,
+    /// The HA pair's two directors, when two were watched (`--router a,b`); `router` is the
+    /// first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<[String; 2]>,
 }
 
 /// The file header: format version and the info.

@@ -34,6 +34,7 @@ fn without_services(s: &RouterSample) -> RouterSample {
         sysctl: s.sysctl,
         addrs: s.addrs.clone(),
         owners: s.owners.clone(),
+        sync: s.sync.clone(),
     }
 }
 
@@ -614,5 +615,6 @@ pub(crate) fn header_info(
         keyframe_every_ms: options.keyframe_every.as_millis() as u64,
         router,
         nodes,
+        pair: None,
     }
 }

@@ -23,6 +23,8 @@ use crate::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
 use super::SCHEMA;
 
+mod pair;
+
 /// Appends the state as one schema-1 snapshot (compact, no newline) to `out`.
 pub fn write_snapshot(state: &State, out: &mut Vec<u8>) {
     let mut w = Json::new(out);
@@ -274,6 +276,10 @@ fn router(w: &mut Json<'_>, state: &State) {
         }
         None => w.null(),
     }
+    w.raw(b",\"sync\":");
+    pair::sync(w, cur.and_then(|c| c.sync.as_ref()));
+    w.raw(b",\"pair\":");
+    pair::pair(w, state);
     w.raw(b"}");
 }
 

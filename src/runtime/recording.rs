@@ -23,6 +23,7 @@ use super::{RunError, SourceSet};
 pub(crate) struct LiveRecorder {
     interval: Duration,
     router: Option<String>,
+    pair: Option<[String; 2]>,
     nodes: Vec<NodeDecl>,
     active: Option<Recorder>,
     /// The last recording's outcome, kept on screen after a write error.
@@ -39,6 +40,7 @@ impl LiveRecorder {
                 .as_ref()
                 .map(|(h, _)| h.clone())
                 .or_else(|| set.remote.router_host()),
+            pair: set.pair.clone(),
             nodes: set
                 .nodes
                 .iter()
@@ -55,12 +57,14 @@ impl LiveRecorder {
     }
 
     fn info(&self, options: &WriterOptions) -> HeaderInfo {
-        header_info(
+        let mut info = header_info(
             self.interval,
             options,
             self.router.clone(),
             self.nodes.clone(),
-        )
+        );
+        info.pair.clone_from(&self.pair);
+        info
     }
 
     /// Starts recording into `path`, which must not exist yet.

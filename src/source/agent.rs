@@ -27,7 +27,8 @@ use crate::source::ssh::{Connection, RemoteProgram, SshError};
 /// What the agent writes before anything else.
 pub const MAGIC: &[u8; 8] = b"lbtop-a\n";
 /// The wire's version. Bumped on any change to the messages.
-pub const PROTOCOL: u32 = 1;
+/// 2: router samples carry the sync daemons (`sync`).
+pub const PROTOCOL: u32 = 2;
 /// How an error the agent answered with begins: the agent goes on after it.
 pub const FAILED: &str = "the router's agent failed: ";
 /// The largest request the agent reads.
@@ -250,6 +251,12 @@ fn printable_rest(sample: &mut RouterSample) {
             .map(|o| o.to_string())
             .collect();
         std::mem::swap(owners, &mut known);
+    }
+    if let Some(sync) = &mut sample.sync {
+        sync.truncate(2);
+        for d in sync {
+            d.mcast_ifn = printable(&d.mcast_ifn, 15);
+        }
     }
 }
 

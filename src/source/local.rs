@@ -376,6 +376,7 @@ impl LocalRouter {
                 ServicesRead {
                     services,
                     oldest_reals,
+                    sync,
                     ..
                 },
                 info,
@@ -395,6 +396,7 @@ impl LocalRouter {
                     sysctl: router_sysctl(&self.proc_root),
                     addrs: self.addrs(),
                     owners,
+                    sync: Some(sync),
                 })
             }
             Err(NetlinkError::PermissionDenied) => {
@@ -489,6 +491,7 @@ impl LocalRouter {
             sysctl: router_sysctl(&self.proc_root),
             addrs: self.addrs(),
             owners,
+            sync: None,
         })
     }
 }

@@ -21,12 +21,64 @@ pub enum RouterSpec {
     /// `prometheus:INSTANCE`: node_exporter's ipvs metrics of the instance labelled so, from
     /// Prometheus (read-only).
     Prometheus(String),
+    /// `a,b`: the two directors of an HA pair (keepalived VRRP with the IPVS sync daemon), each
+    /// `local` or `[user@]host[:port]`.
+    Pair(Box<[RouterSpec; 2]>),
+}
+
+impl RouterSpec {
+    /// The name a director's events carry: `local`, or the host as written.
+    pub fn host_name(&self) -> Option<&str> {
+        match self {
+            RouterSpec::Local => Some("local"),
+            RouterSpec::Remote(h) => Some(h),
+            RouterSpec::None | RouterSpec::Prometheus(_) | RouterSpec::Pair(_) => None,
+        }
+    }
+
+    /// The directors watched: one, or both of a pair.
+    pub fn directors(&self) -> Vec<&RouterSpec> {
+        match self {
+            RouterSpec::Pair(p) => p.iter().collect(),
+            RouterSpec::None => Vec::new(),
+            one => vec![one],
+        }
+    }
+
+    /// The pair's two names, when this is a pair.
+    pub fn pair_names(&self) -> Option<[String; 2]> {
+        match self {
+            RouterSpec::Pair(p) => Some([0, 1].map(|i| p[i].host_name().unwrap_or("").to_string())),
+            _ => None,
+        }
+    }
+
+    fn pair(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+        let [a, b] = parts.as_slice() else {
+            return Err(format!(
+                "--router {s:?}: a pair is two directors, `a,b` (each local or [user@]host[:port])"
+            ));
+        };
+        let side = |x: &str| match x.parse::<RouterSpec>()? {
+            r @ (RouterSpec::Local | RouterSpec::Remote(_)) => Ok(r),
+            _ => Err(format!(
+                "--router {s:?}: each director of a pair is local or [user@]host[:port], not {x:?}"
+            )),
+        };
+        let (a, b) = (side(a)?, side(b)?);
+        if a == b {
+            return Err(format!("--router {s:?}: the two directors are the same"));
+        }
+        Ok(RouterSpec::Pair(Box::new([a, b])))
+    }
 }
 
 impl FromStr for RouterSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
+            p if p.contains(',') => Self::pair(p),
             "local" => Ok(Self::Local),
             "none" => Ok(Self::None),
             "" => Err("empty router; use local, none or [user@]host[:port]".into()),
@@ -257,6 +309,31 @@ mod tests {
         for empty in ["prometheus:", "prometheus: ", " prometheus:"] {
             let e = empty.parse::<RouterSpec>().expect_err("refused");
             assert!(e.contains("names no instance"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pair_is_two_different_directors_each_local_or_over_ssh() {
+        assert_eq!(
+            "lb1, root@lb2:2222".parse(),
+            Ok(RouterSpec::Pair(Box::new([
+                RouterSpec::Remote("lb1".into()),
+                RouterSpec::Remote("root@lb2:2222".into())
+            ])))
+        );
+        let p: RouterSpec = "local,lb2".parse().expect("pair");
+        assert_eq!(p.pair_names(), Some(["local".into(), "lb2".into()]));
+        assert_eq!(p.directors().len(), 2);
+        for bad in [
+            "lb1,",
+            ",lb2",
+            "lb1,lb2,lb3",
+            "lb1,lb1",
+            "local,local",
+            "lb1,none",
+            "lb1,prometheus:lb2",
+        ] {
+            assert!(bad.parse::<RouterSpec>().is_err(), "{bad}");
         }
     }
 }

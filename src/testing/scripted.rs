@@ -218,6 +218,7 @@ impl ScriptedCluster {
             sysctl: None,
             addrs: None,
             owners: None,
+            sync: None,
             time: self.time,
             source: RouterSourceKind::Netlink,
             services,

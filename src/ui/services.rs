@@ -153,6 +153,15 @@ fn title<'a>(state: &State, theme: &Theme) -> Vec<Span<'a>> {
         return title;
     };
     title.push(Span::styled(format!("{} ", r.host), theme.dim));
+    // Of an HA pair: which director is the master, the sync daemons, both connection counts.
+    if let Some(p) = state.pair() {
+        let style = if p.problems().is_empty() && p.drift.is_empty() {
+            theme.dim
+        } else {
+            theme.warning
+        };
+        title.push(Span::styled(format!("│ {} │ ", p.summary()), style));
+    }
     // Data on screen but the router failing since: say why, beside the last table.
     if r.cur.is_some()
         && r.status != HostStatus::Ok

@@ -13,7 +13,7 @@ use lbtop::app::State;
 use lbtop::model::alert::Severity;
 use lbtop::model::sample::{
     IpvsCounters, IpvsInfo, IpvsRates, PartAges, Persistence, RealServerSample, RouterSysctl,
-    ServiceKey, TunnelEncap, VirtualServiceSample,
+    ServiceKey, SyncDaemon, TunnelEncap, VirtualServiceSample,
 };
 use lbtop::model::snapshot::{CpuPercent, RealStats, ServiceStats};
 
@@ -57,6 +57,97 @@ pub struct Router {
     pub problems: Vec<String>,
     /// The programs on the router that manage the table, where its process table was read.
     pub owners: Option<Vec<String>>,
+    /// The connection-sync daemons, where they were read.
+    pub sync: Option<Vec<SyncDaemon>>,
+    /// The HA pair, when two directors are watched.
+    pub pair: Option<Pair>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pair {
+    pub master: Option<String>,
+    pub state: &'static str,
+    pub sync: &'static str,
+    pub sync_problem: Option<String>,
+    pub directors: Vec<Director>,
+    pub drift: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Director {
+    pub host: String,
+    pub role: Option<&'static str>,
+    pub host_status: &'static str,
+    pub error: Option<String>,
+    pub holds_vips: Option<bool>,
+    pub services: Option<usize>,
+    pub connections: Option<DirectorConns>,
+    pub owners: Option<Vec<String>>,
+    pub sync: Option<Vec<SyncDaemon>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DirectorConns {
+    pub active: u64,
+    pub inactive: u64,
+}
+
+fn pair(state: &State) -> Option<Pair> {
+    use lbtop::app::SyncHealth;
+    use lbtop::model::pair::Master;
+    let p = state.pair()?;
+    let roles = p.roles();
+    let health = p.sync();
+    let names = [p.names[0].as_str(), p.names[1].as_str()];
+    Some(Pair {
+        master: roles.map(|(m, _)| p.names[m].clone()),
+        state: match p.master {
+            Master::One(_) => "master",
+            Master::Both => "both",
+            Master::Neither => "neither",
+            Master::Unknown => "unknown",
+        },
+        sync: match &health {
+            SyncHealth::Ok => "ok",
+            SyncHealth::Wrong(_) => "wrong",
+            SyncHealth::Unknown => "unknown",
+        },
+        sync_problem: match health {
+            SyncHealth::Wrong(w) => Some(w),
+            _ => None,
+        },
+        directors: (0..2)
+            .map(|i| {
+                let side = &p.sides[i];
+                let cur = side.cur.as_ref();
+                Director {
+                    host: p.names[i].clone(),
+                    role: roles.map(|(m, _)| if m == i { "master" } else { "backup" }),
+                    host_status: side.status.as_str(),
+                    error: side
+                        .message
+                        .clone()
+                        .filter(|_| side.status != lbtop::model::sample::HostStatus::Ok),
+                    holds_vips: cur.and_then(|c| {
+                        let addrs = c.addrs.as_ref()?;
+                        let vips = lbtop::model::dr::service_vips(c);
+                        let held = vips.iter().filter(|v| addrs.holds(**v)).count();
+                        match held {
+                            0 => Some(false),
+                            h if h == vips.len() => Some(true),
+                            _ => None,
+                        }
+                    }),
+                    services: cur.map(|c| c.services.len()),
+                    connections: p.connections()[i]
+                        .map(|(active, inactive)| DirectorConns { active, inactive }),
+                    owners: cur.and_then(|c| c.owners.clone()),
+                    sync: cur.and_then(|c| c.sync.clone()),
+                }
+            })
+            .collect(),
+        drift: p.drift.iter().map(|d| d.describe(names)).collect(),
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +346,8 @@ pub fn snapshot(state: &State) -> Snapshot {
             }),
             problems: r.problems.clone(),
             owners: cur.and_then(|c| c.owners.clone()),
+            sync: cur.and_then(|c| c.sync.clone()),
+            pair: pair(state),
         }
     });
     let nodes = state

@@ -96,7 +96,13 @@ impl State {
         let Some(sample) = router.cur.as_ref() else {
             return Vec::new();
         };
-        router.problems = router_problems(sample, true);
+        // Of a pair, the backup not holding the VIPs is normal: the pair says when neither or
+        // both do.
+        let pair = self.pair.as_ref();
+        router.problems = router_problems(sample, pair.is_none());
+        if let Some(p) = pair {
+            router.problems.extend(p.problems());
+        }
         let level =
             (!router.problems.is_empty()).then(|| (Severity::Warning, router.problems.join("; ")));
         self.alerts
@@ -112,6 +118,7 @@ impl State {
         let Some(sample) = self.router.as_ref().and_then(|r| r.cur.as_ref()) else {
             return Vec::new();
         };
+        let backup = self.backup_weight_note(change);
         let persistent = sample
             .services
             .iter()
@@ -133,6 +140,7 @@ impl State {
                 owners.join(" and ")
             ));
         }
+        out.extend(backup);
         out
     }
 }
@@ -208,6 +216,7 @@ mod tests {
                 }),
                 addrs: None,
                 owners,
+                sync: None,
             }),
         });
         state

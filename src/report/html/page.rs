@@ -588,6 +588,7 @@ fn kind_name(k: AlertKind) -> &'static str {
         AlertKind::Stale => "stale",
         AlertKind::Source => "source",
         AlertKind::DirectRouting => "direct routing",
+        AlertKind::Pair => "pair",
     }
 }
 

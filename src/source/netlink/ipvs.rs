@@ -57,6 +57,9 @@ pub(crate) const DEST_ATTR_TUN_FLAGS: u16 = 15;
 // enum { IPVS_DAEMON_ATTR_UNSPEC = 0, ... }: inside IPVS_CMD_ATTR_DAEMON; its state's values are
 // the IP_VS_STATE_* bits.
 pub(crate) const DAEMON_ATTR_STATE: u16 = 1;
+pub(crate) const DAEMON_ATTR_MCAST_IFN: u16 = 2;
+pub(crate) const DAEMON_ATTR_SYNC_ID: u16 = 3;
+pub(crate) const STATE_MASTER: u32 = 0x0001;
 pub(crate) const STATE_BACKUP: u32 = 0x0002;
 
 // enum { IPVS_STATS_ATTR_UNSPEC = 0, ... }: inside the STATS and STATS64 nests.

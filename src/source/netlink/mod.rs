@@ -39,13 +39,13 @@ pub mod ipvs;
 mod parse;
 
 use parse::{
-    ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_dest, parse_service, top,
-    version_text,
+    ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_daemon, parse_dest,
+    parse_service, top, version_text,
 };
 
 use crate::model::sample::{
     AddressFamily, IpvsCounters, IpvsInfo, IpvsRates, IpvsTimeouts, RealServerSample, ServiceKey,
-    Timestamp, TunnelKind, VirtualServiceSample,
+    SyncDaemon, SyncRole, Timestamp, TunnelKind, VirtualServiceSample,
 };
 
 /// Generic netlink controller protocol version (`CTRL_ATTR_VERSION` of nlctrl).
@@ -192,6 +192,8 @@ pub struct ServicesRead {
     pub oldest_reals: Option<Timestamp>,
     /// How many services' real servers this read dumped.
     pub dumped: usize,
+    /// The connection-sync daemons running here.
+    pub sync: Vec<SyncDaemon>,
 }
 
 /// Handles one reply message: its command and its top-level attribute bytes.
@@ -424,11 +426,14 @@ impl IpvsNetlink {
             DestReads::Changed { at_least } => Some(at_least),
             DestReads::Every => None,
         };
-        let carry = spread.is_some() && !changed_here && !self.sync_backup()?;
+        let sync = self.sync_daemons()?;
+        let backup = sync.iter().any(|d| d.role == SyncRole::Backup);
+        let carry = spread.is_some() && !changed_here && !backup;
         let mut read = ServicesRead {
             services: Vec::with_capacity(services.len()),
             oldest_reals: None,
             dumped: 0,
+            sync,
         };
         let mut previous = std::mem::take(&mut self.dests);
         // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
@@ -539,10 +544,11 @@ impl IpvsNetlink {
         })
     }
 
-    /// Whether a connection-sync daemon runs here as a backup (IPVS_CMD_GET_DAEMON).
-    fn sync_backup(&mut self) -> Result<bool, NetlinkError> {
+    /// The connection-sync daemons running here (IPVS_CMD_GET_DAEMON): a master, a backup, or
+    /// both, each with its interface and sync id.
+    pub fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, NetlinkError> {
         use ipvs::*;
-        let mut backup = false;
+        let mut daemons = Vec::new();
         self.transact(
             self.family,
             CMD_GET_DAEMON,
@@ -552,14 +558,15 @@ impl IpvsNetlink {
             "dump the sync daemons (IPVS_CMD_GET_DAEMON)",
             &mut |_, attrs| {
                 if let Some(nest) = top(attrs, CMD_ATTR_DAEMON, "IPVS_CMD_NEW_DAEMON")?
-                    && let Some(p) = top(nest, DAEMON_ATTR_STATE, "IPVS_CMD_ATTR_DAEMON")?
+                    && let Some(d) = parse_daemon(nest)?
                 {
-                    backup |= get_u32("IPVS_DAEMON_ATTR_STATE", p)? == STATE_BACKUP;
+                    daemons.push(d);
                 }
                 Ok(())
             },
         )?;
-        Ok(backup)
+        daemons.sort_by_key(|d| d.role);
+        Ok(daemons)
     }
 
     /// Sets one real server's weight with IPVS_CMD_SET_DEST. The kernel replaces every attribute

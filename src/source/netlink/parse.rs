@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::model::sample::{
     AddressFamily, Forward, IpvsCounters, IpvsRates, Persistence, Protocol, RealServerSample,
-    ServiceKey, TunnelEncap, TunnelKind, VirtualServiceSample,
+    ServiceKey, SyncDaemon, SyncRole, TunnelEncap, TunnelKind, VirtualServiceSample,
 };
 
 use super::ipvs;
@@ -558,6 +558,36 @@ pub(super) fn parse_dest(
             _ => None,
         },
     })
+}
+
+/// One sync daemon (the IPVS_CMD_ATTR_DAEMON nest): `None` for a state that is neither master
+/// nor backup. The interface name is made printable and cut to the kernel's 15 bytes.
+pub(super) fn parse_daemon(nest: &[u8]) -> Result<Option<SyncDaemon>, NetlinkError> {
+    use super::ipvs::*;
+    const WHAT: &str = "IPVS_CMD_ATTR_DAEMON";
+    let state = top(nest, DAEMON_ATTR_STATE, WHAT)?
+        .ok_or_else(|| missing("IPVS_DAEMON_ATTR_STATE", WHAT))?;
+    let role = match get_u32("IPVS_DAEMON_ATTR_STATE", state)? {
+        STATE_MASTER => SyncRole::Master,
+        STATE_BACKUP => SyncRole::Backup,
+        _ => return Ok(None),
+    };
+    let mcast_ifn = match top(nest, DAEMON_ATTR_MCAST_IFN, WHAT)? {
+        Some(p) => crate::model::text::printable(
+            &String::from_utf8_lossy(p.split(|&b| b == 0).next().unwrap_or(&[])),
+            15,
+        ),
+        None => String::new(),
+    };
+    let syncid = match top(nest, DAEMON_ATTR_SYNC_ID, WHAT)? {
+        Some(p) => get_u32("IPVS_DAEMON_ATTR_SYNC_ID", p)?,
+        None => 0,
+    };
+    Ok(Some(SyncDaemon {
+        role,
+        mcast_ifn,
+        syncid,
+    }))
 }
 
 /// `0x010201` as `1.2.1`.

@@ -5,6 +5,7 @@ use std::fmt;
 
 mod conn;
 mod connsum;
+mod daemon;
 mod ipvs;
 mod ipvsadm;
 mod net;
@@ -13,6 +14,7 @@ mod text;
 
 pub use conn::{ConnReadError, MAX_TABLE_BYTES, sum_ip_vs_conn};
 pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
+pub use daemon::ipvsadm_daemon;
 pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
 pub use ipvsadm::{
     IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,

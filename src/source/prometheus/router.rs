@@ -281,6 +281,7 @@ fn sample(a: &RouterAnswers, scraped: f64) -> RouterSample {
         sysctl: None,
         addrs: None,
         owners: None,
+        sync: None,
     }
 }
 

@@ -123,6 +123,7 @@ mod tests {
             sysctl: None,
             addrs: None,
             owners: None,
+            sync: None,
         }
     }
 

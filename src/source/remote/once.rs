@@ -11,6 +11,8 @@ pub struct OnceProgress {
     rounds: u32,
     /// `None` is the router; `Some(name)` a node. Value: samples seen, finished.
     hosts: HashMap<Option<String>, (u32, bool)>,
+    /// The directors of an HA pair, by host, when two are watched (then not under `None`).
+    pair: HashMap<String, (u32, bool)>,
 }
 
 impl OnceProgress {
@@ -18,6 +20,14 @@ impl OnceProgress {
         OnceProgress {
             rounds,
             hosts: HashMap::new(),
+            pair: HashMap::new(),
+        }
+    }
+
+    /// Expects the two directors of an HA pair, each by the host its events carry.
+    pub fn expect_pair(&mut self, hosts: &[String; 2]) {
+        for h in hosts {
+            self.pair.entry(h.clone()).or_insert((0, false));
         }
     }
 
@@ -31,6 +41,15 @@ impl OnceProgress {
     /// Takes note of an event; `false` when the host was already finished (the event is surplus).
     pub fn see(&mut self, event: &SourceEvent) -> bool {
         let (key, sample, status) = match event {
+            SourceEvent::Router { host, report } if self.pair.contains_key(host) => {
+                let entry = self.pair.entry(host.clone()).or_insert((0, false));
+                return Self::count(
+                    entry,
+                    self.rounds,
+                    matches!(report, Report::Sample(_)),
+                    report_status(report),
+                );
+            }
             SourceEvent::Router { report, .. } => (
                 None,
                 matches!(report, Report::Sample(_)),
@@ -43,20 +62,41 @@ impl OnceProgress {
             ),
         };
         let entry = self.hosts.entry(key).or_insert((0, false));
+        Self::count(entry, self.rounds, sample, status)
+    }
+
+    fn count(
+        entry: &mut (u32, bool),
+        rounds: u32,
+        sample: bool,
+        status: Option<HostStatus>,
+    ) -> bool {
         if entry.1 {
             return false;
         }
         if sample {
             entry.0 += 1;
         }
-        if entry.0 >= self.rounds || status.is_some_and(|s| s != HostStatus::Connecting) {
+        if entry.0 >= rounds || status.is_some_and(|s| s != HostStatus::Connecting) {
             entry.1 = true;
         }
         true
     }
 
     pub fn done(&self) -> bool {
-        self.hosts.values().all(|(_, finished)| *finished)
+        self.hosts
+            .values()
+            .chain(self.pair.values())
+            .all(|(_, finished)| *finished)
+    }
+
+    /// The directors of the pair still waited for, by host.
+    pub fn pending_pair(&self) -> Vec<String> {
+        self.pair
+            .iter()
+            .filter(|(_, (_, f))| !f)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// The hosts still waited for: `None` for the router.
@@ -140,6 +180,7 @@ mod tests {
                 sysctl: None,
                 addrs: None,
                 owners: None,
+                sync: None,
             }),
         };
         assert!(p.see(&router()));

@@ -196,10 +196,12 @@ pub enum RouterPart {
     /// The programs managing the table (keepalived, ldirectord, pulse) in the process table:
     /// each `/proc/PID/comm` read with the shell's `read`, in this network namespace.
     Owner,
+    /// `ipvsadm -L -n --daemon`: the connection-sync daemons.
+    Daemon,
 }
 
 impl RouterPart {
-    pub const ALL: [RouterPart; 7] = [
+    pub const ALL: [RouterPart; 8] = [
         RouterPart::Stats,
         RouterPart::Thresholds,
         RouterPart::Persistent,
@@ -207,11 +209,15 @@ impl RouterPart {
         RouterPart::Plain,
         RouterPart::Conn,
         RouterPart::Owner,
+        RouterPart::Daemon,
     ];
 
     /// One of ipvsadm's views (not the connection table or the process table).
     pub fn is_view(self) -> bool {
-        !matches!(self, RouterPart::Conn | RouterPart::Owner)
+        !matches!(
+            self,
+            RouterPart::Conn | RouterPart::Owner | RouterPart::Daemon
+        )
     }
 
     /// The word in requests and in the reply's section names.
@@ -224,6 +230,7 @@ impl RouterPart {
             RouterPart::Plain => "plain",
             RouterPart::Conn => "conn",
             RouterPart::Owner => "owner",
+            RouterPart::Daemon => "daemon",
         }
     }
 
@@ -345,6 +352,10 @@ const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
           case $c in keepalived|ldirectord|pulse|nanny) ;; *) continue ;; esac
           if [ "$d/ns/net" -ef /proc/$$/ns/net ] || ! [ -e "$d/ns/net" ]; then echo "$c"; fi
         done ;;
+      daemon)
+        echo "@@lbtop daemon"
+        if [ -z "$A" ]; then echo "ipvsadm is not installed"; else
+          $S "$A" -L -n --daemon 2>&1 </dev/null; fi ;;
       *) exit 2 ;;
     esac
     cpu $x

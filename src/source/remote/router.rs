@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::sample::{
     ConnSummary, IpvsGlobalStats, IpvsInfo, LocalAddrs, PartTimes, RouterSample, RouterSourceKind,
-    TABLE_OWNERS, Timestamp, VirtualServiceSample,
+    SyncDaemon, TABLE_OWNERS, Timestamp, VirtualServiceSample,
 };
 use crate::source::budget::Budget;
 use crate::source::parse::{self, IpvsadmListing, IpvsadmView};
@@ -57,6 +57,19 @@ pub(crate) struct RouterWatch {
     members: Option<u64>,
     /// The programs managing the table.
     owners: OwnerScan,
+    /// The router's addresses at the last poll, as a hash: a VRRP transition changes them.
+    addrs_key: Option<u64>,
+    /// The sync daemons (`None` when ipvsadm's answer could not be read), and when: the table's
+    /// members, the addresses' hash and the instant.
+    sync: Option<SyncRead>,
+}
+
+#[derive(Debug)]
+struct SyncRead {
+    daemons: Option<Vec<SyncDaemon>>,
+    members: Option<u64>,
+    addrs_key: Option<u64>,
+    read: Instant,
 }
 
 /// Whether the router's polls go to `lbtop agent`.
@@ -104,6 +117,8 @@ impl RouterWatch {
             agent: AgentUse::default(),
             members: None,
             owners: OwnerScan::default(),
+            addrs_key: None,
+            sync: None,
         }
     }
 
@@ -146,6 +161,18 @@ impl RouterWatch {
         self.shape = None;
         self.members = None;
         self.owners.forget();
+        self.sync = None;
+    }
+
+    /// Whether the sync daemons should be read again: never read, or services or real servers
+    /// came or went or the router's addresses changed since (keepalived starts and stops them
+    /// with its VRRP state), or older than [`DETAILS_MAX_AGE`]. Weights do not count.
+    fn sync_due(&self, now: Instant) -> bool {
+        self.sync.as_ref().is_none_or(|s| {
+            s.members != self.members
+                || s.addrs_key != self.addrs_key
+                || now.saturating_duration_since(s.read) >= DETAILS_MAX_AGE
+        })
     }
 
     fn details_parts(&self) -> [RouterPart; 3] {
@@ -181,6 +208,9 @@ impl RouterWatch {
         // configuration) or a minute has passed.
         if self.owners.due(self.members, now) {
             parts.push(RouterPart::Owner);
+        }
+        if self.everything || self.sync_due(now) {
+            parts.push(RouterPart::Daemon);
         }
         if self.everything {
             parts.push(RouterPart::Stats);
@@ -237,6 +267,22 @@ impl RouterWatch {
             self.owners
                 .found(self.members.unwrap_or_default(), now, names);
         }
+        if asked.contains(&RouterPart::Daemon) {
+            let daemons = match sections.get("daemon").map(parse::ipvsadm_daemon) {
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => {
+                    tracing::warn!("router sync daemons: {e}");
+                    None
+                }
+                None => None,
+            };
+            self.sync = Some(SyncRead {
+                daemons,
+                members: self.members,
+                addrs_key: self.addrs_key,
+                read: now,
+            });
+        }
         self.ipvsadm.spend(now, costs.ipvsadm);
         self.conn_budget.spend(now, costs.conn);
         Ok(costs)
@@ -250,6 +296,15 @@ impl RouterWatch {
         let mut sample = self.assemble(services, global, time);
         sample.sysctl = sections.get("sysctl").and_then(parse::router_sysctl);
         sample.addrs = router_addrs(&sections);
+        self.addrs_key = sample.addrs.as_ref().map(|a| {
+            let mut h = DefaultHasher::new();
+            a.hash(&mut h);
+            h.finish()
+        });
+        // Daemons read with the first /proc of a connection are of these addresses.
+        if let Some(s) = self.sync.as_mut().filter(|s| s.addrs_key.is_none()) {
+            s.addrs_key = self.addrs_key;
+        }
         Ok(sample)
     }
 
@@ -318,6 +373,7 @@ impl RouterWatch {
             sysctl: None,
             addrs: None,
             owners: self.owners.names(),
+            sync: self.sync.as_ref().and_then(|s| s.daemons.clone()),
         }
     }
 
@@ -374,6 +430,8 @@ impl RouterWatch {
                 "proc" => costs.proc += spent,
                 "conn" => costs.conn += spent,
                 "owner" => costs.proc += spent,
+                // ipvsadm's smallest answer; it forks ipvsadm all the same.
+                "daemon" => costs.ipvsadm += spent,
                 _ => costs.ipvsadm += spent,
             }
         }
@@ -598,6 +656,11 @@ mod reply_tests {
                     s.push_str(&cpu("owner", t));
                     continue;
                 }
+                RouterPart::Daemon => {
+                    s.push_str("@@lbtop daemon\nbackup sync daemon (mcast=eth0, syncid=7)\n");
+                    s.push_str(&cpu("daemon", t));
+                    continue;
+                }
                 RouterPart::Conn => {
                     s.push_str(
                         "@@lbtop conn\nT 2 0\nR 0A4D000B 0050 ESTABLISHED 2\nC 0A4E0002 2\n",
@@ -642,7 +705,7 @@ mod reply_tests {
         let parts = w.plan(t0);
         assert_eq!(
             router_request(1, false, &parts),
-            "q 1 owner tun thresholds persistent stats conn\n"
+            "q 1 owner daemon tun thresholds persistent stats conn\n"
         );
         let (s, costs) = w
             .absorb(&reply(&parts, 1), &parts, Timestamp(1000), t0)
@@ -651,6 +714,16 @@ mod reply_tests {
         // while the table keeps its shape.
         assert_eq!(s.owners, Some(vec!["keepalived".to_string()]));
         assert!(!w.plan(t0).contains(&RouterPart::Owner));
+        // The sync daemons likewise, while the router's addresses stay the same.
+        assert_eq!(
+            s.sync,
+            Some(vec![crate::model::sample::SyncDaemon {
+                role: crate::model::sample::SyncRole::Backup,
+                mcast_ifn: "eth0".into(),
+                syncid: 7
+            }])
+        );
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
         assert_eq!(s.source, RouterSourceKind::Ssh);
         assert!(s.notes.is_empty(), "{:?}", s.notes);
         assert!(s.parts.is_fresh());
@@ -748,11 +821,38 @@ mod reply_tests {
         assert_eq!(s.parts.details, Some(Timestamp(0)));
         assert_eq!(s.parts.connections, Some(Timestamp(0)));
         assert!(s.services.iter().all(|v| v.totals.is_some()), "kept");
-        // Past 30 s the details are due, but wait for the budget as the counters do.
-        assert!(w.plan(t0 + DETAILS_MAX_AGE).is_empty());
+        // Past 30 s the details are due, but wait for the budget as the counters do; the sync
+        // daemons (one small answer) are read again.
+        assert_eq!(w.plan(t0 + DETAILS_MAX_AGE), [RouterPart::Daemon]);
         let paid = w.plan(t0 + Duration::from_secs(120));
         assert!(paid.contains(&RouterPart::TunInfo), "{paid:?}");
         assert!(paid.contains(&RouterPart::Stats), "{paid:?}");
+    }
+
+    #[test]
+    fn the_sync_daemons_are_read_again_when_the_routers_addresses_change() {
+        let mut w = watch();
+        let t0 = Instant::now();
+        let parts = w.plan(t0);
+        assert!(parts.contains(&RouterPart::Daemon), "{parts:?}");
+        w.absorb(&reply(&parts, 0), &parts, Timestamp(0), t0)
+            .expect("first");
+        let with = |addr: &str| {
+            format!(
+                "{}@@lbtop fib_trie\n  |-- {addr}\n     /32 host LOCAL\n",
+                reply(&[], 0)
+            )
+        };
+        let s = w.sample(&with("10.0.0.1"), Timestamp(1000)).expect("addrs");
+        assert!(s.addrs.is_some());
+        // The daemons were read with the connection's first addresses.
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
+        w.sample(&with("10.0.0.1"), Timestamp(2000)).expect("same");
+        assert!(!w.plan(t0).contains(&RouterPart::Daemon));
+        // VRRP brought the VIP: keepalived switches its sync daemon.
+        w.sample(&with("192.0.2.10"), Timestamp(3000))
+            .expect("the VIP came");
+        assert!(w.plan(t0).contains(&RouterPart::Daemon));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::source::ssh::{SshContext, SshSettings, SshTuning};
 #[derive(Debug, Default)]
 pub struct RemoteSet {
     pub router: Option<RemoteSource>,
+    /// The second director of an HA pair watched over SSH (`--router a,b`).
+    pub peer: Option<RemoteSource>,
     pub nodes: Vec<RemoteSource>,
     pub auto: Option<AutoNodes>,
     /// `--nodes prometheus`: one task for every instance.
@@ -103,23 +105,29 @@ impl RemoteSet {
             }
             None => None,
         };
-        if let RouterSpec::Remote(text) = &args.router {
+        for d in args.router.directors() {
+            let RouterSpec::Remote(text) = d else {
+                continue;
+            };
             let spec = HostSpec::parse(text).map_err(|e| format!("--router: {e}"))?;
             let resolved = ctx
                 .settings
                 .resolve(&spec, None)
                 .map_err(|e| format!("--router: {e}"))?;
-            set.router = Some(
-                RemoteSource::new(
-                    text.clone(),
-                    text.clone(),
-                    resolved,
-                    Role::Router(args.router_sudo),
-                    ctx.clone(),
-                )
-                .with_budget(args.router_budget)
-                .with_agent(args.router_agent.clone()),
-            );
+            let source = RemoteSource::new(
+                text.clone(),
+                text.clone(),
+                resolved,
+                Role::Router(args.router_sudo),
+                ctx.clone(),
+            )
+            .with_budget(args.router_budget)
+            .with_agent(args.router_agent.clone());
+            if set.router.is_none() {
+                set.router = Some(source);
+            } else {
+                set.peer = Some(source);
+            }
         }
         match &args.nodes {
             NodesSpec::List(entries) => {
@@ -159,6 +167,7 @@ impl RemoteSet {
 
     pub fn is_empty(&self) -> bool {
         self.router.is_none()
+            && self.peer.is_none()
             && self.prometheus_router.is_none()
             && self.nodes.is_empty()
             && self.auto.is_none()
@@ -203,7 +212,7 @@ impl RemoteSet {
             None if !dr.is_empty() => dr.tap(tx.clone()),
             None => tx.clone(),
         };
-        if let Some(r) = self.router {
+        for r in self.router.into_iter().chain(self.peer) {
             handles.push(r.spawn(interval, router_tx.clone(), limit));
         }
         if let Some(r) = self.prometheus_router {
