@@ -311,7 +311,24 @@ pub(crate) fn counters_advanced(last: &RouterSample, cur: &RouterSample) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::sample::{Forward, Protocol, RouterSourceKind, Timestamp};
+    use crate::model::sample::{Forward, Protocol, RouterSourceKind, ServiceKey, Timestamp};
+
+    #[test]
+    fn the_previous_item_of_a_key_is_the_last_one_whether_searched_or_mapped() {
+        for n in [3usize, 100] {
+            // Keys 0..n, then key 1 again: the second one wins, as in a map built from them.
+            let items: Vec<(u32, usize)> = (0..n as u32)
+                .chain([1])
+                .enumerate()
+                .map(|(i, k)| (k, i))
+                .collect();
+            let prev = Previous::new(&items, |x| x.0);
+            assert!(matches!(prev, Previous::Few(..)) == (n < 32), "{n}");
+            assert_eq!(prev.get(&1), Some(&(1, n)));
+            assert_eq!(prev.get(&2), Some(&(2, 2)));
+            assert_eq!(prev.get(&(n as u32)), None);
+        }
+    }
 
     fn times(user: u64, system: u64, idle: u64) -> CpuTimes {
         CpuTimes {
