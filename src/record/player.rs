@@ -777,3 +777,123 @@ impl Player {
         (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{State, StateOptions};
+    use crate::record::writer::WriterOptions;
+    use crate::record::{Item, Writer};
+    use crate::testing::scripted::{ClusterShape, ScriptedCluster};
+    use crate::testing::{record_scripted, scripted_info};
+
+    /// A recording of a small cluster: 3 nodes × 4 cores, 2 services × 3 real servers, 70
+    /// polls (three keyframe groups), an alert and a status among them.
+    fn recording(dir: &Path) -> PathBuf {
+        let shape = ClusterShape {
+            nodes: 3,
+            cores: 4,
+            services: 2,
+            reals_per_service: 3,
+        };
+        let opts = WriterOptions::default();
+        let path = dir.join("small.lbrec");
+        let file = File::create(&path).expect("create");
+        let mut w = Writer::new(file, scripted_info(shape, &opts), opts).expect("writer");
+        let mut c = ScriptedCluster::new(shape, 7);
+        let mut s = State::new(StateOptions::default());
+        record_scripted(&mut w, &mut c, &mut s, 40).expect("record");
+        w.push(Item::Event(SourceEvent::Node {
+            name: ScriptedCluster::node_name(1),
+            host: ScriptedCluster::node_address(1).to_string(),
+            report: Report::Status {
+                time: c.time(),
+                status: HostStatus::Unreachable,
+                message: Some("timed out".into()),
+            },
+        }));
+        record_scripted(&mut w, &mut c, &mut s, 30).expect("record");
+        w.finish().expect("finish");
+        path
+    }
+
+    /// Every frame, read in place (`scan`) and through ciborium, with and without the cores.
+    fn both_ways(path: &Path, totals_only: bool) -> (Vec<Decoded>, Vec<Decoded>) {
+        let mut rec = Recording::open(path).expect("open");
+        let mut fast = Decoder {
+            totals_only,
+            ..Decoder::default()
+        };
+        let mut whole = Decoder {
+            totals_only,
+            ..Decoder::default()
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..rec.frames.len() {
+            a.push(decode_frame(&mut rec, &mut fast, i).expect("in place"));
+            let h = rec.read_frame_raw(i).expect("frame");
+            // The in-place reader took every frame (else the comparison would be ciborium's
+            // with itself).
+            assert!(scan::payload(&rec.raw, &mut scan::Shapes::default()).is_some());
+            let p: FramePayload = ciborium::from_reader(rec.raw.as_slice()).expect("cbor");
+            let mut out = Decoded {
+                index: i,
+                time: rec.frames[i].time,
+                ..Decoded::default()
+            };
+            whole.decode(&h, scan::owned(p), &mut out);
+            b.push(out);
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn frames_read_in_place_are_what_ciborium_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = recording(dir.path());
+        let (fast, whole) = both_ways(&path, false);
+        assert_eq!(fast.len(), 70);
+        assert_eq!(fast, whole);
+        let statuses = fast
+            .iter()
+            .flat_map(|d| &d.events)
+            .filter(|e| {
+                matches!(
+                    e,
+                    SourceEvent::Node {
+                        report: Report::Status { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(statuses, 1);
+        // Without the cores: the same samples, cores dropped and counted.
+        let (light, light_whole) = both_ways(&path, true);
+        assert_eq!(light, light_whole);
+        for (l, f) in light.iter().zip(&fast) {
+            assert_eq!(l.events.len(), f.events.len());
+            for (le, fe) in l.events.iter().zip(&f.events) {
+                if let (
+                    SourceEvent::Node {
+                        report: Report::Sample(ls),
+                        ..
+                    },
+                    SourceEvent::Node {
+                        report: Report::Sample(fs),
+                        ..
+                    },
+                ) = (le, fe)
+                {
+                    let mut want = fs.clone();
+                    want.stat.cpus.clear();
+                    want.stat.cpu_ids.clear();
+                    want.stat.online_cores = Some(4);
+                    assert_eq!(*ls, want);
+                } else {
+                    assert_eq!(le, fe);
+                }
+            }
+        }
+    }
+}
