@@ -119,10 +119,10 @@ pub(crate) fn payload<'a>(bytes: &'a [u8], shapes: &mut Shapes) -> Option<Payloa
         let slot = ["hosts", "events", "alerts", "actions"]
             .iter()
             .position(|k| *k == key);
-        if let Some(k) = slot {
-            if std::mem::replace(&mut seen[k], true) {
-                return None;
-            }
+        if let Some(k) = slot
+            && std::mem::replace(&mut seen[k], true)
+        {
+            return None;
         }
         match slot {
             Some(0) => out.hosts = c.value()?,
