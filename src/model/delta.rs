@@ -492,6 +492,7 @@ pub(crate) fn encode_owned_as<T: Numbers + Clone + PartialEq>(
     }
 }
 
+#[cfg(test)]
 pub(crate) fn decode_part<T: Numbers + Clone>(
     last: &mut Option<Last<T>>,
     part: Part<T>,
@@ -518,22 +519,32 @@ pub(crate) fn advance<T: Numbers>(
     part: Part<T>,
     coding: Coding,
 ) -> Option<&Last<T>> {
-    match part.shape {
+    advance_raw(last, part.shape, &part.nums.0, coding)
+}
+
+/// [`advance`] with the part's shape and numbers apart, the numbers borrowed from the frame.
+pub(crate) fn advance_raw<'l, T: Numbers>(
+    last: &'l mut Option<Last<T>>,
+    shape: Option<T>,
+    nums: &[u8],
+    coding: Coding,
+) -> Option<&'l Last<T>> {
+    match shape {
         Some(mut shape) => {
             let count = word_count(&mut shape);
             let mut words = Vec::new();
             // Exactly as many words as the shape holds, so joining them cannot fail.
-            unpack(&part.nums.0, None, count, &mut words)?;
+            unpack(nums, None, count, &mut words)?;
             *last = Some(Last { shape, words });
             last.as_ref()
         }
         None => {
             let l = last.as_mut()?;
             match coding {
-                Coding::Dense => unpack_onto(&part.nums.0, &mut l.words)?,
+                Coding::Dense => unpack_onto(nums, &mut l.words)?,
                 Coding::Sparse => {
                     let mut words = Vec::with_capacity(l.words.len());
-                    unpack_sparse(&part.nums.0, &l.words, &mut words)?;
+                    unpack_sparse(nums, &l.words, &mut words)?;
                     l.words = words;
                 }
             }
@@ -542,11 +553,15 @@ pub(crate) fn advance<T: Numbers>(
     }
 }
 
-impl<T> Last<T> {
-    /// The shape and the numbers of the last sample.
-    pub(crate) fn parts(&self) -> (&T, &[u64]) {
-        (&self.shape, &self.words)
-    }
+/// A dense part's sample, its numbers borrowed from the frame: [`decode_part`] without owning
+/// the part.
+pub(crate) fn decode_raw<T: Numbers + Clone>(
+    last: &mut Option<Last<T>>,
+    shape: Option<T>,
+    nums: &[u8],
+) -> Option<T> {
+    let l = advance_raw(last, shape, nums, Coding::Dense)?;
+    join(&l.shape, &l.words)
 }
 
 /// The numbers of one `CpuTimes`.
@@ -566,19 +581,117 @@ pub(crate) fn totals_shape(shape: &NodeSample) -> NodeSample {
     light
 }
 
-/// The sample `last` holds, in the shape [`totals_shape`] made of its shape: its numbers without
-/// the per-core ones (which `NodeSample::walk` lists right after the time and the total).
-pub(crate) fn node_totals(
-    last: &Last<NodeSample>,
-    light: &NodeSample,
-    scratch: &mut Vec<u64>,
+/// Where a node's per-core numbers start: `NodeSample::walk` lists them right after the time
+/// and the total.
+const PER_CORE_AT: usize = 1 + CPU_WORDS;
+
+/// The previous sample of a node, for a reader of its totals only: the shape without its cores
+/// ([`totals_shape`]) and the numbers without the per-core ones, which are skipped in the
+/// stored bytes and never added up.
+pub(crate) struct LastTotals {
+    light: NodeSample,
+    words: Vec<u64>,
+    /// How many per-core numbers the stored samples hold (skipped).
+    per_core: usize,
+}
+
+/// A node's next sample without its per-core counters ([`totals_shape`]), from its stored shape
+/// (when it changed) and numbers: what [`decode_raw`] gives with the cores dropped, checked the
+/// same way (exactly as many sound varints as the whole shape holds, else `None`, and `last`
+/// then unsound), without reading or adding the per-core differences.
+pub(crate) fn advance_totals(
+    last: &mut Option<LastTotals>,
+    shape: Option<NodeSample>,
+    nums: &[u8],
 ) -> Option<NodeSample> {
-    let start = 1 + CPU_WORDS;
-    let end = start + CPU_WORDS * last.shape.stat.cpus.len();
-    scratch.clear();
-    scratch.extend_from_slice(last.words.get(..start)?);
-    scratch.extend_from_slice(last.words.get(end..)?);
-    join(light, scratch)
+    let l = match shape {
+        Some(mut shape) => {
+            let count = word_count(&mut shape);
+            let mut words = Vec::new();
+            unpack(nums, None, count, &mut words)?;
+            let per_core = CPU_WORDS * shape.stat.cpus.len();
+            words.drain(PER_CORE_AT.min(words.len())..(PER_CORE_AT + per_core).min(words.len()));
+            last.insert(LastTotals {
+                light: totals_shape(&shape),
+                words,
+                per_core,
+            })
+        }
+        None => {
+            let l = last.as_mut()?;
+            unpack_onto_skipping(nums, &mut l.words, PER_CORE_AT, l.per_core)?;
+            l
+        }
+    };
+    join(&l.light, &l.words)
+}
+
+/// [`unpack_onto`] of a sample whose stored numbers hold `skip` more words at `at` than
+/// `words`: those are stepped over (checked as varints, not decoded).
+fn unpack_onto_skipping(bytes: &[u8], words: &mut [u64], at: usize, skip: usize) -> Option<()> {
+    let count = words.len().checked_add(skip)?;
+    if bytes.len() < count || bytes.len() > count.saturating_mul(10) {
+        return None;
+    }
+    let (head, tail) = words.split_at_mut(at.min(words.len()));
+    let mut i = 0;
+    for w in head {
+        *w = w.wrapping_add(unzigzag(get_varint(bytes, &mut i)?) as u64);
+    }
+    i = skip_varints(bytes, i, skip)?;
+    for w in tail {
+        *w = w.wrapping_add(unzigzag(get_varint(bytes, &mut i)?) as u64);
+    }
+    (i == bytes.len()).then_some(())
+}
+
+/// Where the `n` varints from `bytes[i..]` end; `None` when they are cut short or one is longer
+/// than [`get_varint`] reads (ten bytes). Eight bytes at a time: a varint ends at each byte
+/// whose top bit is clear.
+fn skip_varints(bytes: &[u8], mut i: usize, mut n: usize) -> Option<usize> {
+    const TOP: u64 = 0x8080_8080_8080_8080;
+    // Continuation bytes in a row so far, in the varint being stepped over.
+    let mut run = 0usize;
+    while n > 0 {
+        let Some(chunk) = bytes.get(i..i + 8) else {
+            // The last few bytes, one at a time.
+            let b = *bytes.get(i)?;
+            i += 1;
+            if b & 0x80 == 0 {
+                n -= 1;
+                run = 0;
+            } else {
+                run += 1;
+                if run >= 10 {
+                    return None;
+                }
+            }
+            continue;
+        };
+        let mut ends = !u64::from_le_bytes(chunk.try_into().ok()?) & TOP;
+        if ends == 0 {
+            run += 8;
+            if run >= 10 {
+                return None;
+            }
+            i += 8;
+            continue;
+        }
+        if run + (ends.trailing_zeros() / 8) as usize >= 10 {
+            return None;
+        }
+        let found = ends.count_ones() as usize;
+        if found >= n {
+            for _ in 1..n {
+                ends &= ends - 1;
+            }
+            return Some(i + (ends.trailing_zeros() / 8) as usize + 1);
+        }
+        n -= found;
+        run = (ends.leading_zeros() / 8) as usize;
+        i += 8;
+    }
+    Some(i)
 }
 
 /// What [`unpack`] with a base does, adding each difference to `words` in place: exactly
@@ -749,8 +862,6 @@ mod tests {
             3,
         );
         let (mut enc, mut whole, mut light) = (None, None, None);
-        let mut shape = None;
-        let mut scratch = Vec::new();
         for _ in 0..5 {
             for e in c.step() {
                 let SourceEvent::Node {
@@ -763,13 +874,7 @@ mod tests {
                 let part = encode_part(&mut enc, &s);
                 let full = decode_part(&mut whole, part.clone()).expect("whole");
                 assert_eq!(full, s);
-                let new_shape = part.shape.is_some();
-                let l = advance(&mut light, part, Coding::Dense).expect("advances");
-                if new_shape {
-                    shape = Some(totals_shape(l.parts().0));
-                }
-                let t =
-                    node_totals(l, shape.as_ref().expect("shape"), &mut scratch).expect("totals");
+                let t = advance_totals(&mut light, part.shape, &part.nums.0).expect("totals");
                 let mut want = s.clone();
                 want.stat.cpus.clear();
                 want.stat.cpu_ids.clear();
@@ -777,6 +882,67 @@ mod tests {
                 assert_eq!(t, want);
                 assert_eq!(t.cores(), s.cores());
                 break;
+            }
+        }
+        // Numbers that do not fit the shape are refused as the whole decoding refuses them.
+        let s = c
+            .step()
+            .into_iter()
+            .find_map(|e| match e {
+                SourceEvent::Node {
+                    report: crate::model::sample::Report::Sample(s),
+                    ..
+                } => Some(s),
+                _ => None,
+            })
+            .expect("a node sample");
+        let part = encode_part(&mut enc, &s);
+        let cut = &part.nums.0[..part.nums.0.len() - 1];
+        assert!(advance_totals(&mut light, None, cut).is_none());
+        assert!(decode_raw(&mut whole, None, cut).is_none());
+    }
+
+    #[test]
+    fn skipping_varints_ends_where_reading_them_ends_and_fails_where_reading_fails() {
+        // Varints of every length from one to ten bytes, and runs of them of every count, at
+        // every offset (so the eight-byte steps meet them at every alignment).
+        let mut bytes = Vec::new();
+        for k in 0..300u64 {
+            put_varint(
+                k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (k % 64),
+                &mut bytes,
+            );
+        }
+        let read = |bytes: &[u8], mut i: usize, n: usize| {
+            for _ in 0..n {
+                get_varint(bytes, &mut i)?;
+            }
+            Some(i)
+        };
+        for start in 0..20 {
+            let mut i = 0;
+            for _ in 0..start {
+                get_varint(&bytes, &mut i).expect("sound");
+            }
+            for n in [0, 1, 2, 7, 8, 9, 31, 100, 280 - start] {
+                assert_eq!(
+                    skip_varints(&bytes, i, n),
+                    read(&bytes, i, n),
+                    "{start} {n}"
+                );
+                let cut = &bytes[..bytes.len() - 3];
+                assert_eq!(skip_varints(cut, i, 300 - start), None);
+            }
+        }
+        // Ten bytes is the longest varint read; eleven is refused, at any alignment.
+        for pad in 0..9 {
+            for len in 9..13 {
+                let mut b = vec![0u8; pad];
+                b.extend(std::iter::repeat_n(0x80u8, len));
+                b.extend([0x01, 0x00, 0x00]);
+                let want = read(&b, 0, pad + 2);
+                assert_eq!(skip_varints(&b, 0, pad + 2), want, "pad {pad} len {len}");
+                assert_eq!(want.is_some(), len < 10, "pad {pad} len {len}");
             }
         }
     }

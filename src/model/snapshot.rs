@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::sample::{
-    CpuTimes, IpvsCounters, IpvsRates, NodeSample, RealServerSample, RouterSample, ServiceKey,
+    CpuTimes, IpvsCounters, IpvsRates, NodeSample, RealServerSample, RouterSample,
     VirtualServiceSample,
 };
 
@@ -192,6 +192,33 @@ fn pick_rates(
     kernel.or_else(|| derive_rates(prev?, cur?, seconds))
 }
 
+/// The previous sample's items by key, the last one of a key winning (as collecting them into
+/// a map does). A few are searched in place, many through a map: a router sample is derived
+/// every poll, and hashing a handful of keys cost more than the rest of the derivation.
+enum Previous<'a, T, K> {
+    Few(&'a [T], fn(&T) -> K),
+    Many(HashMap<K, &'a T>),
+}
+
+impl<'a, T, K: Eq + std::hash::Hash> Previous<'a, T, K> {
+    const FEW: usize = 32;
+
+    fn new(items: &'a [T], key: fn(&T) -> K) -> Self {
+        if items.len() <= Self::FEW {
+            Self::Few(items, key)
+        } else {
+            Self::Many(items.iter().map(|x| (key(x), x)).collect())
+        }
+    }
+
+    fn get(&self, k: &K) -> Option<&'a T> {
+        match self {
+            Self::Few(items, key) => items.iter().rev().find(|x| key(x) == *k),
+            Self::Many(map) => map.get(k).copied(),
+        }
+    }
+}
+
 fn real_key(r: &RealServerSample) -> (IpAddr, u16) {
     (r.address, r.port)
 }
@@ -205,9 +232,7 @@ fn derive_service(
     let inactive_conns: u64 = cur.reals.iter().map(|r| u64::from(r.inactive_conns)).sum();
     let total_weight: i64 = cur.reals.iter().map(|r| i64::from(r.weight.max(0))).sum();
     let all_conns = active_conns + inactive_conns;
-    let prev_reals: HashMap<(IpAddr, u16), &RealServerSample> = prev
-        .map(|p| p.reals.iter().map(|r| (real_key(r), r)).collect())
-        .unwrap_or_default();
+    let prev_reals = Previous::new(prev.map_or(&[][..], |p| &p.reals), real_key);
     let reals = cur
         .reals
         .iter()
@@ -258,13 +283,11 @@ pub(crate) fn derive_router(prev: Option<&RouterSample>, cur: &RouterSample) -> 
         cur.counters_time().seconds_since(p.counters_time())
     });
     let global_seconds = prev.map_or(0.0, |p| cur.time.seconds_since(p.time));
-    let prev_services: HashMap<ServiceKey, &VirtualServiceSample> = prev
-        .map(|p| p.services.iter().map(|s| (s.key, s)).collect())
-        .unwrap_or_default();
+    let prev_services = Previous::new(prev.map_or(&[][..], |p| &p.services), |s| s.key);
     let services = cur
         .services
         .iter()
-        .map(|s| derive_service(prev_services.get(&s.key).copied(), s, seconds))
+        .map(|s| derive_service(prev_services.get(&s.key), s, seconds))
         .collect();
     let global_rates = cur.global.as_ref().and_then(|g| g.rates).or_else(|| {
         derive_rates(
@@ -288,7 +311,24 @@ pub(crate) fn counters_advanced(last: &RouterSample, cur: &RouterSample) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::sample::{Forward, Protocol, RouterSourceKind, Timestamp};
+    use crate::model::sample::{Forward, Protocol, RouterSourceKind, ServiceKey, Timestamp};
+
+    #[test]
+    fn the_previous_item_of_a_key_is_the_last_one_whether_searched_or_mapped() {
+        for n in [3usize, 100] {
+            // Keys 0..n, then key 1 again: the second one wins, as in a map built from them.
+            let items: Vec<(u32, usize)> = (0..n as u32)
+                .chain([1])
+                .enumerate()
+                .map(|(i, k)| (k, i))
+                .collect();
+            let prev = Previous::new(&items, |x| x.0);
+            assert!(matches!(prev, Previous::Few(..)) == (n < 32), "{n}");
+            assert_eq!(prev.get(&1), Some(&(1, n)));
+            assert_eq!(prev.get(&2), Some(&(2, 2)));
+            assert_eq!(prev.get(&(n as u32)), None);
+        }
+    }
 
     fn times(user: u64, system: u64, idle: u64) -> CpuTimes {
         CpuTimes {

@@ -12,6 +12,7 @@ use crate::model::sample::{SourceEvent, Timestamp};
 
 pub mod format;
 pub mod player;
+mod scan;
 pub mod writer;
 
 pub use player::{Decoded, Player, Recording};

@@ -15,10 +15,11 @@ use crate::model::sample::{
 use super::format::{
     self, Entry, FILE_HEADER_LEN, FILE_MAGIC, FRAME_HEADER_LEN, FRAME_MAGIC, FileHeader,
     FrameActions, FrameAlerts, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo,
-    HostDecl, IndexPayload, MAX_INFO_LEN, Part, Role, TAIL_LEN, decode_tail, flags, le32,
+    HostDecl, IndexPayload, MAX_INFO_LEN, Role, TAIL_LEN, decode_tail, flags, le32,
 };
+use super::scan::{self, EntryRef, PartRef, PayloadRef};
 use super::{ActionRecord, RecordError};
-use crate::model::delta::{Coding, Last, advance, decode_part, node_totals, totals_shape};
+use crate::model::delta::{Last, LastTotals, advance_totals, decode_raw};
 
 /// What was wrong with the file and skipped when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,6 +241,12 @@ impl Recording {
         offset: u64,
         h: &FrameHeader,
     ) -> Result<T, FrameError> {
+        self.load_payload(offset, h)?;
+        ciborium::from_reader(self.raw.as_slice()).map_err(|_| FrameError::Decode)
+    }
+
+    /// Reads, checks and decompresses a frame's payload into `self.raw`.
+    fn load_payload(&mut self, offset: u64, h: &FrameHeader) -> Result<(), FrameError> {
         let payload = &mut self.stored;
         payload.clear();
         payload.resize(h.payload_len as usize, 0);
@@ -259,15 +266,16 @@ impl Recording {
         if n != raw.len() {
             return Err(FrameError::Decompress);
         }
-        ciborium::from_reader(raw.as_slice()).map_err(|_| FrameError::Decode)
+        Ok(())
     }
 
-    /// Reads frame `i`: its header, checked against the index, and its payload.
-    pub(crate) fn read_frame(
-        &mut self,
-        i: usize,
-    ) -> Result<(FrameHeader, FramePayload), FrameError> {
-        self.read_frame_as(i)
+    /// Reads frame `i`'s header, checked against the index, and its payload's bytes (in
+    /// `self.raw`).
+    fn read_frame_raw(&mut self, i: usize) -> Result<FrameHeader, FrameError> {
+        let h = self.frame_header(i)?;
+        let offset = self.frames[i].offset;
+        self.load_payload(offset, &h)?;
+        Ok(h)
     }
 
     /// Reads only the alerts of frame `i`: the samples are skipped, not decoded.
@@ -285,6 +293,13 @@ impl Recording {
         &mut self,
         i: usize,
     ) -> Result<(FrameHeader, T), FrameError> {
+        let h = self.frame_header(i)?;
+        let payload = self.read_payload(self.frames[i].offset, &h)?;
+        Ok((h, payload))
+    }
+
+    /// Frame `i`'s header, checked against the index.
+    fn frame_header(&self, i: usize) -> Result<FrameHeader, FrameError> {
         let info = *self.frames.get(i).ok_or(FrameError::Header)?;
         let mut hb = [0u8; FRAME_HEADER_LEN];
         read_at(&self.file, &mut hb, info.offset).map_err(|_| FrameError::Header)?;
@@ -292,8 +307,7 @@ impl Recording {
         if h.seq != info.seq || h.kind != info.kind {
             return Err(FrameError::Header);
         }
-        let payload = self.read_payload(info.offset, &h)?;
-        Ok((h, payload))
+        Ok(h)
     }
 }
 
@@ -370,54 +384,84 @@ type RouterLast = (
     Option<Last<RouterSample>>,
 );
 
+/// By host number: FxHash, as the numbers are few and small (std's SipHash was a tenth of a
+/// report's time).
+type ById<T> = HashMap<u32, T, rustc_hash::FxBuildHasher>;
+
 /// Frame payloads back to source events: host numbers to names, differences to samples.
 #[derive(Default)]
 struct Decoder {
-    hosts: HashMap<u32, HostDecl>,
-    nodes: HashMap<u32, Option<Last<NodeSample>>>,
-    routers: HashMap<u32, RouterLast>,
+    hosts: ById<HostDecl>,
+    nodes: ById<Option<Last<NodeSample>>>,
+    routers: ById<RouterLast>,
     last_seq: Option<u32>,
     /// Samples that could not be rebuilt because the frame they depend on was lost.
     dropped: u64,
-    /// Nodes' samples without their per-core counters (`Player::skip_per_core`), in the shapes
-    /// kept here by host, made from each new shape; `scratch` holds the numbers kept.
+    /// Nodes' samples without their per-core counters (`Player::skip_per_core`): the nodes'
+    /// last samples are then kept here, without their cores, instead of in `nodes`.
     totals_only: bool,
-    totals_shapes: HashMap<u32, NodeSample>,
-    scratch: Vec<u64>,
+    totals: ById<Option<LastTotals>>,
+    /// Shapes already read, by their bytes.
+    shapes: scan::Shapes,
 }
 
 impl Decoder {
     fn reset(&mut self) {
         self.nodes.clear();
+        self.totals.clear();
         self.routers.clear();
         self.last_seq = None;
     }
 
-    fn decode(&mut self, h: &FrameHeader, payload: FramePayload, out: &mut Decoded) {
+    fn decode(&mut self, h: &FrameHeader, payload: PayloadRef<'_>, out: &mut Decoded) {
         let continues = self.last_seq.is_some_and(|s| s.wrapping_add(1) == h.seq);
         if h.kind == FrameKind::Key || !continues {
             // A new group, or a frame was lost: differences from before cannot be trusted.
             self.nodes.clear();
+            self.totals.clear();
             self.routers.clear();
         }
         self.last_seq = Some(h.seq);
         for d in payload.hosts {
             self.hosts.insert(d.id, d);
         }
+        out.events.reserve(payload.events.len());
         for entry in payload.events {
             let event = match entry {
-                Entry::Node { host, sample } => self.node(host, sample),
-                Entry::Router {
+                EntryRef::Node { host, sample } => self.node(host, sample),
+                EntryRef::Router {
                     host,
                     services,
                     rest,
                 } => self.router(host, services, rest),
-                Entry::Status {
+                EntryRef::Other(Entry::Status {
                     host,
                     time,
                     status,
                     message,
-                } => self.status(host, time, status, message),
+                }) => self.status(host, time, status, message),
+                EntryRef::Other(Entry::Node { host, sample }) => self.node(
+                    host,
+                    PartRef {
+                        shape: sample.shape,
+                        nums: &sample.nums.0,
+                    },
+                ),
+                EntryRef::Other(Entry::Router {
+                    host,
+                    services,
+                    rest,
+                }) => self.router(
+                    host,
+                    PartRef {
+                        shape: services.shape,
+                        nums: &services.nums.0,
+                    },
+                    PartRef {
+                        shape: rest.shape,
+                        nums: &rest.nums.0,
+                    },
+                ),
             };
             match event {
                 Some(e) => out.events.push(e),
@@ -430,27 +474,19 @@ impl Decoder {
 
     /// A node's sample, rebuilt on the last one; none when that was lost or the host is not a
     /// declared node (and then the next must start over).
-    fn node(&mut self, host: u32, sample: Part<NodeSample>) -> Option<SourceEvent> {
-        let last = self.nodes.entry(host).or_default();
+    fn node(&mut self, host: u32, sample: PartRef<'_, NodeSample>) -> Option<SourceEvent> {
         let s = if self.totals_only {
-            let new_shape = sample.shape.is_some();
-            let (shapes, scratch) = (&mut self.totals_shapes, &mut self.scratch);
-            advance(last, sample, Coding::Dense).and_then(|l| {
-                let shape = match shapes.entry(host) {
-                    std::collections::hash_map::Entry::Occupied(mut e) => {
-                        if new_shape {
-                            e.insert(totals_shape(l.parts().0));
-                        }
-                        e.into_mut()
-                    }
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(totals_shape(l.parts().0))
-                    }
-                };
-                node_totals(l, shape, scratch)
-            })
+            advance_totals(
+                self.totals.entry(host).or_default(),
+                sample.shape,
+                sample.nums,
+            )
         } else {
-            decode_part(last, sample)
+            decode_raw(
+                self.nodes.entry(host).or_default(),
+                sample.shape,
+                sample.nums,
+            )
         };
         match (s, self.hosts.get(&host)) {
             (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
@@ -459,7 +495,11 @@ impl Decoder {
                 report: Report::Sample(s),
             }),
             _ => {
-                *last = None;
+                if self.totals_only {
+                    self.totals.insert(host, None);
+                } else {
+                    self.nodes.insert(host, None);
+                }
                 None
             }
         }
@@ -469,12 +509,12 @@ impl Decoder {
     fn router(
         &mut self,
         host: u32,
-        services: Part<Vec<VirtualServiceSample>>,
-        rest: Part<RouterSample>,
+        services: PartRef<'_, Vec<VirtualServiceSample>>,
+        rest: PartRef<'_, RouterSample>,
     ) -> Option<SourceEvent> {
         let (ls, lr) = self.routers.entry(host).or_default();
-        let services = decode_part(ls, services);
-        let rest = decode_part(lr, rest);
+        let services = decode_raw(ls, services.shape, services.nums);
+        let rest = decode_raw(lr, rest.shape, rest.nums);
         match (services, rest, self.hosts.get(&host)) {
             (Some(services), Some(rest), Some(d)) if d.role == Role::Router => {
                 Some(SourceEvent::Router {
@@ -518,6 +558,30 @@ impl Decoder {
             },
         })
     }
+}
+
+/// Reads and decodes frame `i`: its numbers straight from the frame's bytes when they are laid
+/// out as lbtop writes them (`scan`), else through ciborium, which then decides.
+fn decode_frame(
+    recording: &mut Recording,
+    decoder: &mut Decoder,
+    i: usize,
+) -> Result<Decoded, FrameError> {
+    let h = recording.read_frame_raw(i)?;
+    let mut out = Decoded {
+        index: i,
+        time: recording.frames[i].time,
+        ..Decoded::default()
+    };
+    let bytes = recording.raw.as_slice();
+    match scan::payload(bytes, &mut decoder.shapes) {
+        Some(payload) => decoder.decode(&h, payload, &mut out),
+        None => {
+            let p: FramePayload = ciborium::from_reader(bytes).map_err(|_| FrameError::Decode)?;
+            decoder.decode(&h, scan::owned(p), &mut out);
+        }
+    }
+    Ok(out)
 }
 
 /// Plays a recording frame by frame, and seeks.
@@ -583,14 +647,8 @@ impl Player {
         while self.next < self.len() {
             let i = self.next;
             self.next += 1;
-            match self.recording.read_frame(i) {
-                Ok((h, payload)) => {
-                    let mut out = Decoded {
-                        index: i,
-                        time: self.recording.frames[i].time,
-                        ..Decoded::default()
-                    };
-                    self.decoder.decode(&h, payload, &mut out);
+            match decode_frame(&mut self.recording, &mut self.decoder, i) {
+                Ok(out) => {
                     if !out.alerts.is_empty() {
                         self.alerts.entry(i).or_insert_with(|| out.alerts.clone());
                     }
@@ -717,5 +775,125 @@ impl Player {
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{State, StateOptions};
+    use crate::record::writer::WriterOptions;
+    use crate::record::{Item, Writer};
+    use crate::testing::scripted::{ClusterShape, ScriptedCluster};
+    use crate::testing::{record_scripted, scripted_info};
+
+    /// A recording of a small cluster: 3 nodes × 4 cores, 2 services × 3 real servers, 70
+    /// polls (three keyframe groups), an alert and a status among them.
+    fn recording(dir: &Path) -> PathBuf {
+        let shape = ClusterShape {
+            nodes: 3,
+            cores: 4,
+            services: 2,
+            reals_per_service: 3,
+        };
+        let opts = WriterOptions::default();
+        let path = dir.join("small.lbrec");
+        let file = File::create(&path).expect("create");
+        let mut w = Writer::new(file, scripted_info(shape, &opts), opts).expect("writer");
+        let mut c = ScriptedCluster::new(shape, 7);
+        let mut s = State::new(StateOptions::default());
+        record_scripted(&mut w, &mut c, &mut s, 40).expect("record");
+        w.push(Item::Event(SourceEvent::Node {
+            name: ScriptedCluster::node_name(1),
+            host: ScriptedCluster::node_address(1).to_string(),
+            report: Report::Status {
+                time: c.time(),
+                status: HostStatus::Unreachable,
+                message: Some("timed out".into()),
+            },
+        }));
+        record_scripted(&mut w, &mut c, &mut s, 30).expect("record");
+        w.finish().expect("finish");
+        path
+    }
+
+    /// Every frame, read in place (`scan`) and through ciborium, with and without the cores.
+    fn both_ways(path: &Path, totals_only: bool) -> (Vec<Decoded>, Vec<Decoded>) {
+        let mut rec = Recording::open(path).expect("open");
+        let mut fast = Decoder {
+            totals_only,
+            ..Decoder::default()
+        };
+        let mut whole = Decoder {
+            totals_only,
+            ..Decoder::default()
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 0..rec.frames.len() {
+            a.push(decode_frame(&mut rec, &mut fast, i).expect("in place"));
+            let h = rec.read_frame_raw(i).expect("frame");
+            // The in-place reader took every frame (else the comparison would be ciborium's
+            // with itself).
+            assert!(scan::payload(&rec.raw, &mut scan::Shapes::default()).is_some());
+            let p: FramePayload = ciborium::from_reader(rec.raw.as_slice()).expect("cbor");
+            let mut out = Decoded {
+                index: i,
+                time: rec.frames[i].time,
+                ..Decoded::default()
+            };
+            whole.decode(&h, scan::owned(p), &mut out);
+            b.push(out);
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn frames_read_in_place_are_what_ciborium_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = recording(dir.path());
+        let (fast, whole) = both_ways(&path, false);
+        assert_eq!(fast.len(), 70);
+        assert_eq!(fast, whole);
+        let statuses = fast
+            .iter()
+            .flat_map(|d| &d.events)
+            .filter(|e| {
+                matches!(
+                    e,
+                    SourceEvent::Node {
+                        report: Report::Status { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(statuses, 1);
+        // Without the cores: the same samples, cores dropped and counted.
+        let (light, light_whole) = both_ways(&path, true);
+        assert_eq!(light, light_whole);
+        for (l, f) in light.iter().zip(&fast) {
+            assert_eq!(l.events.len(), f.events.len());
+            for (le, fe) in l.events.iter().zip(&f.events) {
+                if let (
+                    SourceEvent::Node {
+                        report: Report::Sample(ls),
+                        ..
+                    },
+                    SourceEvent::Node {
+                        report: Report::Sample(fs),
+                        ..
+                    },
+                ) = (le, fe)
+                {
+                    let mut want = fs.clone();
+                    want.stat.cpus.clear();
+                    want.stat.cpu_ids.clear();
+                    want.stat.online_cores = Some(4);
+                    assert_eq!(*ls, want);
+                } else {
+                    assert_eq!(le, fe);
+                }
+            }
+        }
     }
 }

@@ -34,11 +34,15 @@ impl TrafficPoint {
     }
 }
 
+/// Looked up for every service and real server at every router sample: FxHash, as SipHash
+/// was a noticeable part of feeding a long recording (`lbtop report`).
+pub type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// The histories, by service and by real server of a service.
 #[derive(Debug, Clone, Default)]
 pub struct TrafficHistory {
-    pub services: HashMap<ServiceKey, Ring<TrafficPoint>>,
-    pub reals: HashMap<(ServiceKey, RealKey), Ring<TrafficPoint>>,
+    pub services: FxMap<ServiceKey, Ring<TrafficPoint>>,
+    pub reals: FxMap<(ServiceKey, RealKey), Ring<TrafficPoint>>,
 }
 
 impl TrafficHistory {
@@ -86,7 +90,7 @@ impl TrafficHistory {
 }
 
 fn ring<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, Ring<TrafficPoint>>,
+    map: &mut FxMap<K, Ring<TrafficPoint>>,
     key: K,
     len: usize,
 ) -> &mut Ring<TrafficPoint> {

@@ -12,6 +12,10 @@ use crate::model::sample::{IpvsCounters, RealServerSample, ServiceKey, Timestamp
 use crate::model::snapshot::RealStats;
 use crate::record::ActionRecord;
 
+/// The indexes of tracks by name or address, looked up for every sample: FxHash (SipHash was a
+/// tenth of the report's time; the keys are the recording's few hosts and services).
+type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// Alerts and actions kept for the log tables; more are counted, not listed.
 pub(crate) const MAX_LOG: usize = 5000;
 
@@ -157,7 +161,7 @@ pub(crate) struct ServiceTrack {
     pub peak_cps: Option<(f64, Timestamp)>,
     pub bytes: Bytes,
     pub reals: Vec<RealTrack>,
-    real_index: HashMap<(IpAddr, u16), usize>,
+    real_index: FxMap<(IpAddr, u16), usize>,
 }
 
 /// Bytes through a service or real server within the range, from its cumulative counters: the
@@ -189,9 +193,9 @@ pub(crate) struct Collected {
     pub axis: Axis,
     pub warning_margin: f64,
     pub nodes: Vec<NodeTrack>,
-    node_index: HashMap<String, usize>,
+    node_index: FxMap<String, usize>,
     pub services: Vec<ServiceTrack>,
-    service_index: HashMap<ServiceKey, usize>,
+    service_index: FxMap<ServiceKey, usize>,
     pub alerts: Vec<AlertEvent>,
     pub alerts_total: u64,
     pub actions: Vec<ActionRecord>,
@@ -209,9 +213,9 @@ impl Collected {
             axis,
             warning_margin,
             nodes: Vec::new(),
-            node_index: HashMap::new(),
+            node_index: FxMap::default(),
             services: Vec::new(),
-            service_index: HashMap::new(),
+            service_index: FxMap::default(),
             alerts: Vec::new(),
             alerts_total: 0,
             actions: Vec::new(),
@@ -252,6 +256,9 @@ impl Collected {
     }
 
     fn node_track(&mut self, name: &str, host: &str) -> &mut NodeTrack {
+        if let Some(&i) = self.node_index.get(name) {
+            return &mut self.nodes[i];
+        }
         let axis = self.axis;
         let i = *self.node_index.entry(name.to_string()).or_insert_with(|| {
             self.nodes.push(NodeTrack {
@@ -388,7 +395,7 @@ impl ServiceTrack {
             peak_cps: None,
             bytes: Bytes::default(),
             reals: Vec::new(),
-            real_index: HashMap::new(),
+            real_index: FxMap::default(),
         }
     }
 
