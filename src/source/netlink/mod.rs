@@ -131,6 +131,35 @@ pub struct IpvsNetlink {
     dests: HashMap<ServiceIdentity, DestDump>,
     /// [`WEIGHT_CHANGES`] at the last read.
     changes_seen: u64,
+    /// The last GET_SERVICE dump of a read that may carry ([`DestReads::Changed`]).
+    table: Option<ServiceTable>,
+    /// The router's live counters as last noted ([`IpvsNetlink::note_counters`]), and since when
+    /// they have read so.
+    live: Option<(String, Instant)>,
+    /// Changes whenever a read's services may differ from the read before ([`ServicesRead`]).
+    generation: u64,
+    /// A read is under way: set at its start, cleared at its end (one that failed half way
+    /// left the dumps half updated).
+    reading: bool,
+}
+
+/// How long the router's live counters must have stood still before a GET_SERVICE dump for the
+/// numbers it read to be final: the kernel folds its per-CPU counts into the counters and rates it
+/// reports on a 2 s timer (`estimation_timer`; since Linux 6.2 kthreads, each estimator once in
+/// 2 s), after the count and not at the same moment for every service. The rest is slack for a
+/// late timer.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// A GET_SERVICE dump kept for the reads after it: its services without their real servers, in
+/// the kernel's order.
+struct ServiceTable {
+    services: Vec<(VirtualServiceSample, ServiceIdentity)>,
+    /// When it was read.
+    read: Instant,
+    /// Whether every service's rate estimates were zero: with no new count, they stay so.
+    idle: bool,
+    /// When it is dumped again even if nothing moved (another tool's edit shows then).
+    due: Instant,
 }
 
 /// Weight changes this process made (SET_DEST), on any socket.
@@ -192,6 +221,13 @@ pub struct ServicesRead {
     pub oldest_reals: Option<Timestamp>,
     /// How many services' real servers this read dumped.
     pub dumped: usize,
+    /// Whether the virtual services were dumped (GET_SERVICE), or carried whole from the last
+    /// dump because the router's counters have not moved since (see [`IpvsNetlink::note_counters`]).
+    pub services_dumped: bool,
+    /// The same number as the read before exactly when `services` are equal to that read's (no
+    /// service dumped, every real server dumped the same as before): a reader that kept the
+    /// last table need not look at this one.
+    pub generation: u64,
 }
 
 /// Handles one reply message: its command and its top-level attribute bytes.
@@ -351,6 +387,10 @@ impl IpvsNetlink {
             buf: Vec::new(),
             dests: HashMap::new(),
             changes_seen: WEIGHT_CHANGES.load(Ordering::Relaxed),
+            table: None,
+            live: None,
+            generation: 0,
+            reading: false,
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -399,7 +439,75 @@ impl IpvsNetlink {
     /// sync daemon makes connections from its master's messages without counting them, so on a
     /// backup director every service is dumped.
     pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
+        // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
+        // each is a system call.
+        let (now, stamp) = (Instant::now(), Timestamp::now());
+        // Whether the last read ended; if not, its dumps are half updated.
+        let whole = !std::mem::replace(&mut self.reading, true);
+        // A weight this process set shows at once, whatever its service's counters do.
+        let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
+        let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
+        // How long a dump holds (spread for services seen first), and whether this read may
+        // carry any (not after a change here, nor on a backup director).
+        let spread = match reads {
+            DestReads::Changed { at_least } => Some(at_least),
+            DestReads::Every => None,
+        };
+        let carry = spread.is_some() && !changed_here && !self.sync_backup()?;
+        let (services, services_dumped) = match self.table.as_ref() {
+            Some(t) if carry && self.table_holds(t, now) => (t.services.clone(), false),
+            _ => (self.dump_services(spread, now)?, true),
+        };
+        let mut read = ServicesRead {
+            services: Vec::with_capacity(services.len()),
+            oldest_reals: None,
+            dumped: 0,
+            services_dumped,
+            generation: self.generation,
+        };
+        let same = self.read_dests(&mut read, services, carry, spread, (now, stamp))?;
+        if !(same && whole && !services_dumped) {
+            self.generation = self.generation.wrapping_add(1);
+        }
+        read.generation = self.generation;
+        self.reading = false;
+        Ok(read)
+    }
+
+    /// Notes the router's live counters (`/proc/net/ip_vs_stats_percpu`, which the kernel counts
+    /// on every connection and packet of every service, before any estimate; and the totals it
+    /// reports, which `ipvsadm -Z` sets back), read just before a read of the services. While
+    /// they stand still, and stood still for [`SETTLE`] before the last GET_SERVICE dump, no
+    /// service's counters or rates can have moved since that dump, and a read carries the
+    /// services from it (every service's rates must have been zero then) instead of dumping
+    /// them again; at least every `at_least` it dumps them anyway, for another tool's edit.
+    /// `None` (no such file) leaves every read dumping them.
+    pub fn note_counters(&mut self, live: Option<String>) {
+        self.live = match (live, self.live.take()) {
+            (Some(now), Some((last, since))) if now == last => Some((last, since)),
+            (Some(now), _) => Some((now, Instant::now())),
+            (None, _) => None,
+        };
+    }
+
+    /// Whether the last GET_SERVICE dump still holds at `now` (see [`Self::note_counters`]).
+    fn table_holds(&self, table: &ServiceTable, now: Instant) -> bool {
+        table.idle
+            && now < table.due
+            && self
+                .live
+                .as_ref()
+                .is_some_and(|(_, since)| *since + SETTLE <= table.read)
+    }
+
+    /// Every virtual service (GET_SERVICE), kept for the reads after it when `spread` is given.
+    fn dump_services(
+        &mut self,
+        spread: Option<std::time::Duration>,
+        now: Instant,
+    ) -> Result<Vec<(VirtualServiceSample, ServiceIdentity)>, NetlinkError> {
         use ipvs::*;
+        self.table = None;
         let mut services = Vec::new();
         self.transact(
             self.family,
@@ -415,21 +523,30 @@ impl IpvsNetlink {
                 Ok(())
             },
         )?;
-        // A weight this process set shows at once, whatever its service's counters do.
-        let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
-        let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
-        // How long a dump holds (spread for services seen first), and whether this read may
-        // carry any (not after a change here, nor on a backup director).
-        let spread = match reads {
-            DestReads::Changed { at_least } => Some(at_least),
-            DestReads::Every => None,
-        };
-        let carry = spread.is_some() && !changed_here && !self.sync_backup()?;
-        let mut read = ServicesRead {
-            services: Vec::with_capacity(services.len()),
-            oldest_reals: None,
-            dumped: 0,
-        };
+        if let Some(at_least) = spread {
+            let idle = services.iter().all(|(s, _)| {
+                s.rates.is_none_or(|r| r == IpvsRates::default()) && s.reals.is_empty()
+            });
+            self.table = Some(ServiceTable {
+                services: services.clone(),
+                read: now,
+                idle,
+                due: now + at_least,
+            });
+        }
+        Ok(services)
+    }
+
+    /// The real servers of `services` into `read`: dumped where [`DestDump::stale`] says, else
+    /// carried. Whether every dump found what the last one of its service did.
+    fn read_dests(
+        &mut self,
+        read: &mut ServicesRead,
+        services: Vec<(VirtualServiceSample, ServiceIdentity)>,
+        carry: bool,
+        spread: Option<std::time::Duration>,
+        (now, stamp): (Instant, Timestamp),
+    ) -> Result<bool, NetlinkError> {
         let mut previous = std::mem::take(&mut self.dests);
         // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
         let mut headers = MultiHeaders::preallocate(2, None);
@@ -438,9 +555,7 @@ impl IpvsNetlink {
             .filter(|(_, id)| !previous.contains_key(id))
             .count();
         let mut first = 0;
-        // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
-        // each is a system call.
-        let (now, stamp) = (Instant::now(), Timestamp::now());
+        let mut same = true;
         for (mut svc, id) in services {
             match previous.remove(&id) {
                 Some(last) if carry && !last.stale(&svc, now) => {
@@ -468,16 +583,20 @@ impl IpvsNetlink {
                         (None, Some(l)) => l.due,
                         (None, None) => now,
                     };
-                    let request = last.map(|l| l.request);
+                    let (request, before) = match last {
+                        Some(l) => (Some(l.request), Some(l.reals)),
+                        None => (None, None),
+                    };
                     let dump =
                         self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, due))?;
+                    same &= before.as_ref() == Some(&dump.reals);
                     self.dests.insert(id, dump);
                     read.dumped += 1;
                 }
             }
             read.services.push(svc);
         }
-        Ok(read)
+        Ok(same)
     }
 
     /// One service's real servers (GET_DEST), into `svc`; `request` is the one encoded for it
