@@ -163,6 +163,12 @@ pub struct SampleEncoder {
 }
 
 impl SampleEncoder {
+    /// The generation of the services last encoded: a sample read after it may leave them out
+    /// when they are still those.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation.filter(|_| self.services.is_some())
+    }
+
     /// `sample` against the last one. `generation`, when given, is equal to the last sample's
     /// exactly when the services are equal to that sample's: they are then sent as nothing
     /// changed without being looked at (a table of 10,000 real servers, every poll).

@@ -367,6 +367,16 @@ impl LocalRouter {
 
     /// A sample; `full`: every service's real servers dumped, none carried.
     pub fn sample_read(&mut self, full: bool) -> Result<RouterSample, SourceError> {
+        self.sample_unless_known(full, None)
+    }
+
+    /// [`Self::sample_read`], with no services in the sample when they are those of generation
+    /// `known` ([`Self::services_generation`]): the caller has them already.
+    pub fn sample_unless_known(
+        &mut self,
+        full: bool,
+        known: Option<u64>,
+    ) -> Result<RouterSample, SourceError> {
         // Set again by a netlink read that succeeds.
         let last_generation = self.services_generation.take();
         let reads = if full {
@@ -396,7 +406,7 @@ impl LocalRouter {
         let time = Timestamp::now();
         conn.note_counters(live_counters(&self.proc_root));
         let read = conn
-            .read_services(reads)
+            .read_services_unless(reads, known)
             .and_then(|s| Ok((s, conn.info()?)));
         match read {
             Ok((

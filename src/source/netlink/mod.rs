@@ -14,7 +14,6 @@
 //! (BENCHMARKS.md, "IPVS netlink"). Every length and every attribute's size is checked before it
 //! is read; a malformed one is an error that names it, never a panic.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
 use std::io::IoSliceMut;
@@ -128,7 +127,7 @@ pub struct IpvsNetlink {
     buf: Vec<u8>,
     /// Each service's last GET_DEST dump, with its request encoded: services rarely change, and a
     /// poll of a thousand of them then encodes none.
-    dests: HashMap<ServiceIdentity, DestDump>,
+    dests: rustc_hash::FxHashMap<ServiceIdentity, DestDump>,
     /// [`WEIGHT_CHANGES`] at the last read.
     changes_seen: u64,
     /// The last GET_SERVICE dump of a read that may carry ([`DestReads::Changed`]).
@@ -141,6 +140,8 @@ pub struct IpvsNetlink {
     /// A read is under way: set at its start, cleared at its end (one that failed half way
     /// left the dumps half updated).
     reading: bool,
+    /// Reads made, to tell the services gone from the table.
+    reads: u64,
 }
 
 /// How long the router's live counters must have stood still before a GET_SERVICE dump for the
@@ -186,6 +187,8 @@ struct DestDump {
     read: Timestamp,
     /// When it is dumped again even if nothing moved.
     due: Instant,
+    /// The read that last found its service ([`IpvsNetlink::reads`]).
+    seen: u64,
 }
 
 impl DestDump {
@@ -385,12 +388,13 @@ impl IpvsNetlink {
             family: u16::from(GenlId::Ctrl),
             seq: 0,
             buf: Vec::new(),
-            dests: HashMap::new(),
+            dests: rustc_hash::FxHashMap::default(),
             changes_seen: WEIGHT_CHANGES.load(Ordering::Relaxed),
             table: None,
             live: None,
             generation: 0,
             reading: false,
+            reads: 0,
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -439,6 +443,16 @@ impl IpvsNetlink {
     /// sync daemon makes connections from its master's messages without counting them, so on a
     /// backup director every service is dumped.
     pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
+        self.read_services_unless(reads, None)
+    }
+
+    /// [`Self::read_services`], but with no services in what it returns when its generation is
+    /// `known`: the caller has them already.
+    pub fn read_services_unless(
+        &mut self,
+        reads: DestReads,
+        known: Option<u64>,
+    ) -> Result<ServicesRead, NetlinkError> {
         // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
         // each is a system call.
         let (now, stamp) = (Instant::now(), Timestamp::now());
@@ -454,24 +468,51 @@ impl IpvsNetlink {
             DestReads::Every => None,
         };
         let carry = spread.is_some() && !changed_here && !self.sync_backup()?;
-        let (services, services_dumped) = match self.table.as_ref() {
-            Some(t) if carry && self.table_holds(t, now) => (t.services.clone(), false),
+        let carried = match self.table.as_ref() {
+            Some(t) if carry && self.table_holds(t, now) => Some(std::mem::take(&mut self.table)),
+            _ => None,
+        };
+        let (table, services_dumped) = match carried {
+            Some(Some(t)) => (t, false),
             _ => (self.dump_services(spread, now)?, true),
         };
         let mut read = ServicesRead {
-            services: Vec::with_capacity(services.len()),
+            services: Vec::new(),
             oldest_reals: None,
             dumped: 0,
             services_dumped,
             generation: self.generation,
         };
-        let same = self.read_dests(&mut read, services, carry, spread, (now, stamp))?;
+        let same = self.read_dests(&mut read, &table.services, carry, spread, (now, stamp))?;
         if !(same && whole && !services_dumped) {
             self.generation = self.generation.wrapping_add(1);
         }
         read.generation = self.generation;
+        if known != Some(self.generation) {
+            read.services = self.assemble(&table.services);
+        }
+        if spread.is_some() {
+            self.table = Some(table);
+        }
         self.reading = false;
         Ok(read)
+    }
+
+    /// The services of `table`, each with its real servers as last dumped.
+    fn assemble(
+        &self,
+        table: &[(VirtualServiceSample, ServiceIdentity)],
+    ) -> Vec<VirtualServiceSample> {
+        table
+            .iter()
+            .map(|(svc, id)| {
+                let mut svc = svc.clone();
+                if let Some(d) = self.dests.get(id) {
+                    svc.reals.clone_from(&d.reals);
+                }
+                svc
+            })
+            .collect()
     }
 
     /// Notes the router's live counters (`/proc/net/ip_vs_stats_percpu`, which the kernel counts
@@ -500,12 +541,13 @@ impl IpvsNetlink {
                 .is_some_and(|(_, since)| *since + SETTLE <= table.read)
     }
 
-    /// Every virtual service (GET_SERVICE), kept for the reads after it when `spread` is given.
+    /// Every virtual service (GET_SERVICE), without real servers. Kept for the reads after it
+    /// when `spread` is given, until `spread` from now.
     fn dump_services(
         &mut self,
         spread: Option<std::time::Duration>,
         now: Instant,
-    ) -> Result<Vec<(VirtualServiceSample, ServiceIdentity)>, NetlinkError> {
+    ) -> Result<ServiceTable, NetlinkError> {
         use ipvs::*;
         self.table = None;
         let mut services = Vec::new();
@@ -523,88 +565,81 @@ impl IpvsNetlink {
                 Ok(())
             },
         )?;
-        if let Some(at_least) = spread {
-            let idle = services.iter().all(|(s, _)| {
-                s.rates.is_none_or(|r| r == IpvsRates::default()) && s.reals.is_empty()
-            });
-            self.table = Some(ServiceTable {
-                services: services.clone(),
-                read: now,
-                idle,
-                due: now + at_least,
-            });
-        }
-        Ok(services)
+        let idle = services
+            .iter()
+            .all(|(s, _)| s.rates.is_none_or(|r| r == IpvsRates::default()));
+        Ok(ServiceTable {
+            services,
+            read: now,
+            idle,
+            due: now + spread.unwrap_or_default(),
+        })
     }
 
-    /// The real servers of `services` into `read`: dumped where [`DestDump::stale`] says, else
-    /// carried. Whether every dump found what the last one of its service did.
+    /// The real servers of `services`: dumped where [`DestDump::stale`] says, else carried.
+    /// Whether every dump found what the last one of its service did.
     fn read_dests(
         &mut self,
         read: &mut ServicesRead,
-        services: Vec<(VirtualServiceSample, ServiceIdentity)>,
+        services: &[(VirtualServiceSample, ServiceIdentity)],
         carry: bool,
         spread: Option<std::time::Duration>,
         (now, stamp): (Instant, Timestamp),
     ) -> Result<bool, NetlinkError> {
-        let mut previous = std::mem::take(&mut self.dests);
+        self.reads = self.reads.wrapping_add(1);
+        let pass = self.reads;
         // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
         let mut headers = MultiHeaders::preallocate(2, None);
         let firsts = services
             .iter()
-            .filter(|(_, id)| !previous.contains_key(id))
+            .filter(|(_, id)| !self.dests.contains_key(id))
             .count();
         let mut first = 0;
         let mut same = true;
-        for (mut svc, id) in services {
-            match previous.remove(&id) {
-                Some(last) if carry && !last.stale(&svc, now) => {
-                    svc.reals.clone_from(&last.reals);
+        for (svc, id) in services {
+            match self.dests.get_mut(id) {
+                Some(last) if carry && !last.stale(svc, now) => {
+                    last.seen = pass;
                     read.oldest_reals =
                         Some(read.oldest_reals.map_or(last.read, |t| t.min(last.read)));
-                    self.dests.insert(id, last);
+                    continue;
                 }
-                last => {
-                    // Due again after `at_least`. A service seen for the first time, within it,
-                    // spread over it, so that a table read at once is not all due at once; and
-                    // a read that dumps every service keeps each one's time, for the same reason.
-                    let due = match (spread, &last) {
-                        (Some(a), None) => {
-                            first += 1;
-                            now + a.mul_f64(first as f64 / firsts.max(1) as f64)
-                        }
-                        (Some(a), Some(l)) => {
-                            if carry {
-                                now + a
-                            } else {
-                                l.due
-                            }
-                        }
-                        (None, Some(l)) => l.due,
-                        (None, None) => now,
-                    };
-                    let (request, before) = match last {
-                        Some(l) => (Some(l.request), Some(l.reals)),
-                        None => (None, None),
-                    };
-                    let dump =
-                        self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, due))?;
-                    same &= before.as_ref() == Some(&dump.reals);
-                    self.dests.insert(id, dump);
-                    read.dumped += 1;
-                }
+                _ => {}
             }
-            read.services.push(svc);
+            let last = self.dests.remove(id);
+            // Due again after `at_least`. A service seen for the first time, within it, spread
+            // over it, so that a table read at once is not all due at once; and a read that
+            // dumps every service keeps each one's time, for the same reason.
+            let due = match (spread, &last) {
+                (Some(a), None) => {
+                    first += 1;
+                    now + a.mul_f64(first as f64 / firsts.max(1) as f64)
+                }
+                (Some(a), Some(_)) if carry => now + a,
+                (_, Some(l)) => l.due,
+                (None, None) => now,
+            };
+            let (request, before) = match last {
+                Some(l) => (Some(l.request), Some(l.reals)),
+                None => (None, None),
+            };
+            let mut dump = self.dump_dests(&mut headers, svc, id, request, (stamp, due))?;
+            same &= before.as_ref() == Some(&dump.reals);
+            dump.seen = pass;
+            self.dests.insert(id.clone(), dump);
+            read.dumped += 1;
         }
+        // Services gone from the table.
+        self.dests.retain(|_, d| d.seen == pass);
         Ok(same)
     }
 
-    /// One service's real servers (GET_DEST), into `svc`; `request` is the one encoded for it
-    /// last time, if any.
+    /// One service's real servers (GET_DEST); `request` is the one encoded for it last time, if
+    /// any.
     fn dump_dests(
         &mut self,
         headers: &mut MultiHeaders<()>,
-        svc: &mut VirtualServiceSample,
+        svc: &VirtualServiceSample,
         id: &ServiceIdentity,
         request: Option<Vec<u8>>,
         (read, due): (Timestamp, Instant),
@@ -634,8 +669,7 @@ impl IpvsNetlink {
                 "IPVS_CMD_GET_DEST",
             )?,
         };
-        let reals = &mut svc.reals;
-        reals.clear();
+        let mut reals = Vec::new();
         self.exchange(
             headers,
             &mut request,
@@ -650,11 +684,12 @@ impl IpvsNetlink {
         )?;
         Ok(DestDump {
             request,
-            reals: svc.reals.clone(),
+            reals,
             totals: svc.totals,
             rates: svc.rates,
             read,
             due,
+            seen: 0,
         })
     }
 
