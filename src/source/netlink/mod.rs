@@ -20,7 +20,7 @@ use std::io::IoSliceMut;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use neli::ToBytes;
 use neli::consts::genl::{CtrlAttr, CtrlCmd};
@@ -151,12 +151,28 @@ pub struct IpvsNetlink {
 /// late timer.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(6);
 
+/// The most GET_DEST dumps a second that refreshing the real servers of services where nothing
+/// moved may cost: a table of more services than this many times `at_least` is refreshed within
+/// its size divided by it instead (1,000 services: within 100 s). Each dump is two system calls and
+/// the kernel's filling of a datagram; on a large idle table these refreshes are most of what
+/// watching costs the router (BENCHMARKS.md, "The router agent").
+const REFRESH_DUMPS_PER_S: f64 = 10.0;
+
+/// How long the real servers of a service where nothing moved are carried, in a table of
+/// `services`: `at_least`, or longer where [`REFRESH_DUMPS_PER_S`] says.
+fn refresh_every(at_least: Duration, services: usize) -> Duration {
+    at_least.max(Duration::from_secs_f64(
+        services as f64 / REFRESH_DUMPS_PER_S,
+    ))
+}
+
 /// A GET_SERVICE dump kept for the reads after it: its services without their real servers, in
 /// the kernel's order.
 struct ServiceTable {
     services: Vec<(VirtualServiceSample, ServiceIdentity)>,
     /// When it was read.
     read: Instant,
+    stamp: Timestamp,
     /// Whether every service's rate estimates were zero: with no new count, they stay so.
     idle: bool,
     /// When it is dumped again even if nothing moved (another tool's edit shows then).
@@ -474,15 +490,17 @@ impl IpvsNetlink {
         };
         let (table, services_dumped) = match carried {
             Some(Some(t)) => (t, false),
-            _ => (self.dump_services(spread, now)?, true),
+            _ => (self.dump_services(spread, (now, stamp))?, true),
         };
         let mut read = ServicesRead {
             services: Vec::new(),
-            oldest_reals: None,
+            // The services' own settings are as old as their dump.
+            oldest_reals: (!services_dumped).then_some(table.stamp),
             dumped: 0,
             services_dumped,
             generation: self.generation,
         };
+        let spread = spread.map(|a| refresh_every(a, table.services.len()));
         let same = self.read_dests(&mut read, &table.services, carry, spread, (now, stamp))?;
         if !(same && whole && !services_dumped) {
             self.generation = self.generation.wrapping_add(1);
@@ -546,7 +564,7 @@ impl IpvsNetlink {
     fn dump_services(
         &mut self,
         spread: Option<std::time::Duration>,
-        now: Instant,
+        (now, stamp): (Instant, Timestamp),
     ) -> Result<ServiceTable, NetlinkError> {
         use ipvs::*;
         self.table = None;
@@ -568,11 +586,13 @@ impl IpvsNetlink {
         let idle = services
             .iter()
             .all(|(s, _)| s.rates.is_none_or(|r| r == IpvsRates::default()));
+        let n = services.len();
         Ok(ServiceTable {
             services,
             read: now,
+            stamp,
             idle,
-            due: now + spread.unwrap_or_default(),
+            due: now + spread.map_or(Duration::ZERO, |a| refresh_every(a, n)),
         })
     }
 
