@@ -316,7 +316,8 @@ const ADDRS_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// How long the real servers of a service where nothing moved are carried before they are dumped
 /// again: a weight, threshold or real server changed by another tool on such a service shows
-/// within this time, and the sample says how old they are ([`PartTimes::details`]).
+/// within this time (a large table's within longer: `netlink::REFRESH_DUMPS_PER_S`), and the
+/// sample says how old they are ([`PartTimes::details`]).
 pub const REALS_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The share of one core that summing the connection table may take, as over SSH.

@@ -455,7 +455,9 @@ impl IpvsNetlink {
 
     /// Every virtual service, and the real servers of those `reads` asks to dump; the others'
     /// are carried from their last dump ([`DestDump::stale`] says when that may differ from the
-    /// kernel: only by another tool's change, for at most `at_least`). A backup
+    /// kernel: only by another tool's change, for at most `at_least`, or [`refresh_every`] on a
+    /// large table). The services themselves are carried from the last GET_SERVICE dump while
+    /// the router counts nothing ([`Self::note_counters`]). A backup
     /// sync daemon makes connections from its master's messages without counting them, so on a
     /// backup director every service is dumped.
     pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
