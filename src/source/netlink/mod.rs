@@ -131,7 +131,7 @@ pub struct IpvsNetlink {
     /// [`WEIGHT_CHANGES`] at the last read.
     changes_seen: u64,
     /// The last GET_SERVICE dump of a read that may carry ([`DestReads::Changed`]).
-    table: Option<ServiceTable>,
+    table: Option<Box<ServiceTable>>,
     /// The router's live counters as last noted ([`IpvsNetlink::note_counters`]), and since when
     /// they have read so.
     live: Option<(String, Instant)>,
@@ -150,6 +150,15 @@ pub struct IpvsNetlink {
 /// 2 s), after the count and not at the same moment for every service. The rest is slack for a
 /// late timer.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(6);
+
+impl ServiceTable {
+    /// Whether this dump still holds at `now`, the live counters having stood still since
+    /// `live_since` (`None`: unknown): every rate was zero in it, it is not due, and the counters
+    /// had settled [`SETTLE`] before it was read.
+    fn holds(&self, live_since: Option<Instant>, now: Instant) -> bool {
+        self.idle && now < self.due && live_since.is_some_and(|since| since + SETTLE <= self.read)
+    }
+}
 
 /// The most GET_DEST dumps a second that refreshing the real servers of services where nothing
 /// moved may cost: a table of more services than this many times `at_least` is refreshed within
@@ -491,7 +500,7 @@ impl IpvsNetlink {
             _ => None,
         };
         let (table, services_dumped) = match carried {
-            Some(Some(t)) => (t, false),
+            Some(Some(t)) => (*t, false),
             _ => (self.dump_services(spread, (now, stamp))?, true),
         };
         let mut read = ServicesRead {
@@ -512,7 +521,7 @@ impl IpvsNetlink {
             read.services = self.assemble(&table.services);
         }
         if spread.is_some() {
-            self.table = Some(table);
+            self.table = Some(Box::new(table));
         }
         self.reading = false;
         Ok(read)
@@ -553,12 +562,7 @@ impl IpvsNetlink {
 
     /// Whether the last GET_SERVICE dump still holds at `now` (see [`Self::note_counters`]).
     fn table_holds(&self, table: &ServiceTable, now: Instant) -> bool {
-        table.idle
-            && now < table.due
-            && self
-                .live
-                .as_ref()
-                .is_some_and(|(_, since)| *since + SETTLE <= table.read)
+        table.holds(self.live.as_ref().map(|(_, since)| *since), now)
     }
 
     /// Every virtual service (GET_SERVICE), without real servers. Kept for the reads after it
@@ -1246,6 +1250,7 @@ mod tests {
             rates: svc.rates,
             read: Timestamp(0),
             due,
+            seen: 0,
         };
         let later = now + std::time::Duration::from_secs(30);
         assert!(!dump(vec![idle.clone()], later).stale(&svc, now));
@@ -1284,6 +1289,43 @@ mod tests {
             dump(vec![idle.clone(), estimating], later).stale(&svc, now),
             "a real server's estimate still moving"
         );
+    }
+
+    #[test]
+    fn services_are_carried_only_from_an_idle_dump_made_after_the_counters_settled() {
+        let t0 = Instant::now();
+        let read = t0 + SETTLE;
+        let table = |idle| ServiceTable {
+            services: Vec::new(),
+            read,
+            stamp: Timestamp(0),
+            idle,
+            due: read + Duration::from_secs(30),
+        };
+        let now = read + Duration::from_secs(2);
+        assert!(table(true).holds(Some(t0), now));
+        assert!(!table(false).holds(Some(t0), now), "a rate not zero");
+        assert!(!table(true).holds(None, now), "counters unknown");
+        assert!(
+            !table(true).holds(Some(t0 + Duration::from_secs(1)), now),
+            "counted less than SETTLE before the dump"
+        );
+        assert!(
+            !table(true).holds(Some(read + Duration::from_secs(1)), now),
+            "counted after the dump"
+        );
+        assert!(
+            !table(true).holds(Some(t0), read + Duration::from_secs(30)),
+            "due"
+        );
+    }
+
+    #[test]
+    fn a_large_idle_table_is_refreshed_at_a_bounded_rate() {
+        let at_least = Duration::from_secs(30);
+        assert_eq!(refresh_every(at_least, 160), at_least);
+        assert_eq!(refresh_every(at_least, 300), at_least);
+        assert_eq!(refresh_every(at_least, 1000), Duration::from_secs(100));
     }
 
     #[test]
