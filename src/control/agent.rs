@@ -138,8 +138,9 @@ fn answer(
 ) -> Reply {
     let failed = |seq, message: String| Reply::Failed { seq, message };
     match request {
-        Request::Poll { seq, full } => match router.sample_read(full) {
-            Ok(sample) => encoder.reply(seq, sample),
+        Request::Poll { seq, full } => match router.sample_unless_known(full, encoder.generation())
+        {
+            Ok(sample) => encoder.reply(seq, sample, router.services_generation()),
             Err(e) => failed(seq, e.to_string()),
         },
         Request::Table { seq } => match runtime.block_on(NetlinkControl.table()) {

@@ -195,6 +195,20 @@ impl SysinfoFallback {
 
 /// The router's forwarding and IPVS expiry settings from `sys/net` under `root`; `None` when
 /// none could be read.
+/// The most of `net/ip_vs_stats_percpu` read (a line per possible CPU).
+const MAX_PERCPU_BYTES: u64 = 1 << 20;
+
+/// The router's live IPVS counters, as text to compare from one poll to the next: the per-CPU
+/// counts (`net/ip_vs_stats_percpu`, counted on every connection and packet as it happens) and
+/// the totals as reported (`net/ip_vs_stats`, which `ipvsadm -Z` sets back). `None` when either
+/// cannot be read.
+fn live_counters(root: &Path) -> Option<String> {
+    let mut live =
+        fsutil::read_text(&root.join("net/ip_vs_stats_percpu"), MAX_PERCPU_BYTES).ok()?;
+    live.push_str(&fsutil::read_text(&root.join("net/ip_vs_stats"), MAX_PERCPU_BYTES).ok()?);
+    Some(live)
+}
+
 fn router_sysctl(root: &Path) -> Option<RouterSysctl> {
     let get = |rel: &str| {
         fsutil::read_text(&root.join(rel), 64)
@@ -289,6 +303,9 @@ pub struct LocalRouter {
     dest_reads: DestReads,
     /// The table's managers found in the process table.
     owners: OwnerScan,
+    /// The generation of the last netlink read's services ([`ServicesRead::generation`]), when the
+    /// last sample came from netlink.
+    services_generation: Option<u64>,
     /// Until when the router's addresses are not read again, after they could not be read whole
     /// (a router with a full routing table would otherwise format a megabyte of it every poll).
     addrs_unread_until: Option<Instant>,
@@ -322,8 +339,15 @@ impl LocalRouter {
                 at_least: REALS_AT_LEAST_EVERY,
             },
             owners: OwnerScan::default(),
+            services_generation: None,
             addrs_unread_until: None,
         }
+    }
+
+    /// The generation of the last sample's services when it came from netlink: equal from one
+    /// sample to the next exactly when their services are equal.
+    pub fn services_generation(&self) -> Option<u64> {
+        self.services_generation
     }
 
     /// The router's addresses, unless they could not be read within the last [`ADDRS_RETRY`].
@@ -343,6 +367,18 @@ impl LocalRouter {
 
     /// A sample; `full`: every service's real servers dumped, none carried.
     pub fn sample_read(&mut self, full: bool) -> Result<RouterSample, SourceError> {
+        self.sample_unless_known(full, None)
+    }
+
+    /// [`Self::sample_read`], with no services in the sample when they are those of generation
+    /// `known` ([`Self::services_generation`]): the caller has them already.
+    pub fn sample_unless_known(
+        &mut self,
+        full: bool,
+        known: Option<u64>,
+    ) -> Result<RouterSample, SourceError> {
+        // Set again by a netlink read that succeeds.
+        let last_generation = self.services_generation.take();
         let reads = if full {
             DestReads::Every
         } else {
@@ -368,8 +404,9 @@ impl LocalRouter {
             return self.proc_sample();
         };
         let time = Timestamp::now();
+        conn.note_counters(live_counters(&self.proc_root));
         let read = conn
-            .read_services(reads)
+            .read_services_unless(reads, known)
             .and_then(|s| Ok((s, conn.info()?)));
         match read {
             Ok((
@@ -377,11 +414,18 @@ impl LocalRouter {
                     services,
                     oldest_reals,
                     sync,
+                    generation,
                     ..
                 },
                 info,
             )) => {
-                let owners = self.owners(&services);
+                let generation = Some(generation);
+                let owners = if generation == last_generation {
+                    self.owners_of_the_same_table()
+                } else {
+                    self.owners(&services)
+                };
+                self.services_generation = generation;
                 let (global, connections, mut parts) = self.proc_extras(time)?;
                 parts.details = oldest_reals;
                 Ok(RouterSample {
@@ -420,6 +464,19 @@ impl LocalRouter {
         let members = members_of(services);
         let now = Instant::now();
         if self.owners.due(Some(members), now) {
+            self.owners
+                .found(members, now, table_owners(&self.proc_root));
+        }
+        self.owners.names()
+    }
+
+    /// The managers of a table that is what it was at the last read (its services were not
+    /// sent again): looked for again only when their minute is up.
+    fn owners_of_the_same_table(&mut self) -> Option<Vec<String>> {
+        let now = Instant::now();
+        if let Some(members) = self.owners.members()
+            && self.owners.due(Some(members), now)
+        {
             self.owners
                 .found(members, now, table_owners(&self.proc_root));
         }

@@ -14,7 +14,6 @@
 //! (BENCHMARKS.md, "IPVS netlink"). Every length and every attribute's size is checked before it
 //! is read; a malformed one is an error that names it, never a panic.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Cursor;
 use std::io::IoSliceMut;
@@ -128,9 +127,50 @@ pub struct IpvsNetlink {
     buf: Vec<u8>,
     /// Each service's last GET_DEST dump, with its request encoded: services rarely change, and a
     /// poll of a thousand of them then encodes none.
-    dests: HashMap<ServiceIdentity, DestDump>,
+    dests: rustc_hash::FxHashMap<ServiceIdentity, DestDump>,
     /// [`WEIGHT_CHANGES`] at the last read.
     changes_seen: u64,
+    /// The last GET_SERVICE dump of a read that may carry ([`DestReads::Changed`]).
+    table: Option<Box<ServiceTable>>,
+    /// The router's live counters as last noted ([`IpvsNetlink::note_counters`]), and since when
+    /// they have read so.
+    live: Option<(String, Instant)>,
+    /// Changes whenever a read's services may differ from the read before ([`ServicesRead`]).
+    generation: u64,
+    /// A read is under way: set at its start, cleared at its end (one that failed half way
+    /// left the dumps half updated).
+    reading: bool,
+    /// Reads made, to tell the services gone from the table.
+    reads: u64,
+}
+
+/// How long the router's live counters must have stood still before a GET_SERVICE dump for the
+/// numbers it read to be final: the kernel folds its per-CPU counts into the counters and rates it
+/// reports on a 2 s timer (`estimation_timer`; since Linux 6.2 kthreads, each estimator once in
+/// 2 s), after the count and not at the same moment for every service. The rest is slack for a
+/// late timer.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(6);
+
+impl ServiceTable {
+    /// Whether this dump still holds at `now`, the live counters having stood still since
+    /// `live_since` (`None`: unknown): every rate was zero in it, it is not due, and the counters
+    /// had settled [`SETTLE`] before it was read.
+    fn holds(&self, live_since: Option<Instant>, now: Instant) -> bool {
+        self.idle && now < self.due && live_since.is_some_and(|since| since + SETTLE <= self.read)
+    }
+}
+
+/// A GET_SERVICE dump kept for the reads after it: its services without their real servers, in
+/// the kernel's order.
+struct ServiceTable {
+    services: Vec<(VirtualServiceSample, ServiceIdentity)>,
+    /// When it was read.
+    read: Instant,
+    stamp: Timestamp,
+    /// Whether every service's rate estimates were zero: with no new count, they stay so.
+    idle: bool,
+    /// When it is dumped again even if nothing moved (another tool's edit shows then).
+    due: Instant,
 }
 
 /// Weight changes this process made (SET_DEST), on any socket.
@@ -157,6 +197,8 @@ struct DestDump {
     read: Timestamp,
     /// When it is dumped again even if nothing moved.
     due: Instant,
+    /// The read that last found its service ([`IpvsNetlink::reads`]).
+    seen: u64,
 }
 
 impl DestDump {
@@ -192,6 +234,13 @@ pub struct ServicesRead {
     pub oldest_reals: Option<Timestamp>,
     /// How many services' real servers this read dumped.
     pub dumped: usize,
+    /// Whether the virtual services were dumped (GET_SERVICE), or carried whole from the last
+    /// dump because the router's counters have not moved since (see [`IpvsNetlink::note_counters`]).
+    pub services_dumped: bool,
+    /// The same number as the read before exactly when `services` are equal to that read's (no
+    /// service dumped, every real server dumped the same as before): a reader that kept the
+    /// last table need not look at this one.
+    pub generation: u64,
     /// The connection-sync daemons running here.
     pub sync: Vec<SyncDaemon>,
 }
@@ -351,8 +400,13 @@ impl IpvsNetlink {
             family: u16::from(GenlId::Ctrl),
             seq: 0,
             buf: Vec::new(),
-            dests: HashMap::new(),
+            dests: rustc_hash::FxHashMap::default(),
             changes_seen: WEIGHT_CHANGES.load(Ordering::Relaxed),
+            table: None,
+            live: None,
+            generation: 0,
+            reading: false,
+            reads: 0,
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -397,11 +451,117 @@ impl IpvsNetlink {
 
     /// Every virtual service, and the real servers of those `reads` asks to dump; the others'
     /// are carried from their last dump ([`DestDump::stale`] says when that may differ from the
-    /// kernel: only by another tool's change, for at most `at_least`). A backup
+    /// kernel: only by another tool's change, for at most `at_least`). The services themselves are carried from the last GET_SERVICE dump while
+    /// the router counts nothing ([`Self::note_counters`]). A backup
     /// sync daemon makes connections from its master's messages without counting them, so on a
     /// backup director every service is dumped.
     pub fn read_services(&mut self, reads: DestReads) -> Result<ServicesRead, NetlinkError> {
+        self.read_services_unless(reads, None)
+    }
+
+    /// [`Self::read_services`], but with no services in what it returns when its generation is
+    /// `known`: the caller has them already.
+    pub fn read_services_unless(
+        &mut self,
+        reads: DestReads,
+        known: Option<u64>,
+    ) -> Result<ServicesRead, NetlinkError> {
+        // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
+        // each is a system call.
+        let (now, stamp) = (Instant::now(), Timestamp::now());
+        // Whether the last read ended; if not, its dumps are half updated.
+        let whole = !std::mem::replace(&mut self.reading, true);
+        // A weight this process set shows at once, whatever its service's counters do.
+        let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
+        let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
+        // How long a dump holds (spread for services seen first), and whether this read may
+        // carry any (not after a change here, nor on a backup director).
+        let spread = match reads {
+            DestReads::Changed { at_least } => Some(at_least),
+            DestReads::Every => None,
+        };
+        let sync = self.sync_daemons()?;
+        let backup = sync.iter().any(|d| d.role == SyncRole::Backup);
+        let carry = spread.is_some() && !changed_here && !backup;
+        let carried = match self.table.as_ref() {
+            Some(t) if carry && self.table_holds(t, now) => Some(std::mem::take(&mut self.table)),
+            _ => None,
+        };
+        let (table, services_dumped) = match carried {
+            Some(Some(t)) => (*t, false),
+            _ => (self.dump_services(spread, (now, stamp))?, true),
+        };
+        let mut read = ServicesRead {
+            services: Vec::new(),
+            // The services' own settings are as old as their dump.
+            oldest_reals: (!services_dumped).then_some(table.stamp),
+            dumped: 0,
+            services_dumped,
+            generation: self.generation,
+            sync,
+        };
+        let same = self.read_dests(&mut read, &table.services, carry, spread, (now, stamp))?;
+        if !(same && whole && !services_dumped) {
+            self.generation = self.generation.wrapping_add(1);
+        }
+        read.generation = self.generation;
+        if known != Some(self.generation) {
+            read.services = self.assemble(&table.services);
+        }
+        if spread.is_some() {
+            self.table = Some(Box::new(table));
+        }
+        self.reading = false;
+        Ok(read)
+    }
+
+    /// The services of `table`, each with its real servers as last dumped.
+    fn assemble(
+        &self,
+        table: &[(VirtualServiceSample, ServiceIdentity)],
+    ) -> Vec<VirtualServiceSample> {
+        table
+            .iter()
+            .map(|(svc, id)| {
+                let mut svc = svc.clone();
+                if let Some(d) = self.dests.get(id) {
+                    svc.reals.clone_from(&d.reals);
+                }
+                svc
+            })
+            .collect()
+    }
+
+    /// Notes the router's live counters (`/proc/net/ip_vs_stats_percpu`, which the kernel counts
+    /// on every connection and packet of every service, before any estimate; and the totals it
+    /// reports, which `ipvsadm -Z` sets back), read just before a read of the services. While
+    /// they stand still, and stood still for [`SETTLE`] before the last GET_SERVICE dump, no
+    /// service's counters or rates can have moved since that dump, and a read carries the
+    /// services from it (every service's rates must have been zero then) instead of dumping
+    /// them again; at least every `at_least` it dumps them anyway, for another tool's edit.
+    /// `None` (no such file) leaves every read dumping them.
+    pub fn note_counters(&mut self, live: Option<String>) {
+        self.live = match (live, self.live.take()) {
+            (Some(now), Some((last, since))) if now == last => Some((last, since)),
+            (Some(now), _) => Some((now, Instant::now())),
+            (None, _) => None,
+        };
+    }
+
+    /// Whether the last GET_SERVICE dump still holds at `now` (see [`Self::note_counters`]).
+    fn table_holds(&self, table: &ServiceTable, now: Instant) -> bool {
+        table.holds(self.live.as_ref().map(|(_, since)| *since), now)
+    }
+
+    /// Every virtual service (GET_SERVICE), without real servers. Kept for the reads after it
+    /// when `spread` is given, until `spread` from now.
+    fn dump_services(
+        &mut self,
+        spread: Option<std::time::Duration>,
+        (now, stamp): (Instant, Timestamp),
+    ) -> Result<ServiceTable, NetlinkError> {
         use ipvs::*;
+        self.table = None;
         let mut services = Vec::new();
         self.transact(
             self.family,
@@ -417,80 +577,82 @@ impl IpvsNetlink {
                 Ok(())
             },
         )?;
-        // A weight this process set shows at once, whatever its service's counters do.
-        let changes = WEIGHT_CHANGES.load(Ordering::Relaxed);
-        let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
-        // How long a dump holds (spread for services seen first), and whether this read may
-        // carry any (not after a change here, nor on a backup director).
-        let spread = match reads {
-            DestReads::Changed { at_least } => Some(at_least),
-            DestReads::Every => None,
-        };
-        let sync = self.sync_daemons()?;
-        let backup = sync.iter().any(|d| d.role == SyncRole::Backup);
-        let carry = spread.is_some() && !changed_here && !backup;
-        let mut read = ServicesRead {
-            services: Vec::with_capacity(services.len()),
-            oldest_reals: None,
-            dumped: 0,
-            sync,
-        };
-        let mut previous = std::mem::take(&mut self.dests);
+        let idle = services
+            .iter()
+            .all(|(s, _)| s.rates.is_none_or(|r| r == IpvsRates::default()));
+        Ok(ServiceTable {
+            services,
+            read: now,
+            stamp,
+            idle,
+            due: now + spread.unwrap_or_default(),
+        })
+    }
+
+    /// The real servers of `services`: dumped where [`DestDump::stale`] says, else carried.
+    /// Whether every dump found what the last one of its service did.
+    fn read_dests(
+        &mut self,
+        read: &mut ServicesRead,
+        services: &[(VirtualServiceSample, ServiceIdentity)],
+        carry: bool,
+        spread: Option<std::time::Duration>,
+        (now, stamp): (Instant, Timestamp),
+    ) -> Result<bool, NetlinkError> {
+        self.reads = self.reads.wrapping_add(1);
+        let pass = self.reads;
         // recvmmsg's message headers, for all the dumps below (they hold no buffers between them).
         let mut headers = MultiHeaders::preallocate(2, None);
         let firsts = services
             .iter()
-            .filter(|(_, id)| !previous.contains_key(id))
+            .filter(|(_, id)| !self.dests.contains_key(id))
             .count();
         let mut first = 0;
-        // One clock reading for the whole read: where the clock is no vDSO (as under emulation),
-        // each is a system call.
-        let (now, stamp) = (Instant::now(), Timestamp::now());
-        for (mut svc, id) in services {
-            match previous.remove(&id) {
-                Some(last) if carry && !last.stale(&svc, now) => {
-                    svc.reals.clone_from(&last.reals);
+        let mut same = true;
+        for (svc, id) in services {
+            match self.dests.get_mut(id) {
+                Some(last) if carry && !last.stale(svc, now) => {
+                    last.seen = pass;
                     read.oldest_reals =
                         Some(read.oldest_reals.map_or(last.read, |t| t.min(last.read)));
-                    self.dests.insert(id, last);
+                    continue;
                 }
-                last => {
-                    // Due again after `at_least`. A service seen for the first time, within it,
-                    // spread over it, so that a table read at once is not all due at once; and
-                    // a read that dumps every service keeps each one's time, for the same reason.
-                    let due = match (spread, &last) {
-                        (Some(a), None) => {
-                            first += 1;
-                            now + a.mul_f64(first as f64 / firsts.max(1) as f64)
-                        }
-                        (Some(a), Some(l)) => {
-                            if carry {
-                                now + a
-                            } else {
-                                l.due
-                            }
-                        }
-                        (None, Some(l)) => l.due,
-                        (None, None) => now,
-                    };
-                    let request = last.map(|l| l.request);
-                    let dump =
-                        self.dump_dests(&mut headers, &mut svc, &id, request, (stamp, due))?;
-                    self.dests.insert(id, dump);
-                    read.dumped += 1;
-                }
+                _ => {}
             }
-            read.services.push(svc);
+            let last = self.dests.remove(id);
+            // Due again after `at_least`. A service seen for the first time, within it, spread
+            // over it, so that a table read at once is not all due at once; and a read that
+            // dumps every service keeps each one's time, for the same reason.
+            let due = match (spread, &last) {
+                (Some(a), None) => {
+                    first += 1;
+                    now + a.mul_f64(first as f64 / firsts.max(1) as f64)
+                }
+                (Some(a), Some(_)) if carry => now + a,
+                (_, Some(l)) => l.due,
+                (None, None) => now,
+            };
+            let (request, before) = match last {
+                Some(l) => (Some(l.request), Some(l.reals)),
+                None => (None, None),
+            };
+            let mut dump = self.dump_dests(&mut headers, svc, id, request, (stamp, due))?;
+            same &= before.as_ref() == Some(&dump.reals);
+            dump.seen = pass;
+            self.dests.insert(id.clone(), dump);
+            read.dumped += 1;
         }
-        Ok(read)
+        // Services gone from the table.
+        self.dests.retain(|_, d| d.seen == pass);
+        Ok(same)
     }
 
-    /// One service's real servers (GET_DEST), into `svc`; `request` is the one encoded for it
-    /// last time, if any.
+    /// One service's real servers (GET_DEST); `request` is the one encoded for it last time, if
+    /// any.
     fn dump_dests(
         &mut self,
         headers: &mut MultiHeaders<()>,
-        svc: &mut VirtualServiceSample,
+        svc: &VirtualServiceSample,
         id: &ServiceIdentity,
         request: Option<Vec<u8>>,
         (read, due): (Timestamp, Instant),
@@ -520,8 +682,7 @@ impl IpvsNetlink {
                 "IPVS_CMD_GET_DEST",
             )?,
         };
-        let reals = &mut svc.reals;
-        reals.clear();
+        let mut reals = Vec::new();
         self.exchange(
             headers,
             &mut request,
@@ -536,11 +697,12 @@ impl IpvsNetlink {
         )?;
         Ok(DestDump {
             request,
-            reals: svc.reals.clone(),
+            reals,
             totals: svc.totals,
             rates: svc.rates,
             read,
             due,
+            seen: 0,
         })
     }
 
@@ -1077,6 +1239,7 @@ mod tests {
             rates: svc.rates,
             read: Timestamp(0),
             due,
+            seen: 0,
         };
         let later = now + std::time::Duration::from_secs(30);
         assert!(!dump(vec![idle.clone()], later).stale(&svc, now));
@@ -1114,6 +1277,35 @@ mod tests {
         assert!(
             dump(vec![idle.clone(), estimating], later).stale(&svc, now),
             "a real server's estimate still moving"
+        );
+    }
+
+    #[test]
+    fn services_are_carried_only_from_an_idle_dump_made_after_the_counters_settled() {
+        let t0 = Instant::now();
+        let read = t0 + SETTLE;
+        let table = |idle| ServiceTable {
+            services: Vec::new(),
+            read,
+            stamp: Timestamp(0),
+            idle,
+            due: read + std::time::Duration::from_secs(30),
+        };
+        let now = read + std::time::Duration::from_secs(2);
+        assert!(table(true).holds(Some(t0), now));
+        assert!(!table(false).holds(Some(t0), now), "a rate not zero");
+        assert!(!table(true).holds(None, now), "counters unknown");
+        assert!(
+            !table(true).holds(Some(t0 + std::time::Duration::from_secs(1)), now),
+            "counted less than SETTLE before the dump"
+        );
+        assert!(
+            !table(true).holds(Some(read + std::time::Duration::from_secs(1)), now),
+            "counted after the dump"
+        );
+        assert!(
+            !table(true).holds(Some(t0), read + std::time::Duration::from_secs(30)),
+            "due"
         );
     }
 

@@ -592,6 +592,11 @@ impl OwnerScan {
         self.last = Some((members, now, names));
     }
 
+    /// The members' hash at the last look.
+    pub(crate) fn members(&self) -> Option<u64> {
+        self.last.as_ref().map(|(m, _, _)| *m)
+    }
+
     pub(crate) fn names(&self) -> Option<Vec<String>> {
         self.last.as_ref().map(|(_, _, n)| n.clone())
     }
