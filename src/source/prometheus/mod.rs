@@ -281,6 +281,23 @@ impl PrometheusRouter {
     }
 }
 
+/// One poll's answers, or a status saying that `client`'s server did not answer within `timeout`.
+async fn within<T>(
+    client: &Client,
+    timeout: Duration,
+    poll: impl Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    tokio::time::timeout(timeout, poll)
+        .await
+        .unwrap_or_else(|_| {
+            Err(QueryError::Unreachable(format!(
+                "Prometheus at {} did not answer within {}",
+                client.server,
+                humantime::format_duration(timeout)
+            )))
+        })
+}
+
 /// The router's task: polls on the interval (or at once on a refresh), sends a sample for each
 /// new scrape and a status for each change.
 async fn run_router(
@@ -303,15 +320,7 @@ async fn run_router(
             () = refresh.notified() => ticker.reset(),
         }
         let ask_intervals = intervals_asked.is_none_or(|t| t.elapsed() >= INTERVALS_EVERY);
-        let polled = tokio::time::timeout(src.timeout, src.poll(ask_intervals))
-            .await
-            .unwrap_or_else(|_| {
-                Err(QueryError::Unreachable(format!(
-                    "Prometheus at {} did not answer within {}",
-                    src.client.server,
-                    humantime::format_duration(src.timeout)
-                )))
-            });
+        let polled = within(&src.client, src.timeout, src.poll(ask_intervals)).await;
         let now = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let report = match polled {
             Ok(answers) => {
@@ -361,15 +370,7 @@ async fn run(
             () = refresh.notified() => ticker.reset(),
         }
         let ask_intervals = intervals_asked.is_none_or(|t| t.elapsed() >= INTERVALS_EVERY);
-        let polled = tokio::time::timeout(src.timeout, src.poll(ask_intervals))
-            .await
-            .unwrap_or_else(|_| {
-                Err(QueryError::Unreachable(format!(
-                    "Prometheus at {} did not answer within {}",
-                    src.client.server,
-                    humantime::format_duration(src.timeout)
-                )))
-            });
+        let polled = within(&src.client, src.timeout, src.poll(ask_intervals)).await;
         polls += 1;
         let (events, failed) = match polled {
             Ok(answers) => {
