@@ -148,10 +148,15 @@ pub(crate) fn kind_name(kind: std::fs::FileType) -> &'static str {
     }
 }
 
+/// The room a read starts with.
+const READ_ROOM: u64 = 16 << 10;
+
 /// A regular file's bytes, at most `limit` of them (more is an error, not a truncation).
 pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     let file = open_regular(path)?;
-    let mut bytes = Vec::new();
+    // `/proc` files report no size: with room from the start, a small one is read in one call
+    // and its end in a second, where an empty buffer grows from 32 bytes a call at a time.
+    let mut bytes = Vec::with_capacity(limit.saturating_add(1).min(READ_ROOM) as usize);
     file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|source| FileError::Io {

@@ -1,6 +1,7 @@
 //! The lbtop binary: parse the command line, set up file logging, run. `anyhow` lives only here.
 
 use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,7 +86,16 @@ fn main() -> ExitCode {
         Some(Commands::Agent) => {
             // No log file and nothing but frames on stdout: this runs on the router.
             let mut input = std::io::stdin().lock();
-            let mut output = std::io::BufWriter::new(std::io::stdout().lock());
+            // Each frame leaves in one write: `stdout()` is line-buffered and would cut a frame
+            // at its newline bytes into several writes, each an SSH packet of its own.
+            let stdout = match std::io::stdout().as_fd().try_clone_to_owned() {
+                Ok(fd) => std::fs::File::from(fd),
+                Err(e) => {
+                    eprintln!("lbtop agent: stdout: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
+            let mut output = std::io::BufWriter::with_capacity(1 << 16, stdout);
             return match lbtop::control::agent::serve(&mut input, &mut output) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -201,12 +201,17 @@ const MAX_PERCPU_BYTES: u64 = 1 << 20;
 /// The router's live IPVS counters, as text to compare from one poll to the next: the per-CPU
 /// counts (`net/ip_vs_stats_percpu`, counted on every connection and packet as it happens) and
 /// the totals as reported (`net/ip_vs_stats`, which `ipvsadm -Z` sets back). `None` when either
-/// cannot be read.
-fn live_counters(root: &Path) -> Option<String> {
+/// cannot be read. `stats` is `net/ip_vs_stats` as read for this poll ([`read_ip_vs_stats`]).
+fn live_counters(root: &Path, stats: Option<&str>) -> Option<String> {
     let mut live =
         fsutil::read_text(&root.join("net/ip_vs_stats_percpu"), MAX_PERCPU_BYTES).ok()?;
-    live.push_str(&fsutil::read_text(&root.join("net/ip_vs_stats"), MAX_PERCPU_BYTES).ok()?);
+    live.push_str(stats?);
     Some(live)
+}
+
+/// `net/ip_vs_stats`, read once a poll: its text is both a live counter and the router's totals.
+fn read_ip_vs_stats(root: &Path) -> Result<String, FileError> {
+    fsutil::read_text(&root.join("net/ip_vs_stats"), MAX_PERCPU_BYTES)
 }
 
 fn router_sysctl(root: &Path) -> Option<RouterSysctl> {
@@ -404,7 +409,8 @@ impl LocalRouter {
             return self.proc_sample();
         };
         let time = Timestamp::now();
-        conn.note_counters(live_counters(&self.proc_root));
+        let stats = read_ip_vs_stats(&self.proc_root);
+        conn.note_counters(live_counters(&self.proc_root, stats.as_deref().ok()));
         let read = conn
             .read_services_unless(reads, known)
             .and_then(|s| Ok((s, conn.info()?)));
@@ -426,7 +432,7 @@ impl LocalRouter {
                     self.owners(&services)
                 };
                 self.services_generation = generation;
-                let (global, connections, mut parts) = self.proc_extras(time)?;
+                let (global, connections, mut parts) = self.proc_extras(time, stats)?;
                 parts.details = oldest_reals;
                 Ok(RouterSample {
                     time,
@@ -492,20 +498,29 @@ impl LocalRouter {
     /// Router-wide counters and the connection table, from `/proc` (netlink has neither). The
     /// table is summed again when the last sum's cost fits [`CONN_SHARE`] of a core since; its
     /// cost is taken as its wall time on every core the summer may use (an upper bound).
+    /// `stats`: `net/ip_vs_stats` as read for this sample ([`read_ip_vs_stats`]).
     fn proc_extras(
         &mut self,
         time: Timestamp,
+        stats: Result<String, FileError>,
     ) -> Result<(Option<IpvsGlobalStats>, Option<ConnSummary>, PartTimes), SourceError> {
         let root = &self.proc_root;
-        let global = match read_parsed(root, "net/ip_vs_stats", parse::ip_vs_stats) {
-            Ok(g) => Some(g),
-            Err(SourceError::File(e)) if e.is_not_found() => None,
-            Err(e) => return Err(e),
+        let global = match stats {
+            Ok(text) => {
+                Some(
+                    parse::ip_vs_stats(&text).map_err(|source| SourceError::ParseFile {
+                        path: root.join("net/ip_vs_stats"),
+                        source,
+                    })?,
+                )
+            }
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
         };
         let now = std::time::Instant::now();
         if self.last_conns.is_none() || self.conn_budget.allows(now) {
             let connections = sum_conn_file(&root.join("net/ip_vs_conn"))?;
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cores = parse::cores();
             self.conn_budget
                 .spend(now, now.elapsed().as_secs_f64() * cores as f64);
             self.last_conns = connections.map(|c| (c, time));
@@ -534,7 +549,8 @@ impl LocalRouter {
             Err(SourceError::File(e)) if e.is_not_found() => return Err(SourceError::IpvsAbsent),
             Err(e) => return Err(e),
         };
-        let (global, connections, parts) = self.proc_extras(time)?;
+        let stats = read_ip_vs_stats(root);
+        let (global, connections, parts) = self.proc_extras(time, stats)?;
         let owners = self.owners(&services);
         Ok(RouterSample {
             time,

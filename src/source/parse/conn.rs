@@ -746,7 +746,7 @@ pub fn sum_ip_vs_conn(input: impl Read + Send, top_n: usize) -> Result<ConnSumma
 }
 
 /// How many threads can run at once (1 when unknown); asked once, as it reads cgroup files.
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

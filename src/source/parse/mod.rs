@@ -12,6 +12,7 @@ mod net;
 mod proc;
 mod text;
 
+pub(crate) use conn::cores;
 pub use conn::{ConnReadError, MAX_TABLE_BYTES, sum_ip_vs_conn};
 pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
 pub use daemon::ipvsadm_daemon;
