@@ -85,6 +85,10 @@ fn beyond_4096_cores_only_the_nodes_on_screen_get_per_core_lines() {
             );
         } else {
             assert!(!s.has_per_core(), "{name} not on screen: the sums only");
+            assert!(s.stat.busy_unsplit, "{name}: idle and iowait only");
+            // The generated history has each core idle 70 % of the time since its boot.
+            let idle = s.stat.total.idle as f64 / s.stat.total.total() as f64;
+            assert!((idle - 0.7).abs() < 0.01, "{name}: idle {idle}");
         }
     }
 
@@ -97,10 +101,54 @@ fn beyond_4096_cores_only_the_nodes_on_screen_get_per_core_lines() {
         detailed.last().map(|n| n.as_str()),
         Some(instance(127).as_str())
     );
+
+    // A recording keeps what the source could not split: its replay says `busy-only` too.
+    let rec = dir.path().join("fleet.lbrec");
+    let lbtop = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+            .args(args)
+            .env("HOME", dir.path())
+            .output()
+            .expect("lbtop");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    lbtop(&[
+        &os("record"),
+        rec.as_os_str(),
+        &os("--duration"),
+        &os("3s"),
+        &os("--interval"),
+        &os("1s"),
+        &os("--router"),
+        &os("none"),
+        &os("--prometheus"),
+        &os(&url),
+        &os("--nodes"),
+        &os("prometheus"),
+    ]);
+    let export = lbtop(&[&os("replay"), rec.as_os_str(), &os("--export"), &os("json")]);
+    let last: serde_json::Value = String::from_utf8_lossy(&export)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .expect("exported snapshots");
+    let nodes = last["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), NODES);
+    assert!(
+        nodes.iter().all(|n| n["cpu_detail"] == "busy-only"),
+        "{}",
+        nodes[0]
+    );
 }
 
 /// The live TUI in a real terminal: the rows in view, and then the node detail opened, get
-/// their cores; the list still says `per-node` for the rows it scrolls to before they come.
+/// their cores; the list says `busy` (idle and iowait only) for the rows before they come.
 #[test]
 fn the_live_tui_asks_per_core_lines_for_the_rows_in_view_and_the_detail() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -109,18 +157,18 @@ fn the_live_tui_asks_per_core_lines_for_the_rows_in_view_and_the_detail() {
     tmux.start(&format!(
         "--router none --interval 1s --prometheus http://127.0.0.1:{port} --nodes prometheus"
     ));
-    let first = tmux.wait_for(|s| s.contains("per-node"), Duration::from_secs(30));
-    assert!(first.contains("per-node"), "the sums first: {first}");
+    let first = tmux.wait_for(|s| s.contains(" busy"), Duration::from_secs(30));
+    assert!(first.contains(" busy"), "the sums first: {first}");
     // The fleet's `up` is written every 20 s: a new sample comes at most that much later.
-    let rows = tmux.wait_for(|s| !s.contains("per-node"), Duration::from_secs(60));
+    let rows = tmux.wait_for(|s| !s.contains(" busy"), Duration::from_secs(60));
     assert!(
-        !rows.contains("per-node"),
+        !rows.contains(" busy"),
         "every row in view has its cores: {rows}"
     );
     tmux.keys("Tab");
     tmux.keys("Enter");
     let detail = tmux.wait_for(|s| s.contains(" 31["), Duration::from_secs(10));
     assert!(detail.contains(" 31["), "the detail's 32 cores: {detail}");
-    assert!(!detail.contains("per-node sums"), "{detail}");
+    assert!(!detail.contains("busy only"), "{detail}");
     tmux.keys("q");
 }

@@ -104,6 +104,9 @@ pub struct NodeStats {
     /// 1-minute load divided by cores: above 1.0 the node is over capacity.
     pub load_per_core: f64,
     pub cpu_total: Option<CpuPercent>,
+    /// `cpu_total`'s busy time is not split by kind: its `user` is all of it
+    /// (`ProcStat::busy_unsplit`).
+    pub busy_unsplit: bool,
     /// One per core, in `/proc/stat` order; `None` for a core whose counters did not advance.
     pub cpus: Vec<Option<CpuPercent>>,
     pub memory_total_bytes: u64,
@@ -112,13 +115,16 @@ pub struct NodeStats {
 }
 
 impl NodeStats {
-    /// Which CPU detail the source gave: `per-core`, or `per-node` (the sums over the cores
-    /// only, as Prometheus gives them for a fleet too large to ask for every core).
+    /// Which CPU detail the source gave: `per-core`, `per-node` (the sums over the cores by
+    /// kind), or `busy-only` (the node's busy, iowait and idle shares, as Prometheus gives them
+    /// for a fleet too large to ask for every core and mode).
     pub fn cpu_detail(&self) -> &'static str {
-        if self.cpus.is_empty() {
-            "per-node"
-        } else {
+        if !self.cpus.is_empty() {
             "per-core"
+        } else if self.busy_unsplit {
+            "busy-only"
+        } else {
+            "per-node"
         }
     }
 
@@ -146,12 +152,29 @@ pub(crate) fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeSt
         cores,
         load: [cur.load.one, cur.load.five, cur.load.fifteen],
         load_per_core: cur.load.one / cores as f64,
-        cpu_total: prev.and_then(|p| derive_cpu(&p.stat.total, &cur.stat.total)),
+        cpu_total: prev.and_then(|p| derive_total(&p.stat, &cur.stat)),
+        busy_unsplit: cur.stat.busy_unsplit,
         cpus,
         memory_total_bytes: cur.memory.total_bytes,
         memory_available_bytes: cur.memory.available_bytes,
         uptime_s: cur.uptime.uptime_s,
     }
+}
+
+/// A node's CPU shares over its cores. An unsplit busy time is the cores' time less idle and
+/// iowait, so it compares only with another such reading over the same cores: a change of
+/// either (a node that came on screen and got its per-core lines, a core that went offline)
+/// gives `None` for that one interval rather than a jump.
+fn derive_total(
+    prev: &super::sample::ProcStat,
+    cur: &super::sample::ProcStat,
+) -> Option<CpuPercent> {
+    if prev.busy_unsplit != cur.busy_unsplit
+        || (cur.busy_unsplit && prev.online_cores != cur.online_cores)
+    {
+        return None;
+    }
+    derive_cpu(&prev.total, &cur.total)
 }
 
 /// Derived values for one real server, parallel to `VirtualServiceSample::reals`.

@@ -482,8 +482,10 @@ fn cores_cell(cx: &RowCx) -> Cell<'static> {
         |s| {
             if s.cpus.is_empty() {
                 // Per-node sums only (Prometheus for a large fleet): no core to draw.
-                let text = if cx.strip_width >= 8 {
-                    "per-node"
+                let text = if s.cpu_detail().len() <= cx.strip_width {
+                    s.cpu_detail()
+                } else if s.busy_unsplit {
+                    "busy"
                 } else {
                     "sum"
                 };

@@ -294,7 +294,8 @@ impl Collected {
         let load = st.load[0];
         t.load.add(bucket, load);
         t.cores.add(bucket, st.cores as f64);
-        if let Some(c) = st.cpu_total {
+        // A busy-only node (Prometheus, a large fleet) has no kinds to chart.
+        if let Some(c) = st.cpu_total.filter(|_| !st.busy_unsplit) {
             for (s, v) in t.cpu.iter_mut().zip([
                 c.user + c.nice,
                 c.system + c.irq,

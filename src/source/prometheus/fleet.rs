@@ -23,7 +23,8 @@ pub(crate) struct Answers {
     pub scraped_at: Vec<Series>,
     pub cores: Vec<Series>,
     pub cpu: Vec<Series>,
-    /// `cpu` has one series per core and mode (else per instance and mode).
+    /// `cpu` has one series per core and mode; else it has each instance's idle time summed
+    /// over its cores ([`super::selector::Selector::cpu_idle_sums`]).
     pub per_core: bool,
     /// Without `per_core`: the per-core series of the few instances the screen shows.
     pub cpu_detail: Vec<Series>,
@@ -68,6 +69,10 @@ struct Acc {
     scraped_at: Option<f64>,
     cores: Option<u32>,
     total: Option<CpuTimes>,
+    /// `total` has idle only, and the rest of the cores' time as `user`.
+    busy_unsplit: bool,
+    /// Idle summed over the cores, without `per_core`.
+    idle_sums: Option<CpuTimes>,
     cpus: BTreeMap<u32, CpuTimes>,
     gauges: HashMap<String, f64>,
 }
@@ -275,6 +280,7 @@ fn sample(acc: &Acc, total: CpuTimes, scraped: f64) -> NodeSample {
             cpus: acc.cpus.values().copied().collect(),
             boot_time: boot.map(|b| b.max(0.0) as u64),
             online_cores: acc.cores,
+            busy_unsplit: acc.busy_unsplit,
             ..ProcStat::default()
         },
         load: LoadAvg {
@@ -332,10 +338,10 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
                 add_mode(a.total.get_or_insert_default(), mode, jiffies);
             }
         } else {
-            add_mode(a.total.get_or_insert_default(), mode, jiffies);
+            add_mode(a.idle_sums.get_or_insert_default(), mode, jiffies);
         }
     }
-    // The per-core lines of the nodes on screen; their totals are the sums'.
+    // The per-core lines of the nodes on screen, every mode: their totals are summed from them.
     for s in &answers.cpu_detail {
         let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) else {
             continue;
@@ -343,6 +349,7 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
         if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
             let jiffies = (s.value.max(0.0) * 100.0).round() as u64;
             add_mode(a.cpus.entry(core).or_default(), mode, jiffies);
+            add_mode(a.total.get_or_insert_default(), mode, jiffies);
         }
     }
     for s in &answers.gauges {
@@ -350,7 +357,38 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
             a.gauges.insert(name.clone(), s.value);
         }
     }
+    if !answers.per_core {
+        for a in accs.values_mut() {
+            totals_without_per_core(a);
+        }
+    }
     accs
+}
+
+/// A node's total without the fleet's per-core answer, unless the screen asked for its per-core
+/// lines (whose sum it is then): its idle sum, with the rest of its cores' time since boot as
+/// busy time of unknown kind (iowait included: any other mode answered is kept as it is).
+fn totals_without_per_core(a: &mut Acc) {
+    if a.total.is_some() {
+        return;
+    }
+    let (Some(sums), Some(cores), Some(scraped)) = (a.idle_sums, a.cores, a.scraped_at) else {
+        return;
+    };
+    // Since boot when node_exporter gives it; any fixed origin gives the same differences.
+    let boot = a
+        .gauges
+        .get("node_boot_time_seconds")
+        .copied()
+        .unwrap_or(0.0);
+    let elapsed = (f64::from(cores) * (scraped - boot).max(0.0) * 100.0).round() as u64;
+    a.total = Some(CpuTimes {
+        user: elapsed.saturating_sub(sums.idle.saturating_add(sums.iowait)),
+        idle: sums.idle,
+        iowait: sums.iowait,
+        ..CpuTimes::default()
+    });
+    a.busy_unsplit = true;
 }
 
 /// The instances of `wanted` (node names, the detail's first) whose cores are asked for one by
@@ -551,20 +589,46 @@ mod tests {
     }
 
     #[test]
-    fn sums_without_cores_give_the_core_count_from_prometheus() {
+    fn idle_sums_without_cores_give_busy_time_of_unknown_kind_and_the_core_count() {
         let i = "10.0.0.1:9100";
         let mut a = answers(2000.5, 2000.0, 100.0);
         a.per_core = false;
-        a.cpu = vec![cpu(i, "", "idle", 200.0), cpu(i, "", "user", 20.75)];
+        // Idle is what is asked; an iowait sum, if a Prometheus gave one, is kept as such.
+        a.cpu = vec![cpu(i, "", "idle", 20_000.0), cpu(i, "", "iowait", 20.75)];
         a.cores = vec![series(i, 32.0)];
-        let events = Fleet::new(&[], 1.0).absorb(a);
-        let Report::Sample(s) = node(&events, i) else {
+        let mut fleet = Fleet::new(&[], 1.0);
+        let Report::Sample(s) = node(&fleet.absorb(a), i) else {
             panic!("a sample");
         };
         assert!(s.stat.cpus.is_empty());
+        assert!(s.stat.busy_unsplit);
         assert_eq!(s.cores(), 32);
-        assert_eq!(s.stat.total.user, 2075);
         assert!(!s.has_per_core());
+        // 32 cores for the 1,000 s since boot: 3,200,000 jiffies, less idle and iowait.
+        assert_eq!(s.stat.total.idle, 2_000_000);
+        assert_eq!(s.stat.total.iowait, 2075);
+        assert_eq!(s.stat.total.user, 3_200_000 - 2_000_000 - 2075);
+        assert_eq!(s.stat.total.system, 0);
+
+        // 10 s later, 3 cores' worth busy: 320 s of the cores' time, 290 of it idle or iowait.
+        let mut b = answers(2010.5, 2010.0, 100.0);
+        b.per_core = false;
+        b.cpu = vec![cpu(i, "", "idle", 20_280.0), cpu(i, "", "iowait", 30.75)];
+        b.cores = vec![series(i, 32.0)];
+        let Report::Sample(t) = node(&fleet.absorb(b), i) else {
+            panic!("a sample");
+        };
+        let stats = crate::model::snapshot::derive_node(Some(&s), &t);
+        let total = stats.cpu_total.expect("derived");
+        assert!(
+            (total.busy() - 30.0 / 320.0 * 100.0).abs() < 1e-9,
+            "{total:?}"
+        );
+        assert!(
+            (total.iowait - 10.0 / 320.0 * 100.0).abs() < 1e-9,
+            "{total:?}"
+        );
+        assert_eq!(stats.cpu_detail(), "busy-only");
     }
 
     #[test]
@@ -595,8 +659,9 @@ mod tests {
             panic!("a sample");
         };
         assert!(s.has_per_core());
+        assert!(!s.stat.busy_unsplit);
         assert_eq!(s.stat.cpu_ids, vec![0, 1]);
-        assert_eq!(s.stat.total.idle, 20_000, "the total is the sums'");
+        assert_eq!(s.stat.total.idle, 20_000, "the total is its cores' sum");
     }
 
     #[test]

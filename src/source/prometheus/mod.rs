@@ -11,9 +11,10 @@
 //! - `router`: the router from node_exporter's ipvs metrics (`--router 'prometheus:INSTANCE'`).
 //!
 //! CPU detail: per core while the selected instances have at most [`PER_CORE_LIMIT`] cores in
-//! all; beyond, the per-node sums by mode and the core count (`NodeSample::has_per_core`), and
-//! per core only for the nodes the screen shows ([`DetailWanted`]: the node detail, the rows in
-//! view), as many as fit in [`PER_CORE_LIMIT`] cores, in one more query.
+//! all; beyond, each node's idle time summed over its cores, with the core count
+//! (`ProcStat::busy_unsplit`: the rest of its time is busy, of kinds not asked), and per core,
+//! every mode, only for the nodes the screen shows ([`DetailWanted`]: the node detail, the rows
+//! in view), as many as fit in [`PER_CORE_LIMIT`] cores, in one more query.
 
 mod api;
 mod client;
@@ -40,7 +41,7 @@ use fleet::{Answers, Fleet};
 use router::{RouterAnswers, RouterQueries, RouterView};
 
 /// Per-core series are asked for while the selected instances have at most this many cores in
-/// all (8 modes each: 32,768 series); beyond it, per-node sums.
+/// all (8 modes each: 32,768 series); beyond it, per-node sums of idle time.
 pub const PER_CORE_LIMIT: f64 = 4096.0;
 
 /// The most bytes of answers held at once, by every query in flight (`answer-memory`).
@@ -127,30 +128,17 @@ impl PrometheusNodes {
         (PollHandle::from_notify(refresh), done)
     }
 
-    /// Every query of one poll, evaluated at one instant.
-    async fn poll(&self, asked_intervals: bool) -> Result<Answers, QueryError> {
+    /// Every query of one poll, evaluated at one instant. The core count decides which CPU
+    /// query the fleet gets; `expect_large` (the last poll's answer, `None` at first) has the
+    /// large fleet's idle sums asked beside it rather than after it.
+    async fn poll(
+        &self,
+        asked_intervals: bool,
+        expect_large: Option<bool>,
+    ) -> Result<Answers, QueryError> {
         let at = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let q = |promql: String| async move { self.client.query(&promql, at).await };
         let sel = &self.selector;
-        let cores = q(sel.cores()).await?;
-        let per_core = cores.iter().map(|s| s.value).sum::<f64>() <= PER_CORE_LIMIT;
-        let cpu_query = if per_core {
-            sel.cpu_per_core()
-        } else {
-            sel.cpu_sums()
-        };
-        let detail = if per_core {
-            Vec::new()
-        } else {
-            fleet::detail_instances(&cores, &self.detail.get(), PER_CORE_LIMIT)
-        };
-        let cpu_detail = async {
-            if detail.is_empty() {
-                Ok(Vec::new())
-            } else {
-                q(sel.cpu_per_core_of(&detail)).await
-            }
-        };
         let counts = async {
             if asked_intervals {
                 q(sel.scrape_count()).await.map(Some)
@@ -158,22 +146,46 @@ impl PrometheusNodes {
                 Ok::<Option<Vec<Series>>, QueryError>(None)
             }
         };
-        let (up, scraped_at, cpu, cpu_detail, gauges, counts) = tokio::join!(
+        let idle_sums = async {
+            if expect_large == Some(false) {
+                None
+            } else {
+                Some(q(sel.cpu_idle_sums()).await)
+            }
+        };
+        let (cores, up, scraped_at, gauges, counts, idle_sums) = tokio::join!(
+            q(sel.cores()),
             q(sel.up()),
             q(sel.scraped_at()),
-            q(cpu_query),
-            cpu_detail,
             q(sel.gauges()),
-            counts
+            counts,
+            idle_sums
         );
+        let cores = cores?;
+        let per_core = cores.iter().map(|s| s.value).sum::<f64>() <= PER_CORE_LIMIT;
+        let (cpu, cpu_detail) = if per_core {
+            (q(sel.cpu_per_core()).await?, Vec::new())
+        } else {
+            let cpu = match idle_sums {
+                Some(sums) => sums?,
+                None => q(sel.cpu_idle_sums()).await?,
+            };
+            let detail = fleet::detail_instances(&cores, &self.detail.get(), PER_CORE_LIMIT);
+            let cpu_detail = if detail.is_empty() {
+                Vec::new()
+            } else {
+                q(sel.cpu_per_core_of(&detail)).await?
+            };
+            (cpu, cpu_detail)
+        };
         Ok(Answers {
             at,
             up: up?,
             scraped_at: scraped_at?,
             cores,
-            cpu: cpu?,
+            cpu,
             per_core,
-            cpu_detail: cpu_detail?,
+            cpu_detail,
             gauges: gauges?,
             scrape_counts: counts?,
         })
@@ -364,16 +376,18 @@ async fn run(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut intervals_asked: Option<Instant> = None;
     let mut polls = 0u32;
+    let mut large = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             () = refresh.notified() => ticker.reset(),
         }
         let ask_intervals = intervals_asked.is_none_or(|t| t.elapsed() >= INTERVALS_EVERY);
-        let polled = within(&src.client, src.timeout, src.poll(ask_intervals)).await;
+        let polled = within(&src.client, src.timeout, src.poll(ask_intervals, large)).await;
         polls += 1;
         let (events, failed) = match polled {
             Ok(answers) => {
+                large = Some(!answers.per_core);
                 if answers.scrape_counts.is_some() {
                     intervals_asked = Some(Instant::now());
                 }

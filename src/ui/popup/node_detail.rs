@@ -272,13 +272,13 @@ fn node_sum_bar(theme: &Theme, st: &NodeStats, body: Rect) -> Vec<Line<'static>>
             .map_or("   -%]".into(), |c| format!("{:5.1}%]", c.busy())),
         theme.dim,
     ));
-    vec![
-        Line::from(bar),
-        Line::styled(
-            "per-node sums: the source gave no per-core detail for this node",
-            theme.dim,
-        ),
-    ]
+    let says = if st.busy_unsplit {
+        "busy only: the source gave the node's idle time, not its cores nor the kinds of its \
+         busy time (iowait counts as busy)"
+    } else {
+        "per-node sums: the source gave no per-core detail for this node"
+    };
+    vec![Line::from(bar), Line::styled(says, theme.dim)]
 }
 
 /// A bar per core, `id[|||||   12.5%]`, in as many columns as `body`'s height needs.
