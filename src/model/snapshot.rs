@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::sample::{
-    CpuTimes, IpvsCounters, IpvsRates, NodeSample, RealServerSample, RouterSample,
+    CpuTimes, IpvsCounters, IpvsRates, NodeSample, ProcStat, RealServerSample, RouterSample,
     VirtualServiceSample,
 };
 
@@ -165,10 +165,7 @@ pub(crate) fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeSt
 /// iowait, so it compares only with another such reading over the same cores: a change of
 /// either (a node that came on screen and got its per-core lines, a core that went offline)
 /// gives `None` for that one interval rather than a jump.
-fn derive_total(
-    prev: &super::sample::ProcStat,
-    cur: &super::sample::ProcStat,
-) -> Option<CpuPercent> {
+fn derive_total(prev: &ProcStat, cur: &ProcStat) -> Option<CpuPercent> {
     if prev.busy_unsplit != cur.busy_unsplit
         || (cur.busy_unsplit && prev.online_cores != cur.online_cores)
     {

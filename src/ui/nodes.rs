@@ -482,8 +482,9 @@ fn cores_cell(cx: &RowCx) -> Cell<'static> {
         |s| {
             if s.cpus.is_empty() {
                 // Per-node sums only (Prometheus for a large fleet): no core to draw.
-                let text = if s.cpu_detail().len() <= cx.strip_width {
-                    s.cpu_detail()
+                let detail = s.cpu_detail();
+                let text = if detail.len() <= cx.strip_width {
+                    detail
                 } else if s.busy_unsplit {
                     "busy"
                 } else {
