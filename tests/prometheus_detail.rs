@@ -85,7 +85,7 @@ fn beyond_4096_cores_only_the_nodes_on_screen_get_per_core_lines() {
             );
         } else {
             assert!(!s.has_per_core(), "{name} not on screen: the sums only");
-            assert!(s.stat.busy_unsplit, "{name}: idle and iowait only");
+            assert!(s.stat.busy_unsplit, "{name}: idle only");
             // The generated history has each core idle 70 % of the time since its boot.
             let idle = s.stat.total.idle as f64 / s.stat.total.total() as f64;
             assert!((idle - 0.7).abs() < 0.01, "{name}: idle {idle}");
@@ -148,7 +148,7 @@ fn beyond_4096_cores_only_the_nodes_on_screen_get_per_core_lines() {
 }
 
 /// The live TUI in a real terminal: the rows in view, and then the node detail opened, get
-/// their cores; the list says `busy` (idle and iowait only) for the rows before they come.
+/// their cores; the list says `busy` (idle sums only) for the rows before they come.
 #[test]
 fn the_live_tui_asks_per_core_lines_for_the_rows_in_view_and_the_detail() {
     let dir = tempfile::tempdir().expect("temp dir");

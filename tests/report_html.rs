@@ -307,6 +307,49 @@ fn scripted(dir: &Path, name: &str, steps: usize, rename: fn(&str) -> String) ->
     p
 }
 
+/// Nodes whose source gave only their idle time (Prometheus, a large fleet): their busy time is
+/// charted as such, not as user time.
+#[test]
+fn busy_only_nodes_are_charted_as_busy_time_not_as_user_time() {
+    use lbtop::model::sample::{CpuTimes, Report};
+    let d = tempfile::tempdir().expect("dir");
+    let mut w = Writer::new(Vec::new(), scripted_info(SHAPE, &options()), options()).expect("w");
+    let mut c = ScriptedCluster::new(SHAPE, 7);
+    for _ in 0..30 {
+        for mut e in c.step() {
+            if let SourceEvent::Node {
+                report: Report::Sample(s),
+                ..
+            } = &mut e
+            {
+                let t = s.stat.total;
+                s.stat.online_cores = u32::try_from(s.stat.cpus.len()).ok();
+                s.stat.cpus.clear();
+                s.stat.cpu_ids.clear();
+                s.stat.total = CpuTimes {
+                    user: t.total() - t.idle,
+                    idle: t.idle,
+                    ..CpuTimes::default()
+                };
+                s.stat.busy_unsplit = true;
+            }
+            w.push(Item::Event(e));
+        }
+        w.flush_frame().expect("frame");
+    }
+    let rec = d.path().join("busy.lbrec");
+    std::fs::write(&rec, w.finish().expect("finish")).expect("write");
+    let (html, _) = report(&rec, d.path(), "busy.html", &[]);
+    assert!(
+        html.contains("busy, kinds not given by the source (busy-only)"),
+        "the busy line is named"
+    );
+    assert!(
+        html.contains("means over the range: user 0%,"),
+        "no busy time charted as user time"
+    );
+}
+
 #[test]
 fn a_damaged_recording_gives_a_report_of_what_could_be_read_saying_so() {
     let d = tempfile::tempdir().expect("dir");

@@ -263,6 +263,8 @@ pub struct NodePoint {
     pub load: [f64; 3],
     /// The whole node's CPU over the interval before, when it could be measured.
     pub cpu: Option<CpuPercent>,
+    /// `cpu` has its busy time split by kind (not a busy-only node: `NodeStats::busy_unsplit`).
+    pub kinds: bool,
 }
 
 impl NodeEntry {
@@ -954,6 +956,7 @@ impl State {
                     time,
                     load: stats.load,
                     cpu: stats.cpu_total,
+                    kinds: !stats.busy_unsplit,
                 });
                 node.level = rules.load_level(stats.load[0], stats.cores, node.level);
                 let level = node.level.map(|sev| {

@@ -154,9 +154,9 @@ pub struct ProcStat {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_cores: Option<u32>,
     /// The busy time is not split by kind: `total.user` holds all of it (everything but idle,
-    /// and iowait when it is known), the other busy kinds are zero. From Prometheus for a fleet
-    /// too large to ask for every mode: the per-node sums of idle time, the rest being the
-    /// cores' time since boot. Derived percentages then say only busy and idle.
+    /// iowait included), the other kinds are zero. From Prometheus for a fleet too large to
+    /// ask for every mode: the per-node sums of idle time, the rest being the cores' time since
+    /// boot. Derived percentages then say only busy and idle.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub busy_unsplit: bool,
 }

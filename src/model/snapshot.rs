@@ -116,8 +116,8 @@ pub struct NodeStats {
 
 impl NodeStats {
     /// Which CPU detail the source gave: `per-core`, `per-node` (the sums over the cores by
-    /// kind), or `busy-only` (the node's busy, iowait and idle shares, as Prometheus gives them
-    /// for a fleet too large to ask for every core and mode).
+    /// kind), or `busy-only` (the node's busy and idle shares, iowait counted as busy, as
+    /// Prometheus gives them for a fleet too large to ask for every core and mode).
     pub fn cpu_detail(&self) -> &'static str {
         if !self.cpus.is_empty() {
             "per-core"
@@ -161,15 +161,22 @@ pub(crate) fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeSt
     }
 }
 
-/// A node's CPU shares over its cores. An unsplit busy time is the cores' time less idle and
-/// iowait, so it compares only with another such reading over the same cores: a change of
-/// either (a node that came on screen and got its per-core lines, a core that went offline)
-/// gives `None` for that one interval rather than a jump.
+/// A node's CPU shares over its cores. An unsplit busy time is the cores' time less idle, so it
+/// compares only with another such reading over the same cores: a change of either (a node
+/// that came on or left the screen and so got or lost its per-core lines, a core that went
+/// offline) gives `None` for that one interval rather than a jump. Within it, the cores' time
+/// comes from two clock readings whose jitter can exceed a quiet node's busy time: a busy time
+/// that went back is taken as none.
 fn derive_total(prev: &ProcStat, cur: &ProcStat) -> Option<CpuPercent> {
     if prev.busy_unsplit != cur.busy_unsplit
         || (cur.busy_unsplit && prev.online_cores != cur.online_cores)
     {
         return None;
+    }
+    if cur.busy_unsplit {
+        let mut total = cur.total;
+        total.user = total.user.max(prev.total.user);
+        return derive_cpu(&prev.total, &total);
     }
     derive_cpu(&prev.total, &cur.total)
 }

@@ -37,8 +37,17 @@ fn read_parsed<T>(
     rel: &str,
     parse: fn(&str) -> Result<T, parse::ParseError>,
 ) -> Result<T, SourceError> {
-    let text = read(root, rel)?;
-    parse(&text).map_err(|source| SourceError::ParseFile {
+    parse_text(root, rel, &read(root, rel)?, parse)
+}
+
+/// `text`, read from `root/rel`, parsed; an error names the file.
+fn parse_text<T>(
+    root: &Path,
+    rel: &str,
+    text: &str,
+    parse: fn(&str) -> Result<T, parse::ParseError>,
+) -> Result<T, SourceError> {
+    parse(text).map_err(|source| SourceError::ParseFile {
         path: root.join(rel),
         source,
     })
@@ -506,14 +515,12 @@ impl LocalRouter {
     ) -> Result<(Option<IpvsGlobalStats>, Option<ConnSummary>, PartTimes), SourceError> {
         let root = &self.proc_root;
         let global = match stats {
-            Ok(text) => {
-                Some(
-                    parse::ip_vs_stats(&text).map_err(|source| SourceError::ParseFile {
-                        path: root.join("net/ip_vs_stats"),
-                        source,
-                    })?,
-                )
-            }
+            Ok(text) => Some(parse_text(
+                root,
+                "net/ip_vs_stats",
+                &text,
+                parse::ip_vs_stats,
+            )?),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };

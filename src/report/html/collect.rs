@@ -127,6 +127,8 @@ pub(crate) struct NodeTrack {
     pub load: Series,
     pub cores: Series,
     pub cpu: [Series; 5],
+    /// Busy percent of the samples whose kinds the source did not give (busy-only).
+    pub busy_only: Series,
     pub peak_load: Option<(f64, Timestamp, usize)>,
     pub above_cores_ms: i64,
     pub warning_ms: i64,
@@ -267,6 +269,7 @@ impl Collected {
                 load: Series::new(&axis),
                 cores: Series::new(&axis),
                 cpu: std::array::from_fn(|_| Series::new(&axis)),
+                busy_only: Series::new(&axis),
                 peak_load: None,
                 above_cores_ms: 0,
                 warning_ms: 0,
@@ -294,8 +297,10 @@ impl Collected {
         let load = st.load[0];
         t.load.add(bucket, load);
         t.cores.add(bucket, st.cores as f64);
-        // A busy-only node (Prometheus, a large fleet) has no kinds to chart.
-        if let Some(c) = st.cpu_total.filter(|_| !st.busy_unsplit) {
+        // A busy-only node (Prometheus, a large fleet) has no kinds to chart: its busy line.
+        if let Some(c) = st.cpu_total.filter(|_| st.busy_unsplit) {
+            t.busy_only.add(bucket, c.busy());
+        } else if let Some(c) = st.cpu_total {
             for (s, v) in t.cpu.iter_mut().zip([
                 c.user + c.nice,
                 c.system + c.irq,

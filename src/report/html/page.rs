@@ -341,6 +341,15 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
         });
         lower = upper;
     }
+    let busy_only = n.busy_only.mean();
+    let unsplit = busy_only.iter().any(Option::is_some);
+    if unsplit {
+        shapes.push(Shape::Line {
+            class: "load".into(),
+            values: busy_only,
+            dashed: false,
+        });
+    }
     Chart {
         id: next_id(ids),
         title: format!("{}: CPU by kind", n.name),
@@ -360,6 +369,11 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
     out.push_str("<figcaption>");
     for kind in CPU_KINDS {
         let _ = write!(out, "<span class=\"k {kind}\">■</span> {kind} ");
+    }
+    if unsplit {
+        out.push_str(
+            "<span class=\"k load\">━</span> busy, kinds not given by the source (busy-only) ",
+        );
     }
     out.push_str("</figcaption>");
 }

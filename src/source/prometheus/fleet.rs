@@ -46,6 +46,8 @@ struct Known {
     last_sample: Option<Timestamp>,
     /// The status last said (`Ok` after a sample).
     said: Option<(HostStatus, Option<String>)>,
+    /// Where a busy-only total counts its cores' time from ([`totals_without_per_core`]).
+    origin: Option<f64>,
 }
 
 /// Every instance seen in this run, and how instances are named and matched to real servers.
@@ -71,8 +73,8 @@ struct Acc {
     total: Option<CpuTimes>,
     /// `total` has idle only, and the rest of the cores' time as `user`.
     busy_unsplit: bool,
-    /// Idle summed over the cores, without `per_core`.
-    idle_sums: Option<CpuTimes>,
+    /// Idle jiffies summed over the cores, without `per_core`.
+    idle_sum: Option<u64>,
     cpus: BTreeMap<u32, CpuTimes>,
     gauges: HashMap<String, f64>,
 }
@@ -114,9 +116,12 @@ impl Fleet {
                 }
             }
         }
-        let accs = gather(&answers);
-        for instance in accs.keys() {
-            self.known.entry(instance.clone()).or_default();
+        let mut accs = gather(&answers);
+        for (instance, acc) in &mut accs {
+            let known = self.known.entry(instance.clone()).or_default();
+            if !answers.per_core {
+                totals_without_per_core(acc, &mut known.origin);
+            }
         }
         let instances: Vec<String> = self.known.keys().cloned().collect();
         let mut events = Vec::new();
@@ -331,25 +336,17 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
         let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) else {
             continue;
         };
-        let jiffies = (s.value.max(0.0) * 100.0).round() as u64;
         if answers.per_core {
-            if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
-                add_mode(a.cpus.entry(core).or_default(), mode, jiffies);
-                add_mode(a.total.get_or_insert_default(), mode, jiffies);
-            }
-        } else {
-            add_mode(a.idle_sums.get_or_insert_default(), mode, jiffies);
+            add_core_line(a, s, mode);
+        } else if mode == "idle" {
+            let idle = a.idle_sum.get_or_insert(0);
+            *idle = idle.saturating_add(jiffies(s.value));
         }
     }
     // The per-core lines of the nodes on screen, every mode: their totals are summed from them.
     for s in &answers.cpu_detail {
-        let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) else {
-            continue;
-        };
-        if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
-            let jiffies = (s.value.max(0.0) * 100.0).round() as u64;
-            add_mode(a.cpus.entry(core).or_default(), mode, jiffies);
-            add_mode(a.total.get_or_insert_default(), mode, jiffies);
+        if let (Some(a), Some(mode)) = (accs.get_mut(&s.instance), s.mode.as_deref()) {
+            add_core_line(a, s, mode);
         }
     }
     for s in &answers.gauges {
@@ -357,35 +354,56 @@ fn gather(answers: &Answers) -> HashMap<String, Acc> {
             a.gauges.insert(name.clone(), s.value);
         }
     }
-    if !answers.per_core {
-        for a in accs.values_mut() {
-            totals_without_per_core(a);
-        }
-    }
     accs
 }
 
+/// node_exporter's seconds as jiffies (USER_HZ 100).
+fn jiffies(seconds: f64) -> u64 {
+    (seconds.max(0.0) * 100.0).round() as u64
+}
+
+/// One core's mode, to the core's line and the node's total.
+fn add_core_line(a: &mut Acc, s: &Series, mode: &str) {
+    if let Some(core) = s.cpu.as_deref().and_then(|c| c.parse::<u32>().ok()) {
+        let j = jiffies(s.value);
+        add_mode(a.cpus.entry(core).or_default(), mode, j);
+        add_mode(a.total.get_or_insert_default(), mode, j);
+    }
+}
+
+/// How far a node's boot time may move and still be the same boot: NTP's steps and the
+/// kernel's rounding move it by seconds, a reboot by far more.
+const SAME_BOOT_S: f64 = 60.0;
+
 /// A node's total without the fleet's per-core answer, unless the screen asked for its per-core
-/// lines (whose sum it is then): its idle sum, with the rest of its cores' time since boot as
-/// busy time of unknown kind (iowait included: any other mode answered is kept as it is).
-fn totals_without_per_core(a: &mut Acc) {
+/// lines (whose sum it is then): its idle sum, with the rest of its cores' time as busy time of
+/// unknown kind (iowait included). The cores' time runs from `origin`, the node's boot time as
+/// first seen, kept while the boot time stays within [`SAME_BOOT_S`] of it: a boot time that
+/// moved by a second would otherwise be a second of busy time on every core. It ends at the
+/// node's own clock at the scrape (`node_time_seconds`, read beside `/proc/stat`), else at the
+/// scrape's time.
+fn totals_without_per_core(a: &mut Acc, origin: &mut Option<f64>) {
     if a.total.is_some() {
         return;
     }
-    let (Some(sums), Some(cores), Some(scraped)) = (a.idle_sums, a.cores, a.scraped_at) else {
+    let (Some(idle), Some(cores), Some(scraped)) = (a.idle_sum, a.cores, a.scraped_at) else {
         return;
     };
-    // Since boot when node_exporter gives it; any fixed origin gives the same differences.
-    let boot = a
+    let boot = a.gauges.get("node_boot_time_seconds").copied();
+    let from = match (*origin, boot) {
+        (Some(o), Some(b)) if (o - b).abs() <= SAME_BOOT_S => o,
+        (Some(o), None) => o,
+        (_, b) => *origin.insert(b.unwrap_or(0.0)),
+    };
+    let to = a
         .gauges
-        .get("node_boot_time_seconds")
+        .get(super::selector::NODE_TIME)
         .copied()
-        .unwrap_or(0.0);
-    let elapsed = (f64::from(cores) * (scraped - boot).max(0.0) * 100.0).round() as u64;
+        .unwrap_or(scraped);
+    let elapsed = jiffies(f64::from(cores) * (to - from));
     a.total = Some(CpuTimes {
-        user: elapsed.saturating_sub(sums.idle.saturating_add(sums.iowait)),
-        idle: sums.idle,
-        iowait: sums.iowait,
+        user: elapsed.saturating_sub(idle),
+        idle,
         ..CpuTimes::default()
     });
     a.busy_unsplit = true;
@@ -591,44 +609,48 @@ mod tests {
     #[test]
     fn idle_sums_without_cores_give_busy_time_of_unknown_kind_and_the_core_count() {
         let i = "10.0.0.1:9100";
-        let mut a = answers(2000.5, 2000.0, 100.0);
-        a.per_core = false;
-        // Idle is what is asked; an iowait sum, if a Prometheus gave one, is kept as such.
-        a.cpu = vec![cpu(i, "", "idle", 20_000.0), cpu(i, "", "iowait", 20.75)];
-        a.cores = vec![series(i, 32.0)];
-        let mut fleet = Fleet::new(&[], 1.0);
-        let Report::Sample(s) = node(&fleet.absorb(a), i) else {
-            panic!("a sample");
+        // One poll of a large fleet: the idle sum, the cores, the node's clock and boot time.
+        let poll = |scraped: f64, idle: f64, boot: f64| {
+            let mut a = answers(scraped + 0.5, scraped, 100.0);
+            a.per_core = false;
+            a.cpu = vec![cpu(i, "", "idle", idle)];
+            a.cores = vec![series(i, 32.0)];
+            a.gauges = vec![
+                gauge(i, "node_boot_time_seconds", boot),
+                gauge(i, "node_time_seconds", scraped),
+            ];
+            a
         };
+        let mut fleet = Fleet::new(&[], 1.0);
+        let mut sample = |a: Answers| match node(&fleet.absorb(a), i) {
+            Report::Sample(s) => s,
+            other => panic!("a sample: {other:?}"),
+        };
+        let s = sample(poll(2000.0, 20_000.0, 1000.0));
         assert!(s.stat.cpus.is_empty());
         assert!(s.stat.busy_unsplit);
         assert_eq!(s.cores(), 32);
         assert!(!s.has_per_core());
-        // 32 cores for the 1,000 s since boot: 3,200,000 jiffies, less idle and iowait.
+        // 32 cores for the 1,000 s since boot: 3,200,000 jiffies, less idle.
         assert_eq!(s.stat.total.idle, 2_000_000);
-        assert_eq!(s.stat.total.iowait, 2075);
-        assert_eq!(s.stat.total.user, 3_200_000 - 2_000_000 - 2075);
+        assert_eq!(s.stat.total.user, 3_200_000 - 2_000_000);
         assert_eq!(s.stat.total.system, 0);
 
-        // 10 s later, 3 cores' worth busy: 320 s of the cores' time, 290 of it idle or iowait.
-        let mut b = answers(2010.5, 2010.0, 100.0);
-        b.per_core = false;
-        b.cpu = vec![cpu(i, "", "idle", 20_280.0), cpu(i, "", "iowait", 30.75)];
-        b.cores = vec![series(i, 32.0)];
-        let Report::Sample(t) = node(&fleet.absorb(b), i) else {
-            panic!("a sample");
-        };
+        // 10 s later, 4 cores' worth busy: 320 s of the cores' time, 280 of it idle. The boot
+        // time moved by a second (NTP): the count stays on the first one.
+        let t = sample(poll(2010.0, 20_280.0, 1001.0));
         let stats = crate::model::snapshot::derive_node(Some(&s), &t);
         let total = stats.cpu_total.expect("derived");
-        assert!(
-            (total.busy() - 30.0 / 320.0 * 100.0).abs() < 1e-9,
-            "{total:?}"
-        );
-        assert!(
-            (total.iowait - 10.0 / 320.0 * 100.0).abs() < 1e-9,
-            "{total:?}"
-        );
+        assert!((total.busy() - 12.5).abs() < 1e-9, "{total:?}");
         assert_eq!(stats.cpu_detail(), "busy-only");
+
+        // Rebooted: idle starts again, from the new boot time; that one interval is not derived.
+        let r = sample(poll(2020.0, 100.0, 2015.0));
+        assert_eq!(r.stat.total.user, 32 * 500 - 10_000);
+        assert_eq!(
+            crate::model::snapshot::derive_node(Some(&t), &r).cpu_total,
+            None
+        );
     }
 
     #[test]

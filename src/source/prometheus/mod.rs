@@ -129,8 +129,9 @@ impl PrometheusNodes {
     }
 
     /// Every query of one poll, evaluated at one instant. The core count decides which CPU
-    /// query the fleet gets; `expect_large` (the last poll's answer, `None` at first) has the
-    /// large fleet's idle sums asked beside it rather than after it.
+    /// query the fleet gets, which follows it at once, beside the other queries;
+    /// `expect_large` (the last poll's answer, `None` at first) has a large fleet's idle sums
+    /// asked beside the core count rather than after it.
     async fn poll(
         &self,
         asked_intervals: bool,
@@ -146,26 +147,22 @@ impl PrometheusNodes {
                 Ok::<Option<Vec<Series>>, QueryError>(None)
             }
         };
-        let idle_sums = async {
-            if expect_large == Some(false) {
-                None
-            } else {
-                Some(q(sel.cpu_idle_sums()).await)
+        let cpu = async {
+            let idle_sums = async {
+                if expect_large == Some(false) {
+                    None
+                } else {
+                    Some(q(sel.cpu_idle_sums()).await)
+                }
+            };
+            let (cores, idle_sums) = tokio::join!(q(sel.cores()), idle_sums);
+            let cores = cores?;
+            let per_core = cores.iter().map(|s| s.value).sum::<f64>() <= PER_CORE_LIMIT;
+            if per_core {
+                // A small fleet: a failed idle sum asked in case it was large does not matter.
+                let cpu = q(sel.cpu_per_core()).await?;
+                return Ok((cores, per_core, cpu, Vec::new()));
             }
-        };
-        let (cores, up, scraped_at, gauges, counts, idle_sums) = tokio::join!(
-            q(sel.cores()),
-            q(sel.up()),
-            q(sel.scraped_at()),
-            q(sel.gauges()),
-            counts,
-            idle_sums
-        );
-        let cores = cores?;
-        let per_core = cores.iter().map(|s| s.value).sum::<f64>() <= PER_CORE_LIMIT;
-        let (cpu, cpu_detail) = if per_core {
-            (q(sel.cpu_per_core()).await?, Vec::new())
-        } else {
             let cpu = match idle_sums {
                 Some(sums) => sums?,
                 None => q(sel.cpu_idle_sums()).await?,
@@ -176,8 +173,16 @@ impl PrometheusNodes {
             } else {
                 q(sel.cpu_per_core_of(&detail)).await?
             };
-            (cpu, cpu_detail)
+            Ok::<_, QueryError>((cores, per_core, cpu, cpu_detail))
         };
+        let (cpu, up, scraped_at, gauges, counts) = tokio::join!(
+            cpu,
+            q(sel.up()),
+            q(sel.scraped_at()),
+            q(sel.gauges()),
+            counts
+        );
+        let (cores, per_core, cpu, cpu_detail) = cpu?;
         Ok(Answers {
             at,
             up: up?,

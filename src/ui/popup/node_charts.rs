@@ -56,6 +56,10 @@ impl Series {
             }
             if let Some(c) = p.cpu {
                 s.busy.push((x, c.busy()));
+                // A busy-only point has no kinds: its busy time is not all user time.
+                if !p.kinds {
+                    continue;
+                }
                 s.user.push((x, c.user + c.nice));
                 s.system.push((x, c.system));
                 s.softirq.push((x, c.irq + c.softirq));
@@ -186,4 +190,38 @@ pub(super) fn time_axis(theme: &Theme, left: f64) -> Axis<'static> {
             format!("-{}", widgets::uptime(-left / 2.0)),
             "0".to_string(),
         ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::history::Ring;
+    use crate::model::sample::Timestamp;
+    use crate::model::snapshot::CpuPercent;
+
+    #[test]
+    fn busy_only_points_chart_busy_and_no_kinds() {
+        let mut ring = Ring::new(8);
+        let cpu = CpuPercent {
+            user: 40.0,
+            idle: 60.0,
+            ..CpuPercent::default()
+        };
+        for (t, kinds) in [(1_000, false), (2_000, false), (3_000, true)] {
+            ring.push(NodePoint {
+                time: Timestamp(t),
+                load: [1.0; 3],
+                cpu: Some(cpu),
+                kinds,
+            });
+        }
+        let s = Series::of(&ring);
+        assert_eq!(s.busy.len(), 3, "busy at every point");
+        assert_eq!(
+            s.user,
+            vec![(0.0, 40.0)],
+            "user only where the kinds are known"
+        );
+        assert_eq!(s.system.len(), 1);
+    }
 }
