@@ -161,15 +161,24 @@ pub(crate) fn derive_node(prev: Option<&NodeSample>, cur: &NodeSample) -> NodeSt
     }
 }
 
-/// A node's CPU shares over its cores. An unsplit busy time is the cores' time less idle, so it
-/// compares only with another such reading over the same cores: a change of either (a node
-/// that came on or left the screen and so got or lost its per-core lines, a core that went
-/// offline) gives `None` for that one interval rather than a jump. Within it, the cores' time
-/// comes from two clock readings whose jitter can exceed a quiet node's busy time: a busy time
-/// that went back is taken as none.
+/// How far a node's boot time may move and still be the same basis for an unsplit busy time:
+/// NTP's steps and the kernel's rounding move it by seconds, a reboot or a stepped clock by more.
+pub(crate) const SAME_BOOT_S: u64 = 60;
+
+/// A node's CPU shares over its cores. An unsplit busy time is the cores' time since an origin
+/// less idle, so it compares only with another such reading over the same cores and origin: a
+/// change of any (a node that came on or left the screen and so got or lost its per-core lines,
+/// a core that went offline, a boot time that moved by more than [`SAME_BOOT_S`]) gives `None`
+/// for that one interval rather than a jump. Within it, the cores' time comes from two clock
+/// readings whose jitter can exceed a quiet node's busy time: a busy time that went back is
+/// taken as none.
 fn derive_total(prev: &ProcStat, cur: &ProcStat) -> Option<CpuPercent> {
+    let boot_moved = match (prev.boot_time, cur.boot_time) {
+        (Some(a), Some(b)) => a.abs_diff(b) > SAME_BOOT_S,
+        _ => false,
+    };
     if prev.busy_unsplit != cur.busy_unsplit
-        || (cur.busy_unsplit && prev.online_cores != cur.online_cores)
+        || (cur.busy_unsplit && (prev.online_cores != cur.online_cores || boot_moved))
     {
         return None;
     }

@@ -9,6 +9,7 @@ use crate::model::sample::{
     CpuTimes, HostStatus, LoadAvg, MemInfo, NodeSample, ProcStat, Report, SourceEvent, Timestamp,
     Uptime,
 };
+use crate::model::snapshot::SAME_BOOT_S;
 use crate::model::text::printable;
 use crate::source::remote::parse_block;
 use crate::source::spec::NodeMapping;
@@ -371,14 +372,11 @@ fn add_core_line(a: &mut Acc, s: &Series, mode: &str) {
     }
 }
 
-/// How far a node's boot time may move and still be the same boot: NTP's steps and the
-/// kernel's rounding move it by seconds, a reboot by far more.
-const SAME_BOOT_S: f64 = 60.0;
-
 /// A node's total without the fleet's per-core answer, unless the screen asked for its per-core
 /// lines (whose sum it is then): its idle sum, with the rest of its cores' time as busy time of
 /// unknown kind (iowait included). The cores' time runs from `origin`, the node's boot time as
-/// first seen, kept while the boot time stays within [`SAME_BOOT_S`] of it: a boot time that
+/// first seen, kept while the boot time stays within [`SAME_BOOT_S`] of it (beyond, a new
+/// origin, and the derivation does not compare across it): a boot time that
 /// moved by a second would otherwise be a second of busy time on every core. It ends at the
 /// node's own clock at the scrape (`node_time_seconds`, read beside `/proc/stat`), else at the
 /// scrape's time.
@@ -391,7 +389,7 @@ fn totals_without_per_core(a: &mut Acc, origin: &mut Option<f64>) {
     };
     let boot = a.gauges.get("node_boot_time_seconds").copied();
     let from = match (*origin, boot) {
-        (Some(o), Some(b)) if (o - b).abs() <= SAME_BOOT_S => o,
+        (Some(o), Some(b)) if (o - b).abs() <= SAME_BOOT_S as f64 => o,
         (Some(o), None) => o,
         (_, b) => *origin.insert(b.unwrap_or(0.0)),
     };
@@ -644,11 +642,18 @@ mod tests {
         assert!((total.busy() - 12.5).abs() < 1e-9, "{total:?}");
         assert_eq!(stats.cpu_detail(), "busy-only");
 
+        // The node's clock stepped by two minutes, its boot time with it: a new origin, and that
+        // one interval is not derived (the cores' time would jump by 32 × 120 s).
+        let u = sample(poll(2020.0, 20_560.0, 1121.0));
+        assert_eq!(
+            crate::model::snapshot::derive_node(Some(&t), &u).cpu_total,
+            None
+        );
         // Rebooted: idle starts again, from the new boot time; that one interval is not derived.
-        let r = sample(poll(2020.0, 100.0, 2015.0));
+        let r = sample(poll(2030.0, 100.0, 2025.0));
         assert_eq!(r.stat.total.user, 32 * 500 - 10_000);
         assert_eq!(
-            crate::model::snapshot::derive_node(Some(&t), &r).cpu_total,
+            crate::model::snapshot::derive_node(Some(&u), &r).cpu_total,
             None
         );
     }
