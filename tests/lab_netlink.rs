@@ -588,6 +588,87 @@ fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved(
     assert_eq!(weight, Some("42"), "{}", windows[2].2[0]);
 }
 
+/// Idle services are checked against the kernel's text table (`/proc/net/ip_vs`) every 30 s
+/// instead of dumped (`source::netlink::text`), and dumped for everything only every 300 s. Another
+/// tool's weight change on idle services of every kind (TCP, UDP and SCTP over IPv4, TCP over
+/// IPv6, firewall marks of both families) a few seconds into a `--router local` recording in
+/// the VM must be named by the check that follows, each matched to its service's dump (an
+/// unmatched one makes every service due, which would hide a wrong match from the frames), and
+/// the frames after it must equal ipvsadm's views.
+#[test]
+fn a_text_check_finds_another_tools_edits_on_idle_services_of_every_kind() {
+    let _serial = serial();
+    let lab = lab();
+    let _cleanup = with_extra_services(lab);
+    let dir = "/tmp/lbtop-text-check";
+    let recorder = std::process::Command::new("ssh")
+        .args(["-F", &lab.ssh_config, "lab"])
+        .arg(format!(
+            "rm -rf {dir} && mkdir -p {dir} && cd {dir} && LBTOP_LOG=lbtop=debug {} record \
+             --router local --nodes none --interval 1s --duration 70s --log-file {dir}/log \
+             {dir}/rec >/dev/null 2>{dir}/err",
+            lab.lbtop
+        ))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start lbtop record in the VM");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    // Weights only, each real server's method given as it was added (extra_services).
+    lab.root(
+        "ipvsadm -e -t 10.77.9.8:20007 -r 10.77.5.48:20007 -g -w 43
+         ipvsadm -e -u 10.77.9.9:20008 -r 10.77.5.52:20008 -m -w 9
+         ipvsadm -e --sctp-service 10.77.9.10:20009 -r 10.77.5.56:20009 -i -w 9
+         ipvsadm -e -t [fd79::9:4]:20003 -r [fd77::20]:20003 -i -w 9
+         ipvsadm -e -f 1012 -r 10.77.5.68:0 -g -w 9
+         ipvsadm -e -f 1013 -6 -r [fd77::48]:0 -g -w 9",
+    );
+    // The check after the edits comes 30 s after the first, at the recording's start.
+    std::thread::sleep(std::time::Duration::from_secs(28));
+    let window = quiet_window(lab);
+    let recorder = recorder.wait_with_output().expect("lbtop record ends");
+    assert!(recorder.status.success(), "{:?}", recorder.status);
+    let sep = "=====";
+    let out = lab.root(&format!(
+        "cat {dir}/err; grep 'text check' {dir}/log; echo {sep}; {} replay --export json {dir}/rec",
+        lab.lbtop
+    ));
+    let (log, export) = out.split_once(&format!("{sep}\n")).expect("separator");
+    eprintln!("lab: {}", log.trim());
+    let checks: Vec<&str> = log.lines().filter(|l| l.contains("text check")).collect();
+    assert!(!checks.is_empty(), "no text check logged:\n{log}");
+    assert!(
+        checks.iter().all(|l| l.contains("matched=true")),
+        "a check named a service no dump knows:\n{log}"
+    );
+    assert!(
+        checks.iter().any(|l| l
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("edited="))
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n >= 6)),
+        "no check named the six edited services:\n{log}"
+    );
+    let (from, to, views) = window;
+    let frames: Vec<Value> = export
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|f: &Value| {
+            f["time"]
+                .as_str()
+                .is_some_and(|t| t > from.as_str() && t < to.as_str())
+        })
+        .collect();
+    assert!(!frames.is_empty(), "no frame in the quiet window");
+    for f in &frames {
+        compare(&views, f, Path::Local);
+    }
+    for edited in ["10.77.5.48:20007", "10.77.5.52:20008", "[fd77::48]:0"] {
+        let line = views[0].lines().find(|l| l.contains(edited));
+        let weight = line.and_then(|l| l.split_whitespace().nth(3));
+        assert!(matches!(weight, Some("43" | "9")), "{edited}: {line:?}");
+    }
+}
+
 /// ipvsadm's views, unchanged over a few seconds of polls: (from, to, views), the times as the
 /// JSON writes them, `to` early enough that a poll asked before it has answered.
 fn quiet_window(lab: &Lab) -> (String, String, Vec<String>) {

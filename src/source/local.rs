@@ -328,10 +328,17 @@ pub struct LocalRouter {
 /// How long a router whose addresses could not be read goes before they are tried again.
 const ADDRS_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// How long the real servers of a service where nothing moved are carried before they are dumped
-/// again: a weight, threshold or real server changed by another tool on such a service shows
-/// within this time, and the sample says how old they are ([`PartTimes::details`]).
+/// How long the real servers of a service where nothing moved are carried before they are
+/// checked again: in the kernel's text table (`net/ip_vs`, one read for every service), or where
+/// that cannot be read, dumped again. A weight, method, connection count or real server changed
+/// by another tool on such a service shows within this time, and the sample says how long since
+/// they were last read or checked ([`PartTimes::details`]).
 pub const REALS_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long they are carried while the kernel's text table (`net/ip_vs`), checked every
+/// [`REALS_AT_LEAST_EVERY`], shows nothing moved: a threshold or tunnel setting another tool
+/// changed (which that table does not show) shows within this time.
+pub const REALS_CHECKED_AT_LEAST_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The share of one core that summing the connection table may take, as over SSH.
 const CONN_SHARE: f64 = 0.05;
@@ -351,6 +358,7 @@ impl LocalRouter {
             last_conns: None,
             dest_reads: DestReads::Changed {
                 at_least: REALS_AT_LEAST_EVERY,
+                checked_at_least: REALS_CHECKED_AT_LEAST_EVERY,
             },
             owners: OwnerScan::default(),
             services_generation: None,
@@ -420,6 +428,10 @@ impl LocalRouter {
         let time = Timestamp::now();
         let stats = read_ip_vs_stats(&self.proc_root);
         conn.note_counters(live_counters(&self.proc_root, stats.as_deref().ok()));
+        if matches!(reads, DestReads::Changed { .. }) && conn.text_due(Instant::now()) {
+            let text = fsutil::read_bytes(&self.proc_root.join("net/ip_vs"), MAX_FILE_BYTES);
+            conn.note_text(text.as_deref().ok(), REALS_AT_LEAST_EVERY);
+        }
         let read = conn
             .read_services_unless(reads, known)
             .and_then(|s| Ok((s, conn.info()?)));

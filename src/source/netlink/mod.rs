@@ -36,6 +36,9 @@ use nix::sys::socket::{MsgFlags, MultiHeaders, recvmmsg};
 
 pub mod ipvs;
 mod parse;
+mod text;
+
+use text::{TextChanges, TextTable};
 
 use parse::{
     ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_daemon, parse_dest,
@@ -142,6 +145,14 @@ pub struct IpvsNetlink {
     reading: bool,
     /// Reads made, to tell the services gone from the table.
     reads: u64,
+    /// The kernel's text table at the last check ([`IpvsNetlink::note_text`]); `None` before the
+    /// first, and after one that could not read it.
+    text: Option<TextTable>,
+    /// When the text table is checked next.
+    text_due: Instant,
+    /// A check found a service added, removed or its line changed: the next read dumps the
+    /// services.
+    services_edited: bool,
 }
 
 /// How long the router's live counters must have stood still before a GET_SERVICE dump for the
@@ -182,9 +193,14 @@ static WEIGHT_CHANGES: AtomicU64 = AtomicU64::new(0);
 pub enum DestReads {
     /// Every service's, as `ipvsadm -Ln` does: an action's plan, and a poll after a refresh.
     Every,
-    /// Only the services whose real servers may have changed since their last dump, and each at
-    /// least every `at_least` (see [`DestDump::stale`]).
-    Changed { at_least: std::time::Duration },
+    /// Only the services whose real servers may have changed since their last dump (see
+    /// [`DestDump::stale`]), and each at least every `at_least`; or, while the kernel's text
+    /// table is checked every `at_least` ([`IpvsNetlink::note_text`]), each at least every
+    /// `checked_at_least`, for what that table does not show.
+    Changed {
+        at_least: std::time::Duration,
+        checked_at_least: std::time::Duration,
+    },
 }
 
 /// One service's last GET_DEST dump.
@@ -194,6 +210,7 @@ struct DestDump {
     /// The service's own counters and rate estimates when its real servers were dumped.
     totals: Option<IpvsCounters>,
     rates: Option<IpvsRates>,
+    /// When it was dumped, or last found unchanged in the kernel's text table.
     read: Timestamp,
     /// When it is dumped again even if nothing moved.
     due: Instant,
@@ -225,6 +242,40 @@ impl DestDump {
                     || r.rates.is_some_and(|x| x != IpvsRates::default())
             })
     }
+}
+
+/// Makes due at `now` the dumps of the services a text check found changed; `false` when a change
+/// names no dump (a line that could not be read, or a service no dump knows).
+fn mark_edited(
+    dests: &mut rustc_hash::FxHashMap<ServiceIdentity, DestDump>,
+    changes: &TextChanges,
+    now: Instant,
+) -> bool {
+    for key in &changes.edited {
+        let ids = match key {
+            // Its family is not in the text: both.
+            Some(ServiceKey::Fwmark { mark, .. }) => [AddressFamily::Inet, AddressFamily::Inet6]
+                .map(|family| {
+                    Some(ServiceIdentity::of(&ServiceKey::Fwmark {
+                        mark: *mark,
+                        family,
+                    }))
+                }),
+            Some(k) => [Some(ServiceIdentity::of(k)), None],
+            None => return false,
+        };
+        let mut found = false;
+        for id in ids.iter().flatten() {
+            if let Some(d) = dests.get_mut(id) {
+                d.due = now;
+                found = true;
+            }
+        }
+        if !found {
+            return false;
+        }
+    }
+    true
 }
 
 /// What [`IpvsNetlink::read_services`] found.
@@ -407,6 +458,9 @@ impl IpvsNetlink {
             generation: 0,
             reading: false,
             reads: 0,
+            text: None,
+            text_due: Instant::now(),
+            services_edited: false,
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -477,20 +531,30 @@ impl IpvsNetlink {
         // How long a dump holds (spread for services seen first), and whether this read may
         // carry any (not after a change here, nor on a backup director).
         let spread = match reads {
-            DestReads::Changed { at_least } => Some(at_least),
+            DestReads::Changed {
+                at_least,
+                checked_at_least,
+            } => Some(if self.text.is_some() {
+                checked_at_least.max(at_least)
+            } else {
+                at_least
+            }),
             DestReads::Every => None,
         };
         let sync = self.sync_daemons()?;
         let backup = sync.iter().any(|d| d.role == SyncRole::Backup);
         let carry = spread.is_some() && !changed_here && !backup;
         let carried = match self.table.as_ref() {
-            Some(t) if carry && self.table_holds(t, now) => Some(std::mem::take(&mut self.table)),
+            Some(t) if carry && !self.services_edited && self.table_holds(t, now) => {
+                Some(std::mem::take(&mut self.table))
+            }
             _ => None,
         };
         let (table, services_dumped) = match carried {
             Some(Some(t)) => (*t, false),
             _ => (self.dump_services(spread, (now, stamp))?, true),
         };
+        self.services_edited &= !services_dumped;
         let mut read = ServicesRead {
             services: Vec::new(),
             // The services' own settings are as old as their dump.
@@ -546,6 +610,66 @@ impl IpvsNetlink {
             (Some(now), _) => Some((now, Instant::now())),
             (None, _) => None,
         };
+    }
+
+    /// Whether the kernel's text table is due a check ([`Self::note_text`]) before the next read.
+    pub fn text_due(&self, now: Instant) -> bool {
+        now >= self.text_due
+    }
+
+    /// Notes the kernel's text table (`/proc/net/ip_vs`), read just before a read of the services
+    /// that may carry ([`DestReads::Changed`]), and checks it again after `every`. It shows each
+    /// service's scheduler and persistence and each real server's address, method, weight and
+    /// connection counts: a service whose lines differ from the last check's is dumped again in
+    /// the read that follows (and the services too when one came, went or its line changed), and
+    /// the dumps of the others stand confirmed as of now. Each is still dumped at least every
+    /// `checked_at_least` for what the text does not show (thresholds, tunnel settings, flags).
+    /// `None` (it could not be read) goes back to dumping every service every `at_least`.
+    pub fn note_text(&mut self, text: Option<&[u8]>, every: std::time::Duration) {
+        let (now, stamp) = (Instant::now(), Timestamp::now());
+        self.text_due = now + every;
+        let Some(text) = text else {
+            if self.text.take().is_some() {
+                // What was carried on the strength of the checks is due now.
+                self.all_due(now);
+            }
+            return;
+        };
+        let table = TextTable::read(text);
+        if let Some(before) = self.text.as_ref() {
+            let changes = table.changes_since(before, text);
+            self.services_edited |= changes.services;
+            let matched = mark_edited(&mut self.dests, &changes, now);
+            if !matched {
+                // A change no dump can be matched to: read every service rather than miss it.
+                self.all_due(now);
+            }
+            tracing::debug!(
+                edited = changes.edited.len(),
+                services = changes.services,
+                matched,
+                "text check"
+            );
+            // The rest were found as their dumps left them (the check before was read before
+            // those dumps, and nothing the text shows moved since).
+            for d in self.dests.values_mut().filter(|d| d.due > now) {
+                d.read = stamp;
+            }
+            if let Some(t) = self.table.as_mut().filter(|_| !changes.services) {
+                t.stamp = stamp;
+            }
+        }
+        self.text = Some(table);
+    }
+
+    /// Every dump carried so far is due at `now`.
+    fn all_due(&mut self, now: Instant) {
+        for d in self.dests.values_mut() {
+            d.due = d.due.min(now);
+        }
+        if let Some(t) = self.table.as_mut() {
+            t.due = t.due.min(now);
+        }
     }
 
     /// Whether the last GET_SERVICE dump still holds at `now` (see [`Self::note_counters`]).
@@ -1217,6 +1341,73 @@ mod tests {
         assert_eq!(r.persistent_conns, Some(3));
         assert_eq!(r.totals.expect("totals").in_packets, 3);
         assert_eq!(r.tunnel, None, "only tunnel reals carry an encapsulation");
+    }
+
+    /// A text check makes due the dumps of the services it names, of both families for a
+    /// firewall mark, and says when it names one no dump knows (or none at all).
+    #[test]
+    fn a_text_check_makes_due_only_the_services_it_names() {
+        let now = Instant::now();
+        let later = now + std::time::Duration::from_secs(300);
+        let tcp = ServiceKey::Addr {
+            protocol: crate::model::sample::Protocol::Tcp,
+            address: std::net::Ipv4Addr::new(10, 78, 0, 1).into(),
+            port: 80,
+        };
+        let other = ServiceKey::Addr {
+            protocol: crate::model::sample::Protocol::Udp,
+            address: std::net::Ipv4Addr::new(10, 78, 0, 1).into(),
+            port: 80,
+        };
+        let mark = |family| ServiceKey::Fwmark { mark: 7, family };
+        let keys = [
+            tcp.clone(),
+            other.clone(),
+            mark(AddressFamily::Inet),
+            mark(AddressFamily::Inet6),
+        ];
+        let fresh = || -> rustc_hash::FxHashMap<ServiceIdentity, DestDump> {
+            keys.iter()
+                .map(|k| {
+                    let d = DestDump {
+                        request: Vec::new(),
+                        reals: Vec::new(),
+                        totals: None,
+                        rates: None,
+                        read: Timestamp(0),
+                        due: later,
+                        seen: 0,
+                    };
+                    (ServiceIdentity::of(k), d)
+                })
+                .collect()
+        };
+        let due = |dests: &rustc_hash::FxHashMap<ServiceIdentity, DestDump>| -> Vec<bool> {
+            keys.iter()
+                .map(|k| dests[&ServiceIdentity::of(k)].due == now)
+                .collect()
+        };
+        let edited = |keys: Vec<Option<ServiceKey>>| TextChanges {
+            services: false,
+            edited: keys,
+        };
+
+        let mut dests = fresh();
+        assert!(mark_edited(&mut dests, &edited(vec![Some(tcp)]), now));
+        assert_eq!(due(&dests), [true, false, false, false]);
+
+        let mut dests = fresh();
+        let fwmark = Some(mark(AddressFamily::Inet));
+        assert!(mark_edited(&mut dests, &edited(vec![fwmark]), now));
+        assert_eq!(due(&dests), [false, false, true, true]);
+
+        let unknown = Some(ServiceKey::Fwmark {
+            mark: 8,
+            family: AddressFamily::Inet,
+        });
+        assert!(!mark_edited(&mut fresh(), &edited(vec![unknown]), now));
+        assert!(!mark_edited(&mut fresh(), &edited(vec![None]), now));
+        assert!(mark_edited(&mut fresh(), &edited(Vec::new()), now));
     }
 
     /// The rule that lets a read skip a service's GET_DEST: only when nothing that moves a real

@@ -82,6 +82,14 @@ pub fn ip_vs_with_hz(text: &str, hz: u32) -> Result<Vec<VirtualServiceSample>, P
     Ok(services)
 }
 
+/// The service a line of `/proc/net/ip_vs` names (a firewall mark's family taken as IPv4), or
+/// `None` when it is not a service line lbtop can read.
+pub fn ip_vs_service_key(line: &str) -> Option<ServiceKey> {
+    service(line, ASSUMED_KERNEL_HZ)
+        .ok()
+        .map(|(svc, _)| svc.key)
+}
+
 /// `TCP  0A000001:0050 wlc ops persistent 75000 FFFFFF00`, `TCP  [2001:0db8::…]:01BB rr`,
 /// `FWM  0000002A rr`. Returns the raw persistence netmask beside the sample.
 fn service(line: &str, hz: u32) -> Result<(VirtualServiceSample, Option<u32>), String> {

@@ -16,7 +16,7 @@ pub(crate) use conn::cores;
 pub use conn::{ConnReadError, MAX_TABLE_BYTES, sum_ip_vs_conn};
 pub use connsum::{CONN_SUMMARY_AWK, conn_summary};
 pub use daemon::ipvsadm_daemon;
-pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_stats, ip_vs_with_hz};
+pub use ipvs::{ASSUMED_KERNEL_HZ, ip_vs, ip_vs_service_key, ip_vs_stats, ip_vs_with_hz};
 pub use ipvsadm::{
     IpvsadmListing, IpvsadmReal, IpvsadmRealColumns, IpvsadmService, IpvsadmServiceColumns,
     IpvsadmView, ipvsadm_list, merge_ipvsadm, overlay_views,
