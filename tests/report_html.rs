@@ -344,10 +344,22 @@ fn busy_only_nodes_are_charted_as_busy_time_not_as_user_time() {
         html.contains("busy, kinds not given by the source (busy-only)"),
         "the busy line is named"
     );
+    // Described as busy time, with no kind given a mean it does not have.
+    let desc = html
+        .split("<desc")
+        .filter_map(|d| d.split_once("</desc>").map(|(d, _)| d))
+        .find(|d| d.contains("by kind (user with nice"))
+        .expect("a CPU chart's description");
     assert!(
-        html.contains("means over the range: user 0%,"),
-        "no busy time charted as user time"
+        desc.contains(
+            "means over the range: busy with its kinds not given by the source (busy-only) "
+        ),
+        "{desc}"
     );
+    let means = &desc[desc.find("means over the range:").expect("means")..];
+    for kind in ["user", "system", "softirq", "iowait", "steal"] {
+        assert!(!means.contains(&format!(" {kind} ")), "{kind} in {desc}");
+    }
 }
 
 #[test]

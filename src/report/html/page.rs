@@ -325,15 +325,10 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
             .zip(&v)
             .map(|(l, v)| Some((*l)? + (*v)?))
             .collect();
-        let avg = {
-            let vals: Vec<f64> = v.iter().flatten().copied().collect();
-            if vals.is_empty() {
-                0.0
-            } else {
-                vals.iter().sum::<f64>() / vals.len() as f64
-            }
-        };
-        means.push(format!("{kind} {}", percent(avg)));
+        // A kind no bucket has (a busy-only source) is not described as 0 %.
+        if let Some(avg) = mean_of(&v) {
+            means.push(format!("{kind} {}", percent(avg)));
+        }
         shapes.push(Shape::Area {
             class: (*kind).into(),
             lower: lower.clone(),
@@ -343,6 +338,12 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
     }
     let busy_only = n.busy_only.mean();
     let unsplit = busy_only.iter().any(Option::is_some);
+    if let Some(avg) = mean_of(&busy_only) {
+        means.push(format!(
+            "busy with its kinds not given by the source (busy-only) {}",
+            percent(avg)
+        ));
+    }
     if unsplit {
         shapes.push(Shape::Line {
             class: "load".into(),
@@ -357,7 +358,11 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
             "CPU time of {} by kind (user with nice, system with irq), stacked, in percent of all \
              its cores; means over the range: {}.",
             n.name,
-            means.join(", ")
+            if means.is_empty() {
+                "none".to_string()
+            } else {
+                means.join(", ")
+            }
         ),
         axis: &c.axis,
         y_max: 100.0,
@@ -376,6 +381,12 @@ fn cpu_chart(out: &mut String, c: &Collected, n: &NodeTrack, marks: &[Marker], i
         );
     }
     out.push_str("</figcaption>");
+}
+
+/// The mean of the buckets that have a value.
+fn mean_of(v: &[Option<f64>]) -> Option<f64> {
+    let vals: Vec<f64> = v.iter().flatten().copied().collect();
+    (!vals.is_empty()).then(|| vals.iter().sum::<f64>() / vals.len() as f64)
 }
 
 fn services(out: &mut String, c: &Collected, ids: &mut usize) {
