@@ -1361,8 +1361,8 @@ mod tests {
         };
         let mark = |family| ServiceKey::Fwmark { mark: 7, family };
         let keys = [
-            tcp.clone(),
-            other.clone(),
+            tcp,
+            other,
             mark(AddressFamily::Inet),
             mark(AddressFamily::Inet6),
         ];
