@@ -589,12 +589,11 @@ fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved(
 }
 
 /// Idle services are checked against the kernel's text table (`/proc/net/ip_vs`) every 30 s
-/// instead of dumped (`source::netlink::text`), and dumped for everything only every 300 s. Another
-/// tool's weight change on idle services of every kind (TCP, UDP and SCTP over IPv4, TCP over
-/// IPv6, firewall marks of both families) a few seconds into a `--router local` recording in
-/// the VM must be named by the check that follows, each matched to its service's dump (an
-/// unmatched one makes every service due, which would hide a wrong match from the frames), and
-/// the frames after it must equal ipvsadm's views.
+/// instead of dumped (`source::netlink::text`), and their real servers dumped for everything only
+/// every 300 s. Another tool's weight change on idle services of every kind (TCP, UDP and SCTP
+/// over IPv4, TCP over IPv6, firewall marks of both families), made after the first check of a
+/// `--router local` recording in the VM, must be named by the check that follows, and the frames
+/// after it must equal ipvsadm's views.
 #[test]
 fn a_text_check_finds_another_tools_edits_on_idle_services_of_every_kind() {
     let _serial = serial();
@@ -605,14 +604,26 @@ fn a_text_check_finds_another_tools_edits_on_idle_services_of_every_kind() {
         .args(["-F", &lab.ssh_config, "lab"])
         .arg(format!(
             "rm -rf {dir} && mkdir -p {dir} && cd {dir} && LBTOP_LOG=lbtop=debug {} record \
-             --router local --nodes none --interval 1s --duration 70s --log-file {dir}/log \
+             --router local --nodes none --interval 1s --duration 90s --log-file {dir}/log \
              {dir}/rec >/dev/null 2>{dir}/err",
             lab.lbtop
         ))
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("start lbtop record in the VM");
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // The checks logged so far, waiting (bounded) until there are `n`.
+    let checks = |n: usize| -> Vec<String> {
+        for _ in 0..60 {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let log = lab.root(&format!("grep 'text check' {dir}/log 2>/dev/null || true"));
+            let lines: Vec<String> = log.lines().map(str::to_string).collect();
+            if lines.len() >= n {
+                return lines;
+            }
+        }
+        panic!("fewer than {n} text checks logged in 60 s");
+    };
+    assert!(checks(1)[0].contains("first"), "the first check");
     // Weights only, each real server's method given as it was added (extra_services).
     lab.root(
         "ipvsadm -e -t 10.77.9.8:20007 -r 10.77.5.48:20007 -g -w 43
@@ -622,33 +633,26 @@ fn a_text_check_finds_another_tools_edits_on_idle_services_of_every_kind() {
          ipvsadm -e -f 1012 -r 10.77.5.68:0 -g -w 9
          ipvsadm -e -f 1013 -6 -r [fd77::48]:0 -g -w 9",
     );
-    // The check after the edits comes 30 s after the first, at the recording's start.
-    std::thread::sleep(std::time::Duration::from_secs(28));
-    let window = quiet_window(lab);
+    let second = checks(2)[1].clone();
+    for name in [
+        "tcp:10.77.9.8:20007",
+        "udp:10.77.9.9:20008",
+        "sctp:10.77.9.10:20009",
+        "tcp:[fd79::9:4]:20003",
+        "fwm:1012",
+        "fwm:1013",
+    ] {
+        assert!(
+            second
+                .split_whitespace()
+                .any(|w| w.trim_start_matches("changed=") == name),
+            "{name} not named by the check after the edits: {second}"
+        );
+    }
+    let (from, to, views) = quiet_window(lab);
     let recorder = recorder.wait_with_output().expect("lbtop record ends");
     assert!(recorder.status.success(), "{:?}", recorder.status);
-    let sep = "=====";
-    let out = lab.root(&format!(
-        "cat {dir}/err; grep 'text check' {dir}/log; echo {sep}; {} replay --export json {dir}/rec",
-        lab.lbtop
-    ));
-    let (log, export) = out.split_once(&format!("{sep}\n")).expect("separator");
-    eprintln!("lab: {}", log.trim());
-    let checks: Vec<&str> = log.lines().filter(|l| l.contains("text check")).collect();
-    assert!(!checks.is_empty(), "no text check logged:\n{log}");
-    assert!(
-        checks.iter().all(|l| l.contains("matched=true")),
-        "a check named a service no dump knows:\n{log}"
-    );
-    assert!(
-        checks.iter().any(|l| l
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("edited="))
-            .and_then(|n| n.parse::<usize>().ok())
-            .is_some_and(|n| n >= 6)),
-        "no check named the six edited services:\n{log}"
-    );
-    let (from, to, views) = window;
+    let export = lab.root(&format!("{} replay --export json {dir}/rec", lab.lbtop));
     let frames: Vec<Value> = export
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())

@@ -38,7 +38,7 @@ pub mod ipvs;
 mod parse;
 mod text;
 
-use text::{TextChanges, TextTable};
+use text::TextTable;
 
 use parse::{
     ServiceIdentity, af_of, get_u16, get_u32, inet_addr, missing, parse_daemon, parse_dest,
@@ -147,12 +147,16 @@ pub struct IpvsNetlink {
     reads: u64,
     /// The kernel's text table at the last check ([`IpvsNetlink::note_text`]); `None` before the
     /// first, and after one that could not read it.
-    text: Option<TextTable>,
+    text: Option<Box<TextTable>>,
     /// When the text table is checked next.
     text_due: Instant,
     /// A check found a service added, removed or its line changed: the next read dumps the
     /// services.
     services_edited: bool,
+    /// Text checks made since the text was last unreadable ([`DestDump::base`]).
+    checks: u64,
+    /// The next read follows a text check at once.
+    check_read: bool,
 }
 
 /// How long the router's live counters must have stood still before a GET_SERVICE dump for the
@@ -216,6 +220,10 @@ struct DestDump {
     due: Instant,
     /// The read that last found its service ([`IpvsNetlink::reads`]).
     seen: u64,
+    /// The first text check that may confirm it ([`check_dumps`]): the check it followed at
+    /// once, or for a dump taken between checks, the next one's number plus one (it may show an
+    /// edit undone before the next check, which the text would not tell).
+    base: u64,
 }
 
 impl DestDump {
@@ -244,38 +252,30 @@ impl DestDump {
     }
 }
 
-/// Makes due at `now` the dumps of the services a text check found changed; `false` when a change
-/// names no dump (a line that could not be read, or a service no dump knows).
-fn mark_edited(
+/// At the `checks`-th text check, `table` after `before`: a carried dump whose service's lines
+/// are in both reads and the same, and which was taken before `before` was read or at once after
+/// it ([`DestDump::base`]), stands confirmed as of `stamp`; every other is due at `now`, as is
+/// each whose periodic dump would fall before the next check (`every` from now), so that the
+/// periodic dumps too follow a check at once. Returns how many are due.
+fn check_dumps(
     dests: &mut rustc_hash::FxHashMap<ServiceIdentity, DestDump>,
-    changes: &TextChanges,
-    now: Instant,
-) -> bool {
-    for key in &changes.edited {
-        let ids = match key {
-            // Its family is not in the text: both.
-            Some(ServiceKey::Fwmark { mark, .. }) => [AddressFamily::Inet, AddressFamily::Inet6]
-                .map(|family| {
-                    Some(ServiceIdentity::of(&ServiceKey::Fwmark {
-                        mark: *mark,
-                        family,
-                    }))
-                }),
-            Some(k) => [Some(ServiceIdentity::of(k)), None],
-            None => return false,
-        };
-        let mut found = false;
-        for id in ids.iter().flatten() {
-            if let Some(d) = dests.get_mut(id) {
+    (before, table, checks): (&TextTable, &TextTable, u64),
+    (now, stamp): (Instant, Timestamp),
+    every: std::time::Duration,
+) -> usize {
+    let mut due = 0;
+    for (id, d) in dests.iter_mut() {
+        if d.base < checks && table.unchanged(before, id) {
+            d.read = stamp;
+            if d.due <= now + every {
                 d.due = now;
-                found = true;
             }
+        } else {
+            d.due = now;
         }
-        if !found {
-            return false;
-        }
+        due += usize::from(d.due <= now);
     }
-    true
+    due
 }
 
 /// What [`IpvsNetlink::read_services`] found.
@@ -461,6 +461,8 @@ impl IpvsNetlink {
             text: None,
             text_due: Instant::now(),
             services_edited: false,
+            checks: 0,
+            check_read: false,
         };
         me.family = me.resolve_family()?;
         Ok(me)
@@ -530,17 +532,24 @@ impl IpvsNetlink {
         let changed_here = std::mem::replace(&mut self.changes_seen, changes) != changes;
         // How long a dump holds (spread for services seen first), and whether this read may
         // carry any (not after a change here, nor on a backup director).
-        let spread = match reads {
+        // The services are dumped at least every `at_least` (one dump: it also shows another
+        // tool's `ipvsadm -Z` of one service, and the flags the text lacks); each service's real
+        // servers, while the text is checked, every `checked_at_least`.
+        let (spread, table_spread) = match reads {
             DestReads::Changed {
                 at_least,
                 checked_at_least,
-            } => Some(if self.text.is_some() {
-                checked_at_least.max(at_least)
-            } else {
-                at_least
-            }),
-            DestReads::Every => None,
+            } => (
+                Some(if self.text.is_some() {
+                    checked_at_least.max(at_least)
+                } else {
+                    at_least
+                }),
+                Some(at_least),
+            ),
+            DestReads::Every => (None, None),
         };
+        let check_read = std::mem::take(&mut self.check_read);
         let sync = self.sync_daemons()?;
         let backup = sync.iter().any(|d| d.role == SyncRole::Backup);
         let carry = spread.is_some() && !changed_here && !backup;
@@ -552,7 +561,7 @@ impl IpvsNetlink {
         };
         let (table, services_dumped) = match carried {
             Some(Some(t)) => (*t, false),
-            _ => (self.dump_services(spread, (now, stamp))?, true),
+            _ => (self.dump_services(table_spread, (now, stamp))?, true),
         };
         self.services_edited &= !services_dumped;
         let mut read = ServicesRead {
@@ -564,7 +573,14 @@ impl IpvsNetlink {
             generation: self.generation,
             sync,
         };
-        let same = self.read_dests(&mut read, &table.services, carry, spread, (now, stamp))?;
+        let base = self.checks + u64::from(!check_read);
+        let same = self.read_dests(
+            &mut read,
+            &table.services,
+            (carry, base),
+            spread,
+            (now, stamp),
+        )?;
         if !(same && whole && !services_dumped) {
             self.generation = self.generation.wrapping_add(1);
         }
@@ -635,31 +651,39 @@ impl IpvsNetlink {
             }
             return;
         };
-        let table = TextTable::read(text);
-        if let Some(before) = self.text.as_ref() {
-            let changes = table.changes_since(before, text);
-            self.services_edited |= changes.services;
-            let matched = mark_edited(&mut self.dests, &changes, now);
-            if !matched {
-                // A change no dump can be matched to: read every service rather than miss it.
+        let table = TextTable::read(text, self.text.as_deref());
+        self.checks += 1;
+        self.check_read = true;
+        match self.text.as_ref() {
+            Some(before) => {
+                let edited = table.services_changed(before);
+                self.services_edited |= edited;
+                let due = check_dumps(
+                    &mut self.dests,
+                    (before, &table, self.checks),
+                    (now, stamp),
+                    every,
+                );
+                tracing::debug!(
+                    due,
+                    services = edited,
+                    changed = %table
+                        .changed_names(before)
+                        .iter()
+                        .take(64)
+                        .map(|id| text::name(id))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    "text check"
+                );
+            }
+            // Dumps taken before a first check have no check to confirm them.
+            None => {
                 self.all_due(now);
-            }
-            tracing::debug!(
-                edited = changes.edited.len(),
-                services = changes.services,
-                matched,
-                "text check"
-            );
-            // The rest were found as their dumps left them (the check before was read before
-            // those dumps, and nothing the text shows moved since).
-            for d in self.dests.values_mut().filter(|d| d.due > now) {
-                d.read = stamp;
-            }
-            if let Some(t) = self.table.as_mut().filter(|_| !changes.services) {
-                t.stamp = stamp;
+                tracing::debug!("text check: first");
             }
         }
-        self.text = Some(table);
+        self.text = Some(Box::new(table));
     }
 
     /// Every dump carried so far is due at `now`.
@@ -719,7 +743,7 @@ impl IpvsNetlink {
         &mut self,
         read: &mut ServicesRead,
         services: &[(VirtualServiceSample, ServiceIdentity)],
-        carry: bool,
+        (carry, base): (bool, u64),
         spread: Option<std::time::Duration>,
         (now, stamp): (Instant, Timestamp),
     ) -> Result<bool, NetlinkError> {
@@ -763,6 +787,7 @@ impl IpvsNetlink {
             let mut dump = self.dump_dests(&mut headers, svc, id, request, (stamp, due))?;
             same &= before.as_ref() == Some(&dump.reals);
             dump.seen = pass;
+            dump.base = base;
             self.dests.insert(id.clone(), dump);
             read.dumped += 1;
         }
@@ -827,6 +852,7 @@ impl IpvsNetlink {
             read,
             due,
             seen: 0,
+            base: 0,
         })
     }
 
@@ -1343,71 +1369,92 @@ mod tests {
         assert_eq!(r.tunnel, None, "only tunnel reals carry an encapsulation");
     }
 
-    /// A text check makes due the dumps of the services it names, of both families for a
-    /// firewall mark, and says when it names one no dump knows (or none at all).
+    /// A text check confirms a dump only where its service's lines are in both reads and the
+    /// same and the dump was taken before the earlier read or at once after it; every other
+    /// dump, and each whose periodic dump falls before the next check, is due.
     #[test]
-    fn a_text_check_makes_due_only_the_services_it_names() {
-        let now = Instant::now();
-        let later = now + std::time::Duration::from_secs(300);
-        let tcp = ServiceKey::Addr {
-            protocol: crate::model::sample::Protocol::Tcp,
-            address: std::net::Ipv4Addr::new(10, 78, 0, 1).into(),
-            port: 80,
+    fn a_text_check_confirms_only_dumps_it_can_vouch_for() {
+        let table = "TCP  0A4E0001:0050 wlc \n  -> 0A4D0201:1F40      Route   1      0          0 \n\
+                     TCP  0A4E0002:0050 wlc \n  -> 0A4D0201:1F41      Route   1      0          0 \n\
+                     FWM  00000007 rr \n  -> 0A4D0203:0000      Masq    3      0          0 \n";
+        let tcp = |last| {
+            ServiceIdentity::of(&ServiceKey::Addr {
+                protocol: crate::model::sample::Protocol::Tcp,
+                address: std::net::Ipv4Addr::new(10, 78, 0, last).into(),
+                port: 80,
+            })
         };
-        let other = ServiceKey::Addr {
-            protocol: crate::model::sample::Protocol::Udp,
-            address: std::net::Ipv4Addr::new(10, 78, 0, 1).into(),
-            port: 80,
-        };
-        let mark = |family| ServiceKey::Fwmark { mark: 7, family };
-        let keys = [
-            tcp,
-            other,
+        let mark = |family| ServiceIdentity::of(&ServiceKey::Fwmark { mark: 7, family });
+        let ids = [
+            tcp(1),
+            tcp(2),
+            tcp(3),
             mark(AddressFamily::Inet),
             mark(AddressFamily::Inet6),
         ];
-        let fresh = || -> rustc_hash::FxHashMap<ServiceIdentity, DestDump> {
-            keys.iter()
-                .map(|k| {
+        let now = Instant::now();
+        let every = std::time::Duration::from_secs(30);
+        let (later, soon) = (now + every * 10, now + every / 2);
+        let dests = |bases: [u64; 5], due: Instant| {
+            ids.iter()
+                .zip(bases)
+                .map(|(id, base)| {
                     let d = DestDump {
                         request: Vec::new(),
                         reals: Vec::new(),
                         totals: None,
                         rates: None,
                         read: Timestamp(0),
-                        due: later,
+                        due,
                         seen: 0,
+                        base,
                     };
-                    (ServiceIdentity::of(k), d)
+                    (id.clone(), d)
                 })
-                .collect()
+                .collect::<rustc_hash::FxHashMap<_, _>>()
         };
-        let due = |dests: &rustc_hash::FxHashMap<ServiceIdentity, DestDump>| -> Vec<bool> {
-            keys.iter()
-                .map(|k| dests[&ServiceIdentity::of(k)].due == now)
-                .collect()
+        let check = |after: &str, bases: [u64; 5], due: Instant| {
+            let before = TextTable::read(table.as_bytes(), None);
+            let after = TextTable::read(after.as_bytes(), Some(&before));
+            let mut d = dests(bases, due);
+            let n = check_dumps(&mut d, (&before, &after, 2), (now, Timestamp(5)), every);
+            let state: Vec<(bool, bool)> = ids
+                .iter()
+                .map(|id| (d[id].due == now, d[id].read == Timestamp(5)))
+                .collect();
+            assert_eq!(n, state.iter().filter(|(due, _)| *due).count());
+            state
         };
-        let edited = |keys: Vec<Option<ServiceKey>>| TextChanges {
-            services: false,
-            edited: keys,
-        };
-
-        let mut dests = fresh();
-        assert!(mark_edited(&mut dests, &edited(vec![Some(tcp)]), now));
-        assert_eq!(due(&dests), [true, false, false, false]);
-
-        let mut dests = fresh();
-        let fwmark = Some(mark(AddressFamily::Inet));
-        assert!(mark_edited(&mut dests, &edited(vec![fwmark]), now));
-        assert_eq!(due(&dests), [false, false, true, true]);
-
-        let unknown = Some(ServiceKey::Fwmark {
-            mark: 8,
-            family: AddressFamily::Inet,
-        });
-        assert!(!mark_edited(&mut fresh(), &edited(vec![unknown]), now));
-        assert!(!mark_edited(&mut fresh(), &edited(vec![None]), now));
-        assert!(mark_edited(&mut fresh(), &edited(Vec::new()), now));
+        const CONFIRMED: (bool, bool) = (false, true);
+        const DUE: (bool, bool) = (true, false);
+        // Nothing moved: taken at or before the check before, confirmed; tcp(3) is in neither
+        // read, and the dumps taken between the checks (base 2) may show an undone edit.
+        assert_eq!(
+            check(table, [1, 0, 1, 1, 2], later),
+            [CONFIRMED, CONFIRMED, DUE, CONFIRMED, DUE]
+        );
+        // A weight: its service alone; a firewall mark's, both families.
+        let weight = table.replace("1F41      Route   1", "1F41      Route   0");
+        assert_eq!(
+            check(&weight, [1; 5], later),
+            [CONFIRMED, DUE, DUE, CONFIRMED, CONFIRMED]
+        );
+        let fwm = table.replace("Masq    3", "Masq    2");
+        assert_eq!(
+            check(&fwm, [1; 5], later),
+            [CONFIRMED, CONFIRMED, DUE, DUE, DUE]
+        );
+        // A service gone from the second read (removed, or skipped by a torn read).
+        let gone = table.replace(
+            "TCP  0A4E0001:0050 wlc \n  -> 0A4D0201:1F40      Route   1      0          0 \n",
+            "",
+        );
+        assert_eq!(
+            check(&gone, [1; 5], later),
+            [DUE, CONFIRMED, DUE, CONFIRMED, CONFIRMED]
+        );
+        // Periodic dumps that fall before the next check are taken now, after this check.
+        assert!(check(table, [1; 5], soon).iter().all(|(due, _)| *due));
     }
 
     /// The rule that lets a read skip a service's GET_DEST: only when nothing that moves a real
@@ -1431,6 +1478,7 @@ mod tests {
             read: Timestamp(0),
             due,
             seen: 0,
+            base: 0,
         };
         let later = now + std::time::Duration::from_secs(30);
         assert!(!dump(vec![idle.clone()], later).stale(&svc, now));
