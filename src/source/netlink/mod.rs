@@ -255,8 +255,9 @@ impl DestDump {
 /// At the `checks`-th text check, `table` after `before`: a carried dump whose service's lines
 /// are in both reads and the same, and which was taken before `before` was read or at once after
 /// it ([`DestDump::base`]), stands confirmed as of `stamp`; every other is due at `now`, as is
-/// each whose periodic dump would fall before the next check (`every` from now), so that the
-/// periodic dumps too follow a check at once. Returns how many are due.
+/// each whose periodic dump would fall before the next check (`every` from now, which comes at
+/// the first poll after it: half of `every` more is allowed for that), so that the periodic dumps
+/// too follow a check at once. Returns how many are due.
 fn check_dumps(
     dests: &mut rustc_hash::FxHashMap<ServiceIdentity, DestDump>,
     (before, table, checks): (&TextTable, &TextTable, u64),
@@ -267,7 +268,7 @@ fn check_dumps(
     for (id, d) in dests.iter_mut() {
         if d.base < checks && table.unchanged(before, id) {
             d.read = stamp;
-            if d.due <= now + every {
+            if d.due <= now + every + every / 2 {
                 d.due = now;
             }
         } else {
@@ -1394,7 +1395,7 @@ mod tests {
         ];
         let now = Instant::now();
         let every = std::time::Duration::from_secs(30);
-        let (later, soon) = (now + every * 10, now + every / 2);
+        let (later, soon) = (now + every * 10, now + every * 5 / 4);
         let dests = |bases: [u64; 5], due: Instant| {
             ids.iter()
                 .zip(bases)
@@ -1453,7 +1454,8 @@ mod tests {
             check(&gone, [1; 5], later),
             [DUE, CONFIRMED, DUE, CONFIRMED, CONFIRMED]
         );
-        // Periodic dumps that fall before the next check are taken now, after this check.
+        // Periodic dumps that fall before the next check (which comes at the first poll after
+        // `every`) are taken now, after this check.
         assert!(check(table, [1; 5], soon).iter().all(|(due, _)| *due));
     }
 
