@@ -153,7 +153,7 @@ pub struct IpvsNetlink {
     /// A check found a service added, removed or its line changed: the next read dumps the
     /// services.
     services_edited: bool,
-    /// Text checks made since the text was last unreadable ([`DestDump::base`]).
+    /// Text checks made ([`DestDump::base`]).
     checks: u64,
     /// The next read follows a text check at once.
     check_read: bool,
@@ -560,10 +560,21 @@ impl IpvsNetlink {
             }
             _ => None,
         };
+        // The last read's services, when this read dumps them again (this process's reads only
+        // keep it when they may carry).
+        let previous = if carried.is_none() {
+            self.table.take()
+        } else {
+            None
+        };
         let (table, services_dumped) = match carried {
             Some(Some(t)) => (*t, false),
             _ => (self.dump_services(table_spread, (now, stamp))?, true),
         };
+        // A dump that found the services as they were is no change: on an idle table, the one
+        // every `at_least` then costs its dump, not a whole sample assembled and sent.
+        let services_same = !services_dumped
+            || previous.is_some_and(|p| p.services == table.services);
         self.services_edited &= !services_dumped;
         let mut read = ServicesRead {
             services: Vec::new(),
@@ -582,7 +593,7 @@ impl IpvsNetlink {
             spread,
             (now, stamp),
         )?;
-        if !(same && whole && !services_dumped) {
+        if !(same && whole && services_same) {
             self.generation = self.generation.wrapping_add(1);
         }
         read.generation = self.generation;
@@ -637,11 +648,11 @@ impl IpvsNetlink {
     /// Notes the kernel's text table (`/proc/net/ip_vs`), read just before a read of the services
     /// that may carry ([`DestReads::Changed`]), and checks it again after `every`. It shows each
     /// service's scheduler and persistence and each real server's address, method, weight and
-    /// connection counts: a service whose lines differ from the last check's is dumped again in
-    /// the read that follows (and the services too when one came, went or its line changed), and
-    /// the dumps of the others stand confirmed as of now. Each is still dumped at least every
-    /// `checked_at_least` for what the text does not show (thresholds, tunnel settings, flags).
-    /// `None` (it could not be read) goes back to dumping every service every `at_least`.
+    /// connection counts: the read that follows dumps again every service whose dump the check
+    /// cannot vouch for ([`check_dumps`]), and the services too when one came, went or its line
+    /// changed; the other dumps stand confirmed as of now. Each is still dumped at least every
+    /// `checked_at_least` for what the text does not show (thresholds, tunnel settings). `None`
+    /// (it could not be read) goes back to dumping every service every `at_least`.
     pub fn note_text(&mut self, text: Option<&[u8]>, every: std::time::Duration) {
         let (now, stamp) = (Instant::now(), Timestamp::now());
         self.text_due = now + every;
