@@ -573,8 +573,8 @@ impl IpvsNetlink {
         };
         // A dump that found the services as they were is no change: on an idle table, the one
         // every `at_least` then costs its dump, not a whole sample assembled and sent.
-        let services_same = !services_dumped
-            || previous.is_some_and(|p| p.services == table.services);
+        let services_same =
+            !services_dumped || previous.is_some_and(|p| p.services == table.services);
         self.services_edited &= !services_dumped;
         let mut read = ServicesRead {
             services: Vec::new(),
