@@ -515,7 +515,7 @@ fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved(
     let recorder = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
         .arg("record")
         .arg(&rec)
-        .args(["--duration", "150s", "--router", "lab", "--nodes", "none"])
+        .args(["--duration", "200s", "--router", "lab", "--nodes", "none"])
         .args(["--interval", "1s", "-F", &lab.ssh_config])
         .args(["--router-agent", &lab.lbtop])
         .stdout(std::process::Stdio::null())
@@ -532,6 +532,13 @@ fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved(
     // Another tool changes an idle service's real server (not persistent, no traffic).
     let changed = std::time::Instant::now();
     lab.root("ipvsadm -e -t 10.77.9.8:20007 -r 10.77.5.48:20007 -g -w 42");
+    std::thread::sleep(std::time::Duration::from_secs(33).saturating_sub(changed.elapsed()));
+    windows.push(quiet_window(lab));
+    // Then another idle service's scheduler alone (its real servers unchanged): a services dump
+    // that differs from the last must reach the frames, though the agent sends no table while
+    // its generation holds.
+    let changed = std::time::Instant::now();
+    lab.root("ipvsadm -E -u 10.77.9.9:20008 -s nq");
     std::thread::sleep(std::time::Duration::from_secs(33).saturating_sub(changed.elapsed()));
     windows.push(quiet_window(lab));
     let _ = std::process::Command::new("kill")
@@ -586,6 +593,11 @@ fn an_agent_session_equals_ipvsadm_at_every_poll_while_it_dumps_only_what_moved(
         .find(|l| l.contains("10.77.5.48:20007"))
         .and_then(|l| l.split_whitespace().nth(3));
     assert_eq!(weight, Some("42"), "{}", windows[2].2[0]);
+    let scheduler = windows[3].2[0]
+        .lines()
+        .find(|l| l.contains("10.77.9.9:20008"))
+        .and_then(|l| l.split_whitespace().nth(2));
+    assert_eq!(scheduler, Some("nq"), "{}", windows[3].2[0]);
 }
 
 /// Idle services are checked against the kernel's text table (`/proc/net/ip_vs`) every 30 s
