@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lbtop::app::replay::{RecordingView, ReplayView};
 use lbtop::app::state::TextInput;
-use lbtop::app::{Action, Speed, State, StateOptions};
+use lbtop::app::{Action, Event, Speed, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::Timestamp;
 use lbtop::record::RecorderStatus;
@@ -87,9 +87,9 @@ fn a_recording_spanning_every_time_there_is_draws_its_bar_and_resolves_a_typed_t
     for typed in ["00:00", "23:59:59", "+1h", "-1h"] {
         state.update(Action::GoToTime);
         for c in typed.chars() {
-            state.text_input(TextInput::Char(c));
+            state.handle(Event::Text(TextInput::Char(c)));
         }
-        let seek = state.text_input(TextInput::Accept);
+        let seek = state.handle(Event::Text(TextInput::Accept)).command;
         assert!(seek.is_some(), "{typed}: {:?}", state.ui().popup);
     }
     let status = RecorderStatus {

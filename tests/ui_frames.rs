@@ -2,7 +2,7 @@
 //! derivation, alerts and drawing are all the real ones; only the samples are scripted.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use lbtop::app::{Command, State, StateOptions};
+use lbtop::app::{Command, Event, State, StateOptions};
 use lbtop::config::{Keymap, Theme};
 use lbtop::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
 use lbtop::runtime::handle_key;
@@ -502,7 +502,11 @@ fn after_a_drain_the_row_counts_connections_down() {
         from: 1,
         to: 0,
     };
-    assert_eq!(s.action_done(&change, Ok(())), Some(Command::Refresh));
+    let applied = Event::Applied {
+        change: change.clone(),
+        result: Ok(()),
+    };
+    assert_eq!(s.handle(applied).command, Some(Command::Refresh));
     assert_eq!(s.restore_points().get(&(service, real)), Some(&1));
     if let Some(r) = s.testing_parts().2
         && let Some(cur) = r.cur.as_mut()

@@ -830,24 +830,6 @@ impl State {
         self.handle(Event::Action(action)).command
     }
 
-    /// `handle(Event::Text(input))`: keys typed into the open prompt.
-    pub fn text_input(&mut self, input: TextInput) -> Option<Command> {
-        self.handle(Event::Text(input)).command
-    }
-
-    /// `handle(Event::Applied { … })`: the outcome of an applied change.
-    pub fn action_done(
-        &mut self,
-        change: &WeightChange,
-        result: Result<(), String>,
-    ) -> Option<Command> {
-        self.handle(Event::Applied {
-            change: change.clone(),
-            result,
-        })
-        .command
-    }
-
     /// Takes in what a source reported. Returns the alert events it caused.
     fn take_in(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
         if self.mode == Mode::Paused {
@@ -1186,7 +1168,7 @@ impl State {
         match action {
             Action::Quit => return Some(Command::Quit),
             Action::Help => {
-                self.ui.popup = Some(Popup::Help);
+                self.show_popup(Popup::Help);
                 self.ui.help_line = 0;
             }
             // Esc closes the message on screen first, then clears the filter.
@@ -1427,7 +1409,7 @@ impl State {
                     ));
                 }
                 let warnings = self.change_warnings(&change);
-                self.ui.popup = Some(Popup::Confirm(PendingAction {
+                self.show_popup(Popup::Confirm(PendingAction {
                     change,
                     cuts_off: cut,
                     from_node,
@@ -1597,13 +1579,13 @@ impl State {
                     self.move_selection_in(Pane::Services, 1);
                 }
                 if self.ui.service_sel.is_some() {
-                    self.ui.popup = Some(Popup::ServiceDetail);
+                    self.show_popup(Popup::ServiceDetail);
                 }
             }
             Pane::Nodes => {
                 if let Some(name) = self.selected_node_name() {
                     self.ui.detail_sel = None;
-                    self.ui.popup = Some(Popup::NodeDetail(name));
+                    self.show_popup(Popup::NodeDetail(name));
                 }
             }
             Pane::Alerts => {}

@@ -573,7 +573,7 @@ const CPU_WORDS: usize = 10;
 /// same.
 pub(crate) fn totals_shape(shape: &NodeSample) -> NodeSample {
     let mut light = shape.clone();
-    if !light.stat.cpus.is_empty() {
+    if light.has_per_core() {
         light.stat.online_cores = Some(u32::try_from(light.stat.cpus.len()).unwrap_or(u32::MAX));
     }
     light.stat.cpus = Vec::new();
