@@ -503,7 +503,7 @@ fn after_a_drain_the_row_counts_connections_down() {
         to: 0,
     };
     let applied = Event::Applied {
-        change: change.clone(),
+        change,
         result: Ok(()),
     };
     assert_eq!(s.handle(applied).command, Some(Command::Refresh));
