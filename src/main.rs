@@ -330,10 +330,7 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
         lbtop::app::playback::declare(&mut state, &info);
         let result = match &args.output {
             Some(path) => {
-                let mut options = lbtop::owner_only::options();
-                options.create(true).truncate(true);
-                let f = lbtop::fsutil::open_to_write(path, options)
-                    .with_context(|| format!("creating {}", path.display()))?;
+                let f = output_file(path, &args.file)?;
                 export(
                     format,
                     &mut player,
@@ -407,10 +404,7 @@ fn report(args: &ReportArgs, config: &Config) -> anyhow::Result<()> {
     };
     let result = match &args.output {
         Some(path) => {
-            let mut options = lbtop::owner_only::options();
-            options.create(true).truncate(true);
-            let f = lbtop::fsutil::open_to_write(path, options)
-                .with_context(|| format!("creating {}", path.display()))?;
+            let f = output_file(path, &args.file)?;
             let mut out = BufWriter::new(f);
             lbtop::report::html::write(&mut player, &mut state, range, &about, &mut out)
         }
@@ -432,6 +426,32 @@ fn report(args: &ReportArgs, config: &Config) -> anyhow::Result<()> {
 
 /// An export range must hold a frame: a reversed one, or one outside the recording, is a usage
 /// error (exit 2) rather than an empty output that looks like success.
+/// The file an export or a report is written to (`-o`), emptied only once it is known not to be
+/// the recording being read: the same file under another name, a link to it or the recording
+/// itself would otherwise be wiped before a frame of it was read.
+fn output_file(path: &std::path::Path, input: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::MetadataExt;
+    let mut options = lbtop::owner_only::options();
+    options.create(true);
+    let f = lbtop::fsutil::open_to_write(path, options)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let out = f
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let same =
+        std::fs::metadata(input).is_ok_and(|inp| inp.dev() == out.dev() && inp.ino() == out.ino());
+    if same {
+        anyhow::bail!(
+            "{} is the recording being read ({}); give -o another file",
+            path.display(),
+            input.display()
+        );
+    }
+    f.set_len(0)
+        .with_context(|| format!("emptying {}", path.display()))?;
+    Ok(f)
+}
+
 fn check_range(range: &Range, recording: &lbtop::record::Recording) -> Result<(), RunError> {
     let clock = |t: lbtop::model::sample::Timestamp| t.to_string();
     if let (Some(from), Some(to)) = (range.from, range.to)

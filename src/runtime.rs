@@ -75,6 +75,14 @@ impl Poll for Box<dyn Poll> {
 /// Builds the sources for `args`; the config gives the interval (SSH timeouts follow it) and the
 /// `[[node]]` mappings for `--nodes auto`.
 pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunError> {
+    if let Some(root) = &args.proc_root
+        && !root.is_dir()
+    {
+        return Err(RunError::Unsupported(format!(
+            "--proc-root {}: not a directory",
+            crate::model::text::printable(&root.display().to_string(), 200)
+        )));
+    }
     // `local` (alone or in a list) is this machine as a node; the rest are reached over SSH.
     let (local_node, remote_nodes) = args.nodes.split_local();
     let mut set = SourceSet::default();

@@ -91,6 +91,30 @@ fn a_failed_router_is_reported_in_the_json_and_the_exit_status_is_still_0() {
 }
 
 #[test]
+fn a_wrong_proc_root_names_the_snapshot_not_a_module_to_load() {
+    // Not a directory: a usage error, exit 2, before anything is polled.
+    let out = lbtop(&[
+        "--once",
+        "--json",
+        "--proc-root",
+        "/nonexistent/lbtop-snapshot",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--proc-root /nonexistent/lbtop-snapshot: not a directory"),
+        "{err}"
+    );
+    // A snapshot without the IPVS table: the file it lacks, not "modprobe ip_vs".
+    let dir = tempfile::tempdir().expect("dir");
+    let root = dir.path().to_str().expect("utf8");
+    let v = once(&["--interval", "0s", "--nodes", "none", "--proc-root", root]);
+    let error = v["router"]["error"].as_str().expect("an error");
+    assert!(error.contains(&format!("{root}/net/ip_vs")), "{error}");
+    assert!(!error.contains("modprobe"), "{error}");
+}
+
+#[test]
 fn interval_zero_takes_one_sample_and_derived_values_are_null() {
     let v = once(&["--interval", "0s", "--router", "none"]);
     let node = &v["nodes"][0];

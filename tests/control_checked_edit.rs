@@ -15,6 +15,8 @@ use lbtop::control::plan::{ActionKind, WeightChange, parse_service};
 /// appends its arguments to `$FAKE/edits` and sets the weight.
 const FAKE_IPVSADM: &str = r#"#!/bin/sh
 st=$FAKE/state
+# As a sudo that logs input would: whatever is on its stdin is read to the end.
+if [ -f "$FAKE/eats-input" ]; then cat >/dev/null; fi
 svc='TCP  10.77.1.101:80 lc' psvc='TCP  0A4D0165:0050 lc'
 case " $* " in *" -f "*) svc='FWM  2 IPv6 wlc' psvc='FWM  00000002 wlc' ;; esac
 proc() {
@@ -63,6 +65,8 @@ struct Router {
     /// Whether the script reads the stand-in `/proc/net/ip_vs` (else, as on a machine without
     /// IPVS, it finds none and reads ipvsadm's views only).
     proc: bool,
+    /// The shell the script is fed to.
+    shell: &'static str,
 }
 
 impl Router {
@@ -75,7 +79,11 @@ impl Router {
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
         std::fs::write(dir.path().join("state"), state).expect("write the table");
-        let r = Self { dir, proc };
+        let r = Self {
+            dir,
+            proc,
+            shell: "/bin/sh",
+        };
         // Through sh, not exec: a child another test thread forks while this one writes the
         // file can hold it open for writing a moment longer, and exec would fail with ETXTBSY.
         let ok = Command::new("/bin/sh")
@@ -86,6 +94,14 @@ impl Router {
             .expect("run the stand-in");
         assert!(ok.success());
         r
+    }
+
+    /// bash as the login's `sh` (it reads a script from a pipe a byte at a time, so what a
+    /// command reads from its stdin is the script's rest), and an ipvsadm that reads its stdin.
+    fn bash_and_an_ipvsadm_that_reads_input(mut self) -> Self {
+        std::fs::write(self.dir.path().join("eats-input"), "").expect("mark");
+        self.shell = "/bin/bash";
+        self
     }
 
     fn without_tun_info(self) -> Self {
@@ -115,7 +131,7 @@ impl Router {
             self.dir.path().join("no-ipvs-here").display().to_string()
         };
         script = script.replace("/proc/net/ip_vs", &ip_vs);
-        let mut child = Command::new("/bin/sh")
+        let mut child = Command::new(self.shell)
             .arg("-s")
             .env("PATH", path)
             .env("FAKE", self.dir.path())
@@ -191,6 +207,20 @@ fn refused(read: &CheckedEdit) -> &Refusal {
     match read {
         CheckedEdit::Refused(r) => r,
         CheckedEdit::Applied { .. } => panic!("applied, but should have been refused"),
+    }
+}
+
+#[test]
+fn ipvsadm_reading_its_input_takes_none_of_the_script() {
+    for proc in [true, false] {
+        let r = Router::new(TABLE, proc).bash_and_an_ipvsadm_that_reads_input();
+        let c = change("tcp:10.77.1.101:80", "10.77.0.12:80", 3, 0);
+        assert_eq!(applied(&r.run(&c, false)), Some(0), "proc: {proc}");
+        assert_eq!(
+            r.edits(),
+            ["-e -t 10.77.1.101:80 -r 10.77.0.12:80 -m -w 0 -x 40 -y 4"],
+            "proc: {proc}"
+        );
     }
 }
 

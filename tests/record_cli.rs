@@ -225,6 +225,55 @@ fn a_reversed_or_empty_export_range_exits_2_saying_why() {
 }
 
 #[test]
+fn an_output_that_is_the_recording_itself_is_refused_and_the_recording_kept() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
+    let dir = tempfile::tempdir().expect("dir");
+    let rec = dir.path().join("r.lbrec");
+    std::fs::copy(demo, &rec).expect("copy the demo");
+    let before = std::fs::read(&rec).expect("read");
+    let link = dir.path().join("link.lbrec");
+    std::os::unix::fs::symlink(&rec, &link).expect("symlink");
+    let hard = dir.path().join("hard.lbrec");
+    std::fs::hard_link(&rec, &hard).expect("hard link");
+    for out in [&rec, &link, &hard] {
+        for args in [
+            vec!["replay", s(&rec), "--export", "csv", "-o", s(out)],
+            vec!["report", s(&rec), "-o", s(out)],
+        ] {
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+                .args(&args)
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&run.stderr);
+            assert!(!run.status.success(), "{args:?}: {err}");
+            assert!(
+                err.contains("is the recording being read"),
+                "{args:?}: {err}"
+            );
+            assert_eq!(std::fs::read(&rec).expect("read"), before, "{args:?}");
+        }
+    }
+    // Another file is written, and emptied first.
+    let other = dir.path().join("out.csv");
+    std::fs::write(&other, "x".repeat(1 << 20)).expect("write");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["replay", s(&rec), "--export", "csv", "-o", s(&other)])
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = std::fs::read_to_string(&other).expect("read");
+    assert!(
+        text.starts_with("time,") && !text.contains("xxx"),
+        "{}",
+        &text[..80]
+    );
+}
+
+#[test]
 fn exports_carry_the_alerts_and_actions_and_csv_numbers_have_a_fixed_precision() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/demo.lbrec");
     let run = |format: &str| {

@@ -412,3 +412,63 @@ fn a_crafted_frame_claiming_hundreds_of_mib_of_numbers_is_skipped_in_bounded_mem
         "the three polls and the empty frame"
     );
 }
+
+#[test]
+fn text_in_a_recording_reaches_nothing_unprintable() {
+    use lbtop::model::alert::{AlertEvent, AlertKind, Severity};
+    use lbtop::model::sample::{HostStatus, Report, SourceEvent};
+    use lbtop::record::Item;
+    // A recording is a file from anywhere: names, messages and alerts in it are escaped as they
+    // are read, as a live host's are.
+    let hostile = "lvs\u{1b}]0;owned\u{7}\u{202e}\u{2028}";
+    let mut info = scripted_info(SHAPE, &options());
+    info.router = Some(hostile.to_string());
+    let t = Timestamp(info.created.0 + 1000);
+    let mut w = Writer::new(Vec::new(), info, options()).expect("writer");
+    w.push(Item::Event(SourceEvent::Router {
+        host: hostile.to_string(),
+        report: Report::Status {
+            time: t,
+            status: HostStatus::Error,
+            message: Some(format!("refused: {hostile}")),
+        },
+    }));
+    w.push(Item::Alert(AlertEvent {
+        time: t,
+        severity: Severity::Critical,
+        subject: hostile.to_string(),
+        kind: AlertKind::Unreachable,
+        message: hostile.to_string(),
+        raised: true,
+    }));
+    let bytes = w.finish().expect("finish");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(dir.path(), "hostile.lbrec", &bytes);
+    let mut p = Player::open(&path).expect("open");
+    // The strings themselves (not their Debug form, which escapes on its own).
+    let mut seen: Vec<String> = p.recording.info().router.iter().cloned().collect();
+    while let Some(f) = p.next_frame() {
+        for e in &f.events {
+            if let SourceEvent::Router { host, report } = e {
+                seen.push(host.clone());
+                if let Report::Status {
+                    message: Some(m), ..
+                } = report
+                {
+                    seen.push(m.clone());
+                }
+            }
+        }
+        for a in &f.alerts {
+            seen.push(a.subject.clone());
+            seen.push(a.message.clone());
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    for s in &seen {
+        assert!(s.contains("owned"), "{s:?}");
+        for c in ['\u{1b}', '\u{7}', '\u{202e}', '\u{2028}'] {
+            assert!(!s.contains(c), "{c:?} reached the replay: {s:?}");
+        }
+    }
+}

@@ -4,9 +4,11 @@
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use lbtop::model::sample::HostStatus;
+use lbtop::source::agent::AgentChoice;
 use lbtop::source::remote::{RemoteSource, Role, SudoMode};
 use lbtop::source::ssh::HostSpec;
 use support::sshd::{Client, Host};
@@ -109,5 +111,67 @@ fn a_router_without_ipvs_says_so() {
         log.message().contains("IPVS not loaded on the router"),
         "{}",
         log.message()
+    );
+}
+
+#[test]
+fn an_agent_that_never_greets_is_given_up_once_and_the_shell_program_serves() {
+    if !support::sshd::require() {
+        return;
+    }
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        eprintln!("skipped: this kernel has IPVS loaded");
+        return;
+    }
+    // An "agent" that notes each start and then says nothing, as one stuck behind a hung sudo
+    // or a hung disk would.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let started = dir.path().join("started");
+    let agent = dir.path().join("hung-agent");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\necho $$ >> '{}'\nexec sleep 30\n",
+            started.display()
+        ),
+    )
+    .expect("write the agent");
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    let client = Client::new();
+    let router = Host::new(&client, 201, None, "");
+    client.trust(&router.addr(), &router.sshd);
+    let ctx = watch::context(&client.home, &client.config, &[], watch::fast_tuning());
+    let spec = HostSpec::parse(&router.sshd.spec()).expect("spec");
+    let resolved = ctx.settings.resolve(&spec, None).expect("resolve");
+    let mut src = RemoteSource::new(
+        "router".into(),
+        "router".into(),
+        resolved,
+        Role::Router(SudoMode::Never),
+        ctx.clone(),
+    );
+    src.agent = AgentChoice::Path(agent.display().to_string());
+    let w = Watch::start(vec![src], INTERVAL);
+    // The shell program answered (this kernel has no IPVS, which it says): the agent was given
+    // up within the start's time, not tried until the start timed out.
+    let log = w.wait_status("router", HostStatus::Error, 10 * SEC);
+    assert!(
+        log.message().contains("IPVS not loaded on the router"),
+        "{:?}",
+        log.statuses
+    );
+    // Several poll deadlines later (3 s each here) the agent was still started only once: the
+    // fallback is kept, and the connection was never dropped for it.
+    std::thread::sleep(7 * SEC);
+    let starts = std::fs::read_to_string(&started).unwrap_or_default();
+    assert_eq!(starts.lines().count(), 1, "agent starts: {starts:?}");
+    assert!(
+        !w.host("router")
+            .statuses
+            .iter()
+            .any(|(s, _)| *s == HostStatus::Unreachable),
+        "{:?}",
+        w.host("router").statuses
     );
 }

@@ -173,8 +173,9 @@ fn proc_service(key: &ServiceKey) -> String {
 ///
 /// The script holds only constants and typed values (addresses, ports, numbers), and what it
 /// reads from the router is matched against fixed patterns before the edit uses it: nothing
-/// from the router or the operator is interpreted by the shell. [`read_checked_edit`] reads its
-/// output.
+/// from the router or the operator is interpreted by the shell. Each ipvsadm reads `/dev/null`,
+/// not the script's input: a `sudo` that logs input would otherwise take the rest of the script.
+/// [`read_checked_edit`] reads its output.
 pub fn checked_edit_script(change: &WeightChange, force: bool) -> String {
     let svc = service_args(&change.service).join(" ");
     let guard = u8::from(change.to == 0 && !force);
@@ -200,7 +201,7 @@ if [ -r /proc/net/ip_vs ]; then
 fi
 if [ "$n" != 1 ] || [ -z "$f" ] || [ "$f" = Tunnel ]; then
   f= w= live=0
-  v=$($S ipvsadm -L -n --exact --tun-info {svc} 2>/dev/null) || v=$($S ipvsadm -L -n --exact {svc}) || exit
+  v=$($S ipvsadm -L -n --exact --tun-info {svc} </dev/null 2>/dev/null) || v=$($S ipvsadm -L -n --exact {svc} </dev/null) || exit
   ti=; case $v in *TunnelInfo*) ti=1 ;; esac
   while read -r a r c1 c2 c3 c4; do
     [ "$a" = '->' ] || continue
@@ -214,7 +215,7 @@ $v
 EOF
 fi
 [ -n "$f" ] || no real
-h=$($S ipvsadm -L -n --exact --thresholds {svc}) || exit
+h=$($S ipvsadm -L -n --exact --thresholds {svc} </dev/null) || exit
 u= l=
 while read -r a r c1 c2 c3; do
   if [ "$a" = '->' ] && [ "$r" = "$R" ]; then u=$c1 l=$c2; fi
@@ -240,9 +241,9 @@ if [ $F = -i ]; then
     *) no tunnel ;;
   esac
 fi
-$S ipvsadm -e {svc} -r "$R" $F "$@" -w {to} -x "$u" -y "$l" || exit
+$S ipvsadm -e {svc} -r "$R" $F "$@" -w {to} -x "$u" -y "$l" </dev/null || exit
 echo '@@lbtop-applied'
-$S ipvsadm -L -n --exact {svc}
+$S ipvsadm -L -n --exact {svc} </dev/null
 "#
     )
 }

@@ -237,11 +237,11 @@ impl RouterControl for SshControl {
                 // The plain view where ipvsadm lacks --tun-info.
                 script.push_str("$S ipvsadm ");
                 script.push_str(&ipvsadm::TUN_INFO_VIEW.join(" "));
-                script.push_str(" 2>/dev/null || ");
+                script.push_str(" </dev/null 2>/dev/null || ");
             }
             script.push_str("$S ipvsadm ");
             script.push_str(&view.join(" "));
-            script.push_str("\necho '");
+            script.push_str(" </dev/null\necho '");
             script.push_str(VIEW_END.trim_end());
             script.push_str("'\n");
         }
@@ -263,7 +263,7 @@ impl RouterControl for SshControl {
         let mut script = String::from(self.sudo.program_line());
         script.push_str("exec $S ipvsadm ");
         script.push_str(&ipvsadm::edit_args(svc, real, weight)?.join(" "));
-        script.push('\n');
+        script.push_str(" </dev/null\n");
         self.run(&script).await.map(|_| ())
     }
 

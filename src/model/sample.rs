@@ -777,6 +777,89 @@ impl RouterSample {
     pub(crate) fn counters_time(&self) -> Timestamp {
         self.parts.counters.unwrap_or(self.time)
     }
+
+    /// The strings that came from the router made printable and bounded, once, where a sample
+    /// enters lbtop (the shell program's replies, the agent's, a `--proc-root` snapshot, a
+    /// recording): they reach the screen, the log, the JSON and the report. Clean strings are
+    /// left as they are, without a copy.
+    pub(crate) fn make_printable(&mut self) {
+        use crate::model::text::{is_printable, make_printable};
+        printable_services(&mut self.services);
+        for n in &mut self.notes {
+            make_printable(n, 300);
+        }
+        if let Some(info) = &mut self.ipvs {
+            make_printable(&mut info.version, 40);
+        }
+        if let Some(c) = &mut self.connections {
+            printable_keys(&mut c.by_state, 24);
+            if c.by_real_state.keys().any(|k| !is_printable(k, 64))
+                || c.by_real_state
+                    .values()
+                    .any(|states| states.keys().any(|k| !is_printable(k, 24)))
+            {
+                let mut clean: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+                for (mut real, mut states) in std::mem::take(&mut c.by_real_state) {
+                    make_printable(&mut real, 64);
+                    printable_keys(&mut states, 24);
+                    let into = clean.entry(real).or_default();
+                    for (state, n) in states {
+                        let m = into.entry(state).or_default();
+                        *m = m.saturating_add(n);
+                    }
+                }
+                c.by_real_state = clean;
+            }
+        }
+        // Only the names lbtop looks for, each once: anything else from the router is not shown.
+        if let Some(owners) = &mut self.owners {
+            let mut known: Vec<String> = TABLE_OWNERS
+                .iter()
+                .filter(|o| owners.iter().any(|n| n == *o))
+                .map(|o| o.to_string())
+                .collect();
+            std::mem::swap(owners, &mut known);
+        }
+        if let Some(sync) = &mut self.sync {
+            sync.truncate(2);
+            for d in sync {
+                make_printable(&mut d.mcast_ifn, 15);
+            }
+        }
+    }
+}
+
+/// The services' strings from the router made printable (see [`RouterSample::make_printable`]).
+pub(crate) fn printable_services(services: &mut [VirtualServiceSample]) {
+    use crate::model::text::make_printable;
+    for s in services {
+        if let Some(sched) = &mut s.scheduler {
+            make_printable(sched, 32);
+        }
+        if let Some(pe) = &mut s.pe_name {
+            make_printable(pe, 32);
+        }
+        if let Some(p) = &mut s.persistent {
+            make_printable(&mut p.netmask, 64);
+        }
+    }
+}
+
+/// The map with its keys made printable; counts of keys that become equal are added.
+fn printable_keys(map: &mut BTreeMap<String, u64>, max_chars: usize) {
+    if map
+        .keys()
+        .all(|k| crate::model::text::is_printable(k, max_chars))
+    {
+        return;
+    }
+    let mut clean = BTreeMap::new();
+    for (mut k, v) in std::mem::take(map) {
+        crate::model::text::make_printable(&mut k, max_chars);
+        let n: &mut u64 = clean.entry(k).or_default();
+        *n = n.saturating_add(v);
+    }
+    *map = clean;
 }
 
 /// When a router sample's costlier parts were read. A router over SSH reads `/proc/net/ip_vs`

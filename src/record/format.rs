@@ -321,7 +321,13 @@ impl IndexPayload {
         }
     }
 
-    pub(crate) fn to_frames(&self) -> Option<Vec<FrameInfo>> {
+    /// The frames; None when the index does not decode or claims more than `max_frames` (what
+    /// the bytes before it can hold: a claim is not believed beyond that, as unpacking it would
+    /// take memory the file does not justify).
+    pub(crate) fn to_frames(&self, max_frames: u64) -> Option<Vec<FrameInfo>> {
+        if self.count > max_frames {
+            return None;
+        }
         let mut words = Vec::new();
         let count = usize::try_from(self.count.checked_mul(5)?).ok()?;
         crate::model::delta::unpack(&self.frames.0, None, count, &mut words)?;
@@ -402,6 +408,9 @@ mod tests {
                 flags: (i % 3) as u8,
             })
             .collect();
-        assert_eq!(IndexPayload::from_frames(&frames).to_frames(), Some(frames));
+        let index = IndexPayload::from_frames(&frames);
+        // More frames than the file before the index can hold: not believed.
+        assert_eq!(index.to_frames(99), None);
+        assert_eq!(index.to_frames(100), Some(frames));
     }
 }

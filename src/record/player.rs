@@ -20,6 +20,12 @@ use super::format::{
 use super::scan::{self, EntryRef, PartRef, PayloadRef};
 use super::{ActionRecord, RecordError};
 use crate::model::delta::{Last, LastTotals, advance_totals, decode_raw};
+use crate::model::text::make_printable;
+
+/// The longest host name, alert subject or action field a recording is shown with.
+const HOST_CHARS: usize = 255;
+/// The longest status or alert message.
+const MESSAGE_CHARS: usize = 1000;
 
 /// What was wrong with the file and skipped when it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -139,7 +145,9 @@ impl Recording {
             return None;
         }
         let index: IndexPayload = self.read_payload(offset, &h).ok()?;
-        let frames = index.to_frames()?;
+        // Every frame before the index takes at least its header.
+        let room = offset.saturating_sub(header_end) / FRAME_HEADER_LEN as u64;
+        let frames = index.to_frames(room)?;
         let sound = frames.windows(2).all(|w| w[0].offset < w[1].offset)
             && frames.first().is_none_or(|f| f.offset >= header_end)
             && frames.last().is_none_or(|f| f.offset < offset);
@@ -362,8 +370,21 @@ fn read_header(file: &File, path: &Path, file_len: u64) -> Result<FileHeader, Re
     if major < format::MAJOR {
         return Err(damaged(&format!("unknown format major version {major}")));
     }
-    let info: HeaderInfo = ciborium::from_reader(info.as_slice())
+    let mut info: HeaderInfo = ciborium::from_reader(info.as_slice())
         .map_err(|e| damaged(&format!("unreadable header fields: {e}")))?;
+    make_printable(&mut info.lbtop_version, 40);
+    for s in info
+        .router
+        .iter_mut()
+        .chain(info.pair.iter_mut().flatten())
+        .chain(
+            info.nodes
+                .iter_mut()
+                .flat_map(|n| [&mut n.name, &mut n.host]),
+        )
+    {
+        make_printable(s, HOST_CHARS);
+    }
     Ok(FileHeader { major, minor, info })
 }
 
@@ -422,7 +443,11 @@ impl Decoder {
             self.routers.clear();
         }
         self.last_seq = Some(h.seq);
-        for d in payload.hosts {
+        // A recording can come from anywhere: its text is made printable as it is read, as a
+        // live source's is when it arrives.
+        for mut d in payload.hosts {
+            make_printable(&mut d.name, HOST_CHARS);
+            make_printable(&mut d.host, HOST_CHARS);
             self.hosts.insert(d.id, d);
         }
         out.events.reserve(payload.events.len());
@@ -469,7 +494,19 @@ impl Decoder {
             }
         }
         out.alerts = payload.alerts;
+        for a in &mut out.alerts {
+            make_printable(&mut a.subject, HOST_CHARS);
+            make_printable(&mut a.message, MESSAGE_CHARS);
+        }
         out.actions = payload.actions;
+        for a in &mut out.actions {
+            for s in [&mut a.user, &mut a.router, &mut a.service, &mut a.real] {
+                make_printable(s, HOST_CHARS);
+            }
+            if let crate::record::ActionOutcome::Failed(m) = &mut a.result {
+                make_printable(m, MESSAGE_CHARS);
+            }
+        }
     }
 
     /// A node's sample, rebuilt on the last one; none when that was lost or the host is not a
@@ -517,9 +554,11 @@ impl Decoder {
         let rest = decode_raw(lr, rest.shape, rest.nums);
         match (services, rest, self.hosts.get(&host)) {
             (Some(services), Some(rest), Some(d)) if d.role == Role::Router => {
+                let mut sample = RouterSample { services, ..rest };
+                sample.make_printable();
                 Some(SourceEvent::Router {
                     host: d.host.clone(),
-                    report: Report::Sample(RouterSample { services, ..rest }),
+                    report: Report::Sample(sample),
                 })
             }
             _ => {
@@ -536,8 +575,11 @@ impl Decoder {
         host: u32,
         time: Timestamp,
         status: HostStatus,
-        message: Option<String>,
+        mut message: Option<String>,
     ) -> Option<SourceEvent> {
+        if let Some(m) = &mut message {
+            make_printable(m, MESSAGE_CHARS);
+        }
         self.hosts.get(&host).map(|d| match d.role {
             Role::Router => SourceEvent::Router {
                 host: d.host.clone(),

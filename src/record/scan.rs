@@ -128,8 +128,9 @@ pub(crate) fn payload<'a>(bytes: &'a [u8], shapes: &mut Shapes) -> Option<Payloa
             Some(0) => out.hosts = c.value()?,
             Some(1) => {
                 let n = c.array()?;
-                // Each entry takes at least a few bytes: a claim beyond that is not believed.
-                out.events = Vec::with_capacity(n.min(c.left()));
+                // Room for what the file claims only up to a little: an entry takes at least a
+                // byte here but hundreds once decoded, and the vector grows as entries parse.
+                out.events = Vec::with_capacity(n.min(c.left()).min(1024));
                 for _ in 0..n {
                     let entry = c.entry()?;
                     out.events.push(entry);
@@ -356,6 +357,20 @@ mod tests {
             }
             .skip()
         }
+    }
+
+    #[test]
+    fn a_claimed_count_of_events_reserves_no_more_than_a_little() {
+        // {"events": [2^40 entries…]} followed by 64 MiB that are no entry: room for as many
+        // entries as bytes left would be tens of GB (an abort, not an error) before the first
+        // entry fails to parse.
+        let mut b = vec![0xa1, 0x66];
+        b.extend_from_slice(b"events");
+        b.push(0x9b);
+        b.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        b.resize(b.len() + (64 << 20), 0xff);
+        let mut shapes = Shapes::default();
+        assert!(payload(&b, &mut shapes).is_none());
     }
 
     #[test]

@@ -210,73 +210,13 @@ impl SampleDecoder {
         let services = decode_part_as(&mut self.services, services, Coding::Sparse);
         let rest = decode_part_as(&mut self.rest, rest, Coding::Sparse);
         match (services, rest) {
-            (Some(mut services), Some(mut sample)) => {
-                printable_services(&mut services);
-                printable_rest(&mut sample);
+            (Some(services), Some(mut sample)) => {
                 sample.services = services;
+                sample.make_printable();
                 sample.source = RouterSourceKind::Agent;
                 Ok(sample)
             }
             _ => Err("the agent sent numbers that do not fit the sample's shape".into()),
-        }
-    }
-}
-
-/// The strings of services from the router, made printable once, here: they reach the screen,
-/// the log and the JSON.
-fn printable_services(services: &mut [VirtualServiceSample]) {
-    use crate::model::text::printable;
-    for s in services {
-        if let Some(sched) = &mut s.scheduler {
-            *sched = printable(sched, 32);
-        }
-        if let Some(pe) = &mut s.pe_name {
-            *pe = printable(pe, 32);
-        }
-        if let Some(p) = &mut s.persistent {
-            p.netmask = printable(&p.netmask, 64);
-        }
-    }
-}
-
-/// The rest of a router sample's strings, likewise.
-fn printable_rest(sample: &mut RouterSample) {
-    use crate::model::text::printable;
-    for n in &mut sample.notes {
-        *n = printable(n, 300);
-    }
-    if let Some(info) = &mut sample.ipvs {
-        info.version = printable(&info.version, 40);
-    }
-    if let Some(c) = &mut sample.connections {
-        c.by_state = std::mem::take(&mut c.by_state)
-            .into_iter()
-            .map(|(k, v)| (printable(&k, 24), v))
-            .collect();
-        c.by_real_state = std::mem::take(&mut c.by_real_state)
-            .into_iter()
-            .map(|(real, states)| {
-                let states = states
-                    .into_iter()
-                    .map(|(k, v)| (printable(&k, 24), v))
-                    .collect();
-                (printable(&real, 64), states)
-            })
-            .collect();
-    }
-    // Only the names lbtop looks for, each once: anything else from the router is not shown.
-    if let Some(owners) = &mut sample.owners {
-        let mut known: Vec<String> = crate::model::sample::TABLE_OWNERS
-            .iter()
-            .filter(|o| owners.iter().any(|n| n == *o))
-            .map(|o| o.to_string())
-            .collect();
-        std::mem::swap(owners, &mut known);
-    }
-    if let Some(sync) = &mut sample.sync {
-        sync.truncate(2);
-        for d in sync {
-            d.mcast_ifn = printable(&d.mcast_ifn, 15);
         }
     }
 }
@@ -475,7 +415,7 @@ impl AgentProgram {
     pub async fn table(&mut self) -> Result<Vec<VirtualServiceSample>, SshError> {
         match self.ask(|seq| Request::Table { seq }).await? {
             Reply::Table { mut services, .. } => {
-                printable_services(&mut services);
+                crate::model::sample::printable_services(&mut services);
                 Ok(services)
             }
             other => Err(unexpected(&other)),

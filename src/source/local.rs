@@ -399,6 +399,13 @@ impl LocalRouter {
         full: bool,
         known: Option<u64>,
     ) -> Result<RouterSample, SourceError> {
+        let mut sample = self.read_sample(full, known)?;
+        // A `--proc-root` snapshot can come from any host.
+        sample.make_printable();
+        Ok(sample)
+    }
+
+    fn read_sample(&mut self, full: bool, known: Option<u64>) -> Result<RouterSample, SourceError> {
         // Set again by a netlink read that succeeds.
         let last_generation = self.services_generation.take();
         let reads = if full {
@@ -565,7 +572,11 @@ impl LocalRouter {
         let root = &self.proc_root;
         let services = match read_parsed(root, "net/ip_vs", parse::ip_vs) {
             Ok(s) => s,
-            Err(SourceError::File(e)) if e.is_not_found() => return Err(SourceError::IpvsAbsent),
+            // A snapshot without the file is not this machine without IPVS: the error names
+            // the file, not a module to load.
+            Err(SourceError::File(e)) if e.is_not_found() && root == Path::new("/proc") => {
+                return Err(SourceError::IpvsAbsent);
+            }
             Err(e) => return Err(e),
         };
         let stats = read_ip_vs_stats(root);

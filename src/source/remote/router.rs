@@ -305,6 +305,7 @@ impl RouterWatch {
         if let Some(s) = self.sync.as_mut().filter(|s| s.addrs_key.is_none()) {
             s.addrs_key = self.addrs_key;
         }
+        sample.make_printable();
         Ok(sample)
     }
 
@@ -688,6 +689,30 @@ mod reply_tests {
 
     fn watch() -> RouterWatch {
         RouterWatch::new(RouterBudget::default(), Duration::from_secs(1), 100, false)
+    }
+
+    #[test]
+    fn the_routers_text_is_made_printable_before_it_leaves_the_watch() {
+        let mut w = watch();
+        let hostile = "wlc\u{1b}[31m\u{202e}\u{2028}";
+        let text = reply(&[], 1).replacen(" wlc", &format!(" {hostile}"), 1);
+        assert!(text.contains(hostile), "the fixture has a wlc service");
+        let s = w.sample(&text, Timestamp(1000)).expect("a sample");
+        let scheds: Vec<&str> = s
+            .services
+            .iter()
+            .filter_map(|v| v.scheduler.as_deref())
+            .collect();
+        assert!(
+            scheds.contains(&"wlc\\u{1b}[31m\\u{202e}\\u{2028}"),
+            "{scheds:?}"
+        );
+        assert!(
+            scheds
+                .iter()
+                .all(|t| crate::model::text::is_printable(t, 32)),
+            "{scheds:?}"
+        );
     }
 
     #[test]

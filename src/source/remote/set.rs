@@ -244,7 +244,9 @@ impl RemoteSet {
             .map(|s| s.ctx.tuning)
             .or_else(|| self.auto.as_ref().map(|a| a.ctx.tuning))
             .unwrap_or_default();
-        let one = t.connect_timeout + (interval + t.router_poll_timeout) * rounds;
+        // Connecting, starting the program (its own deadline), then the polls.
+        let one =
+            t.connect_timeout + t.router_poll_timeout + (interval + t.router_poll_timeout) * rounds;
         let hops = if self.auto.is_some() { 2 } else { 1 };
         let prometheus = self
             .prometheus

@@ -179,7 +179,10 @@ impl RemoteSource {
         {
             // The first reply holds the whole table, sent once: as large as an expanded reply.
             let limit = self.ctx.tuning.max_reply_bytes.saturating_mul(EXPANSION);
-            let wait = self.ctx.tuning.router_poll_timeout;
+            // Half of the start's time: an agent that never greets leaves the other half for
+            // the shell program, so the fallback happens (and is kept) instead of the start
+            // timing out and the agent being tried again at every reconnect.
+            let wait = self.ctx.tuning.router_poll_timeout / 2;
             match AgentProgram::start(conn, &command, limit, wait).await {
                 Ok(agent) => {
                     tracing::info!(host = %self.name, "the router's agent answers");
@@ -370,10 +373,19 @@ impl RemoteSource {
     ) -> PartsReply {
         let mut running = match program {
             Some(r) => r,
-            // The first program's greeting told the watch what it needs.
-            None => match self.start(conn, &mut None).await {
-                Ok(r) => r,
-                Err(e) => return (None, asked, Timestamp::now(), Err(e)),
+            // The first program's greeting told the watch what it needs. Within the parts'
+            // time: a program that never greets would otherwise hold the parts for the life of
+            // the connection, and they would never be read again.
+            None => match tokio::time::timeout(PARTS_TIMEOUT, self.start(conn, &mut None)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return (None, asked, Timestamp::now(), Err(e)),
+                Err(_) => {
+                    let e = SshError::Unreachable(format!(
+                        "the second router program did not start within {}",
+                        humantime::format_duration(PARTS_TIMEOUT)
+                    ));
+                    return (None, asked, Timestamp::now(), Err(e));
+                }
             },
         };
         let time = Timestamp::now();
@@ -727,6 +739,23 @@ impl<'a> HostTask<'a> {
         running: &mut Option<Live>,
     ) -> Result<SourceEvent, SshError> {
         let poll_timeout = self.poll_timeout;
+        if running.is_none() {
+            // Started within a deadline of its own, so that the first poll has all of its own.
+            let started =
+                tokio::time::timeout(poll_timeout, self.src.start_live(conn, &mut self.watch))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(SshError::Unreachable(format!(
+                            "the {} program did not start within {}",
+                            match self.src.role {
+                                Role::Node => "node",
+                                Role::Router(_) => "router",
+                            },
+                            humantime::format_duration(poll_timeout)
+                        )))
+                    });
+            *running = Some(started?);
+        }
         let full = std::mem::take(&mut self.full_next);
         let polled = tokio::time::timeout(
             poll_timeout,
