@@ -2,8 +2,6 @@
 //! series, or the error Prometheus gave. Anything else is "not a Prometheus answer", said with a
 //! printable start of what came back.
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 
 use crate::model::text::printable;
@@ -67,8 +65,26 @@ struct Data {
 
 #[derive(Deserialize)]
 struct RawSeries {
-    metric: HashMap<String, String>,
+    metric: Labels,
     value: (f64, String),
+}
+
+/// The labels lbtop reads; any others are stepped over as the answer is parsed, never kept (a
+/// series can carry thousands of labels, and an answer hundreds of thousands of series).
+#[derive(Deserialize)]
+struct Labels {
+    instance: Option<String>,
+    job: Option<String>,
+    #[serde(rename = "__name__")]
+    name: Option<String>,
+    mode: Option<String>,
+    cpu: Option<String>,
+    proto: Option<String>,
+    local_address: Option<String>,
+    local_port: Option<String>,
+    local_mark: Option<String>,
+    remote_address: Option<String>,
+    remote_port: Option<String>,
 }
 
 /// How much of a body that is not Prometheus's an error shows.
@@ -115,24 +131,23 @@ pub(crate) fn parse_vector(status: u16, body: &[u8]) -> Result<Vec<Series>, ApiE
         .into_iter()
         .filter_map(|s| {
             let value = parse_value(&s.value.1)?;
-            let mut metric = s.metric;
-            let backend = metric.contains_key("remote_address").then(|| {
-                let mut take = |k: &str| metric.remove(k).unwrap_or_default();
+            let m = s.metric;
+            let backend = m.remote_address.map(|remote_address| {
                 Box::new(Backend {
-                    proto: take("proto"),
-                    local_address: take("local_address"),
-                    local_port: take("local_port"),
-                    local_mark: take("local_mark"),
-                    remote_address: take("remote_address"),
-                    remote_port: take("remote_port"),
+                    proto: m.proto.unwrap_or_default(),
+                    local_address: m.local_address.unwrap_or_default(),
+                    local_port: m.local_port.unwrap_or_default(),
+                    local_mark: m.local_mark.unwrap_or_default(),
+                    remote_address,
+                    remote_port: m.remote_port.unwrap_or_default(),
                 })
             });
             Some(Series {
-                instance: metric.remove("instance")?,
-                job: metric.remove("job"),
-                name: metric.remove("__name__"),
-                mode: metric.remove("mode"),
-                cpu: metric.remove("cpu"),
+                instance: m.instance?,
+                job: m.job,
+                name: m.name,
+                mode: m.mode,
+                cpu: m.cpu,
                 backend,
                 value,
             })
@@ -168,6 +183,32 @@ mod tests {
                 value: 1234.56,
             }]
         );
+    }
+
+    #[test]
+    fn labels_lbtop_does_not_read_are_stepped_over_however_many() {
+        // 100,000 other labels on one series: none is kept, and the series is read.
+        let mut body = String::from(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"#,
+        );
+        for i in 0..100_000 {
+            body.push_str(&format!(r#""l{i}":"v{i}","#));
+        }
+        body.push_str(
+            r#""instance":"10.0.0.1:9100","remote_address":"10.0.0.9","remote_port":"80"},"value":[1,"2"]}]}}"#,
+        );
+        let series = parse_vector(200, body.as_bytes()).expect("vector");
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].instance, "10.0.0.1:9100");
+        let backend = series[0].backend.as_deref().expect("a backend");
+        assert_eq!(
+            (
+                backend.remote_address.as_str(),
+                backend.remote_port.as_str()
+            ),
+            ("10.0.0.9", "80")
+        );
+        assert_eq!(backend.proto, "");
     }
 
     #[test]

@@ -229,10 +229,25 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        let series = api::parse_vector(status.as_u16(), &body)?;
-        drop(body);
+        // Parsed off the runtime's thread: a large answer takes seconds to parse, which would
+        // stall the screen and every other source, and outlast the poll's deadline (a blocking
+        // parse cannot be cut off; awaiting it can). The budget is held until it is done, or
+        // until the poll is given up.
+        let code = status.as_u16();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let series = api::parse_vector(code, &body);
+            drop(body);
+            series
+        })
+        .await
+        .map_err(|e| {
+            QueryError::Unreachable(format!(
+                "Prometheus at {}: reading its answer failed ({e})",
+                self.server
+            ))
+        })?;
         drop(held);
-        Ok(series)
+        Ok(parsed?)
     }
 
     fn failure(&self, e: &reqwest::Error) -> QueryError {

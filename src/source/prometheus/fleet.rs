@@ -37,6 +37,11 @@ pub(crate) struct Answers {
 /// The longest instance label shown.
 const NAME_CHARS: usize = 120;
 
+/// The most instances followed. Each is a node on the screen with its history; past this (a
+/// selector that matches far more than a fleet, or a server that makes names up) the first seen
+/// are kept, and the entry named `prometheus` says how many more there are.
+pub(crate) const MAX_INSTANCES: usize = 10_000;
+
 /// Staleness: an instance with no sample newer than this many scrape intervals is unreachable.
 const STALE_SCRAPES: f64 = 3.0;
 
@@ -63,6 +68,8 @@ pub(crate) struct Fleet {
     /// A failure was said on the entry named `prometheus` (before any instance was known), with
     /// the server's `host:port`.
     server_failed: Option<String>,
+    /// Instances of the last poll past [`MAX_INSTANCES`], as last said.
+    over: usize,
 }
 
 /// One instance's numbers from one poll.
@@ -98,6 +105,7 @@ impl Fleet {
             mappings,
             poll_interval_s: poll_interval_s.max(0.001),
             server_failed: None,
+            over: 0,
         }
     }
 
@@ -118,6 +126,43 @@ impl Fleet {
             }
         }
         let mut accs = gather(&answers);
+        let mut events = Vec::new();
+        let room = MAX_INSTANCES.saturating_sub(self.known.len());
+        let mut new: Vec<String> = accs
+            .keys()
+            .filter(|i| !self.known.contains_key(*i))
+            .cloned()
+            .collect();
+        new.sort_unstable();
+        let over: Vec<String> = new.into_iter().skip(room).collect();
+        for i in &over {
+            accs.remove(i);
+        }
+        if over.len() != self.over {
+            self.over = over.len();
+            let message = if over.is_empty() {
+                format!("every instance is followed (at most {MAX_INSTANCES})")
+            } else {
+                format!(
+                    "{} more instances than the {MAX_INSTANCES} followed are not shown: narrow \
+                     the selector",
+                    over.len()
+                )
+            };
+            events.push(SourceEvent::Node {
+                name: "prometheus".into(),
+                host: "prometheus".into(),
+                report: Report::Status {
+                    time: Timestamp((answers.at * 1000.0) as i64),
+                    status: if over.is_empty() {
+                        HostStatus::Ok
+                    } else {
+                        HostStatus::Error
+                    },
+                    message: Some(message),
+                },
+            });
+        }
         for (instance, acc) in &mut accs {
             let known = self.known.entry(instance.clone()).or_default();
             if !answers.per_core {
@@ -125,7 +170,6 @@ impl Fleet {
             }
         }
         let instances: Vec<String> = self.known.keys().cloned().collect();
-        let mut events = Vec::new();
         if let Some(host) = self.server_failed.take_if(|_| !instances.is_empty()) {
             // The entry that said Prometheus failed says it answers now.
             events.push(SourceEvent::Node {
@@ -689,6 +733,50 @@ mod tests {
         assert!(!s.stat.busy_unsplit);
         assert_eq!(s.stat.cpu_ids, vec![0, 1]);
         assert_eq!(s.stat.total.idle, 20_000, "the total is its cores' sum");
+    }
+
+    #[test]
+    fn past_the_most_instances_followed_the_rest_are_counted_and_said() {
+        let mut fleet = Fleet::new(&[], 1.0);
+        let many = |n: usize| Answers {
+            up: (0..n)
+                .map(|i| series(&format!("i{i:06}:9100"), 1.0))
+                .collect(),
+            scraped_at: Vec::new(),
+            cores: Vec::new(),
+            cpu: Vec::new(),
+            gauges: Vec::new(),
+            scrape_counts: None,
+            ..answers(2000.5, 2000.0, 100.0)
+        };
+        let events = fleet.absorb(many(MAX_INSTANCES + 5));
+        assert_eq!(fleet.known.len(), MAX_INSTANCES);
+        let Report::Status {
+            status, message, ..
+        } = node(&events, "prometheus")
+        else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Error);
+        assert_eq!(
+            message.as_deref(),
+            Some("5 more instances than the 10000 followed are not shown: narrow the selector")
+        );
+        // The first seen stay; said once while nothing changes.
+        assert!(fleet.known.contains_key("i000000:9100"));
+        assert!(!fleet.known.contains_key("i010004:9100"));
+        let events = fleet.absorb(many(MAX_INSTANCES + 5));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, SourceEvent::Node { name, .. } if name == "prometheus")),
+            "said again"
+        );
+        let events = fleet.absorb(many(MAX_INSTANCES));
+        let Report::Status { status, .. } = node(&events, "prometheus") else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Ok);
     }
 
     #[test]
