@@ -211,3 +211,23 @@ fn prometheus_credentials_load_from_the_file_and_never_show_in_debug_output() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_theme_that_is_no_file_is_said_where_the_config_names_it_and_raw_keys_are_escaped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "interval = \"1s\"\ntheme = \"/dev/zero\"\n").expect("write");
+    let e = Config::load(Some(&path), &Overrides::default()).expect_err("not a theme file");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("{}:2:", path.display())),
+        "{text}"
+    );
+    assert!(text.contains("not a regular file"), "{text}");
+
+    std::fs::write(&path, "\"\\u001b[31mkey\" = 1\n").expect("write");
+    let e = Config::load(Some(&path), &Overrides::default()).expect_err("unknown key");
+    let text = e.to_string();
+    assert!(text.contains("unknown field"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}

@@ -385,3 +385,27 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn quit_cannot_be_left_without_a_key_and_bad_names_are_shown_escaped() {
+    let error = Keymap::with_overrides(&[UserBinding {
+        keys: vec![],
+        action: Action::Quit,
+        description: None,
+    }])
+    .expect_err("quit unbound");
+    assert!(matches!(error, KeymapError::Unbound { .. }), "{error}");
+    assert!(
+        error.to_string().contains("`quit` is left without a key"),
+        "{error}"
+    );
+    // Quit on other keys is fine.
+    Keymap::with_overrides(&[UserBinding {
+        keys: vec![key("ctrl-x")],
+        action: Action::Quit,
+        description: None,
+    }])
+    .expect("quit moved");
+    let bad = "\u{1b}[31mzz".parse::<KeySpec>().expect_err("not a key");
+    assert!(!bad.to_string().contains('\u{1b}'), "{bad}");
+}

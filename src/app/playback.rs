@@ -44,7 +44,8 @@ pub fn declare(state: &mut State, info: &HeaderInfo) {
 
 /// How long the warm-up before a seek is, in this recording.
 pub(crate) fn warmup_ms(info: &HeaderInfo) -> i64 {
-    WARMUP_SAMPLES * info.interval_ms.max(1) as i64
+    // The interval is the file's word: saturating, whatever it says.
+    WARMUP_SAMPLES.saturating_mul(i64::try_from(info.interval_ms.max(1)).unwrap_or(i64::MAX))
 }
 
 /// Feeds one decoded frame to the state, the way the live loop does: every event through

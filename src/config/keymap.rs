@@ -31,6 +31,11 @@ pub enum KeymapError {
         first: Action,
         second: Action,
     },
+    #[error(
+        "`{}` is left without a key: the dashboard could then be stopped only by a signal",
+        action_name(*action)
+    )]
+    Unbound { action: Action },
 }
 
 /// One key with its modifiers, normalised so that it compares equal to what crossterm reports:
@@ -115,7 +120,7 @@ impl FromStr for KeySpec {
     /// Parses `q`, `R`, `?`, `ctrl-c`, `alt-x`, `shift-tab`, `enter`, `pgdn`, `f5`, `-`, `ctrl--` …
     fn from_str(text: &str) -> Result<KeySpec, KeymapError> {
         let bad = |reason: &str| KeymapError::BadKey {
-            text: text.to_string(),
+            text: crate::model::text::printable(text, 40),
             reason: reason.to_string(),
         };
         let mut modifiers = KeyModifiers::NONE;
@@ -220,7 +225,7 @@ pub(crate) fn action_names() -> Vec<String> {
 /// The action a config file names, if there is one by that name.
 pub(crate) fn parse_action(name: &str) -> Result<Action, KeymapError> {
     name.parse().map_err(|_| KeymapError::UnknownAction {
-        name: name.to_string(),
+        name: crate::model::text::printable(name, 40),
     })
 }
 
@@ -332,6 +337,14 @@ impl Keymap {
             if let Some(description) = &user.description {
                 binding.description.clone_from(description);
             }
+        }
+        if bindings
+            .iter()
+            .any(|b| b.action == Action::Quit && b.keys.is_empty())
+        {
+            return Err(KeymapError::Unbound {
+                action: Action::Quit,
+            });
         }
         Keymap::new(bindings)
     }

@@ -188,7 +188,9 @@ impl ConfigError {
     pub(crate) fn from_toml(error: &toml::de::Error, text: &str, path: &Path) -> ConfigError {
         ConfigError::Parse {
             location: Location::from_span(path, text, error.span().unwrap_or(0..0)),
-            message: error.message().trim().replace('\n', " "),
+            // The message quotes the file's own text (an unknown key, a bad value), which can
+            // be anything.
+            message: crate::model::text::printable(&error.message().trim().replace('\n', " "), 300),
         }
     }
 }
@@ -483,7 +485,14 @@ impl Resolver<'_> {
             _ => path.to_path_buf(),
         };
         if path.exists() {
-            Theme::from_file(&path)
+            // A theme file that cannot be read is said where the config names it; one that
+            // reads but does not parse is said where in the theme file.
+            Theme::from_file(&path).map_err(|e| match e {
+                ConfigError::Read { source } => {
+                    self.value_error("theme", value, format!("cannot read {source}"))
+                }
+                other => other,
+            })
         } else {
             Err(self.value_error(
                 "theme",

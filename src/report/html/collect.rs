@@ -33,7 +33,8 @@ impl Axis {
     /// An axis over `start..=end` for samples `interval_ms` apart: one bucket per sample when
     /// they fit in `max_points`, else `max_points` buckets.
     pub fn new(start: Timestamp, end: Timestamp, interval_ms: u64, max_points: usize) -> Self {
-        let span = (end.0 - start.0).max(1) as u64;
+        // Times from a file: saturating, whatever they are.
+        let span = end.0.saturating_sub(start.0).max(1) as u64;
         let samples = (span / interval_ms.max(1) + 1) as usize;
         let buckets = samples.clamp(1, max_points.max(1));
         Self {

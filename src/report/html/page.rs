@@ -77,7 +77,12 @@ fn intro(
         escape(&first.rfc3339()),
         escape(&last.rfc3339()),
         // n frames an interval apart cover n intervals, as `lbtop record` counts them.
-        duration_ms((last.0 - first.0).max(0) + header.interval_ms as i64),
+        duration_ms(
+            last.0
+                .saturating_sub(first.0)
+                .max(0)
+                .saturating_add(i64::try_from(header.interval_ms).unwrap_or(i64::MAX))
+        ),
         c.frames,
         humantime::format_duration(Duration::from_millis(header.interval_ms)),
         escape(&header.lbtop_version),

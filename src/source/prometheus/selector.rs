@@ -167,6 +167,9 @@ fn regex_literal(text: &str) -> String {
                 out.push(c);
             }
             '"' => out.push_str(r#"\""#),
+            // A raw newline (or any control character) would end or break the PromQL string:
+            // the string's own `\uXXXX` escape gives the regex the character itself.
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -214,6 +217,14 @@ mod tests {
             all.cpu_per_core_of(&["10.0.0.1:9100".into(), r#"we"b(1)"#.into()]),
             r#"node_cpu_seconds_total{instance=~"10\\.0\\.0\\.1:9100|we\"b\\(1\\)"}"#
         );
+    }
+
+    #[test]
+    fn instance_labels_become_regex_literals_inside_a_promql_string() {
+        assert_eq!(regex_literal("10.0.0.1:9100"), r"10\\.0\\.0\\.1:9100");
+        assert_eq!(regex_literal(r#"a"b\c"#), r#"a\"b\\\\c"#);
+        // A newline would end the string: PromQL's own escape carries it.
+        assert_eq!(regex_literal("web\n1\u{1b}"), r"web\u000a1\u001b");
     }
 
     #[test]
