@@ -24,8 +24,9 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     let cluster = Cluster::new(2);
     let client = &cluster.client;
     let (a, b) = (cluster.hosts[0].addr(), cluster.hosts[1].addr());
-    // A third real server that nothing answers for (a test-range address no namespace holds).
-    let missing = "10.203.255.9";
+    // A third real server that nothing answers for: a loopback address nothing listens on (the
+    // tests reach no address outside loopback and their own namespaces).
+    let missing = "127.0.0.9";
     let proc_root = client.dir.path().join("proc");
     std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
     let mut ip_vs = String::from(
@@ -98,4 +99,64 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     let m = find(missing);
     assert_eq!(m["status"], "unreachable", "{m}");
     assert_eq!(nodes.len(), 3);
+}
+
+#[test]
+fn auto_watches_at_most_its_cap_of_real_servers_and_counts_the_rest() {
+    // 520 real servers on loopback addresses nothing listens on: 512 are watched (and found
+    // unreachable at once), the other 8 are counted on the entry named `auto`.
+    let dir = tempfile::tempdir().expect("dir");
+    let proc_root = dir.path().join("proc");
+    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
+    let mut ip_vs = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
+    );
+    for i in 0..520u32 {
+        let addr = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 8, 1)) + i);
+        ip_vs.push_str(&format!(
+            "  -> {}:0050      Route   1      0          0         \n",
+            hex(&addr.to_string())
+        ));
+    }
+    std::fs::write(proc_root.join("net/ip_vs"), ip_vs).expect("write");
+    let empty = dir.path().join("ssh_config");
+    std::fs::write(&empty, "").expect("write");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args([
+            "--once",
+            "--json",
+            "--interval",
+            "300ms",
+            "--router",
+            "local",
+        ])
+        .args(["--nodes", "auto", "-F", &empty.to_string_lossy()])
+        .args(["--proc-root", &proc_root.to_string_lossy()])
+        .env("HOME", dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lbtop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let nodes = v["nodes"].as_array().expect("nodes");
+    let auto = nodes
+        .iter()
+        .find(|n| n["name"] == "auto")
+        .unwrap_or_else(|| panic!("no auto entry ({} nodes)", nodes.len()));
+    assert_eq!(
+        auto["error"],
+        "8 more real servers than the 512 watched over SSH are not watched: a fleet this size is \
+         for --nodes prometheus",
+        "{auto}"
+    );
+    assert_eq!(nodes.len(), 513, "512 real servers and the auto entry");
+    eprintln!("{} nodes in {:?}", nodes.len(), started.elapsed());
 }

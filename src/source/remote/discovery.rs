@@ -14,6 +14,11 @@ use crate::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
 use crate::source::poller::PollHandle;
 use crate::source::ssh::{HostSpec, SshContext, SshError};
 
+/// The most real servers `--nodes auto` watches, each over its own SSH connection. A router
+/// whose table names more (or one that makes addresses up) has the rest counted on an entry
+/// named `auto`: a fleet that size is for `--nodes prometheus`.
+pub(crate) const MAX_AUTO_NODES: usize = 512;
+
 /// `--nodes auto`: nodes are the router's real servers, each mapped to an SSH host by a
 /// `[[node]]` entry, else by an ssh_config alias whose HostName is the address, else the address.
 #[derive(Debug, Clone)]
@@ -69,21 +74,30 @@ impl AutoNodes {
             let mut names: HashSet<String> = HashSet::new();
             let mut children: Vec<PollHandle> = Vec::new();
             let mut dr = DrWatch::default();
+            // Real servers past the cap, as last said.
+            let mut over_said = 0usize;
             loop {
                 tokio::select! {
                     ev = rx.recv() => {
                         let Some(ev) = ev else { break };
                         dr.see(&ev);
                         if let SourceEvent::Router { report: Report::Sample(s), .. } = &ev {
-                            let addrs: Vec<IpAddr> = s
+                            // Each address once, in order: the cap counts addresses.
+                            let addrs: std::collections::BTreeSet<IpAddr> = s
                                 .services
                                 .iter()
                                 .flat_map(|svc| svc.reals.iter().map(|r| r.address))
                                 .collect();
+                            let mut over = 0usize;
                             for addr in addrs {
-                                if !seen.insert(addr) {
+                                if seen.contains(&addr) {
                                     continue;
                                 }
+                                if seen.len() >= MAX_AUTO_NODES {
+                                    over += 1;
+                                    continue;
+                                }
+                                seen.insert(addr);
                                 let event = match self.source_for(addr) {
                                     Ok(src) if names.insert(src.name.clone()) => {
                                         tracing::info!(node = %src.name, %addr, "found on the router");
@@ -113,6 +127,12 @@ impl AutoNodes {
                                     return;
                                 }
                             }
+                            if over != over_said {
+                                over_said = over;
+                                if out.send(over_cap(over)).await.is_err() {
+                                    return;
+                                }
+                            }
                         }
                         if out.send(ev).await.is_err() {
                             return;
@@ -123,5 +143,32 @@ impl AutoNodes {
             }
         });
         tx
+    }
+}
+
+/// What the entry named `auto` says about real servers past [`MAX_AUTO_NODES`].
+fn over_cap(over: usize) -> SourceEvent {
+    let (status, message) = if over == 0 {
+        (
+            HostStatus::Ok,
+            format!("every real server is watched (at most {MAX_AUTO_NODES})"),
+        )
+    } else {
+        (
+            HostStatus::Error,
+            format!(
+                "{over} more real servers than the {MAX_AUTO_NODES} watched over SSH are not \
+                 watched: a fleet this size is for --nodes prometheus"
+            ),
+        )
+    };
+    SourceEvent::Node {
+        name: "auto".into(),
+        host: "auto".into(),
+        report: Report::Status {
+            time: Timestamp::now(),
+            status,
+            message: Some(message),
+        },
     }
 }
