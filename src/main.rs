@@ -358,6 +358,9 @@ fn replay(args: &ReplayArgs, config: &Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(w) = player.damage_report() {
+        if player.decoded_frames == 0 {
+            anyhow::bail!("{file}: no frame could be read: {w}");
+        }
         eprintln!("lbtop: warning: {file}: {w}");
     }
     Ok(())
@@ -419,13 +422,14 @@ fn report(args: &ReportArgs, config: &Config) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("writing the report"),
     }
     if let Some(w) = player.damage_report() {
+        if player.decoded_frames == 0 {
+            anyhow::bail!("{file}: no frame could be read: {w}");
+        }
         eprintln!("lbtop: warning: {file}: {w} (stated in the report)");
     }
     Ok(())
 }
 
-/// An export range must hold a frame: a reversed one, or one outside the recording, is a usage
-/// error (exit 2) rather than an empty output that looks like success.
 /// The file an export or a report is written to (`-o`), emptied only once it is known not to be
 /// the recording being read: the same file under another name, a link to it or the recording
 /// itself would otherwise be wiped before a frame of it was read.
@@ -452,6 +456,8 @@ fn output_file(path: &std::path::Path, input: &std::path::Path) -> anyhow::Resul
     Ok(f)
 }
 
+/// An export range must hold a frame: a reversed one, or one outside the recording, is a usage
+/// error (exit 2) rather than an empty output that looks like success.
 fn check_range(range: &Range, recording: &lbtop::record::Recording) -> Result<(), RunError> {
     let clock = |t: lbtop::model::sample::Timestamp| t.to_string();
     if let (Some(from), Some(to)) = (range.from, range.to)

@@ -113,7 +113,21 @@ fn a_damaged_frame_is_skipped_and_counted_and_the_rest_plays() {
     assert_eq!(player.damaged_frames, 1);
     let report = player.damage_report().expect("reported");
     assert!(report.contains("1 damaged frame skipped"), "{report}");
+    assert!(
+        report.contains(&format!("frame 12 at byte {}", offs[12])),
+        "where: {report}"
+    );
     assert!(report.contains("dropped"), "{report}");
+    // Every frame damaged: an export is an error, not an empty success.
+    let mut ruined = full.clone();
+    for &o in &offs {
+        ruined[o as usize + FRAME_HEADER_LEN + 4] ^= 0x40;
+    }
+    let p = write(d.path(), "ruined.lbrec", &ruined);
+    let out = lbtop(&["replay", p.to_str().expect("utf8"), "--export", "csv"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no frame could be read"), "{err}");
 
     // A damaged frame header in a file without its index (as after a crash): the scan finds its
     // feet at the next frame's magic and counts the damaged stretch.

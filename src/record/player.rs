@@ -633,6 +633,10 @@ pub struct Player {
     next: usize,
     /// Frames found damaged while reading (beyond those found at open).
     pub damaged_frames: u64,
+    /// The first of those: its number, where it starts in the file and why it was skipped.
+    first_damaged: Option<(usize, u64, String)>,
+    /// Frames read whole.
+    pub decoded_frames: u64,
     /// The alerts of the frames flagged as carrying some, by frame, as far as they have been
     /// read: while playing, or for a seek (`alerts_before`). Kept across seeks.
     alerts: BTreeMap<usize, Vec<AlertEvent>>,
@@ -645,6 +649,8 @@ impl Player {
             decoder: Decoder::default(),
             next: 0,
             damaged_frames: 0,
+            first_damaged: None,
+            decoded_frames: 0,
             alerts: BTreeMap::new(),
         }
     }
@@ -691,6 +697,7 @@ impl Player {
             self.next += 1;
             match decode_frame(&mut self.recording, &mut self.decoder, i) {
                 Ok(out) => {
+                    self.decoded_frames += 1;
                     if !out.alerts.is_empty() {
                         self.alerts.entry(i).or_insert_with(|| out.alerts.clone());
                     }
@@ -702,6 +709,10 @@ impl Player {
                         self.recording.path.display()
                     );
                     self.damaged_frames += 1;
+                    if self.first_damaged.is_none() {
+                        let offset = self.recording.frames.get(i).map_or(0, |f| f.offset);
+                        self.first_damaged = Some((i, offset, format!("{e:?}")));
+                    }
                     self.decoder.last_seq = None;
                 }
             }
@@ -798,8 +809,18 @@ impl Player {
         let mut parts = Vec::new();
         let frames = d.damaged_regions + self.damaged_frames;
         if frames > 0 {
+            let first = self
+                .first_damaged
+                .as_ref()
+                .map(|(i, offset, why)| {
+                    format!(
+                        " (the first found in reading: frame {i} at byte {offset}, {})",
+                        crate::model::text::printable(why, 80)
+                    )
+                })
+                .unwrap_or_default();
             parts.push(format!(
-                "{frames} damaged frame{} skipped",
+                "{frames} damaged frame{} skipped{first}",
                 if frames == 1 { "" } else { "s" }
             ));
         }
