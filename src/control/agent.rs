@@ -85,6 +85,7 @@ fn printable_refusal(p: PlanError) -> PlanError {
         },
         PlanError::UnknownForward(real) => PlanError::UnknownForward(t(real)),
         p @ (PlanError::OutOfRange(_)
+        | PlanError::AmbiguousMark(_)
         | PlanError::ReadOnly
         | PlanError::Snapshot
         | PlanError::Prometheus) => p,

@@ -117,12 +117,27 @@ pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
     })
 }
 
-/// Whether two keys name the same service. A firewall mark names its service in either family
-/// unless the table holds both, which `find_service` reports.
-fn same_service(a: &ServiceKey, b: &ServiceKey) -> bool {
-    match (a, b) {
-        (ServiceKey::Fwmark { mark: m1, .. }, ServiceKey::Fwmark { mark: m2, .. }) => m1 == m2,
-        _ => a == b,
+/// The service `key` names in `table`. A firewall mark (`fwm:N` names no family) names its
+/// service in either family when the table holds it in one; where it holds both, only the exact
+/// key does, and a mark that matches both families otherwise is refused as ambiguous rather than
+/// guessed.
+fn find_service<'a>(
+    table: &'a [VirtualServiceSample],
+    key: &ServiceKey,
+) -> Result<&'a VirtualServiceSample, PlanError> {
+    if let Some(s) = table.iter().find(|s| s.key == *key) {
+        return Ok(s);
+    }
+    let ServiceKey::Fwmark { mark, .. } = key else {
+        return Err(PlanError::NoSuchService(key.to_string()));
+    };
+    let mut same_mark = table
+        .iter()
+        .filter(|s| matches!(s.key, ServiceKey::Fwmark { mark: m, .. } if m == *mark));
+    match (same_mark.next(), same_mark.next()) {
+        (Some(s), None) => Ok(s),
+        (Some(_), Some(_)) => Err(PlanError::AmbiguousMark(*mark)),
+        _ => Err(PlanError::NoSuchService(key.to_string())),
     }
 }
 
@@ -173,6 +188,11 @@ impl fmt::Display for WeightChange {
 pub enum PlanError {
     #[error("no virtual service {0} on the router")]
     NoSuchService(String),
+    #[error(
+        "firewall mark {0} has a service in both IPv4 and IPv6 on the router; lbtop will not \
+         guess which one to change"
+    )]
+    AmbiguousMark(u32),
     #[error("{service} has no real server {real}")]
     NoSuchReal { service: String, real: String },
     #[error("weight must be 0–{MAX_WEIGHT}, not {0}")]
@@ -216,10 +236,7 @@ pub fn find<'a>(
     service: &ServiceKey,
     real: &RealKey,
 ) -> Result<(&'a VirtualServiceSample, &'a RealServerSample), PlanError> {
-    let svc = table
-        .iter()
-        .find(|s| same_service(&s.key, service))
-        .ok_or_else(|| PlanError::NoSuchService(service.to_string()))?;
+    let svc = find_service(table, service)?;
     let r = svc
         .reals
         .iter()
@@ -413,6 +430,32 @@ pub(crate) mod tests {
         assert!(matches!(
             plan(&t, ActionKind::Drain, &t[0].key, &r(9), 0),
             Err(PlanError::NoSuchReal { .. })
+        ));
+    }
+
+    #[test]
+    fn a_firewall_mark_names_its_one_service_and_is_refused_when_both_families_have_it() {
+        use crate::model::sample::AddressFamily;
+        let mark = |family| {
+            let mut t = table(&[3, 1]);
+            t[0].key = ServiceKey::Fwmark { mark: 7, family };
+            t
+        };
+        let fwm7 = parse_service("fwm:7").expect("valid");
+        // Only an IPv6 service has the mark: `fwm:7` (no family) names it.
+        let v6 = mark(AddressFamily::Inet6);
+        assert!(plan(&v6, ActionKind::Drain, &fwm7, &r(2), 0).is_ok());
+        // Both families: the exact key is found, a key of neither is refused, never guessed.
+        let mut both = mark(AddressFamily::Inet);
+        both.extend(mark(AddressFamily::Inet6));
+        let c = plan(&both, ActionKind::Drain, &fwm7, &r(2), 0).expect("the IPv4 one");
+        assert_eq!(c.service, fwm7);
+        let mut v6_only_key = both.clone();
+        v6_only_key.retain(|s| s.key != fwm7);
+        v6_only_key.extend(mark(AddressFamily::Inet6));
+        assert!(matches!(
+            plan(&v6_only_key, ActionKind::Drain, &fwm7, &r(2), 0),
+            Err(PlanError::AmbiguousMark(7))
         ));
     }
 
