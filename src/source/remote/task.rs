@@ -179,10 +179,11 @@ impl RemoteSource {
         {
             // The first reply holds the whole table, sent once: as large as an expanded reply.
             let limit = self.ctx.tuning.max_reply_bytes.saturating_mul(EXPANSION);
-            // Half of the start's time: an agent that never greets leaves the other half for
-            // the shell program, so the fallback happens (and is kept) instead of the start
-            // timing out and the agent being tried again at every reconnect.
-            let wait = self.ctx.tuning.router_poll_timeout / 2;
+            // Two thirds of the start's time (10 s of the usual 15): an agent that never greets
+            // leaves the rest for the shell program, so the fallback happens (and is kept)
+            // instead of the start timing out and the agent being tried again at every
+            // reconnect.
+            let wait = self.ctx.tuning.router_poll_timeout * 2 / 3;
             match AgentProgram::start(conn, &command, limit, wait).await {
                 Ok(agent) => {
                     tracing::info!(host = %self.name, "the router's agent answers");
