@@ -513,3 +513,57 @@ fn https_with_prometheus_ca_is_trusted_and_without_it_is_refused() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--prometheus-ca"));
 }
+
+#[test]
+fn a_large_answer_is_parsed_off_the_screens_thread_and_the_timeout_holds() {
+    // 600,000 small series (about 30 MB): parsing them takes seconds. The poll's 1 s timeout
+    // must still end the poll, which a parse on the runtime's own thread would not let happen.
+    let mut body = String::from(r#"{"status":"success","data":{"resultType":"vector","result":["#);
+    for i in 0..600_000 {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            r#"{{"metric":{{"instance":"i{i}:9100","job":"node"}},"value":[1,"1"]}}"#
+        ));
+    }
+    body.push_str("]}}");
+    let answer: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let (port, _) = fake_server(Some(answer));
+    let home = tempfile::tempdir().expect("temp home");
+    let config = home.path().join("lbtop.toml");
+    std::fs::write(&config, "[prometheus]\ntimeout = \"1s\"\n").expect("write");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["--once", "--json", "--interval", "1s", "--router", "none"])
+        .args(["--prometheus", &format!("http://127.0.0.1:{port}")])
+        .args(["--nodes", "prometheus", "--config"])
+        .arg(&config)
+        .env("HOME", home.path())
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .output()
+        .expect("run lbtop");
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let node = only_node(&v);
+    assert_eq!(node["status"], "unreachable", "{node}");
+    assert!(
+        node["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did not answer within 1s"),
+        "{node}"
+    );
+    eprintln!("--once took {took:?}");
+}
