@@ -451,8 +451,11 @@ fn output_file(path: &std::path::Path, input: &std::path::Path) -> anyhow::Resul
             input.display()
         );
     }
-    f.set_len(0)
-        .with_context(|| format!("emptying {}", path.display()))?;
+    // A pipe or a device (`-o /dev/null`, `-o >(gzip)`) has nothing to empty.
+    if out.file_type().is_file() {
+        f.set_len(0)
+            .with_context(|| format!("emptying {}", path.display()))?;
+    }
     Ok(f)
 }
 

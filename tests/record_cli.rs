@@ -253,6 +253,21 @@ fn an_output_that_is_the_recording_itself_is_refused_and_the_recording_kept() {
             assert_eq!(std::fs::read(&rec).expect("read"), before, "{args:?}");
         }
     }
+    // A device is written to as it is.
+    for args in [
+        vec!["replay", s(&rec), "--export", "csv", "-o", "/dev/null"],
+        vec!["report", s(&rec), "-o", "/dev/null"],
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+            .args(&args)
+            .output()
+            .expect("run");
+        assert!(
+            run.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
     // Another file is written, and emptied first.
     let other = dir.path().join("out.csv");
     std::fs::write(&other, "x".repeat(1 << 20)).expect("write");

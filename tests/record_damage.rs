@@ -430,7 +430,7 @@ fn a_crafted_frame_claiming_hundreds_of_mib_of_numbers_is_skipped_in_bounded_mem
 #[test]
 fn text_in_a_recording_reaches_nothing_unprintable() {
     use lbtop::model::alert::{AlertEvent, AlertKind, Severity};
-    use lbtop::model::sample::{HostStatus, Report, SourceEvent};
+    use lbtop::model::sample::{HostFacts, HostStatus, NodeSample, Report, SourceEvent};
     use lbtop::record::Item;
     // A recording is a file from anywhere: names, messages and alerts in it are escaped as they
     // are read, as a live host's are.
@@ -438,6 +438,7 @@ fn text_in_a_recording_reaches_nothing_unprintable() {
     let mut info = scripted_info(SHAPE, &options());
     info.router = Some(hostile.to_string());
     let t = Timestamp(info.created.0 + 1000);
+    let node0 = info.nodes.first().cloned().expect("a node");
     let mut w = Writer::new(Vec::new(), info, options()).expect("writer");
     w.push(Item::Event(SourceEvent::Router {
         host: hostile.to_string(),
@@ -446,6 +447,19 @@ fn text_in_a_recording_reaches_nothing_unprintable() {
             status: HostStatus::Error,
             message: Some(format!("refused: {hostile}")),
         },
+    }));
+    w.push(Item::Event(SourceEvent::Node {
+        name: node0.name,
+        host: node0.host,
+        report: Report::Sample(NodeSample {
+            time: t,
+            facts: Some(HostFacts {
+                hostname: Some(hostile.to_string()),
+                os: None,
+                kernel: None,
+            }),
+            ..NodeSample::default()
+        }),
     }));
     w.push(Item::Alert(AlertEvent {
         time: t,
@@ -463,6 +477,14 @@ fn text_in_a_recording_reaches_nothing_unprintable() {
     let mut seen: Vec<String> = p.recording.info().router.iter().cloned().collect();
     while let Some(f) = p.next_frame() {
         for e in &f.events {
+            if let SourceEvent::Node {
+                report: Report::Sample(n),
+                ..
+            } = e
+                && let Some(h) = n.facts.as_ref().and_then(|f| f.hostname.clone())
+            {
+                seen.push(h);
+            }
             if let SourceEvent::Router { host, report } = e {
                 seen.push(host.clone());
                 if let Report::Status {
@@ -478,7 +500,7 @@ fn text_in_a_recording_reaches_nothing_unprintable() {
             seen.push(a.message.clone());
         }
     }
-    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen.len(), 6, "{seen:?}");
     for s in &seen {
         assert!(s.contains("owned"), "{s:?}");
         for c in ['\u{1b}', '\u{7}', '\u{202e}', '\u{2028}'] {

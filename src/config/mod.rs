@@ -190,7 +190,10 @@ impl ConfigError {
             location: Location::from_span(path, text, error.span().unwrap_or(0..0)),
             // The message quotes the file's own text (an unknown key, a bad value), which can
             // be anything.
-            message: crate::model::text::printable(&error.message().trim().replace('\n', " "), 300),
+            message: crate::model::text::printable(
+                &error.message().trim().replace('\n', " "),
+                2000,
+            ),
         }
     }
 }

@@ -117,27 +117,44 @@ pub fn parse_service(s: &str) -> Result<ServiceKey, String> {
     })
 }
 
-/// The service `key` names in `table`. A firewall mark (`fwm:N` names no family) names its
-/// service in either family when the table holds it in one; where it holds both, only the exact
-/// key does, and a mark that matches both families otherwise is refused as ambiguous rather than
-/// guessed.
+/// The service `key` names in `table` for an action on `real`. `fwm:N` names no family: a
+/// mark held in one family names that service; held in both (an IPv4 and an IPv6 service on one
+/// mark), the one of them whose real servers include `real` (the families of real servers tell
+/// them apart), and where that does not decide, the exact key. Anything else is refused as
+/// ambiguous rather than guessed.
 fn find_service<'a>(
     table: &'a [VirtualServiceSample],
     key: &ServiceKey,
+    real: &RealKey,
 ) -> Result<&'a VirtualServiceSample, PlanError> {
-    if let Some(s) = table.iter().find(|s| s.key == *key) {
-        return Ok(s);
-    }
     let ServiceKey::Fwmark { mark, .. } = key else {
-        return Err(PlanError::NoSuchService(key.to_string()));
+        return table
+            .iter()
+            .find(|s| s.key == *key)
+            .ok_or_else(|| PlanError::NoSuchService(key.to_string()));
     };
-    let mut same_mark = table
+    let same_mark: Vec<&VirtualServiceSample> = table
         .iter()
-        .filter(|s| matches!(s.key, ServiceKey::Fwmark { mark: m, .. } if m == *mark));
-    match (same_mark.next(), same_mark.next()) {
-        (Some(s), None) => Ok(s),
-        (Some(_), Some(_)) => Err(PlanError::AmbiguousMark(*mark)),
-        _ => Err(PlanError::NoSuchService(key.to_string())),
+        .filter(|s| matches!(s.key, ServiceKey::Fwmark { mark: m, .. } if m == *mark))
+        .collect();
+    let exact = same_mark.iter().copied().find(|s| s.key == *key);
+    let holding: Vec<&VirtualServiceSample> = same_mark
+        .iter()
+        .copied()
+        .filter(|s| {
+            s.reals
+                .iter()
+                .any(|r| r.address == real.address && r.port == real.port)
+        })
+        .collect();
+    match (same_mark.as_slice(), holding.as_slice()) {
+        ([], _) => Err(PlanError::NoSuchService(key.to_string())),
+        ([one], _) | (_, [one]) => Ok(one),
+        // Neither holds the real server: the exact key's says so (no such real server).
+        (_, []) => exact.ok_or(PlanError::AmbiguousMark(*mark)),
+        _ => exact
+            .filter(|e| holding.iter().any(|h| std::ptr::eq(*h, *e)))
+            .ok_or(PlanError::AmbiguousMark(*mark)),
     }
 }
 
@@ -236,7 +253,7 @@ pub fn find<'a>(
     service: &ServiceKey,
     real: &RealKey,
 ) -> Result<(&'a VirtualServiceSample, &'a RealServerSample), PlanError> {
-    let svc = find_service(table, service)?;
+    let svc = find_service(table, service, real)?;
     let r = svc
         .reals
         .iter()
@@ -434,27 +451,56 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_firewall_mark_names_its_one_service_and_is_refused_when_both_families_have_it() {
+    fn a_firewall_mark_held_in_both_families_is_told_apart_by_the_real_server() {
         use crate::model::sample::AddressFamily;
-        let mark = |family| {
-            let mut t = table(&[3, 1]);
-            t[0].key = ServiceKey::Fwmark { mark: 7, family };
-            t
-        };
         let fwm7 = parse_service("fwm:7").expect("valid");
-        // Only an IPv6 service has the mark: `fwm:7` (no family) names it.
-        let v6 = mark(AddressFamily::Inet6);
-        assert!(plan(&v6, ActionKind::Drain, &fwm7, &r(2), 0).is_ok());
-        // Both families: the exact key is found, a key of neither is refused, never guessed.
-        let mut both = mark(AddressFamily::Inet);
-        both.extend(mark(AddressFamily::Inet6));
+        assert_eq!(
+            fwm7,
+            ServiceKey::Fwmark {
+                mark: 7,
+                family: AddressFamily::Inet
+            }
+        );
+        // An IPv4 service on mark 7 with 10.0.0.2 and .3; an IPv6 one with fd00::2 and ::3.
+        let mut v4 = table(&[3, 1]);
+        v4[0].key = fwm7;
+        let mut v6 = table(&[5, 1]);
+        v6[0].key = ServiceKey::Fwmark {
+            mark: 7,
+            family: AddressFamily::Inet6,
+        };
+        for (i, r) in v6[0].reals.iter_mut().enumerate() {
+            r.address = IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, 2 + i as u16]);
+        }
+        let v6_real = RealKey {
+            address: IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, 2]),
+            port: 80,
+        };
+        // Held in IPv6 alone: `fwm:7` names it.
+        let c = plan(&v6, ActionKind::Drain, &fwm7, &v6_real, 0).expect("the IPv6 one");
+        assert_eq!(c.from, 5);
+        // Held in both: each real server's family picks its service.
+        let both: Vec<VirtualServiceSample> = v4.iter().chain(&v6).cloned().collect();
+        let c = plan(&both, ActionKind::Drain, &fwm7, &v6_real, 0).expect("the IPv6 one");
+        assert_eq!((c.from, &c.service), (5, &v6[0].key));
         let c = plan(&both, ActionKind::Drain, &fwm7, &r(2), 0).expect("the IPv4 one");
-        assert_eq!(c.service, fwm7);
-        let mut v6_only_key = both.clone();
-        v6_only_key.retain(|s| s.key != fwm7);
-        v6_only_key.extend(mark(AddressFamily::Inet6));
+        assert_eq!((c.from, &c.service), (3, &v4[0].key));
+        // A real server in neither: the exact key's service says it has no such real server.
         assert!(matches!(
-            plan(&v6_only_key, ActionKind::Drain, &fwm7, &r(2), 0),
+            plan(&both, ActionKind::Drain, &fwm7, &r(9), 0),
+            Err(PlanError::NoSuchReal { .. })
+        ));
+        // One real server in both services (tunnelled across families) and no exact key: refused.
+        let mut shared = v6.clone();
+        shared[0].reals.push(real(2, 4));
+        let mut other = shared.clone();
+        other[0].key = ServiceKey::Fwmark {
+            mark: 7,
+            family: AddressFamily::Inet6,
+        };
+        let twice: Vec<VirtualServiceSample> = shared.into_iter().chain(other).collect();
+        assert!(matches!(
+            plan(&twice, ActionKind::Drain, &fwm7, &r(2), 0),
             Err(PlanError::AmbiguousMark(7))
         ));
     }

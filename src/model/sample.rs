@@ -257,6 +257,32 @@ pub struct DeviceConf {
 }
 
 impl NodeSample {
+    /// The node's strings (host facts, device names) made printable and bounded, where a
+    /// sample comes from a file (a recording) rather than a live poll, which reads them through
+    /// parsers that already do; clean strings are not copied.
+    pub(crate) fn make_printable(&mut self) {
+        use crate::model::text::make_printable;
+        if let Some(f) = &mut self.facts {
+            for s in [&mut f.hostname, &mut f.os, &mut f.kernel]
+                .into_iter()
+                .flatten()
+            {
+                make_printable(s, 255);
+            }
+        }
+        if let Some(net) = &mut self.net {
+            for (_, dev) in &mut net.local_v6 {
+                make_printable(dev, 32);
+            }
+            for r in &mut net.routes_v4 {
+                make_printable(&mut r.device, 32);
+            }
+            for d in &mut net.devices {
+                make_printable(&mut d.name, 32);
+            }
+        }
+    }
+
     /// Online cores: the per-core lines of `/proc/stat`, or the count a source gave without them.
     pub fn cores(&self) -> usize {
         if self.stat.cpus.is_empty() {
@@ -785,8 +811,9 @@ impl RouterSample {
     pub(crate) fn make_printable(&mut self) {
         use crate::model::text::{is_printable, make_printable};
         printable_services(&mut self.services);
+        // Notes lbtop writes quote the router's own words (an ipvsadm error, a stderr line).
         for n in &mut self.notes {
-            make_printable(n, 300);
+            make_printable(n, 2000);
         }
         if let Some(info) = &mut self.ipvs {
             make_printable(&mut info.version, 40);

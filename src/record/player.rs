@@ -526,11 +526,14 @@ impl Decoder {
             )
         };
         match (s, self.hosts.get(&host)) {
-            (Some(s), Some(d)) if d.role == Role::Node => Some(SourceEvent::Node {
-                name: d.name.clone(),
-                host: d.host.clone(),
-                report: Report::Sample(s),
-            }),
+            (Some(mut s), Some(d)) if d.role == Role::Node => {
+                s.make_printable();
+                Some(SourceEvent::Node {
+                    name: d.name.clone(),
+                    host: d.host.clone(),
+                    report: Report::Sample(s),
+                })
+            }
             _ => {
                 if self.totals_only {
                     self.totals.insert(host, None);

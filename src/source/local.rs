@@ -67,14 +67,15 @@ impl LocalNode {
         let explicit = proc_root.is_some();
         let proc_root = proc_root.unwrap_or_else(|| PathBuf::from("/proc"));
         let facts = if explicit {
+            // A snapshot's text, from any host.
             HostFacts {
                 hostname: read(&proc_root, "sys/kernel/hostname")
                     .ok()
-                    .map(|s| s.trim().to_string()),
+                    .map(|s| crate::model::text::printable(s.trim(), 120)),
                 os: None,
                 kernel: read(&proc_root, "sys/kernel/osrelease")
                     .ok()
-                    .map(|s| s.trim().to_string()),
+                    .map(|s| crate::model::text::printable(s.trim(), 120)),
             }
         } else {
             host_facts()
@@ -400,8 +401,11 @@ impl LocalRouter {
         known: Option<u64>,
     ) -> Result<RouterSample, SourceError> {
         let mut sample = self.read_sample(full, known)?;
-        // A `--proc-root` snapshot can come from any host.
-        sample.make_printable();
+        // A `--proc-root` snapshot can come from any host; this machine's own kernel (or the
+        // router's, under `lbtop agent`, whose samples lbtop's decoder checks) is not one.
+        if self.proc_root != Path::new("/proc") {
+            sample.make_printable();
+        }
         Ok(sample)
     }
 

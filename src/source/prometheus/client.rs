@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use reqwest::{StatusCode, Url};
 
@@ -56,9 +56,9 @@ impl AnswerBudget {
     }
 
     /// `n` more bytes for `held`, or `None` when the budget has not that many left.
-    fn take<'a>(&'a self, held: &mut Option<SemaphorePermit<'a>>, n: usize) -> Option<()> {
+    fn take(&self, held: &mut Option<OwnedSemaphorePermit>, n: usize) -> Option<()> {
         let n = u32::try_from(n).ok()?;
-        let more = self.bytes.try_acquire_many(n).ok()?;
+        let more = self.bytes.clone().try_acquire_many_owned(n).ok()?;
         Self::add(held, more);
         Some(())
     }
@@ -67,11 +67,7 @@ impl AnswerBudget {
     /// give theirs back; `None` when `held` and `n` together exceed the whole budget, or when
     /// the bytes did not come free in time (two large answers growing at once: the one that
     /// gives up first lets the other finish).
-    async fn take_waiting<'a>(
-        &'a self,
-        held: &mut Option<SemaphorePermit<'a>>,
-        n: usize,
-    ) -> Option<()> {
+    async fn take_waiting(&self, held: &mut Option<OwnedSemaphorePermit>, n: usize) -> Option<()> {
         if self.take(held, n).is_some() {
             return Some(());
         }
@@ -80,7 +76,7 @@ impl AnswerBudget {
             return None;
         }
         let n = u32::try_from(n).ok()?;
-        let more = tokio::time::timeout(BUDGET_WAIT, self.bytes.acquire_many(n))
+        let more = tokio::time::timeout(BUDGET_WAIT, self.bytes.clone().acquire_many_owned(n))
             .await
             .ok()?
             .ok()?;
@@ -88,7 +84,7 @@ impl AnswerBudget {
         Some(())
     }
 
-    fn add<'a>(held: &mut Option<SemaphorePermit<'a>>, more: SemaphorePermit<'a>) {
+    fn add(held: &mut Option<OwnedSemaphorePermit>, more: OwnedSemaphorePermit) {
         match held {
             Some(h) => h.merge(more),
             None => *held = Some(more),
@@ -231,12 +227,13 @@ impl Client {
         }
         // Parsed off the runtime's thread: a large answer takes seconds to parse, which would
         // stall the screen and every other source, and outlast the poll's deadline (a blocking
-        // parse cannot be cut off; awaiting it can). The budget is held until it is done, or
-        // until the poll is given up.
+        // parse cannot be cut off; awaiting it can). The budget is held until the parse is
+        // done, even when the poll gave up waiting for it.
         let code = status.as_u16();
         let parsed = tokio::task::spawn_blocking(move || {
             let series = api::parse_vector(code, &body);
             drop(body);
+            drop(held);
             series
         })
         .await
@@ -246,7 +243,6 @@ impl Client {
                 self.server
             ))
         })?;
-        drop(held);
         Ok(parsed?)
     }
 

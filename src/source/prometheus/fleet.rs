@@ -138,6 +138,26 @@ impl Fleet {
         for i in &over {
             accs.remove(i);
         }
+        for (instance, acc) in &mut accs {
+            let known = self.known.entry(instance.clone()).or_default();
+            if !answers.per_core {
+                totals_without_per_core(acc, &mut known.origin);
+            }
+        }
+        let instances: Vec<String> = self.known.keys().cloned().collect();
+        if let Some(host) = self.server_failed.take_if(|_| !instances.is_empty()) {
+            // The entry that said Prometheus failed says it answers now.
+            events.push(SourceEvent::Node {
+                name: "prometheus".into(),
+                host,
+                report: Report::Status {
+                    time: Timestamp((answers.at * 1000.0) as i64),
+                    status: HostStatus::Ok,
+                    message: Some("Prometheus answers; its nodes are listed by instance".into()),
+                },
+            });
+        }
+        // After the entry's recovery above: the same entry, and the later event wins.
         if over.len() != self.over {
             self.over = over.len();
             let message = if over.is_empty() {
@@ -160,25 +180,6 @@ impl Fleet {
                         HostStatus::Error
                     },
                     message: Some(message),
-                },
-            });
-        }
-        for (instance, acc) in &mut accs {
-            let known = self.known.entry(instance.clone()).or_default();
-            if !answers.per_core {
-                totals_without_per_core(acc, &mut known.origin);
-            }
-        }
-        let instances: Vec<String> = self.known.keys().cloned().collect();
-        if let Some(host) = self.server_failed.take_if(|_| !instances.is_empty()) {
-            // The entry that said Prometheus failed says it answers now.
-            events.push(SourceEvent::Node {
-                name: "prometheus".into(),
-                host,
-                report: Report::Status {
-                    time: Timestamp((answers.at * 1000.0) as i64),
-                    status: HostStatus::Ok,
-                    message: Some("Prometheus answers; its nodes are listed by instance".into()),
                 },
             });
         }

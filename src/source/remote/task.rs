@@ -197,14 +197,21 @@ impl RemoteSource {
                 }
             }
         }
-        Ok(Live::Shell(self.start(conn, watch).await?))
+        let wait = match self.role {
+            Role::Node => self.ctx.tuning.poll_timeout,
+            Role::Router(_) => self.ctx.tuning.router_poll_timeout,
+        };
+        Ok(Live::Shell(self.start(conn, watch, wait).await?))
     }
 
-    /// Starts lbtop's shell program on the connection and reads its greeting.
+    /// Starts lbtop's shell program on the connection and reads its greeting, for at most
+    /// `wait`; a program that has not greeted by then is closed (dropping its channel would
+    /// leave it open on the host).
     async fn start(
         &self,
         conn: &Connection,
         watch: &mut Option<RouterWatch>,
+        wait: Duration,
     ) -> Result<Running, SshError> {
         let text = match self.role {
             Role::Node => NODE_PROGRAM.to_string(),
@@ -212,7 +219,16 @@ impl RemoteSource {
         };
         let mut program = conn.start_program(PROGRAM_COMMAND, text.as_bytes()).await?;
         let limit = self.ctx.tuning.max_reply_bytes;
-        let greeting = match program.read_until(READY.as_bytes(), limit).await {
+        let greeted = tokio::time::timeout(wait, program.read_until(READY.as_bytes(), limit))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SshError::Unreachable(format!(
+                    "the {} program did not start within {}",
+                    self.what().trim_end_matches(" poll"),
+                    humantime::format_duration(wait)
+                )))
+            });
+        let greeting = match greeted {
             Ok(g) => g,
             Err(SshError::Reply(why)) if !why.starts_with("reply larger") => {
                 let e = reply::unexpected(
@@ -377,16 +393,9 @@ impl RemoteSource {
             // The first program's greeting told the watch what it needs. Within the parts'
             // time: a program that never greets would otherwise hold the parts for the life of
             // the connection, and they would never be read again.
-            None => match tokio::time::timeout(PARTS_TIMEOUT, self.start(conn, &mut None)).await {
-                Ok(Ok(r)) => r,
-                Ok(Err(e)) => return (None, asked, Timestamp::now(), Err(e)),
-                Err(_) => {
-                    let e = SshError::Unreachable(format!(
-                        "the second router program did not start within {}",
-                        humantime::format_duration(PARTS_TIMEOUT)
-                    ));
-                    return (None, asked, Timestamp::now(), Err(e));
-                }
+            None => match self.start(conn, &mut None, PARTS_TIMEOUT).await {
+                Ok(r) => r,
+                Err(e) => return (None, asked, Timestamp::now(), Err(e)),
             },
         };
         let time = Timestamp::now();
