@@ -403,10 +403,15 @@ impl LocalRouter {
         let mut sample = self.read_sample(full, known)?;
         // A `--proc-root` snapshot can come from any host; this machine's own kernel (or the
         // router's, under `lbtop agent`, whose samples lbtop's decoder checks) is not one.
-        if self.proc_root != Path::new("/proc") {
+        if self.is_snapshot() {
             sample.make_printable();
         }
         Ok(sample)
+    }
+
+    /// Whether this reads a `--proc-root` snapshot rather than this machine's `/proc`.
+    fn is_snapshot(&self) -> bool {
+        self.proc_root != Path::new("/proc")
     }
 
     fn read_sample(&mut self, full: bool, known: Option<u64>) -> Result<RouterSample, SourceError> {
@@ -578,7 +583,7 @@ impl LocalRouter {
             Ok(s) => s,
             // A snapshot without the file is not this machine without IPVS: the error names
             // the file, not a module to load.
-            Err(SourceError::File(e)) if e.is_not_found() && root == Path::new("/proc") => {
+            Err(SourceError::File(e)) if e.is_not_found() && !self.is_snapshot() => {
                 return Err(SourceError::IpvsAbsent);
             }
             Err(e) => return Err(e),

@@ -155,6 +155,23 @@ impl RemoteSource {
         }
     }
 
+    /// The host's role, as messages name it.
+    fn role_name(&self) -> &'static str {
+        match self.role {
+            Role::Node => "node",
+            Role::Router(_) => "router",
+        }
+    }
+
+    /// Why a program that did not greet within `wait` was given up.
+    fn not_started(&self, wait: Duration) -> SshError {
+        SshError::Unreachable(format!(
+            "the {} program did not start within {}",
+            self.role_name(),
+            humantime::format_duration(wait)
+        ))
+    }
+
     fn what(&self) -> &'static str {
         match self.role {
             Role::Node => "node poll",
@@ -221,13 +238,7 @@ impl RemoteSource {
         let limit = self.ctx.tuning.max_reply_bytes;
         let greeted = tokio::time::timeout(wait, program.read_until(READY.as_bytes(), limit))
             .await
-            .unwrap_or_else(|_| {
-                Err(SshError::Unreachable(format!(
-                    "the {} program did not start within {}",
-                    self.what().trim_end_matches(" poll"),
-                    humantime::format_duration(wait)
-                )))
-            });
+            .unwrap_or_else(|_| Err(self.not_started(wait)));
         let greeting = match greeted {
             Ok(g) => g,
             Err(SshError::Reply(why)) if !why.starts_with("reply larger") => {
@@ -754,16 +765,7 @@ impl<'a> HostTask<'a> {
             let started =
                 tokio::time::timeout(poll_timeout, self.src.start_live(conn, &mut self.watch))
                     .await
-                    .unwrap_or_else(|_| {
-                        Err(SshError::Unreachable(format!(
-                            "the {} program did not start within {}",
-                            match self.src.role {
-                                Role::Node => "node",
-                                Role::Router(_) => "router",
-                            },
-                            humantime::format_duration(poll_timeout)
-                        )))
-                    });
+                    .unwrap_or_else(|_| Err(self.src.not_started(poll_timeout)));
             *running = Some(started?);
         }
         let full = std::mem::take(&mut self.full_next);
