@@ -153,6 +153,7 @@ fn prometheus_spec(
         auth,
         timeout: file.timeout,
         answer_memory: file.answer_memory,
+        forget_after: file.forget_after,
     }))
 }
 

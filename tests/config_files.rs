@@ -205,6 +205,11 @@ fn prometheus_credentials_load_from_the_file_and_never_show_in_debug_output() {
         config.prometheus.ca.as_deref(),
         Some(Path::new("/etc/ssl/prometheus-ca.pem"))
     );
+    assert_eq!(config.prometheus.answer_memory, Some(128 << 20));
+    assert_eq!(
+        config.prometheus.forget_after,
+        Some(std::time::Duration::from_secs(3600))
+    );
     let shown = format!("{config:?}");
     assert!(
         shown.contains("lbtop") && !shown.contains("correct horse"),

@@ -260,6 +260,95 @@ fn a_recording_of_prometheus_nodes_replays_like_any_other() {
     );
 }
 
+#[test]
+fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_after() {
+    let (np1, np2, pp) = (free_port(), free_port(), free_port());
+    let _stays = node_exporter(np1);
+    let _leaves = node_exporter(np2);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (stays, leaves) = (format!("127.0.0.1:{np1}"), format!("127.0.0.1:{np2}"));
+    let prom = prometheus(pp, dir.path(), &[stays.clone(), leaves.clone()], &[]);
+    wait_for_scrapes(pp, 2, 2);
+    let config = dir.path().join("lbtop.toml");
+    std::fs::write(&config, "[prometheus]\nforget-after = \"3s\"\n").expect("config");
+    let file = dir.path().join("fleet.lbrec");
+    let home = tempfile::tempdir().expect("temp home");
+    let record = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["record", file.to_str().expect("path"), "--duration", "14s"])
+        .args([
+            "--interval",
+            "1s",
+            "--router",
+            "none",
+            "--nodes",
+            "prometheus",
+        ])
+        .args(["--prometheus", &format!("http://127.0.0.1:{pp}")])
+        .args(["--config", config.to_str().expect("path")])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_STATE_HOME", home.path().join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start lbtop record");
+    std::thread::sleep(Duration::from_secs(4));
+    // The second target leaves Prometheus's configuration: its series go stale at once.
+    support::prometheus::write_config(pp, dir.path(), std::slice::from_ref(&stays));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &prom.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let out = record.wait_with_output().expect("record ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lbtop(&["replay", file.to_str().expect("path"), "--export", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let status = |v: &Value, name: &str| {
+        v["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["name"] == name))
+            .map(|n| n["status"].as_str().unwrap_or("").to_string())
+    };
+    let alerted = |v: &Value, name: &str| {
+        v["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["subject"] == name))
+    };
+    let both_ok = frames.iter().position(|v| {
+        status(v, &stays).as_deref() == Some("ok") && status(v, &leaves).as_deref() == Some("ok")
+    });
+    let left = frames
+        .iter()
+        .position(|v| status(v, &leaves).as_deref() == Some("unreachable") && alerted(v, &leaves));
+    assert!(
+        matches!((both_ok, left), (Some(a), Some(b)) if a < b),
+        "both watched, then the one that left unreachable and alerted: {both_ok:?} {left:?}"
+    );
+    let last = frames.last().expect("frames");
+    let names: Vec<&str> = last["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, [stays.as_str()], "forgotten: {last}");
+    assert!(!alerted(last, &leaves), "its alert cleared: {last}");
+    assert_eq!(status(last, &stays).as_deref(), Some("ok"));
+}
+
 /// A server on loopback that answers every connection with `answer` (none: it reads and never
 /// answers), and reports each request's head.
 fn fake_server(answer: Option<&'static str>) -> (u16, mpsc::Receiver<String>) {

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use lbtop::app::playback::{self, Range};
 use lbtop::app::{State, StateOptions};
-use lbtop::model::sample::SourceEvent;
+use lbtop::model::sample::{HostStatus, Report, SourceEvent, Timestamp};
 use lbtop::record::writer::WriterOptions;
-use lbtop::record::{Player, Writer};
+use lbtop::record::{Item, Player, Writer};
 use lbtop::report;
 use lbtop::report::export;
 use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
@@ -123,5 +123,106 @@ fn seeking_gives_the_same_snapshot_as_playing_through() {
             "frame {target}"
         );
         assert_eq!(p.position(), target + 1);
+    }
+}
+
+/// The scripted cluster's polls with its last node renamed `extra` (a node the header does not
+/// declare, as Prometheus's instances are not), which leaves its source at poll `gone` (a
+/// `Gone` status, then nothing) and comes back at poll `back`.
+fn steps_with_a_node_that_leaves(steps: usize, gone: usize, back: usize) -> Vec<Vec<SourceEvent>> {
+    let mut c = ScriptedCluster::new(SHAPE, 7);
+    let last = ScriptedCluster::node_name(SHAPE.nodes - 1);
+    (0..steps)
+        .map(|i| {
+            let mut step: Vec<SourceEvent> = c
+                .step()
+                .into_iter()
+                .filter_map(|e| match e {
+                    SourceEvent::Node { name, host, report } if name == last => {
+                        (i < gone || i >= back).then(|| SourceEvent::Node {
+                            name: "extra".into(),
+                            host,
+                            report,
+                        })
+                    }
+                    other => Some(other),
+                })
+                .collect();
+            if i == gone {
+                step.push(SourceEvent::Node {
+                    name: "extra".into(),
+                    host: "10.0.9.9".into(),
+                    report: Report::Status {
+                        time: Timestamp(c.time().0),
+                        status: HostStatus::Gone,
+                        message: Some("missing for 600 s".into()),
+                    },
+                });
+            }
+            step
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_that_leaves_and_comes_back_replays_as_it_was_live() {
+    let (steps, gone, back) = (30, 8, 17);
+    let polls = steps_with_a_node_that_leaves(steps, gone, back);
+    let (_d, path) = temp("gone.lbrec");
+    let options = small_groups();
+    let info = scripted_info(SHAPE, &options);
+    // Live, as `record_scripted` records it, keeping each poll's snapshot.
+    let mut w = Writer::new(
+        std::fs::File::create(&path).expect("create"),
+        info.clone(),
+        options,
+    )
+    .expect("writer");
+    let mut s = State::new(StateOptions::default());
+    playback::declare(&mut s, &info);
+    let mut live = Vec::new();
+    let mut c = ScriptedCluster::new(SHAPE, 7);
+    for step in &polls {
+        c.step();
+        for e in step {
+            w.push(Item::Event(e.clone()));
+            for a in s.ingest(e.clone()) {
+                w.push(Item::Alert(a));
+            }
+        }
+        for a in s.tick(c.time()) {
+            w.push(Item::Alert(a));
+        }
+        w.flush_frame().expect("frame");
+        let mut line = Vec::new();
+        report::write_snapshot(&s, &mut line);
+        live.push(String::from_utf8(line).expect("utf-8"));
+    }
+    w.finish().expect("finish");
+    assert!(
+        !live[gone].contains("\"extra\""),
+        "forgotten live: {}",
+        live[gone]
+    );
+    assert!(live[back].contains("\"extra\""), "back live");
+    // The same events come back, the first sample after the return whole.
+    let mut p = Player::open(&path).expect("open");
+    while let Some(d) = p.next_frame() {
+        assert_eq!(d.events, polls[d.index], "frame {}", d.index);
+    }
+    assert_eq!(p.damage_report(), None);
+    // Seeking to while it is gone, and to after it is back, gives what live showed.
+    let mut p = Player::open(&path).expect("open");
+    for target in [gone + 2, back + 3, steps - 1] {
+        let mut s = State::new(StateOptions::default());
+        playback::declare(&mut s, &p.recording.header.info.clone());
+        playback::seek(&mut p, &mut s, target);
+        let mut snap = Vec::new();
+        report::write_snapshot(&s, &mut snap);
+        assert_eq!(
+            String::from_utf8(snap).expect("utf-8"),
+            live[target],
+            "frame {target}"
+        );
     }
 }

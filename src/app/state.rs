@@ -733,6 +733,48 @@ impl State {
         }
     }
 
+    /// Forgets a node its source has stopped watching ([`HostStatus::Gone`]): its entry, its
+    /// history, its selection and detail, and its alerts, each cleared as of `time`. A later
+    /// report of the same name starts it afresh.
+    fn forget_node(&mut self, name: &str, time: Timestamp) -> Vec<AlertEvent> {
+        let Some(i) = self.node_index.remove(name) else {
+            return Vec::new();
+        };
+        if i < self.nodes.len() {
+            self.nodes.remove(i);
+        }
+        self.node_index.clear();
+        self.node_by_addr.clear();
+        for (i, node) in self.nodes.iter().enumerate() {
+            self.node_index.insert(node.name.clone(), i);
+            // As `add_node` does: the first node declared for an address keeps it.
+            for text in [&node.host, &node.name] {
+                if let Ok(addr) = text.parse::<IpAddr>() {
+                    self.node_by_addr.entry(addr).or_insert(i);
+                }
+            }
+        }
+        if self.ui.node_sel.as_deref() == Some(name) {
+            self.ui.node_sel = None;
+        }
+        if matches!(&self.ui.popup, Some(Popup::NodeDetail(n)) if n == name) {
+            self.ui.popup = None;
+            self.ui.detail_sel = None;
+        }
+        let kinds: Vec<AlertKind> = self
+            .alerts
+            .active()
+            .filter(|(subject, _, _)| *subject == name)
+            .map(|(_, kind, _)| kind)
+            .collect();
+        let events = kinds
+            .into_iter()
+            .filter_map(|kind| self.alerts.set(time, name, kind, None))
+            .collect();
+        self.touch();
+        events
+    }
+
     pub fn node(&self, name: &str) -> Option<&NodeEntry> {
         self.node_index.get(name).and_then(|&i| self.nodes.get(i))
     }
@@ -916,6 +958,14 @@ impl State {
         host: &str,
         report: Report<NodeSample>,
     ) -> Vec<AlertEvent> {
+        if let Report::Status {
+            time,
+            status: HostStatus::Gone,
+            ..
+        } = report
+        {
+            return self.forget_node(name, time);
+        }
         self.add_node(name, host);
         let Some(&i) = self.node_index.get(name) else {
             return Vec::new();
@@ -1727,17 +1777,23 @@ pub enum TextInput {
     Cancel,
 }
 
+/// The alert a host's status raises: critical when lbtop cannot reach or trust it, a warning
+/// when it answers with something lbtop cannot use (`Error`: a garbage reply, a missing
+/// collector, or the `prometheus` and `auto` entries saying how many hosts are past their cap).
 fn unreachable_level(status: HostStatus, message: Option<&str>) -> Option<(Severity, String)> {
-    match status {
-        HostStatus::Ok | HostStatus::Connecting => None,
-        other => Some((
-            Severity::Critical,
-            match message {
-                Some(m) => format!("{}: {m}", other.as_str()),
-                None => other.as_str().to_string(),
-            },
-        )),
-    }
+    let severity = match status {
+        HostStatus::Ok | HostStatus::Connecting | HostStatus::Gone => return None,
+        HostStatus::Error => Severity::Warning,
+        HostStatus::Unreachable
+        | HostStatus::AuthFailed
+        | HostStatus::HostKeyUnknown
+        | HostStatus::HostKeyChanged => Severity::Critical,
+    };
+    let text = match message {
+        Some(m) => format!("{}: {m}", status.as_str()),
+        None => status.as_str().to_string(),
+    };
+    Some((severity, text))
 }
 
 #[cfg(test)]
@@ -1934,6 +1990,94 @@ mod tests {
         late.restore_alerts(live.alerts.log().to_vec());
         late.ingest(node_sample(2_000, 3.9));
         assert_eq!(late.nodes[0].level, Some(Severity::Critical));
+    }
+
+    fn node_status(name: &str, host: &str, ms: i64, status: HostStatus) -> SourceEvent {
+        SourceEvent::Node {
+            name: name.into(),
+            host: host.into(),
+            report: Report::Status {
+                time: Timestamp(ms),
+                status,
+                message: Some("why".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_gone_node_is_forgotten_with_its_alerts_and_can_come_back_afresh() {
+        let mut s = State::new(StateOptions::default());
+        s.add_node("web0", "10.0.0.1");
+        s.ingest(node_sample(1_000, 4.5));
+        s.add_node("web2", "10.0.0.3");
+        assert!(
+            s.ingest(node_status(
+                "web0",
+                "10.0.0.1",
+                1_000,
+                HostStatus::Unreachable
+            ))
+            .iter()
+            .any(|e| e.raised && e.severity == Severity::Critical)
+        );
+        s.ui.node_sel = Some("web1".into());
+        s.ui.popup = Some(Popup::NodeDetail("web1".into()));
+        assert_eq!(s.alerts.worst("web1"), Some(Severity::Critical));
+        let cleared = s.ingest(node_status("web1", "10.0.0.2", 2_000, HostStatus::Gone));
+        assert!(
+            !cleared.is_empty() && cleared.iter().all(|e| !e.raised && e.subject == "web1"),
+            "its load alert cleared: {cleared:?}"
+        );
+        assert!(s.node("web1").is_none());
+        assert_eq!(s.alerts.worst("web1"), None);
+        assert_eq!(
+            s.alerts.worst("web0"),
+            Some(Severity::Critical),
+            "others kept"
+        );
+        assert_eq!(s.ui.node_sel, None);
+        assert_eq!(s.ui.popup, None);
+        // The others are found by name and by address as before.
+        let names: Vec<&str> = s.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["web0", "web2"]);
+        for (name, addr) in [("web0", "10.0.0.1"), ("web2", "10.0.0.3")] {
+            let i = s.node_by_addr[&addr.parse::<IpAddr>().expect("addr")];
+            assert_eq!(s.nodes[i].name, name);
+            assert_eq!(s.node(name).map(|n| n.name.as_str()), Some(name));
+        }
+        assert!(
+            !s.node_by_addr
+                .contains_key(&"10.0.0.2".parse::<IpAddr>().expect("addr"))
+        );
+        // Gone again, or never known: nothing.
+        assert!(
+            s.ingest(node_status("web1", "10.0.0.2", 2_500, HostStatus::Gone))
+                .is_empty()
+        );
+        assert!(
+            s.node("web1").is_none(),
+            "a gone status does not declare it"
+        );
+        // Back: a new entry, its history from its new samples only.
+        s.ingest(node_sample(3_000, 1.0));
+        let back = s.node("web1").expect("back");
+        assert_eq!(back.history.iter().count(), 1);
+        assert_eq!(back.level, None);
+    }
+
+    #[test]
+    fn a_node_that_answers_with_an_error_is_a_warning_and_an_unreachable_one_critical() {
+        let mut s = State::new(StateOptions::default());
+        let raised = s.ingest(node_status("auto", "auto", 1_000, HostStatus::Error));
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].severity, Severity::Warning);
+        assert_eq!(raised[0].message, "error: why");
+        let raised = s.ingest(node_status("auto", "auto", 2_000, HostStatus::Unreachable));
+        assert!(
+            raised
+                .iter()
+                .any(|e| e.raised && e.severity == Severity::Critical)
+        );
     }
 
     #[test]

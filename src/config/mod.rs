@@ -22,6 +22,9 @@ use keymap::KeyBindingFile;
 pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest poll interval accepted.
 pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The longest `prometheus.forget-after`: a week.
+const MAX_FORGET_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Samples kept per series (sparklines, history) when the file does not say.
 pub(crate) const DEFAULT_HISTORY: usize = 300;
 /// The most samples kept per series.
@@ -61,6 +64,9 @@ pub struct PrometheusConfig {
     pub timeout: Option<Duration>,
     /// `answer-memory`: the most bytes of Prometheus's answers held at once.
     pub answer_memory: Option<u64>,
+    /// `forget-after`: how long an instance may be missing from Prometheus's answers before
+    /// lbtop stops showing it.
+    pub forget_after: Option<Duration>,
 }
 
 /// The resolved configuration the rest of lbtop runs with.
@@ -230,6 +236,7 @@ struct PrometheusFile {
     bearer_token: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     answer_memory: Option<Spanned<String>>,
+    forget_after: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -445,6 +452,21 @@ impl Resolver<'_> {
                     })?,
             ),
         };
+        let forget_after = match &file.forget_after {
+            None => None,
+            Some(v) => Some(
+                humantime::parse_duration(v.get_ref())
+                    .ok()
+                    .filter(|d| (Duration::from_secs(1)..=MAX_FORGET_AFTER).contains(d))
+                    .ok_or_else(|| {
+                        self.value_error(
+                            "prometheus.forget-after",
+                            v,
+                            "must be a duration, 1s to 7d",
+                        )
+                    })?,
+            ),
+        };
         let answer_memory = match &file.answer_memory {
             None => None,
             Some(v) => Some(
@@ -473,6 +495,7 @@ impl Resolver<'_> {
             auth,
             timeout,
             answer_memory,
+            forget_after,
         })
     }
 

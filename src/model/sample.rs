@@ -947,6 +947,9 @@ pub enum HostStatus {
     HostKeyUnknown,
     HostKeyChanged,
     Error,
+    /// The source no longer lists the host (an instance gone from Prometheus's targets, a real
+    /// server gone from the router's table) and has stopped watching it: the state forgets it.
+    Gone,
 }
 
 impl HostStatus {
@@ -959,6 +962,7 @@ impl HostStatus {
             Self::HostKeyUnknown => "host-key-unknown",
             Self::HostKeyChanged => "host-key-changed",
             Self::Error => "error",
+            Self::Gone => "gone",
         }
     }
 }

@@ -572,9 +572,10 @@ impl Decoder {
         }
     }
 
-    /// A declared host's status.
+    /// A declared host's status. A node gone from its source takes its delta base with it, as
+    /// the writer's does: its next sample, if it comes back, is whole.
     fn status(
-        &self,
+        &mut self,
         host: u32,
         time: Timestamp,
         status: HostStatus,
@@ -582,6 +583,10 @@ impl Decoder {
     ) -> Option<SourceEvent> {
         if let Some(m) = &mut message {
             make_printable(m, MESSAGE_CHARS);
+        }
+        if status == HostStatus::Gone {
+            self.nodes.remove(&host);
+            self.totals.remove(&host);
         }
         self.hosts.get(&host).map(|d| match d.role {
             Role::Router => SourceEvent::Router {

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::model::alert::AlertEvent;
-use crate::model::sample::{NodeSample, Report, RouterSample, SourceEvent, Timestamp};
+use crate::model::sample::{HostStatus, NodeSample, Report, RouterSample, SourceEvent, Timestamp};
 
 use super::format::{
     Entry, FileHeader, FrameHeader, FrameInfo, FrameKind, FramePayload, HeaderInfo, HostDecl,
@@ -97,12 +97,18 @@ impl Encoder {
                         time,
                         status,
                         message,
-                    } => Entry::Status {
-                        host: id,
-                        time: *time,
-                        status: *status,
-                        message: message.clone(),
-                    },
+                    } => {
+                        if *status == HostStatus::Gone {
+                            // Its next sample, if it comes back, is written whole.
+                            self.nodes.remove(&id);
+                        }
+                        Entry::Status {
+                            host: id,
+                            time: *time,
+                            status: *status,
+                            message: message.clone(),
+                        }
+                    }
                 });
                 0
             }

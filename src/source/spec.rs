@@ -206,6 +206,9 @@ pub struct PrometheusSpec {
     pub timeout: Option<Duration>,
     /// The most bytes of answers held at once, by every query in flight (64 MiB by default).
     pub answer_memory: Option<u64>,
+    /// How long an instance may be missing from the answers before it is forgotten
+    /// ([`HostStatus::Gone`](crate::model::sample::HostStatus::Gone)); 10 minutes by default.
+    pub forget_after: Option<Duration>,
 }
 
 /// How lbtop signs in to Prometheus: from the config file or the environment, never the command

@@ -73,6 +73,7 @@ fn status_label(status: HostStatus) -> &'static str {
         HostStatus::HostKeyUnknown => "key unknown",
         HostStatus::HostKeyChanged => "KEY CHANGED",
         HostStatus::Error => "error",
+        HostStatus::Gone => "gone",
     }
 }
 

@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// A process stopped (killed and reaped) on drop.
 pub struct Running(Child);
 
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -55,15 +61,7 @@ pub fn node_exporter_ipvs(port: u16, procfs: &Path) -> Running {
 /// Prometheus on `127.0.0.1:port`, storing into `dir`, scraping `targets` (job `node`) every
 /// second; `extra` is added to the command line (e.g. `--web.config.file=…`).
 pub fn prometheus(port: u16, dir: &Path, targets: &[String], extra: &[String]) -> Running {
-    let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-         scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [{}]\n\
-         \x20 - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
-        list.join(", ")
-    );
-    let file = dir.join("prometheus.yml");
-    std::fs::write(&file, config).expect("write prometheus.yml");
+    let file = write_config(port, dir, targets);
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", file.display()))
         .arg(format!(
@@ -77,6 +75,21 @@ pub fn prometheus(port: u16, dir: &Path, targets: &[String], extra: &[String]) -
         .spawn()
         .expect("start prometheus (Debian package prometheus)");
     Running(child)
+}
+
+/// Writes `dir/prometheus.yml`: node_exporter at `targets` (job `node`) and Prometheus itself,
+/// scraped every second. A running Prometheus reads it again on SIGHUP.
+pub fn write_config(port: u16, dir: &Path, targets: &[String]) -> std::path::PathBuf {
+    let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+         scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: [{}]\n\
+         \x20 - job_name: prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+        list.join(", ")
+    );
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).expect("write prometheus.yml");
+    file
 }
 
 /// The body of `GET path` from `127.0.0.1:port` (HTTP/1.0, so the server closes after it).

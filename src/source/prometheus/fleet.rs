@@ -54,6 +54,10 @@ struct Known {
     said: Option<(HostStatus, Option<String>)>,
     /// Where a busy-only total counts its cores' time from ([`totals_without_per_core`]).
     origin: Option<f64>,
+    /// When (the poll's `at`) the answers first lacked it, while they do.
+    missing_since: Option<f64>,
+    /// Its `up` in the last answer that had it.
+    last_up: Option<f64>,
 }
 
 /// Every instance seen in this run, and how instances are named and matched to real servers.
@@ -70,6 +74,8 @@ pub(crate) struct Fleet {
     server_failed: Option<String>,
     /// Instances of the last poll past [`MAX_INSTANCES`], as last said.
     over: usize,
+    /// Seconds an instance may be missing from the answers before it is forgotten.
+    forget_after_s: f64,
 }
 
 /// One instance's numbers from one poll.
@@ -89,8 +95,13 @@ struct Acc {
 
 impl Fleet {
     /// `mappings`: the config's `[[node]]` entries; those naming one address give the address
-    /// of an instance whose label names the host (`web1:9100`).
-    pub(crate) fn new(mappings: &[NodeMapping], poll_interval_s: f64) -> Fleet {
+    /// of an instance whose label names the host (`web1:9100`). An instance missing from the
+    /// answers for `forget_after_s` is forgotten ([`HostStatus::Gone`]).
+    pub(crate) fn new(
+        mappings: &[NodeMapping],
+        poll_interval_s: f64,
+        forget_after_s: f64,
+    ) -> Fleet {
         let mappings = mappings
             .iter()
             .filter_map(|m| {
@@ -106,6 +117,7 @@ impl Fleet {
             poll_interval_s: poll_interval_s.max(0.001),
             server_failed: None,
             over: 0,
+            forget_after_s,
         }
     }
 
@@ -256,8 +268,31 @@ impl Fleet {
             .map_or_else(|| printable(host, NAME_CHARS), |(a, _)| a.to_string())
     }
 
-    /// This poll's report for one instance, when there is something new to say.
+    /// This poll's report for one instance, when there is something new to say. An instance
+    /// missing from the answers for `forget_after_s` is dropped, and its report says `Gone`:
+    /// its target left service discovery (its `up` went with it). One whose last `up` was 0 is
+    /// kept: it is down, and left the answers only as its series aged past the selector's window.
     fn report(&mut self, instance: &str, acc: Option<&Acc>, at: f64) -> Option<Report<NodeSample>> {
+        let known = self.known.entry(instance.to_string()).or_default();
+        if let Some(up) = acc.and_then(|a| a.up) {
+            known.missing_since = None;
+            known.last_up = Some(up);
+        } else if known.last_up != Some(0.0)
+            && at - *known.missing_since.get_or_insert(at) >= self.forget_after_s
+        {
+            self.known.remove(instance);
+            self.scrape_intervals.remove(instance);
+            let message = format!(
+                "missing from Prometheus's answers for {:.0} s: no longer shown",
+                self.forget_after_s
+            );
+            tracing::info!(instance = %printable(instance, NAME_CHARS), "{message}");
+            return Some(Report::Status {
+                time: Timestamp((at * 1000.0) as i64),
+                status: HostStatus::Gone,
+                message: Some(message),
+            });
+        }
         let interval = self
             .scrape_intervals
             .get(instance)
@@ -584,7 +619,7 @@ mod tests {
             match_: "10.0.0.22".into(),
             host: "web2".into(),
         }];
-        let mut fleet = Fleet::new(&mappings, 1.0);
+        let mut fleet = Fleet::new(&mappings, 1.0, 600.0);
         let events = fleet.absorb(answers(2000.5, 2000.0, 100.0));
         let Report::Sample(s) = node(&events, "10.0.0.1:9100") else {
             panic!("a sample");
@@ -622,7 +657,7 @@ mod tests {
 
     #[test]
     fn old_data_and_gone_targets_are_unreachable_with_the_reason() {
-        let mut fleet = Fleet::new(&[], 1.0);
+        let mut fleet = Fleet::new(&[], 1.0, 600.0);
         fleet.absorb(answers(2000.5, 2000.0, 100.0));
         // One scrape a second (120 in two minutes): 3.5 s old is more than three intervals.
         let events = fleet.absorb(Answers {
@@ -650,6 +685,79 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_missing_from_the_answers_for_forget_after_is_gone_and_can_come_back() {
+        let i = "10.0.0.1:9100";
+        let mut fleet = Fleet::new(&[], 1.0, 10.0);
+        fleet.absorb(answers(2000.5, 2000.0, 100.0));
+        // Missing, then back within the ten seconds: never forgotten, and its time missing
+        // starts again.
+        let missing = |at: f64| Answers {
+            at,
+            up: vec![series("web2:9100", 0.0)],
+            scraped_at: vec![series("web2:9100", at)],
+            ..Answers::default()
+        };
+        let Report::Status { status, .. } = node(&fleet.absorb(missing(2001.0)), i) else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Unreachable);
+        assert!(fleet.absorb(missing(2010.9)).is_empty());
+        assert!(matches!(
+            node(&fleet.absorb(answers(2011.0, 2011.0, 101.0)), i),
+            Report::Sample(_)
+        ));
+        fleet.absorb(missing(2012.0));
+        assert!(fleet.absorb(missing(2021.9)).is_empty());
+        // Ten seconds missing: gone, once; the instance still down (web2) is not.
+        let events = fleet.absorb(missing(2022.0));
+        let Report::Status {
+            status,
+            message,
+            time,
+        } = node(&events, i)
+        else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Gone);
+        assert_eq!(time, Timestamp(2_022_000));
+        assert!(
+            message
+                .unwrap_or_default()
+                .contains("missing from Prometheus's answers for 10 s")
+        );
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(!fleet.known.contains_key(i), "its memory is freed");
+        assert!(
+            fleet.known.contains_key("web2:9100"),
+            "up is 0: still a target"
+        );
+        assert!(fleet.absorb(missing(2030.0)).is_empty(), "said once");
+        // web2, down (up 0), then out of the answers as its series age: down, not gone.
+        let without_web2 = |at: f64| Answers {
+            at,
+            ..Answers::default()
+        };
+        let Report::Status { status, .. } = node(&fleet.absorb(without_web2(2031.0)), "web2:9100")
+        else {
+            panic!("a status");
+        };
+        assert_eq!(status, HostStatus::Unreachable);
+        assert!(fleet.absorb(without_web2(5000.0)).is_empty());
+        assert!(fleet.known.contains_key("web2:9100"), "a down node stays");
+        assert!(
+            fleet
+                .failed(HostStatus::Unreachable, "refused", "prom:9090")
+                .len()
+                == 1,
+            "a failure is said on the instances still known only"
+        );
+        // Back: a new instance, its first sample sent whole.
+        let back = fleet.absorb(answers(2040.0, 2040.0, 102.0));
+        assert!(matches!(node(&back, i), Report::Sample(_)));
+        assert!(fleet.known.contains_key(i));
+    }
+
+    #[test]
     fn idle_sums_without_cores_give_busy_time_of_unknown_kind_and_the_core_count() {
         let i = "10.0.0.1:9100";
         // One poll of a large fleet: the idle sum, the cores, the node's clock and boot time.
@@ -664,7 +772,7 @@ mod tests {
             ];
             a
         };
-        let mut fleet = Fleet::new(&[], 1.0);
+        let mut fleet = Fleet::new(&[], 1.0, 600.0);
         let mut sample = |a: Answers| match node(&fleet.absorb(a), i) {
             Report::Sample(s) => s,
             other => panic!("a sample: {other:?}"),
@@ -726,7 +834,7 @@ mod tests {
         a.per_core = false;
         a.cpu = vec![cpu(i, "", "idle", 200.0), cpu(i, "", "user", 20.75)];
         a.cpu_detail = vec![cpu(i, "0", "idle", 100.0), cpu(i, "1", "idle", 100.0)];
-        let events = Fleet::new(&[], 1.0).absorb(a);
+        let events = Fleet::new(&[], 1.0, 600.0).absorb(a);
         let Report::Sample(s) = node(&events, i) else {
             panic!("a sample");
         };
@@ -738,7 +846,7 @@ mod tests {
 
     #[test]
     fn past_the_most_instances_followed_the_rest_are_counted_and_said() {
-        let mut fleet = Fleet::new(&[], 1.0);
+        let mut fleet = Fleet::new(&[], 1.0, 600.0);
         let many = |n: usize| Answers {
             up: (0..n)
                 .map(|i| series(&format!("i{i:06}:9100"), 1.0))
@@ -787,7 +895,7 @@ mod tests {
         assert_eq!(host_of("fd00::1"), "fd00::1");
         assert_eq!(host_of("web1.example:9100"), "web1.example");
         assert_eq!(host_of("web1"), "web1");
-        let mut fleet = Fleet::new(&[], 1.0);
+        let mut fleet = Fleet::new(&[], 1.0, 600.0);
         let failed = fleet.failed(HostStatus::Error, "x", "prom:9090");
         assert!(matches!(&failed[..], [SourceEvent::Node { name, .. }] if name == "prometheus"));
         // Once Prometheus answers, that entry says so.

@@ -47,6 +47,12 @@ pub const PER_CORE_LIMIT: f64 = 4096.0;
 /// The most bytes of answers held at once, by every query in flight (`answer-memory`).
 pub(crate) const ANSWER_MEMORY: usize = 64 << 20;
 
+/// How long an instance may be missing from Prometheus's answers (its target gone from service
+/// discovery) before lbtop forgets it, unless the config says (`forget-after`): long enough for
+/// the operator to see it go, short enough that a fleet that scales in and out does not pile up
+/// unreachable nodes.
+pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(600);
+
 /// How often the scrape intervals (for staleness) are asked again.
 const INTERVALS_EVERY: Duration = Duration::from_secs(60);
 
@@ -77,6 +83,8 @@ pub struct PrometheusNodes {
     mappings: Vec<NodeMapping>,
     timeout: Duration,
     detail: DetailWanted,
+    /// How long an instance may be missing from the answers before it is forgotten.
+    forget_after: Duration,
 }
 
 impl PrometheusNodes {
@@ -96,6 +104,7 @@ impl PrometheusNodes {
             mappings: mappings.to_vec(),
             timeout,
             detail: DetailWanted::default(),
+            forget_after: spec.forget_after.unwrap_or(FORGET_AFTER),
         })
     }
 
@@ -376,7 +385,11 @@ async fn run(
     limit: Option<u32>,
 ) {
     let interval = interval.max(Duration::from_millis(10));
-    let mut fleet = Fleet::new(&src.mappings, interval.as_secs_f64());
+    let mut fleet = Fleet::new(
+        &src.mappings,
+        interval.as_secs_f64(),
+        src.forget_after.as_secs_f64(),
+    );
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut intervals_asked: Option<Instant> = None;
