@@ -2,7 +2,7 @@
 //! counters, with the time Prometheus scraped them), or a status when the instance is down or
 //! its data is old. Pure: the task asks, this decides.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::model::sample::{
@@ -76,6 +76,9 @@ pub(crate) struct Fleet {
     over: usize,
     /// Seconds an instance may be missing from the answers before it is forgotten.
     forget_after_s: f64,
+    /// The name each instance is shown by ([`Fleet::shown_name`]), and the names taken.
+    shown: HashMap<String, String>,
+    taken: HashSet<String>,
 }
 
 /// One instance's numbers from one poll.
@@ -118,6 +121,8 @@ impl Fleet {
             server_failed: None,
             over: 0,
             forget_after_s,
+            shown: HashMap::new(),
+            taken: HashSet::new(),
         }
     }
 
@@ -198,7 +203,17 @@ impl Fleet {
         for instance in instances {
             let report = self.report(&instance, accs.get(&instance), answers.at);
             if let Some(report) = report {
+                let gone = matches!(
+                    report,
+                    Report::Status {
+                        status: HostStatus::Gone,
+                        ..
+                    }
+                );
                 events.push(self.event(&instance, report));
+                if gone && let Some(name) = self.shown.remove(&instance) {
+                    self.taken.remove(&name);
+                }
             }
         }
         events
@@ -247,12 +262,32 @@ impl Fleet {
         true
     }
 
-    fn event(&self, instance: &str, report: Report<NodeSample>) -> SourceEvent {
+    fn event(&mut self, instance: &str, report: Report<NodeSample>) -> SourceEvent {
         SourceEvent::Node {
-            name: printable(instance, NAME_CHARS),
+            name: self.shown_name(instance),
             host: self.host_for(instance),
             report,
         }
+    }
+
+    /// The name `instance` is shown by, for as long as it is known: its label made printable,
+    /// and where that is another instance's name already (labels that differ only in what is
+    /// escaped or cut off), or the entry `prometheus`, with ` (2)`, ` (3)`… after it, so that two
+    /// instances never share a node.
+    fn shown_name(&mut self, instance: &str) -> String {
+        if let Some(name) = self.shown.get(instance) {
+            return name.clone();
+        }
+        let base = printable(instance, NAME_CHARS);
+        let mut name = base.clone();
+        let mut n = 1;
+        while name == "prometheus" || self.taken.contains(&name) {
+            n += 1;
+            name = format!("{base} ({n})");
+        }
+        self.taken.insert(name.clone());
+        self.shown.insert(instance.to_string(), name.clone());
+        name
     }
 
     /// The address real servers are matched on: the instance label's host when it is an
@@ -755,6 +790,79 @@ mod tests {
         let back = fleet.absorb(answers(2040.0, 2040.0, 102.0));
         assert!(matches!(node(&back, i), Report::Sample(_)));
         assert!(fleet.known.contains_key(i));
+    }
+
+    #[test]
+    fn instances_whose_labels_print_the_same_are_told_apart() {
+        let long = "n".repeat(NAME_CHARS);
+        let labels = [
+            "a\u{1b}[2Jx:9100".to_string(),
+            "a\\u{1b}[2Jx:9100".to_string(),
+            format!("{long}-1"),
+            format!("{long}-2"),
+            "prometheus".to_string(),
+        ];
+        let mut fleet = Fleet::new(&[], 1.0, 10.0);
+        let up = |at: f64, labels: &[String]| Answers {
+            at,
+            up: labels.iter().map(|l| series(l, 1.0)).collect(),
+            ..Answers::default()
+        };
+        let names = |events: &[SourceEvent]| -> Vec<String> {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    SourceEvent::Node { name, .. } => Some(name.clone()),
+                    SourceEvent::Router { .. } => None,
+                })
+                .collect()
+        };
+        let first = names(&fleet.absorb(up(1000.0, &labels)));
+        let escaped = "a\\u{1b}[2Jx:9100";
+        assert_eq!(
+            first,
+            [
+                escaped.to_string(),
+                format!("{escaped} (2)"),
+                long.clone(),
+                format!("{long} (2)"),
+                "prometheus (2)".to_string(),
+            ],
+            "in the order of the labels (a BTreeMap's), each its own"
+        );
+        // The same instance keeps its name; one forgotten gives its name back.
+        let first_long = format!("{long}-1");
+        let rest: Vec<String> = labels
+            .iter()
+            .filter(|l| **l != first_long)
+            .cloned()
+            .collect();
+        fleet.absorb(up(1001.0, &rest));
+        assert!(fleet.failed(HostStatus::Unreachable, "x", "p:9090").len() == 5);
+        let gone: Vec<SourceEvent> = fleet
+            .absorb(up(1012.0, &rest))
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    SourceEvent::Node {
+                        report: Report::Status {
+                            status: HostStatus::Gone,
+                            ..
+                        },
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(names(&gone), [long.clone()], "the first long one is gone");
+        let newcomer = format!("{long}-3");
+        let back = names(&fleet.absorb(up(1013.0, &[newcomer])));
+        assert!(back.contains(&long), "its name is free again: {back:?}");
+        assert!(
+            back.contains(&format!("{long} (2)")),
+            "the other keeps its own: {back:?}"
+        );
     }
 
     #[test]
