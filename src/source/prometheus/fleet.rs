@@ -855,7 +855,11 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(names(&gone), [long.clone()], "the first long one is gone");
+        assert_eq!(
+            names(&gone),
+            vec![long.clone()],
+            "the first long one is gone"
+        );
         let newcomer = format!("{long}-3");
         let back = names(&fleet.absorb(up(1013.0, &[newcomer])));
         assert!(back.contains(&long), "its name is free again: {back:?}");
