@@ -87,6 +87,8 @@ impl SourceArgs {
             // The URL and CA merged with the config file's, and the credentials, come in
             // `runtime::sources_for`.
             prometheus: None,
+            // The config's, set in `runtime::sources_for`.
+            forget_after: crate::source::spec::FORGET_AFTER,
         }
     }
 }

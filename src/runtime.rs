@@ -102,6 +102,7 @@ pub fn sources_for(args: &SourceArgs, config: &Config) -> Result<SourceSet, RunE
             spec.router_agent = agent.clone();
         }
         spec.prometheus = prometheus_spec(args, config)?;
+        spec.forget_after = config.forget_after;
         set.remote = RemoteSet::from_spec(&spec, config.interval, &config.node_map)
             .map_err(RunError::Unsupported)?;
     }
@@ -153,7 +154,6 @@ fn prometheus_spec(
         auth,
         timeout: file.timeout,
         answer_memory: file.answer_memory,
-        forget_after: file.forget_after,
     }))
 }
 

@@ -93,6 +93,7 @@ fn full_fixture_values_reach_the_resolved_config() {
     let config = Config::load(Some(&path), &Overrides::default()).expect("valid");
     assert_eq!(config.interval, Duration::from_millis(2500));
     assert_eq!(config.history_len, 600);
+    assert_eq!(config.forget_after, std::time::Duration::from_secs(3600));
     assert!(!config.mouse, "mouse = false");
     let state = lbtop::app::State::new(lbtop::runtime::state_options(&config, false));
     assert!(
@@ -206,10 +207,6 @@ fn prometheus_credentials_load_from_the_file_and_never_show_in_debug_output() {
         Some(Path::new("/etc/ssl/prometheus-ca.pem"))
     );
     assert_eq!(config.prometheus.answer_memory, Some(128 << 20));
-    assert_eq!(
-        config.prometheus.forget_after,
-        Some(std::time::Duration::from_secs(3600))
-    );
     let shown = format!("{config:?}");
     assert!(
         shown.contains("lbtop") && !shown.contains("correct horse"),

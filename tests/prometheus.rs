@@ -270,7 +270,7 @@ fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_aft
     let prom = prometheus(pp, dir.path(), &[stays.clone(), leaves.clone()], &[]);
     wait_for_scrapes(pp, 2, 2);
     let config = dir.path().join("lbtop.toml");
-    std::fs::write(&config, "[prometheus]\nforget-after = \"3s\"\n").expect("config");
+    std::fs::write(&config, "forget-after = \"3s\"\n").expect("config");
     let file = dir.path().join("fleet.lbrec");
     let home = tempfile::tempdir().expect("temp home");
     let record = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))

@@ -160,3 +160,125 @@ fn auto_watches_at_most_its_cap_of_real_servers_and_counts_the_rest() {
     assert_eq!(nodes.len(), 513, "512 real servers and the auto entry");
     eprintln!("{} nodes in {:?}", nodes.len(), started.elapsed());
 }
+
+#[test]
+fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
+    if !support::sshd::require() {
+        return;
+    }
+    let cluster = Cluster::new(2);
+    let client = &cluster.client;
+    let (a, b) = (cluster.hosts[0].addr(), cluster.hosts[1].addr());
+    let proc_root = client.dir.path().join("proc");
+    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
+    let table = |reals: &[&str]| {
+        let mut ip_vs = String::from(
+            "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
+        );
+        for real in reals {
+            ip_vs.push_str(&format!(
+                "  -> {}:0050      Route   1      0          0         \n",
+                hex(real)
+            ));
+        }
+        // Written whole, then renamed over: lbtop never reads half a table.
+        let next = proc_root.join("net/ip_vs.next");
+        std::fs::write(&next, ip_vs).expect("write");
+        std::fs::rename(&next, proc_root.join("net/ip_vs")).expect("rename");
+    };
+    table(&[&a, &b]);
+    std::fs::write(
+        &client.config,
+        format!("Host {a}\n  User root\nHost {b}\n  User root\n"),
+    )
+    .expect("write");
+    let lbtop_toml = client.dir.path().join("lbtop.toml");
+    std::fs::write(&lbtop_toml, "forget-after = \"2s\"\n").expect("write");
+    let file = client.dir.path().join("auto.lbrec");
+    let record = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["record", &file.to_string_lossy(), "--duration", "12s"])
+        .args([
+            "--interval",
+            "300ms",
+            "--router",
+            "local",
+            "--nodes",
+            "auto",
+        ])
+        .args(["--proc-root", &proc_root.to_string_lossy()])
+        .args(["--config", &lbtop_toml.to_string_lossy()])
+        .args(["-F", &client.config.to_string_lossy()])
+        .env("HOME", &client.home)
+        .env("XDG_STATE_HOME", client.dir.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lbtop record");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    table(&[&a]);
+    // Within the two seconds and a poll, b's session ends while lbtop runs on; a's does not.
+    assert!(
+        cluster.hosts[1]
+            .sshd
+            .wait_idle(std::time::Duration::from_secs(6)),
+        "lbtop still holds a connection to the forgotten real server"
+    );
+    assert!(
+        !cluster.hosts[0]
+            .sshd
+            .wait_idle(std::time::Duration::from_millis(500)),
+        "the real server still listed is still watched"
+    );
+    let out = record.wait_with_output().expect("record ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_lbtop"))
+        .args(["replay", &file.to_string_lossy(), "--export", "json"])
+        .env("HOME", &client.home)
+        .env("XDG_STATE_HOME", client.dir.path().join("state"))
+        .output()
+        .expect("replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let names = |v: &Value| -> Vec<String> {
+        v["nodes"]
+            .as_array()
+            .map(|n| {
+                n.iter()
+                    .filter(|n| n["status"] == "ok")
+                    .filter_map(|n| n["name"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        frames.iter().any(|v| names(v).len() == 2),
+        "both watched at first"
+    );
+    let last = frames.last().expect("frames");
+    let all: Vec<&str> = last["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(all, [a.as_str()], "b forgotten: {last}");
+    assert!(
+        !last["alerts"]
+            .as_array()
+            .is_some_and(|al| al.iter().any(|al| al["subject"] == b.as_str())),
+        "{last}"
+    );
+}

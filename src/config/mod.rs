@@ -51,6 +51,7 @@ impl Default for Thresholds {
     }
 }
 
+use crate::source::spec::FORGET_AFTER;
 pub use crate::source::spec::NodeMapping;
 use crate::source::spec::PrometheusAuth;
 
@@ -64,9 +65,6 @@ pub struct PrometheusConfig {
     pub timeout: Option<Duration>,
     /// `answer-memory`: the most bytes of Prometheus's answers held at once.
     pub answer_memory: Option<u64>,
-    /// `forget-after`: how long an instance may be missing from Prometheus's answers before
-    /// lbtop stops showing it.
-    pub forget_after: Option<Duration>,
 }
 
 /// The resolved configuration the rest of lbtop runs with.
@@ -84,6 +82,9 @@ pub struct Config {
     pub router_agent: Option<crate::source::agent::AgentChoice>,
     /// `router`: the router to watch where the command line names none (`lb1,lb2` for a pair).
     pub router: Option<crate::source::spec::RouterSpec>,
+    /// `forget-after`: how long a node its source no longer lists (an instance whose target left
+    /// Prometheus, a real server gone from the router's table under `--nodes auto`) stays shown.
+    pub forget_after: Duration,
     pub prometheus: PrometheusConfig,
     /// The file the configuration came from, if any.
     pub source: Option<PathBuf>,
@@ -223,6 +224,7 @@ struct ConfigFile {
     node: Option<Vec<NodeFile>>,
     router: Option<Spanned<String>>,
     router_agent: Option<Spanned<String>>,
+    forget_after: Option<Spanned<String>>,
     prometheus: Option<PrometheusFile>,
 }
 
@@ -236,7 +238,6 @@ struct PrometheusFile {
     bearer_token: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     answer_memory: Option<Spanned<String>>,
-    forget_after: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -452,21 +453,6 @@ impl Resolver<'_> {
                     })?,
             ),
         };
-        let forget_after = match &file.forget_after {
-            None => None,
-            Some(v) => Some(
-                humantime::parse_duration(v.get_ref())
-                    .ok()
-                    .filter(|d| (Duration::from_secs(1)..=MAX_FORGET_AFTER).contains(d))
-                    .ok_or_else(|| {
-                        self.value_error(
-                            "prometheus.forget-after",
-                            v,
-                            "must be a duration, 1s to 7d",
-                        )
-                    })?,
-            ),
-        };
         let answer_memory = match &file.answer_memory {
             None => None,
             Some(v) => Some(
@@ -495,7 +481,6 @@ impl Resolver<'_> {
             auth,
             timeout,
             answer_memory,
-            forget_after,
         })
     }
 
@@ -627,6 +612,19 @@ impl Config {
                     .map_err(|e: String| resolver.value_error("router", v, e))
             })
             .transpose()?;
+        let forget_after = file
+            .forget_after
+            .as_ref()
+            .map(|v| {
+                humantime::parse_duration(v.get_ref())
+                    .ok()
+                    .filter(|d| (Duration::from_secs(1)..=MAX_FORGET_AFTER).contains(d))
+                    .ok_or_else(|| {
+                        resolver.value_error("forget-after", v, "must be a duration, 1s to 7d")
+                    })
+            })
+            .transpose()?
+            .unwrap_or(FORGET_AFTER);
         let prometheus = resolver.prometheus(file.prometheus.as_ref())?;
         // The file's theme is checked even when the CLI or NO_COLOR overrides it.
         let file_theme = file.theme.as_ref().map(|v| resolver.theme(v)).transpose()?;
@@ -643,6 +641,7 @@ impl Config {
             node_map,
             router_agent,
             router,
+            forget_after,
             prometheus,
             source: Some(origin.to_path_buf()),
         })
@@ -669,6 +668,7 @@ impl Config {
             node_map: Vec::new(),
             router_agent: None,
             router: None,
+            forget_after: FORGET_AFTER,
             prometheus: PrometheusConfig::default(),
             source: None,
         }

@@ -192,7 +192,16 @@ pub struct SourceSpec {
     pub router_agent: AgentChoice,
     /// Where Prometheus is, for `--nodes prometheus`.
     pub prometheus: Option<PrometheusSpec>,
+    /// How long a node its source no longer lists (an instance whose target left Prometheus, a
+    /// real server gone from the router's table under `--nodes auto`) is kept before it is
+    /// forgotten ([`HostStatus::Gone`](crate::model::sample::HostStatus::Gone)).
+    pub forget_after: Duration,
 }
+
+/// [`SourceSpec::forget_after`] unless the config says (`forget-after`): long enough for the
+/// operator to see a node go, short enough that a fleet that scales in and out does not pile up
+/// nodes that are no more.
+pub const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 /// A Prometheus server: its URL, the CA that signs its certificate (besides the system's), and
 /// how to sign in.
@@ -206,9 +215,6 @@ pub struct PrometheusSpec {
     pub timeout: Option<Duration>,
     /// The most bytes of answers held at once, by every query in flight (64 MiB by default).
     pub answer_memory: Option<u64>,
-    /// How long an instance may be missing from the answers before it is forgotten
-    /// ([`HostStatus::Gone`](crate::model::sample::HostStatus::Gone)); 10 minutes by default.
-    pub forget_after: Option<Duration>,
 }
 
 /// How lbtop signs in to Prometheus: from the config file or the environment, never the command
@@ -246,6 +252,7 @@ impl Default for SourceSpec {
             router_budget: RouterBudget::default(),
             router_agent: AgentChoice::Auto,
             prometheus: None,
+            forget_after: FORGET_AFTER,
         }
     }
 }

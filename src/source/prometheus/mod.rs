@@ -47,12 +47,6 @@ pub const PER_CORE_LIMIT: f64 = 4096.0;
 /// The most bytes of answers held at once, by every query in flight (`answer-memory`).
 pub(crate) const ANSWER_MEMORY: usize = 64 << 20;
 
-/// How long an instance may be missing from Prometheus's answers (its target gone from service
-/// discovery) before lbtop forgets it, unless the config says (`forget-after`): long enough for
-/// the operator to see it go, short enough that a fleet that scales in and out does not pile up
-/// unreachable nodes.
-pub(crate) const FORGET_AFTER: Duration = Duration::from_secs(600);
-
 /// How often the scrape intervals (for staleness) are asked again.
 const INTERVALS_EVERY: Duration = Duration::from_secs(60);
 
@@ -96,6 +90,7 @@ impl PrometheusNodes {
         mappings: &[NodeMapping],
         interval: Duration,
         budget: AnswerBudget,
+        forget_after: Duration,
     ) -> Result<PrometheusNodes, String> {
         let timeout = poll_timeout(spec, interval);
         Ok(PrometheusNodes {
@@ -104,7 +99,7 @@ impl PrometheusNodes {
             mappings: mappings.to_vec(),
             timeout,
             detail: DetailWanted::default(),
-            forget_after: spec.forget_after.unwrap_or(FORGET_AFTER),
+            forget_after,
         })
     }
 

@@ -1,9 +1,9 @@
 //! `--nodes auto`: the router's real servers become nodes, each watched by a task of its own.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 
@@ -26,6 +26,19 @@ pub struct AutoNodes {
     pub map: NodeMap,
     pub jump: Option<Vec<HostSpec>>,
     pub ctx: Arc<SshContext>,
+    /// How long a real server may be missing from the router's table before its node is
+    /// stopped and forgotten.
+    pub forget_after: Duration,
+}
+
+/// A real server found on the router.
+struct Found {
+    /// The node it shows as.
+    name: String,
+    /// Its task, unless it could not be watched (or another address took the name).
+    task: Option<(PollHandle, tokio::task::JoinHandle<()>)>,
+    /// When the router's table last listed it.
+    listed: Instant,
 }
 
 impl AutoNodes {
@@ -70,9 +83,8 @@ impl AutoNodes {
     ) -> mpsc::Sender<SourceEvent> {
         let (tx, mut rx) = mpsc::channel::<SourceEvent>(64);
         tokio::spawn(async move {
-            let mut seen: HashSet<IpAddr> = HashSet::new();
+            let mut found: HashMap<IpAddr, Found> = HashMap::new();
             let mut names: HashSet<String> = HashSet::new();
-            let mut children: Vec<PollHandle> = Vec::new();
             let mut dr = DrWatch::default();
             // Real servers past the cap, as last said.
             let mut over_said = 0usize;
@@ -82,6 +94,7 @@ impl AutoNodes {
                         let Some(ev) = ev else { break };
                         dr.see(&ev);
                         if let SourceEvent::Router { report: Report::Sample(s), .. } = &ev {
+                            let now = Instant::now();
                             // Each address once, in order: the cap counts addresses.
                             let addrs: std::collections::BTreeSet<IpAddr> = s
                                 .services
@@ -90,39 +103,43 @@ impl AutoNodes {
                                 .collect();
                             let mut over = 0usize;
                             for addr in addrs {
-                                if seen.contains(&addr) {
+                                if let Some(f) = found.get_mut(&addr) {
+                                    f.listed = now;
                                     continue;
                                 }
-                                if seen.len() >= MAX_AUTO_NODES {
+                                if found.len() >= MAX_AUTO_NODES {
                                     over += 1;
                                     continue;
                                 }
-                                seen.insert(addr);
-                                let event = match self.source_for(addr) {
+                                let (name, task, event) = match self.source_for(addr) {
                                     Ok(src) if names.insert(src.name.clone()) => {
                                         tracing::info!(node = %src.name, %addr, "found on the router");
                                         let announce = src.event_status(HostStatus::Connecting, None);
-                                        if out.send(announce).await.is_err() {
-                                            return;
-                                        }
+                                        let name = src.name.clone();
                                         dr.add(addr, src.dr.clone());
-                                        children.push(src.spawn(interval, out.clone(), limit));
+                                        let task = src.spawn_joinable(interval, out.clone(), limit);
+                                        (name, Some(task), announce)
+                                    }
+                                    // Another address took the name: that node is this one too.
+                                    Ok(src) => {
+                                        found.insert(addr, Found { name: src.name, task: None, listed: now });
                                         continue;
                                     }
-                                    Ok(_) => continue,
                                     Err(failed) => {
                                         let (name, e) = *failed;
-                                        SourceEvent::Node {
-                                        name,
-                                        host: addr.to_string(),
-                                        report: Report::Status {
-                                            time: Timestamp::now(),
-                                            status: e.status(),
-                                            message: Some(e.to_string()),
-                                        },
-                                    }
+                                        let event = SourceEvent::Node {
+                                            name: name.clone(),
+                                            host: addr.to_string(),
+                                            report: Report::Status {
+                                                time: Timestamp::now(),
+                                                status: e.status(),
+                                                message: Some(e.to_string()),
+                                            },
+                                        };
+                                        (name, None, event)
                                     }
                                 };
+                                found.insert(addr, Found { name, task, listed: now });
                                 if out.send(event).await.is_err() {
                                     return;
                                 }
@@ -133,16 +150,81 @@ impl AutoNodes {
                                     return;
                                 }
                             }
+                            if limit.is_none() {
+                                for event in forget(&mut found, &mut names, &mut dr, now, self.forget_after).await {
+                                    if out.send(event).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
                         }
                         if out.send(ev).await.is_err() {
                             return;
                         }
                     }
-                    () = group.notified() => children.iter().for_each(PollHandle::refresh),
+                    () = group.notified() => {
+                        found.values().filter_map(|f| f.task.as_ref()).for_each(|(p, _)| p.refresh());
+                    }
                 }
             }
         });
         tx
+    }
+}
+
+/// Stops the nodes of the real servers the router's table has not listed for `after` (as of
+/// `now`), and says each is gone once its task has ended (so no sample of it can follow); their
+/// names and addresses are free again, so a real server that comes back is found afresh.
+async fn forget(
+    found: &mut HashMap<IpAddr, Found>,
+    names: &mut HashSet<String>,
+    dr: &mut DrWatch,
+    now: Instant,
+    after: Duration,
+) -> Vec<SourceEvent> {
+    let gone: Vec<IpAddr> = found
+        .iter()
+        .filter(|(_, f)| now.duration_since(f.listed) >= after)
+        .map(|(a, _)| *a)
+        .collect();
+    let mut events = Vec::new();
+    for addr in gone {
+        let Some(f) = found.remove(&addr) else {
+            continue;
+        };
+        let Some(task) = f.task else {
+            // A name another address holds stays; an address that never had a task says gone.
+            if !names.contains(&f.name) {
+                events.push(gone_event(&f.name, addr, after));
+            }
+            continue;
+        };
+        let (_, join) = task;
+        join.abort();
+        // Ended, by the abort or before it: nothing of it is sent after this.
+        let _ = join.await;
+        names.remove(&f.name);
+        dr.remove(addr);
+        // Addresses that showed as this node are found afresh, one of them to watch it.
+        found.retain(|_, other| other.task.is_some() || other.name != f.name);
+        tracing::info!(node = %f.name, %addr, "gone from the router's table: no longer watched");
+        events.push(gone_event(&f.name, addr, after));
+    }
+    events
+}
+
+fn gone_event(name: &str, addr: IpAddr, after: Duration) -> SourceEvent {
+    SourceEvent::Node {
+        name: name.to_string(),
+        host: addr.to_string(),
+        report: Report::Status {
+            time: Timestamp::now(),
+            status: HostStatus::Gone,
+            message: Some(format!(
+                "not in the router's table for {}: no longer watched",
+                humantime::format_duration(after)
+            )),
+        },
     }
 }
 

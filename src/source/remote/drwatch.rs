@@ -27,6 +27,11 @@ impl DrWatch {
         self.nodes.push((addr, switch));
     }
 
+    /// Stops switching the checks of the node at `addr`.
+    pub(super) fn remove(&mut self, addr: IpAddr) {
+        self.nodes.retain(|(a, _)| *a != addr);
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }

@@ -76,6 +76,7 @@ impl RemoteSet {
                 node_map,
                 interval,
                 budget.clone(),
+                args.forget_after,
             )?);
         }
         if let RouterSpec::Prometheus(instance) = &args.router {
@@ -157,6 +158,7 @@ impl RemoteSet {
                     map: NodeMap::new(node_map)?,
                     jump,
                     ctx: ctx.clone(),
+                    forget_after: args.forget_after,
                 });
             }
             // Built by `from_spec`, which knows the interval.

@@ -436,9 +436,20 @@ impl RemoteSource {
         tx: mpsc::Sender<SourceEvent>,
         limit: Option<u32>,
     ) -> PollHandle {
+        self.spawn_joinable(interval, tx, limit).0
+    }
+
+    /// As [`RemoteSource::spawn`], with the task's handle: aborting it and awaiting it ends the
+    /// task, and its connection, for good.
+    pub(crate) fn spawn_joinable(
+        self,
+        interval: Duration,
+        tx: mpsc::Sender<SourceEvent>,
+        limit: Option<u32>,
+    ) -> (PollHandle, tokio::task::JoinHandle<()>) {
         let refresh = Arc::new(Notify::new());
-        tokio::spawn(run(self, interval, tx, refresh.clone(), limit));
-        PollHandle::from_notify(refresh)
+        let task = tokio::spawn(run(self, interval, tx, refresh.clone(), limit));
+        (PollHandle::from_notify(refresh), task)
     }
 }
 
