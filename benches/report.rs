@@ -11,7 +11,8 @@
 //!   number, and only what the report reads: the floor). Goals: under 10 s and under 20 MB.
 //!
 //! `cargo bench --bench report -- make-24h` only makes the 24-hour recording (for timing the CLI
-//! on it, as BENCHMARKS.md does).
+//! on it, as BENCHMARKS.md does); `make-wide` only makes the wide one: a large table (5,000
+//! services × 3 real servers, 10 nodes) for 700 s, which BENCHMARKS.md times the CLI's report of.
 //!
 //! Outputs go to a sink (`io::sink` or a reused buffer), so the disk is not measured.
 
@@ -39,11 +40,24 @@ const SHAPE: ClusterShape = ClusterShape {
     reals_per_service: 10,
 };
 
+/// A large table, as a cluster behind kube-proxy's IPVS has.
+const WIDE: ClusterShape = ClusterShape {
+    nodes: 10,
+    cores: 2,
+    services: 5000,
+    reals_per_service: 3,
+};
+
 /// `benches/record.rs`'s recording of `seconds` polls (same file, same seed), made once.
 fn recording(seconds: usize) -> PathBuf {
+    recording_of(SHAPE, &format!("cluster-{seconds}s"), seconds, 42)
+}
+
+/// The recording of `seconds` polls of `shape`, in `target/lbrec-bench/NAME.lbrec`, made once.
+fn recording_of(shape: ClusterShape, name: &str, seconds: usize, seed: u64) -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lbrec-bench");
     std::fs::create_dir_all(&d).expect("bench dir");
-    let path = d.join(format!("cluster-{seconds}s.lbrec"));
+    let path = d.join(format!("{name}.lbrec"));
     if Player::open(&path).is_ok_and(|p| p.len() == seconds) {
         return path;
     }
@@ -53,11 +67,11 @@ fn recording(seconds: usize) -> PathBuf {
     let file = std::fs::File::create(&path).expect("create");
     let mut w = Writer::new(
         std::io::BufWriter::with_capacity(1 << 20, file),
-        scripted_info(SHAPE, &opts),
+        scripted_info(shape, &opts),
         opts,
     )
     .expect("writer");
-    let mut c = ScriptedCluster::new(SHAPE, 42);
+    let mut c = ScriptedCluster::new(shape, seed);
     let mut s = State::new(StateOptions::default());
     record_scripted(&mut w, &mut c, &mut s, seconds).expect("record");
     w.finish().expect("finish");
@@ -181,6 +195,10 @@ fn main() {
     if filter == "make-24h" {
         // Only make (or find) the 24-hour recording, for measuring the CLI on it.
         eprintln!("{}", recording(86_400).display());
+        return;
+    }
+    if filter == "make-wide" {
+        eprintln!("{}", recording_of(WIDE, "wide-5000x3-700s", 700, 7).display());
         return;
     }
     if filter.is_empty() || "report_demo".contains(&filter) || filter.contains("demo") {

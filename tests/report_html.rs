@@ -507,3 +507,63 @@ fn the_report_agrees_with_the_csv_export_of_the_same_recording() {
         assert!(html.contains(&c), "{c}");
     }
 }
+
+#[test]
+fn a_large_cluster_charts_its_fifty_hottest_nodes_and_busiest_services_and_tables_all() {
+    let d = tempfile::tempdir().expect("dir");
+    let shape = ClusterShape {
+        nodes: 64,
+        cores: 2,
+        services: 70,
+        reals_per_service: 1,
+    };
+    let mut w = Writer::new(Vec::new(), scripted_info(shape, &options()), options()).expect("w");
+    let mut c = ScriptedCluster::new(shape, 7);
+    let mut s = State::new(StateOptions::default());
+    record_scripted(&mut w, &mut c, &mut s, 20).expect("record");
+    let rec = d.path().join("wide.lbrec");
+    std::fs::write(&rec, w.finish().expect("finish")).expect("write");
+    let (html, _) = report(&rec, d.path(), "wide.html", &[]);
+    assert_self_contained(&html);
+    let (nodes, services) = html
+        .split_once("<section id=\"services\">")
+        .expect("both sections");
+    let charts = |part: &str| part.matches("<article class=\"host\">").count();
+    assert_eq!(charts(nodes), 50, "nodes charted");
+    assert_eq!(charts(services), 50, "services charted");
+    assert!(
+        nodes.contains("Charts for the 50 of 64 nodes with the highest peak load per core"),
+        "said"
+    );
+    assert!(
+        services.contains("Charts for the 50 busiest of the 70 services"),
+        "said"
+    );
+    // Every node and service is a row of its table.
+    for i in 0..shape.nodes {
+        let name = ScriptedCluster::node_name(i);
+        assert!(
+            nodes.contains(&format!("<td>{name}</td>")),
+            "{name} in the table"
+        );
+    }
+    // The hottest node by peak load per core is among those charted.
+    let peak = |row: &str| -> f64 {
+        row.split("<td class=\"n\">")
+            .nth(2)
+            .and_then(|c| c.split('<').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let rows: Vec<&str> = nodes.split("<tr").skip(2).collect();
+    let hottest = rows
+        .iter()
+        .max_by(|a, b| peak(a).total_cmp(&peak(b)))
+        .and_then(|r| r.split("<td>").nth(1))
+        .and_then(|c| c.split('<').next())
+        .expect("a hottest node");
+    assert!(
+        nodes.contains(&format!("<h3>{hottest}")),
+        "{hottest} charted"
+    );
+}

@@ -19,7 +19,17 @@ type FxMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 /// Alerts and actions kept for the log tables; more are counted, not listed.
 pub(crate) const MAX_LOG: usize = 5000;
 
-/// The shared time axis: `buckets` equal slices of `start..=end`.
+/// The charts' buckets held at once, over every series: a recording of a large table (thousands
+/// of services and real servers) coarsens its charts to stay within this, rather than hold
+/// `MAX_POINTS` buckets for each (5,000 services × 3 real servers: 55,000 series, 0.8 GB). At
+/// 24 bytes a bucket: 96 MiB.
+pub(crate) const MAX_BUCKETS: usize = 4 << 20;
+
+/// Coarsening stops at this many buckets; tracks past the budget then get no charts.
+pub(crate) const MIN_BUCKETS: usize = 16;
+
+/// The shared time axis: `start..=end` in `base` equal slices, `stride` of which (a power of two)
+/// make one of its `buckets` (the last one may hold fewer).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Axis {
     pub start: Timestamp,
@@ -27,6 +37,10 @@ pub(crate) struct Axis {
     pub buckets: usize,
     /// How many samples of one host fall into a bucket, at most (1: not downsampled).
     pub per_bucket: u64,
+    base: usize,
+    stride: usize,
+    /// Samples of one host over the axis, at most.
+    samples: u64,
 }
 
 impl Axis {
@@ -42,6 +56,9 @@ impl Axis {
             end,
             buckets,
             per_bucket: (samples as u64).div_ceil(buckets as u64),
+            base: buckets,
+            stride: 1,
+            samples: samples as u64,
         }
     }
 
@@ -52,7 +69,31 @@ impl Axis {
     /// The bucket of time `t` (clamped to the axis).
     pub fn bucket(&self, t: Timestamp) -> usize {
         let off = (t.0 - self.start.0).clamp(0, self.span_ms()) as f64;
-        ((off / self.span_ms() as f64 * self.buckets as f64) as usize).min(self.buckets - 1)
+        ((off / self.span_ms() as f64 * self.base as f64) as usize).min(self.base - 1) / self.stride
+    }
+
+    /// Where the middle of bucket `i` falls, 0.0 at the start to 1.0 at the end.
+    pub fn center(&self, i: usize) -> f64 {
+        let lo = i.saturating_mul(self.stride).min(self.base);
+        let hi = (i.saturating_add(1))
+            .saturating_mul(self.stride)
+            .min(self.base);
+        (lo + hi) as f64 / 2.0 / self.base as f64
+    }
+
+    /// Halves the buckets (each new one is two old ones), unless there are [`MIN_BUCKETS`] or
+    /// fewer; `false` then.
+    fn coarsen(&mut self) -> bool {
+        if self.buckets <= MIN_BUCKETS {
+            return false;
+        }
+        self.stride *= 2;
+        self.buckets = self.base.div_ceil(self.stride);
+        self.per_bucket = self
+            .samples
+            .saturating_mul(self.stride as u64)
+            .div_ceil(self.base as u64);
+        true
     }
 
     /// Where `t` falls, 0.0 at the start to 1.0 at the end.
@@ -87,6 +128,40 @@ impl Series {
         Self(vec![Bucket::default(); axis.buckets])
     }
 
+    /// A series of a track past the charts' budget: it takes nothing and has no chart.
+    fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Whether it holds buckets (a track within the budget).
+    pub fn charted(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Merges each two buckets in a row into one, as [`Axis::coarsen`] does.
+    fn coarsen(&mut self) {
+        let merged = self
+            .0
+            .chunks(2)
+            .map(|pair| {
+                pair.iter().fold(Bucket::default(), |m, b| {
+                    if b.n == 0 {
+                        m
+                    } else if m.n == 0 {
+                        *b
+                    } else {
+                        Bucket {
+                            sum: m.sum + b.sum,
+                            max: m.max.max(b.max),
+                            n: m.n.saturating_add(b.n),
+                        }
+                    }
+                })
+            })
+            .collect();
+        self.0 = merged;
+    }
+
     fn add(&mut self, bucket: usize, v: f64) {
         if !v.is_finite() {
             return;
@@ -116,6 +191,12 @@ impl Series {
             .fold(0.0, |m, b| m.max(b.max))
     }
 }
+
+/// Series of a node's charts (load, cores, busy-only, and the CPU kinds), a service's (conn/s,
+/// active, inactive, bytes in and out per second) and a real server's (its shares).
+const NODE_SERIES: usize = 3 + CPU_KINDS.len();
+const SERVICE_SERIES: usize = 5;
+const REAL_SERIES: usize = 2;
 
 /// The CPU kinds charted, in stacking order: user counts nice with it, system irq.
 pub(crate) const CPU_KINDS: [&str; 5] = ["user", "system", "softirq", "iowait", "steal"];
@@ -208,6 +289,10 @@ pub(crate) struct Collected {
     pub last: Option<Timestamp>,
     /// Longest a host's samples may be apart and still count as continuous (for times).
     max_gap_ms: i64,
+    /// Series held, each `axis.buckets` long (within [`MAX_BUCKETS`] together).
+    series: usize,
+    /// Nodes and services past the budget, with no charts.
+    pub uncharted: usize,
 }
 
 impl Collected {
@@ -227,6 +312,46 @@ impl Collected {
             first: None,
             last: None,
             max_gap_ms: 3 * interval_ms.max(1) as i64,
+            series: 0,
+            uncharted: 0,
+        }
+    }
+
+    /// Makes room for `k` more series: while they would take the charts past [`MAX_BUCKETS`],
+    /// every chart is coarsened. `false` when even the coarsest leave no room: the track gets
+    /// no series then.
+    fn room_for(&mut self, k: usize) -> bool {
+        while (self.series + k).saturating_mul(self.axis.buckets) > MAX_BUCKETS {
+            if !self.axis.coarsen() {
+                return false;
+            }
+            self.each_series(Series::coarsen);
+        }
+        self.series += k;
+        true
+    }
+
+    fn each_series(&mut self, f: impl Fn(&mut Series)) {
+        for n in &mut self.nodes {
+            [&mut n.load, &mut n.cores, &mut n.busy_only]
+                .into_iter()
+                .chain(n.cpu.iter_mut())
+                .for_each(&f);
+        }
+        for s in &mut self.services {
+            [
+                &mut s.cps,
+                &mut s.active,
+                &mut s.inactive,
+                &mut s.in_bps,
+                &mut s.out_bps,
+            ]
+            .into_iter()
+            .for_each(&f);
+            for r in &mut s.reals {
+                f(&mut r.conn_share);
+                f(&mut r.weight_share);
+            }
         }
     }
 
@@ -262,15 +387,24 @@ impl Collected {
         if let Some(&i) = self.node_index.get(name) {
             return &mut self.nodes[i];
         }
+        let charted = self.room_for(NODE_SERIES);
+        self.uncharted += usize::from(!charted);
         let axis = self.axis;
+        let new = || {
+            if charted {
+                Series::new(&axis)
+            } else {
+                Series::none()
+            }
+        };
         let i = *self.node_index.entry(name.to_string()).or_insert_with(|| {
             self.nodes.push(NodeTrack {
                 name: name.to_string(),
                 host: host.to_string(),
-                load: Series::new(&axis),
-                cores: Series::new(&axis),
-                cpu: std::array::from_fn(|_| Series::new(&axis)),
-                busy_only: Series::new(&axis),
+                load: new(),
+                cores: new(),
+                cpu: std::array::from_fn(|_| new()),
+                busy_only: new(),
                 peak_load: None,
                 above_cores_ms: 0,
                 warning_ms: 0,
@@ -286,9 +420,11 @@ impl Collected {
     fn node_sample(&mut self, state: &State, name: &str, time: Timestamp) {
         let Some(n) = state.node(name) else { return };
         let Some(st) = n.stats.as_ref() else { return };
-        let bucket = self.axis.bucket(time);
         let max_gap = self.max_gap_ms;
         let level = n.level;
+        self.node_track(&n.name, &n.host);
+        // After the track: making it may have coarsened the axis.
+        let bucket = self.axis.bucket(time);
         let t = self.node_track(&n.name, &n.host);
         let dt = t
             .last
@@ -328,14 +464,29 @@ impl Collected {
     fn router_sample(&mut self, state: &State, time: Timestamp) {
         let Some(r) = state.router() else { return };
         let Some(cur) = r.cur.as_ref() else { return };
-        let bucket = self.axis.bucket(time);
         for (si, svc) in cur.services.iter().enumerate() {
             let stats = r.stats.services.get(si);
-            let axis = self.axis;
-            let i = *self.service_index.entry(svc.key).or_insert_with(|| {
-                self.services.push(ServiceTrack::new(svc.key, &axis));
-                self.services.len() - 1
-            });
+            let i = match self.service_index.get(&svc.key) {
+                Some(&i) => i,
+                None => {
+                    let charted = self.room_for(SERVICE_SERIES);
+                    self.uncharted += usize::from(!charted);
+                    self.services
+                        .push(ServiceTrack::new(svc.key, &self.axis, charted));
+                    self.service_index.insert(svc.key, self.services.len() - 1);
+                    self.services.len() - 1
+                }
+            };
+            // Its real servers' tracks first: making them may coarsen the axis.
+            for real in &svc.reals {
+                let key = (real.address, real.port);
+                if !self.services[i].real_index.contains_key(&key) {
+                    let charted = self.services[i].cps.charted() && self.room_for(REAL_SERIES);
+                    let axis = self.axis;
+                    self.services[i].add_real(key, real.id(), &axis, charted);
+                }
+            }
+            let bucket = self.axis.bucket(time);
             let t = &mut self.services[i];
             t.bytes.add(svc.totals);
             if let Some(s) = stats {
@@ -352,7 +503,12 @@ impl Collected {
             }
             for (ri, real) in svc.reals.iter().enumerate() {
                 let node = || state.node_for_real(real.address).map(|n| n.name.clone());
-                let rt = t.real(real.address, real.port, &axis, || real.id());
+                let Some(&k) = t.real_index.get(&(real.address, real.port)) else {
+                    continue;
+                };
+                let Some(rt) = t.reals.get_mut(k) else {
+                    continue;
+                };
                 rt.sample(real, stats.and_then(|s| s.reals.get(ri)), bucket, time);
                 if rt.node.is_none() {
                     rt.node = node();
@@ -391,14 +547,21 @@ impl RealTrack {
 }
 
 impl ServiceTrack {
-    fn new(key: ServiceKey, axis: &Axis) -> Self {
+    fn new(key: ServiceKey, axis: &Axis, charted: bool) -> Self {
+        let new = || {
+            if charted {
+                Series::new(axis)
+            } else {
+                Series::none()
+            }
+        };
         Self {
             key,
-            cps: Series::new(axis),
-            active: Series::new(axis),
-            inactive: Series::new(axis),
-            in_bps: Series::new(axis),
-            out_bps: Series::new(axis),
+            cps: new(),
+            active: new(),
+            inactive: new(),
+            in_bps: new(),
+            out_bps: new(),
             peak_cps: None,
             bytes: Bytes::default(),
             reals: Vec::new(),
@@ -406,26 +569,121 @@ impl ServiceTrack {
         }
     }
 
-    fn real(
-        &mut self,
-        address: IpAddr,
-        port: u16,
-        axis: &Axis,
-        id: impl FnOnce() -> String,
-    ) -> &mut RealTrack {
-        let i = *self.real_index.entry((address, port)).or_insert_with(|| {
-            self.reals.push(RealTrack {
-                id: id(),
-                node: None,
-                conn_share: Series::new(axis),
-                weight_share: Series::new(axis),
-                peak_cps: None,
-                bytes: Bytes::default(),
-                weight: None,
-                weight_changes: Vec::new(),
-            });
-            self.reals.len() - 1
+    fn add_real(&mut self, key: (IpAddr, u16), id: String, axis: &Axis, charted: bool) {
+        let new = || {
+            if charted {
+                Series::new(axis)
+            } else {
+                Series::none()
+            }
+        };
+        self.reals.push(RealTrack {
+            id,
+            node: None,
+            conn_share: new(),
+            weight_share: new(),
+            peak_cps: None,
+            bytes: Bytes::default(),
+            weight: None,
+            weight_changes: Vec::new(),
         });
-        &mut self.reals[i]
+        self.real_index.insert(key, self.reals.len() - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarsening_the_axis_puts_each_time_in_the_half_of_its_bucket() {
+        let mut axis = Axis::new(Timestamp(0), Timestamp(599_000), 1000, 600);
+        assert_eq!(axis.buckets, 600);
+        let before: Vec<usize> = (0..600_000)
+            .step_by(7)
+            .map(|t| axis.bucket(Timestamp(t)))
+            .collect();
+        let centers: Vec<f64> = (0..600).map(|i| axis.center(i)).collect();
+        assert!(axis.coarsen());
+        assert_eq!((axis.buckets, axis.per_bucket), (300, 2));
+        let mut long = Axis::new(Timestamp(0), Timestamp(699_000), 1000, 600);
+        assert_eq!(long.per_bucket, 2);
+        for _ in 0..3 {
+            assert!(long.coarsen());
+        }
+        assert_eq!(
+            (long.buckets, long.per_bucket),
+            (75, 10),
+            "700 samples in 75 slices"
+        );
+        for (t, b) in (0..600_000).step_by(7).zip(before) {
+            assert_eq!(axis.bucket(Timestamp(t)), b / 2, "at {t} ms");
+        }
+        for i in 0..300 {
+            let mid = (centers[2 * i] + centers[2 * i + 1]) / 2.0;
+            assert!((axis.center(i) - mid).abs() < 1e-12, "bucket {i}");
+        }
+        // An odd count: the last bucket holds one slice, and is centred on it.
+        while axis.buckets > 75 {
+            assert!(axis.coarsen());
+        }
+        assert!(axis.coarsen());
+        assert_eq!(axis.buckets, 38);
+        assert!((axis.center(37) - (592.0 + 600.0) / 2.0 / 600.0).abs() < 1e-12);
+        assert_eq!(axis.bucket(Timestamp(599_000)), 37);
+        while axis.coarsen() {}
+        assert!(axis.buckets <= MIN_BUCKETS && axis.buckets > MIN_BUCKETS / 2);
+    }
+
+    #[test]
+    fn coarsening_a_series_keeps_the_sums_the_peaks_and_the_counts() {
+        let axis = Axis::new(Timestamp(0), Timestamp(4_000), 1000, 600);
+        let mut s = Series::new(&axis);
+        for (bucket, v) in [(0, 1.0), (0, 3.0), (1, 5.0), (3, 2.0), (4, 7.0)] {
+            s.add(bucket, v);
+        }
+        s.coarsen();
+        assert_eq!(s.mean(), [Some(3.0), Some(2.0), Some(7.0)]);
+        assert_eq!(s.max(), [Some(5.0), Some(2.0), Some(7.0)]);
+        assert_eq!(s.peak(), 7.0);
+    }
+
+    #[test]
+    fn tracks_past_the_budget_coarsen_every_chart_then_go_without() {
+        let axis = Axis::new(Timestamp(0), Timestamp(599_000), 1000, 600);
+        let mut c = Collected::new(axis, 1000, 1.0);
+        let mut charted = 0usize;
+        loop {
+            if !c.room_for(SERVICE_SERIES) {
+                break;
+            }
+            charted += 1;
+            assert!(c.series * c.axis.buckets <= MAX_BUCKETS);
+        }
+        assert!(c.axis.buckets <= MIN_BUCKETS, "coarsest first");
+        assert_eq!(charted * SERVICE_SERIES, c.series);
+        assert!(c.series * c.axis.buckets <= MAX_BUCKETS);
+        assert!(c.series * c.axis.buckets > MAX_BUCKETS - MIN_BUCKETS * SERVICE_SERIES);
+        // Series made before a coarsening are coarsened with the axis.
+        let mut c = Collected::new(axis, 1000, 1.0);
+        assert!(c.room_for(NODE_SERIES));
+        c.nodes.push(NodeTrack {
+            name: "n".into(),
+            host: "h".into(),
+            load: Series::new(&c.axis),
+            cores: Series::new(&c.axis),
+            cpu: std::array::from_fn(|_| Series::new(&c.axis)),
+            busy_only: Series::new(&c.axis),
+            peak_load: None,
+            above_cores_ms: 0,
+            warning_ms: 0,
+            critical_ms: 0,
+            samples: 0,
+            last: None,
+        });
+        assert!(c.room_for(MAX_BUCKETS / 300));
+        assert_eq!(c.axis.buckets, 150);
+        assert!(c.nodes[0].cpu.iter().all(|s| s.0.len() == 150));
+        assert_eq!(c.nodes[0].load.0.len(), 150);
     }
 }

@@ -241,10 +241,41 @@ fn nodes(out: &mut String, c: &Collected, ids: &mut usize) {
         );
     }
     out.push_str("</tbody></table>");
-    for n in &c.nodes {
+    // The hottest nodes by peak load per core, in the table's order.
+    let per_core = |n: &NodeTrack| n.peak_load.map_or(0.0, |(p, _, k)| p / k.max(1) as f64);
+    let charted: Vec<&NodeTrack> = c.nodes.iter().filter(|n| n.load.charted()).collect();
+    let shown = first_ranked(&charted, MAX_CHARTED, |a, b| {
+        per_core(b).total_cmp(&per_core(a))
+    });
+    if shown.len() < c.nodes.len() {
+        let _ = write!(
+            out,
+            "<p class=\"note\">Charts for the {} of {} nodes with the highest peak load per \
+             core; every node is in the table.</p>",
+            shown.len(),
+            c.nodes.len()
+        );
+    }
+    for n in shown {
         node_charts(out, c, n, ids);
     }
     out.push_str("</section>");
+}
+
+/// The charts a section draws, at most: a page of thousands would not open.
+const MAX_CHARTED: usize = 50;
+
+/// The first `n` of `tracks` by `order`, kept in their own order.
+fn first_ranked<'a, T>(
+    tracks: &[&'a T],
+    n: usize,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<&'a T> {
+    let mut ranked: Vec<usize> = (0..tracks.len()).collect();
+    ranked.sort_by(|&a, &b| order(tracks[a], tracks[b]).then(a.cmp(&b)));
+    ranked.truncate(n);
+    ranked.sort_unstable();
+    ranked.into_iter().map(|i| tracks[i]).collect()
 }
 
 fn node_charts(out: &mut String, c: &Collected, n: &NodeTrack, ids: &mut usize) {
@@ -418,7 +449,24 @@ fn services(out: &mut String, c: &Collected, ids: &mut usize) {
             c.services.len()
         );
     }
-    for s in busy {
+    // The busiest by bytes, then by peak connections per second, in the table's order.
+    let bytes = |s: &ServiceTrack| s.bytes.inbound.saturating_add(s.bytes.outbound);
+    let cps = |s: &ServiceTrack| s.peak_cps.map_or(0.0, |(v, _)| v);
+    let charted: Vec<&ServiceTrack> = busy.into_iter().filter(|s| s.cps.charted()).collect();
+    let busy_count = c.services.len() - idle.len();
+    let shown = first_ranked(&charted, MAX_CHARTED, |a, b| {
+        bytes(b).cmp(&bytes(a)).then(cps(b).total_cmp(&cps(a)))
+    });
+    if shown.len() < busy_count {
+        let _ = write!(
+            out,
+            "<p class=\"note\">Charts for the {} busiest of the {} services that carried traffic \
+             (by bytes, then peak connections per second); every service is in the table.</p>",
+            shown.len(),
+            busy_count
+        );
+    }
+    for s in shown {
         service_charts(out, c, s, ids);
     }
     out.push_str("</section>");

@@ -83,7 +83,7 @@ pub(crate) fn nice_ceil(v: f64) -> f64 {
 
 impl Chart<'_> {
     fn x(&self, bucket: usize) -> f64 {
-        LEFT + (bucket as f64 + 0.5) / self.axis.buckets as f64 * plot_w()
+        LEFT + self.axis.center(bucket) * plot_w()
     }
 
     fn y(&self, v: f64) -> f64 {
