@@ -198,7 +198,10 @@ fn main() {
         return;
     }
     if filter == "make-wide" {
-        eprintln!("{}", recording_of(WIDE, "wide-5000x3-700s", 700, 7).display());
+        eprintln!(
+            "{}",
+            recording_of(WIDE, "wide-5000x3-700s", 700, 7).display()
+        );
         return;
     }
     if filter.is_empty() || "report_demo".contains(&filter) || filter.contains("demo") {
