@@ -274,7 +274,7 @@ fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_aft
     let file = dir.path().join("fleet.lbrec");
     let home = tempfile::tempdir().expect("temp home");
     let record = std::process::Command::new(env!("CARGO_BIN_EXE_lbtop"))
-        .args(["record", file.to_str().expect("path"), "--duration", "14s"])
+        .args(["record", file.to_str().expect("path"), "--duration", "24s"])
         .args([
             "--interval",
             "1s",
@@ -293,7 +293,8 @@ fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_aft
         .spawn()
         .expect("start lbtop record");
     std::thread::sleep(Duration::from_secs(4));
-    // The second target leaves Prometheus's configuration: its series go stale at once.
+    // The second target leaves Prometheus's configuration: its series go stale once Prometheus
+    // has reloaded, which took up to 7 s here; 24 s leave room for that and the 3 s after.
     support::prometheus::write_config(pp, dir.path(), std::slice::from_ref(&stays));
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &prom.pid().to_string()])

@@ -197,6 +197,7 @@ fn a_newer_major_version_is_refused_clearly() {
     let mut b = recording(3);
     assert_eq!(&b[0..8], FILE_MAGIC);
     b[8..10].copy_from_slice(&(MAJOR + 1).to_le_bytes());
+    b[10..12].copy_from_slice(&0u16.to_le_bytes());
     let p = write(d.path(), "future.lbrec", &b);
     let out = lbtop(&["replay", p.to_str().expect("utf8"), "--export", "json"]);
     assert_eq!(out.status.code(), Some(2));

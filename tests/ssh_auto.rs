@@ -186,14 +186,24 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
         std::fs::write(&next, ip_vs).expect("write");
         std::fs::rename(&next, proc_root.join("net/ip_vs")).expect("rename");
     };
-    table(&[&a, &b]);
+    // A second address of a's host (a loopback address nothing listens on), mapped to it by a
+    // `[[node]]` entry: while it is listed, a's node stays.
+    let second = "127.0.0.10";
+    table(&[&a, &b, second]);
     std::fs::write(
         &client.config,
         format!("Host {a}\n  User root\nHost {b}\n  User root\n"),
     )
     .expect("write");
     let lbtop_toml = client.dir.path().join("lbtop.toml");
-    std::fs::write(&lbtop_toml, "forget-after = \"2s\"\n").expect("write");
+    std::fs::write(
+        &lbtop_toml,
+        format!(
+            "forget-after = \"2s\"\n[[node]]\nmatch = \"{a}\"\nhost = \"{a}\"\n\
+             [[node]]\nmatch = \"{second}\"\nhost = \"{a}\"\n"
+        ),
+    )
+    .expect("write");
     let file = client.dir.path().join("auto.lbrec");
     let record = Command::new(env!("CARGO_BIN_EXE_lbtop"))
         .args(["record", &file.to_string_lossy(), "--duration", "12s"])
@@ -217,7 +227,7 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
         .spawn()
         .expect("start lbtop record");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    table(&[&a]);
+    table(&[second]);
     // Within the two seconds and a poll, b's session ends while lbtop runs on; a's does not.
     assert!(
         cluster.hosts[1]
@@ -229,7 +239,7 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
         !cluster.hosts[0]
             .sshd
             .wait_idle(std::time::Duration::from_millis(500)),
-        "the real server still listed is still watched"
+        "the node still listed at another address is still watched"
     );
     let out = record.wait_with_output().expect("record ends");
     assert!(
@@ -266,6 +276,15 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
     assert!(
         frames.iter().any(|v| names(v).len() == 2),
         "both watched at first"
+    );
+    let listed = |v: &Value, name: &str| {
+        v["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n["name"] == name))
+    };
+    assert!(
+        frames.iter().all(|v| listed(v, &a)),
+        "a's node never left while its second address was listed"
     );
     let last = frames.last().expect("frames");
     let all: Vec<&str> = last["nodes"]

@@ -538,7 +538,9 @@ pub struct State {
     replay: Option<ReplayView>,
 }
 
-/// Events held while paused, at most; older ones are dropped (their samples are superseded).
+/// Events held while paused, at most; past it the oldest sample is dropped (a later one
+/// supersedes it), a status only when nothing else is held: a status, `Gone` above all, is said
+/// once and never again.
 const HELD_LIMIT: usize = 100_000;
 
 impl State {
@@ -737,30 +739,59 @@ impl State {
     /// history, its selection and detail, and its alerts, each cleared as of `time`. A later
     /// report of the same name starts it afresh.
     fn forget_node(&mut self, name: &str, time: Timestamp) -> Vec<AlertEvent> {
-        let Some(i) = self.node_index.remove(name) else {
-            return Vec::new();
-        };
-        if i < self.nodes.len() {
-            self.nodes.remove(i);
-        }
-        self.node_index.clear();
-        self.node_by_addr.clear();
-        for (i, node) in self.nodes.iter().enumerate() {
-            self.node_index.insert(node.name.clone(), i);
-            // As `add_node` does: the first node declared for an address keeps it.
-            for text in [&node.host, &node.name] {
-                if let Ok(addr) = text.parse::<IpAddr>() {
-                    self.node_by_addr.entry(addr).or_insert(i);
+        if let Some(i) = self.node_index.remove(name)
+            && i < self.nodes.len()
+        {
+            let gone = self.nodes.remove(i);
+            // Later nodes move up one; no string is copied, so a fleet forgetting thousands
+            // at once stays linear per node.
+            for v in self.node_index.values_mut() {
+                if *v > i {
+                    *v -= 1;
+                }
+            }
+            let mut lost = false;
+            self.node_by_addr.retain(|_, v| {
+                lost |= *v == i;
+                *v != i
+            });
+            for v in self.node_by_addr.values_mut() {
+                if *v > i {
+                    *v -= 1;
+                }
+            }
+            if lost {
+                // Another node declared for the same address takes it, the first as in
+                // `add_node`.
+                for text in [&gone.host, &gone.name] {
+                    if let Ok(addr) = text.parse::<IpAddr>()
+                        && let Some(j) = self.nodes.iter().position(|n| {
+                            [&n.host, &n.name]
+                                .iter()
+                                .any(|t| t.parse::<IpAddr>() == Ok(addr))
+                        })
+                    {
+                        self.node_by_addr.entry(addr).or_insert(j);
+                    }
                 }
             }
         }
         if self.ui.node_sel.as_deref() == Some(name) {
             self.ui.node_sel = None;
         }
-        if matches!(&self.ui.popup, Some(Popup::NodeDetail(n)) if n == name) {
-            self.ui.popup = None;
-            self.ui.detail_sel = None;
+        match &mut self.ui.popup {
+            Some(Popup::NodeDetail(n)) if n == name => {
+                self.ui.popup = None;
+                self.ui.detail_sel = None;
+            }
+            // A change asked from its detail goes back to the panes, not to a detail of nothing.
+            Some(Popup::Confirm(p)) if p.from_node.as_deref() == Some(name) => {
+                p.from_node = None;
+            }
+            _ => {}
         }
+        // Its alerts go whether or not it has an entry: after a seek, alerts restored from
+        // before the warm-up can name a node no event of the warm-up declared.
         let kinds: Vec<AlertKind> = self
             .alerts
             .active()
@@ -876,7 +907,20 @@ impl State {
     fn take_in(&mut self, event: SourceEvent) -> Vec<AlertEvent> {
         if self.mode == Mode::Paused {
             if self.held.len() >= HELD_LIMIT {
-                self.held.remove(0);
+                let is_sample = |e: &SourceEvent| {
+                    matches!(
+                        e,
+                        SourceEvent::Router {
+                            report: Report::Sample(_),
+                            ..
+                        } | SourceEvent::Node {
+                            report: Report::Sample(_),
+                            ..
+                        }
+                    )
+                };
+                let oldest = self.held.iter().position(is_sample).unwrap_or(0);
+                self.held.remove(oldest);
             }
             self.held.push(event);
             return Vec::new();
@@ -1777,14 +1821,14 @@ pub enum TextInput {
     Cancel,
 }
 
-/// The alert a host's status raises: critical when lbtop cannot reach or trust it, a warning
-/// when it answers with something lbtop cannot use (`Error`: a garbage reply, a missing
-/// collector, or the `prometheus` and `auto` entries saying how many hosts are past their cap).
+/// The alert a host's status raises: critical whenever lbtop gets no numbers from it. `Error`
+/// is critical too: it also stands for a failed SSH handshake, a refused session and a
+/// Prometheus that answers every query with an error, where nothing of the host is known.
 fn unreachable_level(status: HostStatus, message: Option<&str>) -> Option<(Severity, String)> {
     let severity = match status {
         HostStatus::Ok | HostStatus::Connecting | HostStatus::Gone => return None,
-        HostStatus::Error => Severity::Warning,
-        HostStatus::Unreachable
+        HostStatus::Error
+        | HostStatus::Unreachable
         | HostStatus::AuthFailed
         | HostStatus::HostKeyUnknown
         | HostStatus::HostKeyChanged => Severity::Critical,
@@ -2066,18 +2110,75 @@ mod tests {
     }
 
     #[test]
-    fn a_node_that_answers_with_an_error_is_a_warning_and_an_unreachable_one_critical() {
+    fn a_gone_node_without_an_entry_still_has_its_restored_alerts_cleared() {
+        // After a seek: the alert from before the warm-up, no event of the node in it.
+        let mut live = State::new(StateOptions::default());
+        let raised = live.ingest(node_status(
+            "web9",
+            "10.0.0.9",
+            1_000,
+            HostStatus::Unreachable,
+        ));
+        let mut sought = State::new(StateOptions::default());
+        sought.restore_alerts(raised);
+        assert_eq!(sought.alerts.worst("web9"), Some(Severity::Critical));
+        let cleared = sought.ingest(node_status("web9", "10.0.0.9", 9_000, HostStatus::Gone));
+        assert_eq!(cleared.len(), 1);
+        assert_eq!(sought.alerts.worst("web9"), None);
+        assert!(sought.node("web9").is_none(), "not declared by it");
+    }
+
+    #[test]
+    fn a_second_node_at_a_gone_nodes_address_takes_the_address() {
         let mut s = State::new(StateOptions::default());
-        let raised = s.ingest(node_status("auto", "auto", 1_000, HostStatus::Error));
-        assert_eq!(raised.len(), 1);
-        assert_eq!(raised[0].severity, Severity::Warning);
-        assert_eq!(raised[0].message, "error: why");
-        let raised = s.ingest(node_status("auto", "auto", 2_000, HostStatus::Unreachable));
-        assert!(
-            raised
-                .iter()
-                .any(|e| e.raised && e.severity == Severity::Critical)
+        s.add_node("a", "10.0.0.1");
+        s.add_node("b", "10.0.0.2");
+        s.add_node("c", "10.0.0.1");
+        let addr = |t: &str| t.parse::<IpAddr>().expect("addr");
+        assert_eq!(
+            s.node_for_real(addr("10.0.0.1")).map(|n| n.name.as_str()),
+            Some("a")
         );
+        s.ingest(node_status("a", "10.0.0.1", 1_000, HostStatus::Gone));
+        assert_eq!(
+            s.node_for_real(addr("10.0.0.1")).map(|n| n.name.as_str()),
+            Some("c")
+        );
+        assert_eq!(
+            s.node_for_real(addr("10.0.0.2")).map(|n| n.name.as_str()),
+            Some("b")
+        );
+        s.ingest(node_status("b", "10.0.0.2", 1_000, HostStatus::Gone));
+        assert_eq!(
+            s.node_for_real(addr("10.0.0.1")).map(|n| n.name.as_str()),
+            Some("c")
+        );
+        assert!(s.node_for_real(addr("10.0.0.2")).is_none());
+        assert_eq!(s.node("c").map(|n| n.name.as_str()), Some("c"));
+    }
+
+    #[test]
+    fn a_full_pause_drops_old_samples_before_any_status() {
+        let mut s = State::new(StateOptions::default());
+        s.ingest(node_sample(500, 1.0));
+        s.update(Action::Pause);
+        s.ingest(node_status("web1", "10.0.0.2", 1_000, HostStatus::Gone));
+        for i in 0..HELD_LIMIT {
+            s.ingest(router_sample(2_000 + i as i64));
+        }
+        assert_eq!(s.held.len(), HELD_LIMIT);
+        assert!(
+            s.held.iter().any(|e| matches!(
+                e,
+                SourceEvent::Node {
+                    report: Report::Status { .. },
+                    ..
+                }
+            )),
+            "the status is held"
+        );
+        s.update(Action::Pause);
+        assert!(s.node("web1").is_none(), "forgotten on resume");
     }
 
     #[test]

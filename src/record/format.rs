@@ -13,7 +13,7 @@ use super::ActionRecord;
 pub const FILE_MAGIC: &[u8; 8] = b"LBTOPREC";
 /// Files of another major version are refused; a higher minor only adds fields, which are ignored.
 pub const MAJOR: u16 = 1;
-pub(crate) const MINOR: u16 = 0;
+pub(crate) const MINOR: u16 = 1;
 /// Magic, major, minor, info length, CRC32.
 pub(crate) const FILE_HEADER_LEN: usize = 20;
 /// The longest header info accepted; a bigger length means a damaged header.
@@ -249,9 +249,13 @@ pub enum Entry {
     Status {
         host: u32,
         time: Timestamp,
+        /// Never `gone`: a reader of an earlier 1.y would refuse the frame. A forgotten node is
+        /// stored as `unreachable` with `gone` set, which such a reader ignores.
         status: HostStatus,
         #[serde(default)]
         message: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gone: bool,
     },
 }
 

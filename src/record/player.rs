@@ -464,7 +464,11 @@ impl Decoder {
                     time,
                     status,
                     message,
-                }) => self.status(host, time, status, message),
+                    gone,
+                }) => {
+                    let status = if gone { HostStatus::Gone } else { status };
+                    self.status(host, time, status, message)
+                }
                 EntryRef::Other(Entry::Node { host, sample }) => self.node(
                     host,
                     PartRef {

@@ -102,12 +102,7 @@ impl Encoder {
                             // Its next sample, if it comes back, is written whole.
                             self.nodes.remove(&id);
                         }
-                        Entry::Status {
-                            host: id,
-                            time: *time,
-                            status: *status,
-                            message: message.clone(),
-                        }
+                        status_entry(id, *time, *status, message.clone())
                     }
                 });
                 0
@@ -127,12 +122,7 @@ impl Encoder {
                         time,
                         status,
                         message,
-                    } => Entry::Status {
-                        host: id,
-                        time: *time,
-                        status: *status,
-                        message: message.clone(),
-                    },
+                    } => status_entry(id, *time, *status, message.clone()),
                 });
                 0
             }
@@ -622,5 +612,85 @@ pub(crate) fn header_info(
         router,
         nodes,
         pair: None,
+    }
+}
+
+/// A status as stored: `gone` as `unreachable` with the `gone` flag ([`Entry::Status`]).
+fn status_entry(host: u32, time: Timestamp, status: HostStatus, message: Option<String>) -> Entry {
+    let gone = status == HostStatus::Gone;
+    Entry::Status {
+        host,
+        time,
+        status: if gone {
+            HostStatus::Unreachable
+        } else {
+            status
+        },
+        message,
+        gone,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a 1.0 reader knew of a status: its `HostStatus` had no `gone`.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "kebab-case")]
+    enum OldStatus {
+        Connecting,
+        Ok,
+        Unreachable,
+        AuthFailed,
+        HostKeyUnknown,
+        HostKeyChanged,
+        Error,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum OldEntry {
+        Status {
+            #[allow(dead_code)]
+            host: u32,
+            status: OldStatus,
+        },
+    }
+
+    #[test]
+    fn a_gone_status_is_stored_so_that_a_1_0_reader_reads_it_as_unreachable() {
+        let mut bytes = Vec::new();
+        let gone = status_entry(3, Timestamp(5), HostStatus::Gone, Some("left".into()));
+        ciborium::into_writer(&gone, &mut bytes).expect("encode");
+        let old: OldEntry = ciborium::from_reader(bytes.as_slice()).expect("a 1.0 reader");
+        assert!(matches!(
+            old,
+            OldEntry::Status {
+                status: OldStatus::Unreachable,
+                ..
+            }
+        ));
+        let new: Entry = ciborium::from_reader(bytes.as_slice()).expect("this reader");
+        assert!(matches!(new, Entry::Status { gone: true, .. }));
+        // Any other status is stored as it is, without the flag.
+        let mut bytes = Vec::new();
+        let error = status_entry(3, Timestamp(5), HostStatus::Error, None);
+        ciborium::into_writer(&error, &mut bytes).expect("encode");
+        let old: OldEntry = ciborium::from_reader(bytes.as_slice()).expect("a 1.0 reader");
+        assert!(matches!(
+            old,
+            OldEntry::Status {
+                status: OldStatus::Error,
+                ..
+            }
+        ));
+        let _ = [
+            OldStatus::Connecting,
+            OldStatus::Ok,
+            OldStatus::AuthFailed,
+            OldStatus::HostKeyUnknown,
+            OldStatus::HostKeyChanged,
+        ];
     }
 }

@@ -244,6 +244,9 @@ pub(crate) struct ServiceTrack {
     pub out_bps: Series,
     pub peak_cps: Option<(f64, Timestamp)>,
     pub bytes: Bytes,
+    /// Whether any sample had an active or inactive connection (kept beside the charts, which
+    /// a track past their budget has none of).
+    pub had_conns: bool,
     pub reals: Vec<RealTrack>,
     real_index: FxMap<(IpAddr, u16), usize>,
 }
@@ -490,6 +493,7 @@ impl Collected {
             let t = &mut self.services[i];
             t.bytes.add(svc.totals);
             if let Some(s) = stats {
+                t.had_conns |= s.active_conns > 0 || s.inactive_conns > 0;
                 t.active.add(bucket, s.active_conns as f64);
                 t.inactive.add(bucket, s.inactive_conns as f64);
                 if let Some(rates) = s.rates {
@@ -564,6 +568,7 @@ impl ServiceTrack {
             out_bps: new(),
             peak_cps: None,
             bytes: Bytes::default(),
+            had_conns: false,
             reals: Vec::new(),
             real_index: FxMap::default(),
         }

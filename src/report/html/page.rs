@@ -113,6 +113,15 @@ fn intro(
             c.axis.per_bucket,
         );
     }
+    if c.uncharted > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"note\">{} nodes and services came after the charts' memory was spent \
+             (lines of {} points over this many tracks) and have no charts, whatever their \
+             traffic; they are in the tables.</p>",
+            c.uncharted, c.axis.buckets,
+        );
+    }
     let _ = write!(
         out,
         "<p class=\"legend\">Markers: <span class=\"k mw\">▲</span> warning and \
@@ -477,8 +486,7 @@ fn carried_traffic(s: &ServiceTrack) -> bool {
     s.bytes.inbound > 0
         || s.bytes.outbound > 0
         || s.peak_cps.is_some_and(|(v, _)| v > 0.0)
-        || s.active.peak() > 0.0
-        || s.inactive.peak() > 0.0
+        || s.had_conns
 }
 
 fn peak(p: Option<(f64, Timestamp)>) -> (String, String) {

@@ -111,14 +111,20 @@ impl AutoNodes {
                                     over += 1;
                                     continue;
                                 }
-                                let (name, task, event) = match self.source_for(addr) {
+                                let (name, event) = match self.source_for(addr) {
                                     Ok(src) if names.insert(src.name.clone()) => {
                                         tracing::info!(node = %src.name, %addr, "found on the router");
+                                        // Announced before its task starts, so that its first
+                                        // status comes after.
                                         let announce = src.event_status(HostStatus::Connecting, None);
+                                        if out.send(announce).await.is_err() {
+                                            return;
+                                        }
                                         let name = src.name.clone();
                                         dr.add(addr, src.dr.clone());
                                         let task = src.spawn_joinable(interval, out.clone(), limit);
-                                        (name, Some(task), announce)
+                                        found.insert(addr, Found { name, task: Some(task), listed: now });
+                                        continue;
                                     }
                                     // Another address took the name: that node is this one too.
                                     Ok(src) => {
@@ -136,10 +142,11 @@ impl AutoNodes {
                                                 message: Some(e.to_string()),
                                             },
                                         };
-                                        (name, None, event)
+                                        (name, event)
                                     }
                                 };
-                                found.insert(addr, Found { name, task, listed: now });
+                                // Said unwatchable, once: found, without a task.
+                                found.insert(addr, Found { name, task: None, listed: now });
                                 if out.send(event).await.is_err() {
                                     return;
                                 }
@@ -174,7 +181,9 @@ impl AutoNodes {
 
 /// Stops the nodes of the real servers the router's table has not listed for `after` (as of
 /// `now`), and says each is gone once its task has ended (so no sample of it can follow); their
-/// names and addresses are free again, so a real server that comes back is found afresh.
+/// names and addresses are free again, so a real server that comes back is found afresh. A node
+/// that another address still listed shows as (a `[[node]]` entry mapping two addresses to one
+/// host) stays.
 async fn forget(
     found: &mut HashMap<IpAddr, Found>,
     names: &mut HashSet<String>,
@@ -182,33 +191,34 @@ async fn forget(
     now: Instant,
     after: Duration,
 ) -> Vec<SourceEvent> {
+    let expired = |f: &Found| now.duration_since(f.listed) >= after;
+    let listed: HashSet<&str> = found
+        .values()
+        .filter(|f| !expired(f))
+        .map(|f| f.name.as_str())
+        .collect();
     let gone: Vec<IpAddr> = found
         .iter()
-        .filter(|(_, f)| now.duration_since(f.listed) >= after)
+        .filter(|(_, f)| expired(f) && !listed.contains(f.name.as_str()))
         .map(|(a, _)| *a)
         .collect();
+    let mut said: HashSet<String> = HashSet::new();
     let mut events = Vec::new();
     for addr in gone {
         let Some(f) = found.remove(&addr) else {
             continue;
         };
-        let Some(task) = f.task else {
-            // A name another address holds stays; an address that never had a task says gone.
-            if !names.contains(&f.name) {
-                events.push(gone_event(&f.name, addr, after));
-            }
-            continue;
-        };
-        let (_, join) = task;
-        join.abort();
-        // Ended, by the abort or before it: nothing of it is sent after this.
-        let _ = join.await;
-        names.remove(&f.name);
-        dr.remove(addr);
-        // Addresses that showed as this node are found afresh, one of them to watch it.
-        found.retain(|_, other| other.task.is_some() || other.name != f.name);
-        tracing::info!(node = %f.name, %addr, "gone from the router's table: no longer watched");
-        events.push(gone_event(&f.name, addr, after));
+        if let Some((_, join)) = f.task {
+            join.abort();
+            // Ended, by the abort or before it: nothing of it is sent after this.
+            let _ = join.await;
+            names.remove(&f.name);
+            dr.remove(addr);
+            tracing::info!(node = %f.name, %addr, "gone from the router's table: no longer watched");
+        }
+        if said.insert(f.name.clone()) {
+            events.push(gone_event(&f.name, addr, after));
+        }
     }
     events
 }
