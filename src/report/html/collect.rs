@@ -128,9 +128,14 @@ impl Series {
         Self(vec![Bucket::default(); axis.buckets])
     }
 
-    /// A series of a track past the charts' budget: it takes nothing and has no chart.
-    fn none() -> Self {
-        Self(Vec::new())
+    /// A series on `axis` for a track within the charts' budget; else one that takes nothing
+    /// and has no chart.
+    fn within(axis: &Axis, charted: bool) -> Self {
+        if charted {
+            Self::new(axis)
+        } else {
+            Self(Vec::new())
+        }
     }
 
     /// Whether it holds buckets (a track within the budget).
@@ -393,13 +398,7 @@ impl Collected {
         let charted = self.room_for(NODE_SERIES);
         self.uncharted += usize::from(!charted);
         let axis = self.axis;
-        let new = || {
-            if charted {
-                Series::new(&axis)
-            } else {
-                Series::none()
-            }
-        };
+        let new = || Series::within(&axis, charted);
         let i = *self.node_index.entry(name.to_string()).or_insert_with(|| {
             self.nodes.push(NodeTrack {
                 name: name.to_string(),
@@ -552,13 +551,7 @@ impl RealTrack {
 
 impl ServiceTrack {
     fn new(key: ServiceKey, axis: &Axis, charted: bool) -> Self {
-        let new = || {
-            if charted {
-                Series::new(axis)
-            } else {
-                Series::none()
-            }
-        };
+        let new = || Series::within(axis, charted);
         Self {
             key,
             cps: new(),
@@ -575,13 +568,7 @@ impl ServiceTrack {
     }
 
     fn add_real(&mut self, key: (IpAddr, u16), id: String, axis: &Axis, charted: bool) {
-        let new = || {
-            if charted {
-                Series::new(axis)
-            } else {
-                Series::none()
-            }
-        };
+        let new = || Series::within(axis, charted);
         self.reals.push(RealTrack {
             id,
             node: None,
