@@ -205,7 +205,8 @@ fn a_node_that_leaves_and_comes_back_replays_as_it_was_live() {
         live[gone]
     );
     assert!(live[back].contains("\"extra\""), "back live");
-    // The same events come back, the first sample after the return whole.
+    // The same events come back: the writer and the player drop the same delta base at the
+    // Gone, so the sample after the return decodes.
     let mut p = Player::open(&path).expect("open");
     while let Some(d) = p.next_frame() {
         assert_eq!(d.events, polls[d.index], "frame {}", d.index);

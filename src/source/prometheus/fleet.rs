@@ -2,7 +2,7 @@
 //! counters, with the time Prometheus scraped them), or a status when the instance is down or
 //! its data is old. Pure: the task asks, this decides.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::model::sample::{
@@ -76,9 +76,9 @@ pub(crate) struct Fleet {
     over: usize,
     /// Seconds an instance may be missing from the answers before it is forgotten.
     forget_after_s: f64,
-    /// The name each instance is shown by ([`Fleet::shown_name`]), and the names taken.
+    /// The name each instance is shown by ([`Fleet::shown_name`]), and the other way round.
     shown: HashMap<String, String>,
-    taken: HashSet<String>,
+    instance_of: HashMap<String, String>,
 }
 
 /// One instance's numbers from one poll.
@@ -122,7 +122,7 @@ impl Fleet {
             over: 0,
             forget_after_s,
             shown: HashMap::new(),
-            taken: HashSet::new(),
+            instance_of: HashMap::new(),
         }
     }
 
@@ -212,7 +212,7 @@ impl Fleet {
                 );
                 events.push(self.event(&instance, report));
                 if gone && let Some(name) = self.shown.remove(&instance) {
-                    self.taken.remove(&name);
+                    self.instance_of.remove(&name);
                 }
             }
         }
@@ -281,13 +281,22 @@ impl Fleet {
         let base = printable(instance, NAME_CHARS);
         let mut name = base.clone();
         let mut n = 1;
-        while name == "prometheus" || self.taken.contains(&name) {
+        while name == "prometheus" || self.instance_of.contains_key(&name) {
             n += 1;
             name = format!("{base} ({n})");
         }
-        self.taken.insert(name.clone());
+        self.instance_of.insert(name.clone(), instance.to_string());
         self.shown.insert(instance.to_string(), name.clone());
         name
+    }
+
+    /// The instances of the nodes named `names` (as shown), in that order; a name not shown yet
+    /// stands for the instance labelled so.
+    pub(crate) fn instances_of(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .map(|n| self.instance_of.get(n).unwrap_or(n).clone())
+            .collect()
     }
 
     /// The address real servers are matched on: the instance label's host when it is an
@@ -522,23 +531,24 @@ fn totals_without_per_core(a: &mut Acc, origin: &mut Option<f64>) {
     a.busy_unsplit = true;
 }
 
-/// The instances of `wanted` (node names, the detail's first) whose cores are asked for one by
-/// one: in that order, while their cores together stay within `limit`, and at most 256.
+/// The instances of `wanted` (instance labels of the nodes on screen, the detail's first, from
+/// [`Fleet::instances_of`]) whose cores are asked for one by one: in that order, while their
+/// cores together stay within `limit`, and at most 256.
 pub(crate) fn detail_instances(cores: &[Series], wanted: &[String], limit: f64) -> Vec<String> {
     let wanted = &wanted[..wanted.len().min(256)];
     if wanted.is_empty() {
         return Vec::new();
     }
-    // One pass over the fleet: its names made printable once each, not once per wanted node.
-    let by_name: HashMap<String, &Series> = cores
+    // One pass over the fleet, not one per wanted node.
+    let by_name: HashMap<&str, &Series> = cores
         .iter()
         .rev()
-        .map(|s| (printable(&s.instance, NAME_CHARS), s))
+        .map(|s| (s.instance.as_str(), s))
         .collect();
     let mut picked = Vec::new();
     let mut total = 0.0;
     for name in wanted {
-        let Some(s) = by_name.get(name) else {
+        let Some(s) = by_name.get(name.as_str()) else {
             continue;
         };
         if total + s.value > limit || picked.contains(&s.instance) {
@@ -829,6 +839,11 @@ mod tests {
                 "prometheus (2)".to_string(),
             ],
             "in the order of the labels (a BTreeMap's), each its own"
+        );
+        // The nodes on screen are asked for by their own instances, suffix or not.
+        assert_eq!(
+            fleet.instances_of(&[format!("{escaped} (2)"), escaped.to_string(), "x".into()]),
+            [labels[1].clone(), labels[0].clone(), "x".into()]
         );
         // The same instance keeps its name; one forgotten gives its name back.
         let first_long = format!("{long}-1");

@@ -140,6 +140,7 @@ impl PrometheusNodes {
         &self,
         asked_intervals: bool,
         expect_large: Option<bool>,
+        on_screen: &[String],
     ) -> Result<Answers, QueryError> {
         let at = crate::model::sample::Timestamp::now().0 as f64 / 1000.0;
         let q = |promql: String| async move { self.client.query(&promql, at).await };
@@ -171,7 +172,7 @@ impl PrometheusNodes {
                 Some(sums) => sums?,
                 None => q(sel.cpu_idle_sums()).await?,
             };
-            let detail = fleet::detail_instances(&cores, &self.detail.get(), PER_CORE_LIMIT);
+            let detail = fleet::detail_instances(&cores, on_screen, PER_CORE_LIMIT);
             let cpu_detail = if detail.is_empty() {
                 Vec::new()
             } else {
@@ -396,7 +397,15 @@ async fn run(
             () = refresh.notified() => ticker.reset(),
         }
         let ask_intervals = intervals_asked.is_none_or(|t| t.elapsed() >= INTERVALS_EVERY);
-        let polled = within(&src.client, src.timeout, src.poll(ask_intervals, large)).await;
+        // The nodes on screen by their instance labels: a name shown with ` (2)` is another
+        // instance's label than its own text.
+        let on_screen = fleet.instances_of(&src.detail.get());
+        let polled = within(
+            &src.client,
+            src.timeout,
+            src.poll(ask_intervals, large, &on_screen),
+        )
+        .await;
         polls += 1;
         let (events, failed) = match polled {
             Ok(answers) => {
