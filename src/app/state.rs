@@ -4,7 +4,7 @@
 
 mod dr;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -527,7 +527,8 @@ pub struct State {
     /// The change being applied now, if any.
     applying: Option<WeightChange>,
     /// Events that arrived while the live view was paused; applied on resume.
-    held: Vec<SourceEvent>,
+    /// A deque: once full, each new event drops one from the front.
+    held: VecDeque<SourceEvent>,
     /// Bumped on every change that needs a redraw.
     generation: u64,
     /// Since when the router's data has been within the staleness limit (for its hysteresis).
@@ -563,7 +564,7 @@ impl State {
             restore_points: HashMap::new(),
             draining: HashSet::new(),
             applying: None,
-            held: Vec::new(),
+            held: VecDeque::new(),
             generation: 0,
             router_fresh_since: None,
             recording: None,
@@ -922,7 +923,7 @@ impl State {
                 let oldest = self.held.iter().position(is_sample).unwrap_or(0);
                 self.held.remove(oldest);
             }
-            self.held.push(event);
+            self.held.push_back(event);
             return Vec::new();
         }
         self.apply(event)
