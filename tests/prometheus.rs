@@ -313,21 +313,14 @@ fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_aft
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let frames: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let frames = support::json::export_frames(&out.stdout);
     let status = |v: &Value, name: &str| {
         v["nodes"]
             .as_array()
             .and_then(|n| n.iter().find(|n| n["name"] == name))
             .map(|n| n["status"].as_str().unwrap_or("").to_string())
     };
-    let alerted = |v: &Value, name: &str| {
-        v["alerts"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|a| a["subject"] == name))
-    };
+    let alerted = support::json::alerted;
     let both_ok = frames.iter().position(|v| {
         status(v, &stays).as_deref() == Some("ok") && status(v, &leaves).as_deref() == Some("ok")
     });
@@ -339,13 +332,11 @@ fn an_instance_whose_target_leaves_is_forgotten_with_its_alerts_after_forget_aft
         "both watched, then the one that left unreachable and alerted: {both_ok:?} {left:?}"
     );
     let last = frames.last().expect("frames");
-    let names: Vec<&str> = last["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .filter_map(|n| n["name"].as_str())
-        .collect();
-    assert_eq!(names, [stays.as_str()], "forgotten: {last}");
+    assert_eq!(
+        support::json::node_names(last),
+        [stays.as_str()],
+        "forgotten: {last}"
+    );
     assert!(!alerted(last, &leaves), "its alert cleared: {last}");
     assert_eq!(status(last, &stays).as_deref(), Some("ok"));
 }

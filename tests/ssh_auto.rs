@@ -16,6 +16,24 @@ fn hex(addr: &str) -> String {
     format!("{:08X}", u32::from(a))
 }
 
+/// Writes `proc_root/net/ip_vs`: one service with `reals` as its real servers, in the kernel's
+/// format. Written whole, then renamed over, so lbtop never reads half a table.
+fn write_table(proc_root: &std::path::Path, reals: &[String]) {
+    let mut ip_vs = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
+    );
+    for real in reals {
+        ip_vs.push_str(&format!(
+            "  -> {}:0050      Route   1      0          0         \n",
+            hex(real)
+        ));
+    }
+    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
+    let next = proc_root.join("net/ip_vs.next");
+    std::fs::write(&next, ip_vs).expect("write");
+    std::fs::rename(&next, proc_root.join("net/ip_vs")).expect("rename");
+}
+
 #[test]
 fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     if !support::sshd::require() {
@@ -28,17 +46,7 @@ fn auto_finds_the_real_servers_and_maps_them_to_ssh_hosts() {
     // tests reach no address outside loopback and their own namespaces).
     let missing = "127.0.0.9";
     let proc_root = client.dir.path().join("proc");
-    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
-    let mut ip_vs = String::from(
-        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
-    );
-    for real in [&a, &b, missing] {
-        ip_vs.push_str(&format!(
-            "  -> {}:0050      Route   1      0          0         \n",
-            hex(real)
-        ));
-    }
-    std::fs::write(proc_root.join("net/ip_vs"), ip_vs).expect("write");
+    write_table(&proc_root, &[a.clone(), b.clone(), missing.to_string()]);
     // a: by a [[node]] mapping to an alias; b: by the alias whose HostName is its address.
     std::fs::write(
         &client.config,
@@ -107,18 +115,10 @@ fn auto_watches_at_most_its_cap_of_real_servers_and_counts_the_rest() {
     // unreachable at once), the other 8 are counted on the entry named `auto`.
     let dir = tempfile::tempdir().expect("dir");
     let proc_root = dir.path().join("proc");
-    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
-    let mut ip_vs = String::from(
-        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
-    );
-    for i in 0..520u32 {
-        let addr = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 8, 1)) + i);
-        ip_vs.push_str(&format!(
-            "  -> {}:0050      Route   1      0          0         \n",
-            hex(&addr.to_string())
-        ));
-    }
-    std::fs::write(proc_root.join("net/ip_vs"), ip_vs).expect("write");
+    let reals: Vec<String> = (0..520u32)
+        .map(|i| Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 8, 1)) + i).to_string())
+        .collect();
+    write_table(&proc_root, &reals);
     let empty = dir.path().join("ssh_config");
     std::fs::write(&empty, "").expect("write");
     let started = std::time::Instant::now();
@@ -170,21 +170,9 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
     let client = &cluster.client;
     let (a, b) = (cluster.hosts[0].addr(), cluster.hosts[1].addr());
     let proc_root = client.dir.path().join("proc");
-    std::fs::create_dir_all(proc_root.join("net")).expect("mkdir");
     let table = |reals: &[&str]| {
-        let mut ip_vs = String::from(
-            "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\nTCP  0A4D0164:0050 wlc \n",
-        );
-        for real in reals {
-            ip_vs.push_str(&format!(
-                "  -> {}:0050      Route   1      0          0         \n",
-                hex(real)
-            ));
-        }
-        // Written whole, then renamed over: lbtop never reads half a table.
-        let next = proc_root.join("net/ip_vs.next");
-        std::fs::write(&next, ip_vs).expect("write");
-        std::fs::rename(&next, proc_root.join("net/ip_vs")).expect("rename");
+        let reals: Vec<String> = reals.iter().map(|r| r.to_string()).collect();
+        write_table(&proc_root, &reals);
     };
     // A second address of a's host (a loopback address nothing listens on), mapped to it by a
     // `[[node]]` entry: while it is listed, a's node stays.
@@ -258,10 +246,7 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let frames: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let frames = support::json::export_frames(&out.stdout);
     let names = |v: &Value| -> Vec<String> {
         v["nodes"]
             .as_array()
@@ -287,17 +272,10 @@ fn a_real_server_gone_from_the_table_is_forgotten_and_its_connection_closed() {
         "a's node never left while its second address was listed"
     );
     let last = frames.last().expect("frames");
-    let all: Vec<&str> = last["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .filter_map(|n| n["name"].as_str())
-        .collect();
-    assert_eq!(all, [a.as_str()], "b forgotten: {last}");
-    assert!(
-        !last["alerts"]
-            .as_array()
-            .is_some_and(|al| al.iter().any(|al| al["subject"] == b.as_str())),
-        "{last}"
+    assert_eq!(
+        support::json::node_names(last),
+        [a.as_str()],
+        "b forgotten: {last}"
     );
+    assert!(!support::json::alerted(last, &b), "{last}");
 }

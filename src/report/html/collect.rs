@@ -658,21 +658,8 @@ mod tests {
         assert!(c.series * c.axis.buckets > MAX_BUCKETS - MIN_BUCKETS * SERVICE_SERIES);
         // Series made before a coarsening are coarsened with the axis.
         let mut c = Collected::new(axis, 1000, 1.0);
-        assert!(c.room_for(NODE_SERIES));
-        c.nodes.push(NodeTrack {
-            name: "n".into(),
-            host: "h".into(),
-            load: Series::new(&c.axis),
-            cores: Series::new(&c.axis),
-            cpu: std::array::from_fn(|_| Series::new(&c.axis)),
-            busy_only: Series::new(&c.axis),
-            peak_load: None,
-            above_cores_ms: 0,
-            warning_ms: 0,
-            critical_ms: 0,
-            samples: 0,
-            last: None,
-        });
+        c.node_track("n", "h");
+        assert_eq!(c.series, NODE_SERIES);
         assert!(c.room_for(MAX_BUCKETS / 300));
         assert_eq!(c.axis.buckets, 150);
         assert!(c.nodes[0].cpu.iter().all(|s| s.0.len() == 150));
