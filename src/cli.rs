@@ -50,7 +50,7 @@ pub struct SourceArgs {
     pub router_sudo: crate::source::remote::SudoMode,
     /// Over SSH, the share of one router core (in %) that ipvsadm's counters, thresholds and
     /// persistent-connection counts may take; `/proc/net/ip_vs` is read at every poll regardless
-    #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = parse_core_share)]
+    #[arg(long, value_name = "PERCENT", default_value = "3", value_parser = parse_core_share)]
     pub router_budget: f64,
     /// Over SSH, run `lbtop agent` on the router (netlink there; sudo once per session): `auto`
     /// (when lbtop is on the router's PATH), `never`, or its absolute path on the router

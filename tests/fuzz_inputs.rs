@@ -24,7 +24,7 @@ use lbtop::source::parse::{
     proc_stat, sum_ip_vs_conn, uptime,
 };
 use lbtop::source::remote::reply::{
-    Sections, cpu_ticks, node_greeting, node_reply, router_greeting,
+    Sections, cpu_ticks, node_greeting, node_reply, router_greeting, with_whole_ip_vs,
 };
 use lbtop::source::ssh::SshError;
 use lbtop::testing::scripted::{ClusterShape, ScriptedCluster};
@@ -371,12 +371,21 @@ fn node_replies() -> Vec<Vec<u8>> {
     out.push(
         b"@@lbtop cpu 4242 (sh) S 1 4242 4242 0 -1 4194560 120 0 0 0 7 3 11 5 20 0 1 0\n".to_vec(),
     );
+    // The kept reader's "same" and patch of /proc/net/ip_vs (laid over the fixture's table).
+    out.push(
+        b"@@lbtop cpu start x\n@@lbtop ip_vs same\n@@lbtop ip_vs_stats\n@@lbtop end 3\n".to_vec(),
+    );
+    out.push(
+        b"@@lbtop ip_vs patch\n112 3\nTCP\n230 12\n  -> 0A4D000\n@@lbtop sysctl\nip_forward 1\n"
+            .to_vec(),
+    );
     out
 }
 
 #[test]
 fn ssh_replies() {
     let corpus = node_replies();
+    let table = String::from_utf8_lossy(&fixture("tests/fixtures/ipvs/ip_vs")).into_owned();
     fuzz("ssh reply", &corpus, cases(TEXT_CASES), |bytes| {
         let text = String::from_utf8_lossy(bytes);
         let _ = node_greeting(&text);
@@ -386,6 +395,12 @@ fn ssh_replies() {
                 let _ = cpu_ticks(line);
             }
             let _ = body.len();
+        }
+        let mut last = Some(table.clone());
+        if let Err(e) = with_whole_ip_vs(text.clone().into_owned(), &mut last)
+            && !e.to_string().contains("/proc/net/ip_vs")
+        {
+            return Some(format!("the error names no /proc file: {e}"));
         }
         match node_reply(&text, Timestamp(0), None) {
             Ok(_) => None,

@@ -1,5 +1,5 @@
 //! Benchmark (ignored in the suite; run it with `cargo test --release --test lab_router_cost --
-//! --ignored --nocapture`, about 12 minutes): what watching a large table costs the router, for
+//! --ignored --nocapture`, about 20 minutes): what watching a large table costs the router, for
 //! lbtop and for `watch -n 2 ipvsadm -Ln --exact --stats`, in the same run.
 //!
 //! The lab router (qemu TCG, the real kernel's IPVS) gets 1,000 services × 10 real servers. The
@@ -95,7 +95,8 @@ fn watch_ipvsadm(lab: &Lab, seconds: u64, command: &str) -> f64 {
 }
 
 /// The router CPU for `seconds` of `lbtop record`, and the recording's frames as JSON.
-fn lbtop(lab: &Lab, seconds: u64, budget: &str, agent: &str) -> (f64, Vec<Value>) {
+/// `budget`: `--router-budget`, or none for its default.
+fn lbtop(lab: &Lab, seconds: u64, budget: Option<&str>, agent: &str) -> (f64, Vec<Value>) {
     let home = tempfile::tempdir().expect("home");
     let file = home.path().join("cost.lbrec");
     let before = reaped(lab);
@@ -109,7 +110,8 @@ fn lbtop(lab: &Lab, seconds: u64, budget: &str, agent: &str) -> (f64, Vec<Value>
             "--nodes",
             "none",
         ])
-        .args(["--router-budget", budget, "-F", &lab.ssh_config])
+        .args(budget.map(|b| ["--router-budget", b]).into_iter().flatten())
+        .args(["-F", &lab.ssh_config])
         .args(["--router-agent", agent])
         .args([
             "-o",
@@ -184,10 +186,21 @@ fn router_cpu_while_watching_a_large_table() {
     let w_long = watch_ipvsadm(lab, LONG, WATCH);
     let f_short = watch_ipvsadm(lab, SHORT, WATCH_ALL);
     let f_long = watch_ipvsadm(lab, LONG, WATCH_ALL);
-    let (l_short, _) = lbtop(lab, SHORT, "10", "never");
-    let (l_long, frames) = lbtop(lab, LONG, "10", "never");
-    let (a_short, _) = lbtop(lab, SHORT, "10", AGENT);
-    let (a_long, agent_frames) = lbtop(lab, LONG, "10", AGENT);
+    let (l_short, _) = lbtop(lab, SHORT, None, "never");
+    let (l_long, frames) = lbtop(lab, LONG, None, "never");
+    // The same session at other ipvsadm budgets: 10 %, the default until 2026-12-03, and 0.1 %,
+    // where ipvsadm runs only at the first poll of both runs, so that the difference is what the
+    // /proc part alone costs.
+    let lower: Vec<(&str, f64, f64, Vec<Value>)> = ["10", "0.1"]
+        .into_iter()
+        .map(|b| {
+            let (short, _) = lbtop(lab, SHORT, Some(b), "never");
+            let (long, frames) = lbtop(lab, LONG, Some(b), "never");
+            (b, short, long, frames)
+        })
+        .collect();
+    let (a_short, _) = lbtop(lab, SHORT, None, AGENT);
+    let (a_long, agent_frames) = lbtop(lab, LONG, None, AGENT);
     restore(lab);
     let span = (LONG - SHORT) as f64;
     let watch = (w_long - w_short) / span;
@@ -207,7 +220,7 @@ fn router_cpu_while_watching_a_large_table() {
         "  watch -n 2 ipvsadm -Ln --exact --stats: {watch:.3} cores ({w_short:.1} s / {w_long:.1} s)"
     );
     println!(
-        "  lbtop record --interval 2s --router-agent never: {ours:.3} cores ({l_short:.1} s / {l_long:.1} s)"
+        "  lbtop record --interval 2s --router-agent never (the default --router-budget): {ours:.3} cores ({l_short:.1} s / {l_long:.1} s)"
     );
     println!("  watch -n 2 '{WATCH_ALL}': {watch_all:.3} cores ({f_short:.1} s / {f_long:.1} s)");
     println!("  ratio lbtop / watch: {:.2}", ours / watch);
@@ -216,6 +229,15 @@ fn router_cpu_while_watching_a_large_table() {
         ours / watch_all
     );
     println!("  lbtop's {LONG} s recording: {}", describe(&frames));
+    for (budget, short, long, frames) in &lower {
+        let cost = (long - short) / span;
+        println!(
+            "  the same at --router-budget {budget}: {cost:.3} cores ({short:.1} s / {long:.1} s), \
+             {:.2}× watch; its {LONG} s recording: {}",
+            cost / watch,
+            describe(frames)
+        );
+    }
     println!(
         "  lbtop record --interval 2s --router-agent {AGENT}: {agent:.3} cores ({a_short:.1} s / {a_long:.1} s)"
     );
@@ -239,9 +261,9 @@ fn agent_next_to_watch() {
     let lab = lab();
     big_table(lab);
     let w_short = watch_ipvsadm(lab, SHORT, WATCH);
-    let (a_short, _) = lbtop(lab, SHORT, "10", AGENT);
+    let (a_short, _) = lbtop(lab, SHORT, None, AGENT);
     let w_long = watch_ipvsadm(lab, LONG, WATCH);
-    let (a_long, frames) = lbtop(lab, LONG, "10", AGENT);
+    let (a_long, frames) = lbtop(lab, LONG, None, AGENT);
     restore(lab);
     let span = (LONG - SHORT) as f64;
     let watch = (w_long - w_short) / span;
@@ -255,4 +277,31 @@ fn agent_next_to_watch() {
     );
     println!("  ratio agent / watch: {:.3} (goal ≤ 0.15)", agent / watch);
     println!("  the agent's {LONG} s recording: {}", describe(&frames));
+}
+
+/// The shell session at the default budget next to the one-screen `watch` (about 6 minutes),
+/// interleaved: `cargo test --release --test lab_router_cost -- --ignored --nocapture
+/// shell_next_to_watch`.
+#[test]
+#[ignore = "a benchmark of about 6 minutes; run by hand"]
+fn shell_next_to_watch() {
+    let lab = lab();
+    big_table(lab);
+    let w_short = watch_ipvsadm(lab, SHORT, WATCH);
+    let (l_short, _) = lbtop(lab, SHORT, None, "never");
+    let w_long = watch_ipvsadm(lab, LONG, WATCH);
+    let (l_long, frames) = lbtop(lab, LONG, None, "never");
+    restore(lab);
+    let span = (LONG - SHORT) as f64;
+    let watch = (w_long - w_short) / span;
+    let ours = (l_long - l_short) / span;
+    println!(
+        "\n{SERVICES} services × {REALS} reals, --interval 2s, router sshd's reaped CPU per second:"
+    );
+    println!("  watch -n 2 {WATCH}: {watch:.4} cores ({w_short:.2} s / {w_long:.2} s)");
+    println!(
+        "  lbtop record --router-agent never: {ours:.4} cores ({l_short:.2} s / {l_long:.2} s)"
+    );
+    println!("  ratio lbtop / watch: {:.3} (goal ≤ 1)", ours / watch);
+    println!("  lbtop's {LONG} s recording: {}", describe(&frames));
 }

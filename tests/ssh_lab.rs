@@ -335,6 +335,32 @@ fn a_service_added_and_a_weight_changed_between_polls_are_read_again() {
         // Later polls carry what was read, with its time, while the budget spaces readings.
         let later = next_sample().await;
         assert_eq!(sample_table(&later), want);
+        // The router reads /proc/net/ip_vs through the reader kept for the session (the VM has
+        // this machine's perl): a weight changed in place comes as a patch of its line, and
+        // the next sample has it.
+        assert!(
+            lab.root("ps -eo args").lines().any(|l| l.starts_with("perl -e")),
+            "the kept reader runs"
+        );
+        lab.root(&format!("ipvsadm -e -t {vip_a} -r 10.77.0.11:80 -g -w 4 -x 80 -y 8"));
+        let edited_at = lbtop::model::sample::Timestamp::now();
+        let mut edited = next_sample().await;
+        while edited.time < edited_at {
+            edited = next_sample().await;
+        }
+        assert_eq!(
+            weights(&edited),
+            [(format!("tcp:{vip_a}"), 4), (format!("tcp:{vip_b}"), 2)]
+        );
+        let proc_now = lab.root("cat /proc/net/ip_vs");
+        let from_proc = lbtop::source::parse::ip_vs(&proc_now).expect("the VM's /proc/net/ip_vs");
+        let weights_of = |services: &[lbtop::model::sample::VirtualServiceSample]| {
+            services
+                .iter()
+                .flat_map(|v| v.reals.iter().map(move |r| (v.key.to_string(), r.address, r.port, r.weight)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(weights_of(&edited.services), weights_of(&from_proc));
     });
     lab.root(&cleanup);
 }

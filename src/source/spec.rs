@@ -171,7 +171,7 @@ pub struct RouterBudget {
 impl Default for RouterBudget {
     fn default() -> Self {
         RouterBudget {
-            ipvsadm: 0.10,
+            ipvsadm: 0.03,
             connections: 0.05,
         }
     }

@@ -7,8 +7,9 @@
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
 //! all (nor does `p SEQ dr`, which adds the direct-routing checks' `/proc/net`, `/proc/sys` and
-//! `/sys/class/net` files); a router poll starts one `gzip` for `/proc/net/ip_vs`, and ipvsadm and awk only for the
-//! parts asked for.
+//! `/sys/class/net` files); a router poll starts no process where the router has `perl` (one
+//! reader of `/proc/net/ip_vs` is kept for the session, [`KEPT_READER`]) and one `gzip`
+//! elsewhere, and ipvsadm and awk only for the parts asked for.
 
 use std::str::FromStr;
 
@@ -268,8 +269,10 @@ const ROUTER_HEAD: &str = "{\nPATH=\"$PATH:/usr/sbin:/sbin\"; export PATH\n";
 /// `fib_trie` and `if_inet6`, up to 4,096 lines in all), all with the shell's `read`; `q` skips
 /// them. The shell's `read` takes a byte per system call, so a router whose addresses are more
 /// than those 4,096 lines (a full routing table) is not asked for them again for the next 150
-/// polls (5 minutes at 2 s): its VIP checks are then not made, and nothing else is lost. `/proc/net/ip_vs` and ipvsadm's views are sent as one
-/// `gzip -1` member each, after a `@@lbtop gzip` line (see [`super::reply::expand`]): at 1,000
+/// polls (5 minutes at 2 s): its VIP checks are then not made, and nothing else is lost.
+/// `/proc/net/ip_vs` goes through the [`KEPT_READER`] where perl is there (it sends what changed
+/// since its last read), else whole at every poll. Whole tables and ipvsadm's views are sent as
+/// one `gzip -1` member each, after a `@@lbtop gzip` line (see [`super::reply::expand`]): at 1,000
 /// services × 10 reals, 640 KB of `/proc` becomes 8 KB, and the router's sshd, which costs more
 /// per byte it encrypts than gzip does per byte it packs, sends a 80th of it (BENCHMARKS.md).
 /// Where gzip is missing or fails, one `tr` squeezes the runs of spaces that pad the columns
@@ -284,10 +287,18 @@ T=$(getconf CLK_TCK 2>/dev/null)
 case $T in ''|*[!0-9]*) T=100 ;; esac
 printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
 cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
-b=0
+b=0; K=2
 if printf x | gzip -1 -c >/dev/null 2>&1; then
   sq() { echo "@@lbtop gzip"; gzip -1 -c 2>/dev/null; }
+  command -v perl >/dev/null 2>&1 && K=0
 elif command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
+kp() {
+  D=$(mktemp -d 2>/dev/null) || return 1
+  mkfifo "$D/q" "$D/a" 2>/dev/null || { rm -rf "$D"; return 1; }
+  perl -e 'KEPT_READER' <"$D/q" 3>"$D/a" &
+  exec 4>"$D/q" 5<"$D/a"
+  rm -rf "$D"
+}
 view() {
   echo "@@lbtop ipvsadm $1"
   if [ -z "$A" ]; then echo "@@lbtop ipvsadm-missing"; return; fi
@@ -298,8 +309,16 @@ while read -r q s w; do
   case $s in ''|*[!0-9]*) exit 2 ;; esac
   cpu start
   if [ "$q" = p ]; then
-    echo "@@lbtop ip_vs"
-    if [ -r /proc/net/ip_vs ]; then sq </proc/net/ip_vs; else echo "@@lbtop absent"; fi
+    if [ $K = 0 ]; then K=2; kp && K=1; fi
+    if [ $K = 1 ]; then
+      trap '' PIPE; echo r >&4; trap - PIPE
+      k=; read -r k <&5 || k=
+      [ "$k" = k ] || { K=2; exec 4>&- 5<&-; }
+    fi
+    if [ $K != 1 ]; then
+      echo "@@lbtop ip_vs"
+      if [ -r /proc/net/ip_vs ]; then sq </proc/net/ip_vs; else echo "@@lbtop absent"; fi
+    fi
     if [ -r /proc/net/ip_vs_stats ]; then
       echo "@@lbtop ip_vs_stats"
       while IFS= read -r l; do echo "$l"; done </proc/net/ip_vs_stats
@@ -366,6 +385,42 @@ exit 0
 }
 "#;
 
+/// The reader of `/proc/net/ip_vs` kept for the session where the router has `perl` (Debian's
+/// essential `perl-base`; no module is used) and `gzip`: started by the program at its first `p`
+/// request, it reads the table at each request (`r` on its stdin, a FIFO), writes its section
+/// straight to the program's stdout, and says `k` on fd 3 (another FIFO) when it is done. The
+/// FIFOs are unlinked as soon as both ends are open. The section is one of:
+/// - `@@lbtop ip_vs same`: the table is byte for byte what it sent last;
+/// - `@@lbtop ip_vs patch`, then `OFFSET LENGTH`, that many bytes and a newline, for each run of
+///   whole lines that changed, when the table kept its length (counters and weights change in
+///   place: their columns are padded) and the runs are at most a quarter of it;
+/// - else the table whole, as the `gzip` per poll sends it (`@@lbtop gzip` and one member).
+///
+/// A start of `gzip` costs the router more than the kernel's formatting of the table (at 1,000
+/// × 10 in the emulated lab, 90 ms a poll against about half that for this reader: BENCHMARKS.md,
+/// "Router cost while watching"). Where perl is missing or the reader ends, the program goes
+/// back to a `gzip` per poll for the rest of the session. The text has no `'`.
+const KEPT_READER: &str = r#"$|=1;my($p,$h)=("",0);open(my $A,">&=",3) or exit 1;select((select($A),$|=1)[0]);
+while(<STDIN>){
+my($t,$f)=("");
+if(!open($f,"<","/proc/net/ip_vs")){print "\@\@lbtop ip_vs\n\@\@lbtop absent\n";$h=0;print $A "k\n";next}
+while(length($t)<268435456){my $k=sysread($f,$t,1048576,length $t);last if !$k}
+close $f;
+if($h&&$t eq $p){print "\@\@lbtop ip_vs same\n";print $A "k\n";next}
+my $o;
+if($h&&length($t)==length($p)){
+my($x,$s,$e)=($t^$p,-1,-1);$o="";
+while($x=~/[^\0]+/g){
+my $u=$-[0]?rindex($t,"\n",$-[0]-1)+1:0;my $v=index($t,"\n",$+[0]-1);$v=$v<0?length($t):$v+1;
+if($s>=0&&$u<=$e){$e=$v if $v>$e;next}
+$o.="$s ".($e-$s)."\n".substr($t,$s,$e-$s)."\n" if $s>=0;
+($s,$e)=($u,$v);
+if(length($o)>length($t)/4){undef $o;last}}
+$o.="$s ".($e-$s)."\n".substr($t,$s,$e-$s)."\n" if defined $o&&$s>=0}
+if(defined $o&&length($o)<=length($t)/4){print "\@\@lbtop ip_vs patch\n$o"}
+else{print "\@\@lbtop ip_vs\n\@\@lbtop gzip\n";my $g;if(open($g,"|-","gzip","-1","-c")){print $g $t;close $g}}
+($p,$h)=($t,1);print $A "k\n"}"#;
+
 /// The whole router program for a sudo mode. Built from constants only.
 pub fn router_program(sudo: SudoMode) -> String {
     let mut s = String::with_capacity(4096);
@@ -376,7 +431,7 @@ pub fn router_program(sudo: SudoMode) -> String {
     s.push_str(" '");
     s.push_str(CONN_SUMMARY_AWK);
     s.push_str(ROUTER_TAIL);
-    s
+    s.replace("KEPT_READER", KEPT_READER)
 }
 
 #[cfg(test)]
@@ -389,6 +444,11 @@ mod tests {
         assert!(auto.starts_with(ROUTER_HEAD));
         assert!(auto.ends_with("done\nexit 0\n}\n"));
         assert!(!CONN_SUMMARY_AWK.contains('\''));
+        assert!(!KEPT_READER.contains('\''));
+        assert!(auto.contains(KEPT_READER) && !auto.contains("KEPT_READER"));
+        // The script that measures the reader's cost on a router runs this very text.
+        let script = include_str!("../../../scripts/router-proc-read-cost");
+        assert!(script.contains(&format!("READER='{KEPT_READER}'")));
         // The awk program is the only quoted text besides the fixed sudo word and printf formats.
         assert!(auto.contains(CONN_SUMMARY_AWK));
         assert!(router_program(SudoMode::Never).contains("\nS=\n"));
@@ -464,6 +524,188 @@ mod tests {
         let out = run_router_program(&fib, 2);
         assert_eq!(out.matches("@@lbtop fib_trie").count(), 2, "{out}");
         assert!(!out.contains("addrs-truncated"), "{out}");
+    }
+
+    /// The router program run by `sh`, its `/proc/net` files read from `dir`, answering polls one
+    /// at a time as over SSH.
+    struct LocalRouter {
+        child: std::process::Child,
+        stdin: std::process::ChildStdin,
+        stdout: std::io::BufReader<std::process::ChildStdout>,
+        seq: u64,
+        last: Option<String>,
+    }
+
+    impl LocalRouter {
+        fn start(dir: &std::path::Path, path: Option<&std::path::Path>) -> LocalRouter {
+            use std::io::Write;
+            let program = router_program(SudoMode::Never)
+                .replace("/proc/net/ip_vs", &dir.join("ip_vs").display().to_string());
+            let mut sh = std::process::Command::new("/bin/sh");
+            if let Some(path) = path {
+                sh.env("PATH", path);
+            }
+            let mut child = sh
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(program.as_bytes()).expect("program");
+            let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+            let mut line = String::new();
+            while !line.starts_with("@@lbtop ready") {
+                line.clear();
+                let n = std::io::BufRead::read_line(&mut stdout, &mut line).expect("greeting");
+                assert!(n > 0, "the program ended before its greeting");
+            }
+            LocalRouter {
+                child,
+                stdin,
+                stdout,
+                seq: 0,
+                last: None,
+            }
+        }
+
+        /// One poll: the reply as the program sent it (its `ip_vs` marker line), and the table
+        /// lbtop makes of it.
+        fn poll(&mut self) -> (String, String) {
+            use std::io::{BufRead, Write};
+            self.seq += 1;
+            self.stdin
+                .write_all(router_request(self.seq, true, &[]).as_bytes())
+                .expect("poll");
+            let end = format!("@@lbtop end {}\n", self.seq);
+            let mut raw = Vec::new();
+            while !raw.ends_with(end.as_bytes()) {
+                let n = self.stdout.read_until(b'\n', &mut raw).expect("reply");
+                assert!(
+                    n > 0,
+                    "the program ended: {}",
+                    String::from_utf8_lossy(&raw)
+                );
+            }
+            let text = super::super::reply::expand(&raw, 1 << 24).expect("expands");
+            let marker = text
+                .lines()
+                .find(|l| l.starts_with("@@lbtop ip_vs") && !l.starts_with("@@lbtop ip_vs_"))
+                .unwrap_or("")
+                .to_string();
+            let whole = super::super::reply::with_whole_ip_vs(text, &mut self.last).expect("whole");
+            let table = super::super::reply::Sections::split(&whole)
+                .get("ip_vs")
+                .expect("an ip_vs section")
+                .to_string();
+            (marker, table)
+        }
+    }
+
+    impl Drop for LocalRouter {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The lab's kind of table: `services` services of ten real servers each.
+    fn ip_vs_table(services: usize, active: usize) -> String {
+        let mut t = String::from(
+            "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n",
+        );
+        for s in 0..services {
+            t.push_str(&format!("TCP  0A4E{s:04X}:0050 wlc \n"));
+            for r in 0..10 {
+                t.push_str(&format!(
+                    "  -> 0A4D02{r:02X}:1F40      Route   1      {active:<10} 0         \n"
+                ));
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn the_kept_reader_sends_the_table_whole_then_same_or_the_lines_that_changed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("ip_vs");
+        let mut router = LocalRouter::start(dir.path(), None);
+        let check = |router: &mut LocalRouter, table: &str, marker: &str| {
+            std::fs::write(&file, table).expect("table");
+            let (sent, got) = router.poll();
+            assert_eq!(sent, marker, "what the program sent");
+            assert_eq!(got, table, "the table lbtop makes of it");
+        };
+        let r = &mut router;
+        let table = ip_vs_table(100, 0);
+        check(r, &table, "@@lbtop ip_vs");
+        check(r, &table, "@@lbtop ip_vs same");
+        // Two real servers' connection counts: two runs of one line each.
+        let mut moved = table.clone();
+        let line = "Route   1      0          0";
+        let first = moved.find(line).expect("a real");
+        moved.replace_range(first..first + line.len(), "Route   1      7          0");
+        let last = moved.rfind(line).expect("a real");
+        moved.replace_range(last..last + line.len(), "Route   0      12         3");
+        check(r, &moved, "@@lbtop ip_vs patch");
+        check(r, &moved, "@@lbtop ip_vs same");
+        check(r, &table, "@@lbtop ip_vs patch");
+        // A service more: the length changes, the table goes whole.
+        check(r, &ip_vs_table(101, 0), "@@lbtop ip_vs");
+        // Every count moved: more than a quarter of the table, whole again.
+        check(r, &ip_vs_table(101, 5), "@@lbtop ip_vs");
+        // IPVS unloaded, then loaded again: absent, then whole.
+        std::fs::remove_file(&file).expect("rm");
+        let (sent, got) = r.poll();
+        assert_eq!((sent.as_str(), got.as_str()), ("@@lbtop ip_vs", ""));
+        assert!(r.last.is_none());
+        check(r, &ip_vs_table(3, 0), "@@lbtop ip_vs");
+        check(r, &ip_vs_table(3, 0), "@@lbtop ip_vs same");
+        // The reader killed between two polls: the program goes on with a gzip per poll.
+        let sh = r.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))
+            .expect("the program's children");
+        let reader = children
+            .split_whitespace()
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "perl\n")
+            })
+            .expect("the kept reader")
+            .to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &reader])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let table = ip_vs_table(4, 0);
+        check(r, &table, "@@lbtop ip_vs");
+        check(r, &table, "@@lbtop ip_vs");
+    }
+
+    #[test]
+    fn without_perl_the_table_goes_whole_through_gzip_at_every_poll() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        for tool in ["gzip", "cat", "mktemp", "mkfifo", "rm", "getconf", "id"] {
+            let Some(found) = which(tool) else { continue };
+            std::os::unix::fs::symlink(found, bin.join(tool)).expect("link");
+        }
+        let file = dir.path().join("ip_vs");
+        let mut router = LocalRouter::start(dir.path(), Some(&bin));
+        let table = ip_vs_table(20, 0);
+        std::fs::write(&file, &table).expect("table");
+        for _ in 0..3 {
+            let (sent, got) = router.poll();
+            assert_eq!(sent, "@@lbtop ip_vs");
+            assert_eq!(got, table);
+        }
+    }
+
+    fn which(tool: &str) -> Option<std::path::PathBuf> {
+        ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
     }
 
     #[test]

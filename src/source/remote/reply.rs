@@ -106,6 +106,94 @@ pub(crate) fn expand(reply: &[u8], limit: usize) -> Result<String, SshError> {
     })
 }
 
+/// The marker of a kept reader's `/proc/net/ip_vs` that is what it sent last.
+const IP_VS_SAME: &str = "@@lbtop ip_vs same\n";
+/// The marker of a kept reader's `/proc/net/ip_vs` sent as the runs of lines that changed.
+const IP_VS_PATCH: &str = "@@lbtop ip_vs patch\n";
+
+/// A router poll's reply with its `/proc/net/ip_vs` whole: a `same` or `patch` section from the
+/// kept reader (`program::KEPT_READER`) is applied to `last`, the table this program sent last,
+/// and the reply carries the table as an `ip_vs` section again. A whole table becomes `last`;
+/// `absent` forgets it. An error means the two ends no longer agree on the table: the program
+/// must be started again (its reader then sends the table whole).
+pub fn with_whole_ip_vs(text: String, last: &mut Option<String>) -> Result<String, SshError> {
+    let lost =
+        |why: &str| SshError::Reply(format!("router: the kept reader of /proc/net/ip_vs {why}"));
+    let sections = Sections::split(&text);
+    let offset = |body: &str| body.as_ptr() as usize - text.as_ptr() as usize;
+    let (marker, body) = if let Some(body) = sections.get("ip_vs same") {
+        (IP_VS_SAME, body)
+    } else if let Some(body) = sections.get("ip_vs patch") {
+        (IP_VS_PATCH, body)
+    } else {
+        if sections.get("absent").is_some() {
+            *last = None;
+        } else if let Some(table) = sections.get("ip_vs") {
+            *last = Some(table.to_string());
+        }
+        return Ok(text);
+    };
+    let sent_before = last.take();
+    let start = offset(body);
+    let marker_at = start
+        .checked_sub(marker.len())
+        .filter(|&at| text.get(at..start) == Some(marker))
+        .ok_or_else(|| lost("sent a malformed marker"))?;
+    let Some(table) = sent_before else {
+        return Err(lost("sent a change, but no table came before it"));
+    };
+    let table = if marker == IP_VS_SAME {
+        if !body.is_empty() {
+            return Err(lost("sent text after \"same\""));
+        }
+        table
+    } else {
+        patched(table, body).map_err(|why| lost(&why))?
+    };
+    let mut whole = String::with_capacity(text.len() + table.len());
+    whole.push_str(&text[..marker_at]);
+    whole.push_str("@@lbtop ip_vs\n");
+    whole.push_str(&table);
+    whole.push_str(&text[start + body.len()..]);
+    *last = Some(table);
+    Ok(whole)
+}
+
+/// `table` with each `OFFSET LENGTH` line's bytes (the line after it, then a newline) laid over
+/// it at that offset: runs in order, inside the table, never changing its length.
+fn patched(table: String, mut body: &str) -> Result<String, String> {
+    let mut bytes = table.into_bytes();
+    let mut end = 0usize;
+    while !body.is_empty() {
+        let (head, rest) = body
+            .split_once('\n')
+            .ok_or_else(|| "sent a run with no header line".to_string())?;
+        let mut numbers = head.split(' ').map(str::parse::<usize>);
+        let (Some(Ok(at)), Some(Ok(len)), None) = (numbers.next(), numbers.next(), numbers.next())
+        else {
+            return Err(format!("sent a run header \"{}\"", printable(head, 40)));
+        };
+        let past = at
+            .checked_add(len)
+            .filter(|&past| at >= end && past <= bytes.len())
+            .ok_or_else(|| {
+                format!(
+                    "sent a run at {at}+{len} outside a {}-byte table",
+                    bytes.len()
+                )
+            })?;
+        let run = rest
+            .as_bytes()
+            .get(..len)
+            .filter(|_| rest.as_bytes().get(len) == Some(&b'\n'))
+            .ok_or_else(|| "sent a run cut short".to_string())?;
+        bytes[at..past].copy_from_slice(run);
+        end = past;
+        body = &rest[len + 1..];
+    }
+    String::from_utf8(bytes).map_err(|_| "sent a run that splits a character".to_string())
+}
+
 /// What came back instead of lbtop's program, for the message: the start of it, the first line
 /// of stderr and how the program ended, all escaped.
 pub(crate) fn excerpt(stdout: &[u8], stderr: Option<String>, ended: Option<&str>) -> String {
@@ -237,6 +325,74 @@ pub fn cpu_ticks(stat_line: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_readers_same_and_patches_make_the_whole_table_and_bad_ones_are_refused() {
+        let table = "IP Virtual Server\nTCP  0A4E0001:0050 wlc \n  -> 0A4D0201:1F40 Route 1 0 0\n";
+        let reply = |ip_vs: &str| {
+            format!("@@lbtop cpu start x\n{ip_vs}@@lbtop ip_vs_stats\nS\n@@lbtop end 1\n")
+        };
+        let mut last = None;
+        let whole = reply(&format!("@@lbtop ip_vs\n{table}"));
+        assert_eq!(
+            with_whole_ip_vs(whole.clone(), &mut last).expect("whole"),
+            whole
+        );
+        assert_eq!(last.as_deref(), Some(table));
+        assert_eq!(
+            with_whole_ip_vs(reply("@@lbtop ip_vs same\n"), &mut last).expect("same"),
+            whole
+        );
+        let at = table.find("  ->").expect("real");
+        let run = "  -> 0A4D0201:1F40 Route 0 9 0\n";
+        let patch = format!("@@lbtop ip_vs patch\n{at} {}\n{run}\n", run.len());
+        let got = with_whole_ip_vs(reply(&patch), &mut last).expect("patch");
+        let changed = table.replace("Route 1 0 0", "Route 0 9 0");
+        assert_eq!(got, reply(&format!("@@lbtop ip_vs\n{changed}")));
+        assert_eq!(last.as_deref(), Some(changed.as_str()));
+        // Refused, with the table forgotten so that the program is started again.
+        for (bad, why) in [
+            ("@@lbtop ip_vs same\nx\n", "text after"),
+            ("@@lbtop ip_vs patch\n0 3\nabc", "cut short"),
+            ("@@lbtop ip_vs patch\n0 3\nabcd\n", "cut short"),
+            ("@@lbtop ip_vs patch\n70 30\n", "outside"),
+            (
+                "@@lbtop ip_vs patch\n18446744073709551615 2\nab\n",
+                "outside",
+            ),
+            ("@@lbtop ip_vs patch\n5 1\na\n0 1\nb\n", "outside"),
+            ("@@lbtop ip_vs patch\n-1 1\na\n", "header"),
+            ("@@lbtop ip_vs patch\n1\n", "header"),
+            ("@@lbtop ip_vs patch\n0 1 2\n", "header"),
+            ("@@lbtop ip_vs patch\n\u{1b}[2J", "header"),
+            ("@@lbtop ip_vs patch\n0 1\n\u{e9}\n", "cut short"),
+        ] {
+            let mut base = Some(table.to_string());
+            let e = with_whole_ip_vs(reply(bad), &mut base)
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                e.contains(why) && e.contains("/proc/net/ip_vs"),
+                "{bad:?}: {e}"
+            );
+            assert!(!e.contains('\u{1b}'), "{e}");
+            assert!(base.is_none(), "{bad:?}");
+        }
+        let mut base = Some("\u{e9}\n".to_string());
+        let e = with_whole_ip_vs(reply("@@lbtop ip_vs patch\n0 1\na\n"), &mut base)
+            .expect_err("half a character");
+        assert!(e.to_string().contains("splits a character"), "{e}");
+        let e = with_whole_ip_vs(reply("@@lbtop ip_vs same\n"), &mut None).expect_err("no table");
+        assert!(e.to_string().contains("no table came before"), "{e}");
+        // IPVS unloaded: the table is forgotten.
+        let mut base = Some(table.to_string());
+        let absent = reply("@@lbtop ip_vs\n@@lbtop absent\n");
+        assert_eq!(
+            with_whole_ip_vs(absent.clone(), &mut base).expect("absent"),
+            absent
+        );
+        assert!(base.is_none());
+    }
 
     #[test]
     fn sections_split_at_markers_and_find_exit_statuses() {

@@ -687,8 +687,13 @@ mod reply_tests {
         s
     }
 
+    /// A watch with ipvsadm at 10 % of a core and the connection table at 5 %.
     fn watch() -> RouterWatch {
-        RouterWatch::new(RouterBudget::default(), Duration::from_secs(1), 100, false)
+        let budget = RouterBudget {
+            ipvsadm: 0.10,
+            connections: 0.05,
+        };
+        RouterWatch::new(budget, Duration::from_secs(1), 100, false)
     }
 
     #[test]

@@ -77,11 +77,14 @@ enum Parts<'a> {
 struct Running {
     program: RemoteProgram,
     facts: Option<HostFacts>,
+    /// The router's `/proc/net/ip_vs` as this program sent it last, for its kept reader's
+    /// "same" and patches.
+    ip_vs: Option<String>,
 }
 
 /// What answers a host's polls: the shell program, or on a router `lbtop agent`.
 enum Live {
-    Shell(Running),
+    Shell(Box<Running>),
     Agent(Box<AgentProgram>),
 }
 
@@ -218,7 +221,7 @@ impl RemoteSource {
             Role::Node => self.ctx.tuning.poll_timeout,
             Role::Router(_) => self.ctx.tuning.router_poll_timeout,
         };
-        Ok(Live::Shell(self.start(conn, watch, wait).await?))
+        Ok(Live::Shell(Box::new(self.start(conn, watch, wait).await?)))
     }
 
     /// Starts lbtop's shell program on the connection and reads its greeting, for at most
@@ -268,7 +271,11 @@ impl RemoteSource {
             }),
         };
         match facts {
-            Some(facts) => Ok(Running { program, facts }),
+            Some(facts) => Ok(Running {
+                program,
+                facts,
+                ip_vs: None,
+            }),
             None => {
                 let e = reply::unexpected(self.what(), &greeting, program.stderr_line(), None);
                 program.close().await;
@@ -353,7 +360,11 @@ impl RemoteSource {
                 *seq += 1;
                 let time = Timestamp::now();
                 let request = program::router_request(*seq, true, &asked);
-                let text = match self.ask(live, *seq, &request).await {
+                let text = match self
+                    .ask(live, *seq, &request)
+                    .await
+                    .and_then(|t| reply::with_whole_ip_vs(t, &mut live.ip_vs))
+                {
                     Ok(t) => t,
                     Err(e) => {
                         close(running).await;
