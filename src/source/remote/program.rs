@@ -7,9 +7,10 @@
 //!
 //! A node poll reads its `/proc` files with the shell's own `read`, so it starts no process at
 //! all (nor does `p SEQ dr`, which adds the direct-routing checks' `/proc/net`, `/proc/sys` and
-//! `/sys/class/net` files); a router poll starts no process where the router has `perl` (one
-//! reader of `/proc/net/ip_vs` is kept for the session, [`KEPT_READER`]) and one `gzip`
-//! elsewhere, and ipvsadm and awk only for the parts asked for.
+//! `/sys/class/net` files); a router poll of an unchanged or slightly changed table starts no
+//! process where the router has `perl` and `gzip` (one reader of `/proc/net/ip_vs` is kept for
+//! the session, [`KEPT_READER`]; it starts `gzip` when the table goes whole), and one `gzip`
+//! elsewhere; ipvsadm and awk run only for the parts asked for.
 
 use std::str::FromStr;
 
@@ -289,7 +290,7 @@ printf 'lbtop-router 2\n@@lbtop hz %s\n@@lbtop ready\n' "$T"
 cpu() { read -r c </proc/$$/stat; echo "@@lbtop cpu $1 $c"; }
 b=0; K=2
 if printf x | gzip -1 -c >/dev/null 2>&1; then
-  sq() { echo "@@lbtop gzip"; gzip -1 -c 2>/dev/null; }
+  sq() { echo "@@lbtop gzip"; gzip -1 -c 2>/dev/null 4>&- 5<&-; }
   command -v perl >/dev/null 2>&1 && K=0
 elif command -v tr >/dev/null 2>&1; then sq() { tr -s ' '; }; else sq() { cat; }; fi
 kp() {
@@ -298,22 +299,25 @@ kp() {
   perl -e 'KEPT_READER' <"$D/q" 3>"$D/a" &
   exec 4>"$D/q" 5<"$D/a"
   rm -rf "$D"
+  k=; read -r k <&5 || k=
+  [ "$k" = h ] || { exec 4>&- 5<&-; return 1; }
 }
 view() {
   echo "@@lbtop ipvsadm $1"
   if [ -z "$A" ]; then echo "@@lbtop ipvsadm-missing"; return; fi
-  { $S "$A" -L -n --exact $2 2>&1 </dev/null; echo "@@lbtop rc $?"; } | sq
+  { $S "$A" -L -n --exact $2 2>&1 </dev/null 4>&- 5<&-; echo "@@lbtop rc $?"; } | sq
 }
 while read -r q s w; do
   case $q in p|q) ;; *) exit 2 ;; esac
   case $s in ''|*[!0-9]*) exit 2 ;; esac
   cpu start
   if [ "$q" = p ]; then
-    if [ $K = 0 ]; then K=2; kp && K=1; fi
+    if [ $K = 3 ]; then K=2; kp && K=1; fi
+    [ $K = 0 ] && K=3
     if [ $K = 1 ]; then
       trap '' PIPE; echo r >&4; trap - PIPE
       k=; read -r k <&5 || k=
-      [ "$k" = k ] || { K=2; exec 4>&- 5<&-; }
+      if [ "$k" != k ]; then K=2; exec 4>&- 5<&-; echo; echo "@@lbtop ip_vs lost"; fi
     fi
     if [ $K != 1 ]; then
       echo "@@lbtop ip_vs"
@@ -361,7 +365,7 @@ while read -r q s w; do
           if ! { read -r l && read -r l; } </proc/net/ip_vs_conn; then echo "T 0 0"; else
           awk -v top="#;
 
-const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
+const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null 4>&- 5<&-
           fi
         fi ;;
       owner)
@@ -374,7 +378,7 @@ const ROUTER_TAIL: &str = r#"' /proc/net/ip_vs_conn </dev/null
       daemon)
         echo "@@lbtop daemon"
         if [ -z "$A" ]; then echo "ipvsadm is not installed"; else
-          $S "$A" -L -n --daemon 2>&1 </dev/null; fi ;;
+          $S "$A" -L -n --daemon 2>&1 </dev/null 4>&- 5<&-; fi ;;
       *) exit 2 ;;
     esac
     cpu $x
@@ -386,38 +390,44 @@ exit 0
 "#;
 
 /// The reader of `/proc/net/ip_vs` kept for the session where the router has `perl` (Debian's
-/// essential `perl-base`; no module is used) and `gzip`: started by the program at its first `p`
-/// request, it reads the table at each request (`r` on its stdin, a FIFO), writes its section
+/// essential `perl-base`; no module is used) and `gzip`: started by the program at its second `p`
+/// request (a `--once` poll does not pay for it), it reads the table at each request (`r` on its stdin, a FIFO), writes its section
 /// straight to the program's stdout, and says `k` on fd 3 (another FIFO) when it is done. The
-/// FIFOs are unlinked as soon as both ends are open. The section is one of:
+/// FIFOs are unlinked as soon as both ends are open, and the reader says `h` there once it
+/// runs. The section is one of:
 /// - `@@lbtop ip_vs same`: the table is byte for byte what it sent last;
 /// - `@@lbtop ip_vs patch`, then `OFFSET LENGTH`, that many bytes and a newline, for each run of
 ///   whole lines that changed, when the table kept its length (counters and weights change in
-///   place: their columns are padded) and the runs are at most a quarter of it;
-/// - else the table whole, as the `gzip` per poll sends it (`@@lbtop gzip` and one member).
+///   place: their columns are padded) and the runs are at most a 32nd of it and 1 MiB (sent as
+///   they are, the runs must not cost the router's sshd more than packing the table would);
+/// - else the table whole, as the `gzip` per poll sends it (`@@lbtop gzip` and one member, from a
+///   `gzip` the reader starts).
 ///
-/// A start of `gzip` costs the router more than the kernel's formatting of the table (at 1,000
-/// × 10 in the emulated lab, 90 ms a poll against about half that for this reader: BENCHMARKS.md,
-/// "Router cost while watching"). Where perl is missing or the reader ends, the program goes
-/// back to a `gzip` per poll for the rest of the session. The text has no `'`.
-const KEPT_READER: &str = r#"$|=1;my($p,$h)=("",0);open(my $A,">&=",3) or exit 1;select((select($A),$|=1)[0]);
+/// A poll with the table unchanged or a few lines moved starts no process. Most of what is
+/// left is the kernel formatting the table (BENCHMARKS.md, "Router cost while watching"). Where
+/// the reader ends without its `k`, the program says `@@lbtop ip_vs lost` (what it wrote may be
+/// cut, and a `gzip` it started may still be writing): lbtop refuses the reply and starts the
+/// program again. Where perl is missing or does not start, the program sends the table whole
+/// through a `gzip` per poll. The reader's CPU is not in the program's cost lines (the shell
+/// reaps it only when the session ends). The text has no `'`.
+const KEPT_READER: &str = r#"$|=1;my($p,$h)=("",0);open(my $A,">&=",3) or exit 1;select((select($A),$|=1)[0]);print $A "h\n";
 while(<STDIN>){
 my($t,$f)=("");
 if(!open($f,"<","/proc/net/ip_vs")){print "\@\@lbtop ip_vs\n\@\@lbtop absent\n";$h=0;print $A "k\n";next}
 while(length($t)<268435456){my $k=sysread($f,$t,1048576,length $t);last if !$k}
 close $f;
 if($h&&$t eq $p){print "\@\@lbtop ip_vs same\n";print $A "k\n";next}
-my $o;
+my($o,$m);
 if($h&&length($t)==length($p)){
-my($x,$s,$e)=($t^$p,-1,-1);$o="";
+my($x,$s,$e)=($t^$p,-1,-1);$o="";$m=length($t)/32;$m=1048576 if $m>1048576;
 while($x=~/[^\0]+/g){
 my $u=$-[0]?rindex($t,"\n",$-[0]-1)+1:0;my $v=index($t,"\n",$+[0]-1);$v=$v<0?length($t):$v+1;
 if($s>=0&&$u<=$e){$e=$v if $v>$e;next}
 $o.="$s ".($e-$s)."\n".substr($t,$s,$e-$s)."\n" if $s>=0;
 ($s,$e)=($u,$v);
-if(length($o)>length($t)/4){undef $o;last}}
+if(length($o)>$m){undef $o;last}}
 $o.="$s ".($e-$s)."\n".substr($t,$s,$e-$s)."\n" if defined $o&&$s>=0}
-if(defined $o&&length($o)<=length($t)/4){print "\@\@lbtop ip_vs patch\n$o"}
+if(defined $o&&length($o)<=$m){print "\@\@lbtop ip_vs patch\n$o"}
 else{print "\@\@lbtop ip_vs\n\@\@lbtop gzip\n";my $g;if(open($g,"|-","gzip","-1","-c")){print $g $t;close $g}}
 ($p,$h)=($t,1);print $A "k\n"}"#;
 
@@ -446,6 +456,13 @@ mod tests {
         assert!(!CONN_SUMMARY_AWK.contains('\''));
         assert!(!KEPT_READER.contains('\''));
         assert!(auto.contains(KEPT_READER) && !auto.contains("KEPT_READER"));
+        // Every variable declared, no warning: a typo is a compile error, not a silent global.
+        let checked = std::process::Command::new("perl")
+            .args(["-Mstrict", "-Mwarnings", "-c", "-e", KEPT_READER])
+            .output()
+            .expect("perl (Debian's perl-base)");
+        assert!(checked.status.success(), "{checked:?}");
+        assert_eq!(String::from_utf8_lossy(&checked.stderr), "-e syntax OK\n");
         // The script that measures the reader's cost on a router runs this very text.
         let script = include_str!("../../../scripts/router-proc-read-cost");
         assert!(script.contains(&format!("READER='{KEPT_READER}'")));
@@ -571,6 +588,22 @@ mod tests {
         /// One poll: the reply as the program sent it (its `ip_vs` marker line), and the table
         /// lbtop makes of it.
         fn poll(&mut self) -> (String, String) {
+            let text = self.poll_text();
+            let marker = text
+                .lines()
+                .find(|l| l.starts_with("@@lbtop ip_vs") && !l.starts_with("@@lbtop ip_vs_"))
+                .unwrap_or("")
+                .to_string();
+            let whole = super::super::reply::with_whole_ip_vs(text, &mut self.last).expect("whole");
+            let table = super::super::reply::Sections::split(&whole)
+                .get("ip_vs")
+                .expect("an ip_vs section")
+                .to_string();
+            (marker, table)
+        }
+
+        /// One poll's reply, its gzip members expanded.
+        fn poll_text(&mut self) -> String {
             use std::io::{BufRead, Write};
             self.seq += 1;
             self.stdin
@@ -586,18 +619,7 @@ mod tests {
                     String::from_utf8_lossy(&raw)
                 );
             }
-            let text = super::super::reply::expand(&raw, 1 << 24).expect("expands");
-            let marker = text
-                .lines()
-                .find(|l| l.starts_with("@@lbtop ip_vs") && !l.starts_with("@@lbtop ip_vs_"))
-                .unwrap_or("")
-                .to_string();
-            let whole = super::super::reply::with_whole_ip_vs(text, &mut self.last).expect("whole");
-            let table = super::super::reply::Sections::split(&whole)
-                .get("ip_vs")
-                .expect("an ip_vs section")
-                .to_string();
-            (marker, table)
+            super::super::reply::expand(&raw, 1 << 24).expect("expands")
         }
     }
 
@@ -637,6 +659,8 @@ mod tests {
         };
         let r = &mut router;
         let table = ip_vs_table(100, 0);
+        // The first poll without the reader (a `--once` does not start it), then its first read.
+        check(r, &table, "@@lbtop ip_vs");
         check(r, &table, "@@lbtop ip_vs");
         check(r, &table, "@@lbtop ip_vs same");
         // Two real servers' connection counts: two runs of one line each.
@@ -651,7 +675,7 @@ mod tests {
         check(r, &table, "@@lbtop ip_vs patch");
         // A service more: the length changes, the table goes whole.
         check(r, &ip_vs_table(101, 0), "@@lbtop ip_vs");
-        // Every count moved: more than a quarter of the table, whole again.
+        // Every count moved: more than a 32nd of the table, whole again.
         check(r, &ip_vs_table(101, 5), "@@lbtop ip_vs");
         // IPVS unloaded, then loaded again: absent, then whole.
         std::fs::remove_file(&file).expect("rm");
@@ -676,7 +700,14 @@ mod tests {
             .status()
             .expect("kill");
         assert!(killed.success());
+        // lbtop refuses that reply (and would start the program again); this program goes on
+        // with a gzip per poll.
         let table = ip_vs_table(4, 0);
+        std::fs::write(&file, &table).expect("table");
+        let text = r.poll_text();
+        assert!(text.contains("\n@@lbtop ip_vs lost\n"), "{text}");
+        let e = super::super::reply::with_whole_ip_vs(text, &mut r.last).expect_err("lost");
+        assert!(e.to_string().contains("ended"), "{e}");
         check(r, &table, "@@lbtop ip_vs");
         check(r, &table, "@@lbtop ip_vs");
     }
@@ -691,13 +722,32 @@ mod tests {
             std::os::unix::fs::symlink(found, bin.join(tool)).expect("link");
         }
         let file = dir.path().join("ip_vs");
-        let mut router = LocalRouter::start(dir.path(), Some(&bin));
         let table = ip_vs_table(20, 0);
         std::fs::write(&file, &table).expect("table");
-        for _ in 0..3 {
-            let (sent, got) = router.poll();
-            assert_eq!(sent, "@@lbtop ip_vs");
-            assert_eq!(got, table);
+        // No perl on the PATH (the program adds /usr/sbin and /sbin, which on some systems are
+        // /usr/bin: a `perl` of ours comes first), then a perl that does not start.
+        let sbin_perl = ["/usr/sbin/perl", "/sbin/perl"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists());
+        for stub in [None, Some("#!/bin/sh\nexit 1\n")] {
+            if stub.is_none() && sbin_perl {
+                continue;
+            }
+            if let Some(text) = stub {
+                let perl = bin.join("perl");
+                std::fs::write(&perl, text).expect("perl");
+                std::fs::set_permissions(
+                    &perl,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .expect("mode");
+            }
+            let mut router = LocalRouter::start(dir.path(), Some(&bin));
+            for _ in 0..4 {
+                let (sent, got) = router.poll();
+                assert_eq!(sent, "@@lbtop ip_vs", "{stub:?}");
+                assert_eq!(got, table);
+            }
         }
     }
 

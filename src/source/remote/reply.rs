@@ -120,6 +120,19 @@ pub fn with_whole_ip_vs(text: String, last: &mut Option<String>) -> Result<Strin
     let lost =
         |why: &str| SshError::Reply(format!("router: the kept reader of /proc/net/ip_vs {why}"));
     let sections = Sections::split(&text);
+    if sections.get("ip_vs lost").is_some() {
+        *last = None;
+        return Err(lost("ended in the middle of a reply"));
+    }
+    let tables = sections
+        .parts
+        .iter()
+        .filter(|(n, _)| matches!(*n, "ip_vs" | "ip_vs same" | "ip_vs patch"))
+        .count();
+    if tables > 1 {
+        *last = None;
+        return Err(lost("sent the table more than once in one reply"));
+    }
     let offset = |body: &str| body.as_ptr() as usize - text.as_ptr() as usize;
     let (marker, body) = if let Some(body) = sections.get("ip_vs same") {
         (IP_VS_SAME, body)
@@ -382,6 +395,24 @@ mod tests {
         let e = with_whole_ip_vs(reply("@@lbtop ip_vs patch\n0 1\na\n"), &mut base)
             .expect_err("half a character");
         assert!(e.to_string().contains("splits a character"), "{e}");
+        for (bad, why) in [
+            (
+                "@@lbtop ip_vs\n\n@@lbtop ip_vs lost\n@@lbtop ip_vs\nTCP\n",
+                "ended in the middle",
+            ),
+            ("@@lbtop ip_vs\n@@lbtop ip_vs\nTCP\n", "more than once"),
+            (
+                "@@lbtop ip_vs patch\n@@lbtop ip_vs same\n",
+                "more than once",
+            ),
+        ] {
+            let mut base = Some(table.to_string());
+            let e = with_whole_ip_vs(reply(bad), &mut base)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains(why), "{bad:?}: {e}");
+            assert!(base.is_none(), "{bad:?}");
+        }
         let e = with_whole_ip_vs(reply("@@lbtop ip_vs same\n"), &mut None).expect_err("no table");
         assert!(e.to_string().contains("no table came before"), "{e}");
         // IPVS unloaded: the table is forgotten.
