@@ -315,7 +315,7 @@ while read -r q s w; do
     if [ $K = 3 ]; then K=2; kp && K=1; fi
     [ $K = 0 ] && K=3
     if [ $K = 1 ]; then
-      trap '' PIPE; echo r >&4; trap - PIPE
+      trap '' PIPE; echo r 2>/dev/null >&4; trap - PIPE
       k=; read -r k <&5 || k=
       if [ "$k" != k ]; then K=2; exec 4>&- 5<&-; echo; echo "@@lbtop ip_vs lost"; fi
     fi
@@ -475,35 +475,8 @@ mod tests {
     /// The router program run by `sh` with `/proc/net/fib_trie` read from `fib`: the replies to
     /// `polls` plain polls.
     fn run_router_program(fib: &std::path::Path, polls: u64) -> String {
-        use std::io::Write;
-        let program = router_program(SudoMode::Never)
-            .replace("/proc/net/fib_trie", &fib.display().to_string());
-        let mut child = std::process::Command::new("sh")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sh");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(program.as_bytes()).expect("program");
-        // Requests go after the greeting, as over SSH: sent with the program, the shell would
-        // read them as program text.
-        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        while !line.starts_with("@@lbtop ready") {
-            line.clear();
-            let n = std::io::BufRead::read_line(&mut stdout, &mut line).expect("greeting");
-            assert!(n > 0, "the program ended before its greeting");
-        }
-        for seq in 1..=polls {
-            stdin
-                .write_all(router_request(seq, true, &[]).as_bytes())
-                .expect("poll");
-        }
-        drop(stdin);
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut out).expect("replies");
-        child.wait().expect("sh");
-        out
+        let mut router = LocalRouter::start(&[("/proc/net/fib_trie", fib)], None);
+        (0..polls).map(|_| router.poll_text()).collect()
     }
 
     #[test]
@@ -543,8 +516,7 @@ mod tests {
         assert!(!out.contains("addrs-truncated"), "{out}");
     }
 
-    /// The router program run by `sh`, its `/proc/net` files read from `dir`, answering polls one
-    /// at a time as over SSH.
+    /// The router program run by `sh`, answering polls one at a time as over SSH.
     struct LocalRouter {
         child: std::process::Child,
         stdin: std::process::ChildStdin,
@@ -554,10 +526,18 @@ mod tests {
     }
 
     impl LocalRouter {
-        fn start(dir: &std::path::Path, path: Option<&std::path::Path>) -> LocalRouter {
+        /// Each `(file, instead)` read from `instead` (`/proc/net/ip_vs` also names the
+        /// `ip_vs_stats` and `ip_vs_conn` beside it); `path`: the program's PATH.
+        fn start(
+            files: &[(&str, &std::path::Path)],
+            path: Option<&std::path::Path>,
+        ) -> LocalRouter {
             use std::io::Write;
-            let program = router_program(SudoMode::Never)
-                .replace("/proc/net/ip_vs", &dir.join("ip_vs").display().to_string());
+            let program = files
+                .iter()
+                .fold(router_program(SudoMode::Never), |p, (file, instead)| {
+                    p.replace(file, &instead.display().to_string())
+                });
             let mut sh = std::process::Command::new("/bin/sh");
             if let Some(path) = path {
                 sh.env("PATH", path);
@@ -650,7 +630,7 @@ mod tests {
     fn the_kept_reader_sends_the_table_whole_then_same_or_the_lines_that_changed() {
         let dir = tempfile::tempdir().expect("tmp");
         let file = dir.path().join("ip_vs");
-        let mut router = LocalRouter::start(dir.path(), None);
+        let mut router = LocalRouter::start(&[("/proc/net/ip_vs", &file)], None);
         let check = |router: &mut LocalRouter, table: &str, marker: &str| {
             std::fs::write(&file, table).expect("table");
             let (sent, got) = router.poll();
@@ -742,7 +722,7 @@ mod tests {
                 )
                 .expect("mode");
             }
-            let mut router = LocalRouter::start(dir.path(), Some(&bin));
+            let mut router = LocalRouter::start(&[("/proc/net/ip_vs", &file)], Some(&bin));
             for _ in 0..4 {
                 let (sent, got) = router.poll();
                 assert_eq!(sent, "@@lbtop ip_vs", "{stub:?}");
