@@ -15,7 +15,9 @@
 //! A table can hold millions of rows, so IPv4 rows of a three-letter protocol (the common case)
 //! are read at fixed byte offsets without allocating; anything else goes through a general,
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
-//! position. IPv4 clients are counted in a small cache-resident table while there are few of
+//! position. A row whose real server and state bytes repeat a row already read (nearly every row
+//! of a large table) is counted by comparing those bytes with the ones kept in [`known`], its
+//! other bytes checked but not decoded, the client's aside. IPv4 clients, a batch at a time, are counted in a small cache-resident table while there are few of
 //! them; then those in a window around the busiest span seen so far (when there is one, as
 //! with clients from a few subnets) are counted in an array indexed by address, and the rest
 //! are collected as `u32`s and counted in batches: in an array when a batch spans little of the
@@ -25,7 +27,8 @@
 //! The table is read in chunks cut at line boundaries (the file can be large, and in a snapshot
 //! anything at all); a large table's chunks are taken in turn by a thread per core as they are
 //! read, each thread summing into its own [`ConnSummer`]; their counts are merged exactly before
-//! the busiest clients are picked. [`sum_ip_vs_conn`] is the one way in.
+//! the busiest clients are picked: each thread's window of clients is added into the widest in
+//! place. [`sum_ip_vs_conn`] is the one way in.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -36,6 +39,9 @@ use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::FxBuildHasher;
 
+mod known;
+
+use self::known::{KnownRows, RowKey};
 use super::ParseError;
 use super::text::{excerpt, hex_ipv4, hex_u16};
 use crate::model::sample::{ConnSummary, SocketText};
@@ -74,9 +80,10 @@ struct ConnSummer {
     /// Once the small table is spilled, clients in `dense_base..dense_base + dense.len()` (a
     /// window around the addresses it held, when they were close together) are counted here,
     /// indexed by address.
-    dense: Vec<u32>,
+    dense: Vec<u16>,
     dense_base: u32,
-    /// What `dense`, counting in `u32`s, carried out of them.
+    /// What `dense`, counting in `u16`s (half the cache lines of `u32`s: it is hit at random
+    /// once a row), carried out of them.
     dense_carry: BTreeMap<u32, u64>,
     /// IPv4 clients not yet counted once the small table is spilled (outside `dense`); counted
     /// and folded into `clients_v4` in batches.
@@ -86,6 +93,11 @@ struct ConnSummer {
     /// Keyed with the std hasher on purpose: clients choose their addresses, and a weak hash
     /// would let them make this table slow.
     clients_v6: HashMap<Ipv6Addr, u64>,
+    /// IPv4 clients of rows read but not yet counted.
+    batch_v4: Vec<u32>,
+    /// Rows counted by their real server and state bytes, not yet added to `reals` and `rows`
+    /// (see [`settle_known`](Self::settle_known)).
+    known: KnownRows,
 }
 
 #[derive(Debug)]
@@ -141,6 +153,9 @@ const FEW_SLOTS: usize = 1 << 14;
 const FEW_CLIENTS: usize = FEW_SLOTS / 2;
 const FEW_MAX_PROBES: usize = 64;
 
+/// How many IPv4 clients are batched before they are counted.
+const CLIENT_BATCH: usize = 1 << 10;
+
 /// Pending IPv4 clients are folded in once there are this many (or as many as already counted).
 const PENDING_BATCH: usize = 1 << 20;
 
@@ -171,6 +186,36 @@ impl ConnSummer {
     /// `rest`. Returns None, having counted nothing, when the row is not exactly that shape.
     #[inline]
     fn fast_v4_row(&mut self, rest: &[u8]) -> Option<usize> {
+        if let Some(row) = rest.first_chunk::<KNOWN_ROW>()
+            && self.known_row(row)
+        {
+            return Some(KNOWN_ROW - 1);
+        }
+        self.v4_row(rest)
+    }
+
+    /// Counts a row of the commonest shape (a three-letter protocol, the expiry in its seven
+    /// characters, no persistence engine, `\n` at offset 65) whose real server and state bytes
+    /// are those of a row read before: only its other bytes are checked, and only the client is
+    /// decoded. False, having counted nothing, for any other row.
+    #[inline(always)]
+    fn known_row(&mut self, row: &[u8; KNOWN_ROW]) -> bool {
+        if !row_head_ok(&chunk::<32, KNOWN_ROW>(row, 0))
+            || !expiry_and_newline(u64::from_le_bytes(chunk(row, 58)))
+            || !self.known.count(RowKey::of(row))
+        {
+            return false;
+        }
+        if self.top_n > 0 {
+            self.client_v4(hex8_value(chunk(row, 4)));
+        }
+        true
+    }
+
+    /// [`fast_v4_row`](Self::fast_v4_row) for a row that is not known: every byte checked, the
+    /// real server and state looked up, and a row of the commonest shape remembered by them.
+    #[inline]
+    fn v4_row(&mut self, rest: &[u8]) -> Option<usize> {
         // Offsets of "%-3s %08X %04X %08X %04X %08X %04X %-11s %7u"; the protocol is TCP, UDP, or
         // "IP " for the persistence templates of firewall-mark services.
         let b = rest.first_chunk::<65>()?;
@@ -204,9 +249,24 @@ impl ConnSummer {
         };
         self.count(real, state);
         if self.top_n > 0 {
-            self.push_client_v4(client);
+            self.client_v4(client);
+        }
+        if len == KNOWN_ROW - 1 && rest.get(len) == Some(&b'\n') {
+            self.known.learn(RowKey::of(b), real, state);
         }
         Some(len)
+    }
+
+    /// Adds the rows counted by their known bytes to their real servers and the total.
+    fn settle_known(&mut self) {
+        let mut rows = 0u64;
+        for (real, state, n) in self.known.drain() {
+            rows += n;
+            if let Some(tally) = self.reals.get_mut(real) {
+                tally.add(state, n);
+            }
+        }
+        self.rows += rows;
     }
 
     /// The state index for a field not in the state cache, which it is then put in.
@@ -279,7 +339,7 @@ impl ConnSummer {
 
     fn push_client(&mut self, client: IpAddr) {
         match client {
-            IpAddr::V4(a) => self.push_client_v4(u32::from(a)),
+            IpAddr::V4(a) => self.client_v4(u32::from(a)),
             IpAddr::V6(a) => {
                 let n = self.clients_v6.entry(a).or_insert(0);
                 *n = n.saturating_add(1);
@@ -397,7 +457,31 @@ impl ConnSummer {
         }
     }
 
-    #[inline]
+    /// Counts a row's IPv4 client, a batch at a time (see [`count_batch_v4`](Self::count_batch_v4)).
+    #[inline(always)]
+    fn client_v4(&mut self, addr: u32) {
+        self.batch_v4.push(addr);
+        if self.batch_v4.len() >= CLIENT_BATCH {
+            self.count_batch_v4();
+        }
+    }
+
+    /// Counts the clients batched so far. Counted one after the other with nothing in between,
+    /// many of the window's cache misses are in flight at once; counted as each row was read,
+    /// one or two were, and that took a fifth of the time of summing a 1,000,000-row table.
+    fn count_batch_v4(&mut self) {
+        let mut batch = std::mem::take(&mut self.batch_v4);
+        for &addr in &batch {
+            self.push_client_v4(addr);
+        }
+        batch.clear();
+        if batch.capacity() < CLIENT_BATCH {
+            batch.reserve_exact(CLIENT_BATCH);
+        }
+        self.batch_v4 = batch;
+    }
+
+    #[inline(always)]
     fn push_client_v4(&mut self, addr: u32) {
         if let Some(n) = self
             .dense
@@ -406,10 +490,16 @@ impl ConnSummer {
             let (sum, carried) = n.overflowing_add(1);
             *n = sum;
             if carried {
-                self.carry_dense(addr, 1 << 32);
+                self.carry_dense(addr, 1 << 16);
             }
             return;
         }
+        self.push_client_outside_v4(addr);
+    }
+
+    /// [`push_client_v4`](Self::push_client_v4) for a client outside the window.
+    #[inline(never)]
+    fn push_client_outside_v4(&mut self, addr: u32) {
         if !self.few_spilled && self.count_few_client(addr) {
             return;
         }
@@ -485,15 +575,9 @@ impl ConnSummer {
                 .dense
                 .get_mut(addr.wrapping_sub(self.dense_base) as usize)
             {
-                Some(c) => {
-                    // Fewer than 2^32 rows can have been read into the small table... unless fed
-                    // for a very long time: carry anything above what a u32 holds.
-                    let sum = u64::from(*c) + n;
-                    *c = sum as u32;
-                    if sum >> 32 != 0 {
-                        self.carry_dense(addr, sum & !u64::from(u32::MAX));
-                    }
-                }
+                // Fewer than 2^32 rows can have been read into the small table... unless fed for
+                // a very long time.
+                Some(c) => add_carrying(c, &mut self.dense_carry, addr, n),
                 None => {
                     for _ in 0..n {
                         self.push_client_v4(addr);
@@ -507,24 +591,6 @@ impl ConnSummer {
     fn carry_dense(&mut self, addr: u32, n: u64) {
         let c = self.dense_carry.entry(addr).or_insert(0);
         *c = c.saturating_add(n);
-    }
-
-    /// The clients counted in `dense` as sorted runs; `dense` is emptied.
-    fn dense_runs(&mut self) -> Vec<(u32, u64)> {
-        let dense = std::mem::take(&mut self.dense);
-        let carry = std::mem::take(&mut self.dense_carry);
-        let base = self.dense_base;
-        let counted = dense
-            .into_iter()
-            .enumerate()
-            .filter(|&(_, n)| n != 0)
-            .map(|(i, n)| (base.wrapping_add(i as u32), u64::from(n)));
-        if carry.is_empty() {
-            counted.collect()
-        } else {
-            let counted: Vec<(u32, u64)> = counted.collect();
-            merge_runs(&counted, carry.into_iter()).collect()
-        }
     }
 
     /// Counts the pending IPv4 clients and merges them into the counted ones.
@@ -541,32 +607,34 @@ impl ConnSummer {
         }
     }
 
-    /// Every IPv4 client counted so far as `(address, count)`, sorted by address; the summer
-    /// keeps none of them.
-    fn take_clients_v4(&mut self) -> Vec<(u32, u64)> {
-        if self.few_spilled {
-            self.fold_pending_clients();
-            let counted = std::mem::take(&mut self.clients_v4);
-            if self.dense.is_empty() && self.dense_carry.is_empty() {
-                return counted;
-            }
-            let dense = self.dense_runs();
-            if counted.is_empty() {
-                dense
-            } else {
-                merge_runs(&counted, dense.into_iter()).collect()
-            }
-        } else {
-            let runs = self.few_client_runs();
+    /// Every IPv4 client counted so far, taken out of the summer: the array window as it is
+    /// (copying it into a list would touch, on a 1,000,000-row table, some 700 fresh pages a
+    /// thread) and the rest counted.
+    fn take_client_counts(&mut self) -> ClientCounts {
+        self.count_batch_v4();
+        if !self.few_spilled {
+            let outside = self.few_client_runs();
             self.few_clients = Vec::new();
             self.few_len = 0;
-            runs
+            return ClientCounts {
+                outside,
+                ..ClientCounts::default()
+            };
+        }
+        self.fold_pending_clients();
+        ClientCounts {
+            base: self.dense_base,
+            window: std::mem::take(&mut self.dense),
+            carry: std::mem::take(&mut self.dense_carry),
+            outside: std::mem::take(&mut self.clients_v4),
         }
     }
 
     /// Adds the rows, states, real servers and IPv6 clients another summer counted; its IPv4
-    /// clients are left for the caller to merge (see [`take_clients_v4`](Self::take_clients_v4)).
-    fn absorb(&mut self, other: ConnSummer) {
+    /// clients are left for the caller to merge (see [`take_client_counts`](Self::take_client_counts)).
+    fn absorb(&mut self, mut other: ConnSummer) {
+        self.settle_known();
+        other.settle_known();
         self.rows += other.rows;
         // Every state the other summer kept was a valid name, so each has an index here too.
         let states: Vec<Option<usize>> = other
@@ -598,14 +666,15 @@ impl ConnSummer {
         let top_clients = if self.top_n == 0 {
             Vec::new()
         } else {
-            let v4 = self.take_clients_v4();
-            top_clients(self.top_n, v4.into_iter(), &self.clients_v6)
+            let v4 = self.take_client_counts();
+            top_clients(self.top_n, v4.each(), &self.clients_v6)
         };
         self.summary(top_clients)
     }
 
     /// The states and real servers as a [`ConnSummary`] with the given busiest clients.
-    fn summary(self, top_clients: Vec<(IpAddr, u64)>) -> ConnSummary {
+    fn summary(mut self, top_clients: Vec<(IpAddr, u64)>) -> ConnSummary {
+        self.settle_known();
         let mut by_state: BTreeMap<String, u64> = BTreeMap::new();
         let mut by_real_state: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         let names: Vec<String> = self
@@ -834,7 +903,7 @@ impl Share {
         failed: &AtomicUsize,
     ) {
         while failed.load(Ordering::Relaxed) == usize::MAX {
-            let Ok(mut r) = reader.lock() else { return };
+            let Ok(mut r) = lock_soon(reader) else { return };
             if r.stop.is_some() {
                 return;
             }
@@ -858,17 +927,39 @@ impl Share {
         }
     }
 
-    /// The counts, with the IPv4 clients taken out sorted by address: counting them is most of
-    /// merging them, so each thread does it for its own.
-    fn done(mut self) -> (Share, Vec<(u32, u64)>) {
+    /// The counts, with the IPv4 clients taken out: counting the pending ones is most of merging
+    /// them, so each thread does it for its own.
+    fn done(mut self) -> (Share, ClientCounts) {
         let v4 = if self.summer.top_n > 0 {
-            self.summer.take_clients_v4()
+            self.summer.take_client_counts()
         } else {
-            Vec::new()
+            ClientCounts::default()
         };
         (self, v4)
     }
 }
+
+/// Takes `lock`, spinning for up to [`SPIN_FOR`] first: it is held only while a chunk is read
+/// (some 30 µs for 256 KiB), and a thread put to sleep for that costs more to wake than the
+/// wait (a wake-up is an interrupt to the other core, which in a VM is costly).
+fn lock_soon<T>(lock: &Mutex<T>) -> std::sync::LockResult<std::sync::MutexGuard<'_, T>> {
+    let start = std::time::Instant::now();
+    loop {
+        for _ in 0..64 {
+            match lock.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(std::sync::TryLockError::Poisoned(p)) => return Err(p),
+                Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+            }
+        }
+        if start.elapsed() > SPIN_FOR {
+            return lock.lock();
+        }
+    }
+}
+
+/// How long [`lock_soon`] spins before it waits.
+const SPIN_FOR: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The table as the summing threads share it: whoever is free reads the next chunk.
 struct SharedReader<R> {
@@ -968,9 +1059,9 @@ fn sum_in_parallel(
 
 /// The summers of several threads as one summary. The busiest clients are picked from the
 /// merged counts: a client can be spread thinly over every piece and still be the busiest.
-fn merge_summers(summers: Vec<(ConnSummer, Vec<(u32, u64)>)>, top_n: usize) -> ConnSummary {
+fn merge_summers(summers: Vec<(ConnSummer, ClientCounts)>, top_n: usize) -> ConnSummary {
     let mut merged: Option<ConnSummer> = None;
-    let mut clients: Vec<Vec<(u32, u64)>> = Vec::with_capacity(summers.len());
+    let mut clients: Vec<ClientCounts> = Vec::with_capacity(summers.len());
     for (summer, v4) in summers {
         clients.push(v4);
         match merged.as_mut() {
@@ -982,17 +1073,80 @@ fn merge_summers(summers: Vec<(ConnSummer, Vec<(u32, u64)>)>, top_n: usize) -> C
     if top_n == 0 {
         return merged.summary(Vec::new());
     }
-    let last = clients.pop().unwrap_or_default();
-    let all_but_last = clients
-        .into_iter()
-        .reduce(|a, b| merge_runs(&a, b.into_iter()).collect())
-        .unwrap_or_default();
-    let top = top_clients(
-        top_n,
-        merge_runs(&all_but_last, last.into_iter()),
-        &merged.clients_v6,
-    );
+    // Into the largest window, the others' counts are added in place.
+    let widest = clients
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, c)| c.window.len())
+        .map_or(0, |(i, _)| i);
+    let mut all = if clients.is_empty() {
+        ClientCounts::default()
+    } else {
+        clients.swap_remove(widest)
+    };
+    for other in clients {
+        all.absorb(&other);
+    }
+    let top = top_clients(top_n, all.each(), &merged.clients_v6);
     merged.summary(top)
+}
+
+/// IPv4 clients and how many rows each has, as a summer hands them over: those in an array
+/// window of addresses (`window[i]` rows for `base + i`, plus what the `u32` carried out), and
+/// the rest, outside it, sorted by address.
+#[derive(Debug, Default)]
+struct ClientCounts {
+    base: u32,
+    window: Vec<u16>,
+    carry: BTreeMap<u32, u64>,
+    outside: Vec<(u32, u64)>,
+}
+
+impl ClientCounts {
+    /// Every client counted, once each, with its rows: the window's in address order, then the
+    /// others in address order.
+    fn each(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        let windowed = self.window.iter().enumerate().filter_map(|(i, &n)| {
+            let addr = self.base.wrapping_add(i as u32);
+            let carried = if self.carry.is_empty() {
+                0
+            } else {
+                self.carry.get(&addr).copied().unwrap_or(0)
+            };
+            let n = u64::from(n).saturating_add(carried);
+            (n != 0).then_some((addr, n))
+        });
+        windowed.chain(self.outside.iter().copied())
+    }
+
+    /// Adds `other`'s counts: into the window where they fall in it, else to the others.
+    fn absorb(&mut self, other: &ClientCounts) {
+        let mut outside = Vec::new();
+        for (addr, n) in other.each() {
+            match self.window.get_mut(addr.wrapping_sub(self.base) as usize) {
+                Some(c) => add_carrying(c, &mut self.carry, addr, n),
+                None => outside.push((addr, n)),
+            }
+        }
+        if outside.is_empty() {
+            return;
+        }
+        // Each address is there once; the window's part and the rest are each sorted.
+        outside.sort_unstable_by_key(|&(addr, _)| addr);
+        self.outside = merge_runs(&self.outside, outside.into_iter()).collect();
+    }
+}
+
+/// Adds `n` rows for `addr` to its `u16` count in a window, anything past what a `u16` holds to
+/// `carry`.
+fn add_carrying(count: &mut u16, carry: &mut BTreeMap<u32, u64>, addr: u32, n: u64) {
+    let sum = u64::from(*count).saturating_add(n);
+    *count = sum as u16;
+    let over = sum & !u64::from(u16::MAX);
+    if over != 0 {
+        let c = carry.entry(addr).or_insert(0);
+        *c = c.saturating_add(over);
+    }
 }
 
 /// The error for a line that does not fit in a chunk of `chunk_bytes`.
@@ -1112,6 +1266,7 @@ fn sum_lines(summer: &mut ConnSummer, bytes: &[u8]) -> Result<usize, ParseError>
         };
         rest = rest.get(len + 1..).unwrap_or_default();
     }
+    summer.count_batch_v4();
     Ok(line_no)
 }
 
@@ -1137,7 +1292,7 @@ const ROW_HEAD: [u8; 48] = {
 /// has them. Written byte by byte without branches, over a fixed length, so that it compiles to
 /// a few vector instructions.
 #[inline(always)]
-fn row_head_ok(b: &[u8; 65]) -> bool {
+fn row_head_ok<const N: usize>(b: &[u8; N]) -> bool {
     let mut bad = 0u8;
     for (&c, &class) in b.iter().zip(&ROW_HEAD) {
         let hex = u8::from(c.wrapping_sub(b'0') < 10) | u8::from((c | 0x20).wrapping_sub(b'a') < 6);
@@ -1159,6 +1314,28 @@ fn hex8_value(b: [u8; 8]) -> u32 {
     let v = (v | (v >> 8)) & 0x0000_FFFF_0000_FFFF;
     let v = (v | (v >> 16)) & 0x0000_0000_FFFF_FFFF;
     v as u32
+}
+
+/// The length of a row [`ConnSummer::known_row`] takes, its `\n` included.
+const KNOWN_ROW: usize = 66;
+
+/// Whether the eight bytes from offset 58 of a row, as a little-endian word, are a `%7u` expiry
+/// (spaces, then at least one digit) followed by `\n`. Branch-free over the word (SWAR).
+#[inline(always)]
+fn expiry_and_newline(w: u64) -> bool {
+    const SEVEN: u64 = 0x00FF_FFFF_FFFF_FFFF;
+    if w & HIGH_64 != 0 || w >> 56 != u64::from(b'\n') {
+        return false;
+    }
+    let x = w & SEVEN;
+    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1) & (HIGH_64 & SEVEN);
+    // Bytes equal to a space: XOR leaves them zero, and only zero bytes stay below 0x80 once
+    // 0x7F is added to their low seven bits.
+    let t = x ^ (ONES_64 * u64::from(b' '));
+    let space = !((t & (ONES_64 * 0x7F)).wrapping_add(ONES_64 * 0x7F) | t) & (HIGH_64 & SEVEN);
+    // Every byte a space or a digit, the last a digit, and the spaces all before the digits.
+    let spaces = (space >> 7) * 0xFF;
+    digit | space == HIGH_64 & SEVEN && digit & (0x80 << 48) != 0 && spaces & (spaces + 1) == 0
 }
 
 /// Where a fast-path row ends: after the `%7u` expiry at offset 58 and, when a persistence
@@ -1251,7 +1428,7 @@ fn conn_port(s: &str) -> Result<u16, String> {
 
 /// `N` bytes of the fixed-size row head from `at` (offsets are constants, so this folds away).
 #[inline(always)]
-fn chunk<const N: usize>(b: &[u8; 65], at: usize) -> [u8; N] {
+fn chunk<const N: usize, const M: usize>(b: &[u8; M], at: usize) -> [u8; N] {
     b.get(at..)
         .and_then(|s| s.first_chunk::<N>())
         .copied()
@@ -1262,7 +1439,7 @@ fn chunk<const N: usize>(b: &[u8; 65], at: usize) -> [u8; N] {
 /// comparison.
 #[inline(always)]
 fn state_field(b: &[u8; 65]) -> u128 {
-    u128::from_le_bytes(chunk::<16>(b, 46)) & ((1u128 << 88) - 1)
+    u128::from_le_bytes(chunk::<16, 65>(b, 46)) & ((1u128 << 88) - 1)
 }
 
 /// The slot of a state field in the direct-mapped state cache: the 88-bit field folded to 7 bits
@@ -1324,8 +1501,8 @@ fn hex4(b: [u8; 4]) -> Option<u16> {
     hex8([b'0', b'0', b'0', b'0', p, q, r, s]).and_then(|v| u16::try_from(v).ok())
 }
 
-/// Address spans up to this many are counted in an array (4 bytes an address, so it stays in
-/// a core's cache) rather than sorted.
+/// Address spans up to this many are counted in an array (two or four bytes an address, so it
+/// stays in a core's cache) rather than sorted.
 const DENSE_SPAN: usize = 1 << 18;
 
 /// Where to count clients in an array after the small table spills, given its sorted
@@ -1636,6 +1813,98 @@ mod tests {
         assert_eq!(sum(&slow_text, 5).expect("parses"), fast);
     }
 
+    /// A table summed with every row read the long way: what [`sum_bytes`] gives without the
+    /// rows it counts by their known bytes.
+    fn sum_every_row_the_long_way(bytes: &[u8], top_n: usize) -> Result<ConnSummary, ParseError> {
+        let mut summer = ConnSummer::new(top_n);
+        for (i, line) in bytes.split_inclusive(|&c| c == b'\n').enumerate() {
+            if summer.v4_row(line).is_none() {
+                let line = line.strip_suffix(b"\n").unwrap_or(line);
+                summer.slow_line(i + 1, line.strip_suffix(b"\r").unwrap_or(line))?;
+            }
+        }
+        Ok(summer.finish())
+    }
+
+    #[test]
+    fn rows_counted_by_their_known_bytes_sum_as_rows_read_the_long_way() {
+        // Five real servers, three states: after the first fifteen keys every row is known.
+        let mut t = HEADER.to_string();
+        for i in 0..3_000u32 {
+            let state = ["ESTABLISHED", "SYN_RECV", "TIME_WAIT"][(i % 3) as usize];
+            t += &v4_row(
+                0xC633_6400 + i % 37,
+                1000,
+                0x0A00_0002 + i % 5,
+                state,
+                i % 900,
+            );
+        }
+        let mut summer = ConnSummer::new(5);
+        sum_lines(&mut summer, t.as_bytes()).expect("parses");
+        assert_eq!(
+            summer.known.drain().map(|(_, _, n)| n).sum::<u64>(),
+            3_000 - 15
+        );
+        assert_eq!(
+            sum(&t, 5).expect("parses"),
+            sum_every_row_the_long_way(t.as_bytes(), 5).expect("parses")
+        );
+    }
+
+    #[test]
+    fn a_known_row_with_any_other_byte_wrong_is_read_the_long_way() {
+        let good = v4_row(0xC633_6401, 1000, 0x0A00_0002, "ESTABLISHED", 12);
+        // The key (offsets 32..58) is known from the first row; each other row differs from it
+        // in one byte outside the key, or in its end.
+        let mut variants: Vec<String> = Vec::new();
+        for at in (0..32).chain(58..66) {
+            for c in [b'G', b' ', b'0', b'\r', b'\t', b'x', b'9', 0xC3] {
+                let mut row = good.clone().into_bytes();
+                row[at] = c;
+                variants.push(String::from_utf8_lossy(&row).into_owned());
+            }
+        }
+        variants.extend([
+            good.replace("     12\n", "1234567\n"),
+            good.replace("     12\n", "      0\n"),
+            good.replace("     12\n", "    1 2\n"),
+            good.replace("     12\n", "       \n"),
+            good.replace("     12\n", "     12\r\n"),
+            good.replace("     12\n", "     12 sip 6a3f\n"),
+            good.replace("     12\n", "12345678\n"),
+            good.trim_end().to_string(),
+        ]);
+        for variant in variants {
+            let t = format!("{HEADER}{good}{variant}{good}");
+            assert_eq!(
+                sum(&t, 3),
+                sum_every_row_the_long_way(t.as_bytes(), 3),
+                "{variant:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tens_of_thousands_of_keys_are_all_counted_past_the_known_table() {
+        // 40,000 keys: the table grows to its largest and the keys past what it holds are read
+        // the long way, every row counted once.
+        let mut t = HEADER.to_string();
+        for round in 0..2u32 {
+            for i in 0..20_000u32 {
+                let state = ["ESTABLISHED", "FIN_WAIT"][((i + round) % 2) as usize];
+                t += &v4_row(0xC633_6400 + i % 100, 1000, 0x0A00_0000 + i, state, 5);
+                t += &v4_row(0xC633_6400 + i % 100, 1000, 0x0A00_0000 + i, state, 5);
+            }
+        }
+        let known = sum(&t, 3).expect("parses");
+        assert_eq!(known.total, 80_000);
+        assert_eq!(
+            known,
+            sum_every_row_the_long_way(t.as_bytes(), 3).expect("parses")
+        );
+    }
+
     #[test]
     fn reads_ipv6_rows_and_brackets_ipv6_real_servers() {
         let t = format!(
@@ -1831,9 +2100,11 @@ mod tests {
         assert_eq!(s.finish().top_clients, want);
     }
 
-    /// Every IPv4 client a summer counted, as `take_clients_v4` gives them.
+    /// Every IPv4 client a summer counted, sorted by address.
     fn all_v4(s: &mut ConnSummer) -> Vec<(u32, u64)> {
-        s.take_clients_v4()
+        let mut all: Vec<(u32, u64)> = s.take_client_counts().each().collect();
+        all.sort_unstable();
+        all
     }
 
     #[test]
@@ -1885,7 +2156,7 @@ mod tests {
     }
 
     #[test]
-    fn dense_counts_carry_past_u32() {
+    fn dense_counts_carry_past_u16() {
         let mut s = ConnSummer::new(1);
         for a in 0..(FEW_CLIENTS as u32) {
             s.push_client_v4(u32::MAX - a);
@@ -1893,14 +2164,39 @@ mod tests {
         assert!(s.few_spilled && !s.dense.is_empty());
         let top = u32::MAX - s.dense_base;
         if let Some(n) = s.dense.get_mut(top as usize) {
-            *n = u32::MAX - 1;
+            *n = u16::MAX - 1;
         }
         for _ in 0..3 {
             s.push_client_v4(u32::MAX);
         }
         let v4 = all_v4(&mut s);
-        assert_eq!(v4.last(), Some(&(u32::MAX, u64::from(u32::MAX) + 2)));
+        assert_eq!(v4.last(), Some(&(u32::MAX, u64::from(u16::MAX) + 2)));
         assert_eq!(v4.len(), FEW_CLIENTS);
+    }
+
+    #[test]
+    fn a_client_with_more_rows_than_a_u16_counts_is_counted_exactly() {
+        // One client behind a NAT with 150,000 entries among 20,000 others, summed in chunks
+        // on two threads: its count carries out of the window's u16 on each.
+        let mut t = HEADER.to_string();
+        for i in 0..170_000u32 {
+            let client = if i % 17 < 15 {
+                0xC633_6400
+            } else {
+                0xC633_6401 + i % 20_000
+            };
+            t += &v4_row(client, 1000, 0x0A00_0002 + i % 3, "ESTABLISHED", 60);
+        }
+        let nat = (0..170_000u32).filter(|i| i % 17 < 15).count() as u64;
+        for threads in [1, 2] {
+            let s = sum_on_threads(t.as_bytes(), 2, threads, 1 << 16).expect("parses");
+            assert_eq!(s.total, 170_000);
+            assert_eq!(
+                s.top_clients.first(),
+                Some(&(IpAddr::V4(Ipv4Addr::from(0xC633_6400u32)), nat)),
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]
@@ -2187,6 +2483,32 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Rows of a few keys, any byte of any row possibly changed to anything: counted by
+            /// their known bytes or not, the sum (or the first error) is the one every row read
+            /// the long way gives.
+            #[test]
+            fn known_rows_sum_as_the_long_way_whatever_bytes_change(
+                rows in prop::collection::vec((0u32..4, 0usize..3, 0u32..2000), 1..60),
+                changes in prop::collection::vec((0usize..4000, any::<u8>()), 0..6),
+                top_n in 0usize..4,
+            ) {
+                let mut text = HEADER.to_string().into_bytes();
+                for (d, s, e) in rows {
+                    let state = ["ESTABLISHED", "SYN_RECV", "NONE"][s];
+                    text.extend(v4_row(0xC000_0200 + e % 7, 1000, 0xC633_6400 + d, state, e).bytes());
+                }
+                for (at, byte) in changes {
+                    let len = text.len();
+                    if let Some(c) = text.get_mut(HEADER.len() + at % (len - HEADER.len())) {
+                        *c = byte;
+                    }
+                }
+                prop_assert_eq!(
+                    sum_bytes(&text, top_n),
+                    sum_every_row_the_long_way(&text, top_n)
+                );
+            }
 
             /// Summing a table in chunks on several threads gives exactly what one chunk gives,
             /// busiest clients (many tied) and the line of the first bad row included.
