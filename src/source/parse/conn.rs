@@ -17,12 +17,13 @@
 //! whitespace-splitting path. Real servers and states are kept in small tables indexed by
 //! position. A row whose real server and state bytes repeat a row already read (nearly every row
 //! of a large table) is counted by comparing those bytes with the ones kept in [`known`], its
-//! other bytes checked but not decoded, the client's aside. IPv4 clients, a batch at a time, are counted in a small cache-resident table while there are few of
-//! them; then those in a window around the busiest span seen so far (when there is one, as
-//! with clients from a few subnets) are counted in an array indexed by address, and the rest
-//! are collected as `u32`s and counted in batches: in an array when a batch spans little of the
-//! address space, else by radix sort, which stays fast however many distinct clients there are
-//! and whatever addresses they pick.
+//! other bytes checked but not decoded, the client's aside. IPv4 clients, a batch at a time,
+//! are counted in a small cache-resident table while there are few of them; then those in a
+//! window around the busiest span seen so far (when there is one, as with clients from a few
+//! subnets) are counted in an array indexed by address, and the rest are collected as `u32`s
+//! and counted in batches: in an array when a batch spans little of the address space, else by
+//! radix sort, which stays fast however many distinct clients there are and whatever addresses
+//! they pick.
 //!
 //! The table is read in chunks cut at line boundaries (the file can be large, and in a snapshot
 //! anything at all); a large table's chunks are taken in turn by a thread per core as they are
