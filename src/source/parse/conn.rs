@@ -150,6 +150,10 @@ impl RealTally {
     }
 }
 
+/// The small client table starts with this many slots and doubles while clients fill more than
+/// half of it, up to `FEW_SLOTS`: a table of a few rows (the usual router) then writes 4 KiB,
+/// not 256 KiB, for its clients.
+const FEW_FIRST_SLOTS: usize = 1 << 8;
 const FEW_SLOTS: usize = 1 << 14;
 const FEW_CLIENTS: usize = FEW_SLOTS / 2;
 const FEW_MAX_PROBES: usize = 64;
@@ -514,11 +518,12 @@ impl ConnSummer {
     #[inline]
     fn count_few_client(&mut self, addr: u32) -> bool {
         if self.few_clients.is_empty() {
-            self.few_clients = written_zeros(FEW_SLOTS);
+            self.few_clients = written_zeros(FEW_FIRST_SLOTS);
         }
-        let mut slot = few_slot(addr);
+        let slots = self.few_clients.len();
+        let mut slot = few_slot(addr, slots);
         for _ in 0..FEW_MAX_PROBES {
-            match self.few_clients.get_mut(slot & (FEW_SLOTS - 1)) {
+            match self.few_clients.get_mut(slot & (slots - 1)) {
                 Some((a, n)) if *n != 0 && *a == addr => {
                     *n += 1;
                     return true;
@@ -528,6 +533,8 @@ impl ConnSummer {
                     self.few_len += 1;
                     if self.few_len >= FEW_CLIENTS {
                         self.spill_few_clients();
+                    } else if self.few_len * 2 > slots {
+                        self.grow_few_clients();
                     }
                     return true;
                 }
@@ -539,6 +546,24 @@ impl ConnSummer {
         // colliding on purpose. Radix sorting cannot be slowed down that way.
         self.spill_few_clients();
         false
+    }
+
+    /// The small table with twice the slots, every client placed again. Placing probes as far
+    /// as it must (there is always a free slot): a client that lands past `FEW_MAX_PROBES` is
+    /// a long probe when next counted, and spills the table then.
+    fn grow_few_clients(&mut self) {
+        let slots = (self.few_clients.len() * 2).min(FEW_SLOTS);
+        let mut grown: Vec<(u32, u64)> = written_zeros(slots);
+        for &(addr, n) in self.few_clients.iter().filter(|&&(_, n)| n != 0) {
+            let mut slot = few_slot(addr, slots);
+            while grown.get(slot & (slots - 1)).is_some_and(|&(_, m)| m != 0) {
+                slot += 1;
+            }
+            if let Some(free) = grown.get_mut(slot & (slots - 1)) {
+                *free = (addr, n);
+            }
+        }
+        self.few_clients = grown;
     }
 
     /// The small table's clients as sorted runs.
@@ -742,10 +767,13 @@ fn top_clients(
     top
 }
 
-/// Where the small client table starts probing for `addr`.
+/// Where the small client table of `slots` slots (a power of two) starts probing for `addr`:
+/// the top bits of a multiplicative hash, so that a slot at one size is the prefix of the slot
+/// at the next.
 #[inline]
-fn few_slot(addr: u32) -> usize {
-    (u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 50) as usize
+fn few_slot(addr: u32, slots: usize) -> usize {
+    let hash = u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    hash.checked_shr(64 - slots.trailing_zeros()).unwrap_or(0) as usize
 }
 
 /// Two address-sorted sequences of `(address, count)` as one, counts of equal addresses added.
@@ -2201,10 +2229,36 @@ mod tests {
     }
 
     #[test]
+    fn the_small_client_table_grows_with_its_clients_and_keeps_their_counts() {
+        let mut s = ConnSummer::new(3);
+        s.push_client_v4(7);
+        assert_eq!(s.few_clients.len(), FEW_FIRST_SLOTS);
+        for round in 1..=3u32 {
+            for a in 0..3_000u32 {
+                for _ in 0..=(a % 4) * round {
+                    s.push_client_v4(0x0A00_0000 + a * 977);
+                }
+            }
+        }
+        assert!(!s.few_spilled);
+        assert_eq!(s.few_clients.len(), 8_192);
+        let v4 = all_v4(&mut s);
+        assert_eq!(v4.len(), 3_001);
+        for (addr, n) in v4.into_iter().filter(|&(a, _)| a != 7) {
+            let a = (addr - 0x0A00_0000) / 977;
+            assert_eq!(
+                n,
+                (1..=3).map(|r| u64::from(a % 4 * r + 1)).sum::<u64>(),
+                "{addr:#x}"
+            );
+        }
+    }
+
+    #[test]
     fn clients_colliding_in_the_small_table_spill_it_early() {
         // 100 addresses that all start probing at slot 0, as a crafted SYN flood could send.
         let colliding: Vec<u32> = (0..u32::MAX)
-            .filter(|&a| few_slot(a) == 0)
+            .filter(|&a| few_slot(a, FEW_SLOTS) == 0)
             .take(100)
             .collect();
         let mut s = ConnSummer::new(2);
