@@ -601,8 +601,6 @@ impl ConnSummer {
                 .dense
                 .get_mut(addr.wrapping_sub(self.dense_base) as usize)
             {
-                // Fewer than 2^32 rows can have been read into the small table... unless fed for
-                // a very long time.
                 Some(c) => add_carrying(c, &mut self.dense_carry, addr, n),
                 None => {
                     for _ in 0..n {
@@ -772,7 +770,14 @@ fn top_clients(
 /// at the next.
 #[inline]
 fn few_slot(addr: u32, slots: usize) -> usize {
-    let hash = u64::from(addr).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    slot_of(u64::from(addr), slots)
+}
+
+/// Where `key` starts probing in a table of `slots` slots, a power of two: the top bits of a
+/// multiplicative hash, which depend on every bit of the key.
+#[inline(always)]
+fn slot_of(key: u64, slots: usize) -> usize {
+    let hash = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     hash.checked_shr(64 - slots.trailing_zeros()).unwrap_or(0) as usize
 }
 
@@ -1121,7 +1126,7 @@ fn merge_summers(summers: Vec<(ConnSummer, ClientCounts)>, top_n: usize) -> Conn
 }
 
 /// IPv4 clients and how many rows each has, as a summer hands them over: those in an array
-/// window of addresses (`window[i]` rows for `base + i`, plus what the `u32` carried out), and
+/// window of addresses (`window[i]` rows for `base + i`, plus what the `u16` carried out), and
 /// the rest, outside it, sorted by address.
 #[derive(Debug, Default)]
 struct ClientCounts {

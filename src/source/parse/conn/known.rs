@@ -6,6 +6,8 @@
 //! checked the long way, they are kept here with what they meant; a later row with the same bytes
 //! is counted by comparing them, without decoding or checking them again.
 
+use super::{chunk, slot_of};
+
 /// The bytes of a fixed-offset IPv4 row from its real server's address to the space after its
 /// state, offsets 32..58, as two overlapping 16-byte words (32..48 and 42..58).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,25 +20,21 @@ impl RowKey {
         Self(word(row, 32), word(row, 42))
     }
 
-    /// Where the key starts probing in a table of `len` slots, a power of two: the top bits of a
-    /// multiplicative hash, which depend on every bit of the key.
+    /// Where the key starts probing in a table of `len` slots, a power of two.
     #[inline(always)]
     fn slot(self, len: usize) -> usize {
         let folded = (self.0 as u64)
             ^ ((self.0 >> 64) as u64).rotate_left(17)
             ^ (self.1 as u64).rotate_left(31)
             ^ ((self.1 >> 64) as u64).rotate_left(47);
-        let hash = folded.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        hash.checked_shr(64 - len.trailing_zeros()).unwrap_or(0) as usize
+        slot_of(folded, len)
     }
 }
 
 /// The 16 bytes of `row` from `at` (a constant: this folds to one load), 0xFF past its end.
 #[inline(always)]
 fn word<const N: usize>(row: &[u8; N], at: usize) -> u128 {
-    row.get(at..)
-        .and_then(|s| s.first_chunk::<16>())
-        .map_or(u128::MAX, |w| u128::from_le_bytes(*w))
+    u128::from_le_bytes(chunk(row, at))
 }
 
 /// A free slot's key: no key is all 0xFF, as keys are checked ASCII before they are kept.
